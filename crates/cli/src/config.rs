@@ -1,0 +1,1 @@
+//! Shared config sections ([cosmology], [[tracer]], [cl], ...).

@@ -1,0 +1,1 @@
+//! cosmodiff-field
