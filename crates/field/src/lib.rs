@@ -4,7 +4,27 @@
 //!
 //! Module ownership while the crate is being built: `fft3`, `cic`, `pk3`
 //! serve the particle-mesh code; everything else the 2-D / lensing work.
+//!
+//! 2-D modules: [`grid2`] (geometry, `ell` conventions), [`fft2`] (plans and
+//! the FFT normalisation convention), [`spectrum`] (C_ell tables),
+//! [`grf2`] (Gaussian / log-normal maps and their VJPs), [`tomo2`]
+//! (correlated tomographic maps), [`cl2`] (C_ell estimators, smoothing),
+//! [`fits`] (minimal FITS image I/O), [`linalg`] (small dense helpers).
 
 pub mod cic;
 pub mod fft3;
 pub mod pk3;
+
+pub mod cl2;
+pub mod error;
+pub mod fft2;
+pub mod grf2;
+pub mod grid2;
+pub mod linalg;
+pub mod spectrum;
+pub mod tomo2;
+
+pub use error::{FieldError, Result};
+pub use fft2::{Fft2, C64};
+pub use grid2::{Grid2, ARCMIN};
+pub use spectrum::{ClMatrixTable, ClTable};
