@@ -1,0 +1,239 @@
+//! Redshift distributions n(z) of source or lens galaxies, normalised to
+//! unit integral on their support.
+
+use crate::numerics::composite_gl;
+use crate::{CosmoError, Result};
+
+/// A redshift distribution. All forms are normalised so \int n(z) dz = 1.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RedshiftDistribution {
+    /// n(z) ~ z^a exp(-(z/z0)^b) on [0, zmax] (Smail et al. 1994).
+    Smail { a: f64, b: f64, z0: f64, zmax: f64 },
+    /// Gaussian of mean z0 and width sigma, truncated to [0, zmax].
+    Gaussian { z0: f64, sigma: f64, zmax: f64 },
+    /// All galaxies at z0 (a single source plane).
+    Delta { z0: f64 },
+    /// Tabulated n(z): values at nodes z, linearly interpolated, zero outside.
+    Tabulated { z: Vec<f64>, nz: Vec<f64> },
+    /// Histogram: counts in bins [edges[i], edges[i+1]), piecewise constant.
+    Histogram { edges: Vec<f64>, counts: Vec<f64> },
+}
+
+/// A normalised n(z) with an optional photometric-redshift shift:
+/// n_shifted(z) = n(z - dz).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Nz {
+    pub dist: RedshiftDistribution,
+    pub shift: f64,
+    norm: f64,
+}
+
+impl RedshiftDistribution {
+    fn raw(&self, z: f64) -> f64 {
+        match self {
+            Self::Smail { a, b, z0, zmax } => {
+                if z <= 0.0 || z > *zmax {
+                    0.0
+                } else {
+                    z.powf(*a) * (-(z / z0).powf(*b)).exp()
+                }
+            }
+            Self::Gaussian { z0, sigma, zmax } => {
+                if z < 0.0 || z > *zmax {
+                    0.0
+                } else {
+                    (-0.5 * ((z - z0) / sigma).powi(2)).exp()
+                }
+            }
+            Self::Delta { .. } => 0.0,
+            Self::Tabulated { z: zs, nz } => {
+                if z < zs[0] || z > zs[zs.len() - 1] {
+                    return 0.0;
+                }
+                let i = zs.partition_point(|&x| x <= z).clamp(1, zs.len() - 1);
+                let t = (z - zs[i - 1]) / (zs[i] - zs[i - 1]);
+                nz[i - 1] * (1.0 - t) + nz[i] * t
+            }
+            Self::Histogram { edges, counts } => {
+                if z < edges[0] || z >= edges[edges.len() - 1] {
+                    return 0.0;
+                }
+                let i = edges.partition_point(|&x| x <= z) - 1;
+                counts[i] / (edges[i + 1] - edges[i])
+            }
+        }
+    }
+
+    /// Upper end of the support.
+    pub fn zmax(&self) -> f64 {
+        match self {
+            Self::Smail { zmax, .. } | Self::Gaussian { zmax, .. } => *zmax,
+            Self::Delta { z0 } => *z0,
+            Self::Tabulated { z, .. } => *z.last().unwrap(),
+            Self::Histogram { edges, .. } => *edges.last().unwrap(),
+        }
+    }
+
+    /// Points where n(z) has kinks or jumps (for quadrature panel edges).
+    pub fn breakpoints(&self) -> Vec<f64> {
+        match self {
+            Self::Tabulated { z, .. } => z.clone(),
+            Self::Histogram { edges, .. } => edges.clone(),
+            Self::Delta { z0 } => vec![*z0],
+            _ => vec![],
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(CosmoError::Input(m));
+        match self {
+            Self::Smail { a, b, z0, zmax } => {
+                if !(*a >= 0.0 && *b > 0.0 && *z0 > 0.0 && *zmax > 0.0) {
+                    return bad(format!("smail n(z): need a >= 0, b > 0, z0 > 0, zmax > 0 (got a={a}, b={b}, z0={z0}, zmax={zmax})"));
+                }
+            }
+            Self::Gaussian { z0, sigma, zmax } => {
+                if !(*sigma > 0.0 && *zmax > 0.0 && *z0 < *zmax) {
+                    return bad(format!("gaussian n(z): need sigma > 0 and z0 < zmax (got z0={z0}, sigma={sigma}, zmax={zmax})"));
+                }
+            }
+            Self::Delta { z0 } => {
+                if !(*z0 > 0.0 && *z0 < 20.0) {
+                    return bad(format!("delta n(z): need 0 < z0 < 20 (got {z0})"));
+                }
+            }
+            Self::Tabulated { z, nz } => {
+                if z.len() < 2 || z.len() != nz.len() {
+                    return bad(format!("tabulated n(z): need >= 2 rows of (z, n) (got {} z and {} n values)", z.len(), nz.len()));
+                }
+                if z.windows(2).any(|w| w[1] <= w[0]) || z[0] < 0.0 {
+                    return bad("tabulated n(z): z must be >= 0 and strictly increasing".into());
+                }
+                if nz.iter().any(|v| !(*v >= 0.0)) {
+                    return bad("tabulated n(z): n(z) values must be >= 0".into());
+                }
+            }
+            Self::Histogram { edges, counts } => {
+                if edges.len() != counts.len() + 1 || counts.is_empty() {
+                    return bad("histogram n(z): need one more edge than counts".into());
+                }
+                if edges.windows(2).any(|w| w[1] <= w[0]) || edges[0] < 0.0 {
+                    return bad("histogram n(z): edges must be >= 0 and strictly increasing".into());
+                }
+                if counts.iter().any(|v| !(*v >= 0.0)) {
+                    return bad("histogram n(z): counts must be >= 0".into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Read a tabulated n(z) from a text file: two columns (z, n(z)) are
+    /// samples linearly interpolated; three columns (z_lo, z_hi, count) are
+    /// histogram bins. '#' starts a comment.
+    pub fn from_file(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CosmoError::Input(format!("n(z) file {}: {e}", path.display())))?;
+        let mut rows: Vec<Vec<f64>> = vec![];
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let vals: std::result::Result<Vec<f64>, _> =
+                line.split(|c: char| c.is_whitespace() || c == ',').filter(|s| !s.is_empty()).map(|s| s.parse::<f64>()).collect();
+            let vals = vals.map_err(|e| CosmoError::Input(format!("n(z) file {} line {}: {e}", path.display(), i + 1)))?;
+            rows.push(vals);
+        }
+        let ncol = rows.first().map(|r| r.len()).unwrap_or(0);
+        if rows.iter().any(|r| r.len() != ncol) || !(ncol == 2 || ncol == 3) {
+            return Err(CosmoError::Input(format!(
+                "n(z) file {}: expected 2 columns (z, n) or 3 columns (z_lo, z_hi, count) on every line",
+                path.display()
+            )));
+        }
+        let d = if ncol == 2 {
+            Self::Tabulated { z: rows.iter().map(|r| r[0]).collect(), nz: rows.iter().map(|r| r[1]).collect() }
+        } else {
+            let mut edges: Vec<f64> = rows.iter().map(|r| r[0]).collect();
+            edges.push(rows.last().unwrap()[1]);
+            if rows.windows(2).any(|w| (w[0][1] - w[1][0]).abs() > 1e-12) {
+                return Err(CosmoError::Input(format!("n(z) file {}: histogram bins must be contiguous", path.display())));
+            }
+            Self::Histogram { edges, counts: rows.iter().map(|r| r[2]).collect() }
+        };
+        d.validate()?;
+        Ok(d)
+    }
+}
+
+impl Nz {
+    /// Normalise a distribution (and apply a photo-z shift dz).
+    pub fn new(dist: RedshiftDistribution, shift: f64) -> Result<Self> {
+        dist.validate()?;
+        if !shift.is_finite() {
+            return Err(CosmoError::Input("photo-z shift must be finite".into()));
+        }
+        let norm = if let RedshiftDistribution::Delta { .. } = dist {
+            1.0
+        } else {
+            let mut edges = vec![0.0];
+            edges.extend(dist.breakpoints());
+            edges.push(dist.zmax());
+            edges.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            edges.dedup();
+            let mut s = 0.0;
+            for w in edges.windows(2) {
+                let (x, wt) = composite_gl(w[0], w[1], 8, 8);
+                s += x.iter().zip(&wt).map(|(z, w)| w * dist.raw(*z)).sum::<f64>();
+            }
+            s
+        };
+        if !(norm > 0.0 && norm.is_finite()) {
+            return Err(CosmoError::Input("n(z) integrates to zero".into()));
+        }
+        Ok(Self { dist, shift, norm })
+    }
+
+    /// Normalised n(z).
+    pub fn eval(&self, z: f64) -> f64 {
+        self.dist.raw(z - self.shift) / self.norm
+    }
+
+    pub fn is_delta(&self) -> Option<f64> {
+        match self.dist {
+            RedshiftDistribution::Delta { z0 } => Some(z0 + self.shift),
+            _ => None,
+        }
+    }
+
+    /// Support upper end (after the shift).
+    pub fn zmax(&self) -> f64 {
+        self.dist.zmax() + self.shift
+    }
+
+    pub fn breakpoints(&self) -> Vec<f64> {
+        self.dist.breakpoints().iter().map(|z| z + self.shift).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalised() {
+        for d in [
+            RedshiftDistribution::Smail { a: 1.0, b: 2.0, z0: 1.0, zmax: 5.0 },
+            RedshiftDistribution::Gaussian { z0: 1.0, sigma: 0.1, zmax: 5.0 },
+            RedshiftDistribution::Tabulated { z: vec![0.0, 0.5, 1.0, 2.0], nz: vec![0.0, 2.0, 1.0, 0.0] },
+            RedshiftDistribution::Histogram { edges: vec![0.1, 0.3, 0.9], counts: vec![10.0, 30.0] },
+        ] {
+            let n = Nz::new(d, 0.0).unwrap();
+            let (x, w) = composite_gl(0.0, 5.0, 2000, 4);
+            let s: f64 = x.iter().zip(&w).map(|(z, w)| w * n.eval(*z)).sum();
+            assert!((s - 1.0).abs() < 2e-3, "{s}");
+        }
+        assert!(Nz::new(RedshiftDistribution::Smail { a: 1.0, b: -2.0, z0: 1.0, zmax: 5.0 }, 0.0).is_err());
+    }
+}

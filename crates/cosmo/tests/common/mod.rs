@@ -1,0 +1,39 @@
+#![allow(dead_code)]
+use cosmodiff_cosmo::Cosmology;
+use ndarray::{ArrayD, IxDyn};
+use ndarray_npy::NpzReader;
+use std::path::PathBuf;
+
+pub fn refdir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/cosmology")
+}
+
+pub fn load(file: &str, key: &str) -> ArrayD<f64> {
+    let p = refdir().join(file);
+    let f = std::fs::File::open(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let mut z = NpzReader::new(f).unwrap();
+    z.by_name::<ndarray::OwnedRepr<f64>, IxDyn>(key).or_else(|_| z.by_name(&format!("{key}.npy"))).unwrap()
+}
+
+pub fn cosmo(tag: &str) -> Cosmology {
+    let mut c = Cosmology::planck15();
+    match tag {
+        "fid" => {}
+        "lowOm" => {
+            c.omega_c = 0.22;
+            c.sigma8 = 0.75;
+        }
+        "w0wa" => {
+            c.w0 = -0.9;
+            c.wa = 0.1;
+        }
+        _ => panic!("unknown tag"),
+    }
+    c
+}
+
+pub const TAGS: [&str; 3] = ["fid", "lowOm", "w0wa"];
+
+pub fn max_rel(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| ((x - y) / y).abs()).fold(0.0, f64::max)
+}
