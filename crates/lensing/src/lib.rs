@@ -1,1 +1,23 @@
-//! cosmodiff-lensing
+//! cosmodiff-lensing: weak-lensing forward models and classical mass maps.
+//!
+//! - [`shear`]: the shear <-> convergence operator `P` (forward, adjoint,
+//!   Kaiser-Squires inverse), E/B modes, documented `ell = 0` and Nyquist
+//!   treatment.
+//! - [`noise`]: shape noise per pixel, masks, inverse variance.
+//! - [`catalog`]: binning of a galaxy shear catalogue (CSV) into maps.
+//! - [`sim`]: tomographic Gaussian / log-normal lensing simulations.
+//! - [`wiener`]: Wiener filter (CG, messenger field) and constrained realisations.
+//! - [`metrics`]: RMSE, Pearson, residual C_ell, peak counts, one-point PDF.
+
+pub mod catalog;
+pub mod error;
+pub mod metrics;
+pub mod noise;
+pub mod shear;
+pub mod sim;
+pub mod wiener;
+
+pub use error::{LensingError, Result};
+pub use shear::ShearOp;
+pub use sim::{simulate_tomographic, SourceBin, TomoLensingSim};
+pub use wiener::{MessengerOpts, Solve, Wiener};
