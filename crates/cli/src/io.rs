@@ -1,1 +1,52 @@
-//! .npy/.npz helpers.
+//! .npy/.npz writing helpers.
+
+use anyhow::{Context, Result};
+use ndarray::{ArrayD, IxDyn};
+use ndarray_npy::NpzWriter;
+use std::path::Path;
+
+/// Collects named float64 arrays and writes them as one `.npz`.
+#[derive(Default)]
+pub struct Npz {
+    arrays: Vec<(String, ArrayD<f64>)>,
+}
+
+impl Npz {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, name: &str, shape: &[usize], data: Vec<f64>) -> Result<()> {
+        let a = ArrayD::from_shape_vec(IxDyn(shape), data).with_context(|| format!("array '{name}' has the wrong size"))?;
+        self.arrays.push((name.to_string(), a));
+        Ok(())
+    }
+
+    pub fn add_1d(&mut self, name: &str, data: &[f64]) -> Result<()> {
+        self.add(name, &[data.len()], data.to_vec())
+    }
+
+    pub fn add_2d(&mut self, name: &str, rows: &[Vec<f64>]) -> Result<()> {
+        let ncol = rows.first().map(|r| r.len()).unwrap_or(0);
+        self.add(name, &[rows.len(), ncol], rows.concat())
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.arrays.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    pub fn write(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
+            }
+        }
+        let f = std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+        let mut w = NpzWriter::new(f);
+        for (n, a) in &self.arrays {
+            w.add_array(n.as_str(), a).with_context(|| format!("writing '{n}' to {}", path.display()))?;
+        }
+        w.finish().with_context(|| format!("finishing {}", path.display()))?;
+        Ok(())
+    }
+}
