@@ -1,1 +1,291 @@
-//! cosmodiff-pm
+//! cosmodiff-pm: a differentiable particle-mesh N-body code (FastPM scheme)
+//! with constant-memory adjoint gradients.
+//!
+//! Pipeline (all periodic, cubic box of side `L` Mpc/h):
+//! white noise `w` (particle grid `np^3`) -> linear density `delta_L` at `a = 1`
+//! ([`lpt`]) -> 1LPT/2LPT displacements and momenta at `a_start` -> FastPM
+//! kick-drift-kick steps ([`schedule`], [`nbody`]) with CIC/FFT forces on a
+//! mesh of side `nm >= np` ([`force`]) -> final particles, CIC density.
+//!
+//! Gradients of a scalar loss of the final state with respect to the white
+//! noise, the linear field, `sigma8` (an amplitude of `delta_L`: exact) and
+//! every cosmology-dependent coefficient of the [`Schedule`] (contract with
+//! `d schedule / d Omega_m` from a [`growth::Growth`] implementation) come
+//! from the discrete adjoint integrated backwards while the particles are
+//! re-integrated backwards (Li et al. 2022, pmwd), or from checkpoints.
+//!
+//! References: Feng et al. 2016 (FastPM, MNRAS 463, 2273); Li et al. 2022
+//! (pmwd, arXiv:2211.09958); Modi et al. 2021 (FlowPM, A&C 37, 100505).
+//! Units and conventions: see `docs/pm.md`.
+
+pub mod force;
+pub mod growth;
+pub mod kernels;
+pub mod lpt;
+pub mod nbody;
+pub mod schedule;
+
+pub use force::ForceSolver;
+pub use growth::{EdsGrowth, Growth, LcdmGrowth, TableGrowth};
+pub use kernels::GradientKernel;
+pub use nbody::{AdjointMode, Integrator, State};
+pub use schedule::{Factors, HalfStep, Schedule, Spacing, StepConfig};
+
+use rayon::prelude::*;
+
+/// Errors of the particle-mesh code.
+#[derive(Debug, thiserror::Error)]
+pub enum PmError {
+    #[error("pm config: {0}")]
+    Config(String),
+    #[error("pm input: {0}")]
+    Input(String),
+    #[error(transparent)]
+    Growth(#[from] growth::GrowthError),
+}
+
+/// Linear power spectrum tabulated at `a = 1`, linearly interpolated in
+/// `(k, P)` and clamped outside the table (JaxPM's `jnp.interp`).
+#[derive(Debug, Clone)]
+pub struct PowerTable {
+    pub k: Vec<f64>,
+    pub p: Vec<f64>,
+}
+
+impl PowerTable {
+    pub fn new(k: Vec<f64>, p: Vec<f64>) -> Result<Self, PmError> {
+        if k.len() != p.len() || k.len() < 2 || k.windows(2).any(|w| !(w[1] > w[0])) {
+            return Err(PmError::Input("power table: need >= 2 rows with strictly increasing k".into()));
+        }
+        Ok(Self { k, p })
+    }
+    /// Two columns `k P` (`#` comments).
+    pub fn from_file(path: &std::path::Path) -> Result<Self, PmError> {
+        let txt = std::fs::read_to_string(path).map_err(|e| PmError::Input(format!("{}: {e}", path.display())))?;
+        let (mut k, mut p) = (vec![], vec![]);
+        for (i, l) in txt.lines().enumerate() {
+            let l = l.trim();
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            let v: Vec<f64> = l.split_whitespace().map(str::parse).collect::<Result<_, _>>().map_err(|_| PmError::Input(format!("{}: line {}: not numbers", path.display(), i + 1)))?;
+            if v.len() < 2 {
+                return Err(PmError::Input(format!("{}: line {}: need k and P", path.display(), i + 1)));
+            }
+            k.push(v[0]);
+            p.push(v[1]);
+        }
+        Self::new(k, p)
+    }
+    pub fn eval(&self, k: f64) -> f64 {
+        let n = self.k.len();
+        if k <= self.k[0] {
+            return self.p[0];
+        }
+        if k >= self.k[n - 1] {
+            return self.p[n - 1];
+        }
+        let j = self.k.partition_point(|v| *v <= k) - 1;
+        let t = (k - self.k[j]) / (self.k[j + 1] - self.k[j]);
+        self.p[j] + t * (self.p[j + 1] - self.p[j])
+    }
+}
+
+/// Geometry and numerics of a run.
+#[derive(Debug, Clone)]
+pub struct PmConfig {
+    /// Particles per side (`np^3` particles on a lattice).
+    pub n_particles: usize,
+    /// Mesh cells per side (`>= np`, a multiple of... any even size; see docs).
+    pub n_mesh: usize,
+    /// Box side [Mpc/h].
+    pub box_size: f64,
+    pub kernel: GradientKernel,
+    /// Divide by the CIC window (paint and readout) in the force.
+    pub deconvolve: bool,
+    pub steps: StepConfig,
+}
+
+impl PmConfig {
+    pub fn validate(&self) -> Result<(), PmError> {
+        let e = |m: String| Err(PmError::Config(m));
+        if self.n_particles < 2 || self.n_particles % 2 != 0 {
+            return e(format!("box.n_particles must be even and >= 2, got {}", self.n_particles));
+        }
+        if self.n_mesh < self.n_particles || self.n_mesh % 2 != 0 {
+            return e(format!("box.n_mesh must be even and >= n_particles = {}, got {}", self.n_particles, self.n_mesh));
+        }
+        if self.n_mesh > 2048 {
+            return e(format!("box.n_mesh = {} exceeds 2048 (single-node limit)", self.n_mesh));
+        }
+        if !(self.box_size > 0.0 && self.box_size.is_finite()) {
+            return e(format!("box.box_size must be positive, got {}", self.box_size));
+        }
+        Schedule::stages(&self.steps)?;
+        Ok(())
+    }
+}
+
+/// The whole forward model for one geometry.
+pub struct Pm {
+    pub cfg: PmConfig,
+    pub force: ForceSolver,
+    pub lpt: lpt::LptSolver,
+}
+
+/// Result of a gradient computation.
+#[derive(Debug, Clone)]
+pub struct Gradient {
+    pub loss: f64,
+    /// `dL/d delta_L` (particle grid).
+    pub linear_field: Vec<f64>,
+    /// `dL/dw` for the white noise (when the run started from white noise).
+    pub white_noise: Option<Vec<f64>>,
+    /// `dL/d(ln amplitude)` of `delta_L`, i.e. `sigma8 dL/dsigma8`.
+    pub dlog_amplitude: f64,
+    /// `dL/d(coefficient)` for every schedule coefficient, incl. LPT ones.
+    pub schedule: Schedule,
+    /// Initial state recovered by the backward pass (for diagnostics).
+    pub recovered_initial: State,
+}
+
+impl Pm {
+    pub fn new(cfg: PmConfig) -> Result<Self, PmError> {
+        cfg.validate()?;
+        let force = ForceSolver::new(cfg.n_mesh, cfg.n_particles, cfg.kernel, cfg.deconvolve);
+        let lpt = lpt::LptSolver::new(cfg.n_particles, cfg.kernel);
+        Ok(Self { cfg, force, lpt })
+    }
+
+    pub fn integrator(&self) -> Integrator<'_> {
+        Integrator { force: &self.force, spacing: (self.cfg.n_mesh as f64 / self.cfg.n_particles as f64) as f32, np: self.cfg.n_particles }
+    }
+
+    fn ratio(&self) -> f64 {
+        self.cfg.n_mesh as f64 / self.cfg.n_particles as f64
+    }
+
+    /// Linear field from white noise (particle grid, float64).
+    pub fn linear_field(&self, white: &[f64], pk: &(dyn Fn(f64) -> f64 + Sync)) -> Result<Vec<f64>, PmError> {
+        self.check_grid(white.len())?;
+        Ok(self.lpt.linear_field(white, self.cfg.box_size, pk))
+    }
+
+    fn check_grid(&self, len: usize) -> Result<(), PmError> {
+        let np = self.cfg.n_particles;
+        if len != np * np * np {
+            return Err(PmError::Input(format!("field has {len} values, expected n_particles^3 = {}", np * np * np)));
+        }
+        Ok(())
+    }
+
+    /// LPT state at `stages[0]` from the linear field, plus the LPT fields.
+    pub fn initial_state(&self, delta_l: &[f64], sch: &Schedule) -> Result<(State, lpt::LptFields), PmError> {
+        self.check_grid(delta_l.len())?;
+        let order = if sch.lpt[1] != 0.0 || sch.lpt[3] != 0.0 { 2 } else { 1 };
+        let f = self.lpt.fields(delta_l, order);
+        let r = self.ratio();
+        let [cx1, cx2, cp1, cp2] = sch.lpt;
+        let n = delta_l.len();
+        let mut disp = vec![[0.0f32; 3]; n];
+        let mut mom = vec![[0.0f32; 3]; n];
+        disp.par_iter_mut().zip(mom.par_iter_mut()).enumerate().for_each(|(i, (d, m))| {
+            for a in 0..3 {
+                let (s1, s2) = (f.s1[a][i], f.s2[a][i]);
+                d[a] = (r * (cx1 * s1 + cx2 * s2)) as f32;
+                m[a] = (r * (cp1 * s1 + cp2 * s2)) as f32;
+            }
+        });
+        Ok((State { a: sch.stages[0], disp, mom }, f))
+    }
+
+    /// LPT + N-body: the final state.
+    pub fn simulate(&self, delta_l: &[f64], sch: &Schedule) -> Result<State, PmError> {
+        let (st, _) = self.initial_state(delta_l, sch)?;
+        Ok(self.integrator().run(st, sch, |_, _| {}))
+    }
+
+    /// CIC particle counts per mesh cell (mean `np^3/nm^3`).
+    pub fn density_counts(&self, st: &State) -> Vec<f32> {
+        let x = self.integrator().positions(&st.disp);
+        let mut rho = vec![0.0f32; self.cfg.n_mesh.pow(3)];
+        cosmodiff_field::cic::paint(self.cfg.n_mesh, &x, None, &mut rho);
+        rho
+    }
+
+    /// Gradient of `loss(final state, positions) -> (L, dL/ds, dL/dp)` with
+    /// respect to the linear field (and the white noise when `white` is
+    /// given with its `pk`), the amplitude and the schedule.
+    #[allow(clippy::type_complexity)]
+    pub fn gradient(
+        &self,
+        delta_l: &[f64],
+        white: Option<(&[f64], &(dyn Fn(f64) -> f64 + Sync))>,
+        sch: &Schedule,
+        loss: &dyn Fn(&State, &[[f32; 3]]) -> (f64, Vec<[f32; 3]>, Vec<[f32; 3]>),
+        mode: AdjointMode,
+    ) -> Result<Gradient, PmError> {
+        let (st0, fields) = self.initial_state(delta_l, sch)?;
+        let integ = self.integrator();
+        let fin = integ.run(st0.clone(), sch, |_, _| {});
+        let x = integ.positions(&fin.disp);
+        let (l, ls, lp) = loss(&fin, &x);
+        let init = match mode {
+            AdjointMode::Reverse => None,
+            AdjointMode::Checkpoint(_) => Some(&st0),
+        };
+        drop(x);
+        let adj = integ.adjoint(&fin, init, sch, ls, lp, mode);
+        // LPT adjoint
+        let r = self.ratio();
+        let [cx1, cx2, cp1, cp2] = sch.lpt;
+        let n = delta_l.len();
+        let two = fields.s2[0].iter().any(|v| *v != 0.0);
+        let mut s1bar: [Vec<f64>; 3] = std::array::from_fn(|_| vec![0.0; n]);
+        let mut s2bar: [Vec<f64>; 3] = std::array::from_fn(|_| vec![0.0; n]);
+        let mut sbar = adj.schedule_bar.clone();
+        let mut lptbar = [0.0f64; 4];
+        for a in 0..3 {
+            for i in 0..n {
+                let (ls, lp) = (adj.lam_s[i][a] as f64, adj.lam_p[i][a] as f64);
+                s1bar[a][i] = r * (cx1 * ls + cp1 * lp);
+                s2bar[a][i] = r * (cx2 * ls + cp2 * lp);
+                let (s1, s2) = (fields.s1[a][i], fields.s2[a][i]);
+                lptbar[0] += r * ls * s1;
+                lptbar[1] += r * ls * s2;
+                lptbar[2] += r * lp * s1;
+                lptbar[3] += r * lp * s2;
+            }
+        }
+        sbar.lpt = lptbar;
+        let dbar = self.lpt.fields_vjp(&fields, &s1bar, if two { Some(&s2bar) } else { None });
+        let dlog_amplitude = dbar.par_iter().zip(delta_l).map(|(a, b)| a * b).sum();
+        let white_noise = white.map(|(_, pk)| self.lpt.linear_field_vjp(&dbar, self.cfg.box_size, pk));
+        Ok(Gradient { loss: l, linear_field: dbar, white_noise, dlog_amplitude, schedule: sbar, recovered_initial: adj.initial })
+    }
+}
+
+/// Loss `L = sum_c u(c) rho(c)` of the CIC counts `rho` on the mesh, with its
+/// gradient with respect to the displacements (a linear probe used in tests;
+/// any loss of the density follows by setting `u = dL/drho`).
+pub fn density_dot_loss(nm: usize, u: &[f32]) -> impl Fn(&State, &[[f32; 3]]) -> (f64, Vec<[f32; 3]>, Vec<[f32; 3]>) + '_ {
+    move |st, x| {
+        let mut rho = vec![0.0f32; nm * nm * nm];
+        cosmodiff_field::cic::paint(nm, x, None, &mut rho);
+        let l = rho.par_iter().zip(u).map(|(a, b)| *a as f64 * *b as f64).sum();
+        let g = cosmodiff_field::cic::paint_vjp_pos(nm, u, x, None);
+        (l, g, vec![[0.0; 3]; st.mom.len()])
+    }
+}
+
+/// Loss `L = 1/2 sum_c (rho(c) - target(c))^2` of the CIC counts.
+pub fn density_mse_loss(nm: usize, target: &[f32]) -> impl Fn(&State, &[[f32; 3]]) -> (f64, Vec<[f32; 3]>, Vec<[f32; 3]>) + '_ {
+    move |st, x| {
+        let mut rho = vec![0.0f32; nm * nm * nm];
+        cosmodiff_field::cic::paint(nm, x, None, &mut rho);
+        let r: Vec<f32> = rho.iter().zip(target).map(|(a, b)| a - b).collect();
+        let l = r.iter().map(|v| 0.5 * (*v as f64).powi(2)).sum();
+        let g = cosmodiff_field::cic::paint_vjp_pos(nm, &r, x, None);
+        (l, g, vec![[0.0; 3]; st.mom.len()])
+    }
+}

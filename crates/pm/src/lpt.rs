@@ -1,0 +1,192 @@
+//! Initial conditions: white noise -> linear density -> 1LPT/2LPT
+//! displacements, and their vector-Jacobian products.
+//!
+//! All on the particle grid of side `n` (particles start at the cell
+//! centres `q`), in float64, displacements in particle-grid cells.
+//!
+//! - Linear field (the shared reference's convention):
+//!   `delta_L = IFFT[ FFT(w) sqrt(P(|k|) n^3 / L^3) ]`, `P` in (Mpc/h)^3 at
+//!   `a = 1`, `|k| = 2 pi |m| / L`; `P(0)` is whatever the closure returns at
+//!   0 (a table clamps, like `jnp.interp`). The operator is real, symmetric.
+//! - 1LPT: `s1 = -grad laplacian^-1 delta_L`, i.e. `s1_k = i g(w) delta_k / w^2`
+//!   (so `delta = -div s1` for the exact kernel).
+//! - 2LPT: `phi_ab = grad_a grad_b laplacian^-1 delta_L`,
+//!   `delta2 = sum_{a<b} (phi_aa phi_bb - phi_ab^2)`, `s2 = -grad laplacian^-1 delta2`
+//!   (Scoccimarro 1998; JaxPM's `lpt`), combined as `x = q + D1 s1 + 3/7 D2 s2`.
+//!
+//! VJPs: a Fourier multiplier `m(k)` that is Hermitian (`m(-k) = conj m(k)`)
+//! defines a real operator whose transpose has multiplier `conj m(k)`;
+//! `delta2` is differentiated by the product rule.
+
+use crate::kernels::{AxisKernels, GradientKernel};
+use cosmodiff_field::fft3::{freq, Fft3};
+use rayon::prelude::*;
+use realfft::num_complex::Complex;
+use std::f64::consts::PI;
+
+type C = Complex<f64>;
+
+/// Fourier helper on the particle grid.
+pub struct LptSolver {
+    pub n: usize,
+    fft: Fft3<f64>,
+    k: AxisKernels,
+}
+
+/// First- and second-order displacement fields (3 components each, `n^3`).
+#[derive(Debug, Clone)]
+pub struct LptFields {
+    pub s1: [Vec<f64>; 3],
+    /// Zero when `order == 1`.
+    pub s2: [Vec<f64>; 3],
+    /// The `phi_ab` (00, 11, 22, 01, 02, 12), kept for the VJP (empty for 1LPT).
+    phi: Vec<Vec<f64>>,
+}
+
+const PAIRS: [(usize, usize); 6] = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)];
+
+impl LptSolver {
+    pub fn new(n: usize, kernel: GradientKernel) -> Self {
+        Self { n, fft: Fft3::new(n), k: AxisKernels::new(n, kernel) }
+    }
+
+    /// Apply `mult(ix, iy, iz)` to a half-complex field (in place), parallel.
+    fn apply(&self, xk: &mut [C], mult: impl Fn(usize, usize, usize) -> C + Sync) {
+        let n = self.n;
+        let nh = n / 2 + 1;
+        xk.par_chunks_mut(n * nh).enumerate().for_each(|(ix, pl)| {
+            for iy in 0..n {
+                for iz in 0..nh {
+                    let v = &mut pl[iy * nh + iz];
+                    *v *= mult(ix, iy, iz);
+                }
+            }
+        });
+    }
+
+    fn irfft(&self, mut xk: Vec<C>) -> Vec<f64> {
+        let mut out = vec![0.0; self.n * self.n * self.n];
+        self.fft.inverse_inplace(&mut xk, &mut out);
+        out
+    }
+
+    /// `delta_L = IFFT[FFT(w) sqrt(P(k) n^3/L^3)]`, `pk` in (Mpc/h)^3 of `k` in h/Mpc.
+    pub fn linear_field(&self, white: &[f64], box_size: f64, pk: &(dyn Fn(f64) -> f64 + Sync)) -> Vec<f64> {
+        let mut xk = self.fft.forward(white);
+        let t = self.transfer(box_size, pk);
+        self.apply(&mut xk, |ix, iy, iz| C::new(t[self.idx(ix, iy, iz)], 0.0));
+        self.irfft(xk)
+    }
+
+    /// The VJP of [`Self::linear_field`] (the operator is symmetric).
+    pub fn linear_field_vjp(&self, dbar: &[f64], box_size: f64, pk: &(dyn Fn(f64) -> f64 + Sync)) -> Vec<f64> {
+        self.linear_field(dbar, box_size, pk)
+    }
+
+    #[inline]
+    fn idx(&self, ix: usize, iy: usize, iz: usize) -> usize {
+        (ix * self.n + iy) * (self.n / 2 + 1) + iz
+    }
+
+    fn transfer(&self, box_size: f64, pk: &(dyn Fn(f64) -> f64 + Sync)) -> Vec<f64> {
+        let n = self.n;
+        let nh = n / 2 + 1;
+        let norm = (n as f64).powi(3) / box_size.powi(3);
+        let mut t = vec![0.0; n * n * nh];
+        t.par_chunks_mut(n * nh).enumerate().for_each(|(ix, pl)| {
+            for iy in 0..n {
+                for iz in 0..nh {
+                    let m2 = (freq(ix, n).pow(2) + freq(iy, n).pow(2) + freq(iz, n).pow(2)) as f64;
+                    let k = 2.0 * PI / box_size * m2.sqrt();
+                    pl[iy * nh + iz] = (pk(k).max(0.0) * norm).sqrt();
+                }
+            }
+        });
+        t
+    }
+
+    /// `s = -grad lap^-1 field` given `field_k` (3 components).
+    fn displacement(&self, fk: &[C]) -> [Vec<f64>; 3] {
+        std::array::from_fn(|a| {
+            let mut xk = fk.to_vec();
+            self.apply(&mut xk, |ix, iy, iz| {
+                let g = self.k.g[[ix, iy, iz][a]];
+                C::new(0.0, g * self.k.inv_k2(ix, iy, iz))
+            });
+            self.irfft(xk)
+        })
+    }
+
+    /// 1LPT (and 2LPT when `order == 2`) displacement fields of `delta_L`.
+    pub fn fields(&self, delta_l: &[f64], order: usize) -> LptFields {
+        let dk = self.fft.forward(delta_l);
+        let s1 = self.displacement(&dk);
+        if order < 2 {
+            let z = vec![0.0; delta_l.len()];
+            return LptFields { s1, s2: [z.clone(), z.clone(), z], phi: vec![] };
+        }
+        let phi: Vec<Vec<f64>> = PAIRS
+            .iter()
+            .map(|&(a, b)| {
+                let mut xk = dk.clone();
+                self.apply(&mut xk, |ix, iy, iz| {
+                    let i3 = [ix, iy, iz];
+                    C::new(self.k.g[i3[a]] * self.k.g[i3[b]] * self.k.inv_k2(ix, iy, iz), 0.0)
+                });
+                self.irfft(xk)
+            })
+            .collect();
+        let mut d2 = vec![0.0; delta_l.len()];
+        d2.par_iter_mut().enumerate().for_each(|(i, v)| {
+            let (p00, p11, p22, p01, p02, p12) = (phi[0][i], phi[1][i], phi[2][i], phi[3][i], phi[4][i], phi[5][i]);
+            *v = p00 * p11 + p00 * p22 + p11 * p22 - p01 * p01 - p02 * p02 - p12 * p12;
+        });
+        let s2 = self.displacement(&self.fft.forward(&d2));
+        LptFields { s1, s2, phi }
+    }
+
+    /// Transpose of [`Self::displacement`] summed over components, in Fourier space.
+    fn displacement_t_k(&self, sbar: &[Vec<f64>; 3]) -> Vec<C> {
+        let n = self.n;
+        let mut acc = vec![C::new(0.0, 0.0); n * n * (n / 2 + 1)];
+        for a in 0..3 {
+            let mut xk = self.fft.forward(&sbar[a]);
+            self.apply(&mut xk, |ix, iy, iz| {
+                let g = self.k.g[[ix, iy, iz][a]];
+                C::new(0.0, -g * self.k.inv_k2(ix, iy, iz))
+            });
+            acc.par_iter_mut().zip(&xk).for_each(|(s, v)| *s += v);
+        }
+        acc
+    }
+
+    /// VJP of [`Self::fields`]: cotangents of `s1` and `s2` -> cotangent of `delta_L`.
+    pub fn fields_vjp(&self, f: &LptFields, s1bar: &[Vec<f64>; 3], s2bar: Option<&[Vec<f64>; 3]>) -> Vec<f64> {
+        let mut acc = self.displacement_t_k(s1bar);
+        if let (Some(s2bar), false) = (s2bar, f.phi.is_empty()) {
+            let d2bar = self.irfft(self.displacement_t_k(s2bar));
+            let phi = &f.phi;
+            for (p, &(a, b)) in PAIRS.iter().enumerate() {
+                let pbar: Vec<f64> = (0..d2bar.len())
+                    .into_par_iter()
+                    .map(|i| {
+                        let s = d2bar[i];
+                        match p {
+                            0 => s * (phi[1][i] + phi[2][i]),
+                            1 => s * (phi[0][i] + phi[2][i]),
+                            2 => s * (phi[0][i] + phi[1][i]),
+                            _ => -2.0 * s * phi[p][i],
+                        }
+                    })
+                    .collect();
+                let mut xk = self.fft.forward(&pbar);
+                self.apply(&mut xk, |ix, iy, iz| {
+                    let i3 = [ix, iy, iz];
+                    C::new(self.k.g[i3[a]] * self.k.g[i3[b]] * self.k.inv_k2(ix, iy, iz), 0.0)
+                });
+                acc.par_iter_mut().zip(&xk).for_each(|(s, v)| *s += v);
+            }
+        }
+        self.irfft(acc)
+    }
+}

@@ -1,0 +1,217 @@
+//! FastPM kick-drift-kick integration, its exact reversal, and the adjoint.
+//!
+//! State: displacement `s` from the Lagrangian lattice `q` (mesh cells,
+//! float32 — storing `s` rather than `x` keeps float32 precision uniform)
+//! and momentum `p = a^3 E dx/da` (mesh cells). Positions `x = q + s`.
+//!
+//! Step `i` (factors of [`Schedule`]):
+//! `p += K1_i F(x_i); s += Dr_i p; p += K2_i F(x_{i+1})`.
+//! Reversal undoes the same operations in the opposite order, recomputing the
+//! forces (Li et al. 2022, pmwd): the backward trajectory equals the forward
+//! one up to float32 rounding.
+//!
+//! Adjoint (discrete; Li et al. 2022 sec. 3): with `lam_s = dL/ds`,
+//! `lam_p = dL/dp` at the end, each step backwards does
+//!
+//! ```text
+//! lam_s += (K2_i + K1_{i+1}) J(x_{i+1})^T lam_p      (one VJP per force evaluation)
+//! dL/dK2_i = <lam_p, F(x_{i+1})>;  p_{1/2} = p_{i+1} - K2_i F(x_{i+1})
+//! dL/dDr_i = <lam_s, p_{1/2}>;     lam_p += Dr_i lam_s;  s_i = s_{i+1} - Dr_i p_{1/2}
+//! F(x_i) recomputed;  dL/dK1_i = <lam_p, F(x_i)>;  p_i = p_{1/2} - K1_i F(x_i)
+//! ```
+//!
+//! and finally `lam_s += K1_0 J(x_0)^T lam_p`. Memory: the state, the
+//! adjoint state, one set of force meshes — independent of the number of
+//! steps. The checkpointed variant stores `(s, p)` after every step of the
+//! forward run instead of reversing it (exact but O(n_steps) memory), or
+//! every `k`-th step and re-runs each segment.
+
+use crate::force::{ForceMeshes, ForceSolver};
+use crate::schedule::Schedule;
+use rayon::prelude::*;
+
+/// Particle state (mesh-cell units).
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    pub a: f64,
+    pub disp: Vec<[f32; 3]>,
+    pub mom: Vec<[f32; 3]>,
+}
+
+/// How the adjoint recovers the forward trajectory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdjointMode {
+    /// Integrate the particles backwards alongside the adjoint (pmwd): memory
+    /// independent of the number of steps.
+    Reverse,
+    /// Store the state every `k` steps in the forward pass and re-run each
+    /// segment forward (storing its `k` states) during the backward pass.
+    Checkpoint(usize),
+}
+
+/// Result of the adjoint pass.
+#[derive(Debug, Clone)]
+pub struct Adjoint {
+    /// `dL/ds` and `dL/dp` at the initial state.
+    pub lam_s: Vec<[f32; 3]>,
+    pub lam_p: Vec<[f32; 3]>,
+    /// `dL/d(coefficient)` for the kick/drift factors (`lpt` left at 0).
+    pub schedule_bar: Schedule,
+    /// The initial state as recovered by the backward pass.
+    pub initial: State,
+}
+
+/// Integrator: lattice + force solver.
+pub struct Integrator<'a> {
+    pub force: &'a ForceSolver,
+    /// Lattice spacing in mesh cells (`nm/np`).
+    pub spacing: f32,
+    pub np: usize,
+}
+
+fn axpy(y: &mut [[f32; 3]], a: f32, x: &[[f32; 3]]) {
+    y.par_iter_mut().zip(x).for_each(|(y, x)| {
+        y[0] += a * x[0];
+        y[1] += a * x[1];
+        y[2] += a * x[2];
+    });
+}
+
+fn dot(x: &[[f32; 3]], y: &[[f32; 3]]) -> f64 {
+    x.par_iter().zip(y).map(|(x, y)| x[0] as f64 * y[0] as f64 + x[1] as f64 * y[1] as f64 + x[2] as f64 * y[2] as f64).sum()
+}
+
+impl<'a> Integrator<'a> {
+    /// Positions `q + s` in mesh cells (particle `(i, j, k)` in C order).
+    pub fn positions(&self, disp: &[[f32; 3]]) -> Vec<[f32; 3]> {
+        let np = self.np;
+        let h = self.spacing;
+        disp.par_iter()
+            .enumerate()
+            .map(|(p, s)| {
+                let (i, j, k) = (p / (np * np), (p / np) % np, p % np);
+                [i as f32 * h + s[0], j as f32 * h + s[1], k as f32 * h + s[2]]
+            })
+            .collect()
+    }
+
+    fn forces(&self, disp: &[[f32; 3]]) -> (Vec<[f32; 3]>, ForceMeshes, Vec<[f32; 3]>) {
+        let x = self.positions(disp);
+        let (f, m) = self.force.forces(&x);
+        (f, m, x)
+    }
+
+    /// One KDK step `i` given the force at the current positions; returns the
+    /// force at the new positions.
+    fn step(&self, st: &mut State, sch: &Schedule, i: usize, f: &[[f32; 3]]) -> Vec<[f32; 3]> {
+        axpy(&mut st.mom, sch.kick1[i] as f32, f);
+        axpy(&mut st.disp, sch.drift[i] as f32, &st.mom.clone());
+        let (f1, _, _) = self.forces(&st.disp);
+        axpy(&mut st.mom, sch.kick2[i] as f32, &f1);
+        st.a = sch.stages[i + 1];
+        f1
+    }
+
+    /// Integrate from `sch.stages[0]` to the end; `observe(i, state)` is
+    /// called after each step `i` (state at `stages[i + 1]`).
+    pub fn run(&self, mut st: State, sch: &Schedule, mut observe: impl FnMut(usize, &State)) -> State {
+        let (mut f, _, _) = self.forces(&st.disp);
+        for i in 0..sch.n_steps() {
+            f = self.step(&mut st, sch, i, &f);
+            observe(i, &st);
+        }
+        st
+    }
+
+    /// Integrate backwards from the final state to `stages[0]`.
+    pub fn reverse(&self, mut st: State, sch: &Schedule) -> State {
+        let (mut f, _, _) = self.forces(&st.disp);
+        for i in (0..sch.n_steps()).rev() {
+            axpy(&mut st.mom, -(sch.kick2[i] as f32), &f);
+            axpy(&mut st.disp, -(sch.drift[i] as f32), &st.mom.clone());
+            f = self.forces(&st.disp).0;
+            axpy(&mut st.mom, -(sch.kick1[i] as f32), &f);
+            st.a = sch.stages[i];
+        }
+        st
+    }
+
+    /// Adjoint pass from the final state `fin` (as returned by [`Self::run`])
+    /// with cotangents `lam_s = dL/ds`, `lam_p = dL/dp`. For
+    /// `Checkpoint(k)`, `initial` must be the initial state of the run.
+    pub fn adjoint(&self, fin: &State, initial: Option<&State>, sch: &Schedule, lam_s: Vec<[f32; 3]>, lam_p: Vec<[f32; 3]>, mode: AdjointMode) -> Adjoint {
+        let n = sch.n_steps();
+        // Checkpointed: stored states at steps that are multiples of k.
+        let (k, mut ckpt): (usize, Vec<Option<State>>) = match mode {
+            AdjointMode::Reverse => (0, vec![]),
+            AdjointMode::Checkpoint(k) => {
+                let k = k.max(1);
+                let init = initial.expect("checkpointed adjoint needs the initial state").clone();
+                let mut c: Vec<Option<State>> = vec![None; n + 1];
+                c[0] = Some(init.clone());
+                self.run(init, sch, |i, st| {
+                    if (i + 1) % k == 0 && i + 1 < n {
+                        c[i + 1] = Some(st.clone());
+                    }
+                });
+                (k, c)
+            }
+        };
+        // segment cache for the checkpointed mode: states at steps [lo, lo+k)
+        let mut seg: Vec<(usize, State)> = vec![];
+        let mut get_state = |i: usize, ckpt: &mut Vec<Option<State>>| -> State {
+            if let Some((_, s)) = seg.iter().find(|(j, _)| *j == i) {
+                return s.clone();
+            }
+            let lo = (i / k) * k;
+            let base = ckpt[lo].clone().expect("checkpoint present");
+            seg.clear();
+            seg.push((lo, base.clone()));
+            let mut st = base;
+            let (mut f, _, _) = self.forces(&st.disp);
+            for j in lo..i {
+                f = self.step(&mut st, sch, j, &f);
+                seg.push((j + 1, st.clone()));
+            }
+            st
+        };
+
+        let mut st = fin.clone();
+        let (mut lam_s, mut lam_p) = (lam_s, lam_p);
+        let mut bar = sch.zeros_like();
+        let (mut f, mut meshes, mut x) = self.forces(&st.disp);
+        let mut coef = if n > 0 { sch.kick2[n - 1] } else { 0.0 };
+        for i in (0..n).rev() {
+            // VJP at x_{i+1}
+            let v = self.force.forces_vjp(&x, &meshes, &lam_p);
+            axpy(&mut lam_s, coef as f32, &v);
+            bar.kick2[i] = dot(&lam_p, &f);
+            axpy(&mut st.mom, -(sch.kick2[i] as f32), &f); // p_{1/2}
+            bar.drift[i] = dot(&lam_s, &st.mom);
+            axpy(&mut lam_p, sch.drift[i] as f32, &lam_s);
+            if k == 0 {
+                axpy(&mut st.disp, -(sch.drift[i] as f32), &st.mom.clone());
+            } else {
+                let s = get_state(i, &mut ckpt);
+                st.disp = s.disp;
+                // p_i is set exactly below
+                (f, meshes, x) = self.forces(&st.disp);
+                bar.kick1[i] = dot(&lam_p, &f);
+                st.mom = s.mom;
+                st.a = sch.stages[i];
+                coef = sch.kick1[i] + if i > 0 { sch.kick2[i - 1] } else { 0.0 };
+                continue;
+            }
+            (f, meshes, x) = self.forces(&st.disp);
+            bar.kick1[i] = dot(&lam_p, &f);
+            axpy(&mut st.mom, -(sch.kick1[i] as f32), &f);
+            st.a = sch.stages[i];
+            coef = sch.kick1[i] + if i > 0 { sch.kick2[i - 1] } else { 0.0 };
+        }
+        if n > 0 {
+            let v = self.force.forces_vjp(&x, &meshes, &lam_p);
+            axpy(&mut lam_s, coef as f32, &v);
+        }
+        Adjoint { lam_s, lam_p, schedule_bar: bar, initial: st }
+    }
+}
