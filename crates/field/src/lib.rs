@@ -17,6 +17,7 @@ pub mod pk3;
 
 pub mod cl2;
 pub mod error;
+pub mod fits;
 pub mod fft2;
 pub mod grf2;
 pub mod grid2;

@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod error;
 pub mod metrics;
 pub mod noise;
+pub mod prior;
 pub mod shear;
 pub mod sim;
 pub mod wiener;

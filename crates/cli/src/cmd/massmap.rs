@@ -1,8 +1,301 @@
-//! `cosmodiff massmap` (work in progress: see the open issue).
+//! `cosmodiff massmap --method ks|wiener --input FILE.npz --out FILE.npz`:
+//! convergence (mass) maps from shear maps.
 
+use crate::io::Npz;
+use anyhow::{anyhow, bail, Context, Result};
+use cosmodiff_field::fits::{read_fits, write_fits, FitsImage};
+use cosmodiff_field::{ClMatrixTable, ClTable, Grid2};
+use cosmodiff_lensing::prior::estimate_prior_from_shear;
+use cosmodiff_lensing::wiener::{pixel_std, rotate_b_to_e};
+use cosmodiff_lensing::{MessengerOpts, ShearOp, Wiener};
+use ndarray::ArrayD;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// Kaiser-Squires inversion, optional Gaussian smoothing.
+    Ks,
+    /// Wiener filter (posterior mean) with posterior samples and per-pixel std.
+    Wiener,
+    /// Diffusion-model posterior (needs a trained prior; not available yet).
+    Diffusion,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Solver {
+    /// Conjugate gradients (exact to --tol).
+    Cg,
+    /// Messenger field with cooling (fast, no preconditioner needed).
+    Messenger,
+}
+
+/// Reconstruct convergence maps from shear maps.
+///
+/// Input (.npz or .fits): `e1`, `e2`, `noise_std` (per-component noise
+/// standard deviation per pixel; inf = unobserved), optional `mask`
+/// (1 observed, 0 masked), optional `pixel_arcmin` (scalar; or pass
+/// --pixel-arcmin), and for --cl-theory `ell` and `cl_theory` [n_pairs, n_ell].
+/// Maps are [npix, npix] or, for several source bins, [n_bins, npix, npix];
+/// each bin is reconstructed separately. FITS inputs use HDUs named E1, E2,
+/// NOISE_STD, MASK, ELL, CL_THEORY and the PIXSCALE/CDELT header keys.
+///
+/// Output (.npz or .fits, by extension): `kappa_e`, `kappa_b` (same shape
+/// as `e1`); for wiener also `kappa_std` and `samples` [n, npix, npix]
+/// ([n_bins, n, npix, npix] for several bins). The Wiener `kappa_b` is the
+/// Wiener filter of the B mode (the data rotated by 45 degrees) with the same
+/// prior, a null test. Without --cl-theory the Wiener prior is a power law
+/// fitted to C_E - C_B of the Kaiser-Squires map.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Reconstruction method.
+    #[arg(long, value_enum)]
+    pub method: Method,
+    /// Input shear maps (.npz or .fits).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output file (.npz or .fits).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Gaussian smoothing of the Kaiser-Squires maps (kernel sigma, arcmin; ks only).
+    #[arg(long, default_value_t = 0.0)]
+    pub smoothing_arcmin: f64,
+    /// Number of Wiener posterior samples (>= 2; also sets kappa_std).
+    #[arg(long, default_value_t = 16)]
+    pub samples: usize,
+    /// Seed for the posterior samples.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Use the theory spectrum (`ell`, `cl_theory` in the input) as the Wiener prior.
+    #[arg(long)]
+    pub cl_theory: bool,
+    /// Pixel size in arcmin (overrides `pixel_arcmin` / the FITS header).
+    #[arg(long)]
+    pub pixel_arcmin: Option<f64>,
+    /// Wiener solver.
+    #[arg(long, value_enum, default_value_t = Solver::Cg)]
+    pub solver: Solver,
+    /// Relative tolerance of the Wiener solves.
+    #[arg(long, default_value_t = 1e-6)]
+    pub tol: f64,
+}
 
-pub fn run(_a: &Args) -> anyhow::Result<()> {
-    anyhow::bail!("'massmap' is not available in this build yet")
+/// Named arrays read from the input.
+struct Input {
+    path: String,
+    arrays: Vec<(String, ArrayD<f64>)>,
+    pixel_arcmin: Option<f64>,
+}
+
+impl Input {
+    fn get(&self, name: &str) -> Option<&ArrayD<f64>> {
+        self.arrays.iter().find(|(n, _)| n == name).map(|(_, a)| a)
+    }
+    fn need(&self, name: &str) -> Result<&ArrayD<f64>> {
+        self.get(name).ok_or_else(|| anyhow!("{}: missing array '{name}'", self.path))
+    }
+}
+
+fn read_input(path: &Path) -> Result<Input> {
+    let p = path.display().to_string();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "npz" => {
+            let f = std::fs::File::open(path).with_context(|| format!("cannot open {p}"))?;
+            let mut z = ndarray_npy::NpzReader::new(f).map_err(|e| anyhow!("{p}: not a readable .npz ({e})"))?;
+            let names = z.names().map_err(|e| anyhow!("{p}: {e}"))?;
+            let mut arrays = vec![];
+            for n in names {
+                if !["e1", "e2", "noise_std", "mask", "pixel_arcmin", "ell", "cl_theory"].contains(&n.as_str()) {
+                    continue;
+                }
+                let a: ArrayD<f64> = match z.by_name::<ndarray::OwnedRepr<f64>, ndarray::IxDyn>(&n) {
+                    Ok(a) => a,
+                    Err(_) => z
+                        .by_name::<ndarray::OwnedRepr<f32>, ndarray::IxDyn>(&n)
+                        .map_err(|e| anyhow!("{p}: array '{n}' is not float64/float32 ({e})"))?
+                        .mapv(|v| v as f64),
+                };
+                arrays.push((n, a));
+            }
+            let pixel_arcmin = match arrays.iter().find(|(n, _)| n == "pixel_arcmin") {
+                Some((_, a)) if a.len() == 1 => Some(*a.iter().next().unwrap()),
+                Some(_) => bail!("{p}: 'pixel_arcmin' must be a scalar"),
+                None => None,
+            };
+            Ok(Input { path: p, arrays, pixel_arcmin })
+        }
+        "fits" | "fit" => {
+            let hdus = read_fits(path).map_err(|e| anyhow!("{e}"))?;
+            let mut arrays = vec![];
+            let mut pixel_arcmin = None;
+            for h in hdus {
+                let Some(name) = h.name.as_ref().map(|s| s.to_ascii_lowercase()) else { continue };
+                if pixel_arcmin.is_none() && name == "e1" {
+                    pixel_arcmin = h.pixel_arcmin;
+                }
+                let a = ArrayD::from_shape_vec(h.shape.clone(), h.data).map_err(|e| anyhow!("{p}: HDU {name}: {e}"))?;
+                arrays.push((name, a));
+            }
+            Ok(Input { path: p, arrays, pixel_arcmin })
+        }
+        _ => bail!("{p}: unknown input format (use .npz or .fits)"),
+    }
+}
+
+/// Split a [n, n] or [b, n, n] array into per-bin maps.
+fn maps(inp: &Input, name: &str, a: &ArrayD<f64>) -> Result<(usize, Vec<Vec<f64>>)> {
+    let s = a.shape();
+    let n = match s {
+        [n1, n2] if n1 == n2 => *n1,
+        [_, n1, n2] if n1 == n2 => *n1,
+        _ => bail!("{}: array '{name}' has shape {s:?}; expected [npix, npix] or [n_bins, npix, npix]", inp.path),
+    };
+    if n < 2 {
+        bail!("{}: array '{name}' has shape {s:?}; need at least 2x2 pixels", inp.path);
+    }
+    let flat: Vec<f64> = a.iter().copied().collect();
+    Ok((n, flat.chunks(n * n).map(|c| c.to_vec()).collect()))
+}
+
+pub fn run(a: &Args) -> Result<()> {
+    if a.method == Method::Diffusion {
+        bail!("--method diffusion needs a trained diffusion prior, which is not available yet; use --method ks or --method wiener");
+    }
+    let out_ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    if !["npz", "fits", "fit"].contains(&out_ext.as_str()) {
+        bail!("{}: unknown output format (use .npz or .fits)", a.out.display());
+    }
+    if !(a.smoothing_arcmin.is_finite() && a.smoothing_arcmin >= 0.0) {
+        bail!("--smoothing-arcmin must be >= 0, got {}", a.smoothing_arcmin);
+    }
+    if a.method == Method::Wiener && a.smoothing_arcmin > 0.0 {
+        bail!("--smoothing-arcmin applies to --method ks only");
+    }
+    if a.method == Method::Wiener && a.samples < 2 {
+        bail!("--samples must be >= 2 (kappa_std is estimated from the samples), got {}", a.samples);
+    }
+    if !(a.tol > 0.0 && a.tol < 1.0) {
+        bail!("--tol must be in (0, 1), got {}", a.tol);
+    }
+    let inp = read_input(&a.input)?;
+    let e1a = inp.need("e1")?;
+    let (n, e1) = maps(&inp, "e1", e1a)?;
+    let nb = e1.len();
+    let same = |name: &str, arr: &ArrayD<f64>| -> Result<Vec<Vec<f64>>> {
+        let (m, v) = maps(&inp, name, arr)?;
+        if m != n {
+            bail!("{}: array '{name}' is {m}x{m} but 'e1' is {n}x{n}", inp.path);
+        }
+        if v.len() == nb {
+            Ok(v)
+        } else if v.len() == 1 {
+            Ok(vec![v[0].clone(); nb])
+        } else {
+            bail!("{}: array '{name}' has {} bins but 'e1' has {nb}", inp.path, v.len())
+        }
+    };
+    let e2 = same("e2", inp.need("e2")?)?;
+    if inp.need("e2")?.shape() != e1a.shape() {
+        bail!("{}: array 'e2' has shape {:?} but 'e1' has {:?}", inp.path, inp.need("e2")?.shape(), e1a.shape());
+    }
+    let noise = same("noise_std", inp.need("noise_std")?)?;
+    let mask = match inp.get("mask") {
+        Some(m) => Some(same("mask", m)?),
+        None => None,
+    };
+    let pix = a.pixel_arcmin.or(inp.pixel_arcmin);
+    let need_pix = a.method == Method::Wiener || a.smoothing_arcmin > 0.0;
+    let grid = match pix {
+        Some(p) => Grid2::new(n, p).map_err(|e| anyhow!("{}: {e}", inp.path))?,
+        None if need_pix => bail!("{}: no 'pixel_arcmin' in the input; pass --pixel-arcmin", inp.path),
+        None => Grid2::new(n, 1.0).map_err(|e| anyhow!("{}: {e}", inp.path))?,
+    };
+    let theory: Option<ClMatrixTable> = if a.cl_theory {
+        if a.method != Method::Wiener {
+            bail!("--cl-theory applies to --method wiener only");
+        }
+        let ell = inp.need("ell")?;
+        let cl = inp.need("cl_theory")?;
+        if ell.ndim() != 1 || cl.ndim() != 2 || cl.shape()[1] != ell.len() {
+            bail!("{}: 'cl_theory' must be [n_pairs, len(ell)], got {:?} with {} ell", inp.path, cl.shape(), ell.len());
+        }
+        let rows: Vec<Vec<f64>> = cl.outer_iter().map(|r| r.iter().copied().collect()).collect();
+        let t = ClMatrixTable::new(ell.iter().copied().collect(), rows).map_err(|e| anyhow!("{}: 'cl_theory': {e}", inp.path))?;
+        if t.n_bins() != nb {
+            bail!("{}: 'cl_theory' describes {} bins but 'e1' has {nb}", inp.path, t.n_bins());
+        }
+        Some(t)
+    } else {
+        None
+    };
+
+    let op = ShearOp::new(grid);
+    let mut ke_all = vec![];
+    let mut kb_all = vec![];
+    let mut std_all = vec![];
+    let mut samples_all = vec![];
+    for b in 0..nb {
+        let ctx = |e: cosmodiff_lensing::LensingError| anyhow!("{}: bin {b}: {e}", inp.path);
+        let m = mask.as_ref().map(|m| m[b].as_slice());
+        let w = cosmodiff_lensing::noise::inverse_variance(&noise[b], m).map_err(ctx)?;
+        // Zero unobserved pixels (they may hold NaN).
+        let g1: Vec<f64> = e1[b].iter().zip(&w).map(|(g, w)| if *w > 0.0 { *g } else { 0.0 }).collect();
+        let g2: Vec<f64> = e2[b].iter().zip(&w).map(|(g, w)| if *w > 0.0 { *g } else { 0.0 }).collect();
+        if let Some(i) = g1.iter().chain(&g2).position(|v| !v.is_finite()) {
+            bail!("{}: bin {b}: non-finite shear in observed pixel {}", inp.path, i % (n * n));
+        }
+        match a.method {
+            Method::Ks => {
+                let (ke, kb) = op.kaiser_squires_smoothed(&g1, &g2, a.smoothing_arcmin).map_err(ctx)?;
+                ke_all.push(ke);
+                kb_all.push(kb);
+            }
+            Method::Wiener => {
+                let prior: ClTable = match &theory {
+                    Some(t) => t.pair(b, b).clone(),
+                    None => estimate_prior_from_shear(grid, &g1, &g2, &noise[b], m).map_err(ctx)?,
+                };
+                let wf = Wiener::from_cl(grid, &prior, &noise[b], m).map_err(ctx)?;
+                let solve = |d1: &[f64], d2: &[f64]| match a.solver {
+                    Solver::Cg => wf.cg(d1, d2, a.tol, 20_000),
+                    Solver::Messenger => wf.messenger(d1, d2, &MessengerOpts { tol: a.tol, ..Default::default() }),
+                };
+                let ke = solve(&g1, &g2).map_err(ctx)?;
+                log::info!("bin {b}: Wiener E solved in {} iterations (residual {:.2e})", ke.iterations, ke.residual);
+                let (r1, r2) = rotate_b_to_e(&g1, &g2);
+                let kb = solve(&r1, &r2).map_err(ctx)?;
+                let s = wf.samples(&ke.kappa, a.samples, a.seed.wrapping_add(b as u64), a.tol).map_err(ctx)?;
+                std_all.push(pixel_std(&s).map_err(ctx)?);
+                ke_all.push(ke.kappa);
+                kb_all.push(kb.kappa);
+                samples_all.push(s.concat());
+            }
+            Method::Diffusion => unreachable!(),
+        }
+    }
+    // Output shapes follow the input: [n, n] or [n_bins, n, n].
+    let single = e1a.ndim() == 2;
+    let map_shape: Vec<usize> = if single { vec![n, n] } else { vec![nb, n, n] };
+    let samp_shape: Vec<usize> = if single { vec![a.samples, n, n] } else { vec![nb, a.samples, n, n] };
+    let mut out: Vec<(&str, Vec<usize>, Vec<f64>)> = vec![("kappa_e", map_shape.clone(), ke_all.concat()), ("kappa_b", map_shape.clone(), kb_all.concat())];
+    if a.method == Method::Wiener {
+        out.push(("kappa_std", map_shape.clone(), std_all.concat()));
+        out.push(("samples", samp_shape, samples_all.concat()));
+    }
+    if out_ext == "npz" {
+        let mut z = Npz::new();
+        for (name, shape, data) in out {
+            z.add(name, &shape, data)?;
+        }
+        if let Some(p) = pix {
+            z.add("pixel_arcmin", &[], vec![p])?;
+        }
+        z.write(&a.out)?;
+    } else {
+        let imgs: Vec<FitsImage> = out.into_iter().map(|(name, shape, data)| FitsImage::new(&name.to_ascii_uppercase(), shape, data, pix)).collect();
+        write_fits(&a.out, &imgs).map_err(|e| anyhow!("{e}"))?;
+    }
+    log::info!("wrote {}", a.out.display());
+    Ok(())
 }
