@@ -124,6 +124,13 @@ impl<T: Scalar> Background<T> {
         chi * sinhc_sqrt(s)
     }
 
+    /// The companion c_K(chi) = cosh(sqrt(Omega_k) chi / D_H) (cos for
+    /// Omega_k < 0), so that f_K(chi' - chi) = f_K(chi') c_K(chi) - c_K(chi') f_K(chi).
+    pub fn curvature_cos(&self, chi: T) -> T {
+        let x = chi * (1.0 / HUBBLE_DISTANCE);
+        coshc_sqrt(self.cosmo.omega_k * x * x)
+    }
+
     pub fn transverse_comoving_distance(&self, a: f64) -> T {
         self.transverse_distance(self.comoving_distance(a))
     }
@@ -201,6 +208,24 @@ fn sinhc_sqrt<T: Scalar>(s: T) -> T {
     }
 }
 
+/// cosh(sqrt(s)) for any sign of s (cos for s < 0), smooth through 0.
+fn coshc_sqrt<T: Scalar>(s: T) -> T {
+    let r = s.re();
+    if r.abs() < 0.1 {
+        let mut term = T::one();
+        let mut sum = T::one();
+        for n in 1..=8 {
+            term = term * s * (1.0 / ((2 * n - 1) as f64 * (2 * n) as f64));
+            sum += term;
+        }
+        sum
+    } else if r > 0.0 {
+        s.sqrt().cosh()
+    } else {
+        (-s).sqrt().cos()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +255,8 @@ mod tests {
                 1.0
             };
             assert!((sinhc_sqrt(s) - exact).abs() < 1e-15);
+            let c = if s >= 0.0 { s.sqrt().cosh() } else { (-s).sqrt().cos() };
+            assert!((coshc_sqrt(s) - c).abs() < 1e-15);
         }
     }
 }

@@ -26,13 +26,12 @@ pub struct ClOptions {
     pub nonlinear: NonLinear,
     /// Gauss-Legendre panels of the outer z integral (4 nodes each).
     pub z_panels: usize,
-    /// Nodes of the inner lensing-efficiency integral.
-    pub lensing_nodes: usize,
+
 }
 
 impl Default for ClOptions {
     fn default() -> Self {
-        Self { transfer: TransferFunction::EisensteinHu, nonlinear: NonLinear::Halofit, z_panels: 32, lensing_nodes: 64 }
+        Self { transfer: TransferFunction::EisensteinHu, nonlinear: NonLinear::Halofit, z_panels: 32 }
     }
 }
 
@@ -112,19 +111,28 @@ pub fn angular_cl_with<T: Scalar>(
     edges.dedup_by(|a, b| (*a - *b).abs() < 1e-10);
     let mut zs = vec![];
     let mut ws = vec![];
+    // Panels [ln z_lo, ln z_hi] and, per node, the panel it lies in.
+    let mut panels: Vec<(f64, f64)> = vec![];
+    let mut node_panel = vec![];
     let span = (z_hi / z_lo).ln();
     for e in edges.windows(2) {
         let (l0, l1) = (e[0].ln(), e[1].ln());
-        let panels = ((opts.z_panels as f64 * (l1 - l0) / span).ceil() as usize).max(1);
-        let (x, w) = composite_gl(l0, l1, panels, 4);
-        for (xi, wi) in x.into_iter().zip(w) {
-            let z = xi.exp();
-            zs.push(z);
-            ws.push(wi * z);
+        let np = ((opts.z_panels as f64 * (l1 - l0) / span).ceil() as usize).max(1);
+        let h = (l1 - l0) / np as f64;
+        for p in 0..np {
+            let (a, b) = (l0 + p as f64 * h, l0 + (p + 1) as f64 * h);
+            let (x, w) = composite_gl(a, b, 1, 4);
+            for (xi, wi) in x.into_iter().zip(w) {
+                let z = xi.exp();
+                zs.push(z);
+                ws.push(wi * z);
+                node_panel.push(panels.len());
+            }
+            panels.push((a, b));
         }
     }
     let nn = zs.len();
-    let (gx, gw) = gauss_legendre(opts.lensing_nodes);
+    let (g8x, g8w) = gauss_legendre(8);
     let prefac = c.omega_m() * (1.5 / (HUBBLE_DISTANCE * HUBBLE_DISTANCE));
 
     // Per node: chi, f_K, dchi/dz, D, kernels.
@@ -148,41 +156,58 @@ pub fn angular_cl_with<T: Scalar>(
                 }
             }
             TracerKind::WeakLensing { ia_amplitude, m_bias, .. } => {
-                let zmax = t.nz.zmax();
+                // Lensing efficiency \int_z dz' n(z') f_K(chi'-chi)/f_K(chi')
+                //   = c_K(chi) A(z) - f_K(chi) B(z),
+                // A(z) = \int_z n dz',  B(z) = \int_z n c_K(chi')/f_K(chi') dz'
+                // (exact for any curvature), tail integrals by 8-point
+                // Gauss-Legendre on the same ln z panels.
+                let tails = if t.nz.is_delta().is_none() {
+                    let g = |lnz: f64| -> (T, T) {
+                        let z = lnz.exp();
+                        let n = t.nz.eval(z);
+                        if n == 0.0 {
+                            return (T::zero(), T::zero());
+                        }
+                        let chi = bg.comoving_distance(1.0 / (1.0 + z));
+                        let nz = n * z;
+                        (T::from(nz), bg.curvature_cos(chi) / bg.transverse_distance(chi) * nz)
+                    };
+                    let integrate = |a: f64, b: f64| -> (T, T) {
+                        let (mut sa, mut sb) = (T::zero(), T::zero());
+                        for (xi, wi) in g8x.iter().zip(&g8w) {
+                            let (u, v) = g(a + 0.5 * (b - a) * (xi + 1.0));
+                            let w = 0.5 * (b - a) * wi;
+                            sa += u * w;
+                            sb += v * w;
+                        }
+                        (sa, sb)
+                    };
+                    let np = panels.len();
+                    let mut suffix = vec![(T::zero(), T::zero()); np + 1];
+                    for p in (0..np).rev() {
+                        let (a, b) = integrate(panels[p].0, panels[p].1);
+                        suffix[p] = (suffix[p + 1].0 + a, suffix[p + 1].1 + b);
+                    }
+                    Some((0..nn)
+                        .map(|j| {
+                            let p = node_panel[j];
+                            let (a, b) = integrate(zs[j].ln(), panels[p].1);
+                            (suffix[p + 1].0 + a, suffix[p + 1].1 + b)
+                        })
+                        .collect::<Vec<_>>())
+                } else {
+                    None
+                };
                 for j in 0..nn {
                     let z = zs[j];
                     let a = 1.0 / (1.0 + z);
-                    let eff = if let Some(zs_src) = t.nz.is_delta() {
-                        if z < zs_src {
+                    let eff = match (&tails, t.nz.is_delta()) {
+                        (Some(tl), _) => bg.curvature_cos(chi_n[j]) * tl[j].0 - fk[j] * tl[j].1,
+                        (None, Some(zs_src)) if z < zs_src => {
                             let chis = bg.comoving_distance(1.0 / (1.0 + zs_src));
                             bg.transverse_distance(chis - chi_n[j]) / bg.transverse_distance(chis)
-                        } else {
-                            T::zero()
                         }
-                    } else if z < zmax {
-                        // GL on [z, zmax] split at breakpoints above z.
-                        let mut sub = vec![z];
-                        sub.extend(t.nz.breakpoints().into_iter().filter(|b| *b > z && *b < zmax));
-                        sub.push(zmax);
-                        let mut s = T::zero();
-                        for e in sub.windows(2) {
-                            let (lo, hi) = (e[0], e[1]);
-                            let nodes = ((gx.len() as f64 * (hi - lo) / (zmax - z)).ceil() as usize).max(4);
-                            let (px, pw) = if nodes >= gx.len() { (gx.clone(), gw.clone()) } else { gauss_legendre(nodes) };
-                            for (xi, wi) in px.iter().zip(&pw) {
-                                let zp = lo + 0.5 * (hi - lo) * (xi + 1.0);
-                                let n = t.nz.eval(zp);
-                                if n == 0.0 {
-                                    continue;
-                                }
-                                let chip = bg.comoving_distance(1.0 / (1.0 + zp));
-                                s += bg.transverse_distance(chip - chi_n[j]) / bg.transverse_distance(chip)
-                                    * (n * 0.5 * (hi - lo) * wi);
-                            }
-                        }
-                        s
-                    } else {
-                        T::zero()
+                        _ => T::zero(),
                     };
                     let mut wj = prefac * fk[j] * (1.0 / a) * eff;
                     if ia_amplitude != 0.0 {

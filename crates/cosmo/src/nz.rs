@@ -80,6 +80,12 @@ impl RedshiftDistribution {
             Self::Tabulated { z, .. } => z.clone(),
             Self::Histogram { edges, .. } => edges.clone(),
             Self::Delta { z0 } => vec![*z0],
+            // Resolve the core of (possibly narrow) Gaussians with panel edges.
+            Self::Gaussian { z0, sigma, zmax } => [-8.0, -4.0, -2.0, 0.0, 2.0, 4.0, 8.0]
+                .iter()
+                .map(|k| z0 + k * sigma)
+                .filter(|z| *z > 0.0 && *z < *zmax)
+                .collect(),
             _ => vec![],
         }
     }

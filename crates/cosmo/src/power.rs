@@ -93,9 +93,9 @@ pub struct HalofitParams<T> {
     pub n_eff: T,
     pub curv: T,
     pub d1: T,
-    om: T,
-    ode: T,
-    w: T,
+    /// Takahashi coefficients (a_n, b_n, c_n, gamma_n, alpha_n, beta_n, nu_n) and
+    /// f1, f2, f3, precomputed once per scale factor.
+    coef: [T; 10],
 }
 
 /// Linear (and optionally halofit) power spectrum of one cosmology.
@@ -220,19 +220,18 @@ impl<T: Scalar> PowerSpectrum<T> {
         let f_hi = f(T::from(hi)).re();
         if f_lo < 0.0 {
             // sigma < 1 even at the smallest R: no non-linear correction at any k we use.
-            return HalofitParams { a, k_sigma: None, n_eff: T::zero(), curv: T::zero(), d1, om, ode, w };
+            return HalofitParams { a, k_sigma: None, n_eff: T::zero(), curv: T::zero(), d1, coef: [T::zero(); 10] };
         }
         if f_hi > 0.0 {
             // sigma > 1 at R = 20 Mpc/h (would need sigma8 far outside the fitted range).
+            let (n_eff, curv) = (t.n_eff.eval(T::from(hi)), t.curv.eval(T::from(hi)));
             return HalofitParams {
                 a,
                 k_sigma: Some(T::from(1.0 / hi.exp())),
-                n_eff: t.n_eff.eval(T::from(hi)),
-                curv: t.curv.eval(T::from(hi)),
+                n_eff,
+                curv,
                 d1,
-                om,
-                ode,
-                w,
+                coef: takahashi_coefficients(n_eff, curv, om, ode, w),
             };
         }
         // ln sigma^2 decreases with R: bisection + Newton on the real part.
@@ -262,15 +261,14 @@ impl<T: Scalar> PowerSpectrum<T> {
             let slope = -(t.n_eff.eval(xd) + 3.0);
             xd -= f(xd) / slope;
         }
+        let (n_eff, curv) = (t.n_eff.eval(xd), t.curv.eval(xd));
         HalofitParams {
             a,
             k_sigma: Some((-xd).exp()),
-            n_eff: t.n_eff.eval(xd),
-            curv: t.curv.eval(xd),
+            n_eff,
+            curv,
             d1,
-            om,
-            ode,
-            w,
+            coef: takahashi_coefficients(n_eff, curv, om, ode, w),
         }
     }
 
@@ -280,9 +278,22 @@ impl<T: Scalar> PowerSpectrum<T> {
         let Some(ksig) = hp.k_sigma else { return plin };
         let norm = k * k * k * (1.0 / (2.0 * PI * PI));
         let dl = plin * norm;
-        let (n, c) = (hp.n_eff, hp.curv);
+        let [an, bn, cn, gamma, alpha, beta, nu, f1, f2, f3] = hp.coef;
+        let y = k / ksig;
+        let lny = y.ln();
+        let fy = y * 0.25 + y * y * 0.125;
+        let dq = dl * (((dl + 1.0).ln() * beta).exp() / (dl * alpha + 1.0)) * (-fy).exp();
+        let dh_prime = an * (lny * f1 * 3.0).exp() / (bn * (lny * f2).exp() + (((cn * f3).ln() + lny) * (-gamma + 3.0)).exp() + 1.0);
+        let dh = dh_prime / ((y * y).recip() * nu + 1.0);
+        (dq + dh) / norm
+    }
+}
+
+/// Takahashi et al. (2012) coefficients for given n_eff, C and background.
+fn takahashi_coefficients<T: Scalar>(n: T, c: T, om: T, ode: T, w: T) -> [T; 10] {
+    {
         let (n2, n3, n4) = (n * n, n * n * n, n * n * n * n);
-        let wterm = hp.ode * (hp.w + 1.0);
+        let wterm = ode * (w + 1.0);
         let ten = |e: T| (e * std::f64::consts::LN_10).exp();
         let an = ten(n * 2.8553 + n2 * 2.3706 + n3 * 0.9903 + n4 * 0.2250 - c * 0.6038 + wterm * 0.1749 + 1.5222);
         let bn = ten(n * 0.5864 + n2 * 0.5716 - c * 1.5474 + wterm * 0.2279 - 0.5642);
@@ -291,9 +302,8 @@ impl<T: Scalar> PowerSpectrum<T> {
         let alpha = (n * 1.3373 - n2 * 0.1959 - c * 5.5274 + 6.0835).abs();
         let beta = -n * 0.7354 + n2 * 0.3157 + n3 * 1.2490 + n4 * 0.3980 - c * 0.1682 + 2.0379;
         let nu = ten(n * 3.6902 + 5.2105);
-        let om = hp.om;
         // Smith et al. (2003) eq. C16-C18 interpolation between open and flat Lambda models.
-        let frac = hp.ode / (-om + 1.0);
+        let frac = ode / (-om + 1.0);
         let mix = |pa: f64, pb: f64| -> T {
             let fa = om.powf(pa);
             let fb = om.powf(pb);
@@ -303,15 +313,7 @@ impl<T: Scalar> PowerSpectrum<T> {
                 frac * fb + (-frac + 1.0) * fa
             }
         };
-        let f1 = mix(-0.0732, -0.0307);
-        let f2 = mix(-0.1423, -0.0585);
-        let f3 = mix(0.0725, 0.0743);
-        let y = k / ksig;
-        let fy = y * 0.25 + y * y * 0.125;
-        let dq = dl * ((dl + 1.0).powd(beta) / (dl * alpha + 1.0)) * (-fy).exp();
-        let dh_prime = an * y.powd(f1 * 3.0) / (bn * y.powd(f2) + (cn * f3 * y).powd(-gamma + 3.0) + 1.0);
-        let dh = dh_prime / (y.recip() * 0.0 + (y * y).recip() * nu + 1.0);
-        (dq + dh) / norm
+        [an, bn, cn, gamma, alpha, beta, nu, mix(-0.0732, -0.0307), mix(-0.1423, -0.0585), mix(0.0725, 0.0743)]
     }
 }
 
