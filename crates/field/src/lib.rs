@@ -20,6 +20,7 @@ pub mod error;
 pub mod fits;
 pub mod fft2;
 pub mod grf2;
+pub mod grf3;
 pub mod grid2;
 pub mod linalg;
 pub mod spectrum;
