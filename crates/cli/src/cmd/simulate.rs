@@ -1,8 +1,203 @@
-//! `cosmodiff simulate` (work in progress: see the open issue).
+//! `cosmodiff simulate lensing`: tomographic weak-lensing maps conditioned on
+//! cosmology (theory C_ell from the cosmology crate, Gaussian or log-normal
+//! convergence, shear, shape noise).
+
+use crate::config::{self, CosmologySection, NzSpec, OptionsSection};
+use crate::io::Npz;
+use anyhow::{anyhow, bail, Result};
+use cosmodiff_cosmo::{angular_cl, tracer_pairs, Tracer};
+use cosmodiff_field::tomo2::FieldKind;
+use cosmodiff_field::{ClMatrixTable, Grid2};
+use cosmodiff_lensing::{simulate_tomographic, SourceBin, TomoLensingSim};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Tomographic weak-lensing maps: convergence, shear and noisy ellipticities.
+    ///
+    /// Config (TOML):
+    ///   [cosmology]  as in `cosmodiff cosmology` (missing keys: Planck 2015)
+    ///   [options]    transfer, nonlinear (as in `cosmodiff cosmology`)
+    ///   [map]        npix = 128, pixel_arcmin = 2.0
+    ///   [[source]]   nz = {kind = "smail", a = 1.0, b = 2.0, z0 = 1.0}, sigma_e = 0.26,
+    ///                gals_per_arcmin2 = 10.0 (arcmin^-2), lognormal_shift (optional)
+    ///   [field]      kind = "gaussian" | "lognormal", seed = 1
+    /// Output (.npz): kappa, gamma1, gamma2 (noiseless), e1, e2 (with shape noise),
+    /// noise_std [n_bins, npix, npix]; ell, cl_theory [n_pairs, n_ell]; pixel_arcmin.
+    #[command(verbatim_doc_comment)]
+    Lensing(LensingArgs),
+}
 
-pub fn run(c: &Command) -> anyhow::Result<()> {
-    match *c {}
+#[derive(clap::Args, Debug)]
+pub struct LensingArgs {
+    /// TOML config.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Output .npz.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LensingConfig {
+    #[serde(default)]
+    pub cosmology: CosmologySection,
+    #[serde(default)]
+    pub options: OptionsSection,
+    pub map: MapSection,
+    pub source: Vec<SourceSection>,
+    #[serde(default)]
+    pub field: FieldSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapSection {
+    pub npix: usize,
+    pub pixel_arcmin: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    pub nz: NzSpec,
+    pub sigma_e: Option<f64>,
+    pub gals_per_arcmin2: Option<f64>,
+    /// Log-normal shift of this bin (default: Hilbert et al. 2011 fit at the mean source redshift).
+    pub lognormal_shift: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSection {
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+fn default_kind() -> String {
+    "lognormal".into()
+}
+fn default_seed() -> u64 {
+    1
+}
+impl Default for FieldSection {
+    fn default() -> Self {
+        Self { kind: default_kind(), seed: default_seed() }
+    }
+}
+
+pub fn run(c: &Command) -> Result<()> {
+    match c {
+        Command::Lensing(a) => {
+            let cfg: LensingConfig = config::load(&a.config)?;
+            let (sim, ell, cl) = simulate_lensing(&cfg, &config::base_dir(&a.config))?;
+            let mut npz = Npz::new();
+            add_sim(&mut npz, &sim)?;
+            npz.add_1d("ell", &ell)?;
+            npz.add_2d("cl_theory", &cl)?;
+            npz.add("pixel_arcmin", &[], vec![cfg.map.pixel_arcmin])?;
+            npz.write(&a.out)?;
+            eprintln!("wrote {} ({} bins of {}x{} pixels, {})", a.out.display(), sim.kappa.shape()[0], cfg.map.npix, cfg.map.npix, cfg.field.kind);
+            Ok(())
+        }
+    }
+}
+
+pub fn add_sim(npz: &mut Npz, sim: &TomoLensingSim) -> Result<()> {
+    for (name, arr) in [
+        ("kappa", &sim.kappa),
+        ("gamma1", &sim.gamma1),
+        ("gamma2", &sim.gamma2),
+        ("e1", &sim.e1),
+        ("e2", &sim.e2),
+        ("noise_std", &sim.noise_std),
+    ] {
+        npz.add(name, arr.shape(), arr.iter().copied().collect())?;
+    }
+    Ok(())
+}
+
+/// Mean redshift of a normalised n(z).
+fn mean_z(t: &Tracer) -> f64 {
+    if let Some(z) = t.nz.is_delta() {
+        return z;
+    }
+    let zmax = t.nz.zmax();
+    let n = 4000;
+    let h = zmax / n as f64;
+    let (mut s0, mut s1) = (0.0, 0.0);
+    for i in 0..n {
+        let z = (i as f64 + 0.5) * h;
+        let v = t.nz.eval(z);
+        s0 += v;
+        s1 += v * z;
+    }
+    s1 / s0
+}
+
+/// Log-normal shift of the convergence for sources at redshift z
+/// (fit of Hilbert, Hartlap & Schneider 2011, eq. 38, to ray-traced
+/// Millennium convergence): kappa_0 = 0.008 z + 0.029 z^2 - 0.0079 z^3 + 0.00065 z^4.
+pub fn hilbert_shift(z: f64) -> f64 {
+    let z = z.min(3.0);
+    0.008 * z + 0.029 * z * z - 0.0079 * z.powi(3) + 0.00065 * z.powi(4)
+}
+
+/// Theory multipoles covering the map's modes: 96 log-spaced ell from
+/// half the fundamental mode to 1.5 x the corner Nyquist mode.
+pub fn map_ells(grid: &Grid2) -> Vec<f64> {
+    let side = grid.n as f64 * grid.pixel_arcmin * cosmodiff_field::ARCMIN;
+    let l_min = (std::f64::consts::PI / side).max(2.0);
+    let l_max = 1.5 * std::f64::consts::SQRT_2 * std::f64::consts::PI / (grid.pixel_arcmin * cosmodiff_field::ARCMIN);
+    let n = 96;
+    (0..n).map(|i| l_min * (l_max / l_min).powf(i as f64 / (n - 1) as f64)).collect()
+}
+
+/// Run the simulation described by a config; returns the maps, the theory
+/// ell grid and C_ell [n_pairs][n_ell].
+pub fn simulate_lensing(cfg: &LensingConfig, base: &Path) -> Result<(TomoLensingSim, Vec<f64>, Vec<Vec<f64>>)> {
+    let cosmo = cfg.cosmology.build()?;
+    let opts = cfg.options.build()?;
+    if !(cfg.map.npix >= 8 && cfg.map.npix <= 8192) {
+        bail!("[map] npix = {}: expected 8 <= npix <= 8192", cfg.map.npix);
+    }
+    if !(cfg.map.pixel_arcmin > 0.0 && cfg.map.pixel_arcmin < 600.0) {
+        bail!("[map] pixel_arcmin = {}: expected a value in (0, 600) arcmin", cfg.map.pixel_arcmin);
+    }
+    if cfg.source.is_empty() {
+        bail!("at least one [[source]] block is required");
+    }
+    let grid = Grid2::new(cfg.map.npix, cfg.map.pixel_arcmin).map_err(|e| anyhow!("[map] {e}"))?;
+    let mut tracers = vec![];
+    let mut bins = vec![];
+    for (i, s) in cfg.source.iter().enumerate() {
+        let ctx = format!("[[source]] #{}", i + 1);
+        let nz = s.nz.build(base, &ctx)?;
+        let t = Tracer::weak_lensing(nz, s.sigma_e.unwrap_or(0.26), s.gals_per_arcmin2.unwrap_or(10.0));
+        t.validate().map_err(|e| anyhow!("{ctx}: {e}"))?;
+        bins.push(SourceBin { sigma_e: s.sigma_e.unwrap_or(0.26), gals_per_arcmin2: s.gals_per_arcmin2.unwrap_or(10.0) });
+        tracers.push(t);
+    }
+    let kind = match cfg.field.kind.as_str() {
+        "gaussian" => FieldKind::Gaussian,
+        "lognormal" => FieldKind::LogNormal {
+            shifts: cfg
+                .source
+                .iter()
+                .zip(&tracers)
+                .map(|(s, t)| s.lognormal_shift.unwrap_or_else(|| hilbert_shift(mean_z(t))))
+                .collect(),
+        },
+        k => bail!("[field] kind = \"{k}\": expected \"gaussian\" or \"lognormal\""),
+    };
+    let ell = map_ells(&grid);
+    let cl = angular_cl(&cosmo, &tracers, &ell, &opts)?;
+    debug_assert_eq!(cl.len(), tracer_pairs(tracers.len()).len());
+    let table = ClMatrixTable::new(ell.clone(), cl.clone()).map_err(|e| anyhow!("theory C_ell: {e}"))?;
+    let sim = simulate_tomographic(grid, &table, &bins, &kind, cfg.field.seed).map_err(|e| anyhow!("simulation: {e}"))?;
+    Ok((sim, ell, cl))
 }

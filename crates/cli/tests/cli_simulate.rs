@@ -1,0 +1,90 @@
+//! `cosmodiff simulate lensing` then `cosmodiff massmap`: shapes, the theory
+//! C_ell against `cosmodiff cosmology`, and the Wiener map beating raw noise.
+use ndarray::{ArrayD, IxDyn};
+use ndarray_npy::NpzReader;
+use std::path::Path;
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cosmodiff"))
+}
+
+fn read(p: &Path, k: &str) -> ArrayD<f64> {
+    let mut z = NpzReader::new(std::fs::File::open(p).unwrap()).unwrap();
+    z.by_name::<ndarray::OwnedRepr<f64>, IxDyn>(k).or_else(|_| z.by_name(&format!("{k}.npy"))).unwrap()
+}
+
+const SIM: &str = r#"
+[cosmology]
+sigma8 = 0.8
+[map]
+npix = 32
+pixel_arcmin = 2.0
+[[source]]
+nz = { kind = "smail", a = 1.0, b = 2.0, z0 = 1.0 }
+sigma_e = 0.26
+gals_per_arcmin2 = 30.0
+[[source]]
+nz = { kind = "smail", a = 1.0, b = 2.0, z0 = 0.5 }
+sigma_e = 0.26
+gals_per_arcmin2 = 30.0
+[field]
+kind = "lognormal"
+seed = 3
+"#;
+
+#[test]
+fn simulate_then_massmap() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sim.toml");
+    std::fs::write(&cfg, SIM).unwrap();
+    let out = dir.path().join("sim.npz");
+    assert!(bin().args(["simulate", "lensing", "--config"]).arg(&cfg).arg("--out").arg(&out).status().unwrap().success());
+    for k in ["kappa", "gamma1", "gamma2", "e1", "e2", "noise_std"] {
+        assert_eq!(read(&out, k).shape(), &[2, 32, 32], "{k}");
+    }
+    let cl = read(&out, "cl_theory");
+    assert_eq!(cl.shape()[0], 3);
+    // The same theory from `cosmodiff cosmology`.
+    let ell = read(&out, "ell");
+    let ell_s = format!("[{}]", ell.iter().map(|v| format!("{v:.17e}")).collect::<Vec<_>>().join(", "));
+    let ccfg = dir.path().join("c.toml");
+    std::fs::write(
+        &ccfg,
+        format!(
+            "[cosmology]\nsigma8 = 0.8\n[[tracer]]\nkind = \"weak_lensing\"\nnz = {{ kind = \"smail\", a = 1.0, b = 2.0, z0 = 1.0 }}\n[[tracer]]\nkind = \"weak_lensing\"\nnz = {{ kind = \"smail\", a = 1.0, b = 2.0, z0 = 0.5 }}\n[cl]\nell = {ell_s}\n"
+        ),
+    )
+    .unwrap();
+    let cout = dir.path().join("c.npz");
+    assert!(bin().args(["cosmology", "--config"]).arg(&ccfg).arg("--out").arg(&cout).status().unwrap().success());
+    let cl2 = read(&cout, "cl");
+    for (a, b) in cl.iter().zip(cl2.iter()) {
+        assert!((a / b - 1.0).abs() < 1e-12);
+    }
+    // Noise level: sigma_e / sqrt(n A_pix) = 0.26 / sqrt(30 * 4).
+    let ns = read(&out, "noise_std");
+    assert!((ns[[0, 0, 0]] - 0.26 / (120f64).sqrt()).abs() < 1e-12);
+    // Wiener with the theory prior beats Kaiser-Squires on the noisy maps.
+    let w = dir.path().join("w.npz");
+    let ks = dir.path().join("ks.npz");
+    assert!(bin().args(["massmap", "--method", "wiener", "--cl-theory", "--samples", "2", "--input"]).arg(&out).arg("--out").arg(&w).status().unwrap().success());
+    assert!(bin().args(["massmap", "--method", "ks", "--input"]).arg(&out).arg("--out").arg(&ks).status().unwrap().success());
+    let kappa = read(&out, "kappa");
+    let rms = |p: &Path| {
+        let k = read(p, "kappa_e");
+        (k.iter().zip(kappa.iter()).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / k.len() as f64).sqrt()
+    };
+    assert!(rms(&w) < rms(&ks), "wiener {} ks {}", rms(&w), rms(&ks));
+}
+
+#[test]
+fn simulate_rejects_bad_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sim.toml");
+    std::fs::write(&cfg, SIM.replace("npix = 32", "npix = 3")).unwrap();
+    let o = bin().args(["simulate", "lensing", "--config"]).arg(&cfg).arg("--out").arg(dir.path().join("x.npz")).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8(o.stderr).unwrap();
+    assert!(e.contains("npix") && e.trim_end().lines().count() == 1, "{e}");
+}
