@@ -81,6 +81,9 @@ pub struct Wiener {
     sqrt_s: Vec<f64>,
     inv_var: Vec<f64>,
     noise_std: Vec<f64>,
+    /// Fused per-mode kernels `S^{1/2} P` and `S^{1/2} conj(P)`.
+    h_fwd: Vec<cosmodiff_field::C64>,
+    h_adj: Vec<cosmodiff_field::C64>,
 }
 
 impl Wiener {
@@ -106,7 +109,10 @@ impl Wiener {
         let s: Vec<f64> = power.iter().map(|p| p / a).collect();
         let sqrt_s = s.iter().map(|v| v.sqrt()).collect();
         let noise_std = noise_std.iter().zip(&inv_var).map(|(&s, &w)| if w > 0.0 { s } else { f64::INFINITY }).collect();
-        Ok(Self { op: ShearOp::new(grid), s, sqrt_s, inv_var, noise_std })
+        let op = ShearOp::new(grid);
+        let h_fwd: Vec<cosmodiff_field::C64> = op.kernel().iter().zip(&sqrt_s).map(|(p, a): (&cosmodiff_field::C64, &f64)| p * *a).collect();
+        let h_adj = h_fwd.iter().map(|h| h.conj()).collect();
+        Ok(Self { op, s, sqrt_s, inv_var, noise_std, h_fwd, h_adj })
     }
     pub fn grid(&self) -> &Grid2 {
         self.op.grid()
@@ -122,18 +128,28 @@ impl Wiener {
     pub fn sqrt_prior(&self, x: &[f64]) -> Result<Vec<f64>> {
         Ok(self.op.fft().filter_real(x, &self.sqrt_s)?)
     }
-    /// `P^T N^-1 d`.
-    fn pt_ninv(&self, g1: &[f64], g2: &[f64]) -> Result<Vec<f64>> {
-        let a: Vec<f64> = g1.iter().zip(&self.inv_var).map(|(g, w)| g * w).collect();
-        let b: Vec<f64> = g2.iter().zip(&self.inv_var).map(|(g, w)| g * w).collect();
-        self.op.adjoint_e(&a, &b)
+    /// `S^{1/2} P^T N^-1 d`, fused into one FFT pair: since `S^{1/2}` is a
+    /// real even filter it commutes with taking the real part.
+    fn sqrt_s_pt_ninv(&self, g1: &[f64], g2: &[f64]) -> Result<Vec<f64>> {
+        let mut buf: Vec<cosmodiff_field::C64> =
+            (0..g1.len()).into_par_iter().map(|i| cosmodiff_field::C64::new(g1[i] * self.inv_var[i], g2[i] * self.inv_var[i])).collect();
+        let fft = self.op.fft();
+        fft.forward_inplace(&mut buf)?;
+        buf.par_iter_mut().zip(self.h_adj.par_iter()).for_each(|(v, h)| *v *= h);
+        fft.inverse_inplace(&mut buf)?;
+        Ok(buf.into_iter().map(|c| c.re).collect())
     }
-    /// The whitened system matrix `A xi = xi + S^{1/2} P^T N^-1 P S^{1/2} xi`.
+    /// The whitened system matrix `A xi = xi + S^{1/2} P^T N^-1 P S^{1/2} xi`
+    /// (two FFT pairs per application).
     pub fn apply_system(&self, xi: &[f64]) -> Result<Vec<f64>> {
-        let u = self.sqrt_prior(xi)?;
-        let (g1, g2) = self.op.forward(&u, None)?;
-        let v = self.pt_ninv(&g1, &g2)?;
-        let w = self.sqrt_prior(&v)?;
+        check_len("xi", self.grid().npix(), xi.len())?;
+        let fft = self.op.fft();
+        let mut buf: Vec<cosmodiff_field::C64> = xi.iter().map(|&x| cosmodiff_field::C64::new(x, 0.0)).collect();
+        fft.forward_inplace(&mut buf)?;
+        buf.par_iter_mut().zip(self.h_fwd.par_iter()).for_each(|(v, h)| *v *= h);
+        fft.inverse_inplace(&mut buf)?;
+        let (g1, g2): (Vec<f64>, Vec<f64>) = buf.into_iter().map(|c| (c.re, c.im)).unzip();
+        let w = self.sqrt_s_pt_ninv(&g1, &g2)?;
         Ok(xi.iter().zip(&w).map(|(a, b)| a + b).collect())
     }
     /// Right-hand side `S^{1/2} P^T N^-1 d`.
@@ -147,7 +163,7 @@ impl Wiener {
         // Masked pixels may hold NaN: zero them before any FFT.
         let g1: Vec<f64> = g1.iter().zip(&self.inv_var).map(|(g, w)| if *w > 0.0 { *g } else { 0.0 }).collect();
         let g2: Vec<f64> = g2.iter().zip(&self.inv_var).map(|(g, w)| if *w > 0.0 { *g } else { 0.0 }).collect();
-        self.sqrt_prior(&self.pt_ninv(&g1, &g2)?)
+        self.sqrt_s_pt_ninv(&g1, &g2)
     }
 
     /// Wiener filter by conjugate gradients to relative residual `tol`.

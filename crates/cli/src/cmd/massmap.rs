@@ -299,3 +299,100 @@ pub fn run(a: &Args) -> Result<()> {
     log::info!("wrote {}", a.out.display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cosmodiff_field::grf2::Grf2;
+
+    fn write_input(path: &Path, n: usize, with_pix: bool) -> Vec<f64> {
+        let grid = Grid2::new(n, 2.0).unwrap();
+        let ell: Vec<f64> = (0..100).map(|i| 20.0 * 1.07f64.powi(i)).collect();
+        let cl: Vec<f64> = ell.iter().map(|l| 1e-9 * (l / 1000.0f64).powf(-1.2)).collect();
+        let t = ClTable::new(ell.clone(), cl.clone()).unwrap();
+        let kappa = Grf2::from_cl(grid, &t).unwrap().sample(1);
+        let op = ShearOp::new(grid);
+        let (g1, g2) = op.forward(&kappa, None).unwrap();
+        let sig = 0.26 / (30.0f64 * 4.0).sqrt();
+        let e1: Vec<f64> = g1.iter().zip(cosmodiff_field::grf2::white_noise(n * n, 2)).map(|(g, w)| g + sig * w).collect();
+        let mut e2: Vec<f64> = g2.iter().zip(cosmodiff_field::grf2::white_noise(n * n, 3)).map(|(g, w)| g + sig * w).collect();
+        let mut mask = vec![1.0; n * n];
+        for i in 0..n {
+            mask[5 * n + i] = 0.0;
+            e2[5 * n + i] = f64::NAN; // masked pixels may hold NaN
+        }
+        let mut z = Npz::new();
+        z.add("e1", &[n, n], e1).unwrap();
+        z.add("e2", &[n, n], e2).unwrap();
+        z.add("noise_std", &[n, n], vec![sig; n * n]).unwrap();
+        z.add("mask", &[n, n], mask).unwrap();
+        z.add_1d("ell", &ell).unwrap();
+        z.add("cl_theory", &[1, ell.len()], cl).unwrap();
+        if with_pix {
+            z.add("pixel_arcmin", &[], vec![2.0]).unwrap();
+        }
+        z.write(path).unwrap();
+        kappa
+    }
+
+    fn args(method: Method, input: &Path, out: &Path) -> Args {
+        Args { method, input: input.into(), out: out.into(), smoothing_arcmin: 0.0, samples: 4, seed: 0, cl_theory: false, pixel_arcmin: None, solver: Solver::Cg, tol: 1e-6 }
+    }
+
+    fn read(path: &Path, name: &str) -> ArrayD<f64> {
+        let mut z = ndarray_npy::NpzReader::new(std::fs::File::open(path).unwrap()).unwrap();
+        z.by_name(name).unwrap()
+    }
+
+    #[test]
+    fn ks_and_wiener_write_the_documented_arrays() {
+        let dir = tempfile::tempdir().unwrap();
+        let inp = dir.path().join("in.npz");
+        let n = 32;
+        write_input(&inp, n, true);
+        let out = dir.path().join("ks.npz");
+        let mut a = args(Method::Ks, &inp, &out);
+        a.smoothing_arcmin = 1.0;
+        run(&a).unwrap();
+        assert_eq!(read(&out, "kappa_e").shape(), &[n, n]);
+        assert_eq!(read(&out, "kappa_b").shape(), &[n, n]);
+        let out = dir.path().join("wf.npz");
+        let mut a = args(Method::Wiener, &inp, &out);
+        a.cl_theory = true;
+        a.samples = 3;
+        run(&a).unwrap();
+        assert_eq!(read(&out, "samples").shape(), &[3, n, n]);
+        let sd = read(&out, "kappa_std");
+        assert!(sd.iter().all(|v| v.is_finite() && *v > 0.0));
+        // Messenger solver and data-estimated prior; FITS output.
+        let out = dir.path().join("wf.fits");
+        let mut a = args(Method::Wiener, &inp, &out);
+        a.solver = Solver::Messenger;
+        run(&a).unwrap();
+        let h = read_fits(&out).unwrap();
+        let names: Vec<_> = h.iter().map(|x| x.name.clone().unwrap()).collect();
+        assert_eq!(names, ["KAPPA_E", "KAPPA_B", "KAPPA_STD", "SAMPLES"]);
+        assert_eq!(h[0].pixel_arcmin, Some(2.0));
+    }
+
+    #[test]
+    fn errors_are_one_line_and_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let inp = dir.path().join("nopix.npz");
+        write_input(&inp, 16, false);
+        let out = dir.path().join("o.npz");
+        let e = format!("{:#}", run(&args(Method::Wiener, &inp, &out)).unwrap_err());
+        assert!(e.contains("nopix.npz") && e.contains("pixel_arcmin") && !e.contains('\n'), "{e}");
+        let e = format!("{:#}", run(&args(Method::Diffusion, &inp, &out)).unwrap_err());
+        assert!(e.contains("trained"), "{e}");
+        let e = format!("{:#}", run(&args(Method::Ks, &dir.path().join("none.npz"), &out)).unwrap_err());
+        assert!(e.contains("none.npz"), "{e}");
+        let mut a = args(Method::Wiener, &inp, &out);
+        a.cl_theory = true;
+        a.pixel_arcmin = Some(2.0);
+        a.samples = 1;
+        assert!(format!("{:#}", run(&a).unwrap_err()).contains("--samples"));
+        // KS without a pixel scale works (the operator is scale-free).
+        run(&args(Method::Ks, &inp, &out)).unwrap();
+    }
+}
