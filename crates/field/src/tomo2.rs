@@ -141,31 +141,62 @@ impl TomoField {
             FieldKind::LogNormal { shifts } => shifts.iter().zip(&self.sigma2).map(|(s, v)| s * s * v.exp_m1()).collect(),
         }
     }
-    /// Maps `[n_bins][npix]` from `n_bins` white-noise maps.
-    pub fn maps_from_white(&self, w: &[Vec<f64>]) -> Result<Vec<Vec<f64>>> {
-        check_len("white-noise maps", self.nb, w.len())?;
+    /// Per-mode mixing `out_i = Re IFFT[ sum_j M_ij(k) FFT(x_j) ]` with
+    /// `M = L` (forward) or `M = L^T` (adjoint).
+    fn mix(&self, x: &[Vec<f64>], transpose: bool) -> Result<Vec<Vec<f64>>> {
+        check_len("white-noise maps", self.nb, x.len())?;
         let np = self.grid.npix();
-        let wh = w
+        let xh = x
             .iter()
-            .map(|x| {
-                check_len("white noise", np, x.len())?;
-                self.fft.forward_real(x)
+            .map(|v| {
+                check_len("map", np, v.len())?;
+                self.fft.forward_real(v)
             })
             .collect::<Result<Vec<_>>>()?;
         let nb = self.nb;
-        let mut out = Vec::with_capacity(nb);
-        for i in 0..nb {
-            let b: Vec<C64> = (0..np).into_par_iter().map(|k| (0..nb).map(|j| wh[j][k] * self.factor[k][i * nb + j]).sum()).collect();
-            let g = self.fft.inverse_real(b)?;
-            out.push(match &self.kind {
-                FieldKind::Gaussian => g,
-                FieldKind::LogNormal { shifts } => {
+        (0..nb)
+            .map(|i| {
+                let b: Vec<C64> = (0..np)
+                    .into_par_iter()
+                    .map(|k| (0..nb).map(|j| xh[j][k] * if transpose { self.factor[k][j * nb + i] } else { self.factor[k][i * nb + j] }).sum())
+                    .collect();
+                self.fft.inverse_real(b)
+            })
+            .collect()
+    }
+    /// Maps `[n_bins][npix]` from `n_bins` white-noise maps.
+    pub fn maps_from_white(&self, w: &[Vec<f64>]) -> Result<Vec<Vec<f64>>> {
+        let g = self.mix(w, false)?;
+        Ok(match &self.kind {
+            FieldKind::Gaussian => g,
+            FieldKind::LogNormal { shifts } => g
+                .into_iter()
+                .enumerate()
+                .map(|(i, g)| {
                     let (s, h) = (shifts[i], 0.5 * self.sigma2[i]);
                     g.into_iter().map(|x| s * (x - h).exp_m1()).collect()
-                }
-            });
+                })
+                .collect(),
+        })
+    }
+    /// VJP with respect to the white-noise maps: `L^T` per mode (after the
+    /// chain rule through `s_i exp(g_i - sigma_i^2/2)` for log-normal maps).
+    pub fn vjp_white(&self, w: &[Vec<f64>], cot: &[Vec<f64>]) -> Result<Vec<Vec<f64>>> {
+        check_len("cotangent maps", self.nb, cot.len())?;
+        match &self.kind {
+            FieldKind::Gaussian => self.mix(cot, true),
+            FieldKind::LogNormal { shifts } => {
+                let g = self.mix(w, false)?;
+                let gb: Vec<Vec<f64>> = (0..self.nb)
+                    .map(|i| {
+                        check_len("cotangent", g[i].len(), cot[i].len())?;
+                        let (s, h) = (shifts[i], 0.5 * self.sigma2[i]);
+                        Ok(g[i].iter().zip(&cot[i]).map(|(x, c)| c * s * (x - h).exp()).collect())
+                    })
+                    .collect::<Result<_>>()?;
+                self.mix(&gb, true)
+            }
         }
-        Ok(out)
     }
     /// Maps from a random generator (draws `n_bins` white-noise maps).
     pub fn sample<R: rand::Rng + ?Sized>(&self, rng: &mut R) -> Vec<Vec<f64>> {

@@ -236,3 +236,27 @@ fn masked_white_noise_spectrum_is_unbiased() {
         assert!((m[b] / expect - 1.0).abs() < 0.05, "bin {b} {}", m[b] / expect);
     }
 }
+
+#[test]
+fn tomographic_vjp_white() {
+    let grid = Grid2::new(16, 2.0).unwrap();
+    let cls = tomo_table();
+    let np = grid.npix();
+    let w: Vec<Vec<f64>> = (0..3).map(|i| white_noise(np, 40 + i)).collect();
+    let c: Vec<Vec<f64>> = (0..3).map(|i| white_noise(np, 50 + i)).collect();
+    let v: Vec<Vec<f64>> = (0..3).map(|i| white_noise(np, 60 + i)).collect();
+    let dotm = |a: &[Vec<f64>], b: &[Vec<f64>]| a.iter().zip(b).map(|(x, y)| dot(x, y)).sum::<f64>();
+    // Gaussian: linear, dot-product test.
+    let tf = TomoField::new(grid, &cls, FieldKind::Gaussian).unwrap();
+    let (l, r) = (dotm(&tf.maps_from_white(&w).unwrap(), &c), dotm(&w, &tf.vjp_white(&w, &c).unwrap()));
+    assert!((l - r).abs() < 1e-12 * l.abs().max(r.abs()), "{l} {r}");
+    // Log-normal: finite differences.
+    let tf = TomoField::new(grid, &cls, FieldKind::LogNormal { shifts: vec![0.03, 0.04, 0.05] }).unwrap();
+    let an = dotm(&tf.vjp_white(&w, &c).unwrap(), &v);
+    let f = |e: f64| {
+        let ww: Vec<Vec<f64>> = w.iter().zip(&v).map(|(a, b)| a.iter().zip(b).map(|(x, y)| x + e * y).collect()).collect();
+        dotm(&tf.maps_from_white(&ww).unwrap(), &c)
+    };
+    let fd = (f(1e-5) - f(-1e-5)) / 2e-5;
+    assert!((fd - an).abs() < 1e-7 * an.abs(), "{fd} {an}");
+}
