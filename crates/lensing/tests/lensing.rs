@@ -185,6 +185,31 @@ fn cg_wiener_equals_dense_solution_16x16_masked() {
     let err = cg.kappa.iter().zip(&dn.mean).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(err < 1e-8 * maxabs(&dn.mean).max(1e-300), "max err {err:e} (scale {:e})", maxabs(&dn.mean));
     assert!(err < 1e-8, "absolute {err:e}");
+    // Independent dense form on the observed pixels only:
+    // kappa = S P_o^T (P_o S P_o^T + N_o)^-1 d_o.
+    let np = 256;
+    let scols = dense(np, |x| w.sqrt_prior(&w.sqrt_prior(x).unwrap()).unwrap()); // S, columns
+    let pcols = dense(np, |x| {
+        let (a, b) = w.op().forward(x, None).unwrap();
+        [a, b].concat()
+    });
+    let iv = [w.inverse_variance(), w.inverse_variance()].concat();
+    let obs: Vec<usize> = (0..2 * np).filter(|&r| iv[r] > 0.0).collect();
+    let no = obs.len();
+    // PS = P S (2np x np): (PS)[r][j] = sum_k P[r][k] S[k][j]
+    let ps: Vec<Vec<f64>> = obs.iter().map(|&r| (0..np).map(|j| (0..np).map(|k| pcols[k][r] * scols[j][k]).sum()).collect()).collect();
+    let mut m = vec![0.0; no * no];
+    for (a, &ra) in obs.iter().enumerate() {
+        for (b, &rb) in obs.iter().enumerate() {
+            m[a * no + b] = (0..np).map(|k| ps[a][k] * pcols[k][rb]).sum::<f64>() + if a == b { 1.0 / iv[ra] } else { 0.0 };
+        }
+    }
+    let l = cholesky_psd(&m, no, 1e-14).unwrap();
+    let d = [e1.clone(), e2.clone()].concat();
+    let y = cholesky_solve(&l, no, &obs.iter().map(|&r| d[r]).collect::<Vec<_>>());
+    let k2: Vec<f64> = (0..np).map(|j| (0..no).map(|a| ps[a][j] * y[a]).sum()).collect();
+    let err2 = cg.kappa.iter().zip(&k2).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(err2 < 1e-8 * maxabs(&k2), "standard-form dense: max err {err2:e} (scale {:e})", maxabs(&k2));
     // System operator is symmetric (dot-product test).
     let (x, y) = (white_noise(256, 1), white_noise(256, 2));
     let (l, r) = (dot(&w.apply_system(&x).unwrap(), &y), dot(&x, &w.apply_system(&y).unwrap()));
