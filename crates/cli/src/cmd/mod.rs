@@ -11,6 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 static QUIET: AtomicBool = AtomicBool::new(false);
 
+pub fn is_quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
 pub fn set_quiet(q: bool) {
     QUIET.store(q, Ordering::Relaxed);
 }

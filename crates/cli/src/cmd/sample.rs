@@ -1,8 +1,241 @@
-//! `cosmodiff sample` (work in progress: see the open issue).
+//! `cosmodiff sample`: NUTS posterior of cosmological parameters from the
+//! Gaussian C_ell likelihood (exact gradients from dual numbers).
 
+use crate::config::{self, ClSection, CosmologySection, OptionsSection, TracerSpec};
+use crate::io::Npz;
+use anyhow::{anyhow, bail, Context, Result};
+use cosmodiff_cosmo::covariance::ClLikelihood;
+use cosmodiff_cosmo::{CosmoError, Cosmology, Param};
+use cosmodiff_infer::{find_map, run_nuts, LogDensity, MapSettings, NutsSettings, Posterior, Prior, Samples};
+use serde::Deserialize;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Sample cosmological parameters with NUTS from the Gaussian C_ell likelihood.
+///
+/// Config (TOML): the [cosmology], [options], [[tracer]] and [cl] sections of
+/// `cosmodiff cosmology` ([cl] needs ell and f_sky), plus
+///   [data]      file = "data.npz" (array `cl` [n_pairs, n_ell]) or fiducial = true
+///               (noiseless theory at the [cosmology] values)
+///   [[param]]   name = "Omega_c", prior = "uniform", low = 0.1, high = 0.5
+///               (or prior = "normal", mean, sd; "truncated_normal", mean, sd, low, high;
+///               "log_normal", mu, sigma)
+///   [sampler]   chains = 4, warmup = 500, draws = 1000, seed = 0
+/// Writes DIR/draws.npz (draws [chains, draws, dim], names, sampler statistics),
+/// DIR/summary.json (mean, sd, q05, q50, q95, r_hat, ess_bulk, ess_tail per
+/// parameter; divergences) and DIR/corner.png; with --map also DIR/map.json.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// TOML config.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also find the MAP (L-BFGS) and the Laplace covariance (exact Hessian) -> DIR/map.json.
+    #[arg(long)]
+    pub map: bool,
+}
 
-pub fn run(_a: &Args) -> anyhow::Result<()> {
-    anyhow::bail!("'sample' is not available in this build yet")
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleConfig {
+    #[serde(default)]
+    pub cosmology: CosmologySection,
+    #[serde(default)]
+    pub options: OptionsSection,
+    #[serde(default)]
+    pub tracer: Vec<TracerSpec>,
+    pub cl: ClSection,
+    pub data: DataSection,
+    pub param: Vec<ParamSpec>,
+    #[serde(default)]
+    pub sampler: SamplerSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    pub file: Option<PathBuf>,
+    #[serde(default)]
+    pub fiducial: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ParamSpec {
+    pub name: String,
+    #[serde(flatten)]
+    pub prior: Prior,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplerSection {
+    #[serde(default = "d_chains")]
+    pub chains: usize,
+    #[serde(default = "d_warmup")]
+    pub warmup: usize,
+    #[serde(default = "d_draws")]
+    pub draws: usize,
+    #[serde(default)]
+    pub seed: u64,
+}
+fn d_chains() -> usize {
+    4
+}
+fn d_warmup() -> usize {
+    500
+}
+fn d_draws() -> usize {
+    1000
+}
+impl Default for SamplerSection {
+    fn default() -> Self {
+        Self { chains: 4, warmup: 500, draws: 1000, seed: 0 }
+    }
+}
+
+/// The C_ell likelihood as a [`LogDensity`] on the free parameters, with
+/// exact gradients (dual numbers) and an exact Hessian (hyper-duals).
+pub struct ClDensity {
+    pub like: ClLikelihood,
+}
+
+impl LogDensity for ClDensity {
+    type Error = CosmoError;
+    fn dim(&self) -> usize {
+        self.like.params.len()
+    }
+    fn names(&self) -> Vec<String> {
+        self.like.params.iter().map(|p| p.name().to_string()).collect()
+    }
+    fn logp_and_grad(&self, x: &[f64], grad: &mut [f64]) -> Result<f64, CosmoError> {
+        self.like.cosmology(x).validate()?;
+        let (v, g) = self.like.value_and_grad(x)?;
+        grad.copy_from_slice(&g);
+        Ok(v)
+    }
+    fn hessian(&self, x: &[f64]) -> Option<Result<Vec<f64>, CosmoError>> {
+        Some(self.like.hessian(x).map(|h| h.concat()))
+    }
+}
+
+pub fn run(a: &Args) -> Result<()> {
+    let cfg: SampleConfig = config::load(&a.config)?;
+    let base = config::base_dir(&a.config);
+    let (like, priors) = build(&cfg, &base)?;
+    let fid: Vec<f64> = like.params.iter().map(|p| like.fiducial.get(*p)).collect();
+    let post = Posterior::new(ClDensity { like }, priors).map_err(|e| anyhow!("[[param]] {e}"))?;
+    let s = &cfg.sampler;
+    if s.chains == 0 || s.draws < 10 {
+        bail!("[sampler] need chains >= 1 and draws >= 10 (got chains = {}, draws = {})", s.chains, s.draws);
+    }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    let settings = NutsSettings { chains: s.chains, warmup: s.warmup, draws: s.draws, seed: s.seed, progress: !crate::cmd::is_quiet(), ..Default::default() };
+    let samples = run_nuts(&post, &settings)?;
+    write_outputs(&samples, &a.out, Some(&fid))?;
+    println!("{}", samples.summary());
+    if a.map {
+        let m = find_map(&post, &MapSettings::default())?;
+        let p = a.out.join("map.json");
+        std::fs::write(&p, serde_json::to_string_pretty(&m)?).with_context(|| format!("cannot write {}", p.display()))?;
+        eprintln!("MAP: {}", m.names.iter().zip(&m.x).zip(&m.sd).map(|((n, x), s)| format!("{n} = {x:.5} +- {s:.5}")).collect::<Vec<_>>().join(", "));
+    }
+    eprintln!("wrote {}/draws.npz, summary.json, corner.png{}", a.out.display(), if a.map { ", map.json" } else { "" });
+    Ok(())
+}
+
+fn write_outputs(samples: &Samples, dir: &Path, truths: Option<&[f64]>) -> Result<()> {
+    samples.write_npz(&dir.join("draws.npz"))?;
+    samples.summary().write_json(&dir.join("summary.json"))?;
+    samples.corner(&dir.join("corner.png"), truths)?;
+    Ok(())
+}
+
+/// Likelihood and priors from a sample config.
+pub fn build(cfg: &SampleConfig, base: &Path) -> Result<(ClLikelihood, Vec<Prior>)> {
+    let cosmo = cfg.cosmology.build()?;
+    let opts = cfg.options.build()?;
+    cfg.cl.check()?;
+    let f_sky = cfg.cl.f_sky.ok_or_else(|| anyhow!("[cl] f_sky is required for the likelihood covariance"))?;
+    let tracers = config::build_tracers(&cfg.tracer, base)?;
+    if tracers.is_empty() {
+        bail!("at least one [[tracer]] block is required");
+    }
+    if cfg.param.is_empty() {
+        bail!("at least one [[param]] block is required");
+    }
+    let mut params = vec![];
+    let mut priors = vec![];
+    for (i, p) in cfg.param.iter().enumerate() {
+        let par: Param = p.name.parse().map_err(|e| anyhow!("[[param]] #{}: {e}", i + 1))?;
+        if params.contains(&par) {
+            bail!("[[param]] #{}: parameter {} listed twice", i + 1, p.name);
+        }
+        p.prior.validate().map_err(|e| anyhow!("[[param]] #{} ({}): {e}", i + 1, p.name))?;
+        params.push(par);
+        priors.push(p.prior.clone());
+    }
+    let n_pairs = tracers.len() * (tracers.len() + 1) / 2;
+    let data = match (&cfg.data.file, cfg.data.fiducial) {
+        (Some(_), true) => bail!("[data]: give either file = \"...\" or fiducial = true, not both"),
+        (None, false) => bail!("[data]: expected file = \"data.npz\" or fiducial = true"),
+        (None, true) => None,
+        (Some(f), false) => {
+            let p = if f.is_absolute() { f.clone() } else { base.join(f) };
+            let file = std::fs::File::open(&p).with_context(|| format!("[data] file {}", p.display()))?;
+            let mut z = ndarray_npy::NpzReader::new(file).map_err(|e| anyhow!("[data] file {}: {e}", p.display()))?;
+            let a: ndarray::ArrayD<f64> = z
+                .by_name("cl")
+                .or_else(|_| z.by_name("cl.npy"))
+                .map_err(|e| anyhow!("[data] file {}: no float64 array 'cl' ({e})", p.display()))?;
+            if a.shape() != [n_pairs, cfg.cl.ell.len()] {
+                bail!("[data] file {}: 'cl' has shape {:?}, expected [n_pairs, n_ell] = [{n_pairs}, {}]", p.display(), a.shape(), cfg.cl.ell.len());
+            }
+            Some(a.iter().copied().collect())
+        }
+    };
+    let like = ClLikelihood::new(cosmo, tracers, cfg.cl.ell.clone(), f_sky, opts, data, params)?;
+    Ok((like, priors))
+}
+
+/// What the demo reports from its posterior step.
+pub struct DemoPosterior {
+    pub report: String,
+    pub summary_line: String,
+    draws: Option<(Vec<usize>, Vec<f64>)>,
+}
+
+impl DemoPosterior {
+    pub fn add_to(&self, npz: &mut Npz) -> Result<()> {
+        if let Some((shape, d)) = &self.draws {
+            npz.add("posterior_draws", shape, d.clone())?;
+        }
+        Ok(())
+    }
+}
+
+/// The demo's posterior: NUTS on (Omega_c, sigma8) with wide uniform priors.
+pub fn demo_posterior(like: &ClLikelihood, s: &crate::cmd::demo::Settings, seed: u64, corner: &Path, fid: &Cosmology) -> Result<DemoPosterior> {
+    let priors = vec![Prior::Uniform { low: 0.1, high: 0.6 }, Prior::Uniform { low: 0.4, high: 1.3 }];
+    let post = Posterior::new(ClDensity { like: like.clone() }, priors)?;
+    let settings = NutsSettings { chains: s.chains, warmup: s.warmup, draws: s.draws, seed, progress: false, ..Default::default() };
+    let samples = run_nuts(&post, &settings)?;
+    let truths = [fid.omega_c, fid.sigma8];
+    samples.corner(corner, Some(&truths))?;
+    let sum = samples.summary();
+    let mut r = String::new();
+    writeln!(r, "NUTS ({} chains x {} draws after {} warmup, {:.1} s, {} divergences), uniform priors Omega_c in [0.1, 0.6], sigma8 in [0.4, 1.3]:\n", s.chains, s.draws, s.warmup, sum.elapsed_s, sum.divergences)?;
+    writeln!(r, "| parameter | truth | mean | sd | q05 | q95 | R-hat | ESS bulk |\n|---|---|---|---|---|---|---|---|")?;
+    for (p, t) in sum.params.iter().zip(truths) {
+        writeln!(r, "| {} | {t} | {:.4} | {:.4} | {:.4} | {:.4} | {:.3} | {:.0} |", p.name, p.mean, p.sd, p.q05, p.q95, p.r_hat, p.ess_bulk)?;
+    }
+    writeln!(r, "\n![corner](corner.png)\n\nOne small field constrains the degenerate combination sigma8 Omega_m^0.5 far better than either parameter; the truth should sit inside the 95% contour.")?;
+    let line = format!(
+        "  posterior: Omega_c = {:.3} +- {:.3}, sigma8 = {:.3} +- {:.3} (truth {}, {})",
+        sum.params[0].mean, sum.params[0].sd, sum.params[1].mean, sum.params[1].sd, truths[0], truths[1]
+    );
+    let d = samples.draws.iter().copied().collect();
+    Ok(DemoPosterior { report: r, summary_line: line, draws: Some((samples.draws.shape().to_vec(), d)) })
 }
