@@ -10,8 +10,11 @@
 //! (arcmin) and `CDELT1 = CDELT2` (deg, `CUNIT = 'deg'`).
 //!
 //! Reading accepts `BITPIX` 8, 16, 32, 64, -32, -64 (with `BSCALE`/`BZERO`),
-//! skips non-image extensions (e.g. binary tables), and takes the pixel scale
+//! skips non-image extensions in [`from_bytes`], and takes the pixel scale
 //! from `PIXSCALE`, else from `|CDELT2|` (or `|CDELT1|`) in degrees.
+//! Binary tables (`BINTABLE`, e.g. galaxy catalogues) are read by
+//! [`read_fits_tables`] (scalar L/B/I/J/K/E/D columns with `TSCAL`/`TZERO`)
+//! and written by [`table_to_bytes`] (float64 columns).
 
 use crate::error::{FieldError, Result};
 use std::path::Path;
@@ -140,14 +143,27 @@ fn parse_value(raw: &str) -> String {
     }
 }
 
-/// Parse FITS bytes into its image HDUs (`path` names the source in errors).
-pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsImage>> {
+/// One parsed HDU: header key/values and its (unpadded) data bytes.
+struct Hdu<'a> {
+    kv: Vec<(String, String)>,
+    data: &'a [u8],
+}
+
+impl Hdu<'_> {
+    fn get(&self, k: &str) -> Option<&str> {
+        self.kv.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
+    }
+    fn getf(&self, k: &str) -> Option<f64> {
+        self.get(k).and_then(|v| v.replace('D', "E").parse::<f64>().ok())
+    }
+}
+
+fn parse_hdus<'a>(bytes: &'a [u8], path: &str) -> Result<Vec<Hdu<'a>>> {
     let bad = |msg: String| FieldError::Fits { path: path.into(), msg };
     let mut pos = 0;
     let mut out = vec![];
     let mut hdu = 0;
     while pos < bytes.len() {
-        // Header.
         let mut kv: Vec<(String, String)> = vec![];
         let mut ended = false;
         while !ended {
@@ -174,60 +190,189 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsImage>> {
         let geti = |k: &str| -> Result<i64> {
             get(k).ok_or_else(|| bad(format!("HDU {hdu}: missing {k}")))?.parse::<i64>().map_err(|_| bad(format!("HDU {hdu}: {k} is not an integer")))
         };
-        let getf = |k: &str| get(k).and_then(|v| v.replace('D', "E").parse::<f64>().ok());
         if hdu == 0 && get("SIMPLE") != Some("T") {
             return Err(bad("not a FITS file (SIMPLE = T missing)".into()));
         }
         let bitpix = geti("BITPIX")?;
+        if ![8, 16, 32, 64, -32, -64].contains(&bitpix) {
+            return Err(bad(format!("HDU {hdu}: unsupported BITPIX {bitpix}")));
+        }
         let naxis = geti("NAXIS")?;
         if !(0..=999).contains(&naxis) {
             return Err(bad(format!("HDU {hdu}: bad NAXIS {naxis}")));
         }
-        let mut dims = vec![];
+        let mut nval: usize = if naxis == 0 { 0 } else { 1 };
         for i in 1..=naxis {
             let d = geti(&format!("NAXIS{i}"))?;
             if d < 0 {
                 return Err(bad(format!("HDU {hdu}: negative NAXIS{i}")));
             }
-            dims.push(d as usize);
+            nval = nval.checked_mul(d as usize).ok_or_else(|| bad(format!("HDU {hdu}: data too large")))?;
         }
         let pcount = if hdu > 0 { get("PCOUNT").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0) } else { 0 };
         let gcount = if hdu > 0 { get("GCOUNT").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1) } else { 1 };
-        let bytes_per = (bitpix.unsigned_abs() / 8) as usize;
-        if ![8, 16, 32, 64, -32, -64].contains(&bitpix) {
-            return Err(bad(format!("HDU {hdu}: unsupported BITPIX {bitpix}")));
-        }
-        let nval: usize = if naxis == 0 { 0 } else { dims.iter().product() };
-        let nbytes = bytes_per * gcount * (pcount + nval);
-        let padded = nbytes.div_ceil(BLOCK) * BLOCK;
+        let nbytes = (bitpix.unsigned_abs() / 8) as usize * gcount * (pcount + nval);
         if pos + nbytes > bytes.len() {
             return Err(bad(format!("HDU {hdu}: truncated data ({} of {nbytes} bytes)", bytes.len() - pos)));
         }
-        let is_image = hdu == 0 || get("XTENSION").map(|x| x.trim() == "IMAGE").unwrap_or(false);
-        if is_image && nval > 0 {
-            let (bscale, bzero) = (getf("BSCALE").unwrap_or(1.0), getf("BZERO").unwrap_or(0.0));
-            let raw = &bytes[pos..pos + nval * bytes_per];
-            let data: Vec<f64> = raw
-                .chunks(bytes_per)
-                .map(|c| {
-                    let v = match bitpix {
-                        8 => c[0] as f64,
-                        16 => i16::from_be_bytes([c[0], c[1]]) as f64,
-                        32 => i32::from_be_bytes(c.try_into().unwrap()) as f64,
-                        64 => i64::from_be_bytes(c.try_into().unwrap()) as f64,
-                        -32 => f32::from_be_bytes(c.try_into().unwrap()) as f64,
-                        _ => f64::from_be_bytes(c.try_into().unwrap()),
-                    };
-                    bzero + bscale * v
-                })
-                .collect();
-            let pixel_arcmin = getf("PIXSCALE").or_else(|| getf("CDELT2").or_else(|| getf("CDELT1")).map(|d| d.abs() * 60.0));
-            out.push(FitsImage { name: get("EXTNAME").map(|s| s.to_string()), shape: dims.iter().rev().copied().collect(), data, pixel_arcmin });
-        }
-        pos += padded;
+        out.push(Hdu { kv, data: &bytes[pos..pos + nbytes] });
+        pos += nbytes.div_ceil(BLOCK) * BLOCK;
         hdu += 1;
     }
     Ok(out)
+}
+
+/// Parse FITS bytes into its image HDUs (`path` names the source in errors).
+pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsImage>> {
+    let mut out = vec![];
+    for (i, h) in parse_hdus(bytes, path)?.into_iter().enumerate() {
+        let is_image = i == 0 || h.get("XTENSION").map(|x| x.trim() == "IMAGE").unwrap_or(false);
+        if !is_image || h.data.is_empty() {
+            continue;
+        }
+        let bitpix: i64 = h.get("BITPIX").and_then(|v| v.parse().ok()).unwrap_or(-64);
+        let naxis: usize = h.get("NAXIS").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let dims: Vec<usize> = (1..=naxis).map(|k| h.get(&format!("NAXIS{k}")).and_then(|v| v.parse().ok()).unwrap_or(0)).collect();
+        let nval: usize = dims.iter().product();
+        let bytes_per = (bitpix.unsigned_abs() / 8) as usize;
+        let (bscale, bzero) = (h.getf("BSCALE").unwrap_or(1.0), h.getf("BZERO").unwrap_or(0.0));
+        let data: Vec<f64> = h.data[..nval * bytes_per].chunks(bytes_per).map(|c| bzero + bscale * be_value(bitpix, c)).collect();
+        let pixel_arcmin = h.getf("PIXSCALE").or_else(|| h.getf("CDELT2").or_else(|| h.getf("CDELT1")).map(|d| d.abs() * 60.0));
+        out.push(FitsImage { name: h.get("EXTNAME").map(|s| s.to_string()), shape: dims.iter().rev().copied().collect(), data, pixel_arcmin });
+    }
+    Ok(out)
+}
+
+fn be_value(bitpix: i64, c: &[u8]) -> f64 {
+    match bitpix {
+        8 => c[0] as f64,
+        16 => i16::from_be_bytes([c[0], c[1]]) as f64,
+        32 => i32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f64,
+        64 => i64::from_be_bytes(c[..8].try_into().expect("8 bytes")) as f64,
+        -32 => f32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f64,
+        _ => f64::from_be_bytes(c[..8].try_into().expect("8 bytes")),
+    }
+}
+
+/// A binary table (`XTENSION = 'BINTABLE'`) with its scalar numeric columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitsTable {
+    pub name: Option<String>,
+    /// `(TTYPE, values)` for every scalar column of type L/B/I/J/K/E/D
+    /// (with `TSCAL`/`TZERO`); vector, string and complex columns are skipped.
+    pub columns: Vec<(String, Vec<f64>)>,
+}
+
+impl FitsTable {
+    /// Column by name (case-insensitive).
+    pub fn column(&self, name: &str) -> Option<&[f64]> {
+        self.columns.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+    }
+}
+
+/// Parse the binary-table HDUs of FITS bytes.
+pub fn tables_from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsTable>> {
+    let bad = |msg: String| FieldError::Fits { path: path.into(), msg };
+    let mut out = vec![];
+    for (i, h) in parse_hdus(bytes, path)?.into_iter().enumerate() {
+        if h.get("XTENSION").map(|x| x.trim() != "BINTABLE").unwrap_or(true) {
+            continue;
+        }
+        let geti = |k: &str| -> Result<usize> { h.get(k).and_then(|v| v.parse::<usize>().ok()).ok_or_else(|| bad(format!("HDU {i}: missing or bad {k}"))) };
+        let (width, nrows, nf) = (geti("NAXIS1")?, geti("NAXIS2")?, geti("TFIELDS")?);
+        let mut off = 0;
+        let mut cols = vec![];
+        for f in 1..=nf {
+            let form = h.get(&format!("TFORM{f}")).ok_or_else(|| bad(format!("HDU {i}: missing TFORM{f}")))?.trim().to_string();
+            let digits: String = form.chars().take_while(|c| c.is_ascii_digit()).collect();
+            let rep: usize = if digits.is_empty() { 1 } else { digits.parse().map_err(|_| bad(format!("HDU {i}: bad TFORM{f} '{form}'")))? };
+            let t = form[digits.len()..].chars().next().ok_or_else(|| bad(format!("HDU {i}: bad TFORM{f} '{form}'")))?;
+            let size = match t {
+                'L' | 'B' | 'A' => rep,
+                'X' => rep.div_ceil(8),
+                'I' => 2 * rep,
+                'J' | 'E' => 4 * rep,
+                'K' | 'D' | 'C' | 'P' => 8 * rep,
+                'M' | 'Q' => 16 * rep,
+                _ => return Err(bad(format!("HDU {i}: unsupported TFORM{f} '{form}'"))),
+            };
+            let name = h.get(&format!("TTYPE{f}")).unwrap_or("").to_string();
+            if rep == 1 && "LBIJKED".contains(t) {
+                let (sc, z) = (h.getf(&format!("TSCAL{f}")).unwrap_or(1.0), h.getf(&format!("TZERO{f}")).unwrap_or(0.0));
+                let bp: i64 = match t {
+                    'L' | 'B' => 8,
+                    'I' => 16,
+                    'J' => 32,
+                    'K' => 64,
+                    'E' => -32,
+                    _ => -64,
+                };
+                let mut v = Vec::with_capacity(nrows);
+                for r in 0..nrows {
+                    let a = r * width + off;
+                    let c = h.data.get(a..a + size).ok_or_else(|| bad(format!("HDU {i}: row {r} is truncated")))?;
+                    let x = if t == 'L' { if c[0] == b'T' { 1.0 } else { 0.0 } } else { be_value(bp, c) };
+                    v.push(z + sc * x);
+                }
+                cols.push((name, v));
+            }
+            off += size;
+        }
+        if off > width {
+            return Err(bad(format!("HDU {i}: columns need {off} bytes per row but NAXIS1 = {width}")));
+        }
+        out.push(FitsTable { name: h.get("EXTNAME").map(|s| s.to_string()), columns: cols });
+    }
+    Ok(out)
+}
+
+/// Serialise float64 columns as a FITS file with an empty primary HDU and one
+/// `BINTABLE` extension (`TFORM = 'D'`).
+pub fn table_to_bytes(name: &str, columns: &[(&str, &[f64])]) -> Result<Vec<u8>> {
+    let bad = |msg: String| FieldError::Fits { path: "<memory>".into(), msg };
+    let nrows = columns.first().map(|c| c.1.len()).unwrap_or(0);
+    if columns.is_empty() || columns.iter().any(|c| c.1.len() != nrows) {
+        return Err(bad("table columns must be non-empty and of equal length".into()));
+    }
+    let mut out = Vec::new();
+    let mut push_header = |cards: Vec<String>| {
+        let mut h: Vec<u8> = cards.concat().into_bytes();
+        h.extend_from_slice(format!("{:<80}", "END").as_bytes());
+        h.resize(h.len().div_ceil(BLOCK) * BLOCK, b' ');
+        out.extend_from_slice(&h);
+    };
+    push_header(vec![card("SIMPLE", "T", ""), card("BITPIX", "8", ""), card("NAXIS", "0", ""), card("EXTEND", "T", "")]);
+    let mut cards = vec![
+        card("XTENSION", "'BINTABLE'", "binary table"),
+        card("BITPIX", "8", ""),
+        card("NAXIS", "2", ""),
+        card("NAXIS1", &(8 * columns.len()).to_string(), "bytes per row"),
+        card("NAXIS2", &nrows.to_string(), "rows"),
+        card("PCOUNT", "0", ""),
+        card("GCOUNT", "1", ""),
+        card("TFIELDS", &columns.len().to_string(), ""),
+        card("EXTNAME", &fmt_str(name), ""),
+    ];
+    for (i, (n, _)) in columns.iter().enumerate() {
+        cards.push(card(&format!("TTYPE{}", i + 1), &fmt_str(n), ""));
+        cards.push(card(&format!("TFORM{}", i + 1), "'D       '", ""));
+    }
+    push_header(cards);
+    let start = out.len();
+    for r in 0..nrows {
+        for (_, c) in columns {
+            out.extend_from_slice(&c[r].to_be_bytes());
+        }
+    }
+    let len = out.len() - start;
+    out.resize(start + len.div_ceil(BLOCK) * BLOCK, 0);
+    Ok(out)
+}
+
+/// Read the binary tables of a FITS file.
+pub fn read_fits_tables(path: &Path) -> Result<Vec<FitsTable>> {
+    let b = std::fs::read(path).map_err(|e| FieldError::Io { path: path.display().to_string(), msg: e.to_string() })?;
+    tables_from_bytes(&b, &path.display().to_string())
 }
 
 /// Read all image HDUs of a FITS file.
@@ -256,6 +401,19 @@ mod tests {
         let p = std::env::temp_dir().join("cosmodiff_fits_test.fits");
         write_fits(&p, &back).unwrap();
         assert_eq!(read_fits(&p).unwrap(), back);
+    }
+
+    #[test]
+    fn binary_table_roundtrip_and_skips_in_image_reader() {
+        let x = [1.0, 2.5, -3.0];
+        let y = [0.1, 0.2, 0.3];
+        let b = table_to_bytes("CAT", &[("x", &x), ("Y", &y)]).unwrap();
+        let t = tables_from_bytes(&b, "mem").unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].name.as_deref(), Some("CAT"));
+        assert_eq!(t[0].column("X").unwrap(), &x);
+        assert_eq!(t[0].column("y").unwrap(), &y);
+        assert!(from_bytes(&b, "mem").unwrap().is_empty());
     }
 
     #[test]

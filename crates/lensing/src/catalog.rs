@@ -1,6 +1,7 @@
 //! Binning a galaxy shear catalogue into shear and noise maps.
 //!
-//! CSV format: a header line naming the columns `x`, `y`, `e1`, `e2` and
+//! Formats: CSV ([`read_catalog_csv`]) or a FITS binary table
+//! ([`read_catalog_fits`]) with the same column names. CSV: a header line naming the columns `x`, `y`, `e1`, `e2` and
 //! optionally `w` (or `weight`), comma separated; lines starting with `#`
 //! are skipped. Positions are flat-sky coordinates in arcmin or degrees
 //! ([`AngleUnit`]); pixel `(iy, ix)` covers
@@ -103,6 +104,43 @@ pub fn parse_catalog_csv(text: &str, unit: AngleUnit, path: &str) -> Result<Cata
 pub fn read_catalog_csv(path: &std::path::Path, unit: AngleUnit) -> Result<Catalog> {
     let text = std::fs::read_to_string(path).map_err(|e| LensingError::Catalog { path: path.display().to_string(), msg: e.to_string() })?;
     parse_catalog_csv(&text, unit, &path.display().to_string())
+}
+
+/// Read a catalogue from the first binary table of a FITS file that has
+/// columns `x`, `y`, `e1`, `e2` (and optionally `w` or `weight`), names
+/// case-insensitive.
+pub fn read_catalog_fits(path: &std::path::Path, unit: AngleUnit) -> Result<Catalog> {
+    let p = path.display().to_string();
+    let err = |msg: String| LensingError::Catalog { path: p.clone(), msg };
+    let tables = cosmodiff_field::fits::read_fits_tables(path)?;
+    let t = tables
+        .iter()
+        .find(|t| ["x", "y", "e1", "e2"].iter().all(|c| t.column(c).is_some()))
+        .ok_or_else(|| err("no binary table with columns x, y, e1, e2".into()))?;
+    let s = unit.to_arcmin();
+    let col = |n: &str| t.column(n).expect("checked").to_vec();
+    let w = t.column("w").or_else(|| t.column("weight")).map(|w| w.to_vec());
+    let c = Catalog { x_arcmin: col("x").iter().map(|v| v * s).collect(), y_arcmin: col("y").iter().map(|v| v * s).collect(), e1: col("e1"), e2: col("e2"), w };
+    if c.e1.is_empty() {
+        return Err(err("no galaxies".into()));
+    }
+    let all = c.x_arcmin.iter().chain(&c.y_arcmin).chain(&c.e1).chain(&c.e2).chain(c.w.iter().flatten());
+    if all.clone().any(|v| !v.is_finite()) {
+        return Err(err("non-finite value in a column".into()));
+    }
+    if c.w.as_ref().is_some_and(|w| w.iter().any(|&v| v < 0.0)) {
+        return Err(err("negative weight".into()));
+    }
+    Ok(c)
+}
+
+/// Read a catalogue from `.csv` or `.fits`/`.fit` (by extension).
+pub fn read_catalog(path: &std::path::Path, unit: AngleUnit) -> Result<Catalog> {
+    match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref() {
+        Some("fits") | Some("fit") => read_catalog_fits(path, unit),
+        Some("csv") | Some("txt") => read_catalog_csv(path, unit),
+        _ => Err(LensingError::Catalog { path: path.display().to_string(), msg: "unknown catalogue format (use .csv or .fits)".into() }),
+    }
 }
 
 /// Bin a catalogue on `grid` with lower-left corner `origin_arcmin`.

@@ -339,6 +339,13 @@ fn catalogue_binning() {
     // Estimated sigma_e includes the tiny shear: close to 0.26.
     let b2 = bin_catalog(&cat, &grid, (0.0, 0.0), None).unwrap();
     assert!((b2.sigma_e - 0.26).abs() < 0.01);
+    // The same catalogue as a FITS binary table.
+    let fits = cosmodiff_field::fits::table_to_bytes("CAT", &[("x", &cat.x_arcmin), ("y", &cat.y_arcmin), ("e1", &cat.e1), ("e2", &cat.e2)]).unwrap();
+    let p = std::env::temp_dir().join("cosmodiff_cat_test.fits");
+    std::fs::write(&p, fits).unwrap();
+    let cf = cosmodiff_lensing::catalog::read_catalog(&p, AngleUnit::Arcmin).unwrap();
+    assert_eq!(bin_catalog(&cf, &grid, (0.0, 0.0), Some(0.26)).unwrap(), b);
+    assert!(cosmodiff_lensing::catalog::read_catalog(&std::env::temp_dir().join("x.dat"), AngleUnit::Arcmin).is_err());
     // Errors name the line and column.
     let e = parse_catalog_csv("x,y,e1,e2\n1,2,3\n", AngleUnit::Arcmin, "c.csv").unwrap_err().to_string();
     assert!(e.contains("c.csv") && e.contains("line 2"), "{e}");
