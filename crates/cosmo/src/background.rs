@@ -12,7 +12,7 @@ use crate::{Cosmology, Result, Scalar, HUBBLE_DISTANCE};
 
 /// Smallest scale factor tabulated (z = 9999).
 pub const A_MIN: f64 = 1e-4;
-const N_TABLE: usize = 1500;
+const N_TABLE: usize = 800;
 
 /// E(a) = H(a)/H0 for a cosmology (no table needed).
 pub fn efunc<T: Scalar>(c: &Cosmology<T>, a: f64) -> T {

@@ -218,8 +218,39 @@ impl ClLikelihood {
         Ok(gaussian_log_likelihood(&self.data, &mu, &self.chol, false))
     }
 
-    /// log L and its exact gradient with respect to the free parameters.
+    /// log L and its exact gradient with respect to the free parameters:
+    /// one forward pass with a vector dual number for up to 6 parameters,
+    /// otherwise one pass per parameter (in parallel).
     pub fn value_and_grad(&self, values: &[f64]) -> Result<(f64, Vec<f64>)> {
+        match values.len() {
+            1 => self.value_and_grad_n::<1>(values),
+            2 => self.value_and_grad_n::<2>(values),
+            3 => self.value_and_grad_n::<3>(values),
+            4 => self.value_and_grad_n::<4>(values),
+            5 => self.value_and_grad_n::<5>(values),
+            6 => self.value_and_grad_n::<6>(values),
+            _ => self.value_and_grad_per_param(values),
+        }
+    }
+
+    fn value_and_grad_n<const N: usize>(&self, values: &[f64]) -> Result<(f64, Vec<f64>)> {
+        use num_dual::{Derivative, DualSVec64};
+        let v: Vec<DualSVec64<N>> = values
+            .iter()
+            .enumerate()
+            .map(|(j, x)| {
+                let mut e = nalgebra::SVector::<f64, N>::zeros();
+                e[j] = 1.0;
+                DualSVec64::<N>::new(*x, Derivative::some(e))
+            })
+            .collect();
+        let l = self.log_likelihood(&self.cosmology(&v))?;
+        let g = l.eps.unwrap_generic(nalgebra::Const::<N>, nalgebra::Const::<1>);
+        Ok((l.re, g.iter().copied().collect()))
+    }
+
+    /// One Dual64 pass per parameter.
+    pub fn value_and_grad_per_param(&self, values: &[f64]) -> Result<(f64, Vec<f64>)> {
         let n = self.params.len();
         let res: Result<Vec<(f64, f64)>> = (0..n)
             .into_par_iter()

@@ -59,8 +59,8 @@ struct FilterGrid {
 fn filter_grid() -> &'static FilterGrid {
     static G: OnceLock<FilterGrid> = OnceLock::new();
     G.get_or_init(|| {
-        let (lnk, w) = composite_gl((1e-5f64).ln(), (2e4f64).ln(), 70, 8);
-        let (ln_r0, ln_r1, n_r) = ((1.5e-3f64).ln(), (20.0f64).ln(), 160);
+        let (lnk, w) = composite_gl((1e-5f64).ln(), (2e4f64).ln(), 48, 8);
+        let (ln_r0, ln_r1, n_r) = ((1.5e-3f64).ln(), (20.0f64).ln(), 110);
         let d_ln_r = (ln_r1 - ln_r0) / (n_r - 1) as f64;
         let mut kern = [vec![], vec![], vec![]];
         for j in 0..n_r {

@@ -96,3 +96,16 @@ fn dual_derivatives_match_finite_differences() {
         }
     }
 }
+
+#[test]
+fn vector_dual_gradient_equals_per_parameter_passes() {
+    let l = like();
+    for vals in [[0.25, 0.8], [0.3, 0.75]] {
+        let (v1, g1) = l.value_and_grad(&vals).unwrap();
+        let (v2, g2) = l.value_and_grad_per_param(&vals).unwrap();
+        assert!((v1 - v2).abs() <= 1e-12 * v1.abs().max(1.0));
+        for (a, b) in g1.iter().zip(&g2) {
+            assert!((a - b).abs() <= 1e-10 * b.abs().max(1.0), "{a} {b}");
+        }
+    }
+}
