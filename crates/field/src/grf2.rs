@@ -187,7 +187,12 @@ pub fn lognormal_gaussian_power(grid: &Grid2, fft: &Fft2, target: &[f64], si: f6
     // c = 0 (f(0) <= 0) converges monotonically from the left.
     let mut c = 0.0;
     for _ in 0..100 {
-        let (f, df) = xi.iter().fold((0.0, 0.0), |(f, df), &x| (f + (1.0 + (x + c) / ss).ln(), df + 1.0 / (ss + x + c)));
+        // Fixed chunks summed in order: deterministic for any thread count.
+        let parts: Vec<(f64, f64)> = xi
+            .par_chunks(4096)
+            .map(|ch| ch.iter().fold((0.0, 0.0), |(f, df), &x| (f + (1.0 + (x + c) / ss).ln(), df + 1.0 / (ss + x + c))))
+            .collect();
+        let (f, df) = parts.iter().fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
         if f >= 0.0 {
             break;
         }
@@ -197,7 +202,7 @@ pub fn lognormal_gaussian_power(grid: &Grid2, fft: &Fft2, target: &[f64], si: f6
             break;
         }
     }
-    let xg: Vec<f64> = xi.iter().map(|&x| (1.0 + (x + c) / ss).ln()).collect();
+    let xg: Vec<f64> = xi.par_iter().map(|&x| (1.0 + (x + c) / ss).ln()).collect();
     let cg = fft.forward_real(&xg)?;
     let mut out: Vec<f64> = cg.iter().map(|v| v.re * a).collect();
     out[0] = 0.0;

@@ -190,7 +190,12 @@ impl LogNormal3 {
         }
         let mut c = 0.0;
         for _ in 0..100 {
-            let (f, df) = xi.iter().fold((0.0, 0.0), |(f, df), &x| (f + (1.0 + (x + c) / ss).ln(), df + 1.0 / (ss + x + c)));
+            // Fixed chunks summed in order: deterministic for any thread count.
+        let parts: Vec<(f64, f64)> = xi
+            .par_chunks(4096)
+            .map(|ch| ch.iter().fold((0.0, 0.0), |(f, df), &x| (f + (1.0 + (x + c) / ss).ln(), df + 1.0 / (ss + x + c))))
+            .collect();
+        let (f, df) = parts.iter().fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
             if f >= 0.0 {
                 break;
             }
@@ -200,7 +205,7 @@ impl LogNormal3 {
                 break;
             }
         }
-        let xg: Vec<f64> = xi.iter().map(|&x| (1.0 + (x + c) / ss).ln()).collect();
+        let xg: Vec<f64> = xi.par_iter().map(|&x| (1.0 + (x + c) / ss).ln()).collect();
         let pg = fft.forward(&xg);
         let scale = pg.iter().fold(0.0f64, |m, v| m.max(v.re.abs()));
         let mut clipped = 0;

@@ -11,6 +11,9 @@
 //! (correlated tomographic maps), [`cl2`] (C_ell estimators, smoothing),
 //! [`fits`] (minimal FITS image I/O), [`linalg`] (small dense helpers).
 
+// Validation checks are written `!(x > 0.0)` on purpose so that NaN fails them.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 pub mod cic;
 pub mod fft3;
 pub mod pk3;

@@ -53,7 +53,8 @@ impl ClTable {
     }
     /// `C(|ell_k|)` for every Fourier mode of `grid` (row-major).
     pub fn on_grid(&self, grid: &Grid2) -> Vec<f64> {
-        grid.ell_abs().into_iter().map(|l| self.eval(l)).collect()
+        use rayon::prelude::*;
+        grid.ell_abs().into_par_iter().map(|l| self.eval(l)).collect()
     }
 }
 

@@ -324,8 +324,11 @@ pub fn rotate_b_to_e(g1: &[f64], g2: &[f64]) -> (Vec<f64>, Vec<f64>) {
     (g2.to_vec(), g1.iter().map(|x| -x).collect())
 }
 
+/// Dot product over fixed chunks summed in order (deterministic for any
+/// number of threads, so seeded runs reproduce bit for bit).
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.par_iter().zip(b.par_iter()).map(|(x, y)| x * y).sum()
+    let parts: Vec<f64> = a.par_chunks(8192).zip(b.par_chunks(8192)).map(|(x, y)| x.iter().zip(y).map(|(p, q)| p * q).sum::<f64>()).collect();
+    parts.iter().sum()
 }
 fn norm(a: &[f64]) -> f64 {
     dot(a, a).sqrt()
