@@ -42,6 +42,12 @@ pub struct HmcSettings {
     pub path_length: f64,
     /// Upper bound on leapfrog steps per trajectory.
     pub max_steps: usize,
+    /// After warmup each transition uses `eps * U(1 - j, 1 + j)` with the
+    /// step count fixed by the un-jittered `eps`, so the integration time
+    /// varies by +-j around `path_length`. This breaks the near-periodic
+    /// orbits a fixed `T` produces for directions with frequency close to
+    /// `2 pi k / T` (Neal 2011, sec. 5.4.2.2). 0 disables it.
+    pub jitter: f64,
     /// Target Metropolis acceptance probability of the step-size adaptation.
     pub target_accept: f64,
     /// Adapt a diagonal mass matrix during warmup.
@@ -62,6 +68,7 @@ impl Default for HmcSettings {
             progress: true,
             path_length: 1.5,
             max_steps: 1024,
+            jitter: 0.2,
             target_accept: 0.8,
             adapt_mass_matrix: true,
             init: None,
@@ -194,6 +201,9 @@ where
     if settings.chains == 0 || settings.draws == 0 {
         return Err(InferError::Settings("need at least one chain and one draw".into()));
     }
+    if !(0.0..1.0).contains(&settings.jitter) {
+        return Err(InferError::Settings(format!("jitter = {} not in [0, 1)", settings.jitter)));
+    }
     if !(settings.path_length > 0.0) || settings.max_steps == 0 {
         return Err(InferError::Settings("path_length and max_steps must be positive".into()));
     }
@@ -236,8 +246,9 @@ fn hmc_chain<D: LogDensity + ?Sized>(
     let mut first_problem: Option<String> = None;
 
     // One transition; returns (accept prob, diverged, energy, steps).
-    let mut transition = |s: &mut State, minv: &[f64], eps: f64, rng: &mut rand::rngs::ChaCha8Rng| -> Result<(f64, bool, f64, usize), InferError> {
+    let mut transition = |s: &mut State, minv: &[f64], eps: f64, jitter: f64, rng: &mut rand::rngs::ChaCha8Rng| -> Result<(f64, bool, f64, usize), InferError> {
         let steps = ((st.path_length / eps).round() as usize).clamp(1, st.max_steps);
+        let eps = if jitter > 0.0 { eps * rng.random_range(1.0 - jitter..1.0 + jitter) } else { eps };
         let mut p: Vec<f64> = minv.iter().map(|mi| rng.sample::<f64, _>(StandardNormal) / mi.sqrt()).collect();
         let h0 = -s.logp + kinetic(&p, minv);
         match leapfrog_trajectory(d, s, &mut p, minv, eps, steps, h0) {
@@ -292,7 +303,8 @@ fn hmc_chain<D: LogDensity + ?Sized>(
     let mut win_draws: Vec<Vec<f64>> = vec![];
 
     for it in 0..st.warmup + st.draws {
-        let (a, div, h, steps) = transition(&mut s, &minv, eps, &mut rng)?;
+        let jitter = if it < st.warmup { 0.0 } else { st.jitter };
+        let (a, div, h, steps) = transition(&mut s, &minv, eps, jitter, &mut rng)?;
         pb.inc(1);
         if it < st.warmup {
             if div {

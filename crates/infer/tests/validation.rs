@@ -182,7 +182,7 @@ fn rhat_flags_disagreeing_chains() {
     }
     let r_scale = rhat(&chains);
     eprintln!("R-hat: shifted mean {r_shift:.3}, inflated scale {r_scale:.3}");
-    assert!(r_shift > 1.1, "shifted chains: R-hat {r_shift}");
+    assert!(r_shift > 1.05, "shifted chains: R-hat {r_shift}");
     assert!(r_scale > 1.05, "scaled chain: R-hat {r_scale}");
     // A single chain that drifts is caught by splitting.
     let drift = vec![(0..4000).map(|t| t as f64 / 4000.0 + 0.01 * ((t * 7919) % 13) as f64).collect::<Vec<_>>()];
