@@ -43,6 +43,18 @@ fn grf_operator_dot_product_and_self_adjoint() {
         let aty = g.vjp_white(&y).unwrap();
         let (l, r) = (dot(&ax, &y), dot(&x, &aty));
         assert!((l - r).abs() <= 1e-12 * l.abs().max(r.abs()), "n={n} {l} {r}");
+        // Finite-difference check of the VJP: d/de <y, f(x + e v)> = <A^T y, v>.
+        let v = white_noise(grid.npix(), 9);
+        let f = |e: f64| dot(&g.map_from_white(&x.iter().zip(&v).map(|(a, b)| a + e * b).collect::<Vec<_>>()).unwrap(), &y);
+        let fd = (f(1e-3) - f(-1e-3)) / 2e-3;
+        let an = dot(&aty, &v);
+        assert!((fd - an).abs() < 1e-9 * an.abs().max(1e-12), "n={n} fd {fd} vjp {an}");
+        // Gaussian smoothing is self-adjoint too.
+        let fft = Fft2::new(n);
+        let sx = cosmodiff_field::cl2::smooth_gaussian(&grid, &fft, &x, 3.0).unwrap();
+        let sy = cosmodiff_field::cl2::smooth_gaussian(&grid, &fft, &y, 3.0).unwrap();
+        let (l, r) = (dot(&sx, &y), dot(&x, &sy));
+        assert!((l - r).abs() <= 1e-12 * l.abs().max(r.abs()), "smoothing n={n} {l} {r}");
     }
 }
 
