@@ -27,6 +27,7 @@ use rand::RngExt;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Settings of [`run_hmc`].
@@ -211,16 +212,26 @@ where
         return Err(InferError::Settings("target_accept must be in (0, 1)".into()));
     }
     let dim = density.dim();
+    if dim == 0 {
+        return Err(InferError::Dim("density has no parameters".into()));
+    }
     let base = runner::init_base(density, settings.init.as_deref())?;
     let total = (settings.chains * (settings.warmup + settings.draws)) as u64;
     let pb = runner::progress_bar(total, settings.progress, "HMC");
     let start = Instant::now();
+    let abort = AtomicBool::new(false);
     let outputs: Vec<Result<ChainOutput, InferError>> = (0..settings.chains)
         .into_par_iter()
-        .map(|c| hmc_chain(density, settings, &base, c, &pb))
+        .map(|c| {
+            let r = hmc_chain(density, settings, &base, c, &pb, &abort);
+            if r.is_err() {
+                abort.store(true, Ordering::Relaxed);
+            }
+            r
+        })
         .collect();
     pb.finish_and_clear();
-    let outputs = outputs.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let outputs = runner::collect_chains(outputs)?;
     Samples::from_chains(density.names(), dim, outputs, "hmc", settings.warmup, settings.seed, start.elapsed().as_secs_f64())
 }
 
@@ -230,6 +241,7 @@ fn hmc_chain<D: LogDensity + ?Sized>(
     base: &[f64],
     c: usize,
     pb: &indicatif::ProgressBar,
+    abort: &AtomicBool,
 ) -> Result<ChainOutput, InferError> {
     let dim = d.dim();
     let mut rng = runner::chain_rng(st.seed, c);
@@ -303,6 +315,9 @@ fn hmc_chain<D: LogDensity + ?Sized>(
     let mut win_draws: Vec<Vec<f64>> = vec![];
 
     for it in 0..st.warmup + st.draws {
+        if abort.load(Ordering::Relaxed) {
+            return Err(InferError::Sampler { chain: c, msg: runner::ABORTED.into() });
+        }
         let jitter = if it < st.warmup { 0.0 } else { st.jitter };
         let (a, div, h, steps) = transition(&mut s, &minv, eps, jitter, &mut rng)?;
         pb.inc(1);

@@ -25,7 +25,7 @@ use nuts_rs::{Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDi
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Settings of [`run_nuts`].
@@ -170,14 +170,21 @@ where
     let total = (settings.chains * (settings.warmup + settings.draws)) as u64;
     let pb = runner::progress_bar(total, settings.progress, "NUTS");
     let divergences = AtomicU64::new(0);
+    let abort = AtomicBool::new(false);
     let start = Instant::now();
 
     let outputs: Vec<Result<ChainOutput, InferError>> = (0..settings.chains)
         .into_par_iter()
-        .map(|c| run_chain(density, settings, &base, c, &pb, &divergences))
+        .map(|c| {
+            let r = run_chain(density, settings, &base, c, &pb, &divergences, &abort);
+            if r.is_err() {
+                abort.store(true, Ordering::Relaxed);
+            }
+            r
+        })
         .collect();
     pb.finish_and_clear();
-    let outputs = outputs.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let outputs = runner::collect_chains(outputs)?;
     Samples::from_chains(
         density.names(),
         dim,
@@ -196,6 +203,7 @@ fn run_chain<D>(
     c: usize,
     pb: &indicatif::ProgressBar,
     divergences: &AtomicU64,
+    abort: &AtomicBool,
 ) -> Result<ChainOutput, InferError>
 where
     D: LogDensity + ?Sized,
@@ -236,6 +244,9 @@ where
         ..Default::default()
     };
     for it in 0..settings.warmup + settings.draws {
+        if abort.load(Ordering::Relaxed) {
+            return Err(InferError::Sampler { chain: c, msg: runner::ABORTED.into() });
+        }
         let (position, _expanded, stats, progress) = chain.expanded_draw().map_err(|e| sampler_err(e, &problems))?;
         if progress.diverging {
             let k = divergences.fetch_add(1, Ordering::Relaxed) + 1;

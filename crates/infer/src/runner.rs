@@ -155,3 +155,36 @@ pub struct ChainOutput {
     pub failed_evaluations: u64,
     pub first_problem: Option<String>,
 }
+
+/// Message of the error a chain returns when it stops because another
+/// chain failed.
+pub const ABORTED: &str = "stopped because another chain failed";
+
+/// The error of a set of chains: the first real failure, ignoring chains
+/// that only stopped because of it.
+pub fn first_error(errors: Vec<InferError>) -> Option<InferError> {
+    let mut fallback = None;
+    for e in errors {
+        match &e {
+            InferError::Sampler { msg, .. } if msg == ABORTED => fallback = fallback.or(Some(e)),
+            _ => return Some(e),
+        }
+    }
+    fallback
+}
+
+/// Collect per-chain results: all outputs, or the first real error.
+pub fn collect_chains(results: Vec<Result<ChainOutput, InferError>>) -> Result<Vec<ChainOutput>, InferError> {
+    let mut ok = vec![];
+    let mut errs = vec![];
+    for r in results {
+        match r {
+            Ok(o) => ok.push(o),
+            Err(e) => errs.push(e),
+        }
+    }
+    match first_error(errs) {
+        Some(e) => Err(e),
+        None => Ok(ok),
+    }
+}
