@@ -217,12 +217,19 @@ pub struct LogNormal2 {
     sigma2_g: f64,
     clipped: usize,
     mean_var: f64,
+    /// Target per-mode power (k = 0 zeroed), for the spectrum VJP.
+    target: Vec<f64>,
+    /// Modes whose Gaussian power was positive before clipping.
+    cg_pos: Vec<bool>,
+    table: Option<ClTable>,
 }
 
 impl LogNormal2 {
     /// Target spectrum `table`, shift `s > 0`.
     pub fn from_cl(grid: Grid2, table: &ClTable, shift: f64) -> Result<Self> {
-        Self::from_mode_power(grid, table.on_grid(&grid), shift)
+        let mut s = Self::from_mode_power(grid, table.on_grid(&grid), shift)?;
+        s.table = Some(table.clone());
+        Ok(s)
     }
     pub fn from_mode_power(grid: Grid2, mut target: Vec<f64>, shift: f64) -> Result<Self> {
         if !(shift.is_finite() && shift > 0.0) {
@@ -234,6 +241,7 @@ impl LogNormal2 {
         let fft = Fft2::new(grid.n);
         let (mut cg, mean_var) = lognormal_gaussian_power(&grid, &fft, &target, shift, shift, (0, 0))?;
         let mut clipped = 0;
+        let cg_pos: Vec<bool> = cg.iter().map(|&c| c > 0.0).collect();
         let tol = 1e-12 * cg.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         for c in cg.iter_mut() {
             if *c < -tol {
@@ -247,7 +255,7 @@ impl LogNormal2 {
         let sym: Vec<f64> = (0..cg.len()).map(|k| 0.5 * (cg[k] + cg[grid.neg_index(k)])).collect();
         let gauss = Grf2::from_mode_power(grid, sym)?;
         let sigma2_g = gauss.pixel_variance();
-        Ok(Self { gauss, shift, sigma2_g, clipped, mean_var })
+        Ok(Self { gauss, shift, sigma2_g, clipped, mean_var, target, cg_pos, table: None })
     }
     /// The underlying Gaussian field.
     pub fn gaussian(&self) -> &Grf2 {
@@ -282,6 +290,71 @@ impl LogNormal2 {
     pub fn sample(&self, seed: u64) -> Vec<f64> {
         let w = white_noise(self.gauss.grid().npix(), seed);
         self.map_from_white(&w).expect("length is consistent")
+    }
+    /// VJP with respect to the target per-mode power `C_k` (sr units), through
+    /// the whole construction: `C -> xi = IFFT[C/A] -> (c, xi_g = ln(1 + (xi +
+    /// c)/s^2)) -> C_g = A FFT[xi_g] -> (clip, symmetrise) -> g -> kappa`,
+    /// including the implicit dependence of the mean-mode constant `c`
+    /// (`dc/dxi_r = -u_r / sum u`, `u = 1/(s^2 + xi + c)`) and of
+    /// `sigma_g^2`. Clipped modes and `k = 0` carry no gradient.
+    pub fn vjp_power(&self, w: &[f64], cot: &[f64]) -> Result<Vec<f64>> {
+        let grid = *self.gauss.grid();
+        let fft = self.gauss.fft();
+        let (np, a) = (grid.npix(), grid.pixel_area_sr());
+        check_len("white noise", np, w.len())?;
+        check_len("cotangent", np, cot.len())?;
+        let g = self.gauss.map_from_white(w)?;
+        let (s, h) = (self.shift, 0.5 * self.sigma2_g);
+        let gbar: Vec<f64> = g.iter().zip(cot).map(|(x, c)| c * s * (x - h).exp()).collect();
+        let s2bar = -0.5 * gbar.iter().sum::<f64>();
+        // d/d(sym power): through the amplitudes and through sigma_g^2.
+        let mut symbar = self.gauss.vjp_power(w, &gbar)?;
+        for v in symbar.iter_mut() {
+            *v += s2bar / (a * np as f64);
+        }
+        symbar[0] = 0.0;
+        // Symmetrisation and clipping.
+        let cgbar: Vec<C64> = (0..np)
+            .map(|k| C64::new(if k != 0 && self.cg_pos[k] { 0.5 * (symbar[k] + symbar[grid.neg_index(k)]) } else { 0.0 }, 0.0))
+            .collect();
+        // C_g = A Re FFT[xi_g]  =>  xi_g_bar(r) = A Re sum_k cgbar_k e^{-i k r}.
+        let mut buf = cgbar;
+        fft.forward_inplace(&mut buf)?;
+        let xgbar: Vec<f64> = buf.iter().map(|v| a * v.re).collect();
+        // xi from the target, and u = 1/(s^2 + xi + c).
+        let xi = fft.inverse_real(self.target.iter().map(|&p| C64::new(p / a, 0.0)).collect())?;
+        let ss = s * s;
+        let c = self.mean_var;
+        let u: Vec<f64> = xi.iter().map(|&x| 1.0 / (ss + x + c)).collect();
+        let mut xibar: Vec<f64> = xgbar.iter().zip(&u).map(|(b, u)| b * u).collect();
+        if c > 0.0 {
+            let cbar: f64 = xibar.iter().sum();
+            let su: f64 = u.iter().sum();
+            for (xb, u) in xibar.iter_mut().zip(&u) {
+                *xb -= cbar * u / su;
+            }
+        }
+        // xi = Re IFFT[C/A]  =>  C_bar_k = Re FFT[xi_bar]_k / (A n^2).
+        let pb = fft.forward_real(&xibar)?;
+        let mut out: Vec<f64> = pb.iter().map(|v| v.re / (a * np as f64)).collect();
+        out[0] = 0.0;
+        Ok(out)
+    }
+    /// VJP with respect to the `C_ell` table values the field was built from.
+    pub fn vjp_table(&self, w: &[f64], cot: &[f64]) -> Result<Vec<f64>> {
+        let t = self.table.as_ref().ok_or_else(|| FieldError::Value { what: "vjp_table".into(), msg: "field was not built from a table".into() })?;
+        let dp = self.vjp_power(w, cot)?;
+        let mut out = vec![0.0; t.cl().len()];
+        for (k, l) in self.gauss.grid().ell_abs().into_iter().enumerate() {
+            if k == 0 {
+                continue;
+            }
+            if let Some((i, a, b)) = t.weights(l) {
+                out[i] += a * dp[k];
+                out[i + 1] += b * dp[k];
+            }
+        }
+        Ok(out)
     }
     /// VJP with respect to the white noise:
     /// `w_bar = A^T [ cot * s exp(g - sigma_g^2/2) ]`.

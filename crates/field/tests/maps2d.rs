@@ -272,3 +272,35 @@ fn tomographic_vjp_white() {
     let fd = (f(1e-5) - f(-1e-5)) / 2e-5;
     assert!((fd - an).abs() < 1e-7 * an.abs(), "{fd} {an}");
 }
+
+#[test]
+fn lognormal_vjp_table_finite_difference() {
+    for n in [15usize, 16] {
+        let grid = Grid2::new(n, 2.0).unwrap();
+        let t = table(1e-9);
+        let shift = 0.03;
+        let ln = LogNormal2::from_cl(grid, &t, shift).unwrap();
+        assert_eq!(ln.clipped(), 0);
+        let w = white_noise(grid.npix(), 21);
+        let cot = white_noise(grid.npix(), 22);
+        let grad = ln.vjp_table(&w, &cot).unwrap();
+        let mut checked = 0;
+        for i in (0..t.cl().len()).step_by(9) {
+            if grad[i] == 0.0 {
+                continue;
+            }
+            let h = 1e-4 * t.cl()[i];
+            let f = |d: f64| {
+                let mut c = t.cl().to_vec();
+                c[i] += d;
+                let tt = ClTable::new(t.ell().to_vec(), c).unwrap();
+                dot(&LogNormal2::from_cl(grid, &tt, shift).unwrap().map_from_white(&w).unwrap(), &cot)
+            };
+            let fd = (f(h) - f(-h)) / (2.0 * h);
+            let scale = grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            assert!((fd - grad[i]).abs() < 1e-6 * grad[i].abs().max(1e-3 * scale), "n={n} i={i}: fd {fd:e} vjp {:e}", grad[i]);
+            checked += 1;
+        }
+        assert!(checked > 5);
+    }
+}
