@@ -7,13 +7,14 @@ mod config;
 mod io;
 
 /// Field-level Bayesian inference for cosmology: differentiable forward
-/// models (cosmology, random fields, weak lensing, particle mesh), learned
-/// priors and simulation-based inference, and samplers.
+/// models (cosmology, random fields, weak lensing, particle mesh), mass
+/// mapping and samplers (learned priors and simulation-based inference are
+/// in development).
 ///
 /// Units: distances in Mpc/h, wavenumbers k in h/Mpc, P(k) in (Mpc/h)^3,
 /// angles in arcmin, H in km/s/Mpc. Arrays are written as numpy .npy/.npz.
 #[derive(Parser, Debug)]
-#[command(name = "cosmodiff", version, about, long_about = None, propagate_version = true)]
+#[command(name = "cosmodiff", version, about, propagate_version = true)]
 struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
