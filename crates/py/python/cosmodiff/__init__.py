@@ -1,0 +1,588 @@
+"""cosmodiff: field-level Bayesian inference for cosmology, from Python.
+
+Python bindings of the cosmodiff Rust library (PyO3 + maturin). Everything
+numerical runs in Rust; this module converts inputs to float64 numpy
+arrays, documents the API and shapes the outputs. Results are identical to
+the ``cosmodiff`` command line (same library calls).
+
+Contents
+--------
+Cosmology
+    :class:`Cosmology` (Planck 2015 defaults; ``Cosmology.planck18()``).
+Background and growth (vectorised over the scale factor ``a``)
+    :func:`comoving_distance`, :func:`angular_diameter_distance`,
+    :func:`luminosity_distance`, :func:`hubble`, :func:`growth_factor`,
+    :func:`growth_rate`.
+Power spectra
+    :func:`pk_linear`, :func:`pk_nonlinear` -> ``[len(z), len(k)]``.
+Tracers
+    :func:`smail_nz`, :func:`gaussian_nz`, :func:`delta_nz`,
+    :func:`tabulated_nz`, :func:`histogram_nz`; :class:`WeakLensing`,
+    :class:`NumberCounts`.
+Angular power spectra, covariance, Fisher
+    :func:`angular_cl`, :func:`noise_cl`, :func:`tracer_pairs`,
+    :func:`gaussian_covariance`, :func:`cl_gradient`, :func:`fisher`,
+    :class:`ClLikelihood`.
+Maps
+    :func:`simulate_lensing`, :func:`kaiser_squires`, :func:`wiener`,
+    :func:`measure_cl`, :func:`rmse`, :func:`pearson`.
+Sampling
+    :func:`sample_cl` (NUTS), :func:`find_map_cl` (MAP + Laplace).
+
+Units and conventions
+---------------------
+Distances in Mpc/h (divide by ``h`` for Mpc), wavenumbers in h/Mpc, P(k)
+in (Mpc/h)^3, H in km/s/Mpc, map pixels and smoothing scales in arcmin,
+galaxy densities in arcmin^-2, C_ell dimensionless (per steradian).
+Tracer pairs are ordered (i, j) with j >= i (see :func:`tracer_pairs`);
+data vectors and covariances are pair-major (``pair * n_ell + ell_index``).
+Maps are ``[npix, npix]`` arrays, row index y, column index x.
+
+Errors
+------
+Invalid input raises :class:`CosmodiffError`, a subclass of ``ValueError``
+with the library's one-line message (e.g. ``invalid parameter sigma8 = -0.1:
+must be in (0, 3]``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _core
+from ._core import (
+    ClLikelihood,
+    CosmodiffError,
+    Cosmology,
+    NumberCounts,
+    Nz,
+    Tracer,
+    WeakLensing,
+)
+
+__version__: str = _core.__version__
+
+ArrayLike = Union[float, Sequence[float], np.ndarray]
+
+__all__ = [
+    "CosmodiffError",
+    "Cosmology",
+    "Nz",
+    "Tracer",
+    "WeakLensing",
+    "NumberCounts",
+    "ClLikelihood",
+    "comoving_distance",
+    "angular_diameter_distance",
+    "luminosity_distance",
+    "transverse_comoving_distance",
+    "hubble",
+    "growth_factor",
+    "growth_rate",
+    "pk_linear",
+    "pk_nonlinear",
+    "smail_nz",
+    "gaussian_nz",
+    "delta_nz",
+    "tabulated_nz",
+    "histogram_nz",
+    "angular_cl",
+    "noise_cl",
+    "tracer_pairs",
+    "gaussian_covariance",
+    "cl_gradient",
+    "fisher",
+    "simulate_lensing",
+    "kaiser_squires",
+    "wiener",
+    "measure_cl",
+    "rmse",
+    "pearson",
+    "sample_cl",
+    "find_map_cl",
+]
+
+
+def _f64(x: Any, name: str = "array") -> np.ndarray:
+    """A C-contiguous float64 array view of x (no copy when it already is one)."""
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise CosmodiffError(f"{name}: expected numbers ({e})") from None
+    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+
+
+def _vectorised(cosmo: Cosmology, a: ArrayLike, quantity: str):
+    arr = _f64(a, "a")
+    out = _core.background(cosmo, arr, quantity)
+    return float(out) if arr.ndim == 0 else out
+
+
+# --------------------------------------------------------------- background
+
+
+def comoving_distance(cosmo: Cosmology, a: ArrayLike) -> Union[float, np.ndarray]:
+    """Line-of-sight comoving distance chi(a) in Mpc/h (same shape as ``a``; a in (1e-4, 1])."""
+    return _vectorised(cosmo, a, "comoving_distance")
+
+
+def transverse_comoving_distance(cosmo: Cosmology, a: ArrayLike) -> Union[float, np.ndarray]:
+    """Transverse comoving distance f_K(chi(a)) in Mpc/h (equals chi when Omega_k = 0)."""
+    return _vectorised(cosmo, a, "transverse_comoving_distance")
+
+
+def angular_diameter_distance(cosmo: Cosmology, a: ArrayLike) -> Union[float, np.ndarray]:
+    """Angular diameter distance D_A(a) = a f_K(chi(a)) in Mpc/h."""
+    return _vectorised(cosmo, a, "angular_diameter_distance")
+
+
+def luminosity_distance(cosmo: Cosmology, a: ArrayLike) -> Union[float, np.ndarray]:
+    """Luminosity distance D_L(a) = f_K(chi(a)) / a in Mpc/h."""
+    return _vectorised(cosmo, a, "luminosity_distance")
+
+
+def hubble(cosmo: Cosmology, a: ArrayLike) -> Union[float, np.ndarray]:
+    """Hubble rate H(a) in km/s/Mpc."""
+    return _vectorised(cosmo, a, "hubble")
+
+
+def growth_factor(cosmo: Cosmology, a: ArrayLike) -> Union[float, np.ndarray]:
+    """Linear growth factor D(a), normalised to D(1) = 1."""
+    return _vectorised(cosmo, a, "growth_factor")
+
+
+def growth_rate(cosmo: Cosmology, a: ArrayLike) -> Union[float, np.ndarray]:
+    """Linear growth rate f(a) = d ln D / d ln a."""
+    return _vectorised(cosmo, a, "growth_rate")
+
+
+# -------------------------------------------------------------------- power
+
+
+def pk_linear(cosmo: Cosmology, k: ArrayLike, z: ArrayLike, transfer: str = "eisenstein_hu") -> np.ndarray:
+    """Linear matter power spectrum P_lin(k, z) in (Mpc/h)^3, shape ``[len(z), len(k)]``.
+
+    k in h/Mpc (0 < k <= 1000), z >= 0. ``transfer``: "eisenstein_hu",
+    "eisenstein_hu_nowiggles" or "bbks". Normalised to ``cosmo.sigma8``.
+    """
+    return _core.power(cosmo, _f64(k, "k").ravel(), _f64(z, "z").ravel(), transfer, "linear")
+
+
+def pk_nonlinear(
+    cosmo: Cosmology, k: ArrayLike, z: ArrayLike, transfer: str = "eisenstein_hu", nonlinear: str = "halofit"
+) -> np.ndarray:
+    """Non-linear matter power spectrum in (Mpc/h)^3, shape ``[len(z), len(k)]``.
+
+    ``nonlinear``: "halofit" (Takahashi et al. 2012) or "linear".
+    """
+    return _core.power(cosmo, _f64(k, "k").ravel(), _f64(z, "z").ravel(), transfer, nonlinear)
+
+
+# --------------------------------------------------------------------- n(z)
+
+
+def smail_nz(a: float, b: float, z0: float, zmax: float = 5.0, shift: float = 0.0) -> Nz:
+    """Smail et al. (1994) n(z) ~ z^a exp(-(z/z0)^b) on [0, zmax], normalised; photo-z shift dz."""
+    return Nz.smail(a, b, z0, zmax, shift)
+
+
+def gaussian_nz(z0: float, sigma: float, zmax: float = 5.0, shift: float = 0.0) -> Nz:
+    """Gaussian n(z) of mean z0 and width sigma truncated to [0, zmax], normalised."""
+    return Nz.gaussian(z0, sigma, zmax, shift)
+
+
+def delta_nz(z0: float, shift: float = 0.0) -> Nz:
+    """All galaxies at redshift z0 (a single source plane; lensing only)."""
+    return Nz.delta(z0, shift)
+
+
+def tabulated_nz(z: ArrayLike, nz: ArrayLike, shift: float = 0.0) -> Nz:
+    """n(z) tabulated at increasing nodes ``z``, linearly interpolated, normalised to unit integral."""
+    return Nz.tabulated(list(_f64(z, "z").ravel()), list(_f64(nz, "nz").ravel()), shift)
+
+
+def histogram_nz(edges: ArrayLike, counts: ArrayLike, shift: float = 0.0) -> Nz:
+    """Piecewise-constant n(z): ``counts[i]`` galaxies in [edges[i], edges[i+1]), normalised."""
+    return Nz.histogram(list(_f64(edges, "edges").ravel()), list(_f64(counts, "counts").ravel()), shift)
+
+
+# --------------------------------------------------------------------- C_ell
+
+
+def _tracers(tracers: Union[Tracer, Iterable[Tracer]]) -> List[Tracer]:
+    if isinstance(tracers, Tracer):
+        return [tracers]
+    ts = list(tracers)
+    for i, t in enumerate(ts):
+        if not isinstance(t, Tracer):
+            raise CosmodiffError(f"tracers[{i}]: expected a WeakLensing or NumberCounts tracer, got {type(t).__name__}")
+    return ts
+
+
+def angular_cl(
+    cosmo: Cosmology,
+    tracers: Union[Tracer, Sequence[Tracer]],
+    ell: ArrayLike,
+    transfer: str = "eisenstein_hu",
+    nonlinear: str = "halofit",
+) -> np.ndarray:
+    """Limber angular power spectra C_ell, shape ``[n_pairs, n_ell]`` (signal only).
+
+    Pairs (i, j), j >= i, in tracer order (see :func:`tracer_pairs`);
+    ell >= 2. Lensing includes the spin-2 prefactor and NLA intrinsic
+    alignments; number counts use linear bias.
+    """
+    return _core.angular_cl(cosmo, _tracers(tracers), _f64(ell, "ell").ravel(), transfer, nonlinear)
+
+
+def noise_cl(tracers: Union[Tracer, Sequence[Tracer]], ell: ArrayLike) -> np.ndarray:
+    """Noise spectra ``[n_pairs, n_ell]``: sigma_e^2/n (lensing) or 1/n (counts) on auto pairs, n per steradian."""
+    return _core.noise_cl(_tracers(tracers), _f64(ell, "ell").ravel())
+
+
+def tracer_pairs(n: int) -> np.ndarray:
+    """Pair indices ``[n_pairs, 2]`` ((i, j) with j >= i), the row order of every C_ell array."""
+    return _core.tracer_pairs(int(n))
+
+
+def gaussian_covariance(cl_total: ArrayLike, n_tracers: int, ell: ArrayLike, f_sky: float) -> np.ndarray:
+    """Knox (Gaussian) covariance of C_ell, ``[n_pairs*n_ell, n_pairs*n_ell]``, pair-major.
+
+    ``cl_total`` = signal + noise ``[n_pairs, n_ell]``;
+    Cov = (C_ac C_bd + C_ad C_bc) / ((2 ell + 1) Delta_ell f_sky), Delta_ell = numpy.gradient(ell).
+    """
+    return _core.gaussian_covariance(_f64(cl_total, "cl_total"), int(n_tracers), _f64(ell, "ell").ravel(), float(f_sky))
+
+
+def cl_gradient(
+    cosmo: Cosmology,
+    tracers: Union[Tracer, Sequence[Tracer]],
+    ell: ArrayLike,
+    params: Sequence[str] = ("Omega_c", "sigma8"),
+    transfer: str = "eisenstein_hu",
+    nonlinear: str = "halofit",
+) -> np.ndarray:
+    """Exact derivatives dC_ell/dtheta ``[n_params, n_pairs, n_ell]`` (forward-mode dual numbers).
+
+    Parameter names: Omega_c, Omega_b, h, n_s, sigma8, Omega_k, w0, wa.
+    """
+    return _core.cl_gradient(cosmo, _tracers(tracers), _f64(ell, "ell").ravel(), list(params), transfer, nonlinear)
+
+
+def fisher(
+    cosmo: Cosmology,
+    tracers: Union[Tracer, Sequence[Tracer]],
+    ell: ArrayLike,
+    f_sky: float,
+    params: Sequence[str] = ("Omega_c", "sigma8"),
+    method: str = "jacobian",
+    transfer: str = "eisenstein_hu",
+    nonlinear: str = "halofit",
+) -> np.ndarray:
+    """Fisher matrix ``[n_params, n_params]`` of the Gaussian C_ell likelihood at ``cosmo``.
+
+    Exact derivatives: ``method="jacobian"`` gives J^T C^-1 J with J from
+    dual numbers; ``method="hessian"`` gives minus the Hessian of log L
+    (hyper-dual numbers) at data = theory. The two agree to rounding.
+    Covariance: Knox with the tracers' noise and ``f_sky``.
+    """
+    return _core.fisher(cosmo, _tracers(tracers), _f64(ell, "ell").ravel(), float(f_sky), list(params), method, transfer, nonlinear)
+
+
+# --------------------------------------------------------------------- maps
+
+
+def _sources(sources: Any) -> List[Tracer]:
+    if isinstance(sources, Tracer):
+        return [sources]
+    out = []
+    for i, s in enumerate(sources):
+        if isinstance(s, Tracer):
+            out.append(s)
+        elif isinstance(s, Nz):
+            out.append(WeakLensing(s))
+        elif isinstance(s, (tuple, list)) and 1 <= len(s) <= 3 and isinstance(s[0], Nz):
+            out.append(WeakLensing(*s))
+        else:
+            raise CosmodiffError(f"sources[{i}]: expected a WeakLensing tracer, an Nz or a tuple (nz, sigma_e, gals_per_arcmin2)")
+    return out
+
+
+def simulate_lensing(
+    cosmo: Cosmology,
+    sources: Any,
+    npix: int = 128,
+    pixel_arcmin: float = 2.0,
+    kind: str = "lognormal",
+    seed: int = 1,
+    lognormal_shifts: Optional[Sequence[Optional[float]]] = None,
+    transfer: str = "eisenstein_hu",
+    nonlinear: str = "halofit",
+) -> Dict[str, Any]:
+    """Simulate tomographic weak-lensing maps conditioned on a cosmology.
+
+    The same computation as ``cosmodiff simulate lensing`` (bit-identical for
+    the same inputs and seed): theory C_ell of the source bins on 96
+    log-spaced multipoles, a Gaussian or log-normal correlated convergence
+    field, shear by the flat-sky operator, Gaussian shape noise
+    sigma_e / sqrt(n_gal A_pix) per component.
+
+    Parameters
+    ----------
+    sources : list of WeakLensing, Nz or (nz, sigma_e, gals_per_arcmin2) tuples, one per source bin.
+    npix : pixels per side (8..8192); pixel_arcmin : pixel side in arcmin.
+    kind : "lognormal" (default) or "gaussian".
+    seed : random seed (results are deterministic for a given seed).
+    lognormal_shifts : per-bin log-normal shift (None entries: the Hilbert et al. 2011
+        fit at the mean source redshift).
+
+    Returns
+    -------
+    dict with ``kappa``, ``gamma1``, ``gamma2`` (noiseless), ``e1``, ``e2``
+    (with shape noise), ``noise_std`` (per-component noise per pixel), all
+    ``[n_bins, npix, npix]``; ``ell`` ``[n_ell]`` and ``cl_theory``
+    ``[n_pairs, n_ell]``; ``pixel_arcmin``; ``lognormal_shifts``.
+    """
+    return _core.simulate_lensing(
+        cosmo,
+        _sources(sources),
+        int(npix),
+        float(pixel_arcmin),
+        kind,
+        int(seed),
+        None if lognormal_shifts is None else list(lognormal_shifts),
+        transfer,
+        nonlinear,
+    )
+
+
+def kaiser_squires(
+    e1: ArrayLike, e2: ArrayLike, pixel_arcmin: float = 1.0, smoothing_arcmin: float = 0.0
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Kaiser-Squires convergence (kappa_E, kappa_B) from shear maps.
+
+    ``e1``, ``e2``: ``[npix, npix]`` or ``[n_bins, npix, npix]`` (each bin
+    separately). ``smoothing_arcmin``: standard deviation of a Gaussian
+    smoothing kernel in arcmin (0 = none; needs the right ``pixel_arcmin``).
+    The ell = 0 mode is zero (mass-sheet degeneracy).
+    """
+    a1, a2 = _f64(e1, "e1"), _f64(e2, "e2")
+    if a1.shape != a2.shape:
+        raise CosmodiffError(f"e1 has shape {a1.shape} but e2 has {a2.shape}")
+    if a1.ndim == 3:
+        res = [_core.kaiser_squires(a1[b], a2[b], float(pixel_arcmin), float(smoothing_arcmin)) for b in range(a1.shape[0])]
+        return np.stack([r[0] for r in res]), np.stack([r[1] for r in res])
+    return _core.kaiser_squires(a1, a2, float(pixel_arcmin), float(smoothing_arcmin))
+
+
+def wiener(
+    e1: ArrayLike,
+    e2: ArrayLike,
+    noise_std: ArrayLike,
+    pixel_arcmin: float,
+    ell: ArrayLike,
+    cl: ArrayLike,
+    mask: Optional[ArrayLike] = None,
+    samples: int = 0,
+    seed: int = 0,
+    tol: float = 1e-6,
+    max_iter: int = 20000,
+    b_mode: bool = True,
+) -> Dict[str, Any]:
+    """Wiener-filter mass map (posterior mean of a Gaussian kappa) from one shear map.
+
+    Prior: the convergence spectrum ``cl`` tabulated at ``ell`` (e.g.
+    ``sim["cl_theory"][pair]``); noise: per-component ``noise_std`` (scalar
+    or ``[npix, npix]``; inf = unobserved) and optional ``mask`` (1 observed,
+    0 masked; masked pixels may hold NaN). Solved by conjugate gradients to
+    relative tolerance ``tol``.
+
+    Returns a dict: ``kappa`` (Wiener E map), ``kappa_b`` (Wiener filter of
+    the data rotated by 45 degrees, a B-mode null test; if ``b_mode``),
+    ``samples`` ``[samples, npix, npix]`` (constrained realisations of the
+    posterior), ``kappa_std`` (per-pixel posterior sd, if samples >= 2),
+    ``iterations``, ``residual``.
+    """
+    a1, a2 = _f64(e1, "e1"), _f64(e2, "e2")
+    sd = _f64(noise_std, "noise_std")
+    if sd.ndim == 0:
+        sd = np.full(a1.shape, float(sd))
+    m = None if mask is None else _f64(mask, "mask")
+    return _core.wiener(
+        a1, a2, sd, float(pixel_arcmin), _f64(ell, "ell").ravel(), _f64(cl, "cl").ravel(),
+        m, int(samples), int(seed), float(tol), int(max_iter), bool(b_mode),
+    )
+
+
+def measure_cl(
+    a: ArrayLike,
+    b: Optional[ArrayLike] = None,
+    pixel_arcmin: float = 1.0,
+    n_bins: int = 8,
+    lmin: Optional[float] = None,
+    lmax: Optional[float] = None,
+    spacing: str = "log",
+    edges: Optional[ArrayLike] = None,
+    mask: Optional[ArrayLike] = None,
+) -> Dict[str, np.ndarray]:
+    """Binned flat-sky auto (``b=None``) or cross power spectrum of ``[npix, npix]`` maps.
+
+    Bins: ``edges`` if given, else ``n_bins`` log (or ``spacing="linear"``)
+    bins from ``lmin`` (default 2 x the fundamental mode 2 pi / side) to
+    ``lmax`` (default the Nyquist multipole pi / pixel). Normalised so that
+    <C_hat> = C for an unmasked field; with a mask, divided by mean(mask^2).
+    Returns ``ell`` (mode-averaged), ``cl``, ``n_modes`` and ``edges``.
+    """
+    x = _f64(a, "a")
+    y = x if b is None else _f64(b, "b")
+    if x.ndim != 2:
+        raise CosmodiffError(f"a: expected a map [npix, npix], got shape {x.shape}")
+    if edges is None:
+        lf, ln = _core.map_ell_range(x.shape[0], float(pixel_arcmin))
+        lo = 2.0 * lf if lmin is None else float(lmin)
+        hi = ln if lmax is None else float(lmax)
+        if spacing == "log":
+            if not lo > 0:
+                raise CosmodiffError("measure_cl: log bins need lmin > 0")
+            e = np.geomspace(lo, hi, int(n_bins) + 1)
+        elif spacing == "linear":
+            e = np.linspace(lo, hi, int(n_bins) + 1)
+        else:
+            raise CosmodiffError(f'spacing = "{spacing}": expected "log" or "linear"')
+    else:
+        e = _f64(edges, "edges").ravel()
+    m = None if mask is None else _f64(mask, "mask")
+    return _core.measure_cl(x, y, float(pixel_arcmin), [float(v) for v in e], m)
+
+
+def rmse(a: ArrayLike, b: ArrayLike, mask: Optional[ArrayLike] = None) -> float:
+    """Root-mean-square difference of two maps (over pixels with mask > 0)."""
+    return _core.rmse(_f64(a, "a"), _f64(b, "b"), None if mask is None else _f64(mask, "mask"))
+
+
+def pearson(a: ArrayLike, b: ArrayLike, mask: Optional[ArrayLike] = None) -> float:
+    """Pearson correlation coefficient of two maps (over pixels with mask > 0)."""
+    return _core.pearson(_f64(a, "a"), _f64(b, "b"), None if mask is None else _f64(mask, "mask"))
+
+
+# ------------------------------------------------------------------ sampling
+
+PriorSpec = Union[Mapping[str, Any], Tuple[Any, ...]]
+
+
+def _prior_json(name: str, p: PriorSpec) -> str:
+    """Prior as the library's JSON: {"prior": "uniform", "low": .., "high": ..} etc.
+
+    Accepts a dict with key "prior" (or "kind"), or a tuple
+    ("uniform", low, high) / ("normal", mean, sd) /
+    ("truncated_normal", mean, sd, low, high) / ("log_normal", mu, sigma).
+    """
+    if isinstance(p, Mapping):
+        d = dict(p)
+        if "prior" not in d and "kind" in d:
+            d["prior"] = d.pop("kind")
+    elif isinstance(p, (tuple, list)) and p and isinstance(p[0], str):
+        keys = {
+            "uniform": ("low", "high"),
+            "normal": ("mean", "sd"),
+            "truncated_normal": ("mean", "sd", "low", "high"),
+            "log_normal": ("mu", "sigma"),
+        }.get(p[0])
+        if keys is None or len(p) - 1 != len(keys):
+            raise CosmodiffError(f"prior of {name}: unknown tuple form {p!r}")
+        d = {"prior": p[0], **{k: float(v) for k, v in zip(keys, p[1:])}}
+    else:
+        raise CosmodiffError(f"prior of {name}: expected a dict like {{'prior': 'uniform', 'low': 0.1, 'high': 0.5}}")
+    return json.dumps(d)
+
+
+def _params(params: Any) -> Tuple[List[str], List[str]]:
+    if isinstance(params, Mapping):
+        items = list(params.items())
+    else:
+        items = [tuple(p) for p in params]
+    if not items:
+        raise CosmodiffError("params: expected at least one (name, prior) pair")
+    return [str(n) for n, _ in items], [_prior_json(str(n), p) for n, p in items]
+
+
+def sample_cl(
+    cosmo: Cosmology,
+    tracers: Union[Tracer, Sequence[Tracer]],
+    ell: ArrayLike,
+    f_sky: float,
+    data_cl: Optional[ArrayLike] = None,
+    params: Any = (("Omega_c", {"prior": "uniform", "low": 0.1, "high": 0.6}), ("sigma8", {"prior": "uniform", "low": 0.4, "high": 1.3})),
+    chains: int = 4,
+    warmup: int = 500,
+    draws: int = 1000,
+    seed: int = 0,
+    progress: bool = False,
+    init: Optional[Sequence[float]] = None,
+    target_accept: float = 0.8,
+    max_depth: int = 10,
+    transfer: str = "eisenstein_hu",
+    nonlinear: str = "halofit",
+) -> Dict[str, Any]:
+    """NUTS posterior of cosmological parameters from the Gaussian C_ell likelihood.
+
+    As ``cosmodiff sample``: Knox covariance at ``cosmo`` (the fiducial, whose
+    other parameters stay fixed), exact gradients from dual numbers, priors
+    mapped to unconstrained space, chains in parallel with seeds derived
+    from ``seed`` (deterministic).
+
+    ``data_cl``: measured signal C_ell ``[n_pairs, n_ell]`` (noise removed), or
+    None for the noiseless theory at ``cosmo``. ``params``: sequence of
+    (name, prior) pairs or a dict name -> prior; a prior is a dict such as
+    ``{"prior": "uniform", "low": 0.1, "high": 0.5}``, ``{"prior": "normal",
+    "mean": 0.96, "sd": 0.01}``, ``{"prior": "truncated_normal", "mean", "sd",
+    "low", "high"}``, ``{"prior": "log_normal", "mu", "sigma"}`` (or a tuple
+    ``("uniform", 0.1, 0.5)``).
+
+    Returns a dict: ``draws`` ``[chains, draws, dim]``, ``names``,
+    ``summary`` (dict: per-parameter mean, sd, q05, q50, q95, r_hat,
+    ess_bulk, ess_tail; divergences, elapsed_s, warnings), per-draw
+    ``diverging``, ``step_size``, ``tree_depth``, ``n_leapfrog``, ``logp``,
+    ``accept_prob`` ``[chains, draws]``, and the ``likelihood``.
+    """
+    names, priors = _params(params)
+    like = ClLikelihood(
+        cosmo, _tracers(tracers), _f64(ell, "ell").ravel(), float(f_sky), names,
+        None if data_cl is None else _f64(data_cl, "data_cl"), transfer, nonlinear,
+    )
+    out = _core.run_nuts_cl(
+        like, priors, int(chains), int(warmup), int(draws), int(seed), bool(progress),
+        None if init is None else [float(v) for v in init], float(target_accept), int(max_depth),
+    )
+    out["summary"] = json.loads(out.pop("summary_json"))
+    out["likelihood"] = like
+    return out
+
+
+def find_map_cl(
+    cosmo: Cosmology,
+    tracers: Union[Tracer, Sequence[Tracer]],
+    ell: ArrayLike,
+    f_sky: float,
+    data_cl: Optional[ArrayLike] = None,
+    params: Any = (("Omega_c", {"prior": "uniform", "low": 0.1, "high": 0.6}), ("sigma8", {"prior": "uniform", "low": 0.4, "high": 1.3})),
+    init: Optional[Sequence[float]] = None,
+    transfer: str = "eisenstein_hu",
+    nonlinear: str = "halofit",
+) -> Dict[str, Any]:
+    """Maximum a posteriori point (L-BFGS) and Laplace covariance (exact Hessian).
+
+    Same likelihood and priors as :func:`sample_cl`; the optimiser starts at
+    ``init`` (default: the parameter values of ``cosmo``). Returns a dict with
+    ``names``, ``x`` (MAP), ``sd``, ``cov``, ``logp``, ``converged``, ...
+    """
+    names, priors = _params(params)
+    like = ClLikelihood(
+        cosmo, _tracers(tracers), _f64(ell, "ell").ravel(), float(f_sky), names,
+        None if data_cl is None else _f64(data_cl, "data_cl"), transfer, nonlinear,
+    )
+    start = list(like.fiducial) if init is None else [float(v) for v in init]
+    return json.loads(_core.find_map_cl(like, priors, start))

@@ -1,0 +1,84 @@
+//! `cosmodiff._core`: the compiled half of the `cosmodiff` Python package.
+//!
+//! Thin PyO3 bindings over the Rust library crates (`cosmodiff-cosmo`,
+//! `cosmodiff-field`, `cosmodiff-lensing`, `cosmodiff-infer`). Arrays cross
+//! the boundary as float64 numpy arrays: inputs are borrowed read-only
+//! (C-contiguous; the pure-Python layer `cosmodiff/__init__.py` converts
+//! lists and scalars), outputs are built from Rust vectors by moving them
+//! into numpy (no copy). Every library error becomes one
+//! `cosmodiff.CosmodiffError` (a `ValueError`) carrying the library message.
+//! Long computations release the GIL.
+//!
+//! Units: distances Mpc/h, wavenumbers h/Mpc, P(k) (Mpc/h)^3, H km/s/Mpc,
+//! map pixels and smoothing scales in arcmin, galaxy densities arcmin^-2.
+
+use numpy::ndarray::{Array1, Array2, Array3};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+mod cosmo;
+mod lensing;
+mod sampling;
+
+pyo3::create_exception!(
+    cosmodiff,
+    CosmodiffError,
+    PyValueError,
+    "Invalid input or a failed computation in cosmodiff (a ValueError carrying the library's one-line message)."
+);
+
+/// Any displayable library error as a Python `CosmodiffError` (a `ValueError`).
+pub(crate) fn err<E: std::fmt::Display>(e: E) -> PyErr {
+    CosmodiffError::new_err(e.to_string())
+}
+
+/// A one-line `CosmodiffError` with a message.
+pub(crate) fn bad(msg: impl Into<String>) -> PyErr {
+    CosmodiffError::new_err(msg.into())
+}
+
+/// Borrow a C-contiguous float64 array as a slice.
+pub(crate) fn slice<'a>(a: &'a PyReadonlyArrayDyn<'_, f64>, what: &str) -> PyResult<&'a [f64]> {
+    a.as_slice().map_err(|_| bad(format!("{what}: expected a C-contiguous float64 array")))
+}
+
+/// A square [n, n] map as (n, slice).
+pub(crate) fn square_map<'a>(a: &'a PyReadonlyArrayDyn<'_, f64>, what: &str) -> PyResult<(usize, &'a [f64])> {
+    let s = a.shape();
+    if s.len() != 2 || s[0] != s[1] || s[0] < 2 {
+        return Err(bad(format!("{what}: expected a square map of shape [npix, npix] (npix >= 2), got shape {s:?}")));
+    }
+    Ok((s[0], slice(a, what)?))
+}
+
+pub(crate) fn vec1(py: Python<'_>, v: Vec<f64>) -> Bound<'_, PyArray1<f64>> {
+    Array1::from_vec(v).into_pyarray(py)
+}
+
+/// Rows of equal length as a 2-D array (rows are concatenated once).
+pub(crate) fn vec2(py: Python<'_>, rows: Vec<Vec<f64>>, ncol: usize) -> PyResult<Bound<'_, PyArray2<f64>>> {
+    let nrow = rows.len();
+    let flat: Vec<f64> = rows.concat();
+    Ok(Array2::from_shape_vec((nrow, ncol), flat).map_err(err)?.into_pyarray(py))
+}
+
+pub(crate) fn flat2(py: Python<'_>, v: Vec<f64>, shape: (usize, usize)) -> PyResult<Bound<'_, PyArray2<f64>>> {
+    Ok(Array2::from_shape_vec(shape, v).map_err(err)?.into_pyarray(py))
+}
+
+pub(crate) fn flat3(py: Python<'_>, v: Vec<f64>, shape: (usize, usize, usize)) -> PyResult<Bound<'_, PyArray3<f64>>> {
+    Ok(Array3::from_shape_vec(shape, v).map_err(err)?.into_pyarray(py))
+}
+
+/// Compiled core of cosmodiff. Use the `cosmodiff` package, which wraps
+/// these functions with array conversion and documentation.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("CosmodiffError", m.py().get_type::<CosmodiffError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    cosmo::register(m)?;
+    lensing::register(m)?;
+    sampling::register(m)?;
+    Ok(())
+}
