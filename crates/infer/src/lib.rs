@@ -48,7 +48,7 @@ pub use density::{DensityError, FnDensity, GaussianDensity, LogDensity};
 pub use error::InferError;
 pub use hmc::{run_hmc, HmcSettings};
 pub use map::{find_map, MapResult, MapSettings};
-pub use nuts::{run_nuts, NutsSettings};
+pub use nuts::{run_nuts, MassMatrix, NutsSettings};
 pub use posterior::{Posterior, PosteriorError};
 pub use prior::{Bijection, Prior};
 pub use samples::{ParamSummary, Samples, Summary};

@@ -21,7 +21,9 @@ use crate::density::LogDensity;
 use crate::error::InferError;
 use crate::runner::{self, ChainOutput, Eval, Problems};
 use crate::samples::Samples;
-use nuts_rs::{Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, LogpError, Settings};
+use nuts_rs::{
+    Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, LogpError, LowRankNutsSettings, Settings,
+};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -53,7 +55,28 @@ pub struct NutsSettings {
     pub init_radius: f64,
     /// Random starting points tried per chain before giving up.
     pub max_init_tries: usize,
+    /// Mass-matrix adaptation.
+    pub mass_matrix: MassMatrix,
 }
+
+/// Mass-matrix adaptation of [`run_nuts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MassMatrix {
+    /// Windowed diagonal mass matrix from draw and gradient variances.
+    Diag,
+    /// nuts-rs' diagonal plus low-rank mass matrix: the diagonal above
+    /// corrected along the eigenvectors of the (draw, gradient) covariance
+    /// whose eigenvalues leave `[1/2, 2]`; captures strong linear
+    /// correlations such as the `sigma8`-`Omega_m` degeneracy.
+    LowRank,
+    /// `LowRank` up to [`AUTO_LOW_RANK_MAX_DIM`] parameters, `Diag` above.
+    Auto,
+}
+
+/// Largest dimension for which [`MassMatrix::Auto`] picks the low-rank
+/// adaptation.
+pub const AUTO_LOW_RANK_MAX_DIM: usize = 20;
 
 impl Default for NutsSettings {
     fn default() -> Self {
@@ -68,6 +91,7 @@ impl Default for NutsSettings {
             init: None,
             init_radius: 2.0,
             max_init_tries: 100,
+            mass_matrix: MassMatrix::Auto,
         }
     }
 }
@@ -212,16 +236,7 @@ where
     let mut rng = runner::chain_rng(settings.seed, c);
     let y0 = runner::find_init(density, base, settings.init_radius, settings.max_init_tries, c, &mut rng)?;
 
-    let mut ns = DiagNutsSettings::default();
-    ns.num_tune = settings.warmup as u64;
-    ns.num_draws = settings.draws as u64;
-    ns.num_chains = settings.chains;
-    ns.seed = runner::chain_seed(settings.seed, c);
-    ns.maxdepth = settings.max_depth;
-    ns.adapt_options.step_size_settings.target_accept = settings.target_accept;
-
     let problems = Problems::default();
-    let adapter = Adapter { density, dim, problems: &problems };
     let sampler_err = |e: anyhow::Error, problems: &Problems| -> InferError {
         if let Some(m) = problems.fatal.lock().unwrap().clone() {
             InferError::Density(m)
@@ -229,9 +244,6 @@ where
             InferError::Sampler { chain: c, msg: format!("{e:#}") }
         }
     };
-    let mut chain = ns.new_chain(c as u64, CpuMath::new(adapter), &mut rng).map_err(|e| sampler_err(e, &problems))?;
-    chain.set_position(&y0).map_err(|e| sampler_err(e, &problems))?;
-
     let n = settings.draws;
     let mut out = ChainOutput {
         draws: Vec::with_capacity(n * dim),
@@ -243,29 +255,58 @@ where
         logp: Vec::with_capacity(n),
         ..Default::default()
     };
-    for it in 0..settings.warmup + settings.draws {
-        if abort.load(Ordering::Relaxed) {
-            return Err(InferError::Sampler { chain: c, msg: runner::ABORTED.into() });
-        }
-        let (position, _expanded, stats, progress) = chain.expanded_draw().map_err(|e| sampler_err(e, &problems))?;
-        if progress.diverging {
-            let k = divergences.fetch_add(1, Ordering::Relaxed) + 1;
-            pb.set_message(format!("{k} divergent"));
-        }
-        pb.inc(1);
-        if it < settings.warmup {
-            if progress.diverging {
-                out.warmup_divergences += 1;
+
+    // The chain types of the two mass-matrix variants differ, so the loop is
+    // written once as a macro over the concrete settings value.
+    macro_rules! drive {
+        ($ns:expr) => {{
+            let mut ns = $ns;
+            ns.num_tune = settings.warmup as u64;
+            ns.num_draws = settings.draws as u64;
+            ns.num_chains = settings.chains;
+            ns.seed = runner::chain_seed(settings.seed, c);
+            ns.maxdepth = settings.max_depth;
+            ns.adapt_options.step_size_settings.target_accept = settings.target_accept;
+            let adapter = Adapter { density, dim, problems: &problems };
+            let mut chain =
+                ns.new_chain(c as u64, CpuMath::new(adapter), &mut rng).map_err(|e| sampler_err(e, &problems))?;
+            chain.set_position(&y0).map_err(|e| sampler_err(e, &problems))?;
+            for it in 0..settings.warmup + settings.draws {
+                if abort.load(Ordering::Relaxed) {
+                    return Err(InferError::Sampler { chain: c, msg: runner::ABORTED.into() });
+                }
+                let (position, _expanded, stats, progress) =
+                    chain.expanded_draw().map_err(|e| sampler_err(e, &problems))?;
+                if progress.diverging {
+                    let k = divergences.fetch_add(1, Ordering::Relaxed) + 1;
+                    pb.set_message(format!("{k} divergent"));
+                }
+                pb.inc(1);
+                if it < settings.warmup {
+                    if progress.diverging {
+                        out.warmup_divergences += 1;
+                    }
+                    continue;
+                }
+                out.draws.extend(density.constrain(&position));
+                out.diverging.push(progress.diverging);
+                out.step_size.push(stats.hamiltonian.step_size);
+                out.tree_depth.push(stats.depth);
+                out.n_leapfrog.push(progress.num_steps);
+                out.energy.push(stats.point.energy);
+                out.logp.push(stats.point.logp);
             }
-            continue;
-        }
-        out.draws.extend(density.constrain(&position));
-        out.diverging.push(progress.diverging);
-        out.step_size.push(stats.hamiltonian.step_size);
-        out.tree_depth.push(stats.depth);
-        out.n_leapfrog.push(progress.num_steps);
-        out.energy.push(stats.point.energy);
-        out.logp.push(stats.point.logp);
+        }};
+    }
+    let low_rank = match settings.mass_matrix {
+        MassMatrix::Diag => false,
+        MassMatrix::LowRank => true,
+        MassMatrix::Auto => dim <= AUTO_LOW_RANK_MAX_DIM,
+    };
+    if low_rank {
+        drive!(LowRankNutsSettings::default())
+    } else {
+        drive!(DiagNutsSettings::default())
     }
     out.failed_evaluations = problems.failed.load(Ordering::Relaxed);
     out.first_problem = problems.first.lock().unwrap().clone();

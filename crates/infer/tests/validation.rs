@@ -377,3 +377,23 @@ fn reproducible_seeds_and_outputs() {
     a.corner(&dir.join("corner.png"), Some(&[0.0, 1.0])).unwrap();
     assert_eq!(&std::fs::read(dir.join("corner.png")).unwrap()[1..4], b"PNG");
 }
+
+#[test]
+fn low_rank_mass_matrix_handles_strong_degeneracy() {
+    // A (Omega_c, sigma8)-like posterior: sds 0.01 / 0.016, correlation -0.995.
+    let (s1, s2, r) = (0.01, 0.016, -0.995);
+    let cov = vec![s1 * s1, r * s1 * s2, r * s1 * s2, s2 * s2];
+    let mean = vec![0.26, 0.82];
+    let lik = GaussianDensity::new(mean.clone(), &cov).unwrap();
+    let post = Posterior::new(lik, vec![Prior::Uniform { low: 0.1, high: 0.6 }, Prior::Uniform { low: 0.4, high: 1.3 }]).unwrap();
+    let mut depth = vec![];
+    for mm in [MassMatrix::Diag, MassMatrix::LowRank] {
+        let s = run_nuts(&post, &NutsSettings { mass_matrix: mm, ..quiet_nuts(2, 500, 1000, 3) }).unwrap();
+        let steps = s.n_leapfrog.iter().sum::<u64>() as f64 / s.n_leapfrog.len() as f64;
+        let sum = s.summary();
+        eprintln!("{mm:?}: {steps:.1} leapfrog steps per draw, min bulk ESS {:.0}, {} divergences", sum.worst().1, s.divergences());
+        check_gaussian_recovery(&s, &mean, &cov, &format!("{mm:?}"));
+        depth.push(steps);
+    }
+    assert!(depth[1] < 0.5 * depth[0], "low-rank should need far fewer leapfrog steps: {depth:?}");
+}
