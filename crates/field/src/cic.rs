@@ -34,13 +34,26 @@ use rayon::prelude::*;
 fn split(x: f32, n: usize) -> (usize, usize, f32) {
     let f = x.floor();
     let d = x - f;
-    let i = (f as i64).rem_euclid(n as i64) as usize;
+    let fi = f as i64;
+    let ni = n as i64;
+    // no integer division on the common path (|x| < 2n)
+    let i = if (0..ni).contains(&fi) {
+        fi
+    } else if (-ni..0).contains(&fi) {
+        fi + ni
+    } else if (ni..2 * ni).contains(&fi) {
+        fi - ni
+    } else {
+        fi.rem_euclid(ni)
+    } as usize;
     let j = if i + 1 == n { 0 } else { i + 1 };
     (i, j, d)
 }
 
+/// The CIC stencil of a position: lower/upper cell index per axis (wrapped)
+/// and the fractional offsets `d` (weights `1 - d` and `d`).
 #[inline]
-fn corners(p: &[f32; 3], n: usize) -> ([usize; 2], [usize; 2], [usize; 2], [f32; 3]) {
+pub fn corners(p: &[f32; 3], n: usize) -> ([usize; 2], [usize; 2], [usize; 2], [f32; 3]) {
     let (x0, x1, dx) = split(p[0], n);
     let (y0, y1, dy) = split(p[1], n);
     let (z0, z1, dz) = split(p[2], n);
@@ -108,6 +121,71 @@ pub fn paint(n: usize, pos: &[[f32; 3]], weights: Option<&[f32]>, mesh: &mut [f3
             }
         }
     });
+}
+
+/// Paint three weight components at once (one stencil per particle):
+/// returns `[paint(x, w[..][0]), paint(x, w[..][1]), paint(x, w[..][2])]`.
+/// Used by the force VJP.
+pub fn paint3(n: usize, pos: &[[f32; 3]], w: &[[f32; 3]]) -> [Vec<f32>; 3] {
+    assert_eq!(w.len(), pos.len(), "cic::paint3: weights length");
+    let n2 = n * n;
+    let mut out: [Vec<f32>; 3] = std::array::from_fn(|_| vec![0.0f32; n * n2]);
+    if pos.is_empty() {
+        return out;
+    }
+    let nchunk = (2 * rayon::current_num_threads()).clamp(1, pos.len());
+    let csize = pos.len().div_ceil(nchunk);
+    let bufs: Vec<(usize, usize, Vec<[f32; 3]>)> = pos
+        .par_chunks(csize)
+        .enumerate()
+        .map(|(c, ps)| {
+            let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+            for p in ps {
+                let f = p[0].floor() as i64;
+                lo = lo.min(f);
+                hi = hi.max(f + 1);
+            }
+            let len = ((hi - lo + 1) as usize).min(n);
+            let first = lo.rem_euclid(n as i64) as usize;
+            let mut buf = vec![[0.0f32; 3]; len * n2];
+            let off = c * csize;
+            for (k, p) in ps.iter().enumerate() {
+                let m = w[off + k];
+                let (xs, ys, zs, d) = corners(p, n);
+                let wx = [1.0 - d[0], d[0]];
+                let wy = [1.0 - d[1], d[1]];
+                let wz = [1.0 - d[2], d[2]];
+                for a in 0..2 {
+                    let lx = (xs[a] + n - first) % n;
+                    for b in 0..2 {
+                        let row = lx * n2 + ys[b] * n;
+                        for cc in 0..2 {
+                            let wt = wx[a] * wy[b] * wz[cc];
+                            let v = &mut buf[row + zs[cc]];
+                            v[0] += wt * m[0];
+                            v[1] += wt * m[1];
+                            v[2] += wt * m[2];
+                        }
+                    }
+                }
+            }
+            (first, len, buf)
+        })
+        .collect();
+    let [o0, o1, o2] = &mut out;
+    o0.par_chunks_mut(n2).zip(o1.par_chunks_mut(n2)).zip(o2.par_chunks_mut(n2)).enumerate().for_each(|(ix, ((p0, p1), p2))| {
+        for (first, len, buf) in &bufs {
+            let l = (ix + n - first) % n;
+            if l < *len {
+                for (i, b) in buf[l * n2..(l + 1) * n2].iter().enumerate() {
+                    p0[i] += b[0];
+                    p1[i] += b[1];
+                    p2[i] += b[2];
+                }
+            }
+        }
+    });
+    out
 }
 
 /// CIC interpolation of `mesh` at `pos`.
@@ -287,6 +365,21 @@ mod tests {
                 };
                 let fd = (loss(&pp) - loss(&pm)) / (2.0 * h as f64);
                 assert!((fd - g_paint[p][a] as f64).abs() < 1e-4, "paint {p} {a}: {fd} {}", g_paint[p][a]);
+            }
+        }
+    }
+
+    #[test]
+    fn paint3_equals_three_paints() {
+        let n = 8;
+        let (pos, w, _, vb) = setup(n, 700, 5);
+        let w3: Vec<[f32; 3]> = (0..pos.len()).map(|i| [w[i], vb[i], 1.0]).collect();
+        let out = paint3(n, &pos, &w3);
+        for (k, ws) in [w.clone(), vb.clone(), vec![1.0; pos.len()]].iter().enumerate() {
+            let mut m = vec![0.0; n * n * n];
+            paint(n, &pos, Some(ws), &mut m);
+            for (a, b) in m.iter().zip(&out[k]) {
+                assert!((a - b).abs() < 1e-5);
             }
         }
     }

@@ -93,25 +93,39 @@ impl ForceSolver {
             self.fft.inverse_inplace(&mut xk, &mut out);
             out
         });
+        // the three read-outs fused (one stencil per particle)
         let mut fp = vec![[0.0f32; 3]; pos.len()];
-        for a in 0..3 {
-            let r = cic::readout(nm, &f[a], pos);
-            fp.par_iter_mut().zip(&r).for_each(|(o, v)| o[a] = *v);
-        }
+        fp.par_iter_mut().zip(pos.par_iter()).for_each(|(o, p)| {
+            let (xs, ys, zs, d) = cic::corners(p, nm);
+            let wx = [1.0 - d[0], d[0]];
+            let wy = [1.0 - d[1], d[1]];
+            let wz = [1.0 - d[2], d[2]];
+            let mut s = [0.0f32; 3];
+            for a in 0..2 {
+                for b in 0..2 {
+                    let row = (xs[a] * nm + ys[b]) * nm;
+                    let w = wx[a] * wy[b];
+                    for c in 0..2 {
+                        let wc = w * wz[c];
+                        let i = row + zs[c];
+                        s[0] += wc * f[0][i];
+                        s[1] += wc * f[1][i];
+                        s[2] += wc * f[2][i];
+                    }
+                }
+            }
+            *o = s;
+        });
         (fp, ForceMeshes { f })
     }
 
     /// VJP of [`Self::forces`] with respect to the positions.
     pub fn forces_vjp(&self, pos: &[[f32; 3]], meshes: &ForceMeshes, fbar: &[[f32; 3]]) -> Vec<[f32; 3]> {
         let (nm, nh) = (self.nm, self.nm / 2 + 1);
-        let mut xbar = vec![[0.0f32; 3]; pos.len()];
         let mut acc = vec![C::new(0.0, 0.0); nm * nm * nh];
-        let mut comp = vec![0.0f32; pos.len()];
-        for a in 0..3 {
-            comp.par_iter_mut().zip(fbar).for_each(|(c, f)| *c = f[a]);
-            cic::readout_grad_acc(nm, &meshes.f[a], pos, Some(&comp), &mut xbar);
-            let h = cic::readout_vjp_mesh(nm, pos, &comp);
-            let hk = self.fft.forward(&h);
+        let hs = cic::paint3(nm, pos, fbar);
+        for (a, h) in hs.iter().enumerate() {
+            let hk = self.fft.forward(h);
             acc.par_chunks_mut(nm * nh).zip(hk.par_chunks(nm * nh)).enumerate().for_each(|(ix, (pl, hp))| {
                 for iy in 0..nm {
                     for iz in 0..nh {
@@ -125,8 +139,28 @@ impl ForceSolver {
         let mut dbar = vec![0.0f32; nm * nm * nm];
         self.fft.inverse_inplace(&mut acc, &mut dbar);
         let c = self.norm();
-        let sc = vec![c; pos.len()];
-        cic::readout_grad_acc(nm, &dbar, pos, Some(&sc), &mut xbar);
+        // xbar_p = sum_a Fbar_pa grad interp(f_a) + c grad interp(deltabar), fused
+        let f = &meshes.f;
+        let mut xbar = vec![[0.0f32; 3]; pos.len()];
+        xbar.par_iter_mut().zip(pos.par_iter().zip(fbar)).for_each(|(o, (p, fb))| {
+            let (xs, ys, zs, d) = cic::corners(p, nm);
+            let w = [[1.0 - d[0], d[0]], [1.0 - d[1], d[1]], [1.0 - d[2], d[2]]];
+            const S: [f32; 2] = [-1.0, 1.0];
+            let mut g = [0.0f32; 3];
+            for a in 0..2 {
+                for b in 0..2 {
+                    let row = (xs[a] * nm + ys[b]) * nm;
+                    for cc in 0..2 {
+                        let i = row + zs[cc];
+                        let v = fb[0] * f[0][i] + fb[1] * f[1][i] + fb[2] * f[2][i] + c * dbar[i];
+                        g[0] += S[a] * w[1][b] * w[2][cc] * v;
+                        g[1] += w[0][a] * S[b] * w[2][cc] * v;
+                        g[2] += w[0][a] * w[1][b] * S[cc] * v;
+                    }
+                }
+            }
+            *o = g;
+        });
         xbar
     }
 }

@@ -57,6 +57,19 @@ fn backward_integration_returns_to_initial_state() {
     assert_eq!(back.a, sch.stages[0]);
 }
 
+/// Least-squares slope of `f` through the symmetric points `+-k h0`,
+/// `k = 1..=4` (odd part only: even-order terms cancel). Averages the
+/// float32 rounding noise of the forward model over 8 evaluations.
+fn fd_slope(f: impl Fn(f64) -> f64, h0: f64) -> f64 {
+    let (mut num, mut den) = (0.0, 0.0);
+    for k in 1..=4 {
+        let h = k as f64 * h0;
+        num += h * (f(h) - f(-h));
+        den += 2.0 * h * h;
+    }
+    num / den
+}
+
 fn check_close(name: &str, ad: f64, fd: f64, tol: f64) {
     let e = (ad - fd).abs() / fd.abs().max(1e-30);
     eprintln!("{name}: adjoint {ad:.6e}, finite difference {fd:.6e}, rel diff {e:.2e}");
@@ -94,19 +107,11 @@ fn white_noise_gradient_matches_finite_differences() {
         let rn = r.iter().map(|x| x * x).sum::<f64>().sqrt();
         let v: Vec<f64> = gw.iter().zip(&r).map(|(g, r)| 0.5 * g / gn + 0.5 * r / rn).collect();
         let ad: f64 = gw.iter().zip(&v).map(|(a, b)| a * b).sum();
-        // FD step along a unit direction: larger steps are biased by CIC
-        // kinks (error ~ h), smaller ones by float32 rounding of positions
-        let mut best = f64::INFINITY;
-        for h in [3e-4, 1e-4] {
-            let wp: Vec<f64> = w.iter().zip(&v).map(|(a, b)| a + h * b).collect();
-            let wm: Vec<f64> = w.iter().zip(&v).map(|(a, b)| a - h * b).collect();
-            let fd = (eval(&wp) - eval(&wm)) / (2.0 * h);
-            let e = (ad - fd).abs() / fd.abs();
-            eprintln!("white noise, direction {seed}, h = {h:e}: adjoint {ad:.6e}, FD {fd:.6e}, rel diff {e:.2e}");
-            assert!(e < 1e-2, "direction {seed} h {h}: {ad} vs {fd}");
-            best = best.min(e);
-        }
-        assert!(best < 1e-3, "direction {seed}: best {best}");
+        // FD along a unit direction: larger steps are biased by CIC kinks
+        // (error ~ h), smaller ones by float32 rounding of positions; the
+        // slope is fitted through 8 points within +-4e-4
+        let fd = fd_slope(|h| eval(&w.iter().zip(&v).map(|(a, b)| a + h * b).collect::<Vec<_>>()), 5e-5);
+        check_close(&format!("white noise, direction {seed}"), ad, fd, 3e-3);
     }
     // recovered initial state
     let (st0, _) = pm.initial_state(&lin, &sch).unwrap();
@@ -136,22 +141,16 @@ fn sigma8_and_omega_m_gradients_match_finite_differences() {
     // sigma8: delta_L is proportional to sigma8; d/dln sigma8
     // sigma8 moves all particles coherently: the FD bias from CIC kinks is
     // ~h, so the smallest step float32 allows is used
-    let h = 3e-5;
-    let lp: Vec<f64> = lin.iter().map(|v| v * (1.0 + h)).collect();
-    let lm: Vec<f64> = lin.iter().map(|v| v * (1.0 - h)).collect();
-    let fd = (eval(&lp, &sch) - eval(&lm, &sch)) / (2.0 * h);
-    check_close("dL/dln sigma8", gr.dlog_amplitude, fd, 3e-3);
+    let fd = fd_slope(|h| eval(&lin.iter().map(|v| v * (1.0 + h)).collect::<Vec<_>>(), &sch), 2e-5);
+    check_close("dL/dln sigma8", gr.dlog_amplitude, fd, 5e-3);
     // Omega_m at fixed linear field: schedule derivative from two growth solutions
     let ho = 1e-3;
     let sp = Schedule::new(&LcdmGrowth::new(om + ho), &steps).unwrap();
     let sm = Schedule::new(&LcdmGrowth::new(om - ho), &steps).unwrap();
     let dsch = sp.diff(&sm, 2.0 * ho);
     let ad = gr.schedule.dot(&dsch);
-    let hf = 1e-4;
-    let fp = eval(&lin, &Schedule::new(&LcdmGrowth::new(om + hf), &steps).unwrap());
-    let fm = eval(&lin, &Schedule::new(&LcdmGrowth::new(om - hf), &steps).unwrap());
-    let fd = (fp - fm) / (2.0 * hf);
-    check_close("dL/dOmega_m (fixed delta_L)", ad, fd, 1e-3);
+    let fd = fd_slope(|h| eval(&lin, &Schedule::new(&LcdmGrowth::new(om + h), &steps).unwrap()), 2e-5);
+    check_close("dL/dOmega_m (fixed delta_L)", ad, fd, 5e-3);
 
 }
 
