@@ -264,20 +264,40 @@ fn pearson_(a: PyReadonlyArrayDyn<'_, f64>, b: PyReadonlyArrayDyn<'_, f64>, mask
 }
 
 /// Binned auto/cross angular power spectrum of [npix, npix] maps; see `cosmodiff.measure_cl`.
+/// Bins: `edges`, else `n_bins` log/linear bins from `lmin` (default 2 x the
+/// fundamental) to `lmax` (default the Nyquist multipole), built exactly as
+/// `cosmodiff demo` builds them.
 #[pyfunction]
-#[pyo3(signature = (a, b, pixel_arcmin, edges, mask=None))]
+#[pyo3(signature = (a, b, pixel_arcmin, n_bins=8, lmin=None, lmax=None, spacing="log", edges=None, mask=None))]
+#[allow(clippy::too_many_arguments)]
 fn measure_cl<'py>(
     py: Python<'py>,
     a: PyReadonlyArrayDyn<'py, f64>,
     b: PyReadonlyArrayDyn<'py, f64>,
     pixel_arcmin: f64,
-    edges: Vec<f64>,
+    n_bins: usize,
+    lmin: Option<f64>,
+    lmax: Option<f64>,
+    spacing: &str,
+    edges: Option<Vec<f64>>,
     mask: Option<PyReadonlyArrayDyn<'py, f64>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (n, _) = square_map(&a, "a")?;
     let (x, y, m) = pair(&a, &b, &mask)?;
     let grid = Grid2::new(n, pixel_arcmin).map_err(err)?;
-    let bins = EllBins::from_edges(edges).map_err(err)?;
+    let bins = match edges {
+        Some(e) => EllBins::from_edges(e),
+        None => {
+            let lo = lmin.unwrap_or(2.0 * grid.ell_fundamental());
+            let hi = lmax.unwrap_or(grid.ell_nyquist());
+            match spacing {
+                "log" => EllBins::log(lo, hi, n_bins),
+                "linear" => EllBins::linear(lo, hi, n_bins),
+                s => return Err(bad(format!("spacing = \"{s}\": expected \"log\" or \"linear\""))),
+            }
+        }
+    }
+    .map_err(err)?;
     let est = py.detach(|| cl_cross(&grid, &Fft2::new(n), x, y, &bins, m)).map_err(err)?;
     let d = PyDict::new(py);
     d.set_item("ell", vec1(py, est.ell))?;

@@ -432,30 +432,19 @@ def measure_cl(
 
     Bins: ``edges`` if given, else ``n_bins`` log (or ``spacing="linear"``)
     bins from ``lmin`` (default 2 x the fundamental mode 2 pi / side) to
-    ``lmax`` (default the Nyquist multipole pi / pixel). Normalised so that
+    ``lmax`` (default the Nyquist multipole pi / pixel); a mode counts in a
+    bin when lo <= |ell| < hi. Modes with ell = 0 are skipped. Normalised so that
     <C_hat> = C for an unmasked field; with a mask, divided by mean(mask^2).
     Returns ``ell`` (mode-averaged), ``cl``, ``n_modes`` and ``edges``.
     """
     x = _f64(a, "a")
     y = x if b is None else _f64(b, "b")
-    if x.ndim != 2:
-        raise CosmodiffError(f"a: expected a map [npix, npix], got shape {x.shape}")
-    if edges is None:
-        lf, ln = _core.map_ell_range(x.shape[0], float(pixel_arcmin))
-        lo = 2.0 * lf if lmin is None else float(lmin)
-        hi = ln if lmax is None else float(lmax)
-        if spacing == "log":
-            if not lo > 0:
-                raise CosmodiffError("measure_cl: log bins need lmin > 0")
-            e = np.geomspace(lo, hi, int(n_bins) + 1)
-        elif spacing == "linear":
-            e = np.linspace(lo, hi, int(n_bins) + 1)
-        else:
-            raise CosmodiffError(f'spacing = "{spacing}": expected "log" or "linear"')
-    else:
-        e = _f64(edges, "edges").ravel()
-    m = None if mask is None else _f64(mask, "mask")
-    return _core.measure_cl(x, y, float(pixel_arcmin), [float(v) for v in e], m)
+    return _core.measure_cl(
+        x, y, float(pixel_arcmin), int(n_bins),
+        None if lmin is None else float(lmin), None if lmax is None else float(lmax), spacing,
+        None if edges is None else [float(v) for v in _f64(edges, "edges").ravel()],
+        None if mask is None else _f64(mask, "mask"),
+    )
 
 
 def rmse(a: ArrayLike, b: ArrayLike, mask: Optional[ArrayLike] = None) -> float:
