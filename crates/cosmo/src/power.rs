@@ -2,7 +2,7 @@
 //!
 //! Linear: P_lin(k, a) = A k^{n_s} T(k)^2 D1(a)^2, with A fixed by
 //! sigma8^2 = \int dlnk  k^3 P_lin(k,1) / (2 pi^2)  W_TH(k R)^2,  R = 8 Mpc/h,
-//! W_TH(x) = 3 (sin x - x cos x) / x^3, integrated over 1e-6 < k < 1e3 h/Mpc
+//! W_TH(x) = 3 (sin x - x cos x) / x^3, integrated over 1e-4 < k < 1e2 h/Mpc
 //! with composite Gauss-Legendre (relative error < 1e-9). (jax-cosmo's integral
 //! uses too narrow bounds: its issue #109.)
 //!
@@ -135,7 +135,7 @@ impl<T: Scalar> PowerSpectrum<T> {
         // sigma8 normalisation.
         static S8: OnceLock<(Vec<f64>, Vec<f64>)> = OnceLock::new();
         let (lnk, w) = S8.get_or_init(|| {
-            let (x, w) = composite_gl((1e-6f64).ln(), (1e3f64).ln(), 80, 10);
+            let (x, w) = composite_gl((1e-4f64).ln(), (1e2f64).ln(), 48, 8);
             let w = x.iter().zip(&w).map(|(x, w)| w * tophat(x.exp() * 8.0).powi(2)).collect();
             (x, w)
         });

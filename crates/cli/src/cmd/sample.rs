@@ -231,6 +231,10 @@ pub fn demo_posterior(like: &ClLikelihood, s: &crate::cmd::demo::Settings, seed:
     for (p, t) in sum.params.iter().zip(truths) {
         writeln!(r, "| {} | {t} | {:.4} | {:.4} | {:.4} | {:.4} | {:.3} | {:.0} |", p.name, p.mean, p.sd, p.q05, p.q95, p.r_hat, p.ess_bulk)?;
     }
+    let worst_rhat = sum.params.iter().map(|p| p.r_hat).fold(0.0f64, f64::max);
+    if worst_rhat > 1.05 {
+        writeln!(r, "\nR-hat = {worst_rhat:.2} > 1.05: these chains are too short to have converged (the --quick settings); run `cosmodiff demo` without --quick for longer chains.")?;
+    }
     writeln!(r, "\n![corner](corner.png)\n\nOne small field constrains the degenerate combination sigma8 Omega_m^0.5 far better than either parameter; the truth should sit inside the 95% contour.")?;
     let line = format!(
         "  posterior: Omega_c = {:.3} +- {:.3}, sigma8 = {:.3} +- {:.3} (truth {}, {})",
