@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--out", default="cosmodiff-demo-py", help="output folder (default: cosmodiff-demo-py)")
     ap.add_argument("--seed", type=int, default=1, help="random seed (results are deterministic for a seed)")
     ap.add_argument("--full", action="store_true", help="256^2 maps and longer chains (the non-quick CLI demo sizes)")
+    ap.add_argument("--smoke", action="store_true", help="tiny maps and chains (seconds; used by the test suite)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -47,6 +48,8 @@ def main() -> None:
     wiener_samples = 32 if args.full else 8
     chains, warmup, draws = (4, 400, 600) if args.full else (2, 200, 200)
     n_ell_bins = 8 if args.full else 6
+    if args.smoke:
+        npix, wiener_samples, chains, warmup, draws, n_ell_bins = 32, 2, 1, 20, 10, 4
 
     # 1. Cosmology and tracers: two source bins sharing the galaxies.
     fid = cd.Cosmology.planck15()

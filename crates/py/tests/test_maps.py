@@ -88,3 +88,19 @@ def test_measure_cl_and_metrics(sim):
     assert cd.rmse(a, a + 2, mask=(a > 5).astype(float)) == pytest.approx(2.0)
     with pytest.raises(ValueError, match="shapes"):
         cd.rmse(a, np.zeros(3))
+
+
+def test_demo_example_runs(tmp_path):
+    """examples/demo.py end to end at tiny sizes (the full run is the documented example)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[3] / "examples" / "demo.py"
+    if not script.is_file():
+        pytest.skip(f"{script} not found")
+    r = subprocess.run([sys.executable, str(script), "--smoke", "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    d = np.load(tmp_path / "demo_py.npz")
+    assert d["kappa_wiener"].shape == (32, 32) and d["posterior_draws"].shape == (1, 10, 2)
+    assert "[5/5]" in r.stdout
