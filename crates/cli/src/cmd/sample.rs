@@ -235,7 +235,7 @@ pub fn demo_posterior(like: &ClLikelihood, s: &crate::cmd::demo::Settings, seed:
     if worst_rhat > 1.05 {
         writeln!(r, "\nR-hat = {worst_rhat:.2} > 1.05: these chains are too short to have converged (the --quick settings); run `cosmodiff demo` without --quick for longer chains.")?;
     }
-    writeln!(r, "\n![corner](corner.png)\n\nOne small field constrains the degenerate combination sigma8 Omega_m^0.5 far better than either parameter; the truth should sit inside the 95% contour.")?;
+    writeln!(r, "\n![corner](corner.png)\n\nOne field constrains the degenerate combination sigma8 Omega_m^0.5 far better than either parameter. The likelihood uses the Gaussian (Knox) covariance; the simulated field is log-normal, whose extra (non-Gaussian) variance is not included, so the contours are somewhat too tight and one realisation can sit 2 sigma from the truth (change --seed to see others).")?;
     let line = format!(
         "  posterior: Omega_c = {:.3} +- {:.3}, sigma8 = {:.3} +- {:.3} (truth {}, {})",
         sum.params[0].mean, sum.params[0].sd, sum.params[1].mean, sum.params[1].sd, truths[0], truths[1]
