@@ -132,7 +132,7 @@ def plot(out, truth, kappa_ks, ks_smooth, kappa_wf, sample, kappa_std, pairs, el
     except ImportError:
         return []
     vmax = np.abs(truth).max()
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.3))
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.3), constrained_layout=True)
     for ax, (title, m) in zip(axes, [("truth", truth), (f"Kaiser-Squires ({ks_smooth:.0f}')", kappa_ks),
                                      ("Wiener mean", kappa_wf), ("Wiener sample", sample)]):
         im = ax.imshow(m, origin="lower", cmap="RdBu_r", vmin=-vmax, vmax=vmax)
