@@ -328,6 +328,21 @@ impl PyNz {
         let v: Vec<f64> = slice(&z, "z")?.iter().map(|&x| self.inner.eval(x)).collect();
         Ok(ArrayD::from_shape_vec(IxDyn(&shape), v).map_err(err)?.into_pyarray(py).into_any())
     }
+    /// Pickle support: rebuild through the matching constructor.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, pyo3::types::PyTuple>)> {
+        let py = slf.py();
+        let cls = slf.get_type();
+        let n = &slf.get().inner;
+        let sh = n.shift;
+        let (ctor, args) = match &n.dist {
+            RedshiftDistribution::Smail { a, b, z0, zmax } => ("smail", (*a, *b, *z0, *zmax, sh).into_pyobject(py)?),
+            RedshiftDistribution::Gaussian { z0, sigma, zmax } => ("gaussian", (*z0, *sigma, *zmax, sh).into_pyobject(py)?),
+            RedshiftDistribution::Delta { z0 } => ("delta", (*z0, sh).into_pyobject(py)?),
+            RedshiftDistribution::Tabulated { z, nz } => ("tabulated", (z.clone(), nz.clone(), sh).into_pyobject(py)?),
+            RedshiftDistribution::Histogram { edges, counts } => ("histogram", (edges.clone(), counts.clone(), sh).into_pyobject(py)?),
+        };
+        Ok((cls.getattr(ctor)?, args))
+    }
     /// Upper end of the support (after the shift).
     #[getter]
     fn zmax(&self) -> f64 {
@@ -421,6 +436,18 @@ impl PyWeakLensing {
         t.validate().map_err(err)?;
         Ok(PyClassInitializer::from(PyTracer { inner: t }).add_subclass(Self))
     }
+    /// Pickle support.
+    fn __reduce__<'py>(slf: PyRef<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (PyNz, f64, f64, f64, f64))> {
+        let py = slf.py();
+        let t = &slf.as_super().inner;
+        match t.kind {
+            TracerKind::WeakLensing { ia_amplitude, m_bias, sigma_e } => Ok((
+                py.get_type::<PyWeakLensing>().into_any(),
+                (PyNz { inner: t.nz.clone() }, sigma_e, t.gals_per_arcmin2, ia_amplitude, m_bias),
+            )),
+            _ => unreachable!(),
+        }
+    }
     #[getter]
     fn sigma_e(self_: PyRef<'_, Self>) -> f64 {
         match self_.as_super().inner.kind {
@@ -457,6 +484,17 @@ impl PyNumberCounts {
         let t = cosmodiff_cosmo::Tracer::number_counts(nz.inner.clone(), bias, gals_per_arcmin2);
         t.validate().map_err(err)?;
         Ok(PyClassInitializer::from(PyTracer { inner: t }).add_subclass(Self))
+    }
+    /// Pickle support.
+    fn __reduce__<'py>(slf: PyRef<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (PyNz, f64, f64))> {
+        let py = slf.py();
+        let t = &slf.as_super().inner;
+        match t.kind {
+            TracerKind::NumberCounts { bias } => {
+                Ok((py.get_type::<PyNumberCounts>().into_any(), (PyNz { inner: t.nz.clone() }, bias, t.gals_per_arcmin2)))
+            }
+            _ => unreachable!(),
+        }
     }
     #[getter]
     fn bias(self_: PyRef<'_, Self>) -> f64 {

@@ -12,6 +12,9 @@
 //! Units: distances Mpc/h, wavenumbers h/Mpc, P(k) (Mpc/h)^3, H km/s/Mpc,
 //! map pixels and smoothing scales in arcmin, galaxy densities arcmin^-2.
 
+// Binding signatures return tuples of arrays by design.
+#![allow(clippy::type_complexity)]
+
 use numpy::ndarray::{Array1, Array2, Array3};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;

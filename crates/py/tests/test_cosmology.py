@@ -175,3 +175,28 @@ def test_likelihood_object():
         like.log_likelihood([0.3])
     with pytest.raises(ValueError, match="data"):
         cd.ClLikelihood(c, wl2(), ell, 0.1, data=np.zeros((2, 6)))
+
+
+def test_pickle_roundtrip():
+    import pickle
+
+    c = cd.Cosmology(Omega_c=0.3, w0=-0.9)
+    assert pickle.loads(pickle.dumps(c)) == c
+    ell = np.geomspace(20, 2000, 5)
+    z = np.linspace(0.0, 3.0, 31)
+    nzs = [
+        cd.smail_nz(1, 2, 0.8, shift=0.02),
+        cd.gaussian_nz(0.7, 0.1, zmax=2.0),
+        cd.delta_nz(1.0),
+        cd.tabulated_nz(z, np.exp(-((z - 1) ** 2))),
+        cd.histogram_nz([0.2, 0.5, 0.9], [1.0, 2.0]),
+    ]
+    for nz in nzs:
+        back = pickle.loads(pickle.dumps(nz))
+        assert repr(back) == repr(nz)
+        np.testing.assert_array_equal(back(z), nz(z))
+    ts = [cd.WeakLensing(nzs[0], 0.3, 7.0, ia_amplitude=0.4, m_bias=0.01), cd.NumberCounts(nzs[1], bias=1.3, gals_per_arcmin2=3.0)]
+    back = pickle.loads(pickle.dumps(ts))
+    assert [type(t) for t in back] == [cd.WeakLensing, cd.NumberCounts]
+    assert [repr(t) for t in back] == [repr(t) for t in ts]
+    np.testing.assert_array_equal(cd.angular_cl(c, back, ell), cd.angular_cl(c, ts, ell))
