@@ -355,7 +355,6 @@ fn hmc_chain<D: LogDensity + ?Sized>(
         out.logp.push(s.logp);
         out.accept.push(a);
     }
-    drop(transition);
     out.failed_evaluations = failed;
     out.first_problem = first_problem;
     Ok(out)
@@ -377,9 +376,9 @@ mod tests {
     fn dual_averaging_converges() {
         // Acceptance model a(eps) = exp(-eps^2): target 0.8 -> eps = sqrt(-ln 0.8).
         let mut da = DualAveraging::new(1.0, 0.8);
-        let mut eps = 1.0;
+        let mut eps: f64 = 1.0;
         for _ in 0..2000 {
-            eps = da.update((-eps * eps as f64).exp());
+            eps = da.update((-eps * eps).exp());
         }
         let want = (-(0.8f64).ln()).sqrt();
         assert!((da.final_step() - want).abs() < 0.02 * want, "{} vs {want}", da.final_step());

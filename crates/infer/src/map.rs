@@ -84,9 +84,12 @@ impl MapResult {
     }
 }
 
+/// Last evaluation `(y, -log p, -grad)`.
+type Cached = (Vec<f64>, f64, Vec<f64>);
+
 struct Objective<'a, D: LogDensity + ?Sized> {
     d: &'a D,
-    cache: RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    cache: RefCell<Option<Cached>>,
 }
 
 impl<D: LogDensity + ?Sized> Objective<'_, D> {

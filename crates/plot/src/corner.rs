@@ -52,7 +52,7 @@ impl CornerPlot {
     pub fn save(&self, path: &Path, draws: &[f64]) -> Result<()> {
         init_fonts();
         let d = self.names.len();
-        if d == 0 || draws.is_empty() || draws.len() % d != 0 {
+        if d == 0 || draws.is_empty() || !draws.len().is_multiple_of(d) {
             return Err(PlotError::Input(format!("corner: {} values do not form rows of {} parameters", draws.len(), d)));
         }
         if let Some(t) = &self.truths {
