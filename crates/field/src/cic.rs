@@ -30,9 +30,21 @@
 use rayon::prelude::*;
 
 /// Split `x` into `(i mod n, d)` with `i = floor(x)`, `d = x - i` in `[0, 1)`.
+/// `floor` without a libm call (baseline x86-64 has no `roundss`); exact
+/// for |x| < 2^31, falls back to `f32::floor` beyond.
+#[inline]
+fn fast_floor(x: f32) -> f32 {
+    if x.abs() < 2.0e9 {
+        let t = x as i32 as f32;
+        if t > x { t - 1.0 } else { t }
+    } else {
+        x.floor()
+    }
+}
+
 #[inline]
 fn split(x: f32, n: usize) -> (usize, usize, f32) {
-    let f = x.floor();
+    let f = fast_floor(x);
     let d = x - f;
     let fi = f as i64;
     let ni = n as i64;
@@ -81,7 +93,7 @@ pub fn paint(n: usize, pos: &[[f32; 3]], weights: Option<&[f32]>, mesh: &mut [f3
             // Unwrapped plane range touched by this chunk.
             let (mut lo, mut hi) = (i64::MAX, i64::MIN);
             for p in ps {
-                let f = p[0].floor() as i64;
+                let f = fast_floor(p[0]) as i64;
                 lo = lo.min(f);
                 hi = hi.max(f + 1);
             }
@@ -141,7 +153,7 @@ pub fn paint3(n: usize, pos: &[[f32; 3]], w: &[[f32; 3]]) -> [Vec<f32>; 3] {
         .map(|(c, ps)| {
             let (mut lo, mut hi) = (i64::MAX, i64::MIN);
             for p in ps {
-                let f = p[0].floor() as i64;
+                let f = fast_floor(p[0]) as i64;
                 lo = lo.min(f);
                 hi = hi.max(f + 1);
             }
@@ -381,6 +393,13 @@ mod tests {
             for (a, b) in m.iter().zip(&out[k]) {
                 assert!((a - b).abs() < 1e-5);
             }
+        }
+    }
+
+    #[test]
+    fn fast_floor_matches_floor() {
+        for &x in &[-3.5f32, -3.0, -0.0, 0.0, -1e-7, 1e-7, 2.999_999_8, 63.0, -64.25, 1e10, -1e10] {
+            assert_eq!(fast_floor(x), x.floor(), "{x}");
         }
     }
 

@@ -105,7 +105,7 @@ impl<'a> Integrator<'a> {
     /// force at the new positions.
     fn step(&self, st: &mut State, sch: &Schedule, i: usize, f: &[[f32; 3]]) -> Vec<[f32; 3]> {
         axpy(&mut st.mom, sch.kick1[i] as f32, f);
-        axpy(&mut st.disp, sch.drift[i] as f32, &st.mom.clone());
+        axpy(&mut st.disp, sch.drift[i] as f32, &st.mom);
         let (f1, _, _) = self.forces(&st.disp);
         axpy(&mut st.mom, sch.kick2[i] as f32, &f1);
         st.a = sch.stages[i + 1];
@@ -128,7 +128,7 @@ impl<'a> Integrator<'a> {
         let (mut f, _, _) = self.forces(&st.disp);
         for i in (0..sch.n_steps()).rev() {
             axpy(&mut st.mom, -(sch.kick2[i] as f32), &f);
-            axpy(&mut st.disp, -(sch.drift[i] as f32), &st.mom.clone());
+            axpy(&mut st.disp, -(sch.drift[i] as f32), &st.mom);
             f = self.forces(&st.disp).0;
             axpy(&mut st.mom, -(sch.kick1[i] as f32), &f);
             st.a = sch.stages[i];
@@ -190,7 +190,7 @@ impl<'a> Integrator<'a> {
             bar.drift[i] = dot(&lam_s, &st.mom);
             axpy(&mut lam_p, sch.drift[i] as f32, &lam_s);
             if k == 0 {
-                axpy(&mut st.disp, -(sch.drift[i] as f32), &st.mom.clone());
+                axpy(&mut st.disp, -(sch.drift[i] as f32), &st.mom);
             } else {
                 let s = get_state(i, &mut ckpt);
                 st.disp = s.disp;
