@@ -99,7 +99,7 @@ impl<T: FftNum> Fft3<T> {
         assert_eq!(x.len(), self.len_real(), "Fft3::forward: input length");
         assert_eq!(out.len(), self.len_complex(), "Fft3::forward: output length");
         // 1. r2c along z, one line per (ix, iy).
-        out.par_chunks_mut(nh * 64.max(1)).enumerate().for_each(|(c, oc)| {
+        out.par_chunks_mut(nh * 64).enumerate().for_each(|(c, oc)| {
             let mut line = vec![T::zero(); n];
             let mut scratch = self.r2c.make_scratch_vec();
             for (l, o) in oc.chunks_mut(nh).enumerate() {
