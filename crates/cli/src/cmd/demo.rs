@@ -57,7 +57,7 @@ pub struct Settings {
 impl Settings {
     pub fn new(quick: bool) -> Self {
         if quick {
-            Self { npix: 128, pixel_arcmin: 4.0, gals_per_arcmin2: 30.0, sigma_e: 0.26, wiener_samples: 8, chains: 2, warmup: 150, draws: 150, n_ell_bins: 6 }
+            Self { npix: 128, pixel_arcmin: 4.0, gals_per_arcmin2: 30.0, sigma_e: 0.26, wiener_samples: 8, chains: 2, warmup: 300, draws: 300, n_ell_bins: 6 }
         } else {
             Self { npix: 256, pixel_arcmin: 4.0, gals_per_arcmin2: 30.0, sigma_e: 0.26, wiener_samples: 32, chains: 4, warmup: 400, draws: 600, n_ell_bins: 8 }
         }
