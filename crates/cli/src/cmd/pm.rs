@@ -29,7 +29,8 @@
 //!
 //! Writes `DIR/density.npy` (CIC particle counts per mesh cell, float32),
 //! `DIR/positions.npy` (`[N, N, N, 3]`, mesh-cell units, not wrapped),
-//! `DIR/pk.txt` (nbodykit-style P(k) of the density) and `DIR/pk.png`.
+//! `DIR/pk.txt` (nbodykit-style P(k) of the density) and `DIR/pk.png`, plus
+//! `DIR/snapshot.npz` (positions, momenta, density, a, box_size; float64).
 
 use crate::config::{load, CosmologySection};
 use anyhow::{anyhow, bail, Context, Result};
@@ -238,6 +239,16 @@ pub fn run(c: &Command) -> Result<()> {
     let flat: Vec<f32> = x.iter().flatten().copied().collect();
     let pos = ndarray::Array4::from_shape_vec((np, np, np, 3), flat)?;
     ndarray_npy::write_npy(out.join("positions.npy"), &pos).context("writing positions.npy")?;
+    // Snapshot of the final state: positions, momenta (p = a^3 E dx/da), density, a.
+    {
+        let mut snap = crate::io::Npz::new();
+        snap.add("positions", &[np, np, np, 3], pos.iter().map(|v| *v as f64).collect())?;
+        snap.add("momenta", &[np, np, np, 3], st.mom.iter().flatten().map(|v| *v as f64).collect())?;
+        snap.add("density", &[nm, nm, nm], rho.iter().map(|v| *v as f64).collect())?;
+        snap.add("a", &[], vec![st.a])?;
+        snap.add("box_size", &[], vec![box_size])?;
+        snap.write(&out.join("snapshot.npz"))?;
+    }
 
     let ps = power_spectrum(&rho, nm, box_size, &PkOptions::default())?;
     let psc = power_spectrum(&rho, nm, box_size, &PkOptions { compensate: Some(Compensation::Cic), is_delta: false })?;
@@ -268,7 +279,7 @@ pub fn run(c: &Command) -> Result<()> {
         .add(Series::line("PM raw", &ps.k, &ps.p))
         .add(Series::line("linear theory", &ps.k, &plin))
         .save(&out.join("pk.png"))?;
-    println!("wrote {}/density.npy, positions.npy, pk.txt, pk.png ({el:.2} s)", out.display());
+    println!("wrote {}/density.npy, positions.npy, pk.txt, pk.png, snapshot.npz ({el:.2} s)", out.display());
     Ok(())
 }
 
@@ -289,7 +300,7 @@ mod tests {
         let cfgp = dir.join("c.toml");
         std::fs::write(&cfgp, "[box]\nn_mesh = 32\nn_particles = 16\nbox_size = 128.0\n[ic]\nseed = 3\n[steps]\nn = 3\n").unwrap();
         run(&Command::Run { config: cfgp.clone(), out: dir.join("o") }).unwrap();
-        for f in ["density.npy", "positions.npy", "pk.txt", "pk.png"] {
+        for f in ["density.npy", "positions.npy", "pk.txt", "pk.png", "snapshot.npz"] {
             assert!(dir.join("o").join(f).exists(), "{f}");
         }
         let d: ndarray::Array3<f32> = ndarray_npy::read_npy(dir.join("o/density.npy")).unwrap();
