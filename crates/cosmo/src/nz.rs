@@ -242,4 +242,27 @@ mod tests {
         }
         assert!(Nz::new(RedshiftDistribution::Smail { a: 1.0, b: -2.0, z0: 1.0, zmax: 5.0 }, 0.0).is_err());
     }
+
+    #[test]
+    fn files_two_and_three_columns_and_shift() {
+        let dir = std::env::temp_dir().join(format!("cosmodiff_nz_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let two = dir.join("nz2.txt");
+        std::fs::write(&two, "# z n\n0.0 0.0\n0.5, 2.0\n1.0 2.0\n1.5 0.0\n").unwrap();
+        let d = RedshiftDistribution::from_file(&two).unwrap();
+        let n = Nz::new(d, 0.0).unwrap();
+        // trapezoid: area 0.5*0.5*2 + 0.5*2 + 0.5*0.5*2 = 2 -> n(0.75) = 2/2 = 1
+        assert!((n.eval(0.75) - 1.0).abs() < 1e-9);
+        let three = dir.join("nz3.txt");
+        std::fs::write(&three, "0.2 0.4 10\n0.4 0.8 30\n").unwrap();
+        let h = Nz::new(RedshiftDistribution::from_file(&three).unwrap(), 0.1).unwrap();
+        // 40 galaxies: density 10/0.2/40 = 1.25 on [0.2, 0.4), shifted by 0.1
+        assert!((h.eval(0.35) - 1.25).abs() < 1e-9);
+        assert!((h.eval(0.25)).abs() < 1e-12);
+        std::fs::write(&three, "0.2 0.4 10\n0.5 0.8 30\n").unwrap();
+        assert!(RedshiftDistribution::from_file(&three).unwrap_err().to_string().contains("contiguous"));
+        std::fs::write(&two, "0.0 1.0\n0.5\n").unwrap();
+        assert!(RedshiftDistribution::from_file(&two).is_err());
+        assert!(RedshiftDistribution::from_file(&dir.join("missing.txt")).is_err());
+    }
 }
