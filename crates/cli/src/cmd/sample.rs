@@ -135,7 +135,9 @@ pub fn run(a: &Args) -> Result<()> {
     let settings = NutsSettings { chains: s.chains, warmup: s.warmup, draws: s.draws, seed: s.seed, progress: !crate::cmd::is_quiet(), ..Default::default() };
     let samples = run_nuts(&post, &settings)?;
     write_outputs(&samples, &a.out, Some(&fid))?;
-    println!("{}", samples.summary());
+    if !crate::cmd::is_quiet() {
+        println!("{}", samples.summary());
+    }
     if a.map {
         let m = find_map(&post, &MapSettings::default())?;
         let p = a.out.join("map.json");
