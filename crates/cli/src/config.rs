@@ -11,13 +11,16 @@ use std::path::{Path, PathBuf};
 
 /// Read and parse a TOML file into `T`; errors are one line: `FILE:LINE: message`.
 pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
     parse(&text, path)
 }
 
 pub fn parse<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
     toml::from_str::<T>(text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
         let msg = e.message().replace('\n', " ");
         match line {
             Some(l) => anyhow!("{}:{l}: {msg}", path.display()),
@@ -82,10 +85,14 @@ impl OptionsSection {
     pub fn build(&self) -> Result<ClOptions> {
         let mut o = ClOptions::default();
         if let Some(t) = &self.transfer {
-            o.transfer = t.parse::<TransferFunction>().map_err(|e| anyhow!("[options] {e}"))?;
+            o.transfer = t
+                .parse::<TransferFunction>()
+                .map_err(|e| anyhow!("[options] {e}"))?;
         }
         if let Some(n) = &self.nonlinear {
-            o.nonlinear = n.parse::<NonLinear>().map_err(|e| anyhow!("[options] {e}"))?;
+            o.nonlinear = n
+                .parse::<NonLinear>()
+                .map_err(|e| anyhow!("[options] {e}"))?;
         }
         Ok(o)
     }
@@ -110,7 +117,9 @@ pub struct NzSpec {
 
 impl NzSpec {
     pub fn build(&self, base: &Path, ctx: &str) -> Result<Nz> {
-        let need = |v: Option<f64>, k: &str| v.ok_or_else(|| anyhow!("{ctx} nz: kind = \"{}\" needs key '{k}'", self.kind));
+        let need = |v: Option<f64>, k: &str| {
+            v.ok_or_else(|| anyhow!("{ctx} nz: kind = \"{}\" needs key '{k}'", self.kind))
+        };
         let zmax = self.zmax.unwrap_or(5.0);
         let d = match self.kind.as_str() {
             "smail" => RedshiftDistribution::Smail { a: need(self.a, "a")?, b: need(self.b, "b")?, z0: need(self.z0, "z0")?, zmax },
@@ -174,7 +183,11 @@ impl TracerSpec {
 }
 
 pub fn build_tracers(specs: &[TracerSpec], base: &Path) -> Result<Vec<Tracer>> {
-    specs.iter().enumerate().map(|(i, s)| s.build(base, i)).collect()
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| s.build(base, i))
+        .collect()
 }
 
 /// `[cl]`.
@@ -201,5 +214,13 @@ impl ClSection {
 
 /// Folder of the config file (relative paths inside it resolve there).
 pub fn base_dir(path: &Path) -> PathBuf {
-    path.parent().map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() }).unwrap_or_else(|| PathBuf::from("."))
+    path.parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                p.to_path_buf()
+            }
+        })
+        .unwrap_or_else(|| PathBuf::from("."))
 }

@@ -17,7 +17,8 @@ impl Npz {
     }
 
     pub fn add(&mut self, name: &str, shape: &[usize], data: Vec<f64>) -> Result<()> {
-        let a = ArrayD::from_shape_vec(IxDyn(shape), data).with_context(|| format!("array '{name}' has the wrong size"))?;
+        let a = ArrayD::from_shape_vec(IxDyn(shape), data)
+            .with_context(|| format!("array '{name}' has the wrong size"))?;
         self.arrays.push((name.to_string(), a));
         Ok(())
     }
@@ -38,15 +39,19 @@ impl Npz {
     pub fn write(&self, path: &Path) -> Result<()> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create folder {}", dir.display()))?;
             }
         }
-        let f = std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+        let f = std::fs::File::create(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
         let mut w = NpzWriter::new(f);
         for (n, a) in &self.arrays {
-            w.add_array(n.as_str(), a).with_context(|| format!("writing '{n}' to {}", path.display()))?;
+            w.add_array(n.as_str(), a)
+                .with_context(|| format!("writing '{n}' to {}", path.display()))?;
         }
-        w.finish().with_context(|| format!("finishing {}", path.display()))?;
+        w.finish()
+            .with_context(|| format!("finishing {}", path.display()))?;
         Ok(())
     }
 }

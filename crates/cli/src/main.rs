@@ -56,7 +56,10 @@ fn main() {
             _ => log::LevelFilter::Trace,
         }
     };
-    env_logger::Builder::new().filter_level(level).format_timestamp(None).init();
+    env_logger::Builder::new()
+        .filter_level(level)
+        .format_timestamp(None)
+        .init();
     cmd::set_quiet(cli.quiet);
     let result = match &cli.command {
         Command::Demo(a) => cmd::demo::run(a),

@@ -11,7 +11,9 @@ fn bin() -> Command {
 
 fn read(p: &Path, k: &str) -> ArrayD<f64> {
     let mut z = NpzReader::new(std::fs::File::open(p).unwrap()).unwrap();
-    z.by_name::<ndarray::OwnedRepr<f64>, IxDyn>(k).or_else(|_| z.by_name(&format!("{k}.npy"))).unwrap()
+    z.by_name::<ndarray::OwnedRepr<f64>, IxDyn>(k)
+        .or_else(|_| z.by_name(&format!("{k}.npy")))
+        .unwrap()
 }
 
 fn reference() -> PathBuf {
@@ -58,11 +60,23 @@ params = ["Omega_c", "sigma8"]
 fn example_config_matches_reference() {
     let dir = tempfile::tempdir().unwrap();
     let ell = read(&reference().join("cls_fid.npz"), "ell");
-    let ell_s = format!("[{}]", ell.iter().map(|v| format!("{v:.17e}")).collect::<Vec<_>>().join(", "));
+    let ell_s = format!(
+        "[{}]",
+        ell.iter()
+            .map(|v| format!("{v:.17e}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, EXAMPLE.replace("ELL", &ell_s)).unwrap();
     let out = dir.path().join("o.npz");
-    let st = bin().args(["cosmology", "--config"]).arg(&cfg).arg("--out").arg(&out).status().unwrap();
+    let st = bin()
+        .args(["cosmology", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap();
     assert!(st.success());
     assert_eq!(read(&out, "pk_linear").shape(), &[2, 3]);
     assert_eq!(read(&out, "cl_covariance").shape(), &[150, 150]);
@@ -76,7 +90,10 @@ fn example_config_matches_reference() {
         }
     }
     let f = read(&out, "fisher");
-    let fr = read(&reference().join("fisher_wl2bin_ccl_finitediff.npz"), "fisher");
+    let fr = read(
+        &reference().join("fisher_wl2bin_ccl_finitediff.npz"),
+        "fisher",
+    );
     for i in 0..2 {
         for j in 0..2 {
             assert!((f[[i, j]] / fr[[i, j]] - 1.0).abs() < 1e-2);
@@ -91,7 +108,13 @@ fn expect_error(cfg_text: &str, needle: &str) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bad.toml");
     std::fs::write(&cfg, cfg_text).unwrap();
-    let o = bin().args(["cosmology", "--config"]).arg(&cfg).arg("--out").arg(dir.path().join("o.npz")).output().unwrap();
+    let o = bin()
+        .args(["cosmology", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(dir.path().join("o.npz"))
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2), "{cfg_text}");
     let err = String::from_utf8(o.stderr).unwrap();
     assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
@@ -107,6 +130,15 @@ fn bad_inputs_give_one_line_errors() {
     expect_error("[power]\nk = [0.1]\nz = [-1.0]\n", "[power] z");
     expect_error("[[tracer]]\nkind = \"weak_lensing\"\nnz = { kind = \"histogram\", file = \"missing.txt\" }\n[cl]\nell = [10.0]\n", "missing.txt");
     expect_error("[fisher]\nparams = [\"Omega_x\"]\n[cl]\nell=[10.0]\nf_sky=0.1\n[[tracer]]\nkind=\"weak_lensing\"\nnz={kind=\"delta\", z0=1.0}\n", "Omega_x");
-    let o = bin().args(["cosmology", "--config", "/nonexistent/c.toml", "--out", "/tmp/x.npz"]).output().unwrap();
+    let o = bin()
+        .args([
+            "cosmology",
+            "--config",
+            "/nonexistent/c.toml",
+            "--out",
+            "/tmp/x.npz",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }

@@ -11,7 +11,9 @@ fn bin() -> Command {
 
 fn read(p: &Path, k: &str) -> ArrayD<f64> {
     let mut z = NpzReader::new(std::fs::File::open(p).unwrap()).unwrap();
-    z.by_name::<ndarray::OwnedRepr<f64>, IxDyn>(k).or_else(|_| z.by_name(&format!("{k}.npy"))).unwrap()
+    z.by_name::<ndarray::OwnedRepr<f64>, IxDyn>(k)
+        .or_else(|_| z.by_name(&format!("{k}.npy")))
+        .unwrap()
 }
 
 const SIM: &str = r#"
@@ -39,7 +41,14 @@ fn simulate_then_massmap() {
     let cfg = dir.path().join("sim.toml");
     std::fs::write(&cfg, SIM).unwrap();
     let out = dir.path().join("sim.npz");
-    assert!(bin().args(["simulate", "lensing", "--config"]).arg(&cfg).arg("--out").arg(&out).status().unwrap().success());
+    assert!(bin()
+        .args(["simulate", "lensing", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap()
+        .success());
     for k in ["kappa", "gamma1", "gamma2", "e1", "e2", "noise_std"] {
         assert_eq!(read(&out, k).shape(), &[2, 32, 32], "{k}");
     }
@@ -47,7 +56,13 @@ fn simulate_then_massmap() {
     assert_eq!(cl.shape()[0], 3);
     // The same theory from `cosmodiff cosmology`.
     let ell = read(&out, "ell");
-    let ell_s = format!("[{}]", ell.iter().map(|v| format!("{v:.17e}")).collect::<Vec<_>>().join(", "));
+    let ell_s = format!(
+        "[{}]",
+        ell.iter()
+            .map(|v| format!("{v:.17e}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let ccfg = dir.path().join("c.toml");
     std::fs::write(
         &ccfg,
@@ -57,7 +72,14 @@ fn simulate_then_massmap() {
     )
     .unwrap();
     let cout = dir.path().join("c.npz");
-    assert!(bin().args(["cosmology", "--config"]).arg(&ccfg).arg("--out").arg(&cout).status().unwrap().success());
+    assert!(bin()
+        .args(["cosmology", "--config"])
+        .arg(&ccfg)
+        .arg("--out")
+        .arg(&cout)
+        .status()
+        .unwrap()
+        .success());
     let cl2 = read(&cout, "cl");
     for (a, b) in cl.iter().zip(cl2.iter()) {
         assert!((a / b - 1.0).abs() < 1e-12);
@@ -68,12 +90,39 @@ fn simulate_then_massmap() {
     // Wiener with the theory prior beats Kaiser-Squires on the noisy maps.
     let w = dir.path().join("w.npz");
     let ks = dir.path().join("ks.npz");
-    assert!(bin().args(["massmap", "--method", "wiener", "--cl-theory", "--samples", "2", "--input"]).arg(&out).arg("--out").arg(&w).status().unwrap().success());
-    assert!(bin().args(["massmap", "--method", "ks", "--input"]).arg(&out).arg("--out").arg(&ks).status().unwrap().success());
+    assert!(bin()
+        .args([
+            "massmap",
+            "--method",
+            "wiener",
+            "--cl-theory",
+            "--samples",
+            "2",
+            "--input"
+        ])
+        .arg(&out)
+        .arg("--out")
+        .arg(&w)
+        .status()
+        .unwrap()
+        .success());
+    assert!(bin()
+        .args(["massmap", "--method", "ks", "--input"])
+        .arg(&out)
+        .arg("--out")
+        .arg(&ks)
+        .status()
+        .unwrap()
+        .success());
     let kappa = read(&out, "kappa");
     let rms = |p: &Path| {
         let k = read(p, "kappa_e");
-        (k.iter().zip(kappa.iter()).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / k.len() as f64).sqrt()
+        (k.iter()
+            .zip(kappa.iter())
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            / k.len() as f64)
+            .sqrt()
     };
     assert!(rms(&w) < rms(&ks), "wiener {} ks {}", rms(&w), rms(&ks));
 }
@@ -83,8 +132,17 @@ fn simulate_rejects_bad_config() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("sim.toml");
     std::fs::write(&cfg, SIM.replace("npix = 32", "npix = 3")).unwrap();
-    let o = bin().args(["simulate", "lensing", "--config"]).arg(&cfg).arg("--out").arg(dir.path().join("x.npz")).output().unwrap();
+    let o = bin()
+        .args(["simulate", "lensing", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(dir.path().join("x.npz"))
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let e = String::from_utf8(o.stderr).unwrap();
-    assert!(e.contains("npix") && e.trim_end().lines().count() == 1, "{e}");
+    assert!(
+        e.contains("npix") && e.trim_end().lines().count() == 1,
+        "{e}"
+    );
 }

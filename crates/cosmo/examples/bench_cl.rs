@@ -17,9 +17,25 @@ fn main() {
         parts();
         return;
     }
-    let nz = |z0| Nz::new(RedshiftDistribution::Smail { a: 1.0, b: 2.0, z0, zmax: 5.0 }, 0.0).unwrap();
-    let tr = vec![Tracer::weak_lensing(nz(1.0), 0.26, 10.0), Tracer::weak_lensing(nz(0.5), 0.26, 10.0)];
-    let ell: Vec<f64> = (0..50).map(|i| 10f64.powf(1.0 + 2.5 * i as f64 / 49.0)).collect();
+    let nz = |z0| {
+        Nz::new(
+            RedshiftDistribution::Smail {
+                a: 1.0,
+                b: 2.0,
+                z0,
+                zmax: 5.0,
+            },
+            0.0,
+        )
+        .unwrap()
+    };
+    let tr = vec![
+        Tracer::weak_lensing(nz(1.0), 0.26, 10.0),
+        Tracer::weak_lensing(nz(0.5), 0.26, 10.0),
+    ];
+    let ell: Vec<f64> = (0..50)
+        .map(|i| 10f64.powf(1.0 + 2.5 * i as f64 / 49.0))
+        .collect();
     let c = Cosmology::planck15();
     let opts = ClOptions::default();
     let reps = 30;
@@ -33,12 +49,25 @@ fn main() {
     let mut t_f = vec![];
     for _ in 0..reps {
         let t = Instant::now();
-        let like = ClLikelihood::new(c, tr.clone(), ell.clone(), 0.25, opts, None, vec![Param::OmegaC, Param::Sigma8]).unwrap();
+        let like = ClLikelihood::new(
+            c,
+            tr.clone(),
+            ell.clone(),
+            0.25,
+            opts,
+            None,
+            vec![Param::OmegaC, Param::Sigma8],
+        )
+        .unwrap();
         let f = fisher_matrix(&like).unwrap();
         std::hint::black_box(f);
         t_f.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    println!("{{\"cl_ms\": {:.4}, \"fisher_ms\": {:.4}}}", median(t_cl), median(t_f));
+    println!(
+        "{{\"cl_ms\": {:.4}, \"fisher_ms\": {:.4}}}",
+        median(t_cl),
+        median(t_f)
+    );
 }
 
 #[allow(dead_code)]
@@ -59,10 +88,14 @@ pub fn parts() {
         std::hint::black_box(Growth::new(&c).unwrap());
     });
     time("power linear", &|| {
-        std::hint::black_box(PowerSpectrum::new(&c, TransferFunction::EisensteinHu, NonLinear::Linear).unwrap());
+        std::hint::black_box(
+            PowerSpectrum::new(&c, TransferFunction::EisensteinHu, NonLinear::Linear).unwrap(),
+        );
     });
     time("power halofit", &|| {
-        std::hint::black_box(PowerSpectrum::new(&c, TransferFunction::EisensteinHu, NonLinear::Halofit).unwrap());
+        std::hint::black_box(
+            PowerSpectrum::new(&c, TransferFunction::EisensteinHu, NonLinear::Halofit).unwrap(),
+        );
     });
     let p = PowerSpectrum::new(&c, TransferFunction::EisensteinHu, NonLinear::Halofit).unwrap();
     time("128 halofit params", &|| {

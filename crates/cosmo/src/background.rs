@@ -28,7 +28,9 @@ pub fn efunc2<T: Scalar>(c: &Cosmology<T>, a: f64) -> T {
 /// rho_de(a)/rho_de(1) = exp(-3 [(1 + w0 + wa) ln a + wa (1 - a)]).
 pub fn de_density<T: Scalar>(c: &Cosmology<T>, ln_a: f64) -> T {
     let a = ln_a.exp();
-    ((c.w0 + c.wa + 1.0) * ln_a + c.wa * (1.0 - a)).mul(-3.0).exp()
+    ((c.w0 + c.wa + 1.0) * ln_a + c.wa * (1.0 - a))
+        .mul(-3.0)
+        .exp()
 }
 
 /// Equation of state w(a) = w0 + wa (1 - a).
@@ -40,7 +42,8 @@ pub fn w_de<T: Scalar>(c: &Cosmology<T>, a: f64) -> T {
 pub fn dlne_dlna<T: Scalar>(c: &Cosmology<T>, a: f64) -> T {
     let e2 = efunc2(c, a);
     let de = c.omega_de() * de_density(c, a.ln());
-    let d = c.omega_m() * a.powi(-3) * (-3.0) + c.omega_k * a.powi(-2) * (-2.0) - de * (w_de(c, a) + 1.0) * 3.0;
+    let d = c.omega_m() * a.powi(-3) * (-3.0) + c.omega_k * a.powi(-2) * (-2.0)
+        - de * (w_de(c, a) + 1.0) * 3.0;
     d / (e2 * 2.0)
 }
 
@@ -68,7 +71,8 @@ impl<T: Scalar> Background<T> {
         let x0 = A_MIN.ln();
         let dx = -x0 / (N_TABLE - 1) as f64;
         let (gx, gw) = gauss_legendre(4);
-        let integrand = |x: f64| -> T { efunc(cosmo, x.exp()).recip() * (HUBBLE_DISTANCE / x.exp()) };
+        let integrand =
+            |x: f64| -> T { efunc(cosmo, x.exp()).recip() * (HUBBLE_DISTANCE / x.exp()) };
         let mut y = vec![T::zero(); N_TABLE];
         let mut dy = vec![T::zero(); N_TABLE];
         dy[N_TABLE - 1] = -integrand(0.0);
@@ -88,7 +92,10 @@ impl<T: Scalar> Background<T> {
                 ));
             }
         }
-        Ok(Self { cosmo: *cosmo, chi: HermiteTable::new(x0, dx, y, dy) })
+        Ok(Self {
+            cosmo: *cosmo,
+            chi: HermiteTable::new(x0, dx, y, dy),
+        })
     }
 
     pub fn efunc(&self, a: f64) -> T {
@@ -238,7 +245,10 @@ mod tests {
         let bg = Background::new(&c).unwrap();
         for &a in &[0.01f64, 0.3, 0.77, 1.0] {
             let exact = 2.0 * HUBBLE_DISTANCE * (1.0 - a.sqrt());
-            assert!((bg.comoving_distance(a) - exact).abs() < 1e-9 * HUBBLE_DISTANCE, "{a}");
+            assert!(
+                (bg.comoving_distance(a) - exact).abs() < 1e-9 * HUBBLE_DISTANCE,
+                "{a}"
+            );
         }
         let a = bg.a_of_chi(bg.comoving_distance(0.4321)).unwrap();
         assert!((a - 0.4321).abs() < 1e-12);
@@ -255,7 +265,11 @@ mod tests {
                 1.0
             };
             assert!((sinhc_sqrt(s) - exact).abs() < 1e-15);
-            let c = if s >= 0.0 { s.sqrt().cosh() } else { (-s).sqrt().cos() };
+            let c = if s >= 0.0 {
+                s.sqrt().cosh()
+            } else {
+                (-s).sqrt().cos()
+            };
             assert!((coshc_sqrt(s) - c).abs() < 1e-15);
         }
     }

@@ -26,12 +26,15 @@ pub struct ClOptions {
     pub nonlinear: NonLinear,
     /// Gauss-Legendre panels of the outer z integral (4 nodes each).
     pub z_panels: usize,
-
 }
 
 impl Default for ClOptions {
     fn default() -> Self {
-        Self { transfer: TransferFunction::EisensteinHu, nonlinear: NonLinear::Halofit, z_panels: 32 }
+        Self {
+            transfer: TransferFunction::EisensteinHu,
+            nonlinear: NonLinear::Halofit,
+            z_panels: 32,
+        }
     }
 }
 
@@ -65,7 +68,9 @@ fn check_inputs(tracers: &[Tracer], ell: &[f64]) -> Result<()> {
         t.validate()?;
     }
     if ell.is_empty() || ell.iter().any(|l| !(*l >= 2.0 && l.is_finite())) {
-        return Err(CosmoError::Input("ell must be a non-empty list of multipoles >= 2".into()));
+        return Err(CosmoError::Input(
+            "ell must be a non-empty list of multipoles >= 2".into(),
+        ));
     }
     Ok(())
 }
@@ -98,14 +103,20 @@ pub fn angular_cl_with<T: Scalar>(
     // Outer z nodes: panels split at every breakpoint.
     let z_hi = tracers.iter().map(|t| t.nz.zmax()).fold(0.0, f64::max);
     if z_hi > 1.0 / crate::background::A_MIN - 1.0 {
-        return Err(CosmoError::Input(format!("n(z) extends to z = {z_hi}, beyond z = 9999")));
+        return Err(CosmoError::Input(format!(
+            "n(z) extends to z = {z_hi}, beyond z = 9999"
+        )));
     }
     // Nodes uniform in ln z: at low ell the wiggles of P((l+1/2)/chi) crowd
     // into low redshift, where a uniform-z rule would need thousands of nodes.
     let z_lo = 1e-4;
     let mut edges = vec![z_lo, z_hi];
     for t in tracers {
-        edges.extend(t.nz.breakpoints().into_iter().filter(|z| *z > z_lo && *z < z_hi));
+        edges.extend(
+            t.nz.breakpoints()
+                .into_iter()
+                .filter(|z| *z > z_lo && *z < z_hi),
+        );
     }
     edges.sort_by(|a, b| a.partial_cmp(b).unwrap());
     edges.dedup_by(|a, b| (*a - *b).abs() < 1e-10);
@@ -155,7 +166,11 @@ pub fn angular_cl_with<T: Scalar>(
                     w[j] = dchidz[j].recip() * (bias * t.nz.eval(zs[j]));
                 }
             }
-            TracerKind::WeakLensing { ia_amplitude, m_bias, .. } => {
+            TracerKind::WeakLensing {
+                ia_amplitude,
+                m_bias,
+                ..
+            } => {
                 // Lensing efficiency \int_z dz' n(z') f_K(chi'-chi)/f_K(chi')
                 //   = c_K(chi) A(z) - f_K(chi) B(z),
                 // A(z) = \int_z n dz',  B(z) = \int_z n c_K(chi')/f_K(chi') dz'
@@ -170,7 +185,10 @@ pub fn angular_cl_with<T: Scalar>(
                         }
                         let chi = bg.comoving_distance(1.0 / (1.0 + z));
                         let nz = n * z;
-                        (T::from(nz), bg.curvature_cos(chi) / bg.transverse_distance(chi) * nz)
+                        (
+                            T::from(nz),
+                            bg.curvature_cos(chi) / bg.transverse_distance(chi) * nz,
+                        )
                     };
                     let integrate = |a: f64, b: f64| -> (T, T) {
                         let (mut sa, mut sb) = (T::zero(), T::zero());
@@ -188,13 +206,15 @@ pub fn angular_cl_with<T: Scalar>(
                         let (a, b) = integrate(panels[p].0, panels[p].1);
                         suffix[p] = (suffix[p + 1].0 + a, suffix[p + 1].1 + b);
                     }
-                    Some((0..nn)
-                        .map(|j| {
-                            let p = node_panel[j];
-                            let (a, b) = integrate(zs[j].ln(), panels[p].1);
-                            (suffix[p + 1].0 + a, suffix[p + 1].1 + b)
-                        })
-                        .collect::<Vec<_>>())
+                    Some(
+                        (0..nn)
+                            .map(|j| {
+                                let p = node_panel[j];
+                                let (a, b) = integrate(zs[j].ln(), panels[p].1);
+                                (suffix[p + 1].0 + a, suffix[p + 1].1 + b)
+                            })
+                            .collect::<Vec<_>>(),
+                    )
                 } else {
                     None
                 };
@@ -211,7 +231,9 @@ pub fn angular_cl_with<T: Scalar>(
                     };
                     let mut wj = prefac * fk[j] * (1.0 / a) * eff;
                     if ia_amplitude != 0.0 {
-                        wj -= c.omega_m() * (ia_amplitude * C1_RHOCRIT * t.nz.eval(z)) / growth.d1(a) / dchidz[j];
+                        wj -= c.omega_m() * (ia_amplitude * C1_RHOCRIT * t.nz.eval(z))
+                            / growth.d1(a)
+                            / dchidz[j];
                     }
                     w[j] = wj * (1.0 + m_bias);
                 }
@@ -225,13 +247,19 @@ pub fn angular_cl_with<T: Scalar>(
     let needs_hf = pk.nonlinear == NonLinear::Halofit;
     // Node-wise halofit parameters and the integrand weight dchi/dz w / f_K^2.
     let mut pk_node: Vec<Vec<T>> = vec![vec![T::zero(); ell.len()]; nn];
-    let active: Vec<bool> = (0..nn).map(|j| kernels.iter().any(|w| w[j].re() != 0.0)).collect();
+    let active: Vec<bool> = (0..nn)
+        .map(|j| kernels.iter().any(|w| w[j].re() != 0.0))
+        .collect();
     for j in 0..nn {
         if !active[j] {
             continue;
         }
         let a = 1.0 / (1.0 + zs[j]);
-        let hp = if needs_hf { Some(pk.halofit_params(a)) } else { None };
+        let hp = if needs_hf {
+            Some(pk.halofit_params(a))
+        } else {
+            None
+        };
         for (l, &ellv) in ell.iter().enumerate() {
             let k = fk[j].recip() * (ellv + 0.5);
             pk_node[j][l] = match &hp {

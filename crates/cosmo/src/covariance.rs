@@ -40,9 +40,16 @@ pub fn delta_ell(ell: &[f64]) -> Vec<f64> {
 
 /// Knox covariance [n_pairs*n_ell]^2 (row-major) from total spectra
 /// `cl_total` [n_pairs][n_ell] (signal + noise) of `n_tracers` tracers.
-pub fn gaussian_covariance(cl_total: &[Vec<f64>], n_tracers: usize, ell: &[f64], f_sky: f64) -> Result<Vec<f64>> {
+pub fn gaussian_covariance(
+    cl_total: &[Vec<f64>],
+    n_tracers: usize,
+    ell: &[f64],
+    f_sky: f64,
+) -> Result<Vec<f64>> {
     if !(f_sky > 0.0 && f_sky <= 1.0) {
-        return Err(CosmoError::Input(format!("f_sky = {f_sky} must be in (0, 1]")));
+        return Err(CosmoError::Input(format!(
+            "f_sky = {f_sky} must be in (0, 1]"
+        )));
     }
     let pairs = tracer_pairs(n_tracers);
     if cl_total.len() != pairs.len() || cl_total.iter().any(|c| c.len() != ell.len()) {
@@ -64,7 +71,9 @@ pub fn gaussian_covariance(cl_total: &[Vec<f64>], n_tracers: usize, ell: &[f64],
         for (q, &(c, d)) in pairs.iter().enumerate() {
             for l in 0..ne {
                 let norm = (2.0 * ell[l] + 1.0) * dl[l] * f_sky;
-                let v = (cl_total[idx(a, c)][l] * cl_total[idx(b, d)][l] + cl_total[idx(a, d)][l] * cl_total[idx(b, c)][l]) / norm;
+                let v = (cl_total[idx(a, c)][l] * cl_total[idx(b, d)][l]
+                    + cl_total[idx(a, d)][l] * cl_total[idx(b, c)][l])
+                    / norm;
                 cov[(p * ne + l) * n + q * ne + l] = v;
             }
         }
@@ -82,7 +91,10 @@ pub struct Cholesky {
 impl Cholesky {
     pub fn new(a: &[f64], n: usize) -> Result<Self> {
         if a.len() != n * n {
-            return Err(CosmoError::Input(format!("matrix has {} entries, expected {n}x{n}", a.len())));
+            return Err(CosmoError::Input(format!(
+                "matrix has {} entries, expected {n}x{n}",
+                a.len()
+            )));
         }
         let mut l = vec![0.0; n * n];
         for j in 0..n {
@@ -91,7 +103,9 @@ impl Cholesky {
                 s -= l[j * n + k] * l[j * n + k];
             }
             if !(s > 0.0) {
-                return Err(CosmoError::Numerical(format!("covariance not positive definite (pivot {j})")));
+                return Err(CosmoError::Numerical(format!(
+                    "covariance not positive definite (pivot {j})"
+                )));
             }
             let d = s.sqrt();
             l[j * n + j] = d;
@@ -142,7 +156,12 @@ impl Cholesky {
 
 /// Gaussian log-likelihood of data d given mean mu and the Cholesky factor
 /// of a fixed covariance: -1/2 r^T C^-1 r [- 1/2 ln det C - n/2 ln 2 pi].
-pub fn gaussian_log_likelihood<T: Scalar>(data: &[f64], mean: &[T], chol: &Cholesky, include_logdet: bool) -> T {
+pub fn gaussian_log_likelihood<T: Scalar>(
+    data: &[f64],
+    mean: &[T],
+    chol: &Cholesky,
+    include_logdet: bool,
+) -> T {
     let r: Vec<T> = data.iter().zip(mean).map(|(d, m)| -*m + *d).collect();
     let chi2 = chol.quad_form(&r, &r);
     let mut l = chi2 * (-0.5);
@@ -183,20 +202,37 @@ impl ClLikelihood {
     ) -> Result<Self> {
         let cl = angular_cl(&fiducial, &tracers, &ell, &opts)?;
         let noise = angular_cl_noise(&tracers, &ell);
-        let total: Vec<Vec<f64>> = cl.iter().zip(&noise).map(|(c, n)| c.iter().zip(n).map(|(a, b)| a + b).collect()).collect();
+        let total: Vec<Vec<f64>> = cl
+            .iter()
+            .zip(&noise)
+            .map(|(c, n)| c.iter().zip(n).map(|(a, b)| a + b).collect())
+            .collect();
         let cov = gaussian_covariance(&total, tracers.len(), &ell, f_sky)?;
         let n = cl.len() * ell.len();
         let chol = Cholesky::new(&cov, n)?;
         let data = match data {
             Some(d) => {
                 if d.len() != n {
-                    return Err(CosmoError::Input(format!("data vector has {} entries, expected n_pairs*n_ell = {n}", d.len())));
+                    return Err(CosmoError::Input(format!(
+                        "data vector has {} entries, expected n_pairs*n_ell = {n}",
+                        d.len()
+                    )));
                 }
                 d
             }
             None => cl.concat(),
         };
-        Ok(Self { tracers, ell, opts, f_sky, data, cov, chol, fiducial, params })
+        Ok(Self {
+            tracers,
+            ell,
+            opts,
+            f_sky,
+            data,
+            cov,
+            chol,
+            fiducial,
+            params,
+        })
     }
 
     /// Cosmology with the free parameters set to `values` (seeded by `seed`).
@@ -245,7 +281,9 @@ impl ClLikelihood {
             })
             .collect();
         let l = self.log_likelihood(&self.cosmology(&v))?;
-        let g = l.eps.unwrap_generic(nalgebra::Const::<N>, nalgebra::Const::<1>);
+        let g = l
+            .eps
+            .unwrap_generic(nalgebra::Const::<N>, nalgebra::Const::<1>);
         Ok((l.re, g.iter().copied().collect()))
     }
 
@@ -255,8 +293,11 @@ impl ClLikelihood {
         let res: Result<Vec<(f64, f64)>> = (0..n)
             .into_par_iter()
             .map(|i| {
-                let v: Vec<Dual64> =
-                    values.iter().enumerate().map(|(j, x)| Dual64::new(*x, if i == j { 1.0 } else { 0.0 })).collect();
+                let v: Vec<Dual64> = values
+                    .iter()
+                    .enumerate()
+                    .map(|(j, x)| Dual64::new(*x, if i == j { 1.0 } else { 0.0 }))
+                    .collect();
                 let l = self.log_likelihood(&self.cosmology(&v))?;
                 Ok((l.re, l.eps))
             })
@@ -273,9 +314,16 @@ impl ClLikelihood {
         (0..self.params.len())
             .into_par_iter()
             .map(|i| {
-                let v: Vec<Dual64> =
-                    values.iter().enumerate().map(|(j, x)| Dual64::new(*x, if i == j { 1.0 } else { 0.0 })).collect();
-                Ok(self.mean(&self.cosmology(&v))?.iter().map(|d| d.eps).collect())
+                let v: Vec<Dual64> = values
+                    .iter()
+                    .enumerate()
+                    .map(|(j, x)| Dual64::new(*x, if i == j { 1.0 } else { 0.0 }))
+                    .collect();
+                Ok(self
+                    .mean(&self.cosmology(&v))?
+                    .iter()
+                    .map(|d| d.eps)
+                    .collect())
             })
             .collect()
     }
@@ -285,7 +333,13 @@ impl ClLikelihood {
         let j = self.jacobian(values)?;
         let n = j.len();
         let w: Vec<Vec<f64>> = j.iter().map(|ji| self.chol.forward(ji)).collect();
-        Ok((0..n).map(|a| (0..n).map(|b| w[a].iter().zip(&w[b]).map(|(x, y)| x * y).sum()).collect()).collect())
+        Ok((0..n)
+            .map(|a| {
+                (0..n)
+                    .map(|b| w[a].iter().zip(&w[b]).map(|(x, y)| x * y).sum())
+                    .collect()
+            })
+            .collect())
     }
 
     /// Hessian of log L at `values` (exact, hyper-dual numbers).
@@ -298,7 +352,14 @@ impl ClLikelihood {
                 let v: Vec<HyperDual64> = values
                     .iter()
                     .enumerate()
-                    .map(|(j, x)| HyperDual64::new(*x, if j == a { 1.0 } else { 0.0 }, if j == b { 1.0 } else { 0.0 }, 0.0))
+                    .map(|(j, x)| {
+                        HyperDual64::new(
+                            *x,
+                            if j == a { 1.0 } else { 0.0 },
+                            if j == b { 1.0 } else { 0.0 },
+                            0.0,
+                        )
+                    })
                     .collect();
                 Ok(self.log_likelihood(&self.cosmology(&v))?.eps1eps2)
             })
@@ -325,5 +386,8 @@ pub fn fisher_hessian(like: &ClLikelihood) -> Result<Vec<Vec<f64>>> {
     let mut l = like.clone();
     l.data = l.mean(&l.fiducial)?;
     let v: Vec<f64> = l.params.iter().map(|p| l.fiducial.get(*p)).collect();
-    Ok(l.hessian(&v)?.into_iter().map(|r| r.into_iter().map(|x| -x).collect()).collect())
+    Ok(l.hessian(&v)?
+        .into_iter()
+        .map(|r| r.into_iter().map(|x| -x).collect())
+        .collect())
 }

@@ -33,7 +33,12 @@ fn rhs<T: Scalar>(c: &Cosmology<T>, x: f64, y: &[T; 4]) -> [T; 4] {
     let a = x.exp();
     let damp = dlne_dlna(c, a) + 2.0;
     let src = omega_m_a(c, a) * 1.5;
-    [y[1], src * y[0] - damp * y[1], y[3], src * (y[2] - y[0] * y[0]) - damp * y[3]]
+    [
+        y[1],
+        src * y[0] - damp * y[1],
+        y[3],
+        src * (y[2] - y[0] * y[0]) - damp * y[3],
+    ]
 }
 
 impl<T: Scalar> Growth<T> {
@@ -43,10 +48,22 @@ impl<T: Scalar> Growth<T> {
         let dx = -x0 / (N_NODES - 1) as f64;
         let h = dx / SUBSTEPS as f64;
         let a0 = A_START;
-        let mut y = [T::from(a0), T::from(a0), T::from(-3.0 / 7.0 * a0 * a0), T::from(-6.0 / 7.0 * a0 * a0)];
+        let mut y = [
+            T::from(a0),
+            T::from(a0),
+            T::from(-3.0 / 7.0 * a0 * a0),
+            T::from(-6.0 / 7.0 * a0 * a0),
+        ];
         let mut vals: Vec<[T; 4]> = Vec::with_capacity(N_NODES);
         let mut ders: Vec<[T; 4]> = Vec::with_capacity(N_NODES);
-        let add = |y: &[T; 4], k: &[T; 4], s: f64| -> [T; 4] { [y[0] + k[0] * s, y[1] + k[1] * s, y[2] + k[2] * s, y[3] + k[3] * s] };
+        let add = |y: &[T; 4], k: &[T; 4], s: f64| -> [T; 4] {
+            [
+                y[0] + k[0] * s,
+                y[1] + k[1] * s,
+                y[2] + k[2] * s,
+                y[3] + k[3] * s,
+            ]
+        };
         for i in 0..N_NODES {
             let x = x0 + i as f64 * dx;
             vals.push(y);
@@ -67,11 +84,14 @@ impl<T: Scalar> Growth<T> {
         }
         let d1_today = vals[N_NODES - 1][0];
         if !(d1_today.re().is_finite() && d1_today.re() > 0.0) {
-            return Err(crate::CosmoError::Numerical("growth ODE failed (D(a=1) not finite)".into()));
+            return Err(crate::CosmoError::Numerical(
+                "growth ODE failed (D(a=1) not finite)".into(),
+            ));
         }
         let n1 = d1_today.recip();
         let n2 = n1 * n1;
-        let col = |j: usize, v: &Vec<[T; 4]>, s: T| -> Vec<T> { v.iter().map(|r| r[j] * s).collect() };
+        let col =
+            |j: usize, v: &Vec<[T; 4]>, s: T| -> Vec<T> { v.iter().map(|r| r[j] * s).collect() };
         Ok(Self {
             d1: HermiteTable::new(x0, dx, col(0, &vals, n1), col(0, &ders, n1)),
             d1p: HermiteTable::new(x0, dx, col(1, &vals, n1), col(1, &ders, n1)),

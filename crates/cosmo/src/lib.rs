@@ -35,7 +35,9 @@ pub mod transfer;
 
 pub use background::Background;
 pub use cl::{angular_cl, angular_cl_noise, tracer_pairs, ClOptions};
-pub use covariance::{fisher_hessian, fisher_matrix, gaussian_covariance, gaussian_log_likelihood, ClLikelihood};
+pub use covariance::{
+    fisher_hessian, fisher_matrix, gaussian_covariance, gaussian_log_likelihood, ClLikelihood,
+};
 pub use growth::Growth;
 pub use nz::RedshiftDistribution;
 pub use params::{CosmoError, Cosmology, Param};

@@ -91,12 +91,17 @@ impl<T: Scalar> HermiteTable<T> {
         let h10 = t3 - 2.0 * t2 + t;
         let h01 = -2.0 * t3 + 3.0 * t2;
         let h11 = t3 - t2;
-        let v = self.y[i] * h00 + self.dy[i] * (h10 * h) + self.y[i + 1] * h01 + self.dy[i + 1] * (h11 * h);
+        let v = self.y[i] * h00
+            + self.dy[i] * (h10 * h)
+            + self.y[i + 1] * h01
+            + self.dy[i + 1] * (h11 * h);
         let d00 = 6.0 * t2 - 6.0 * t;
         let d10 = 3.0 * t2 - 4.0 * t + 1.0;
         let d01 = -6.0 * t2 + 6.0 * t;
         let d11 = 3.0 * t2 - 2.0 * t;
-        let d = (self.y[i] * d00 + self.y[i + 1] * d01) * (1.0 / h) + self.dy[i] * d10 + self.dy[i + 1] * d11;
+        let d = (self.y[i] * d00 + self.y[i + 1] * d01) * (1.0 / h)
+            + self.dy[i] * d10
+            + self.dy[i + 1] * d11;
         (v, d)
     }
 
@@ -144,7 +149,12 @@ impl<T: Scalar> UniformSpline<T> {
             d[i] = (rhs - if i > 1 { d[i - 1] } else { T::zero() }) * (1.0 / denom);
         }
         for i in (1..n - 1).rev() {
-            m[i] = d[i] - if i + 1 < n - 1 { m[i + 1] * c[i] } else { T::zero() };
+            m[i] = d[i]
+                - if i + 1 < n - 1 {
+                    m[i + 1] * c[i]
+                } else {
+                    T::zero()
+                };
         }
         Self { x0, dx, y, m }
     }
@@ -182,7 +192,12 @@ mod tests {
         let n = 200;
         let dx = 4.0 / (n - 1) as f64;
         let xs: Vec<f64> = (0..n).map(|i| i as f64 * dx).collect();
-        let t = HermiteTable::new(0.0, dx, xs.iter().map(|x| x.sin()).collect(), xs.iter().map(|x| x.cos()).collect());
+        let t = HermiteTable::new(
+            0.0,
+            dx,
+            xs.iter().map(|x| x.sin()).collect(),
+            xs.iter().map(|x| x.cos()).collect(),
+        );
         let s = UniformSpline::new(0.0, dx, xs.iter().map(|x| x.sin()).collect::<Vec<f64>>());
         for &x in &[0.013, 1.2345, 3.999] {
             let (v, d) = t.eval(x);

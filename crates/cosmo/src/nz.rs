@@ -110,7 +110,11 @@ impl RedshiftDistribution {
             }
             Self::Tabulated { z, nz } => {
                 if z.len() < 2 || z.len() != nz.len() {
-                    return bad(format!("tabulated n(z): need >= 2 rows of (z, n) (got {} z and {} n values)", z.len(), nz.len()));
+                    return bad(format!(
+                        "tabulated n(z): need >= 2 rows of (z, n) (got {} z and {} n values)",
+                        z.len(),
+                        nz.len()
+                    ));
                 }
                 if z.windows(2).any(|w| w[1] <= w[0]) || z[0] < 0.0 {
                     return bad("tabulated n(z): z must be >= 0 and strictly increasing".into());
@@ -146,9 +150,14 @@ impl RedshiftDistribution {
             if line.is_empty() {
                 continue;
             }
-            let vals: std::result::Result<Vec<f64>, _> =
-                line.split(|c: char| c.is_whitespace() || c == ',').filter(|s| !s.is_empty()).map(|s| s.parse::<f64>()).collect();
-            let vals = vals.map_err(|e| CosmoError::Input(format!("n(z) file {} line {}: {e}", path.display(), i + 1)))?;
+            let vals: std::result::Result<Vec<f64>, _> = line
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse::<f64>())
+                .collect();
+            let vals = vals.map_err(|e| {
+                CosmoError::Input(format!("n(z) file {} line {}: {e}", path.display(), i + 1))
+            })?;
             rows.push(vals);
         }
         let ncol = rows.first().map(|r| r.len()).unwrap_or(0);
@@ -159,14 +168,23 @@ impl RedshiftDistribution {
             )));
         }
         let d = if ncol == 2 {
-            Self::Tabulated { z: rows.iter().map(|r| r[0]).collect(), nz: rows.iter().map(|r| r[1]).collect() }
+            Self::Tabulated {
+                z: rows.iter().map(|r| r[0]).collect(),
+                nz: rows.iter().map(|r| r[1]).collect(),
+            }
         } else {
             let mut edges: Vec<f64> = rows.iter().map(|r| r[0]).collect();
             edges.push(rows.last().unwrap()[1]);
             if rows.windows(2).any(|w| (w[0][1] - w[1][0]).abs() > 1e-12) {
-                return Err(CosmoError::Input(format!("n(z) file {}: histogram bins must be contiguous", path.display())));
+                return Err(CosmoError::Input(format!(
+                    "n(z) file {}: histogram bins must be contiguous",
+                    path.display()
+                )));
             }
-            Self::Histogram { edges, counts: rows.iter().map(|r| r[2]).collect() }
+            Self::Histogram {
+                edges,
+                counts: rows.iter().map(|r| r[2]).collect(),
+            }
         };
         d.validate()?;
         Ok(d)
@@ -191,7 +209,11 @@ impl Nz {
             let mut s = 0.0;
             for w in edges.windows(2) {
                 let (x, wt) = composite_gl(w[0], w[1], 8, 8);
-                s += x.iter().zip(&wt).map(|(z, w)| w * dist.raw(*z)).sum::<f64>();
+                s += x
+                    .iter()
+                    .zip(&wt)
+                    .map(|(z, w)| w * dist.raw(*z))
+                    .sum::<f64>();
             }
             s
         };
@@ -219,7 +241,11 @@ impl Nz {
     }
 
     pub fn breakpoints(&self) -> Vec<f64> {
-        self.dist.breakpoints().iter().map(|z| z + self.shift).collect()
+        self.dist
+            .breakpoints()
+            .iter()
+            .map(|z| z + self.shift)
+            .collect()
     }
 }
 
@@ -230,17 +256,41 @@ mod tests {
     #[test]
     fn normalised() {
         for d in [
-            RedshiftDistribution::Smail { a: 1.0, b: 2.0, z0: 1.0, zmax: 5.0 },
-            RedshiftDistribution::Gaussian { z0: 1.0, sigma: 0.1, zmax: 5.0 },
-            RedshiftDistribution::Tabulated { z: vec![0.0, 0.5, 1.0, 2.0], nz: vec![0.0, 2.0, 1.0, 0.0] },
-            RedshiftDistribution::Histogram { edges: vec![0.1, 0.3, 0.9], counts: vec![10.0, 30.0] },
+            RedshiftDistribution::Smail {
+                a: 1.0,
+                b: 2.0,
+                z0: 1.0,
+                zmax: 5.0,
+            },
+            RedshiftDistribution::Gaussian {
+                z0: 1.0,
+                sigma: 0.1,
+                zmax: 5.0,
+            },
+            RedshiftDistribution::Tabulated {
+                z: vec![0.0, 0.5, 1.0, 2.0],
+                nz: vec![0.0, 2.0, 1.0, 0.0],
+            },
+            RedshiftDistribution::Histogram {
+                edges: vec![0.1, 0.3, 0.9],
+                counts: vec![10.0, 30.0],
+            },
         ] {
             let n = Nz::new(d, 0.0).unwrap();
             let (x, w) = composite_gl(0.0, 5.0, 2000, 4);
             let s: f64 = x.iter().zip(&w).map(|(z, w)| w * n.eval(*z)).sum();
             assert!((s - 1.0).abs() < 2e-3, "{s}");
         }
-        assert!(Nz::new(RedshiftDistribution::Smail { a: 1.0, b: -2.0, z0: 1.0, zmax: 5.0 }, 0.0).is_err());
+        assert!(Nz::new(
+            RedshiftDistribution::Smail {
+                a: 1.0,
+                b: -2.0,
+                z0: 1.0,
+                zmax: 5.0
+            },
+            0.0
+        )
+        .is_err());
     }
 
     #[test]
@@ -260,7 +310,10 @@ mod tests {
         assert!((h.eval(0.35) - 1.25).abs() < 1e-9);
         assert!((h.eval(0.25)).abs() < 1e-12);
         std::fs::write(&three, "0.2 0.4 10\n0.5 0.8 30\n").unwrap();
-        assert!(RedshiftDistribution::from_file(&three).unwrap_err().to_string().contains("contiguous"));
+        assert!(RedshiftDistribution::from_file(&three)
+            .unwrap_err()
+            .to_string()
+            .contains("contiguous"));
         std::fs::write(&two, "0.0 1.0\n0.5\n").unwrap();
         assert!(RedshiftDistribution::from_file(&two).is_err());
         assert!(RedshiftDistribution::from_file(&dir.join("missing.txt")).is_err());

@@ -7,7 +7,11 @@ use crate::Scalar;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CosmoError {
     #[error("invalid parameter {name} = {value}: {expected}")]
-    InvalidParameter { name: String, value: f64, expected: String },
+    InvalidParameter {
+        name: String,
+        value: f64,
+        expected: String,
+    },
     #[error("unknown cosmological parameter '{0}' (expected one of Omega_c, Omega_b, h, n_s, sigma8, Omega_k, w0, wa)")]
     UnknownParameter(String),
     #[error("invalid input: {0}")]
@@ -49,8 +53,16 @@ pub enum Param {
 }
 
 impl Param {
-    pub const ALL: [Param; 8] =
-        [Param::OmegaC, Param::OmegaB, Param::H, Param::Ns, Param::Sigma8, Param::OmegaK, Param::W0, Param::Wa];
+    pub const ALL: [Param; 8] = [
+        Param::OmegaC,
+        Param::OmegaB,
+        Param::H,
+        Param::Ns,
+        Param::Sigma8,
+        Param::OmegaK,
+        Param::W0,
+        Param::Wa,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -69,7 +81,11 @@ impl Param {
 impl std::str::FromStr for Param {
     type Err = CosmoError;
     fn from_str(s: &str) -> Result<Self, CosmoError> {
-        Param::ALL.iter().copied().find(|p| p.name() == s).ok_or_else(|| CosmoError::UnknownParameter(s.to_string()))
+        Param::ALL
+            .iter()
+            .copied()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| CosmoError::UnknownParameter(s.to_string()))
     }
 }
 
@@ -184,7 +200,11 @@ impl<T: Scalar> Cosmology<T> {
     pub fn validate(&self) -> Result<(), CosmoError> {
         let c = self.re();
         let bad = |name: &str, value: f64, expected: &str| {
-            Err(CosmoError::InvalidParameter { name: name.into(), value, expected: expected.into() })
+            Err(CosmoError::InvalidParameter {
+                name: name.into(),
+                value,
+                expected: expected.into(),
+            })
         };
         let all = [
             ("Omega_c", c.omega_c),
@@ -226,7 +246,11 @@ impl<T: Scalar> Cosmology<T> {
             return bad("w0", c.w0, "must be in (-3, 0)");
         }
         if c.wa.abs() > 3.0 || c.w0 + c.wa >= 0.0 {
-            return bad("wa", c.wa, "must satisfy |wa| <= 3 and w0 + wa < 0 (dark energy subdominant at early times)");
+            return bad(
+                "wa",
+                c.wa,
+                "must satisfy |wa| <= 3 and w0 + wa < 0 (dark energy subdominant at early times)",
+            );
         }
         if !(c.t_cmb > 0.0 && c.t_cmb < 10.0) {
             return bad("T_CMB", c.t_cmb, "must be in (0, 10) K");

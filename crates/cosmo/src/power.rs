@@ -40,7 +40,9 @@ impl std::str::FromStr for NonLinear {
         match s {
             "linear" => Ok(Self::Linear),
             "halofit" => Ok(Self::Halofit),
-            _ => Err(CosmoError::Input(format!("nonlinear = \"{s}\": expected \"halofit\" or \"linear\""))),
+            _ => Err(CosmoError::Input(format!(
+                "nonlinear = \"{s}\": expected \"halofit\" or \"linear\""
+            ))),
         }
     }
 }
@@ -79,7 +81,13 @@ fn filter_grid() -> &'static FilterGrid {
             kern[1].push(k2);
             kern[2].push(k4);
         }
-        FilterGrid { lnk, ln_r0, d_ln_r, n_r, kern }
+        FilterGrid {
+            lnk,
+            ln_r0,
+            d_ln_r,
+            n_r,
+            kern,
+        }
     })
 }
 
@@ -136,7 +144,11 @@ impl<T: Scalar> PowerSpectrum<T> {
         static S8: OnceLock<(Vec<f64>, Vec<f64>)> = OnceLock::new();
         let (lnk, w) = S8.get_or_init(|| {
             let (x, w) = composite_gl((1e-4f64).ln(), (1e2f64).ln(), 48, 8);
-            let w = x.iter().zip(&w).map(|(x, w)| w * tophat(x.exp() * 8.0).powi(2)).collect();
+            let w = x
+                .iter()
+                .zip(&w)
+                .map(|(x, w)| w * tophat(x.exp() * 8.0).powi(2))
+                .collect();
             (x, w)
         });
         let mut s2 = T::zero();
@@ -145,7 +157,15 @@ impl<T: Scalar> PowerSpectrum<T> {
             s2 += Self::shape(cosmo, &transfer, T::from(k)) * (k.powi(3) / (2.0 * PI * PI) * wi);
         }
         let amplitude = cosmo.sigma8 * cosmo.sigma8 / s2;
-        let mut p = Self { cosmo: *cosmo, transfer, kind, nonlinear, growth, amplitude, halofit: None };
+        let mut p = Self {
+            cosmo: *cosmo,
+            transfer,
+            kind,
+            nonlinear,
+            growth,
+            amplitude,
+            halofit: None,
+        };
         if nonlinear == NonLinear::Halofit {
             p.halofit = Some(p.build_halofit());
         }
@@ -179,7 +199,9 @@ impl<T: Scalar> PowerSpectrum<T> {
             .iter()
             .map(|x| {
                 let k = x.exp();
-                Self::shape(&self.cosmo, &self.transfer, T::from(k)) * self.amplitude * (k.powi(3) / (2.0 * PI * PI))
+                Self::shape(&self.cosmo, &self.transfer, T::from(k))
+                    * self.amplitude
+                    * (k.powi(3) / (2.0 * PI * PI))
             })
             .collect();
         let mut ls = Vec::with_capacity(g.n_r);
@@ -209,18 +231,32 @@ impl<T: Scalar> PowerSpectrum<T> {
 
     /// Non-linear scale, n_eff and curvature at scale factor a.
     pub fn halofit_params(&self, a: f64) -> HalofitParams<T> {
-        let t = self.halofit.as_ref().expect("halofit tables are built when nonlinear = Halofit");
+        let t = self
+            .halofit
+            .as_ref()
+            .expect("halofit tables are built when nonlinear = Halofit");
         let g = filter_grid();
         let d1 = self.growth.d1(a);
         let target = -(d1.ln() * 2.0); // ln sigma0^2(R) = -2 ln D
         let f = |x: T| t.ln_sigma2.eval(x) - target;
         let (lo, hi) = (g.ln_r0, g.ln_r0 + g.d_ln_r * (g.n_r - 1) as f64);
-        let (om, ode, w) = (omega_m_a(&self.cosmo, a), omega_de_a(&self.cosmo, a), self.cosmo.w0);
+        let (om, ode, w) = (
+            omega_m_a(&self.cosmo, a),
+            omega_de_a(&self.cosmo, a),
+            self.cosmo.w0,
+        );
         let f_lo = f(T::from(lo)).re();
         let f_hi = f(T::from(hi)).re();
         if f_lo < 0.0 {
             // sigma < 1 even at the smallest R: no non-linear correction at any k we use.
-            return HalofitParams { a, k_sigma: None, n_eff: T::zero(), curv: T::zero(), d1, coef: [T::zero(); 10] };
+            return HalofitParams {
+                a,
+                k_sigma: None,
+                n_eff: T::zero(),
+                curv: T::zero(),
+                d1,
+                coef: [T::zero(); 10],
+            };
         }
         if f_hi > 0.0 {
             // sigma > 1 at R = 20 Mpc/h (would need sigma8 far outside the fitted range).
@@ -283,7 +319,8 @@ impl<T: Scalar> PowerSpectrum<T> {
         let lny = y.ln();
         let fy = y * 0.25 + y * y * 0.125;
         let dq = dl * (((dl + 1.0).ln() * beta).exp() / (dl * alpha + 1.0)) * (-fy).exp();
-        let dh_prime = an * (lny * f1 * 3.0).exp() / (bn * (lny * f2).exp() + (((cn * f3).ln() + lny) * (-gamma + 3.0)).exp() + 1.0);
+        let dh_prime = an * (lny * f1 * 3.0).exp()
+            / (bn * (lny * f2).exp() + (((cn * f3).ln() + lny) * (-gamma + 3.0)).exp() + 1.0);
         let dh = dh_prime / ((y * y).recip() * nu + 1.0);
         (dq + dh) / norm
     }
@@ -295,7 +332,11 @@ fn takahashi_coefficients<T: Scalar>(n: T, c: T, om: T, ode: T, w: T) -> [T; 10]
         let (n2, n3, n4) = (n * n, n * n * n, n * n * n * n);
         let wterm = ode * (w + 1.0);
         let ten = |e: T| (e * std::f64::consts::LN_10).exp();
-        let an = ten(n * 2.8553 + n2 * 2.3706 + n3 * 0.9903 + n4 * 0.2250 - c * 0.6038 + wterm * 0.1749 + 1.5222);
+        let an = ten(
+            n * 2.8553 + n2 * 2.3706 + n3 * 0.9903 + n4 * 0.2250 - c * 0.6038
+                + wterm * 0.1749
+                + 1.5222,
+        );
         let bn = ten(n * 0.5864 + n2 * 0.5716 - c * 1.5474 + wterm * 0.2279 - 0.5642);
         let cn = ten(n * 2.0404 + n2 * 0.8161 + c * 0.5869 + 0.3698);
         let gamma = -n * 0.0843 + c * 0.8460 + 0.1971;
@@ -313,7 +354,18 @@ fn takahashi_coefficients<T: Scalar>(n: T, c: T, om: T, ode: T, w: T) -> [T; 10]
                 frac * fb + (-frac + 1.0) * fa
             }
         };
-        [an, bn, cn, gamma, alpha, beta, nu, mix(-0.0732, -0.0307), mix(-0.1423, -0.0585), mix(0.0725, 0.0743)]
+        [
+            an,
+            bn,
+            cn,
+            gamma,
+            alpha,
+            beta,
+            nu,
+            mix(-0.0732, -0.0307),
+            mix(-0.1423, -0.0585),
+            mix(0.0725, 0.0743),
+        ]
     }
 }
 
@@ -333,7 +385,8 @@ mod tests {
         for i in 0..=n {
             let k = (l0 + i as f64 * h).exp();
             let wt = if i == 0 || i == n { 0.5 } else { 1.0 };
-            s += wt * h * k.powi(3) * p.pk_linear(k, 1.0) / (2.0 * PI * PI) * tophat(8.0 * k).powi(2);
+            s += wt * h * k.powi(3) * p.pk_linear(k, 1.0) / (2.0 * PI * PI)
+                * tophat(8.0 * k).powi(2);
         }
         assert!((s.sqrt() / c.sigma8 - 1.0).abs() < 1e-7, "{}", s.sqrt());
     }

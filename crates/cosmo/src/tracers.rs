@@ -10,7 +10,8 @@ use crate::{CosmoError, Result};
 pub const C1_RHOCRIT: f64 = 5e-14 * 2.775_366_27e11;
 
 /// Square arcminutes per steradian.
-pub const ARCMIN2_PER_SR: f64 = (180.0 * 60.0 / std::f64::consts::PI) * (180.0 * 60.0 / std::f64::consts::PI);
+pub const ARCMIN2_PER_SR: f64 =
+    (180.0 * 60.0 / std::f64::consts::PI) * (180.0 * 60.0 / std::f64::consts::PI);
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum TracerKind {
@@ -18,7 +19,11 @@ pub enum TracerKind {
     /// \int dz' n(z') f_K(chi' - chi)/f_K(chi')  -  A_IA C1 rho_crit Omega_m / D(z) n(z) H(z)/c]
     /// (NLA intrinsic alignment with constant amplitude A_IA), times the spin-2
     /// factor sqrt((l+2)!/(l-2)!)/(l+1/2)^2 in the Limber integral.
-    WeakLensing { ia_amplitude: f64, m_bias: f64, sigma_e: f64 },
+    WeakLensing {
+        ia_amplitude: f64,
+        m_bias: f64,
+        sigma_e: f64,
+    },
     /// Galaxy clustering: W(chi) = b n(z) H(z)/c with constant linear bias b.
     NumberCounts { bias: f64 },
 }
@@ -34,11 +39,23 @@ pub struct Tracer {
 
 impl Tracer {
     pub fn weak_lensing(nz: Nz, sigma_e: f64, gals_per_arcmin2: f64) -> Self {
-        Self { nz, kind: TracerKind::WeakLensing { ia_amplitude: 0.0, m_bias: 0.0, sigma_e }, gals_per_arcmin2 }
+        Self {
+            nz,
+            kind: TracerKind::WeakLensing {
+                ia_amplitude: 0.0,
+                m_bias: 0.0,
+                sigma_e,
+            },
+            gals_per_arcmin2,
+        }
     }
 
     pub fn number_counts(nz: Nz, bias: f64, gals_per_arcmin2: f64) -> Self {
-        Self { nz, kind: TracerKind::NumberCounts { bias }, gals_per_arcmin2 }
+        Self {
+            nz,
+            kind: TracerKind::NumberCounts { bias },
+            gals_per_arcmin2,
+        }
     }
 
     pub fn is_lensing(&self) -> bool {
@@ -47,12 +64,21 @@ impl Tracer {
 
     pub fn validate(&self) -> Result<()> {
         if !(self.gals_per_arcmin2 > 0.0 && self.gals_per_arcmin2.is_finite()) {
-            return Err(CosmoError::Input(format!("gals_per_arcmin2 = {} must be > 0", self.gals_per_arcmin2)));
+            return Err(CosmoError::Input(format!(
+                "gals_per_arcmin2 = {} must be > 0",
+                self.gals_per_arcmin2
+            )));
         }
         match self.kind {
-            TracerKind::WeakLensing { sigma_e, ia_amplitude, m_bias } => {
+            TracerKind::WeakLensing {
+                sigma_e,
+                ia_amplitude,
+                m_bias,
+            } => {
                 if !(sigma_e >= 0.0 && sigma_e < 2.0) {
-                    return Err(CosmoError::Input(format!("sigma_e = {sigma_e} must be in [0, 2)")));
+                    return Err(CosmoError::Input(format!(
+                        "sigma_e = {sigma_e} must be in [0, 2)"
+                    )));
                 }
                 if !ia_amplitude.is_finite() || !(m_bias > -1.0 && m_bias < 1.0) {
                     return Err(CosmoError::Input(format!(

@@ -68,16 +68,19 @@ impl<T: Scalar> Transfer<T> {
         // eq. 2-3: matter-radiation equality
         let z_eq = omh2 * (2.50e4 / (theta2 * theta2));
         let k_eq = omh2 * (0.0746 / theta2); // Mpc^-1
-        // eq. 4: drag epoch
+                                             // eq. 4: drag epoch
         let b1 = omh2.powf(-0.419) * 0.313 * (omh2.powf(0.674) * 0.607 + 1.0);
         let b2 = omh2.powf(0.223) * 0.238;
-        let z_d = omh2.powf(0.251) * 1291.0 * (b1 * obh2.powd(b2) + 1.0) / (omh2.powf(0.828) * 0.659 + 1.0);
+        let z_d = omh2.powf(0.251) * 1291.0 * (b1 * obh2.powd(b2) + 1.0)
+            / (omh2.powf(0.828) * 0.659 + 1.0);
         // eq. 5: baryon-to-photon momentum ratio R = 31.5 Obh2 Theta^-4 (z/1e3)^-1
         let r_of = |z: T| obh2 * (31.5 / (theta2 * theta2)) * 1000.0 / z;
         let r_d = r_of(z_d);
         let r_eq = r_of(z_eq);
         // eq. 6: sound horizon at drag (Mpc)
-        let s = (r_eq.recip() * 6.0).sqrt() * (k_eq * 3.0).recip() * 2.0
+        let s = (r_eq.recip() * 6.0).sqrt()
+            * (k_eq * 3.0).recip()
+            * 2.0
             * (((r_d + 1.0).sqrt() + (r_d + r_eq).sqrt()) / (r_eq.sqrt() + 1.0)).ln();
         // eq. 7: Silk damping scale (Mpc^-1)
         let k_silk = obh2.powf(0.52) * 1.6 * omh2.powf(0.73) * ((omh2 * 10.4).powf(-0.95) + 1.0);
@@ -97,9 +100,11 @@ impl<T: Scalar> Transfer<T> {
         let beta_b = fb + 0.5 + (-(fb * 2.0) + 3.0) * ((omh2 * 17.2).powi(2) + 1.0).sqrt();
         // no-wiggle fit, eqs. 26, 31
         let s_nw = (omh2.recip() * 9.83).ln() * 44.5 / (obh2.powf(0.75) * 10.0 + 1.0).sqrt();
-        let alpha_gamma = -((omh2 * 431.0).ln() * fb * 0.328) + (omh2 * 22.3).ln() * fb * fb * 0.38 + 1.0;
+        let alpha_gamma =
+            -((omh2 * 431.0).ln() * fb * 0.328) + (omh2 * 22.3).ln() * fb * fb * 0.38 + 1.0;
         // BBKS with Sugiyama (1995) shape: q = Theta^2 k / (Omega_m h^2 exp(-Omega_b (1 + sqrt(2h)/Omega_m)))  [k in 1/Mpc]
-        let q_scale = (omh2 * (-(c.omega_b * ((h * 2.0).sqrt() / om + 1.0))).exp()).recip() * theta2;
+        let q_scale =
+            (omh2 * (-(c.omega_b * ((h * 2.0).sqrt() / om + 1.0))).exp()).recip() * theta2;
         Self {
             kind,
             h,
@@ -144,18 +149,22 @@ impl<T: Scalar> Transfer<T> {
         // eq. 17-18: CDM
         let f = ((ks * (1.0 / 5.4)).powi(4) + 1.0).recip();
         let one = T::one();
-        let t_c = self.t0_tilde(k, one, self.beta_c) * f + self.t0_tilde(k, self.alpha_c, self.beta_c) * (-f + 1.0);
+        let t_c = self.t0_tilde(k, one, self.beta_c) * f
+            + self.t0_tilde(k, self.alpha_c, self.beta_c) * (-f + 1.0);
         // eq. 21-22: baryons
         let s_tilde = self.s / ((self.beta_node / ks).powi(3) + 1.0).cbrt();
         let t_b = (self.t0_tilde(k, one, one) / ((ks * (1.0 / 5.2)).powi(2) + 1.0)
-            + self.alpha_b / ((self.beta_b / ks).powi(3) + 1.0) * (-(k / self.k_silk).powf(1.4)).exp())
+            + self.alpha_b / ((self.beta_b / ks).powi(3) + 1.0)
+                * (-(k / self.k_silk).powf(1.4)).exp())
             * sinc(k * s_tilde);
         self.fb * t_b + self.fc * t_c
     }
 
     fn eh_nowiggle(&self, k_h: T) -> T {
         let k = k_h * self.h;
-        let gamma_eff = self.om_h * (self.alpha_gamma + (-self.alpha_gamma + 1.0) / ((k * self.s_nw * 0.43).powi(4) + 1.0));
+        let gamma_eff = self.om_h
+            * (self.alpha_gamma
+                + (-self.alpha_gamma + 1.0) / ((k * self.s_nw * 0.43).powi(4) + 1.0));
         let q = k_h * self.theta2 / gamma_eff;
         let l0 = (q * 1.8 + 2.0 * std::f64::consts::E).ln();
         let c0 = (q * 62.5 + 1.0).recip() * 731.0 + 14.2;
@@ -186,9 +195,17 @@ mod tests {
     #[test]
     fn transfer_tends_to_one_on_large_scales() {
         let c = Cosmology::planck15();
-        for kind in [TransferFunction::EisensteinHu, TransferFunction::EisensteinHuNoWiggles, TransferFunction::Bbks] {
+        for kind in [
+            TransferFunction::EisensteinHu,
+            TransferFunction::EisensteinHuNoWiggles,
+            TransferFunction::Bbks,
+        ] {
             let t = Transfer::new(&c, kind);
-            assert!((t.eval(1e-6) - 1.0).abs() < 1e-3, "{kind:?} {}", t.eval(1e-6));
+            assert!(
+                (t.eval(1e-6) - 1.0).abs() < 1e-3,
+                "{kind:?} {}",
+                t.eval(1e-6)
+            );
             assert!(t.eval(1.0) < 0.1);
         }
     }

@@ -10,9 +10,21 @@ fn narrow_source_matches_source_plane_in_curved_space() {
     for ok in [-0.1, 0.0, 0.1] {
         let mut c = Cosmology::planck15();
         c.omega_k = ok;
-        let delta = Tracer::weak_lensing(Nz::new(RedshiftDistribution::Delta { z0: 1.0 }, 0.0).unwrap(), 0.26, 10.0);
+        let delta = Tracer::weak_lensing(
+            Nz::new(RedshiftDistribution::Delta { z0: 1.0 }, 0.0).unwrap(),
+            0.26,
+            10.0,
+        );
         let narrow = Tracer::weak_lensing(
-            Nz::new(RedshiftDistribution::Gaussian { z0: 1.0, sigma: 0.002, zmax: 1.2 }, 0.0).unwrap(),
+            Nz::new(
+                RedshiftDistribution::Gaussian {
+                    z0: 1.0,
+                    sigma: 0.002,
+                    zmax: 1.2,
+                },
+                0.0,
+            )
+            .unwrap(),
             0.26,
             10.0,
         );

@@ -7,18 +7,45 @@ mod common;
 use common::*;
 use cosmodiff_cosmo::covariance::ClLikelihood;
 use cosmodiff_cosmo::nz::{Nz, RedshiftDistribution};
-use cosmodiff_cosmo::{angular_cl, fisher_hessian, fisher_matrix, ClOptions, Cosmology, Param, Tracer};
+use cosmodiff_cosmo::{
+    angular_cl, fisher_hessian, fisher_matrix, ClOptions, Cosmology, Param, Tracer,
+};
 use num_dual::Dual64;
 
 fn wl2() -> Vec<Tracer> {
-    let nz = |z0| Nz::new(RedshiftDistribution::Smail { a: 1.0, b: 2.0, z0, zmax: 5.0 }, 0.0).unwrap();
-    vec![Tracer::weak_lensing(nz(1.0), 0.26, 10.0), Tracer::weak_lensing(nz(0.5), 0.26, 10.0)]
+    let nz = |z0| {
+        Nz::new(
+            RedshiftDistribution::Smail {
+                a: 1.0,
+                b: 2.0,
+                z0,
+                zmax: 5.0,
+            },
+            0.0,
+        )
+        .unwrap()
+    };
+    vec![
+        Tracer::weak_lensing(nz(1.0), 0.26, 10.0),
+        Tracer::weak_lensing(nz(0.5), 0.26, 10.0),
+    ]
 }
 
 fn like() -> ClLikelihood {
-    let ell: Vec<f64> = load("fisher_wl2bin_ccl_finitediff.npz", "ell").iter().copied().collect();
-    ClLikelihood::new(Cosmology::planck15(), wl2(), ell, 0.25, ClOptions::default(), None, vec![Param::OmegaC, Param::Sigma8])
-        .unwrap()
+    let ell: Vec<f64> = load("fisher_wl2bin_ccl_finitediff.npz", "ell")
+        .iter()
+        .copied()
+        .collect();
+    ClLikelihood::new(
+        Cosmology::planck15(),
+        wl2(),
+        ell,
+        0.25,
+        ClOptions::default(),
+        None,
+        vec![Param::OmegaC, Param::Sigma8],
+    )
+    .unwrap()
 }
 
 #[test]
@@ -38,7 +65,11 @@ fn fisher_wl2_matches_ccl_finite_differences() {
     for a in 0..2 {
         for b in 0..2 {
             let rel = f[a][b] / r[[a, b]] - 1.0;
-            println!("F[{a}][{b}] = {:.6e} (CCL FD {:.6e}, rel {rel:.2e})", f[a][b], r[[a, b]]);
+            println!(
+                "F[{a}][{b}] = {:.6e} (CCL FD {:.6e}, rel {rel:.2e})",
+                f[a][b],
+                r[[a, b]]
+            );
             assert!(rel.abs() < 1e-2);
         }
     }
@@ -57,7 +88,10 @@ fn fisher_two_routes_agree() {
     for a in 0..2 {
         for b in 0..2 {
             let rel = (f1[a][b] - f2[a][b]).abs() / f1[a][a].abs().max(f1[b][b].abs());
-            println!("F_JCJ {:.10e}  F_hess {:.10e}  rel {rel:.1e}", f1[a][b], f2[a][b]);
+            println!(
+                "F_JCJ {:.10e}  F_hess {:.10e}  rel {rel:.1e}",
+                f1[a][b], f2[a][b]
+            );
             assert!(rel < 1e-8);
         }
     }
@@ -91,7 +125,12 @@ fn dual_derivatives_match_finite_differences() {
                 let ex = cl[q][l].eps;
                 let scale = cl[q][l].re / base.get(p).abs().max(0.1);
                 let err = (fd - ex).abs() / scale.abs();
-                assert!(err < 1e-5, "{}: pair {q} ell {}: dual {ex:e} fd {fd:e} (rel to C/theta {err:e})", p.name(), ell[l]);
+                assert!(
+                    err < 1e-5,
+                    "{}: pair {q} ell {}: dual {ex:e} fd {fd:e} (rel to C/theta {err:e})",
+                    p.name(),
+                    ell[l]
+                );
             }
         }
     }

@@ -24,14 +24,22 @@ fn background_matches_ccl() {
         }
         let sel: Vec<usize> = (0..a.len()).filter(|&i| a[i] <= 0.99).collect();
         let pick = |v: &[f64]| sel.iter().map(|&i| v[i]).collect::<Vec<_>>();
-        let r = |k: &str| load(&file, &format!("ccl_matched_{k}")).iter().copied().collect::<Vec<f64>>();
+        let r = |k: &str| {
+            load(&file, &format!("ccl_matched_{k}"))
+                .iter()
+                .copied()
+                .collect::<Vec<f64>>()
+        };
         let e_chi = max_rel(&pick(&chi), &pick(&r("chi_Mpc")));
         let e_da = max_rel(&pick(&da), &pick(&r("dA_Mpc")));
         let e_h = max_rel(&hh, &r("H_kms_Mpc"));
         let e_d = max_rel(&d, &r("D"));
         let e_f = max_rel(&f, &r("f"));
         println!("{tag}: chi {e_chi:.2e} dA {e_da:.2e} H {e_h:.2e} D {e_d:.2e} f {e_f:.2e}");
-        assert!(e_chi < 2e-5 && e_da < 2e-5, "{tag}: chi {e_chi:e} dA {e_da:e}");
+        assert!(
+            e_chi < 2e-5 && e_da < 2e-5,
+            "{tag}: chi {e_chi:e} dA {e_da:e}"
+        );
         assert!(e_h < 2e-5, "{tag}: H {e_h:e}");
         assert!(e_d < 5e-6 && e_f < 5e-6, "{tag}: D {e_d:e} f {e_f:e}");
     }

@@ -15,7 +15,16 @@ use cosmodiff_cosmo::tracers::TracerKind;
 use cosmodiff_cosmo::{angular_cl, tracer_pairs, ClOptions, Tracer};
 
 fn smail(z0: f64) -> Nz {
-    Nz::new(RedshiftDistribution::Smail { a: 1.0, b: 2.0, z0, zmax: 5.0 }, 0.0).unwrap()
+    Nz::new(
+        RedshiftDistribution::Smail {
+            a: 1.0,
+            b: 2.0,
+            z0,
+            zmax: 5.0,
+        },
+        0.0,
+    )
+    .unwrap()
 }
 
 pub fn set(name: &str) -> Vec<Tracer> {
@@ -26,7 +35,11 @@ pub fn set(name: &str) -> Vec<Tracer> {
         "wl2" => vec![wl(1.0), wl(0.5)],
         "wl1_nla" => {
             let mut t = wl(1.0);
-            t.kind = TracerKind::WeakLensing { ia_amplitude: 1.0, m_bias: 0.0, sigma_e: 0.26 };
+            t.kind = TracerKind::WeakLensing {
+                ia_amplitude: 1.0,
+                m_bias: 0.0,
+                sigma_e: 0.26,
+            };
             vec![t]
         }
         "gc2" => vec![gc(1.0, 1.5), gc(0.5, 1.5)],
@@ -58,10 +71,15 @@ fn cl_matches_ccl_all_sets() {
                 for l in 0..ell.len() {
                     let refv = r[[p, l]];
                     let rel = (cl[p][l] / refv - 1.0).abs();
-                    let sig = ((r[[ii, l]] * r[[jj, l]] + refv * refv) / (2.0 * ell[l] + 1.0)).sqrt();
+                    let sig =
+                        ((r[[ii, l]] * r[[jj, l]] + refv * refv) / (2.0 * ell[l] + 1.0)).sqrt();
                     let ours: Vec<f64> = cl[p].iter().map(|c| c.abs().ln()).collect();
                     let theirs: Vec<f64> = (0..ell.len()).map(|m| r[[p, m]].abs().ln()).collect();
-                    if l >= 2 && l + 2 < ell.len() && jump(&ln_ell, &theirs, l) > 1e-3 && jump(&ln_ell, &ours, l) < 2e-4 {
+                    if l >= 2
+                        && l + 2 < ell.len()
+                        && jump(&ln_ell, &theirs, l) > 1e-3
+                        && jump(&ln_ell, &ours, l) < 2e-4
+                    {
                         println!("  reference glitch skipped for the relative check: {s} pair {p} ell {:.1} (rel {rel:.1e})", ell[l]);
                     } else {
                         worst_rel = worst_rel.max(rel);
@@ -70,7 +88,10 @@ fn cl_matches_ccl_all_sets() {
                 }
             }
             println!("{tag} {s}: max rel {worst_rel:.2e}, max |dC|/sigma {worst_sig:.2e}");
-            assert!(worst_rel < 2e-3 && worst_sig < 0.1, "{tag} {s}: {worst_rel:e} {worst_sig:e}");
+            assert!(
+                worst_rel < 2e-3 && worst_sig < 0.1,
+                "{tag} {s}: {worst_rel:e} {worst_sig:e}"
+            );
         }
     }
 }

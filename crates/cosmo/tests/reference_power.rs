@@ -49,7 +49,10 @@ fn halofit_matches_ccl() {
         let tol = 3e-3; // the README allows 1e-2 for w0-wa; our w0 convention matches CCL
         for (kind, key) in [
             (TransferFunction::EisensteinHu, "pnl_halofit_ehwiggle"),
-            (TransferFunction::EisensteinHuNoWiggles, "pnl_halofit_ehnowiggle"),
+            (
+                TransferFunction::EisensteinHuNoWiggles,
+                "pnl_halofit_ehnowiggle",
+            ),
             (TransferFunction::Bbks, "pnl_halofit_bbks"),
         ] {
             let (mid, low) = compare(tag, kind, key, NonLinear::Halofit);

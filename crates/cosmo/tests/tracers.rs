@@ -6,7 +6,16 @@ use cosmodiff_cosmo::tracers::{TracerKind, ARCMIN2_PER_SR};
 use cosmodiff_cosmo::{angular_cl, angular_cl_noise, ClOptions, Cosmology, Tracer};
 
 fn smail(z0: f64, shift: f64) -> Nz {
-    Nz::new(RedshiftDistribution::Smail { a: 1.0, b: 2.0, z0, zmax: 5.0 }, shift).unwrap()
+    Nz::new(
+        RedshiftDistribution::Smail {
+            a: 1.0,
+            b: 2.0,
+            z0,
+            zmax: 5.0,
+        },
+        shift,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -14,7 +23,15 @@ fn nuisance_parameters_scale_spectra() {
     let c = Cosmology::planck15();
     let ell = [50.0, 500.0];
     let o = ClOptions::default();
-    let wl = |m: f64| Tracer { nz: smail(1.0, 0.0), kind: TracerKind::WeakLensing { ia_amplitude: 0.0, m_bias: m, sigma_e: 0.26 }, gals_per_arcmin2: 10.0 };
+    let wl = |m: f64| Tracer {
+        nz: smail(1.0, 0.0),
+        kind: TracerKind::WeakLensing {
+            ia_amplitude: 0.0,
+            m_bias: m,
+            sigma_e: 0.26,
+        },
+        gals_per_arcmin2: 10.0,
+    };
     let base = angular_cl(&c, &[wl(0.0), wl(0.0)], &ell, &o).unwrap();
     let biased = angular_cl(&c, &[wl(0.02), wl(-0.01)], &ell, &o).unwrap();
     let f = [1.02 * 1.02, 1.02 * 0.99, 0.99 * 0.99];

@@ -36,7 +36,11 @@ use rayon::prelude::*;
 fn fast_floor(x: f32) -> f32 {
     if x.abs() < 2.0e9 {
         let t = x as i32 as f32;
-        if t > x { t - 1.0 } else { t }
+        if t > x {
+            t - 1.0
+        } else {
+            t
+        }
     } else {
         x.floor()
     }
@@ -185,18 +189,22 @@ pub fn paint3(n: usize, pos: &[[f32; 3]], w: &[[f32; 3]]) -> [Vec<f32>; 3] {
         })
         .collect();
     let [o0, o1, o2] = &mut out;
-    o0.par_chunks_mut(n2).zip(o1.par_chunks_mut(n2)).zip(o2.par_chunks_mut(n2)).enumerate().for_each(|(ix, ((p0, p1), p2))| {
-        for (first, len, buf) in &bufs {
-            let l = (ix + n - first) % n;
-            if l < *len {
-                for (i, b) in buf[l * n2..(l + 1) * n2].iter().enumerate() {
-                    p0[i] += b[0];
-                    p1[i] += b[1];
-                    p2[i] += b[2];
+    o0.par_chunks_mut(n2)
+        .zip(o1.par_chunks_mut(n2))
+        .zip(o2.par_chunks_mut(n2))
+        .enumerate()
+        .for_each(|(ix, ((p0, p1), p2))| {
+            for (first, len, buf) in &bufs {
+                let l = (ix + n - first) % n;
+                if l < *len {
+                    for (i, b) in buf[l * n2..(l + 1) * n2].iter().enumerate() {
+                        p0[i] += b[0];
+                        p1[i] += b[1];
+                        p2[i] += b[2];
+                    }
                 }
             }
-        }
-    });
+        });
     out
 }
 
@@ -230,40 +238,54 @@ pub fn readout_into(n: usize, mesh: &[f32], pos: &[[f32; 3]], out: &mut [f32]) {
 /// Gradient with respect to the position of the CIC interpolant of `mesh`,
 /// `grad_x sum_c f(c) W(x - c)`, at each of `pos`, multiplied by `scale[p]`
 /// when given.
-pub fn readout_grad(n: usize, mesh: &[f32], pos: &[[f32; 3]], scale: Option<&[f32]>) -> Vec<[f32; 3]> {
+pub fn readout_grad(
+    n: usize,
+    mesh: &[f32],
+    pos: &[[f32; 3]],
+    scale: Option<&[f32]>,
+) -> Vec<[f32; 3]> {
     let mut out = vec![[0.0f32; 3]; pos.len()];
     readout_grad_acc(n, mesh, pos, scale, &mut out);
     out
 }
 
 /// As [`readout_grad`] but adds into `out`.
-pub fn readout_grad_acc(n: usize, mesh: &[f32], pos: &[[f32; 3]], scale: Option<&[f32]>, out: &mut [[f32; 3]]) {
+pub fn readout_grad_acc(
+    n: usize,
+    mesh: &[f32],
+    pos: &[[f32; 3]],
+    scale: Option<&[f32]>,
+    out: &mut [[f32; 3]],
+) {
     assert_eq!(mesh.len(), n * n * n, "cic::readout_grad: mesh length");
     assert_eq!(out.len(), pos.len());
     if let Some(s) = scale {
         assert_eq!(s.len(), pos.len());
     }
-    out.par_iter_mut().zip(pos.par_iter()).enumerate().for_each(|(i, (o, p))| {
-        let (xs, ys, zs, d) = corners(p, n);
-        let w = [[1.0 - d[0], d[0]], [1.0 - d[1], d[1]], [1.0 - d[2], d[2]]];
-        const S: [f32; 2] = [-1.0, 1.0];
-        let mut g = [0.0f32; 3];
-        for a in 0..2 {
-            for b in 0..2 {
-                let row = (xs[a] * n + ys[b]) * n;
-                for c in 0..2 {
-                    let f = mesh[row + zs[c]];
-                    g[0] += S[a] * w[1][b] * w[2][c] * f;
-                    g[1] += w[0][a] * S[b] * w[2][c] * f;
-                    g[2] += w[0][a] * w[1][b] * S[c] * f;
+    out.par_iter_mut()
+        .zip(pos.par_iter())
+        .enumerate()
+        .for_each(|(i, (o, p))| {
+            let (xs, ys, zs, d) = corners(p, n);
+            let w = [[1.0 - d[0], d[0]], [1.0 - d[1], d[1]], [1.0 - d[2], d[2]]];
+            const S: [f32; 2] = [-1.0, 1.0];
+            let mut g = [0.0f32; 3];
+            for a in 0..2 {
+                for b in 0..2 {
+                    let row = (xs[a] * n + ys[b]) * n;
+                    for c in 0..2 {
+                        let f = mesh[row + zs[c]];
+                        g[0] += S[a] * w[1][b] * w[2][c] * f;
+                        g[1] += w[0][a] * S[b] * w[2][c] * f;
+                        g[2] += w[0][a] * w[1][b] * S[c] * f;
+                    }
                 }
             }
-        }
-        let s = scale.map_or(1.0, |s| s[i]);
-        o[0] += s * g[0];
-        o[1] += s * g[1];
-        o[2] += s * g[2];
-    });
+            let s = scale.map_or(1.0, |s| s[i]);
+            o[0] += s * g[0];
+            o[1] += s * g[1];
+            o[2] += s * g[2];
+        });
 }
 
 /// VJP of [`readout`] with respect to the mesh values: `paint(x, v_bar)`.
@@ -284,7 +306,12 @@ pub fn paint_vjp_weights(n: usize, rho_bar: &[f32], pos: &[[f32; 3]]) -> Vec<f32
 }
 
 /// VJP of [`paint`] with respect to the positions.
-pub fn paint_vjp_pos(n: usize, rho_bar: &[f32], pos: &[[f32; 3]], weights: Option<&[f32]>) -> Vec<[f32; 3]> {
+pub fn paint_vjp_pos(
+    n: usize,
+    rho_bar: &[f32],
+    pos: &[[f32; 3]],
+    weights: Option<&[f32]>,
+) -> Vec<[f32; 3]> {
     readout_grad(n, rho_bar, pos, weights)
 }
 
@@ -293,7 +320,9 @@ mod tests {
     use super::*;
 
     fn lcg(seed: &mut u64) -> f64 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((*seed >> 11) as f64) / ((1u64 << 53) as f64)
     }
 
@@ -302,7 +331,11 @@ mod tests {
         // positions spread over [-n, 2n) to exercise the periodic wrap
         let pos: Vec<[f32; 3]> = (0..np)
             .map(|_| {
-                [(lcg(&mut s) * 3.0 - 1.0) as f32 * n as f32, (lcg(&mut s) * n as f64) as f32, (lcg(&mut s) * n as f64) as f32]
+                [
+                    (lcg(&mut s) * 3.0 - 1.0) as f32 * n as f32,
+                    (lcg(&mut s) * n as f64) as f32,
+                    (lcg(&mut s) * n as f64) as f32,
+                ]
             })
             .collect();
         let w: Vec<f32> = (0..np).map(|_| lcg(&mut s) as f32).collect();
@@ -368,15 +401,24 @@ mod tests {
                 let mut pm = pos.clone();
                 pp[p][a] += h;
                 pm[p][a] -= h;
-                let fd = (dot(&readout(n, &mesh, &pp), &vb) - dot(&readout(n, &mesh, &pm), &vb)) / (2.0 * h as f64);
-                assert!((fd - g_read[p][a] as f64).abs() < 1e-4, "readout {p} {a}: {fd} {}", g_read[p][a]);
+                let fd = (dot(&readout(n, &mesh, &pp), &vb) - dot(&readout(n, &mesh, &pm), &vb))
+                    / (2.0 * h as f64);
+                assert!(
+                    (fd - g_read[p][a] as f64).abs() < 1e-4,
+                    "readout {p} {a}: {fd} {}",
+                    g_read[p][a]
+                );
                 let loss = |q: &[[f32; 3]]| {
                     let mut r = vec![0.0; n * n * n];
                     paint(n, q, Some(&w), &mut r);
                     dot(&r, &mesh)
                 };
                 let fd = (loss(&pp) - loss(&pm)) / (2.0 * h as f64);
-                assert!((fd - g_paint[p][a] as f64).abs() < 1e-4, "paint {p} {a}: {fd} {}", g_paint[p][a]);
+                assert!(
+                    (fd - g_paint[p][a] as f64).abs() < 1e-4,
+                    "paint {p} {a}: {fd} {}",
+                    g_paint[p][a]
+                );
             }
         }
     }
@@ -387,7 +429,10 @@ mod tests {
         let (pos, w, _, vb) = setup(n, 700, 5);
         let w3: Vec<[f32; 3]> = (0..pos.len()).map(|i| [w[i], vb[i], 1.0]).collect();
         let out = paint3(n, &pos, &w3);
-        for (k, ws) in [w.clone(), vb.clone(), vec![1.0; pos.len()]].iter().enumerate() {
+        for (k, ws) in [w.clone(), vb.clone(), vec![1.0; pos.len()]]
+            .iter()
+            .enumerate()
+        {
             let mut m = vec![0.0; n * n * n];
             paint(n, &pos, Some(ws), &mut m);
             for (a, b) in m.iter().zip(&out[k]) {
@@ -398,7 +443,19 @@ mod tests {
 
     #[test]
     fn fast_floor_matches_floor() {
-        for &x in &[-3.5f32, -3.0, -0.0, 0.0, -1e-7, 1e-7, 2.999_999_8, 63.0, -64.25, 1e10, -1e10] {
+        for &x in &[
+            -3.5f32,
+            -3.0,
+            -0.0,
+            0.0,
+            -1e-7,
+            1e-7,
+            2.999_999_8,
+            63.0,
+            -64.25,
+            1e10,
+            -1e10,
+        ] {
             assert_eq!(fast_floor(x), x.floor(), "{x}");
         }
     }
@@ -416,7 +473,8 @@ mod tests {
             for a in 0..2 {
                 for b in 0..2 {
                     for c in 0..2 {
-                        let wt = [1.0 - d[0], d[0]][a] * [1.0 - d[1], d[1]][b] * [1.0 - d[2], d[2]][c];
+                        let wt =
+                            [1.0 - d[0], d[0]][a] * [1.0 - d[1], d[1]][b] * [1.0 - d[2], d[2]][c];
                         r[(xs[a] * n + ys[b]) * n + zs[c]] += (*wi * wt) as f64;
                     }
                 }

@@ -27,23 +27,43 @@ pub struct EllBins {
 
 impl EllBins {
     pub fn from_edges(edges: Vec<f64>) -> Result<Self> {
-        if edges.len() < 2 || edges.windows(2).any(|w| !(w[1] > w[0])) || edges.iter().any(|e| !e.is_finite()) {
-            return Err(FieldError::Value { what: "ell bin edges".into(), msg: "need >= 2 finite increasing edges".into() });
+        if edges.len() < 2
+            || edges.windows(2).any(|w| !(w[1] > w[0]))
+            || edges.iter().any(|e| !e.is_finite())
+        {
+            return Err(FieldError::Value {
+                what: "ell bin edges".into(),
+                msg: "need >= 2 finite increasing edges".into(),
+            });
         }
         Ok(Self { edges })
     }
     pub fn linear(lmin: f64, lmax: f64, nbins: usize) -> Result<Self> {
         if nbins == 0 {
-            return Err(FieldError::Value { what: "ell bins".into(), msg: "need at least one bin".into() });
+            return Err(FieldError::Value {
+                what: "ell bins".into(),
+                msg: "need at least one bin".into(),
+            });
         }
-        Self::from_edges((0..=nbins).map(|i| lmin + (lmax - lmin) * i as f64 / nbins as f64).collect())
+        Self::from_edges(
+            (0..=nbins)
+                .map(|i| lmin + (lmax - lmin) * i as f64 / nbins as f64)
+                .collect(),
+        )
     }
     pub fn log(lmin: f64, lmax: f64, nbins: usize) -> Result<Self> {
         if !(lmin > 0.0) || nbins == 0 {
-            return Err(FieldError::Value { what: "ell bins".into(), msg: "log bins need lmin > 0 and >= 1 bin".into() });
+            return Err(FieldError::Value {
+                what: "ell bins".into(),
+                msg: "log bins need lmin > 0 and >= 1 bin".into(),
+            });
         }
         let r = (lmax / lmin).ln();
-        Self::from_edges((0..=nbins).map(|i| lmin * (r * i as f64 / nbins as f64).exp()).collect())
+        Self::from_edges(
+            (0..=nbins)
+                .map(|i| lmin * (r * i as f64 / nbins as f64).exp())
+                .collect(),
+        )
     }
     /// Linear bins of width `width` fundamentals from the fundamental to the Nyquist `ell`.
     pub fn default_for(grid: &Grid2, nbins: usize) -> Result<Self> {
@@ -76,17 +96,40 @@ pub struct ClEstimate {
 impl ClEstimate {
     /// Gaussian error `|C| sqrt(2/n_modes)` per bin.
     pub fn gaussian_error(&self) -> Vec<f64> {
-        self.cl.iter().zip(&self.n_modes).map(|(c, &m)| if m > 0 { c.abs() * (2.0 / m as f64).sqrt() } else { f64::INFINITY }).collect()
+        self.cl
+            .iter()
+            .zip(&self.n_modes)
+            .map(|(c, &m)| {
+                if m > 0 {
+                    c.abs() * (2.0 / m as f64).sqrt()
+                } else {
+                    f64::INFINITY
+                }
+            })
+            .collect()
     }
 }
 
 /// Auto spectrum of `map` (see module docs for the normalisation).
-pub fn cl_auto(grid: &Grid2, fft: &Fft2, map: &[f64], bins: &EllBins, mask: Option<&[f64]>) -> Result<ClEstimate> {
+pub fn cl_auto(
+    grid: &Grid2,
+    fft: &Fft2,
+    map: &[f64],
+    bins: &EllBins,
+    mask: Option<&[f64]>,
+) -> Result<ClEstimate> {
     cl_cross(grid, fft, map, map, bins, mask)
 }
 
 /// Cross spectrum of `a` and `b`.
-pub fn cl_cross(grid: &Grid2, fft: &Fft2, a: &[f64], b: &[f64], bins: &EllBins, mask: Option<&[f64]>) -> Result<ClEstimate> {
+pub fn cl_cross(
+    grid: &Grid2,
+    fft: &Fft2,
+    a: &[f64],
+    b: &[f64],
+    bins: &EllBins,
+    mask: Option<&[f64]>,
+) -> Result<ClEstimate> {
     let np = grid.npix();
     check_len("map a", np, a.len())?;
     check_len("map b", np, b.len())?;
@@ -99,7 +142,10 @@ pub fn cl_cross(grid: &Grid2, fft: &Fft2, a: &[f64], b: &[f64], bins: &EllBins, 
             check_finite("mask", m)?;
             let w2 = m.iter().map(|x| x * x).sum::<f64>() / np as f64;
             if !(w2 > 0.0) {
-                return Err(FieldError::Value { what: "mask".into(), msg: "mask is empty".into() });
+                return Err(FieldError::Value {
+                    what: "mask".into(),
+                    msg: "mask is empty".into(),
+                });
             }
             let am: Vec<f64> = a.iter().zip(m).map(|(x, w)| x * w).collect();
             let bm: Vec<f64> = b.iter().zip(m).map(|(x, w)| x * w).collect();
@@ -122,22 +168,55 @@ pub fn cl_cross(grid: &Grid2, fft: &Fft2, a: &[f64], b: &[f64], bins: &EllBins, 
             cnt[i] += 1;
         }
     }
-    let ell = (0..nb).map(|i| if cnt[i] > 0 { lsum[i] / cnt[i] as f64 } else { 0.5 * (bins.edges[i] + bins.edges[i + 1]) }).collect();
-    let cl = (0..nb).map(|i| if cnt[i] > 0 { sum[i] / cnt[i] as f64 } else { 0.0 }).collect();
-    Ok(ClEstimate { ell, cl, n_modes: cnt, bins: bins.clone() })
+    let ell = (0..nb)
+        .map(|i| {
+            if cnt[i] > 0 {
+                lsum[i] / cnt[i] as f64
+            } else {
+                0.5 * (bins.edges[i] + bins.edges[i + 1])
+            }
+        })
+        .collect();
+    let cl = (0..nb)
+        .map(|i| {
+            if cnt[i] > 0 {
+                sum[i] / cnt[i] as f64
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    Ok(ClEstimate {
+        ell,
+        cl,
+        n_modes: cnt,
+        bins: bins.clone(),
+    })
 }
 
 /// Gaussian smoothing `exp(-ell^2 sigma^2 / 2)` with `sigma` in arcmin
 /// (`sigma = 0` returns the map unchanged).
-pub fn smooth_gaussian(grid: &Grid2, fft: &Fft2, map: &[f64], sigma_arcmin: f64) -> Result<Vec<f64>> {
+pub fn smooth_gaussian(
+    grid: &Grid2,
+    fft: &Fft2,
+    map: &[f64],
+    sigma_arcmin: f64,
+) -> Result<Vec<f64>> {
     if !(sigma_arcmin.is_finite() && sigma_arcmin >= 0.0) {
-        return Err(FieldError::Value { what: "smoothing scale".into(), msg: format!("must be >= 0, got {sigma_arcmin}") });
+        return Err(FieldError::Value {
+            what: "smoothing scale".into(),
+            msg: format!("must be >= 0, got {sigma_arcmin}"),
+        });
     }
     check_len("map", grid.npix(), map.len())?;
     if sigma_arcmin == 0.0 {
         return Ok(map.to_vec());
     }
     let s = sigma_arcmin * crate::grid2::ARCMIN;
-    let h: Vec<f64> = grid.ell_abs().iter().map(|l| (-0.5 * l * l * s * s).exp()).collect();
+    let h: Vec<f64> = grid
+        .ell_abs()
+        .iter()
+        .map(|l| (-0.5 * l * l * s * s).exp())
+        .collect();
     fft.filter_real(map, &h)
 }

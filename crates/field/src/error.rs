@@ -6,7 +6,11 @@ pub enum FieldError {
     #[error("grid: {0}")]
     Grid(String),
     #[error("shape mismatch for {what}: expected {expected}, got {got}")]
-    Shape { what: String, expected: usize, got: usize },
+    Shape {
+        what: String,
+        expected: usize,
+        got: usize,
+    },
     #[error("spectrum table: {0}")]
     Table(String),
     #[error("invalid value for {what}: {msg}")]
@@ -25,14 +29,21 @@ pub type Result<T> = std::result::Result<T, FieldError>;
 
 pub(crate) fn check_len(what: &str, expected: usize, got: usize) -> Result<()> {
     if expected != got {
-        return Err(FieldError::Shape { what: what.into(), expected, got });
+        return Err(FieldError::Shape {
+            what: what.into(),
+            expected,
+            got,
+        });
     }
     Ok(())
 }
 
 pub(crate) fn check_finite(what: &str, v: &[f64]) -> Result<()> {
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(FieldError::Value { what: what.into(), msg: format!("non-finite value at index {i}") });
+        return Err(FieldError::Value {
+            what: what.into(),
+            msg: format!("non-finite value at index {i}"),
+        });
     }
     Ok(())
 }

@@ -37,7 +37,11 @@ impl std::fmt::Debug for Fft2 {
 impl Fft2 {
     pub fn new(n: usize) -> Self {
         let mut p = FftPlanner::new();
-        Self { n, fwd: p.plan_fft_forward(n.max(1)), inv: p.plan_fft_inverse(n.max(1)) }
+        Self {
+            n,
+            fwd: p.plan_fft_forward(n.max(1)),
+            inv: p.plan_fft_inverse(n.max(1)),
+        }
     }
     pub fn n(&self) -> usize {
         self.n
@@ -106,7 +110,9 @@ impl Fft2 {
     pub fn filter_real(&self, x: &[f64], h: &[f64]) -> Result<Vec<f64>> {
         check_len("filter", self.n * self.n, h.len())?;
         let mut b = self.forward_real(x)?;
-        b.par_iter_mut().zip(h.par_iter()).for_each(|(v, &w)| *v *= w);
+        b.par_iter_mut()
+            .zip(h.par_iter())
+            .for_each(|(v, &w)| *v *= w);
         self.inverse_real(b)
     }
 }
@@ -137,7 +143,9 @@ mod tests {
                 let mut s = C64::default();
                 for y in 0..n {
                     for x_ in 0..n {
-                        let ph = sign * 2.0 * std::f64::consts::PI * ((ky * y + kx * x_) % n) as f64 / n as f64;
+                        let ph =
+                            sign * 2.0 * std::f64::consts::PI * ((ky * y + kx * x_) % n) as f64
+                                / n as f64;
                         s += x[y * n + x_] * C64::from_polar(1.0, ph);
                     }
                 }
@@ -151,14 +159,24 @@ mod tests {
     fn matches_naive_dft_and_roundtrips() {
         for n in [5usize, 8, 33] {
             let f = Fft2::new(n);
-            let x: Vec<C64> = (0..n * n).map(|i| C64::new((i as f64 * 0.37).sin(), (i as f64 * 0.11).cos())).collect();
+            let x: Vec<C64> = (0..n * n)
+                .map(|i| C64::new((i as f64 * 0.37).sin(), (i as f64 * 0.11).cos()))
+                .collect();
             let mut b = x.clone();
             f.forward_inplace(&mut b).unwrap();
             let r = naive_dft(&x, n, -1.0);
-            let err = b.iter().zip(&r).map(|(a, b)| (a - b).norm()).fold(0.0, f64::max);
+            let err = b
+                .iter()
+                .zip(&r)
+                .map(|(a, b)| (a - b).norm())
+                .fold(0.0, f64::max);
             assert!(err < 1e-10 * (n * n) as f64, "n={n} err={err}");
             f.inverse_inplace(&mut b).unwrap();
-            let err = b.iter().zip(&x).map(|(a, b)| (a - b).norm()).fold(0.0, f64::max);
+            let err = b
+                .iter()
+                .zip(&x)
+                .map(|(a, b)| (a - b).norm())
+                .fold(0.0, f64::max);
             assert!(err < 1e-13, "roundtrip {err}");
             let mut u = x.clone();
             f.forward_unitary(&mut u).unwrap();
@@ -166,7 +184,11 @@ mod tests {
             let e1: f64 = u.iter().map(|v| v.norm_sqr()).sum();
             assert!((e0 - e1).abs() < 1e-11 * e0);
             f.inverse_unitary(&mut u).unwrap();
-            let err = u.iter().zip(&x).map(|(a, b)| (a - b).norm()).fold(0.0, f64::max);
+            let err = u
+                .iter()
+                .zip(&x)
+                .map(|(a, b)| (a - b).norm())
+                .fold(0.0, f64::max);
             assert!(err < 1e-13);
         }
     }

@@ -29,7 +29,11 @@ use std::sync::Arc;
 /// (numpy `fftfreq(n) * n`): `0, 1, ..., n/2 - 1, -n/2, ..., -1` for even `n`.
 #[inline]
 pub fn freq(i: usize, n: usize) -> i64 {
-    if i < n.div_ceil(2) { i as i64 } else { i as i64 - n as i64 }
+    if i < n.div_ceil(2) {
+        i as i64
+    } else {
+        i as i64 - n as i64
+    }
 }
 
 /// Plans for the 3-D real FFT of a cube of side `n` (cached; cheap to share
@@ -97,7 +101,11 @@ impl<T: FftNum> Fft3<T> {
     pub fn forward_into(&self, x: &[T], out: &mut [Complex<T>]) {
         let (n, nh) = (self.n, self.nh());
         assert_eq!(x.len(), self.len_real(), "Fft3::forward: input length");
-        assert_eq!(out.len(), self.len_complex(), "Fft3::forward: output length");
+        assert_eq!(
+            out.len(),
+            self.len_complex(),
+            "Fft3::forward: output length"
+        );
         // 1. r2c along z, one line per (ix, iy).
         out.par_chunks_mut(nh * 64).enumerate().for_each(|(c, oc)| {
             let mut line = vec![T::zero(); n];
@@ -152,14 +160,26 @@ impl<T: FftNum> Fft3<T> {
 
     /// In-place complex FFT along the middle axis of data laid out as
     /// `[outer][len][inner]`, parallel over (outer, block of inner columns).
-    fn axis_fft(&self, data: &mut [Complex<T>], outer: usize, len: usize, inner: usize, fft: &Arc<dyn Fft<T>>) {
+    fn axis_fft(
+        &self,
+        data: &mut [Complex<T>],
+        outer: usize,
+        len: usize,
+        inner: usize,
+        fft: &Arc<dyn Fft<T>>,
+    ) {
         const BLOCK: usize = 16;
         let nblk = inner.div_ceil(BLOCK);
         let ptr = SendPtr(data.as_mut_ptr());
         let total = data.len();
         assert_eq!(total, outer * len * inner);
         (0..outer * nblk).into_par_iter().for_each_init(
-            || (vec![Complex::new(T::zero(), T::zero()); BLOCK * len], vec![Complex::new(T::zero(), T::zero()); fft.get_inplace_scratch_len()]),
+            || {
+                (
+                    vec![Complex::new(T::zero(), T::zero()); BLOCK * len],
+                    vec![Complex::new(T::zero(), T::zero()); fft.get_inplace_scratch_len()],
+                )
+            },
             |(buf, scratch): &mut (Vec<Complex<T>>, Vec<Complex<T>>), job: usize| {
                 let p = ptr;
                 let (o, b) = (job / nblk, job % nblk);
@@ -196,7 +216,9 @@ mod tests {
     use super::*;
 
     fn lcg(seed: &mut u64) -> f64 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((*seed >> 11) as f64) / ((1u64 << 53) as f64) - 0.5
     }
 
@@ -211,7 +233,10 @@ mod tests {
                     for ix in 0..n {
                         for iy in 0..n {
                             for iz in 0..n {
-                                let ph = -2.0 * std::f64::consts::PI * ((kx * ix + ky * iy + kz * iz) as f64) / n as f64;
+                                let ph = -2.0
+                                    * std::f64::consts::PI
+                                    * ((kx * ix + ky * iy + kz * iz) as f64)
+                                    / n as f64;
                                 s += Complex::new(ph.cos(), ph.sin()) * x[(ix * n + iy) * n + iz];
                             }
                         }
@@ -248,13 +273,23 @@ mod tests {
         let x: Vec<f32> = (0..n * n * n).map(|_| lcg(&mut s) as f32).collect();
         let f = Fft3::<f32>::new(n);
         let y = f.inverse(&f.forward(&x));
-        let err = x.iter().zip(&y).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let err = x
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
         assert!(err < 1e-5, "{err}");
     }
 
     #[test]
     fn freq_matches_numpy() {
-        assert_eq!((0..4).map(|i| freq(i, 4)).collect::<Vec<_>>(), vec![0, 1, -2, -1]);
-        assert_eq!((0..5).map(|i| freq(i, 5)).collect::<Vec<_>>(), vec![0, 1, 2, -2, -1]);
+        assert_eq!(
+            (0..4).map(|i| freq(i, 4)).collect::<Vec<_>>(),
+            vec![0, 1, -2, -1]
+        );
+        assert_eq!(
+            (0..5).map(|i| freq(i, 5)).collect::<Vec<_>>(),
+            vec![0, 1, 2, -2, -1]
+        );
     }
 }

@@ -35,7 +35,12 @@ pub struct FitsImage {
 
 impl FitsImage {
     pub fn new(name: &str, shape: Vec<usize>, data: Vec<f64>, pixel_arcmin: Option<f64>) -> Self {
-        Self { name: Some(name.to_string()), shape, data, pixel_arcmin }
+        Self {
+            name: Some(name.to_string()),
+            shape,
+            data,
+            pixel_arcmin,
+        }
     }
 }
 
@@ -60,14 +65,24 @@ fn fmt_f64(v: f64) -> String {
 
 /// Serialise images to FITS bytes.
 pub fn to_bytes(images: &[FitsImage]) -> Result<Vec<u8>> {
-    let bad = |msg: String| FieldError::Fits { path: "<memory>".into(), msg };
+    let bad = |msg: String| FieldError::Fits {
+        path: "<memory>".into(),
+        msg,
+    };
     if images.is_empty() {
         return Err(bad("nothing to write".into()));
     }
     let mut out = Vec::new();
     for (h, im) in images.iter().enumerate() {
-        if im.shape.is_empty() || im.shape.len() > 999 || im.shape.iter().product::<usize>() != im.data.len() {
-            return Err(bad(format!("HDU {h}: shape {:?} does not match {} values", im.shape, im.data.len())));
+        if im.shape.is_empty()
+            || im.shape.len() > 999
+            || im.shape.iter().product::<usize>() != im.data.len()
+        {
+            return Err(bad(format!(
+                "HDU {h}: shape {:?} does not match {} values",
+                im.shape,
+                im.data.len()
+            )));
         }
         let mut cards = vec![];
         if h == 0 {
@@ -113,10 +128,16 @@ pub fn to_bytes(images: &[FitsImage]) -> Result<Vec<u8>> {
 /// Write images to a `.fits` file.
 pub fn write_fits(path: &Path, images: &[FitsImage]) -> Result<()> {
     let bytes = to_bytes(images).map_err(|e| match e {
-        FieldError::Fits { msg, .. } => FieldError::Fits { path: path.display().to_string(), msg },
+        FieldError::Fits { msg, .. } => FieldError::Fits {
+            path: path.display().to_string(),
+            msg,
+        },
         e => e,
     })?;
-    std::fs::write(path, bytes).map_err(|e| FieldError::Io { path: path.display().to_string(), msg: e.to_string() })
+    std::fs::write(path, bytes).map_err(|e| FieldError::Io {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })
 }
 
 fn parse_value(raw: &str) -> String {
@@ -151,15 +172,22 @@ struct Hdu<'a> {
 
 impl Hdu<'_> {
     fn get(&self, k: &str) -> Option<&str> {
-        self.kv.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
+        self.kv
+            .iter()
+            .find(|(a, _)| a == k)
+            .map(|(_, v)| v.as_str())
     }
     fn getf(&self, k: &str) -> Option<f64> {
-        self.get(k).and_then(|v| v.replace('D', "E").parse::<f64>().ok())
+        self.get(k)
+            .and_then(|v| v.replace('D', "E").parse::<f64>().ok())
     }
 }
 
 fn parse_hdus<'a>(bytes: &'a [u8], path: &str) -> Result<Vec<Hdu<'a>>> {
-    let bad = |msg: String| FieldError::Fits { path: path.into(), msg };
+    let bad = |msg: String| FieldError::Fits {
+        path: path.into(),
+        msg,
+    };
     let mut pos = 0;
     let mut out = vec![];
     let mut hdu = 0;
@@ -174,7 +202,8 @@ fn parse_hdus<'a>(bytes: &'a [u8], path: &str) -> Result<Vec<Hdu<'a>>> {
                 if !c.is_ascii() {
                     return Err(bad(format!("HDU {hdu}: header is not ASCII")));
                 }
-                let line = std::str::from_utf8(c).map_err(|_| bad(format!("HDU {hdu}: header is not ASCII")))?;
+                let line = std::str::from_utf8(c)
+                    .map_err(|_| bad(format!("HDU {hdu}: header is not ASCII")))?;
                 let key = line[..8].trim().to_string();
                 if key == "END" {
                     ended = true;
@@ -188,7 +217,10 @@ fn parse_hdus<'a>(bytes: &'a [u8], path: &str) -> Result<Vec<Hdu<'a>>> {
         }
         let get = |k: &str| kv.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str());
         let geti = |k: &str| -> Result<i64> {
-            get(k).ok_or_else(|| bad(format!("HDU {hdu}: missing {k}")))?.parse::<i64>().map_err(|_| bad(format!("HDU {hdu}: {k} is not an integer")))
+            get(k)
+                .ok_or_else(|| bad(format!("HDU {hdu}: missing {k}")))?
+                .parse::<i64>()
+                .map_err(|_| bad(format!("HDU {hdu}: {k} is not an integer")))
         };
         if hdu == 0 && get("SIMPLE") != Some("T") {
             return Err(bad("not a FITS file (SIMPLE = T missing)".into()));
@@ -207,15 +239,35 @@ fn parse_hdus<'a>(bytes: &'a [u8], path: &str) -> Result<Vec<Hdu<'a>>> {
             if d < 0 {
                 return Err(bad(format!("HDU {hdu}: negative NAXIS{i}")));
             }
-            nval = nval.checked_mul(d as usize).ok_or_else(|| bad(format!("HDU {hdu}: data too large")))?;
+            nval = nval
+                .checked_mul(d as usize)
+                .ok_or_else(|| bad(format!("HDU {hdu}: data too large")))?;
         }
-        let pcount = if hdu > 0 { get("PCOUNT").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0) } else { 0 };
-        let gcount = if hdu > 0 { get("GCOUNT").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1) } else { 1 };
+        let pcount = if hdu > 0 {
+            get("PCOUNT")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        let gcount = if hdu > 0 {
+            get("GCOUNT")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(1)
+        } else {
+            1
+        };
         let nbytes = (bitpix.unsigned_abs() / 8) as usize * gcount * (pcount + nval);
         if pos + nbytes > bytes.len() {
-            return Err(bad(format!("HDU {hdu}: truncated data ({} of {nbytes} bytes)", bytes.len() - pos)));
+            return Err(bad(format!(
+                "HDU {hdu}: truncated data ({} of {nbytes} bytes)",
+                bytes.len() - pos
+            )));
         }
-        out.push(Hdu { kv, data: &bytes[pos..pos + nbytes] });
+        out.push(Hdu {
+            kv,
+            data: &bytes[pos..pos + nbytes],
+        });
         pos += nbytes.div_ceil(BLOCK) * BLOCK;
         hdu += 1;
     }
@@ -226,19 +278,43 @@ fn parse_hdus<'a>(bytes: &'a [u8], path: &str) -> Result<Vec<Hdu<'a>>> {
 pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsImage>> {
     let mut out = vec![];
     for (i, h) in parse_hdus(bytes, path)?.into_iter().enumerate() {
-        let is_image = i == 0 || h.get("XTENSION").map(|x| x.trim() == "IMAGE").unwrap_or(false);
+        let is_image = i == 0
+            || h.get("XTENSION")
+                .map(|x| x.trim() == "IMAGE")
+                .unwrap_or(false);
         if !is_image || h.data.is_empty() {
             continue;
         }
         let bitpix: i64 = h.get("BITPIX").and_then(|v| v.parse().ok()).unwrap_or(-64);
         let naxis: usize = h.get("NAXIS").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let dims: Vec<usize> = (1..=naxis).map(|k| h.get(&format!("NAXIS{k}")).and_then(|v| v.parse().ok()).unwrap_or(0)).collect();
+        let dims: Vec<usize> = (1..=naxis)
+            .map(|k| {
+                h.get(&format!("NAXIS{k}"))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            })
+            .collect();
         let nval: usize = dims.iter().product();
         let bytes_per = (bitpix.unsigned_abs() / 8) as usize;
-        let (bscale, bzero) = (h.getf("BSCALE").unwrap_or(1.0), h.getf("BZERO").unwrap_or(0.0));
-        let data: Vec<f64> = h.data[..nval * bytes_per].chunks(bytes_per).map(|c| bzero + bscale * be_value(bitpix, c)).collect();
-        let pixel_arcmin = h.getf("PIXSCALE").or_else(|| h.getf("CDELT2").or_else(|| h.getf("CDELT1")).map(|d| d.abs() * 60.0));
-        out.push(FitsImage { name: h.get("EXTNAME").map(|s| s.to_string()), shape: dims.iter().rev().copied().collect(), data, pixel_arcmin });
+        let (bscale, bzero) = (
+            h.getf("BSCALE").unwrap_or(1.0),
+            h.getf("BZERO").unwrap_or(0.0),
+        );
+        let data: Vec<f64> = h.data[..nval * bytes_per]
+            .chunks(bytes_per)
+            .map(|c| bzero + bscale * be_value(bitpix, c))
+            .collect();
+        let pixel_arcmin = h.getf("PIXSCALE").or_else(|| {
+            h.getf("CDELT2")
+                .or_else(|| h.getf("CDELT1"))
+                .map(|d| d.abs() * 60.0)
+        });
+        out.push(FitsImage {
+            name: h.get("EXTNAME").map(|s| s.to_string()),
+            shape: dims.iter().rev().copied().collect(),
+            data,
+            pixel_arcmin,
+        });
     }
     Ok(out)
 }
@@ -266,27 +342,53 @@ pub struct FitsTable {
 impl FitsTable {
     /// Column by name (case-insensitive).
     pub fn column(&self, name: &str) -> Option<&[f64]> {
-        self.columns.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+        self.columns
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
     }
 }
 
 /// Parse the binary-table HDUs of FITS bytes.
 pub fn tables_from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsTable>> {
-    let bad = |msg: String| FieldError::Fits { path: path.into(), msg };
+    let bad = |msg: String| FieldError::Fits {
+        path: path.into(),
+        msg,
+    };
     let mut out = vec![];
     for (i, h) in parse_hdus(bytes, path)?.into_iter().enumerate() {
-        if h.get("XTENSION").map(|x| x.trim() != "BINTABLE").unwrap_or(true) {
+        if h.get("XTENSION")
+            .map(|x| x.trim() != "BINTABLE")
+            .unwrap_or(true)
+        {
             continue;
         }
-        let geti = |k: &str| -> Result<usize> { h.get(k).and_then(|v| v.parse::<usize>().ok()).ok_or_else(|| bad(format!("HDU {i}: missing or bad {k}"))) };
+        let geti = |k: &str| -> Result<usize> {
+            h.get(k)
+                .and_then(|v| v.parse::<usize>().ok())
+                .ok_or_else(|| bad(format!("HDU {i}: missing or bad {k}")))
+        };
         let (width, nrows, nf) = (geti("NAXIS1")?, geti("NAXIS2")?, geti("TFIELDS")?);
         let mut off = 0;
         let mut cols = vec![];
         for f in 1..=nf {
-            let form = h.get(&format!("TFORM{f}")).ok_or_else(|| bad(format!("HDU {i}: missing TFORM{f}")))?.trim().to_string();
+            let form = h
+                .get(&format!("TFORM{f}"))
+                .ok_or_else(|| bad(format!("HDU {i}: missing TFORM{f}")))?
+                .trim()
+                .to_string();
             let digits: String = form.chars().take_while(|c| c.is_ascii_digit()).collect();
-            let rep: usize = if digits.is_empty() { 1 } else { digits.parse().map_err(|_| bad(format!("HDU {i}: bad TFORM{f} '{form}'")))? };
-            let t = form[digits.len()..].chars().next().ok_or_else(|| bad(format!("HDU {i}: bad TFORM{f} '{form}'")))?;
+            let rep: usize = if digits.is_empty() {
+                1
+            } else {
+                digits
+                    .parse()
+                    .map_err(|_| bad(format!("HDU {i}: bad TFORM{f} '{form}'")))?
+            };
+            let t = form[digits.len()..]
+                .chars()
+                .next()
+                .ok_or_else(|| bad(format!("HDU {i}: bad TFORM{f} '{form}'")))?;
             let size = match t {
                 'L' | 'B' | 'A' => rep,
                 'X' => rep.div_ceil(8),
@@ -298,7 +400,10 @@ pub fn tables_from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsTable>> {
             };
             let name = h.get(&format!("TTYPE{f}")).unwrap_or("").to_string();
             if rep == 1 && "LBIJKED".contains(t) {
-                let (sc, z) = (h.getf(&format!("TSCAL{f}")).unwrap_or(1.0), h.getf(&format!("TZERO{f}")).unwrap_or(0.0));
+                let (sc, z) = (
+                    h.getf(&format!("TSCAL{f}")).unwrap_or(1.0),
+                    h.getf(&format!("TZERO{f}")).unwrap_or(0.0),
+                );
                 let bp: i64 = match t {
                     'L' | 'B' => 8,
                     'I' => 16,
@@ -310,8 +415,19 @@ pub fn tables_from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsTable>> {
                 let mut v = Vec::with_capacity(nrows);
                 for r in 0..nrows {
                     let a = r * width + off;
-                    let c = h.data.get(a..a + size).ok_or_else(|| bad(format!("HDU {i}: row {r} is truncated")))?;
-                    let x = if t == 'L' { if c[0] == b'T' { 1.0 } else { 0.0 } } else { be_value(bp, c) };
+                    let c = h
+                        .data
+                        .get(a..a + size)
+                        .ok_or_else(|| bad(format!("HDU {i}: row {r} is truncated")))?;
+                    let x = if t == 'L' {
+                        if c[0] == b'T' {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    } else {
+                        be_value(bp, c)
+                    };
                     v.push(z + sc * x);
                 }
                 cols.push((name, v));
@@ -319,9 +435,14 @@ pub fn tables_from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsTable>> {
             off += size;
         }
         if off > width {
-            return Err(bad(format!("HDU {i}: columns need {off} bytes per row but NAXIS1 = {width}")));
+            return Err(bad(format!(
+                "HDU {i}: columns need {off} bytes per row but NAXIS1 = {width}"
+            )));
         }
-        out.push(FitsTable { name: h.get("EXTNAME").map(|s| s.to_string()), columns: cols });
+        out.push(FitsTable {
+            name: h.get("EXTNAME").map(|s| s.to_string()),
+            columns: cols,
+        });
     }
     Ok(out)
 }
@@ -329,10 +450,15 @@ pub fn tables_from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsTable>> {
 /// Serialise float64 columns as a FITS file with an empty primary HDU and one
 /// `BINTABLE` extension (`TFORM = 'D'`).
 pub fn table_to_bytes(name: &str, columns: &[(&str, &[f64])]) -> Result<Vec<u8>> {
-    let bad = |msg: String| FieldError::Fits { path: "<memory>".into(), msg };
+    let bad = |msg: String| FieldError::Fits {
+        path: "<memory>".into(),
+        msg,
+    };
     let nrows = columns.first().map(|c| c.1.len()).unwrap_or(0);
     if columns.is_empty() || columns.iter().any(|c| c.1.len() != nrows) {
-        return Err(bad("table columns must be non-empty and of equal length".into()));
+        return Err(bad(
+            "table columns must be non-empty and of equal length".into()
+        ));
     }
     let mut out = Vec::new();
     let mut push_header = |cards: Vec<String>| {
@@ -341,7 +467,12 @@ pub fn table_to_bytes(name: &str, columns: &[(&str, &[f64])]) -> Result<Vec<u8>>
         h.resize(h.len().div_ceil(BLOCK) * BLOCK, b' ');
         out.extend_from_slice(&h);
     };
-    push_header(vec![card("SIMPLE", "T", ""), card("BITPIX", "8", ""), card("NAXIS", "0", ""), card("EXTEND", "T", "")]);
+    push_header(vec![
+        card("SIMPLE", "T", ""),
+        card("BITPIX", "8", ""),
+        card("NAXIS", "0", ""),
+        card("EXTEND", "T", ""),
+    ]);
     let mut cards = vec![
         card("XTENSION", "'BINTABLE'", "binary table"),
         card("BITPIX", "8", ""),
@@ -371,13 +502,19 @@ pub fn table_to_bytes(name: &str, columns: &[(&str, &[f64])]) -> Result<Vec<u8>>
 
 /// Read the binary tables of a FITS file.
 pub fn read_fits_tables(path: &Path) -> Result<Vec<FitsTable>> {
-    let b = std::fs::read(path).map_err(|e| FieldError::Io { path: path.display().to_string(), msg: e.to_string() })?;
+    let b = std::fs::read(path).map_err(|e| FieldError::Io {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })?;
     tables_from_bytes(&b, &path.display().to_string())
 }
 
 /// Read all image HDUs of a FITS file.
 pub fn read_fits(path: &Path) -> Result<Vec<FitsImage>> {
-    let b = std::fs::read(path).map_err(|e| FieldError::Io { path: path.display().to_string(), msg: e.to_string() })?;
+    let b = std::fs::read(path).map_err(|e| FieldError::Io {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })?;
     from_bytes(&b, &path.display().to_string())
 }
 
@@ -387,8 +524,18 @@ mod tests {
 
     #[test]
     fn roundtrip_2d_3d_and_header() {
-        let a = FitsImage::new("KAPPA", vec![3, 5], (0..15).map(|i| i as f64 * 0.5 - 1.0).collect(), Some(2.0));
-        let b = FitsImage::new("SAMPLES", vec![2, 3, 4], (0..24).map(|i| (i as f64).sin()).collect(), None);
+        let a = FitsImage::new(
+            "KAPPA",
+            vec![3, 5],
+            (0..15).map(|i| i as f64 * 0.5 - 1.0).collect(),
+            Some(2.0),
+        );
+        let b = FitsImage::new(
+            "SAMPLES",
+            vec![2, 3, 4],
+            (0..24).map(|i| (i as f64).sin()).collect(),
+            None,
+        );
         let bytes = to_bytes(&[a.clone(), b.clone()]).unwrap();
         assert_eq!(bytes.len() % 2880, 0);
         assert_eq!(&bytes[..30], b"SIMPLE  =                    T");
@@ -419,7 +566,16 @@ mod tests {
     #[test]
     fn reads_int16_with_scaling_and_rejects_garbage() {
         let mut hdr = String::new();
-        for c in [card("SIMPLE", "T", ""), card("BITPIX", "16", ""), card("NAXIS", "2", ""), card("NAXIS1", "2", ""), card("NAXIS2", "1", ""), card("BSCALE", "0.5", ""), card("BZERO", "1.0", ""), card("CDELT2", "-0.05", "")] {
+        for c in [
+            card("SIMPLE", "T", ""),
+            card("BITPIX", "16", ""),
+            card("NAXIS", "2", ""),
+            card("NAXIS1", "2", ""),
+            card("NAXIS2", "1", ""),
+            card("BSCALE", "0.5", ""),
+            card("BZERO", "1.0", ""),
+            card("CDELT2", "-0.05", ""),
+        ] {
             hdr.push_str(&c);
         }
         hdr.push_str(&format!("{:<80}", "END"));
@@ -430,7 +586,10 @@ mod tests {
         let im = from_bytes(&b, "mem").unwrap();
         assert_eq!(im[0].data, vec![3.0, 0.0]);
         assert!((im[0].pixel_arcmin.unwrap() - 3.0).abs() < 1e-12);
-        assert!(from_bytes(b"hello", "x.fits").unwrap_err().to_string().contains("x.fits"));
+        assert!(from_bytes(b"hello", "x.fits")
+            .unwrap_err()
+            .to_string()
+            .contains("x.fits"));
         assert!(from_bytes(&b[..2882], "t.fits").is_err());
         let mut nonascii = b.clone();
         nonascii[3] = 0xC3;

@@ -49,11 +49,17 @@ pub fn white_noise_rng<R: rand::Rng + ?Sized>(len: usize, rng: &mut R) -> Vec<f6
 
 /// Check that a per-mode array is even under `k -> -k` (needed for real maps).
 pub fn check_even(grid: &Grid2, p: &[f64], what: &str) -> Result<()> {
-    let scale = p.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(f64::MIN_POSITIVE);
+    let scale = p
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()))
+        .max(f64::MIN_POSITIVE);
     for (i, &v) in p.iter().enumerate() {
         let j = grid.neg_index(i);
         if (v - p[j]).abs() > 1e-10 * scale {
-            return Err(FieldError::Value { what: what.into(), msg: format!("not symmetric under k -> -k at mode {i}") });
+            return Err(FieldError::Value {
+                what: what.into(),
+                msg: format!("not symmetric under k -> -k at mode {i}"),
+            });
         }
     }
     Ok(())
@@ -86,7 +92,10 @@ impl Grf2 {
         check_len("mode power", grid.npix(), power.len())?;
         check_finite("mode power", &power)?;
         if let Some(i) = power.iter().position(|&p| p < 0.0) {
-            return Err(FieldError::Value { what: "mode power".into(), msg: format!("negative at mode {i}") });
+            return Err(FieldError::Value {
+                what: "mode power".into(),
+                msg: format!("negative at mode {i}"),
+            });
         }
         check_even(&grid, &power, "mode power")?;
         if !keep_mean {
@@ -94,7 +103,13 @@ impl Grf2 {
         }
         let a = grid.pixel_area_sr();
         let amp = power.iter().map(|&p| (p / a).sqrt()).collect();
-        Ok(Self { grid, fft: Fft2::new(grid.n), power, amp, table: None })
+        Ok(Self {
+            grid,
+            fft: Fft2::new(grid.n),
+            power,
+            amp,
+            table: None,
+        })
     }
     pub fn grid(&self) -> &Grid2 {
         &self.grid
@@ -139,12 +154,21 @@ impl Grf2 {
         let a = self.grid.pixel_area_sr();
         Ok((0..ww.len())
             .into_par_iter()
-            .map(|k| if self.amp[k] > 0.0 { (ww[k] * gg[k].conj()).re / n2 / (2.0 * a * self.amp[k]) } else { 0.0 })
+            .map(|k| {
+                if self.amp[k] > 0.0 {
+                    (ww[k] * gg[k].conj()).re / n2 / (2.0 * a * self.amp[k])
+                } else {
+                    0.0
+                }
+            })
             .collect())
     }
     /// VJP with respect to the `C_ell` values of the table the field was built from.
     pub fn vjp_table(&self, w: &[f64], cot: &[f64]) -> Result<Vec<f64>> {
-        let t = self.table.as_ref().ok_or_else(|| FieldError::Value { what: "vjp_table".into(), msg: "field was not built from a table".into() })?;
+        let t = self.table.as_ref().ok_or_else(|| FieldError::Value {
+            what: "vjp_table".into(),
+            msg: "field was not built from a table".into(),
+        })?;
         let dp = self.vjp_power(w, cot)?;
         let mut out = vec![0.0; t.cl().len()];
         for (k, l) in self.grid.ell_abs().into_iter().enumerate() {
@@ -173,15 +197,29 @@ impl Grf2 {
 /// `sum_r ln(1 + (xi_k(r) + c)/(s_i s_j)) = 0`; the Gaussian field then has
 /// zero mean mode and the log-normal map has exactly the target power at all
 /// `k != 0`. Errors if `1 + xi/(s_i s_j) <= 0` somewhere.
-pub fn lognormal_gaussian_power(grid: &Grid2, fft: &Fft2, target: &[f64], si: f64, sj: f64, bins: (usize, usize)) -> Result<(Vec<f64>, f64)> {
+pub fn lognormal_gaussian_power(
+    grid: &Grid2,
+    fft: &Fft2,
+    target: &[f64],
+    si: f64,
+    sj: f64,
+    bins: (usize, usize),
+) -> Result<(Vec<f64>, f64)> {
     check_len("target power", grid.npix(), target.len())?;
     let a = grid.pixel_area_sr();
     let b: Vec<C64> = target.iter().map(|&p| C64::new(p / a, 0.0)).collect();
     let xi = fft.inverse_real(b)?;
     let ss = si * sj;
-    let min = xi.iter().map(|&x| 1.0 + x / ss).fold(f64::INFINITY, f64::min);
+    let min = xi
+        .iter()
+        .map(|&x| 1.0 + x / ss)
+        .fold(f64::INFINITY, f64::min);
     if !(min > 0.0) {
-        return Err(FieldError::LogNormalShift { i: bins.0, j: bins.1, min });
+        return Err(FieldError::LogNormalShift {
+            i: bins.0,
+            j: bins.1,
+            min,
+        });
     }
     // Newton on the concave increasing f(c) = sum ln(1 + (xi + c)/ss) from
     // c = 0 (f(0) <= 0) converges monotonically from the left.
@@ -190,7 +228,11 @@ pub fn lognormal_gaussian_power(grid: &Grid2, fft: &Fft2, target: &[f64], si: f6
         // Fixed chunks summed in order: deterministic for any thread count.
         let parts: Vec<(f64, f64)> = xi
             .par_chunks(4096)
-            .map(|ch| ch.iter().fold((0.0, 0.0), |(f, df), &x| (f + (1.0 + (x + c) / ss).ln(), df + 1.0 / (ss + x + c))))
+            .map(|ch| {
+                ch.iter().fold((0.0, 0.0), |(f, df), &x| {
+                    (f + (1.0 + (x + c) / ss).ln(), df + 1.0 / (ss + x + c))
+                })
+            })
             .collect();
         let (f, df) = parts.iter().fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
         if f >= 0.0 {
@@ -233,13 +275,17 @@ impl LogNormal2 {
     }
     pub fn from_mode_power(grid: Grid2, mut target: Vec<f64>, shift: f64) -> Result<Self> {
         if !(shift.is_finite() && shift > 0.0) {
-            return Err(FieldError::Value { what: "log-normal shift".into(), msg: format!("must be positive, got {shift}") });
+            return Err(FieldError::Value {
+                what: "log-normal shift".into(),
+                msg: format!("must be positive, got {shift}"),
+            });
         }
         check_len("mode power", grid.npix(), target.len())?;
         check_finite("mode power", &target)?;
         target[0] = 0.0;
         let fft = Fft2::new(grid.n);
-        let (mut cg, mean_var) = lognormal_gaussian_power(&grid, &fft, &target, shift, shift, (0, 0))?;
+        let (mut cg, mean_var) =
+            lognormal_gaussian_power(&grid, &fft, &target, shift, shift, (0, 0))?;
         let mut clipped = 0;
         let cg_pos: Vec<bool> = cg.iter().map(|&c| c > 0.0).collect();
         let tol = 1e-12 * cg.iter().fold(0.0f64, |m, v| m.max(v.abs()));
@@ -252,10 +298,21 @@ impl LogNormal2 {
             }
         }
         // Symmetrise against roundoff so the Gaussian field is exactly real.
-        let sym: Vec<f64> = (0..cg.len()).map(|k| 0.5 * (cg[k] + cg[grid.neg_index(k)])).collect();
+        let sym: Vec<f64> = (0..cg.len())
+            .map(|k| 0.5 * (cg[k] + cg[grid.neg_index(k)]))
+            .collect();
         let gauss = Grf2::from_mode_power(grid, sym)?;
         let sigma2_g = gauss.pixel_variance();
-        Ok(Self { gauss, shift, sigma2_g, clipped, mean_var, target, cg_pos, table: None })
+        Ok(Self {
+            gauss,
+            shift,
+            sigma2_g,
+            clipped,
+            mean_var,
+            target,
+            cg_pos,
+            table: None,
+        })
     }
     /// The underlying Gaussian field.
     pub fn gaussian(&self) -> &Grf2 {
@@ -305,7 +362,11 @@ impl LogNormal2 {
         check_len("cotangent", np, cot.len())?;
         let g = self.gauss.map_from_white(w)?;
         let (s, h) = (self.shift, 0.5 * self.sigma2_g);
-        let gbar: Vec<f64> = g.iter().zip(cot).map(|(x, c)| c * s * (x - h).exp()).collect();
+        let gbar: Vec<f64> = g
+            .iter()
+            .zip(cot)
+            .map(|(x, c)| c * s * (x - h).exp())
+            .collect();
         let s2bar = -0.5 * gbar.iter().sum::<f64>();
         // d/d(sym power): through the amplitudes and through sigma_g^2.
         let mut symbar = self.gauss.vjp_power(w, &gbar)?;
@@ -315,7 +376,16 @@ impl LogNormal2 {
         symbar[0] = 0.0;
         // Symmetrisation and clipping.
         let cgbar: Vec<C64> = (0..np)
-            .map(|k| C64::new(if k != 0 && self.cg_pos[k] { 0.5 * (symbar[k] + symbar[grid.neg_index(k)]) } else { 0.0 }, 0.0))
+            .map(|k| {
+                C64::new(
+                    if k != 0 && self.cg_pos[k] {
+                        0.5 * (symbar[k] + symbar[grid.neg_index(k)])
+                    } else {
+                        0.0
+                    },
+                    0.0,
+                )
+            })
             .collect();
         // C_g = A Re FFT[xi_g]  =>  xi_g_bar(r) = A Re sum_k cgbar_k e^{-i k r}.
         let mut buf = cgbar;
@@ -342,7 +412,10 @@ impl LogNormal2 {
     }
     /// VJP with respect to the `C_ell` table values the field was built from.
     pub fn vjp_table(&self, w: &[f64], cot: &[f64]) -> Result<Vec<f64>> {
-        let t = self.table.as_ref().ok_or_else(|| FieldError::Value { what: "vjp_table".into(), msg: "field was not built from a table".into() })?;
+        let t = self.table.as_ref().ok_or_else(|| FieldError::Value {
+            what: "vjp_table".into(),
+            msg: "field was not built from a table".into(),
+        })?;
         let dp = self.vjp_power(w, cot)?;
         let mut out = vec![0.0; t.cl().len()];
         for (k, l) in self.gauss.grid().ell_abs().into_iter().enumerate() {
@@ -362,7 +435,11 @@ impl LogNormal2 {
         check_len("cotangent", self.gauss.grid().npix(), cot.len())?;
         let g = self.gauss.map_from_white(w)?;
         let (s, h) = (self.shift, 0.5 * self.sigma2_g);
-        let gb: Vec<f64> = g.iter().zip(cot).map(|(x, c)| c * s * (x - h).exp()).collect();
+        let gb: Vec<f64> = g
+            .iter()
+            .zip(cot)
+            .map(|(x, c)| c * s * (x - h).exp())
+            .collect();
         self.gauss.vjp_white(&gb)
     }
 }

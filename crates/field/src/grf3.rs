@@ -38,10 +38,14 @@ pub struct Box3 {
 impl Box3 {
     pub fn new(n: usize, box_size: f64) -> Result<Self> {
         if !(2..=4096).contains(&n) {
-            return Err(FieldError::Grid(format!("box needs 2..4096 cells per side, got {n}")));
+            return Err(FieldError::Grid(format!(
+                "box needs 2..4096 cells per side, got {n}"
+            )));
         }
         if !(box_size.is_finite() && box_size > 0.0) {
-            return Err(FieldError::Grid(format!("box size must be positive and finite, got {box_size}")));
+            return Err(FieldError::Grid(format!(
+                "box size must be positive and finite, got {box_size}"
+            )));
         }
         Ok(Self { n, box_size })
     }
@@ -69,10 +73,16 @@ impl Box3 {
     /// Number of full-FFT modes each half-complex mode stands for (1 or 2).
     pub fn hermitian_weight(&self) -> Vec<f64> {
         let (n, nh) = (self.n, self.n / 2 + 1);
-        (0..n * n * nh).map(|i| {
-            let iz = i % nh;
-            if iz == 0 || (n % 2 == 0 && iz == n / 2) { 1.0 } else { 2.0 }
-        }).collect()
+        (0..n * n * nh)
+            .map(|i| {
+                let iz = i % nh;
+                if iz == 0 || (n % 2 == 0 && iz == n / 2) {
+                    1.0
+                } else {
+                    2.0
+                }
+            })
+            .collect()
     }
 }
 
@@ -86,7 +96,11 @@ pub struct Grf3 {
 
 impl std::fmt::Debug for Grf3 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Grf3 {{ n: {}, box_size: {} }}", self.bx.n, self.bx.box_size)
+        write!(
+            f,
+            "Grf3 {{ n: {}, box_size: {} }}",
+            self.bx.n, self.bx.box_size
+        )
     }
 }
 
@@ -96,7 +110,10 @@ impl Grf3 {
     pub fn from_pk(bx: Box3, pk: &ClTable) -> Result<Self> {
         let p: Vec<f64> = bx.k_abs().into_iter().map(|k| pk.eval(k)).collect();
         if p.iter().any(|&v| v < 0.0) {
-            return Err(FieldError::Value { what: "P(k)".into(), msg: "negative power".into() });
+            return Err(FieldError::Value {
+                what: "P(k)".into(),
+                msg: "negative power".into(),
+            });
         }
         let mut g = Self::from_mode_power(bx, p)?;
         g.table = Some(pk.clone());
@@ -108,12 +125,20 @@ impl Grf3 {
         check_len("mode power", fft.len_complex(), p.len())?;
         check_finite("mode power", &p)?;
         if let Some(i) = p.iter().position(|&v| v < 0.0) {
-            return Err(FieldError::Value { what: "mode power".into(), msg: format!("negative at mode {i}") });
+            return Err(FieldError::Value {
+                what: "mode power".into(),
+                msg: format!("negative at mode {i}"),
+            });
         }
         p[0] = 0.0;
         let vc = bx.cell_volume();
         let amp = p.iter().map(|v| (v / vc).sqrt()).collect();
-        Ok(Self { bx, fft, amp, table: None })
+        Ok(Self {
+            bx,
+            fft,
+            amp,
+            table: None,
+        })
     }
     pub fn box3(&self) -> &Box3 {
         &self.bx
@@ -127,11 +152,14 @@ impl Grf3 {
     pub fn field_from_white(&self, w: &[f64]) -> Result<Vec<f64>> {
         check_len("white noise", self.bx.ncell(), w.len())?;
         let mut k = self.fft.forward(w);
-        k.par_iter_mut().zip(self.amp.par_iter()).for_each(|(v, a)| *v *= *a);
+        k.par_iter_mut()
+            .zip(self.amp.par_iter())
+            .for_each(|(v, a)| *v *= *a);
         Ok(self.fft.inverse(&k))
     }
     pub fn sample(&self, seed: u64) -> Vec<f64> {
-        self.field_from_white(&white_noise(self.bx.ncell(), seed)).expect("length is consistent")
+        self.field_from_white(&white_noise(self.bx.ncell(), seed))
+            .expect("length is consistent")
     }
     /// VJP with respect to the white noise (self-adjoint filter).
     pub fn vjp_white(&self, cot: &[f64]) -> Result<Vec<f64>> {
@@ -141,7 +169,10 @@ impl Grf3 {
     /// `dL/dP_k = h_k Re[W_k conj(G_k)] / n^3 / (2 V_c a_k)` summed with the
     /// Hermitian weights `h_k` and scattered by the interpolation weights.
     pub fn vjp_table(&self, w: &[f64], cot: &[f64]) -> Result<Vec<f64>> {
-        let t = self.table.as_ref().ok_or_else(|| FieldError::Value { what: "vjp_table".into(), msg: "field was not built from a table".into() })?;
+        let t = self.table.as_ref().ok_or_else(|| FieldError::Value {
+            what: "vjp_table".into(),
+            msg: "field was not built from a table".into(),
+        })?;
         check_len("white noise", self.bx.ncell(), w.len())?;
         check_len("cotangent", self.bx.ncell(), cot.len())?;
         let ww = self.fft.forward(w);
@@ -176,26 +207,40 @@ pub struct LogNormal3 {
 impl LogNormal3 {
     pub fn from_pk(bx: Box3, pk: &ClTable, shift: f64) -> Result<Self> {
         if !(shift.is_finite() && shift > 0.0) {
-            return Err(FieldError::Value { what: "log-normal shift".into(), msg: format!("must be positive, got {shift}") });
+            return Err(FieldError::Value {
+                what: "log-normal shift".into(),
+                msg: format!("must be positive, got {shift}"),
+            });
         }
         let fft = Fft3::<f64>::new(bx.n);
         let vc = bx.cell_volume();
-        let mut p: Vec<Complex<f64>> = bx.k_abs().into_iter().map(|k| Complex::new(pk.eval(k) / vc, 0.0)).collect();
+        let mut p: Vec<Complex<f64>> = bx
+            .k_abs()
+            .into_iter()
+            .map(|k| Complex::new(pk.eval(k) / vc, 0.0))
+            .collect();
         p[0] = Complex::new(0.0, 0.0);
         let xi = fft.inverse(&p);
         let ss = shift * shift;
-        let min = xi.iter().map(|&x| 1.0 + x / ss).fold(f64::INFINITY, f64::min);
+        let min = xi
+            .iter()
+            .map(|&x| 1.0 + x / ss)
+            .fold(f64::INFINITY, f64::min);
         if !(min > 0.0) {
             return Err(FieldError::LogNormalShift { i: 0, j: 0, min });
         }
         let mut c = 0.0;
         for _ in 0..100 {
             // Fixed chunks summed in order: deterministic for any thread count.
-        let parts: Vec<(f64, f64)> = xi
-            .par_chunks(4096)
-            .map(|ch| ch.iter().fold((0.0, 0.0), |(f, df), &x| (f + (1.0 + (x + c) / ss).ln(), df + 1.0 / (ss + x + c))))
-            .collect();
-        let (f, df) = parts.iter().fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+            let parts: Vec<(f64, f64)> = xi
+                .par_chunks(4096)
+                .map(|ch| {
+                    ch.iter().fold((0.0, 0.0), |(f, df), &x| {
+                        (f + (1.0 + (x + c) / ss).ln(), df + 1.0 / (ss + x + c))
+                    })
+                })
+                .collect();
+            let (f, df) = parts.iter().fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
             if f >= 0.0 {
                 break;
             }
@@ -221,7 +266,13 @@ impl LogNormal3 {
         power[0] = 0.0;
         let gauss = Grf3::from_mode_power(bx, power)?;
         let sigma2_g = gauss.cell_variance();
-        Ok(Self { gauss, shift, sigma2_g, clipped, mean_var: c })
+        Ok(Self {
+            gauss,
+            shift,
+            sigma2_g,
+            clipped,
+            mean_var: c,
+        })
     }
     pub fn gaussian(&self) -> &Grf3 {
         &self.gauss
@@ -243,14 +294,19 @@ impl LogNormal3 {
         Ok(g.into_par_iter().map(|x| s * (x - h).exp_m1()).collect())
     }
     pub fn sample(&self, seed: u64) -> Vec<f64> {
-        self.field_from_white(&white_noise(self.gauss.bx.ncell(), seed)).expect("length is consistent")
+        self.field_from_white(&white_noise(self.gauss.bx.ncell(), seed))
+            .expect("length is consistent")
     }
     /// VJP with respect to the white noise.
     pub fn vjp_white(&self, w: &[f64], cot: &[f64]) -> Result<Vec<f64>> {
         check_len("cotangent", self.gauss.bx.ncell(), cot.len())?;
         let g = self.gauss.field_from_white(w)?;
         let (s, h) = (self.shift, 0.5 * self.sigma2_g);
-        let gb: Vec<f64> = g.iter().zip(cot).map(|(x, c)| c * s * (x - h).exp()).collect();
+        let gb: Vec<f64> = g
+            .iter()
+            .zip(cot)
+            .map(|(x, c)| c * s * (x - h).exp())
+            .collect();
         self.gauss.vjp_white(&gb)
     }
 }

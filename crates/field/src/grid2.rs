@@ -25,13 +25,19 @@ impl Grid2 {
     /// Validate and build (`n >= 2`, finite positive pixel size).
     pub fn new(n: usize, pixel_arcmin: f64) -> Result<Self> {
         if n < 2 {
-            return Err(FieldError::Grid(format!("need at least 2 pixels per side, got {n}")));
+            return Err(FieldError::Grid(format!(
+                "need at least 2 pixels per side, got {n}"
+            )));
         }
         if n > 1 << 15 {
-            return Err(FieldError::Grid(format!("{n} pixels per side is too large")));
+            return Err(FieldError::Grid(format!(
+                "{n} pixels per side is too large"
+            )));
         }
         if !(pixel_arcmin.is_finite() && pixel_arcmin > 0.0) {
-            return Err(FieldError::Grid(format!("pixel size must be positive and finite, got {pixel_arcmin}")));
+            return Err(FieldError::Grid(format!(
+                "pixel size must be positive and finite, got {pixel_arcmin}"
+            )));
         }
         Ok(Self { n, pixel_arcmin })
     }
@@ -74,7 +80,10 @@ impl Grid2 {
     /// `(ell_x, ell_y)` of Fourier mode `(iy, ix)`.
     pub fn ell_xy(&self, iy: usize, ix: usize) -> (f64, f64) {
         let f = self.ell_fundamental();
-        (f * self.freq_index(ix) as f64, f * self.freq_index(iy) as f64)
+        (
+            f * self.freq_index(ix) as f64,
+            f * self.freq_index(iy) as f64,
+        )
     }
     /// `|ell|` of every Fourier mode, row-major like the maps.
     pub fn ell_abs(&self) -> Vec<f64> {
@@ -98,5 +107,9 @@ impl Grid2 {
 
 /// Integer frequency of FFT index `i` on an `n` grid (numpy convention).
 pub fn freq_index(n: usize, i: usize) -> i64 {
-    if i < n.div_ceil(2) { i as i64 } else { i as i64 - n as i64 }
+    if i < n.div_ceil(2) {
+        i as i64
+    } else {
+        i as i64 - n as i64
+    }
 }

@@ -20,8 +20,8 @@ pub mod pk3;
 
 pub mod cl2;
 pub mod error;
-pub mod fits;
 pub mod fft2;
+pub mod fits;
 pub mod grf2;
 pub mod grf3;
 pub mod grid2;

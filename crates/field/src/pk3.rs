@@ -74,9 +74,18 @@ pub enum PkError {
     Box(f64),
 }
 
-fn delta_k<T: Copy + Into<f64>>(field: &[T], n: usize, box_size: f64, opt: &PkOptions, fft: &Fft3<f64>) -> Result<Vec<Complex<f64>>, PkError> {
+fn delta_k<T: Copy + Into<f64>>(
+    field: &[T],
+    n: usize,
+    box_size: f64,
+    opt: &PkOptions,
+    fft: &Fft3<f64>,
+) -> Result<Vec<Complex<f64>>, PkError> {
     if field.len() != n * n * n {
-        return Err(PkError::Shape { len: field.len(), n });
+        return Err(PkError::Shape {
+            len: field.len(),
+            n,
+        });
     }
     if !(box_size > 0.0 && box_size.is_finite()) {
         return Err(PkError::Box(box_size));
@@ -156,7 +165,11 @@ fn bin(q: &[f64], n: usize, box_size: f64) -> PowerSpectrum {
                 if b == 0 || b > nb {
                     continue;
                 }
-                let w = if iz == 0 || (n % 2 == 0 && iz == n / 2) { 1.0 } else { 2.0 };
+                let w = if iz == 0 || (n % 2 == 0 && iz == n / 2) {
+                    1.0
+                } else {
+                    2.0
+                };
                 let i = b - 1;
                 cnt[i] += w;
                 ks[i] += w * kk;
@@ -178,7 +191,12 @@ fn bin(q: &[f64], n: usize, box_size: f64) -> PowerSpectrum {
 }
 
 /// Auto power spectrum of a cube of side `n` in a box of side `box_size` [Mpc/h].
-pub fn power_spectrum<T: Copy + Into<f64>>(field: &[T], n: usize, box_size: f64, opt: &PkOptions) -> Result<PowerSpectrum, PkError> {
+pub fn power_spectrum<T: Copy + Into<f64>>(
+    field: &[T],
+    n: usize,
+    box_size: f64,
+    opt: &PkOptions,
+) -> Result<PowerSpectrum, PkError> {
     let fft = Fft3::<f64>::new(n);
     let d = delta_k(field, n, box_size, opt, &fft)?;
     let v = box_size.powi(3);
@@ -200,10 +218,29 @@ pub fn cross_correlation<T: Copy + Into<f64>, U: Copy + Into<f64>>(
     let v = box_size.powi(3);
     let q1: Vec<f64> = d1.iter().map(|c| c.norm_sqr() / v).collect();
     let q2: Vec<f64> = d2.iter().map(|c| c.norm_sqr() / v).collect();
-    let qx: Vec<f64> = d1.iter().zip(&d2).map(|(a, b)| (a * b.conj()).re / v).collect();
-    let (a, b, c) = (bin(&q1, n, box_size), bin(&q2, n, box_size), bin(&qx, n, box_size));
-    let r = c.p.iter().zip(a.p.iter().zip(&b.p)).map(|(x, (p, q))| x / (p * q).sqrt()).collect();
-    Ok(CrossCorrelation { k: a.k, p1: a.p, p2: b.p, px: c.p, r, n_modes: a.n_modes })
+    let qx: Vec<f64> = d1
+        .iter()
+        .zip(&d2)
+        .map(|(a, b)| (a * b.conj()).re / v)
+        .collect();
+    let (a, b, c) = (
+        bin(&q1, n, box_size),
+        bin(&q2, n, box_size),
+        bin(&qx, n, box_size),
+    );
+    let r =
+        c.p.iter()
+            .zip(a.p.iter().zip(&b.p))
+            .map(|(x, (p, q))| x / (p * q).sqrt())
+            .collect();
+    Ok(CrossCorrelation {
+        k: a.k,
+        p1: a.p,
+        p2: b.p,
+        px: c.p,
+        r,
+        n_modes: a.n_modes,
+    })
 }
 
 /// Score of a test field against a reference, as `compare.py` reports it.
@@ -219,7 +256,13 @@ pub struct Comparison {
 }
 
 /// `compare.py REF TEST --box L --kmax-frac f` (no compensation).
-pub fn compare<T: Copy + Into<f64>, U: Copy + Into<f64>>(reference: &[T], test: &[U], n: usize, box_size: f64, kmax_frac: f64) -> Result<Comparison, PkError> {
+pub fn compare<T: Copy + Into<f64>, U: Copy + Into<f64>>(
+    reference: &[T],
+    test: &[U],
+    n: usize,
+    box_size: f64,
+    kmax_frac: f64,
+) -> Result<Comparison, PkError> {
     let cc = cross_correlation(reference, test, n, box_size, &PkOptions::default())?;
     let kmax = kmax_frac * PI * n as f64 / box_size;
     let (mut mdp, mut mr) = (0.0f64, f64::INFINITY);
@@ -229,7 +272,12 @@ pub fn compare<T: Copy + Into<f64>, U: Copy + Into<f64>>(reference: &[T], test: 
             mr = mr.min(cc.r[i]);
         }
     }
-    Ok(Comparison { cc, kmax, max_abs_dp: mdp, min_r: mr })
+    Ok(Comparison {
+        cc,
+        kmax,
+        max_abs_dp: mdp,
+        min_r: mr,
+    })
 }
 
 #[cfg(test)]
@@ -251,17 +299,30 @@ mod tests {
                 }
             }
         }
-        let ps = power_spectrum(&f, n, l, &PkOptions { is_delta: true, ..Default::default() }).unwrap();
+        let ps = power_spectrum(
+            &f,
+            n,
+            l,
+            &PkOptions {
+                is_delta: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let v: f64 = l * l * l;
         let want = (amp / 2.0 * v).powi(2) / v;
         // exactly one bin holds the power of the two modes +-k
-        let nonzero: Vec<usize> = (0..ps.k.len()).filter(|&i| ps.p[i].abs() > 1e-12 * want).collect();
+        let nonzero: Vec<usize> = (0..ps.k.len())
+            .filter(|&i| ps.p[i].abs() > 1e-12 * want)
+            .collect();
         assert_eq!(nonzero.len(), 1);
         let i = nonzero[0];
         let tot = ps.p[i] * ps.n_modes[i];
         assert!((tot - 2.0 * want).abs() < 1e-9 * want, "{tot} {want}");
         let kf = 2.0 * PI / l;
-        assert!(ps.edge_lo[i] <= 3.0 * kf * (1.0 + 1e-12) && 3.0 * kf < ps.edge_hi[i] * (1.0 + 1e-12));
+        assert!(
+            ps.edge_lo[i] <= 3.0 * kf * (1.0 + 1e-12) && 3.0 * kf < ps.edge_hi[i] * (1.0 + 1e-12)
+        );
         // total mode count = n^3 - 1 minus the corner modes beyond k_Nyq
         let nm: f64 = ps.n_modes.iter().sum();
         assert!(nm < (n * n * n) as f64 && nm > 0.5 * (n * n * n) as f64);
@@ -270,15 +331,28 @@ mod tests {
     /// Against the reference `pk_fastpm10_a1.txt` computed by pkutil.py.
     #[test]
     fn matches_pkutil_reference_file() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/reference/pm/n64/jaxpm");
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/reference/pm/n64/jaxpm"
+        );
         let Ok(txt) = std::fs::read_to_string(format!("{dir}/pk_fastpm10_a1.txt")) else {
             eprintln!("reference data absent; skipped");
             return;
         };
-        let arr: ndarray::Array3<f32> = ndarray_npy::read_npy(format!("{dir}/fastpm10_density_cic_a1.npy")).unwrap();
+        let arr: ndarray::Array3<f32> =
+            ndarray_npy::read_npy(format!("{dir}/fastpm10_density_cic_a1.npy")).unwrap();
         let f: Vec<f32> = arr.iter().copied().collect();
         let ps = power_spectrum(&f, 64, 256.0, &PkOptions::default()).unwrap();
-        let psc = power_spectrum(&f, 64, 256.0, &PkOptions { compensate: Some(Compensation::Cic), ..Default::default() }).unwrap();
+        let psc = power_spectrum(
+            &f,
+            64,
+            256.0,
+            &PkOptions {
+                compensate: Some(Compensation::Cic),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let rows: Vec<Vec<f64>> = txt
             .lines()
             .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
@@ -286,11 +360,26 @@ mod tests {
             .collect();
         assert_eq!(rows.len(), ps.k.len(), "bin count");
         for (i, r) in rows.iter().enumerate() {
-            assert!((r[0] - ps.k[i]).abs() < 1e-6 * ps.k[i], "k bin {i}: {} {}", r[0], ps.k[i]);
+            assert!(
+                (r[0] - ps.k[i]).abs() < 1e-6 * ps.k[i],
+                "k bin {i}: {} {}",
+                r[0],
+                ps.k[i]
+            );
             // cols: k_mean k_lo k_hi Nmodes P_raw P_cic_sinc2 P_cic_jing
             assert_eq!(r[3], ps.n_modes[i], "N bin {i}");
-            assert!((r[4] - ps.p[i]).abs() < 1e-6 * ps.p[i], "P bin {i}: {} {}", r[4], ps.p[i]);
-            assert!((r[5] - psc.p[i]).abs() < 1e-6 * psc.p[i], "Pcic bin {i}: {} {}", r[5], psc.p[i]);
+            assert!(
+                (r[4] - ps.p[i]).abs() < 1e-6 * ps.p[i],
+                "P bin {i}: {} {}",
+                r[4],
+                ps.p[i]
+            );
+            assert!(
+                (r[5] - psc.p[i]).abs() < 1e-6 * psc.p[i],
+                "Pcic bin {i}: {} {}",
+                r[5],
+                psc.p[i]
+            );
         }
     }
 }

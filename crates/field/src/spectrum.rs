@@ -19,7 +19,11 @@ pub struct ClTable {
 impl ClTable {
     pub fn new(ell: Vec<f64>, cl: Vec<f64>) -> Result<Self> {
         if ell.len() != cl.len() {
-            return Err(FieldError::Table(format!("ell has {} entries but C_ell has {}", ell.len(), cl.len())));
+            return Err(FieldError::Table(format!(
+                "ell has {} entries but C_ell has {}",
+                ell.len(),
+                cl.len()
+            )));
         }
         if ell.len() < 2 {
             return Err(FieldError::Table("need at least 2 ell values".into()));
@@ -27,7 +31,9 @@ impl ClTable {
         check_finite("ell", &ell)?;
         check_finite("C_ell", &cl)?;
         if ell.windows(2).any(|w| w[1] <= w[0]) || ell[0] < 0.0 {
-            return Err(FieldError::Table("ell must be non-negative and strictly increasing".into()));
+            return Err(FieldError::Table(
+                "ell must be non-negative and strictly increasing".into(),
+            ));
         }
         Ok(Self { ell, cl })
     }
@@ -43,18 +49,26 @@ impl ClTable {
         if !(l >= e[0] && l <= e[e.len() - 1]) || l == 0.0 {
             return None;
         }
-        let i = e.partition_point(|&x| x <= l).saturating_sub(1).min(e.len() - 2);
+        let i = e
+            .partition_point(|&x| x <= l)
+            .saturating_sub(1)
+            .min(e.len() - 2);
         let t = (l - e[i]) / (e[i + 1] - e[i]);
         Some((i, 1.0 - t, t))
     }
     /// `C(l)`, zero outside the table and at `l = 0`.
     pub fn eval(&self, l: f64) -> f64 {
-        self.weights(l).map(|(i, a, b)| a * self.cl[i] + b * self.cl[i + 1]).unwrap_or(0.0)
+        self.weights(l)
+            .map(|(i, a, b)| a * self.cl[i] + b * self.cl[i + 1])
+            .unwrap_or(0.0)
     }
     /// `C(|ell_k|)` for every Fourier mode of `grid` (row-major).
     pub fn on_grid(&self, grid: &Grid2) -> Vec<f64> {
         use rayon::prelude::*;
-        grid.ell_abs().into_par_iter().map(|l| self.eval(l)).collect()
+        grid.ell_abs()
+            .into_par_iter()
+            .map(|l| self.eval(l))
+            .collect()
     }
 }
 
@@ -73,16 +87,23 @@ impl ClMatrixTable {
         let np = cls.len();
         let nb = ((((8 * np + 1) as f64).sqrt() - 1.0) / 2.0).round() as usize;
         if np == 0 || nb * (nb + 1) / 2 != np {
-            return Err(FieldError::Table(format!("{np} spectra is not n(n+1)/2 for any number of bins")));
+            return Err(FieldError::Table(format!(
+                "{np} spectra is not n(n+1)/2 for any number of bins"
+            )));
         }
         let tables = cls
             .into_iter()
             .enumerate()
-            .map(|(p, c)| ClTable::new(ell.clone(), c).map_err(|e| FieldError::Table(format!("pair {p}: {e}"))))
+            .map(|(p, c)| {
+                ClTable::new(ell.clone(), c)
+                    .map_err(|e| FieldError::Table(format!("pair {p}: {e}")))
+            })
             .collect::<Result<Vec<_>>>()?;
         for i in 0..nb {
             if tables[pair_index(nb, i, i)].cl().iter().any(|&c| c < 0.0) {
-                return Err(FieldError::Table(format!("auto spectrum of bin {i} has negative values")));
+                return Err(FieldError::Table(format!(
+                    "auto spectrum of bin {i} has negative values"
+                )));
             }
         }
         Ok(Self { n_bins: nb, tables })

@@ -28,7 +28,9 @@ use rayon::prelude::*;
 pub enum FieldKind {
     Gaussian,
     /// Log-normal with one shift parameter per bin.
-    LogNormal { shifts: Vec<f64> },
+    LogNormal {
+        shifts: Vec<f64>,
+    },
 }
 
 /// A tomographic map generator (plans and per-mode factors cached).
@@ -69,51 +71,96 @@ impl TomoField {
                 .into_par_iter()
                 .map(|k| {
                     let m: Vec<f64> = (0..nb * nb).map(|ij| pair_power[ij][k] / a).collect();
-                    cholesky_psd(&m, nb, 1e-10).map_err(|pivot| FieldError::NotPositiveDefinite { ell: ell[k], pivot: pivot * a })
+                    cholesky_psd(&m, nb, 1e-10).map_err(|pivot| FieldError::NotPositiveDefinite {
+                        ell: ell[k],
+                        pivot: pivot * a,
+                    })
                 })
                 .collect::<Result<Vec<_>>>()?,
             FieldKind::LogNormal { shifts } => {
                 check_len("log-normal shifts", nb, shifts.len())?;
                 if let Some(s) = shifts.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-                    return Err(FieldError::Value { what: "log-normal shift".into(), msg: format!("must be positive, got {s}") });
+                    return Err(FieldError::Value {
+                        what: "log-normal shift".into(),
+                        msg: format!("must be positive, got {s}"),
+                    });
                 }
                 let mut gp = vec![Vec::new(); nb * nb];
                 for i in 0..nb {
                     for j in i..nb {
-                        let (g, _c) = lognormal_gaussian_power(&grid, &fft, &pair_power[i * nb + j], shifts[i], shifts[j], (i, j))?;
+                        let (g, _c) = lognormal_gaussian_power(
+                            &grid,
+                            &fft,
+                            &pair_power[i * nb + j],
+                            shifts[i],
+                            shifts[j],
+                            (i, j),
+                        )?;
                         // Symmetrise under k -> -k against roundoff.
-                        let g: Vec<f64> = (0..np).map(|k| 0.5 * (g[k] + g[grid.neg_index(k)])).collect();
+                        let g: Vec<f64> = (0..np)
+                            .map(|k| 0.5 * (g[k] + g[grid.neg_index(k)]))
+                            .collect();
                         gp[i * nb + j] = g.clone();
                         gp[j * nb + i] = g;
                     }
                 }
-                let gmax = (0..nb).map(|i| gp[i * nb + i].iter().fold(0.0f64, |m, v| m.max(v.abs()))).fold(0.0f64, f64::max) / a;
+                let gmax = (0..nb)
+                    .map(|i| gp[i * nb + i].iter().fold(0.0f64, |m, v| m.max(v.abs())))
+                    .fold(0.0f64, f64::max)
+                    / a;
                 let res: Vec<(Vec<f64>, usize, f64)> = (0..np)
                     .into_par_iter()
                     .map(|k| {
                         let m: Vec<f64> = (0..nb * nb).map(|ij| gp[ij][k] / a).collect();
                         let (w, v) = sym_eigen(&m, nb);
-                        let neg = if k == 0 { 0 } else { w.iter().filter(|&&x| x < -1e-10 * gmax).count() };
-                        let negsum: f64 = if k == 0 { 0.0 } else { w.iter().filter(|&&x| x < 0.0).map(|x| -x).sum() };
+                        let neg = if k == 0 {
+                            0
+                        } else {
+                            w.iter().filter(|&&x| x < -1e-10 * gmax).count()
+                        };
+                        let negsum: f64 = if k == 0 {
+                            0.0
+                        } else {
+                            w.iter().filter(|&&x| x < 0.0).map(|x| -x).sum()
+                        };
                         let mut f = vec![0.0; nb * nb];
                         for i in 0..nb {
                             for j in 0..nb {
-                                f[i * nb + j] = (0..nb).map(|q| v[i * nb + q] * w[q].max(0.0).sqrt() * v[j * nb + q]).sum();
+                                f[i * nb + j] = (0..nb)
+                                    .map(|q| v[i * nb + q] * w[q].max(0.0).sqrt() * v[j * nb + q])
+                                    .sum();
                             }
                         }
                         (f, neg, negsum)
                     })
                     .collect();
                 clipped = res.iter().map(|r| r.1).sum();
-                let total: f64 = (0..nb).map(|i| gp[i * nb + i].iter().sum::<f64>() / a).sum();
+                let total: f64 = (0..nb)
+                    .map(|i| gp[i * nb + i].iter().sum::<f64>() / a)
+                    .sum();
                 clipped_frac = res.iter().map(|r| r.2).sum::<f64>() / total.max(f64::MIN_POSITIVE);
                 res.into_iter().map(|r| r.0).collect()
             }
         };
         let sigma2 = (0..nb)
-            .map(|i| factor.iter().map(|f| (0..nb).map(|q| f[i * nb + q].powi(2)).sum::<f64>()).sum::<f64>() / np as f64)
+            .map(|i| {
+                factor
+                    .iter()
+                    .map(|f| (0..nb).map(|q| f[i * nb + q].powi(2)).sum::<f64>())
+                    .sum::<f64>()
+                    / np as f64
+            })
             .collect();
-        Ok(Self { grid, fft, nb, factor, kind, sigma2, clipped, clipped_frac })
+        Ok(Self {
+            grid,
+            fft,
+            nb,
+            factor,
+            kind,
+            sigma2,
+            clipped,
+            clipped_frac,
+        })
     }
     pub fn grid(&self) -> &Grid2 {
         &self.grid
@@ -138,7 +185,11 @@ impl TomoField {
     pub fn variance(&self) -> Vec<f64> {
         match &self.kind {
             FieldKind::Gaussian => self.sigma2.clone(),
-            FieldKind::LogNormal { shifts } => shifts.iter().zip(&self.sigma2).map(|(s, v)| s * s * v.exp_m1()).collect(),
+            FieldKind::LogNormal { shifts } => shifts
+                .iter()
+                .zip(&self.sigma2)
+                .map(|(s, v)| s * s * v.exp_m1())
+                .collect(),
         }
     }
     /// Per-mode mixing `out_i = Re IFFT[ sum_j M_ij(k) FFT(x_j) ]` with
@@ -158,7 +209,18 @@ impl TomoField {
             .map(|i| {
                 let b: Vec<C64> = (0..np)
                     .into_par_iter()
-                    .map(|k| (0..nb).map(|j| xh[j][k] * if transpose { self.factor[k][j * nb + i] } else { self.factor[k][i * nb + j] }).sum())
+                    .map(|k| {
+                        (0..nb)
+                            .map(|j| {
+                                xh[j][k]
+                                    * if transpose {
+                                        self.factor[k][j * nb + i]
+                                    } else {
+                                        self.factor[k][i * nb + j]
+                                    }
+                            })
+                            .sum()
+                    })
                     .collect();
                 self.fft.inverse_real(b)
             })
@@ -191,7 +253,11 @@ impl TomoField {
                     .map(|i| {
                         check_len("cotangent", g[i].len(), cot[i].len())?;
                         let (s, h) = (shifts[i], 0.5 * self.sigma2[i]);
-                        Ok(g[i].iter().zip(&cot[i]).map(|(x, c)| c * s * (x - h).exp()).collect())
+                        Ok(g[i]
+                            .iter()
+                            .zip(&cot[i])
+                            .map(|(x, c)| c * s * (x - h).exp())
+                            .collect())
                     })
                     .collect::<Result<_>>()?;
                 self.mix(&gb, true)
@@ -200,7 +266,9 @@ impl TomoField {
     }
     /// Maps from a random generator (draws `n_bins` white-noise maps).
     pub fn sample<R: rand::Rng + ?Sized>(&self, rng: &mut R) -> Vec<Vec<f64>> {
-        let w: Vec<Vec<f64>> = (0..self.nb).map(|_| white_noise_rng(self.grid.npix(), rng)).collect();
+        let w: Vec<Vec<f64>> = (0..self.nb)
+            .map(|_| white_noise_rng(self.grid.npix(), rng))
+            .collect();
         self.maps_from_white(&w).expect("shapes are consistent")
     }
 }

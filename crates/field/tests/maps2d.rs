@@ -12,7 +12,10 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 fn table(amp: f64) -> ClTable {
     let ell: Vec<f64> = (0..200).map(|i| 10.0 * 1.04f64.powi(i)).collect();
-    let cl = ell.iter().map(|l| amp * (l / 1000.0f64).powf(-1.2) * (-(l / 6000.0f64).powi(2)).exp()).collect();
+    let cl = ell
+        .iter()
+        .map(|l| amp * (l / 1000.0f64).powf(-1.2) * (-(l / 6000.0f64).powi(2)).exp())
+        .collect();
     ClTable::new(ell, cl).unwrap()
 }
 
@@ -29,7 +32,10 @@ fn expected_binned(grid: &Grid2, t: &ClTable, bins: &EllBins) -> Vec<f64> {
             sum[i] += t.eval(l);
         }
     }
-    sum.iter().zip(&est.n_modes).map(|(s, &m)| s / m.max(1) as f64).collect()
+    sum.iter()
+        .zip(&est.n_modes)
+        .map(|(s, &m)| s / m.max(1) as f64)
+        .collect()
 }
 
 #[test]
@@ -42,19 +48,34 @@ fn grf_operator_dot_product_and_self_adjoint() {
         let ax = g.map_from_white(&x).unwrap();
         let aty = g.vjp_white(&y).unwrap();
         let (l, r) = (dot(&ax, &y), dot(&x, &aty));
-        assert!((l - r).abs() <= 1e-12 * l.abs().max(r.abs()), "n={n} {l} {r}");
+        assert!(
+            (l - r).abs() <= 1e-12 * l.abs().max(r.abs()),
+            "n={n} {l} {r}"
+        );
         // Finite-difference check of the VJP: d/de <y, f(x + e v)> = <A^T y, v>.
         let v = white_noise(grid.npix(), 9);
-        let f = |e: f64| dot(&g.map_from_white(&x.iter().zip(&v).map(|(a, b)| a + e * b).collect::<Vec<_>>()).unwrap(), &y);
+        let f = |e: f64| {
+            dot(
+                &g.map_from_white(&x.iter().zip(&v).map(|(a, b)| a + e * b).collect::<Vec<_>>())
+                    .unwrap(),
+                &y,
+            )
+        };
         let fd = (f(1e-3) - f(-1e-3)) / 2e-3;
         let an = dot(&aty, &v);
-        assert!((fd - an).abs() < 1e-9 * an.abs().max(1e-12), "n={n} fd {fd} vjp {an}");
+        assert!(
+            (fd - an).abs() < 1e-9 * an.abs().max(1e-12),
+            "n={n} fd {fd} vjp {an}"
+        );
         // Gaussian smoothing is self-adjoint too.
         let fft = Fft2::new(n);
         let sx = cosmodiff_field::cl2::smooth_gaussian(&grid, &fft, &x, 3.0).unwrap();
         let sy = cosmodiff_field::cl2::smooth_gaussian(&grid, &fft, &y, 3.0).unwrap();
         let (l, r) = (dot(&sx, &y), dot(&x, &sy));
-        assert!((l - r).abs() <= 1e-12 * l.abs().max(r.abs()), "smoothing n={n} {l} {r}");
+        assert!(
+            (l - r).abs() <= 1e-12 * l.abs().max(r.abs()),
+            "smoothing n={n} {l} {r}"
+        );
     }
 }
 
@@ -76,10 +97,20 @@ fn grf_vjp_table_finite_difference() {
             let mut c = t.cl().to_vec();
             c[i] += d;
             let tt = ClTable::new(t.ell().to_vec(), c).unwrap();
-            dot(&Grf2::from_cl(grid, &tt).unwrap().map_from_white(&w).unwrap(), &cot)
+            dot(
+                &Grf2::from_cl(grid, &tt)
+                    .unwrap()
+                    .map_from_white(&w)
+                    .unwrap(),
+                &cot,
+            )
         };
         let fd = (f(h) - f(-h)) / (2.0 * h);
-        assert!((fd - grad[i]).abs() <= 1e-6 * grad[i].abs().max(1e-3 * fd.abs()), "i={i} fd={fd} vjp={}", grad[i]);
+        assert!(
+            (fd - grad[i]).abs() <= 1e-6 * grad[i].abs().max(1e-3 * fd.abs()),
+            "i={i} fd={fd} vjp={}",
+            grad[i]
+        );
         checked += 1;
     }
     assert!(checked > 5);
@@ -121,7 +152,11 @@ fn check_mean_cl(maps: impl Fn(u64) -> Vec<f64>, grid: &Grid2, t: &ClTable, nsim
         let mean = s1[b] / nsim as f64;
         let var = s2[b] / nsim as f64 - mean * mean;
         let se = (var / nsim as f64).sqrt();
-        assert!((mean - expect[b]).abs() < 3.0 * se, "bin {b}: mean {mean:.4e} expect {:.4e} se {se:.3e}", expect[b]);
+        assert!(
+            (mean - expect[b]).abs() < 3.0 * se,
+            "bin {b}: mean {mean:.4e} expect {:.4e} se {se:.3e}",
+            expect[b]
+        );
     }
 }
 
@@ -144,7 +179,12 @@ fn lognormal_mean_cl_and_variance_of_200_maps() {
     // and the sample variance of 200 maps agrees within 3 standard errors.
     let target = Grf2::from_cl(grid, &t).unwrap().pixel_variance();
     assert!(ln.mean_variance() < 0.01 * target);
-    assert!((ln.variance() - ln.mean_variance() - target).abs() < 1e-10 * target, "{} {}", ln.variance(), target);
+    assert!(
+        (ln.variance() - ln.mean_variance() - target).abs() < 1e-10 * target,
+        "{} {}",
+        ln.variance(),
+        target
+    );
     let vs: Vec<f64> = (0..200)
         .map(|s| {
             let m = ln.sample(5000 + s);
@@ -154,7 +194,10 @@ fn lognormal_mean_cl_and_variance_of_200_maps() {
         .collect();
     let mean = vs.iter().sum::<f64>() / 200.0;
     let sd = (vs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 199.0).sqrt();
-    assert!((mean - target).abs() < 3.0 * sd / (200f64).sqrt(), "var {mean} target {target}");
+    assert!(
+        (mean - target).abs() < 3.0 * sd / (200f64).sqrt(),
+        "var {mean} target {target}"
+    );
     // Skewness is positive (log-normal).
     let m = ln.sample(9);
     let sk: f64 = m.iter().map(|x| x.powi(3)).sum::<f64>() / m.len() as f64;
@@ -170,7 +213,11 @@ fn tomo_table() -> ClMatrixTable {
     let mut rows = vec![];
     for i in 0..3 {
         for j in i..3 {
-            rows.push(c.iter().map(|x| a[i] * a[j] * 0.8f64.powi((j - i) as i32) * x).collect());
+            rows.push(
+                c.iter()
+                    .map(|x| a[i] * a[j] * 0.8f64.powi((j - i) as i32) * x)
+                    .collect(),
+            );
         }
     }
     ClMatrixTable::new(ell, rows).unwrap()
@@ -181,10 +228,24 @@ fn tomographic_cross_spectra_match() {
     let grid = Grid2::new(32, 2.0).unwrap();
     let fft = Fft2::new(grid.n);
     let cls = tomo_table();
-    for kind in [FieldKind::Gaussian, FieldKind::LogNormal { shifts: vec![0.03, 0.04, 0.05] }] {
+    for kind in [
+        FieldKind::Gaussian,
+        FieldKind::LogNormal {
+            shifts: vec![0.03, 0.04, 0.05],
+        },
+    ] {
         let tf = TomoField::new(grid, &cls, kind.clone()).unwrap();
-        assert!(tf.clipped_fraction() < 1e-4, "{kind:?} clipped {} ({:.2e})", tf.clipped(), tf.clipped_fraction());
-        eprintln!("{kind:?}: clipped {} modes, fraction {:.2e}", tf.clipped(), tf.clipped_fraction());
+        assert!(
+            tf.clipped_fraction() < 1e-4,
+            "{kind:?} clipped {} ({:.2e})",
+            tf.clipped(),
+            tf.clipped_fraction()
+        );
+        eprintln!(
+            "{kind:?}: clipped {} modes, fraction {:.2e}",
+            tf.clipped(),
+            tf.clipped_fraction()
+        );
         let bins = EllBins::linear(0.5 * grid.ell_fundamental(), grid.ell_nyquist(), 6).unwrap();
         let nsim = 200;
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
@@ -205,7 +266,11 @@ fn tomographic_cross_spectra_match() {
             for b in 0..bins.nbins() {
                 let mean = acc[p][b].0 / nsim as f64;
                 let se = ((acc[p][b].1 / nsim as f64 - mean * mean) / nsim as f64).sqrt();
-                assert!((mean - expect[b]).abs() < 3.5 * se, "{kind:?} ({i},{j}) bin {b}: {mean:.4e} vs {:.4e} se {se:.2e}", expect[b]);
+                assert!(
+                    (mean - expect[b]).abs() < 3.5 * se,
+                    "{kind:?} ({i},{j}) bin {b}: {mean:.4e} vs {:.4e} se {se:.2e}",
+                    expect[b]
+                );
             }
         }
     }
@@ -216,12 +281,26 @@ fn tomographic_rejects_indefinite_and_bad_shift() {
     let t = table(1e-9);
     let ell = t.ell().to_vec();
     let c = t.cl().to_vec();
-    let bad = ClMatrixTable::new(ell.clone(), vec![c.clone(), c.iter().map(|x| 2.0 * x).collect(), c.clone()]).unwrap();
+    let bad = ClMatrixTable::new(
+        ell.clone(),
+        vec![c.clone(), c.iter().map(|x| 2.0 * x).collect(), c.clone()],
+    )
+    .unwrap();
     let grid = Grid2::new(16, 2.0).unwrap();
     let e = TomoField::new(grid, &bad, FieldKind::Gaussian).unwrap_err();
-    assert!(matches!(e, cosmodiff_field::FieldError::NotPositiveDefinite { .. }), "{e}");
+    assert!(
+        matches!(e, cosmodiff_field::FieldError::NotPositiveDefinite { .. }),
+        "{e}"
+    );
     let ok = tomo_table();
-    assert!(TomoField::new(grid, &ok, FieldKind::LogNormal { shifts: vec![0.03, -1.0, 0.05] }).is_err());
+    assert!(TomoField::new(
+        grid,
+        &ok,
+        FieldKind::LogNormal {
+            shifts: vec![0.03, -1.0, 0.05]
+        }
+    )
+    .is_err());
     assert!(TomoField::new(grid, &ok, FieldKind::LogNormal { shifts: vec![0.03] }).is_err());
     // A shift far too small for the variance fails with a typed error, not a panic.
     let big = ClMatrixTable::new(ell, vec![c.iter().map(|x| 1e3 * x).collect()]).unwrap();
@@ -233,7 +312,9 @@ fn masked_white_noise_spectrum_is_unbiased() {
     // For white noise the f_sky-corrected pseudo-C_ell is unbiased.
     let grid = Grid2::new(32, 2.0).unwrap();
     let fft = Fft2::new(32);
-    let mask: Vec<f64> = (0..grid.npix()).map(|i| if (i % 32) < 20 { 1.0 } else { 0.0 }).collect();
+    let mask: Vec<f64> = (0..grid.npix())
+        .map(|i| if (i % 32) < 20 { 1.0 } else { 0.0 })
+        .collect();
     let bins = EllBins::linear(0.5 * grid.ell_fundamental(), grid.ell_nyquist(), 4).unwrap();
     let mut m = vec![0.0; 4];
     for s in 0..50 {
@@ -245,7 +326,11 @@ fn masked_white_noise_spectrum_is_unbiased() {
     }
     let expect = grid.pixel_area_sr();
     for b in 0..4 {
-        assert!((m[b] / expect - 1.0).abs() < 0.05, "bin {b} {}", m[b] / expect);
+        assert!(
+            (m[b] / expect - 1.0).abs() < 0.05,
+            "bin {b} {}",
+            m[b] / expect
+        );
     }
 }
 
@@ -257,16 +342,31 @@ fn tomographic_vjp_white() {
     let w: Vec<Vec<f64>> = (0..3).map(|i| white_noise(np, 40 + i)).collect();
     let c: Vec<Vec<f64>> = (0..3).map(|i| white_noise(np, 50 + i)).collect();
     let v: Vec<Vec<f64>> = (0..3).map(|i| white_noise(np, 60 + i)).collect();
-    let dotm = |a: &[Vec<f64>], b: &[Vec<f64>]| a.iter().zip(b).map(|(x, y)| dot(x, y)).sum::<f64>();
+    let dotm =
+        |a: &[Vec<f64>], b: &[Vec<f64>]| a.iter().zip(b).map(|(x, y)| dot(x, y)).sum::<f64>();
     // Gaussian: linear, dot-product test.
     let tf = TomoField::new(grid, &cls, FieldKind::Gaussian).unwrap();
-    let (l, r) = (dotm(&tf.maps_from_white(&w).unwrap(), &c), dotm(&w, &tf.vjp_white(&w, &c).unwrap()));
+    let (l, r) = (
+        dotm(&tf.maps_from_white(&w).unwrap(), &c),
+        dotm(&w, &tf.vjp_white(&w, &c).unwrap()),
+    );
     assert!((l - r).abs() < 1e-12 * l.abs().max(r.abs()), "{l} {r}");
     // Log-normal: finite differences.
-    let tf = TomoField::new(grid, &cls, FieldKind::LogNormal { shifts: vec![0.03, 0.04, 0.05] }).unwrap();
+    let tf = TomoField::new(
+        grid,
+        &cls,
+        FieldKind::LogNormal {
+            shifts: vec![0.03, 0.04, 0.05],
+        },
+    )
+    .unwrap();
     let an = dotm(&tf.vjp_white(&w, &c).unwrap(), &v);
     let f = |e: f64| {
-        let ww: Vec<Vec<f64>> = w.iter().zip(&v).map(|(a, b)| a.iter().zip(b).map(|(x, y)| x + e * y).collect()).collect();
+        let ww: Vec<Vec<f64>> = w
+            .iter()
+            .zip(&v)
+            .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x + e * y).collect())
+            .collect();
         dotm(&tf.maps_from_white(&ww).unwrap(), &c)
     };
     let fd = (f(1e-5) - f(-1e-5)) / 2e-5;
@@ -294,11 +394,21 @@ fn lognormal_vjp_table_finite_difference() {
                 let mut c = t.cl().to_vec();
                 c[i] += d;
                 let tt = ClTable::new(t.ell().to_vec(), c).unwrap();
-                dot(&LogNormal2::from_cl(grid, &tt, shift).unwrap().map_from_white(&w).unwrap(), &cot)
+                dot(
+                    &LogNormal2::from_cl(grid, &tt, shift)
+                        .unwrap()
+                        .map_from_white(&w)
+                        .unwrap(),
+                    &cot,
+                )
             };
             let fd = (f(h) - f(-h)) / (2.0 * h);
             let scale = grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            assert!((fd - grad[i]).abs() < 1e-6 * grad[i].abs().max(1e-3 * scale), "n={n} i={i}: fd {fd:e} vjp {:e}", grad[i]);
+            assert!(
+                (fd - grad[i]).abs() < 1e-6 * grad[i].abs().max(1e-3 * scale),
+                "n={n} i={i}: fd {fd:e} vjp {:e}",
+                grad[i]
+            );
             checked += 1;
         }
         assert!(checked > 5);

@@ -5,7 +5,9 @@ use cosmodiff_infer::*;
 
 fn main() -> Result<(), InferError> {
     let n = 100;
-    let s: Vec<f64> = (0..n).map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / (n - 1) as f64)).collect();
+    let s: Vec<f64> = (0..n)
+        .map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / (n - 1) as f64))
+        .collect();
     let mut cov = vec![0.0; n * n];
     for i in 0..n {
         for j in 0..n {
@@ -13,8 +15,28 @@ fn main() -> Result<(), InferError> {
         }
     }
     let target = GaussianDensity::new(vec![0.0; n], &cov)?;
-    let nuts = run_nuts(&target, &NutsSettings { chains: 4, warmup: 500, draws: 1000, seed: 1, progress: false, ..Default::default() })?;
-    let hmc = run_hmc(&target, &HmcSettings { chains: 4, warmup: 500, draws: 1000, seed: 1, progress: false, ..Default::default() })?;
+    let nuts = run_nuts(
+        &target,
+        &NutsSettings {
+            chains: 4,
+            warmup: 500,
+            draws: 1000,
+            seed: 1,
+            progress: false,
+            ..Default::default()
+        },
+    )?;
+    let hmc = run_hmc(
+        &target,
+        &HmcSettings {
+            chains: 4,
+            warmup: 500,
+            draws: 1000,
+            seed: 1,
+            progress: false,
+            ..Default::default()
+        },
+    )?;
     for s in [&nuts, &hmc] {
         let sum = s.summary();
         let (r, b, t) = sum.worst();

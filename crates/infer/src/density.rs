@@ -137,12 +137,20 @@ where
 {
     /// Wrap `f` as a density on `R^dim` with default names `x0, x1, ...`.
     pub fn new(dim: usize, f: F) -> Self {
-        Self { dim, names: (0..dim).map(|i| format!("x{i}")).collect(), f }
+        Self {
+            dim,
+            names: (0..dim).map(|i| format!("x{i}")).collect(),
+            f,
+        }
     }
 
     /// Set the parameter names (must have length `dim`).
     pub fn with_names(mut self, names: &[&str]) -> Self {
-        assert_eq!(names.len(), self.dim, "FnDensity::with_names: wrong number of names");
+        assert_eq!(
+            names.len(),
+            self.dim,
+            "FnDensity::with_names: wrong number of names"
+        );
         self.names = names.iter().map(|s| s.to_string()).collect();
         self
     }
@@ -178,10 +186,15 @@ impl GaussianDensity {
     pub fn new(mean: Vec<f64>, cov: &[f64]) -> Result<Self, InferError> {
         let n = mean.len();
         if cov.len() != n * n {
-            return Err(InferError::Dim(format!("covariance has {} entries, need {}", cov.len(), n * n)));
+            return Err(InferError::Dim(format!(
+                "covariance has {} entries, need {}",
+                cov.len(),
+                n * n
+            )));
         }
-        let precision = crate::linalg::spd_inverse(cov, n)
-            .ok_or_else(|| InferError::NotPositiveDefinite("covariance of GaussianDensity".into()))?;
+        let precision = crate::linalg::spd_inverse(cov, n).ok_or_else(|| {
+            InferError::NotPositiveDefinite("covariance of GaussianDensity".into())
+        })?;
         Ok(Self { mean, precision })
     }
 }

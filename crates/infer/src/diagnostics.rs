@@ -65,11 +65,15 @@ pub fn rank_normalize(chains: &[Vec<f64>]) -> Vec<Vec<f64>> {
     let mut out = Vec::with_capacity(chains.len());
     let mut k = 0;
     for c in chains {
-        out.push(c.iter().map(|_| {
-            let z = norm_ppf((ranks[k] - 0.375) / (s + 0.25));
-            k += 1;
-            z
-        }).collect());
+        out.push(
+            c.iter()
+                .map(|_| {
+                    let z = norm_ppf((ranks[k] - 0.375) / (s + 0.25));
+                    k += 1;
+                    z
+                })
+                .collect(),
+        );
     }
     out
 }
@@ -141,7 +145,10 @@ pub fn rhat(chains: &[Vec<f64>]) -> f64 {
     let split = split_chains(chains);
     let bulk = rhat_basic(&rank_normalize(&split));
     let med = pooled_quantile(chains, 0.5);
-    let folded: Vec<Vec<f64>> = split.iter().map(|c| c.iter().map(|v| (v - med).abs()).collect()).collect();
+    let folded: Vec<Vec<f64>> = split
+        .iter()
+        .map(|c| c.iter().map(|v| (v - med).abs()).collect())
+        .collect();
     let tail = rhat_basic(&rank_normalize(&folded));
     bulk.max(tail)
 }
@@ -160,7 +167,10 @@ pub fn autocovariance(x: &[f64]) -> Vec<f64> {
         *c = Complex::new(c.norm_sqr(), 0.0);
     }
     planner.plan_fft_inverse(m).process(&mut buf);
-    buf[..n].iter().map(|c| c.re / (m as f64 * n as f64)).collect()
+    buf[..n]
+        .iter()
+        .map(|c| c.re / (m as f64 * n as f64))
+        .collect()
 }
 
 /// Multi-chain effective sample size of the given chains (no splitting or
@@ -250,7 +260,10 @@ pub fn ess_quantile(chains: &[Vec<f64>], prob: f64) -> f64 {
         return f64::NAN;
     }
     let q = pooled_quantile(chains, prob);
-    let ind: Vec<Vec<f64>> = chains.iter().map(|c| c.iter().map(|&v| if v <= q { 1.0 } else { 0.0 }).collect()).collect();
+    let ind: Vec<Vec<f64>> = chains
+        .iter()
+        .map(|c| c.iter().map(|&v| if v <= q { 1.0 } else { 0.0 }).collect())
+        .collect();
     ess_raw(&split_chains(&ind))
 }
 
@@ -265,17 +278,25 @@ mod tests {
 
     #[test]
     fn autocovariance_matches_direct() {
-        let x: Vec<f64> = (0..37).map(|i| ((i * 7919) % 101) as f64 / 10.0 + (i as f64 * 0.3).sin()).collect();
+        let x: Vec<f64> = (0..37)
+            .map(|i| ((i * 7919) % 101) as f64 / 10.0 + (i as f64 * 0.3).sin())
+            .collect();
         let a = autocovariance(&x);
         let m = mean(&x);
         for t in [0usize, 1, 5, 36] {
-            let d: f64 = (0..x.len() - t).map(|i| (x[i] - m) * (x[i + t] - m)).sum::<f64>() / x.len() as f64;
+            let d: f64 = (0..x.len() - t)
+                .map(|i| (x[i] - m) * (x[i + t] - m))
+                .sum::<f64>()
+                / x.len() as f64;
             assert!((a[t] - d).abs() < 1e-10, "t={t}");
         }
     }
 
     #[test]
     fn ranks_average_ties() {
-        assert_eq!(average_ranks(&[3.0, 1.0, 3.0, 2.0]), vec![3.5, 1.0, 3.5, 2.0]);
+        assert_eq!(
+            average_ranks(&[3.0, 1.0, 3.0, 2.0]),
+            vec![3.5, 1.0, 3.5, 2.0]
+        );
     }
 }

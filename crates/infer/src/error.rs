@@ -17,8 +17,14 @@ pub enum InferError {
     #[error("log density: {0}")]
     Density(String),
     /// No finite starting point could be found.
-    #[error("chain {chain}: no finite log density at {tries} initial points (last problem: {last})")]
-    Init { chain: usize, tries: usize, last: String },
+    #[error(
+        "chain {chain}: no finite log density at {tries} initial points (last problem: {last})"
+    )]
+    Init {
+        chain: usize,
+        tries: usize,
+        last: String,
+    },
     /// An error raised inside the sampler.
     #[error("sampler (chain {chain}): {msg}")]
     Sampler { chain: usize, msg: String },
@@ -30,7 +36,10 @@ pub enum InferError {
     NotPositiveDefinite(String),
     /// File output.
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     /// Writing the `.npz` archive.
     #[error("npz {path}: {msg}")]
     Npz { path: String, msg: String },

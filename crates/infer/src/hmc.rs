@@ -95,7 +95,13 @@ impl DualAveraging {
     const KAPPA: f64 = 0.75;
 
     pub fn new(eps0: f64, target: f64) -> Self {
-        Self { mu: (10.0 * eps0).ln(), h_bar: 0.0, log_eps_bar: 0.0, m: 0.0, target }
+        Self {
+            mu: (10.0 * eps0).ln(),
+            h_bar: 0.0,
+            log_eps_bar: 0.0,
+            m: 0.0,
+            target,
+        }
     }
 
     /// Update with the acceptance statistic of the last transition; returns
@@ -122,7 +128,11 @@ fn window_ends(warmup: usize) -> Vec<usize> {
         return vec![];
     }
     let (init, term, base) = if warmup < 75 + 50 + 25 {
-        ((0.15 * warmup as f64) as usize, (0.1 * warmup as f64) as usize, 0)
+        (
+            (0.15 * warmup as f64) as usize,
+            (0.1 * warmup as f64) as usize,
+            0,
+        )
     } else {
         (75, 50, 25)
     };
@@ -151,7 +161,12 @@ struct State {
 }
 
 enum Trajectory {
-    Done { x: Vec<f64>, grad: Vec<f64>, logp: f64, h: f64 },
+    Done {
+        x: Vec<f64>,
+        grad: Vec<f64>,
+        logp: f64,
+        h: f64,
+    },
     Diverged(Option<String>),
     Fatal(String),
 }
@@ -187,7 +202,12 @@ fn leapfrog_trajectory<D: LogDensity + ?Sized>(
     if !h.is_finite() || h - h0 > 1000.0 {
         return Trajectory::Diverged(None);
     }
-    Trajectory::Done { x, grad: g, logp, h }
+    Trajectory::Done {
+        x,
+        grad: g,
+        logp,
+        h,
+    }
 }
 
 fn kinetic(p: &[f64], minv: &[f64]) -> f64 {
@@ -200,16 +220,25 @@ where
     D: LogDensity + Sync + ?Sized,
 {
     if settings.chains == 0 || settings.draws == 0 {
-        return Err(InferError::Settings("need at least one chain and one draw".into()));
+        return Err(InferError::Settings(
+            "need at least one chain and one draw".into(),
+        ));
     }
     if !(0.0..1.0).contains(&settings.jitter) {
-        return Err(InferError::Settings(format!("jitter = {} not in [0, 1)", settings.jitter)));
+        return Err(InferError::Settings(format!(
+            "jitter = {} not in [0, 1)",
+            settings.jitter
+        )));
     }
     if !(settings.path_length > 0.0) || settings.max_steps == 0 {
-        return Err(InferError::Settings("path_length and max_steps must be positive".into()));
+        return Err(InferError::Settings(
+            "path_length and max_steps must be positive".into(),
+        ));
     }
     if !(settings.target_accept > 0.0 && settings.target_accept < 1.0) {
-        return Err(InferError::Settings("target_accept must be in (0, 1)".into()));
+        return Err(InferError::Settings(
+            "target_accept must be in (0, 1)".into(),
+        ));
     }
     let dim = density.dim();
     if dim == 0 {
@@ -232,7 +261,15 @@ where
         .collect();
     pb.finish_and_clear();
     let outputs = runner::collect_chains(outputs)?;
-    Samples::from_chains(density.names(), dim, outputs, "hmc", settings.warmup, settings.seed, start.elapsed().as_secs_f64())
+    Samples::from_chains(
+        density.names(),
+        dim,
+        outputs,
+        "hmc",
+        settings.warmup,
+        settings.seed,
+        start.elapsed().as_secs_f64(),
+    )
 }
 
 fn hmc_chain<D: LogDensity + ?Sized>(
@@ -258,10 +295,22 @@ fn hmc_chain<D: LogDensity + ?Sized>(
     let mut first_problem: Option<String> = None;
 
     // One transition; returns (accept prob, diverged, energy, steps).
-    let mut transition = |s: &mut State, minv: &[f64], eps: f64, jitter: f64, rng: &mut rand::rngs::ChaCha8Rng| -> Result<(f64, bool, f64, usize), InferError> {
+    let mut transition = |s: &mut State,
+                          minv: &[f64],
+                          eps: f64,
+                          jitter: f64,
+                          rng: &mut rand::rngs::ChaCha8Rng|
+     -> Result<(f64, bool, f64, usize), InferError> {
         let steps = ((st.path_length / eps).round() as usize).clamp(1, st.max_steps);
-        let eps = if jitter > 0.0 { eps * rng.random_range(1.0 - jitter..1.0 + jitter) } else { eps };
-        let mut p: Vec<f64> = minv.iter().map(|mi| rng.sample::<f64, _>(StandardNormal) / mi.sqrt()).collect();
+        let eps = if jitter > 0.0 {
+            eps * rng.random_range(1.0 - jitter..1.0 + jitter)
+        } else {
+            eps
+        };
+        let mut p: Vec<f64> = minv
+            .iter()
+            .map(|mi| rng.sample::<f64, _>(StandardNormal) / mi.sqrt())
+            .collect();
         let h0 = -s.logp + kinetic(&p, minv);
         match leapfrog_trajectory(d, s, &mut p, minv, eps, steps, h0) {
             Trajectory::Done { x, grad, logp, h } => {
@@ -290,7 +339,9 @@ fn hmc_chain<D: LogDensity + ?Sized>(
     let mut eps = {
         let mut eps: f64 = 1.0;
         let accept = |eps: f64, rng: &mut rand::rngs::ChaCha8Rng| -> f64 {
-            let mut p: Vec<f64> = (0..dim).map(|_| rng.sample::<f64, _>(StandardNormal)).collect();
+            let mut p: Vec<f64> = (0..dim)
+                .map(|_| rng.sample::<f64, _>(StandardNormal))
+                .collect();
             let h0 = -s.logp + kinetic(&p, &minv);
             match leapfrog_trajectory(d, &s, &mut p, &minv, eps, 1, h0) {
                 Trajectory::Done { h, .. } => (h0 - h).exp().min(1.0),
@@ -308,15 +359,31 @@ fn hmc_chain<D: LogDensity + ?Sized>(
         }
         eps
     };
-    let ends = if st.adapt_mass_matrix { window_ends(st.warmup) } else { vec![] };
-    let mut window_start = ends.first().map(|_| if st.warmup < 150 { (0.15 * st.warmup as f64) as usize } else { 75 }).unwrap_or(0);
+    let ends = if st.adapt_mass_matrix {
+        window_ends(st.warmup)
+    } else {
+        vec![]
+    };
+    let mut window_start = ends
+        .first()
+        .map(|_| {
+            if st.warmup < 150 {
+                (0.15 * st.warmup as f64) as usize
+            } else {
+                75
+            }
+        })
+        .unwrap_or(0);
     let mut next_end = 0usize;
     let mut da = DualAveraging::new(eps, st.target_accept);
     let mut win_draws: Vec<Vec<f64>> = vec![];
 
     for it in 0..st.warmup + st.draws {
         if abort.load(Ordering::Relaxed) {
-            return Err(InferError::Sampler { chain: c, msg: runner::ABORTED.into() });
+            return Err(InferError::Sampler {
+                chain: c,
+                msg: runner::ABORTED.into(),
+            });
         }
         let jitter = if it < st.warmup { 0.0 } else { st.jitter };
         let (a, div, h, steps) = transition(&mut s, &minv, eps, jitter, &mut rng)?;
@@ -332,7 +399,8 @@ fn hmc_chain<D: LogDensity + ?Sized>(
                     let n = win_draws.len() as f64;
                     for k in 0..dim {
                         let m = win_draws.iter().map(|v| v[k]).sum::<f64>() / n;
-                        let var = win_draws.iter().map(|v| (v[k] - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+                        let var = win_draws.iter().map(|v| (v[k] - m).powi(2)).sum::<f64>()
+                            / (n - 1.0).max(1.0);
                         minv[k] = (n / (n + 5.0)) * var + 1e-3 * (5.0 / (n + 5.0));
                     }
                     win_draws.clear();
@@ -381,6 +449,10 @@ mod tests {
             eps = da.update((-eps * eps).exp());
         }
         let want = (-(0.8f64).ln()).sqrt();
-        assert!((da.final_step() - want).abs() < 0.02 * want, "{} vs {want}", da.final_step());
+        assert!(
+            (da.final_step() - want).abs() < 0.02 * want,
+            "{} vs {want}",
+            da.final_step()
+        );
     }
 }

@@ -44,7 +44,14 @@ pub struct MapSettings {
 
 impl Default for MapSettings {
     fn default() -> Self {
-        Self { init: None, max_iters: 1000, grad_tol: 1e-8, cost_tol: 1e-14, memory: 10, hessian_step: 1e-5 }
+        Self {
+            init: None,
+            max_iters: 1000,
+            grad_tol: 1e-8,
+            cost_tol: 1e-14,
+            memory: 10,
+            hessian_step: 1e-5,
+        }
     }
 }
 
@@ -79,8 +86,10 @@ impl MapResult {
 
     /// Write pretty JSON to `path`.
     pub fn write_json(&self, path: &std::path::Path) -> Result<(), InferError> {
-        std::fs::write(path, self.to_json()?)
-            .map_err(|e| InferError::Io { path: path.display().to_string(), source: e })
+        std::fs::write(path, self.to_json()?).map_err(|e| InferError::Io {
+            path: path.display().to_string(),
+            source: e,
+        })
     }
 }
 
@@ -100,12 +109,13 @@ impl<D: LogDensity + ?Sized> Objective<'_, D> {
             }
         }
         let mut g = vec![0.0; y.len()];
-        let v = self
-            .d
-            .map_logp_and_grad(y, &mut g)
-            .map_err(|e| argmin::core::Error::msg(format!("log density failed at y = {y:?}: {e}")))?;
+        let v = self.d.map_logp_and_grad(y, &mut g).map_err(|e| {
+            argmin::core::Error::msg(format!("log density failed at y = {y:?}: {e}"))
+        })?;
         if !v.is_finite() || g.iter().any(|x| !x.is_finite()) {
-            return Err(argmin::core::Error::msg(format!("non-finite log density or gradient at y = {y:?}")));
+            return Err(argmin::core::Error::msg(format!(
+                "non-finite log density or gradient at y = {y:?}"
+            )));
         }
         let out = (-v, g.iter().map(|x| -x).collect::<Vec<f64>>());
         *self.cache.borrow_mut() = Some((y.to_vec(), out.0, out.1.clone()));
@@ -135,10 +145,16 @@ impl<D: LogDensity + ?Sized> Gradient for Objective<'_, D> {
 /// ([`InferError::Optim`]), a Hessian evaluation outside the support or
 /// failing ([`InferError::Density`]), or a Hessian that is not positive
 /// definite ([`InferError::NotPositiveDefinite`]).
-pub fn find_map<D: LogDensity + ?Sized>(density: &D, settings: &MapSettings) -> Result<MapResult, InferError> {
+pub fn find_map<D: LogDensity + ?Sized>(
+    density: &D,
+    settings: &MapSettings,
+) -> Result<MapResult, InferError> {
     let dim = density.dim();
     let y0 = crate::runner::init_base(density, settings.init.as_deref())?;
-    let problem = Objective { d: density, cache: RefCell::new(None) };
+    let problem = Objective {
+        d: density,
+        cache: RefCell::new(None),
+    };
     let ls = MoreThuenteLineSearch::new();
     let solver = LBFGS::new(ls, settings.memory.max(1))
         .with_tolerance_grad(settings.grad_tol)
@@ -157,7 +173,9 @@ pub fn find_map<D: LogDensity + ?Sized>(density: &D, settings: &MapSettings) -> 
     let status = state.get_termination_status().clone();
     let converged = matches!(
         status,
-        TerminationStatus::Terminated(TerminationReason::SolverConverged | TerminationReason::TargetCostReached)
+        TerminationStatus::Terminated(
+            TerminationReason::SolverConverged | TerminationReason::TargetCostReached
+        )
     );
     let iterations = state.get_iter();
     let x = density.constrain(&y);
@@ -167,11 +185,18 @@ pub fn find_map<D: LogDensity + ?Sized>(density: &D, settings: &MapSettings) -> 
         .map_err(|e| InferError::Density(format!("at the MAP: {e}")))?;
 
     let (hess, exact) = match density.hessian_constrained(&x) {
-        Some(h) => (h.map_err(|e| InferError::Density(format!("Hessian at the MAP: {e}")))?, true),
+        Some(h) => (
+            h.map_err(|e| InferError::Density(format!("Hessian at the MAP: {e}")))?,
+            true,
+        ),
         None => (fd_hessian(density, &x, settings.hessian_step)?, false),
     };
     if hess.len() != dim * dim {
-        return Err(InferError::Dim(format!("Hessian has {} entries, need {}", hess.len(), dim * dim)));
+        return Err(InferError::Dim(format!(
+            "Hessian has {} entries, need {}",
+            hess.len(),
+            dim * dim
+        )));
     }
     let mut neg_h: Vec<f64> = hess.iter().map(|v| -v).collect();
     linalg::symmetrize(&mut neg_h, dim);
@@ -180,7 +205,11 @@ pub fn find_map<D: LogDensity + ?Sized>(density: &D, settings: &MapSettings) -> 
             "at x = {x:?}; the mode may lie on a prior boundary or the optimiser did not converge ({status})"
         ))
     })?;
-    let rows = |m: &[f64]| (0..dim).map(|i| m[i * dim..(i + 1) * dim].to_vec()).collect::<Vec<_>>();
+    let rows = |m: &[f64]| {
+        (0..dim)
+            .map(|i| m[i * dim..(i + 1) * dim].to_vec())
+            .collect::<Vec<_>>()
+    };
     Ok(MapResult {
         names: density.names(),
         sd: (0..dim).map(|i| cov[i * dim + i].sqrt()).collect(),
@@ -197,7 +226,11 @@ pub fn find_map<D: LogDensity + ?Sized>(density: &D, settings: &MapSettings) -> 
 }
 
 /// Hessian of `logp_constrained` by central differences of its gradient.
-pub fn fd_hessian<D: LogDensity + ?Sized>(density: &D, x: &[f64], rel_step: f64) -> Result<Vec<f64>, InferError> {
+pub fn fd_hessian<D: LogDensity + ?Sized>(
+    density: &D,
+    x: &[f64],
+    rel_step: f64,
+) -> Result<Vec<f64>, InferError> {
     let n = x.len();
     let mut h = vec![0.0; n * n];
     let mut gp = vec![0.0; n];
@@ -211,7 +244,12 @@ pub fn fd_hessian<D: LogDensity + ?Sized>(density: &D, x: &[f64], rel_step: f64)
         density
             .logp_constrained(&xp, &mut gp)
             .and_then(|_| density.logp_constrained(&xm, &mut gm))
-            .map_err(|e| InferError::Density(format!("finite-difference Hessian near the MAP ({}): {e}", density.names()[j])))?;
+            .map_err(|e| {
+                InferError::Density(format!(
+                    "finite-difference Hessian near the MAP ({}): {e}",
+                    density.names()[j]
+                ))
+            })?;
         for i in 0..n {
             h[i * n + j] = (gp[i] - gm[i]) / (2.0 * step);
         }

@@ -22,7 +22,8 @@ use crate::error::InferError;
 use crate::runner::{self, ChainOutput, Eval, Problems};
 use crate::samples::Samples;
 use nuts_rs::{
-    Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, LogpError, LowRankNutsSettings, Settings,
+    Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, LogpError,
+    LowRankNutsSettings, Settings,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -99,13 +100,21 @@ impl Default for NutsSettings {
 impl NutsSettings {
     fn validate(&self) -> Result<(), InferError> {
         if self.chains == 0 || self.draws == 0 {
-            return Err(InferError::Settings("need at least one chain and one draw".into()));
+            return Err(InferError::Settings(
+                "need at least one chain and one draw".into(),
+            ));
         }
         if !(self.target_accept > 0.0 && self.target_accept < 1.0) {
-            return Err(InferError::Settings(format!("target_accept = {} not in (0, 1)", self.target_accept)));
+            return Err(InferError::Settings(format!(
+                "target_accept = {} not in (0, 1)",
+                self.target_accept
+            )));
         }
         if self.max_depth == 0 || self.max_depth > 30 {
-            return Err(InferError::Settings(format!("max_depth = {} not in 1..=30", self.max_depth)));
+            return Err(InferError::Settings(format!(
+                "max_depth = {} not in 1..=30",
+                self.max_depth
+            )));
         }
         Ok(())
     }
@@ -155,11 +164,17 @@ impl<D: LogDensity + ?Sized> CpuLogpFunc for Adapter<'_, D> {
             Eval::Ok(v) => Ok(v),
             Eval::Bad(msg) => {
                 self.problems.record(&msg);
-                Err(AdapterError { msg, recoverable: true })
+                Err(AdapterError {
+                    msg,
+                    recoverable: true,
+                })
             }
             Eval::Fatal(msg) => {
                 self.problems.record_fatal(&msg);
-                Err(AdapterError { msg, recoverable: false })
+                Err(AdapterError {
+                    msg,
+                    recoverable: false,
+                })
             }
         }
     }
@@ -234,14 +249,24 @@ where
 {
     let dim = density.dim();
     let mut rng = runner::chain_rng(settings.seed, c);
-    let y0 = runner::find_init(density, base, settings.init_radius, settings.max_init_tries, c, &mut rng)?;
+    let y0 = runner::find_init(
+        density,
+        base,
+        settings.init_radius,
+        settings.max_init_tries,
+        c,
+        &mut rng,
+    )?;
 
     let problems = Problems::default();
     let sampler_err = |e: anyhow::Error, problems: &Problems| -> InferError {
         if let Some(m) = problems.fatal.lock().unwrap().clone() {
             InferError::Density(m)
         } else {
-            InferError::Sampler { chain: c, msg: format!("{e:#}") }
+            InferError::Sampler {
+                chain: c,
+                msg: format!("{e:#}"),
+            }
         }
     };
     let n = settings.draws;
@@ -267,16 +292,27 @@ where
             ns.seed = runner::chain_seed(settings.seed, c);
             ns.maxdepth = settings.max_depth;
             ns.adapt_options.step_size_settings.target_accept = settings.target_accept;
-            let adapter = Adapter { density, dim, problems: &problems };
-            let mut chain =
-                ns.new_chain(c as u64, CpuMath::new(adapter), &mut rng).map_err(|e| sampler_err(e, &problems))?;
-            chain.set_position(&y0).map_err(|e| sampler_err(e, &problems))?;
+            let adapter = Adapter {
+                density,
+                dim,
+                problems: &problems,
+            };
+            let mut chain = ns
+                .new_chain(c as u64, CpuMath::new(adapter), &mut rng)
+                .map_err(|e| sampler_err(e, &problems))?;
+            chain
+                .set_position(&y0)
+                .map_err(|e| sampler_err(e, &problems))?;
             for it in 0..settings.warmup + settings.draws {
                 if abort.load(Ordering::Relaxed) {
-                    return Err(InferError::Sampler { chain: c, msg: runner::ABORTED.into() });
+                    return Err(InferError::Sampler {
+                        chain: c,
+                        msg: runner::ABORTED.into(),
+                    });
                 }
-                let (position, _expanded, stats, progress) =
-                    chain.expanded_draw().map_err(|e| sampler_err(e, &problems))?;
+                let (position, _expanded, stats, progress) = chain
+                    .expanded_draw()
+                    .map_err(|e| sampler_err(e, &problems))?;
                 if progress.diverging {
                     let k = divergences.fetch_add(1, Ordering::Relaxed) + 1;
                     pb.set_message(format!("{k} divergent"));

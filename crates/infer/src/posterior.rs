@@ -43,9 +43,14 @@ impl<L: LogDensity> Posterior<L> {
         }
         let names = likelihood.names();
         for (p, n) in priors.iter().zip(&names) {
-            p.validate().map_err(|e| InferError::Prior(format!("{n}: {e}")))?;
+            p.validate()
+                .map_err(|e| InferError::Prior(format!("{n}: {e}")))?;
         }
-        Ok(Self { likelihood, priors, names })
+        Ok(Self {
+            likelihood,
+            priors,
+            names,
+        })
     }
 
     /// The wrapped likelihood.
@@ -63,9 +68,17 @@ impl<L: LogDensity> Posterior<L> {
         self.priors.iter().zip(x).map(|(p, &v)| p.log_pdf(v)).sum()
     }
 
-    fn eval(&self, y: &[f64], grad: &mut [f64], jacobian: bool) -> Result<f64, PosteriorError<L::Error>> {
+    fn eval(
+        &self,
+        y: &[f64],
+        grad: &mut [f64],
+        jacobian: bool,
+    ) -> Result<f64, PosteriorError<L::Error>> {
         let x = self.constrain(y);
-        let ll = self.likelihood.logp_and_grad(&x, grad).map_err(PosteriorError::Likelihood)?;
+        let ll = self
+            .likelihood
+            .logp_and_grad(&x, grad)
+            .map_err(PosteriorError::Likelihood)?;
         let mut lp = ll;
         for i in 0..x.len() {
             let t = self.priors[i].bijection();
@@ -100,18 +113,30 @@ impl<L: LogDensity> LogDensity for Posterior<L> {
     }
 
     fn constrain(&self, y: &[f64]) -> Vec<f64> {
-        self.priors.iter().zip(y).map(|(p, &v)| p.bijection().forward(v)).collect()
+        self.priors
+            .iter()
+            .zip(y)
+            .map(|(p, &v)| p.bijection().forward(v))
+            .collect()
     }
 
     fn unconstrain(&self, x: &[f64]) -> Result<Vec<f64>, InferError> {
         if x.len() != self.dim() {
-            return Err(InferError::Dim(format!("point has {} values, posterior has {} parameters", x.len(), self.dim())));
+            return Err(InferError::Dim(format!(
+                "point has {} values, posterior has {} parameters",
+                x.len(),
+                self.dim()
+            )));
         }
         self.priors
             .iter()
             .zip(x)
             .zip(&self.names)
-            .map(|((p, &v), n)| p.bijection().inverse(v).map_err(|e| InferError::Prior(format!("{n}: {e}"))))
+            .map(|((p, &v), n)| {
+                p.bijection()
+                    .inverse(v)
+                    .map_err(|e| InferError::Prior(format!("{n}: {e}")))
+            })
             .collect()
     }
 
@@ -122,10 +147,16 @@ impl<L: LogDensity> LogDensity for Posterior<L> {
     fn logp_constrained(&self, x: &[f64], grad: &mut [f64]) -> Result<f64, Self::Error> {
         for (i, p) in self.priors.iter().enumerate() {
             if !p.contains(x[i]) {
-                return Err(PosteriorError::OutOfSupport { name: self.names[i].clone(), value: x[i] });
+                return Err(PosteriorError::OutOfSupport {
+                    name: self.names[i].clone(),
+                    value: x[i],
+                });
             }
         }
-        let mut lp = self.likelihood.logp_and_grad(x, grad).map_err(PosteriorError::Likelihood)?;
+        let mut lp = self
+            .likelihood
+            .logp_and_grad(x, grad)
+            .map_err(PosteriorError::Likelihood)?;
         for (i, p) in self.priors.iter().enumerate() {
             lp += p.log_pdf(x[i]);
             grad[i] += p.dlog_pdf(x[i]);
@@ -158,7 +189,9 @@ mod tests {
     fn gradient_matches_finite_differences() {
         let lik = FnDensity::new(3, |x: &[f64], g: &mut [f64]| {
             // A non-Gaussian smooth likelihood.
-            let v = -(x[0] - 0.3).powi(2) * 10.0 - (x[1] * x[0] - 0.2).powi(2) - (x[2].ln() + 0.5).powi(2);
+            let v = -(x[0] - 0.3).powi(2) * 10.0
+                - (x[1] * x[0] - 0.2).powi(2)
+                - (x[2].ln() + 0.5).powi(2);
             g[0] = -20.0 * (x[0] - 0.3) - 2.0 * (x[1] * x[0] - 0.2) * x[1];
             g[1] = -2.0 * (x[1] * x[0] - 0.2) * x[0];
             g[2] = -2.0 * (x[2].ln() + 0.5) / x[2];
@@ -167,9 +200,20 @@ mod tests {
         let post = Posterior::new(
             lik,
             vec![
-                Prior::Uniform { low: 0.0, high: 1.0 },
-                Prior::TruncatedNormal { mean: 0.5, sd: 1.0, low: 0.0, high: f64::INFINITY },
-                Prior::LogNormal { mu: 0.0, sigma: 1.0 },
+                Prior::Uniform {
+                    low: 0.0,
+                    high: 1.0,
+                },
+                Prior::TruncatedNormal {
+                    mean: 0.5,
+                    sd: 1.0,
+                    low: 0.0,
+                    high: f64::INFINITY,
+                },
+                Prior::LogNormal {
+                    mu: 0.0,
+                    sigma: 1.0,
+                },
             ],
         )
         .unwrap();
@@ -180,7 +224,11 @@ mod tests {
                 1 => post.map_logp_and_grad(y, g).unwrap(),
                 _ => post.logp_constrained(y, g).unwrap(),
             };
-            let pt: Vec<f64> = if which == 2 { post.constrain(&y) } else { y.to_vec() };
+            let pt: Vec<f64> = if which == 2 {
+                post.constrain(&y)
+            } else {
+                y.to_vec()
+            };
             let mut g = vec![0.0; 3];
             f(&pt, &mut g);
             for i in 0..3 {
@@ -191,7 +239,11 @@ mod tests {
                 b[i] -= h;
                 let mut tmp = vec![0.0; 3];
                 let num = (f(&a, &mut tmp) - f(&b, &mut tmp)) / (2.0 * h);
-                assert!((g[i] - num).abs() < 1e-5 * (1.0 + num.abs()), "mode {which} i={i}: {} vs {num}", g[i]);
+                assert!(
+                    (g[i] - num).abs() < 1e-5 * (1.0 + num.abs()),
+                    "mode {which} i={i}: {} vs {num}",
+                    g[i]
+                );
             }
         }
         let x = post.constrain(&y);
@@ -201,6 +253,9 @@ mod tests {
         }
         assert!(post.unconstrain(&[1.5, 1.0, 1.0]).is_err());
         let mut g = vec![0.0; 3];
-        assert!(matches!(post.logp_constrained(&[1.5, 1.0, 1.0], &mut g), Err(PosteriorError::OutOfSupport { .. })));
+        assert!(matches!(
+            post.logp_constrained(&[1.5, 1.0, 1.0], &mut g),
+            Err(PosteriorError::OutOfSupport { .. })
+        ));
     }
 }

@@ -84,7 +84,11 @@ impl Bijection {
 
     /// `y = T^{-1}(x)`; fails outside the open support.
     pub fn inverse(&self, x: f64) -> Result<f64, InferError> {
-        let bad = || InferError::Prior(format!("value {x} is outside the support of the bijection {self:?}"));
+        let bad = || {
+            InferError::Prior(format!(
+                "value {x} is outside the support of the bijection {self:?}"
+            ))
+        };
         match *self {
             Bijection::Identity => Ok(x),
             Bijection::Lower(a) if x > a => Ok((x - a).ln()),
@@ -129,8 +133,18 @@ impl Prior {
         let ok = match *self {
             Prior::Uniform { low, high } => low.is_finite() && high.is_finite() && low < high,
             Prior::Normal { mean, sd } => mean.is_finite() && sd.is_finite() && sd > 0.0,
-            Prior::TruncatedNormal { mean, sd, low, high } => {
-                mean.is_finite() && sd.is_finite() && sd > 0.0 && low < high && !low.is_nan() && !high.is_nan()
+            Prior::TruncatedNormal {
+                mean,
+                sd,
+                low,
+                high,
+            } => {
+                mean.is_finite()
+                    && sd.is_finite()
+                    && sd > 0.0
+                    && low < high
+                    && !low.is_nan()
+                    && !high.is_nan()
             }
             Prior::LogNormal { mu, sigma } => mu.is_finite() && sigma.is_finite() && sigma > 0.0,
         };
@@ -182,7 +196,12 @@ impl Prior {
                 let z = (x - mean) / sd;
                 -0.5 * z * z - sd.ln() - LN_SQRT_2PI
             }
-            Prior::TruncatedNormal { mean, sd, low, high } => {
+            Prior::TruncatedNormal {
+                mean,
+                sd,
+                low,
+                high,
+            } => {
                 let z = (x - mean) / sd;
                 -0.5 * z * z - sd.ln() - LN_SQRT_2PI - log_normaliser(mean, sd, low, high)
             }
@@ -198,7 +217,9 @@ impl Prior {
     pub fn dlog_pdf(&self, x: f64) -> f64 {
         match *self {
             Prior::Uniform { .. } => 0.0,
-            Prior::Normal { mean, sd } | Prior::TruncatedNormal { mean, sd, .. } => -(x - mean) / (sd * sd),
+            Prior::Normal { mean, sd } | Prior::TruncatedNormal { mean, sd, .. } => {
+                -(x - mean) / (sd * sd)
+            }
             Prior::LogNormal { mu, sigma } => -(1.0 + (x.ln() - mu) / (sigma * sigma)) / x,
         }
     }
@@ -243,7 +264,12 @@ impl Prior {
         match *self {
             Prior::Uniform { low, high } => format!("U({low}, {high})"),
             Prior::Normal { mean, sd } => format!("N({mean}, {sd}^2)"),
-            Prior::TruncatedNormal { mean, sd, low, high } => format!("N({mean}, {sd}^2) on [{low}, {high}]"),
+            Prior::TruncatedNormal {
+                mean,
+                sd,
+                low,
+                high,
+            } => format!("N({mean}, {sd}^2) on [{low}, {high}]"),
             Prior::LogNormal { mu, sigma } => format!("LogN({mu}, {sigma}^2)"),
         }
     }
@@ -273,12 +299,36 @@ mod tests {
 
     fn priors() -> Vec<Prior> {
         vec![
-            Prior::Uniform { low: 0.1, high: 0.5 },
-            Prior::Normal { mean: 0.96, sd: 0.02 },
-            Prior::TruncatedNormal { mean: 0.8, sd: 0.3, low: 0.5, high: 1.2 },
-            Prior::TruncatedNormal { mean: 0.0, sd: 1.0, low: 0.0, high: f64::INFINITY },
-            Prior::TruncatedNormal { mean: 0.0, sd: 1.0, low: f64::NEG_INFINITY, high: 2.0 },
-            Prior::LogNormal { mu: -1.0, sigma: 0.5 },
+            Prior::Uniform {
+                low: 0.1,
+                high: 0.5,
+            },
+            Prior::Normal {
+                mean: 0.96,
+                sd: 0.02,
+            },
+            Prior::TruncatedNormal {
+                mean: 0.8,
+                sd: 0.3,
+                low: 0.5,
+                high: 1.2,
+            },
+            Prior::TruncatedNormal {
+                mean: 0.0,
+                sd: 1.0,
+                low: 0.0,
+                high: f64::INFINITY,
+            },
+            Prior::TruncatedNormal {
+                mean: 0.0,
+                sd: 1.0,
+                low: f64::NEG_INFINITY,
+                high: 2.0,
+            },
+            Prior::LogNormal {
+                mu: -1.0,
+                sigma: 0.5,
+            },
         ]
     }
 
@@ -291,7 +341,10 @@ mod tests {
                 let x = t.forward(y);
                 assert!(p.contains(x), "{p:?} y={y} x={x}");
                 let y2 = t.inverse(x).unwrap();
-                assert!((y2 - y).abs() < 1e-8 * (1.0 + y.abs()), "{p:?}: y={y} -> x={x} -> {y2}");
+                assert!(
+                    (y2 - y).abs() < 1e-8 * (1.0 + y.abs()),
+                    "{p:?}: y={y} -> x={x} -> {y2}"
+                );
             }
         }
     }
@@ -303,15 +356,25 @@ mod tests {
             for &y in &[-3.0, -0.7, 0.0, 0.9, 2.5] {
                 let h = 1e-6;
                 let num = (t.forward(y + h) - t.forward(y - h)) / (2.0 * h);
-                assert!((t.dx_dy(y) - num).abs() < 1e-6 * num.abs().max(1e-3), "{p:?} dx/dy");
-                assert!((t.log_abs_jacobian(y) - num.abs().ln()).abs() < 1e-6, "{p:?} y={y} logJ");
+                assert!(
+                    (t.dx_dy(y) - num).abs() < 1e-6 * num.abs().max(1e-3),
+                    "{p:?} dx/dy"
+                );
+                assert!(
+                    (t.log_abs_jacobian(y) - num.abs().ln()).abs() < 1e-6,
+                    "{p:?} y={y} logJ"
+                );
                 let dnum = (t.log_abs_jacobian(y + h) - t.log_abs_jacobian(y - h)) / (2.0 * h);
                 assert!((t.dlog_abs_jacobian(y) - dnum).abs() < 1e-6, "{p:?} dlogJ");
                 for jac in [true, false] {
                     let (_, d) = p.log_density_unconstrained(y, jac);
-                    let dn = (p.log_density_unconstrained(y + h, jac).0 - p.log_density_unconstrained(y - h, jac).0)
+                    let dn = (p.log_density_unconstrained(y + h, jac).0
+                        - p.log_density_unconstrained(y - h, jac).0)
                         / (2.0 * h);
-                    assert!((d - dn).abs() < 1e-5 * (1.0 + dn.abs()), "{p:?} y={y} jac={jac}: {d} vs {dn}");
+                    assert!(
+                        (d - dn).abs() < 1e-5 * (1.0 + dn.abs()),
+                        "{p:?} y={y} jac={jac}: {d} vs {dn}"
+                    );
                 }
             }
         }
@@ -332,22 +395,56 @@ mod tests {
                 .sum();
             assert!((total - 1.0).abs() < 1e-6, "{p:?}: integral {total}");
             let (lo, hi) = p.support();
-            let x = if lo.is_finite() && hi.is_finite() { 0.37 * lo + 0.63 * hi } else if lo.is_finite() { lo + 0.7 } else if hi.is_finite() { hi - 0.7 } else { 0.93 };
+            let x = if lo.is_finite() && hi.is_finite() {
+                0.37 * lo + 0.63 * hi
+            } else if lo.is_finite() {
+                lo + 0.7
+            } else if hi.is_finite() {
+                hi - 0.7
+            } else {
+                0.93
+            };
             let hh = 1e-6;
             let d = (p.log_pdf(x + hh) - p.log_pdf(x - hh)) / (2.0 * hh);
-            assert!((p.dlog_pdf(x) - d).abs() < 1e-5 * (1.0 + d.abs()), "{p:?} dlogp");
+            assert!(
+                (p.dlog_pdf(x) - d).abs() < 1e-5 * (1.0 + d.abs()),
+                "{p:?} dlogp"
+            );
             let d2 = (p.dlog_pdf(x + hh) - p.dlog_pdf(x - hh)) / (2.0 * hh);
-            assert!((p.d2log_pdf(x) - d2).abs() < 1e-4 * (1.0 + d2.abs()), "{p:?} d2logp");
+            assert!(
+                (p.d2log_pdf(x) - d2).abs() < 1e-4 * (1.0 + d2.abs()),
+                "{p:?} d2logp"
+            );
         }
-        assert_eq!(Prior::Uniform { low: 0.0, high: 1.0 }.log_pdf(1.5), f64::NEG_INFINITY);
-        assert!(Prior::Uniform { low: 1.0, high: 0.0 }.validate().is_err());
+        assert_eq!(
+            Prior::Uniform {
+                low: 0.0,
+                high: 1.0
+            }
+            .log_pdf(1.5),
+            f64::NEG_INFINITY
+        );
+        assert!(Prior::Uniform {
+            low: 1.0,
+            high: 0.0
+        }
+        .validate()
+        .is_err());
     }
 
     #[test]
     fn serde_tagged() {
         let p: Prior = serde_json::from_str(r#"{"prior":"uniform","low":0.1,"high":0.5}"#).unwrap();
-        assert_eq!(p, Prior::Uniform { low: 0.1, high: 0.5 });
-        let q: Prior = serde_json::from_str(r#"{"prior":"truncated_normal","mean":0,"sd":1,"low":0}"#).unwrap();
+        assert_eq!(
+            p,
+            Prior::Uniform {
+                low: 0.1,
+                high: 0.5
+            }
+        );
+        let q: Prior =
+            serde_json::from_str(r#"{"prior":"truncated_normal","mean":0,"sd":1,"low":0}"#)
+                .unwrap();
         assert_eq!(q.support(), (0.0, f64::INFINITY));
         let s = serde_json::to_string(&q).unwrap();
         assert_eq!(serde_json::from_str::<Prior>(&s).unwrap(), q);

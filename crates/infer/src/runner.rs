@@ -98,7 +98,13 @@ pub fn find_init<D: LogDensity + ?Sized>(
     for _ in 0..tries.max(1) {
         let y: Vec<f64> = base
             .iter()
-            .map(|b| if radius > 0.0 { b + rng.random_range(-radius..radius) } else { *b })
+            .map(|b| {
+                if radius > 0.0 {
+                    b + rng.random_range(-radius..radius)
+                } else {
+                    *b
+                }
+            })
             .collect();
         match guarded(d, &y, &mut grad) {
             Eval::Ok(_) => return Ok(y),
@@ -113,12 +119,19 @@ pub fn find_init<D: LogDensity + ?Sized>(
 }
 
 /// Base point of the initialisation in sampling space.
-pub fn init_base<D: LogDensity + ?Sized>(d: &D, init: Option<&[f64]>) -> Result<Vec<f64>, InferError> {
+pub fn init_base<D: LogDensity + ?Sized>(
+    d: &D,
+    init: Option<&[f64]>,
+) -> Result<Vec<f64>, InferError> {
     match init {
         None => Ok(vec![0.0; d.dim()]),
         Some(x) => {
             if x.len() != d.dim() {
-                return Err(InferError::Dim(format!("init has {} values, density has {} parameters", x.len(), d.dim())));
+                return Err(InferError::Dim(format!(
+                    "init has {} values, density has {} parameters",
+                    x.len(),
+                    d.dim()
+                )));
             }
             d.unconstrain(x)
         }
@@ -174,7 +187,9 @@ pub fn first_error(errors: Vec<InferError>) -> Option<InferError> {
 }
 
 /// Collect per-chain results: all outputs, or the first real error.
-pub fn collect_chains(results: Vec<Result<ChainOutput, InferError>>) -> Result<Vec<ChainOutput>, InferError> {
+pub fn collect_chains(
+    results: Vec<Result<ChainOutput, InferError>>,
+) -> Result<Vec<ChainOutput>, InferError> {
     let mut ok = vec![];
     let mut errs = vec![];
     for r in results {

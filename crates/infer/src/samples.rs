@@ -88,16 +88,34 @@ impl Summary {
 
     /// Largest R-hat and smallest bulk / tail ESS over parameters.
     pub fn worst(&self) -> (f64, f64, f64) {
-        let r = self.params.iter().map(|p| p.r_hat).fold(f64::NEG_INFINITY, f64::max);
-        let b = self.params.iter().map(|p| p.ess_bulk).fold(f64::INFINITY, f64::min);
-        let t = self.params.iter().map(|p| p.ess_tail).fold(f64::INFINITY, f64::min);
+        let r = self
+            .params
+            .iter()
+            .map(|p| p.r_hat)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let b = self
+            .params
+            .iter()
+            .map(|p| p.ess_bulk)
+            .fold(f64::INFINITY, f64::min);
+        let t = self
+            .params
+            .iter()
+            .map(|p| p.ess_tail)
+            .fold(f64::INFINITY, f64::min);
         (r, b, t)
     }
 }
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let w = self.params.iter().map(|p| p.name.len()).max().unwrap_or(4).max(5);
+        let w = self
+            .params
+            .iter()
+            .map(|p| p.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(5);
         writeln!(
             f,
             "{:<w$} {:>11} {:>10} {:>11} {:>11} {:>11} {:>7} {:>9} {:>9}",
@@ -123,7 +141,10 @@ impl fmt::Display for Summary {
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> InferError {
-    InferError::Io { path: path.display().to_string(), source: e }
+    InferError::Io {
+        path: path.display().to_string(),
+        source: e,
+    }
 }
 
 /// Fixed-width numpy unicode string (`<U{N}`: N UCS-4 code points, little
@@ -159,11 +180,19 @@ impl<const N: usize> WritableElement for NpyUnicode<N> {
     }
 }
 
-fn add_names<W: Write + std::io::Seek>(npz: &mut NpzWriter<W>, names: &[String]) -> Result<(), String> {
+fn add_names<W: Write + std::io::Seek>(
+    npz: &mut NpzWriter<W>,
+    names: &[String],
+) -> Result<(), String> {
     let longest = names.iter().map(|s| s.chars().count()).max().unwrap_or(1);
     macro_rules! put {
         ($n:literal) => {{
-            let arr = ndarray::Array1::from(names.iter().map(|s| NpyUnicode::<$n>::new(s)).collect::<Vec<_>>());
+            let arr = ndarray::Array1::from(
+                names
+                    .iter()
+                    .map(|s| NpyUnicode::<$n>::new(s))
+                    .collect::<Vec<_>>(),
+            );
             npz.add_array("names", &arr).map_err(|e| e.to_string())
         }};
     }
@@ -190,7 +219,11 @@ impl Samples {
         let m = chains.len();
         let n = chains.first().map(|c| c.diverging.len()).unwrap_or(0);
         if names.len() != dim {
-            return Err(InferError::Dim(format!("{} names for {} parameters", names.len(), dim)));
+            return Err(InferError::Dim(format!(
+                "{} names for {} parameters",
+                names.len(),
+                dim
+            )));
         }
         let mut draws = Array3::<f64>::zeros((m, n, dim));
         let mut diverging = Array2::from_elem((m, n), false);
@@ -246,7 +279,10 @@ impl Samples {
         let div = s.divergences();
         let mut s = s;
         if div > 0 {
-            s.warnings.push(format!("{div} of {} post-warmup transitions diverged", m * n));
+            s.warnings.push(format!(
+                "{div} of {} post-warmup transitions diverged",
+                m * n
+            ));
         }
         Ok(s)
     }
@@ -283,7 +319,12 @@ impl Samples {
         let d = self.dim();
         let s = (self.n_chains() * self.n_draws()) as f64;
         let mut m = vec![0.0; d];
-        for row in self.draws.to_shape((self.n_chains() * self.n_draws(), d)).unwrap().rows() {
+        for row in self
+            .draws
+            .to_shape((self.n_chains() * self.n_draws(), d))
+            .unwrap()
+            .rows()
+        {
             for k in 0..d {
                 m[k] += row[k];
             }
@@ -328,7 +369,8 @@ impl Samples {
                 let mut flat: Vec<f64> = chains.iter().flatten().copied().collect();
                 let s = flat.len() as f64;
                 let mean = flat.iter().sum::<f64>() / s;
-                let sd = (flat.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (s - 1.0)).sqrt();
+                let sd =
+                    (flat.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (s - 1.0)).sqrt();
                 flat.sort_by(f64::total_cmp);
                 ParamSummary {
                     name: self.names[k].clone(),
@@ -365,16 +407,27 @@ impl Samples {
     pub fn write_npz(&self, path: &Path) -> Result<(), InferError> {
         let file = std::fs::File::create(path).map_err(|e| io_err(path, e))?;
         let mut npz = NpzWriter::new(file);
-        let e = |msg: String| InferError::Npz { path: path.display().to_string(), msg };
-        npz.add_array("draws", &self.draws).map_err(|x| e(x.to_string()))?;
+        let e = |msg: String| InferError::Npz {
+            path: path.display().to_string(),
+            msg,
+        };
+        npz.add_array("draws", &self.draws)
+            .map_err(|x| e(x.to_string()))?;
         add_names(&mut npz, &self.names).map_err(e)?;
-        npz.add_array("diverging", &self.diverging).map_err(|x| e(x.to_string()))?;
-        npz.add_array("step_size", &self.step_size).map_err(|x| e(x.to_string()))?;
-        npz.add_array("tree_depth", &self.tree_depth).map_err(|x| e(x.to_string()))?;
-        npz.add_array("n_leapfrog", &self.n_leapfrog).map_err(|x| e(x.to_string()))?;
-        npz.add_array("energy", &self.energy).map_err(|x| e(x.to_string()))?;
-        npz.add_array("logp", &self.logp).map_err(|x| e(x.to_string()))?;
-        npz.add_array("accept_prob", &self.accept_prob).map_err(|x| e(x.to_string()))?;
+        npz.add_array("diverging", &self.diverging)
+            .map_err(|x| e(x.to_string()))?;
+        npz.add_array("step_size", &self.step_size)
+            .map_err(|x| e(x.to_string()))?;
+        npz.add_array("tree_depth", &self.tree_depth)
+            .map_err(|x| e(x.to_string()))?;
+        npz.add_array("n_leapfrog", &self.n_leapfrog)
+            .map_err(|x| e(x.to_string()))?;
+        npz.add_array("energy", &self.energy)
+            .map_err(|x| e(x.to_string()))?;
+        npz.add_array("logp", &self.logp)
+            .map_err(|x| e(x.to_string()))?;
+        npz.add_array("accept_prob", &self.accept_prob)
+            .map_err(|x| e(x.to_string()))?;
         npz.finish().map_err(|x| e(x.to_string()))?;
         Ok(())
     }
@@ -388,10 +441,17 @@ impl Samples {
 
     /// Corner plot of the selected parameters (`truths` indexed like all
     /// parameters).
-    pub fn corner_params(&self, path: &Path, params: &[usize], truths: Option<&[f64]>) -> Result<(), InferError> {
+    pub fn corner_params(
+        &self,
+        path: &Path,
+        params: &[usize],
+        truths: Option<&[f64]>,
+    ) -> Result<(), InferError> {
         let d = self.dim();
         if params.iter().any(|&p| p >= d) {
-            return Err(InferError::Dim(format!("corner: parameter index out of range (dim {d})")));
+            return Err(InferError::Dim(format!(
+                "corner: parameter index out of range (dim {d})"
+            )));
         }
         let flat = self.flat_draws();
         let s = self.n_chains() * self.n_draws();
@@ -402,7 +462,12 @@ impl Samples {
             }
         }
         let names: Vec<String> = params.iter().map(|&p| self.names[p].clone()).collect();
-        let t: Option<Vec<f64>> = truths.map(|t| params.iter().map(|&p| t.get(p).copied().unwrap_or(f64::NAN)).collect());
+        let t: Option<Vec<f64>> = truths.map(|t| {
+            params
+                .iter()
+                .map(|&p| t.get(p).copied().unwrap_or(f64::NAN))
+                .collect()
+        });
         cosmodiff_plot::corner::CornerPlot::new(&names)
             .truths(t.as_deref())
             .save(path, &sel)?;

@@ -144,7 +144,12 @@ pub fn norm_ppf(p: f64) -> f64 {
         4.374664141464968e+00,
         2.938163982698783e+00,
     ];
-    const D: [f64; 4] = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00];
+    const D: [f64; 4] = [
+        7.784695709041462e-03,
+        3.224671290700398e-01,
+        2.445134137142996e+00,
+        3.754408661907416e+00,
+    ];
     let p_low = 0.02425;
     let x = if p < p_low {
         let q = (-2.0 * p.ln()).sqrt();
@@ -161,7 +166,11 @@ pub fn norm_ppf(p: f64) -> f64 {
             / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
     };
     // Halley refinement.
-    let e = if x < 0.0 { norm_cdf(x) - p } else { (1.0 - p) - norm_cdf(-x) };
+    let e = if x < 0.0 {
+        norm_cdf(x) - p
+    } else {
+        (1.0 - p) - norm_cdf(-x)
+    };
     let u = e * (2.0 * PI).sqrt() * (0.5 * x * x).exp();
     x - u / (1.0 + 0.5 * x * u)
 }
@@ -200,7 +209,10 @@ mod tests {
         ];
         for (x, want) in cases {
             let got = erfc(x);
-            assert!(((got - want) / want).abs() < 1e-12, "erfc({x}) = {got}, want {want}");
+            assert!(
+                ((got - want) / want).abs() < 1e-12,
+                "erfc({x}) = {got}, want {want}"
+            );
         }
         assert_eq!(erfc(f64::INFINITY), 0.0);
         assert_eq!(erfc(f64::NEG_INFINITY), 2.0);
@@ -212,7 +224,10 @@ mod tests {
         for &x in &[-8.0, -3.0, -1.5, -0.3, 0.0, 0.7, 2.0, 4.0] {
             let p = norm_cdf(x);
             let back = norm_ppf(p);
-            assert!((back - x).abs() < 1e-9 * (1.0 + x.abs()), "x={x} back={back}");
+            assert!(
+                (back - x).abs() < 1e-9 * (1.0 + x.abs()),
+                "x={x} back={back}"
+            );
         }
         assert!((norm_ppf(0.975) - 1.959963984540054).abs() < 1e-12);
     }

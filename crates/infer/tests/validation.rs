@@ -8,13 +8,22 @@ use rand::{rngs::ChaCha8Rng, RngExt, SeedableRng};
 use rand_distr::StandardNormal;
 
 fn quiet_nuts(chains: usize, warmup: usize, draws: usize, seed: u64) -> NutsSettings {
-    NutsSettings { chains, warmup, draws, seed, progress: false, ..Default::default() }
+    NutsSettings {
+        chains,
+        warmup,
+        draws,
+        seed,
+        progress: false,
+        ..Default::default()
+    }
 }
 
 /// Correlated covariance `S_ij = s_i s_j rho^|i-j|` with scales spanning
 /// two decades.
 fn test_covariance(n: usize, rho: f64) -> (Vec<f64>, Vec<f64>) {
-    let s: Vec<f64> = (0..n).map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / (n - 1).max(1) as f64)).collect();
+    let s: Vec<f64> = (0..n)
+        .map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / (n - 1).max(1) as f64))
+        .collect();
     let mut cov = vec![0.0; n * n];
     for i in 0..n {
         for j in 0..n {
@@ -53,9 +62,18 @@ fn check_gaussian_recovery(samples: &Samples, mean: &[f64], cov: &[f64], label: 
     eprintln!("{label}: worst |z| mean {worst_mean:.2}, variance {worst_var:.2}, correlation {worst_corr:.2}");
     // With 100 parameters (4950 correlations) the largest of ~N(0,1)
     // deviations stays well below these bounds.
-    assert!(worst_mean < 4.5, "{label}: mean off by {worst_mean} MC standard errors");
-    assert!(worst_var < 5.0, "{label}: variance off by {worst_var} MC standard errors");
-    assert!(worst_corr < 5.5, "{label}: correlation off by {worst_corr} MC standard errors");
+    assert!(
+        worst_mean < 4.5,
+        "{label}: mean off by {worst_mean} MC standard errors"
+    );
+    assert!(
+        worst_var < 5.0,
+        "{label}: variance off by {worst_var} MC standard errors"
+    );
+    assert!(
+        worst_corr < 5.5,
+        "{label}: correlation off by {worst_corr} MC standard errors"
+    );
 }
 
 #[test]
@@ -86,11 +104,22 @@ fn hmc_recovers_2d_gaussian() {
     let cov = vec![1.0, 0.8 * 2.0, 0.8 * 2.0, 4.0];
     let mean = vec![1.0, -2.0];
     let target = GaussianDensity::new(mean.clone(), &cov).unwrap();
-    let st = HmcSettings { chains: 2, warmup: 500, draws: 2000, seed: 7, progress: false, ..Default::default() };
+    let st = HmcSettings {
+        chains: 2,
+        warmup: 500,
+        draws: 2000,
+        seed: 7,
+        progress: false,
+        ..Default::default()
+    };
     let samples = run_hmc(&target, &st).unwrap();
     let acc: f64 = samples.accept_prob.iter().sum::<f64>() / samples.accept_prob.len() as f64;
     let summary = samples.summary();
-    eprintln!("2-d HMC: accept {acc:.3}, step {:.3}, L {}\n{summary}", samples.step_size[[0, 0]], samples.n_leapfrog[[0, 0]]);
+    eprintln!(
+        "2-d HMC: accept {acc:.3}, step {:.3}, L {}\n{summary}",
+        samples.step_size[[0, 0]],
+        samples.n_leapfrog[[0, 0]]
+    );
     // In 2-d the acceptance is almost a step function of the step size
     // (stable below ~0.9 for this correlation), so dual averaging settles
     // on the safe side of the target 0.8.
@@ -154,14 +183,23 @@ fn rhat_and_ess_on_ar1_chains() {
         );
         // The ESS estimator's own relative error is ~ sqrt(2 tau / N) + truncation bias.
         let tol = 0.12;
-        assert!((eb / want - 1.0).abs() < tol, "rho {rho}: bulk ESS {eb} vs {want}");
-        assert!((em / want - 1.0).abs() < tol, "rho {rho}: mean ESS {em} vs {want}");
+        assert!(
+            (eb / want - 1.0).abs() < tol,
+            "rho {rho}: bulk ESS {eb} vs {want}"
+        );
+        assert!(
+            (em / want - 1.0).abs() < tol,
+            "rho {rho}: mean ESS {em} vs {want}"
+        );
         // Tail-ESS: the indicator I(x <= q_p) of a stationary Gaussian AR(1)
         // has lag-t autocorrelation
         // (Phi2(q, q; rho^t) - p^2) / (p (1-p)) with
         // dPhi2/dr = exp(-q^2/(1+r)) / (2 pi sqrt(1-r^2)).
         let want_tail = (m * n) as f64 / indicator_tau(rho, 0.05);
-        assert!((et / want_tail - 1.0).abs() < 0.25, "rho {rho}: tail ESS {et} vs {want_tail}");
+        assert!(
+            (et / want_tail - 1.0).abs() < 0.25,
+            "rho {rho}: tail ESS {et} vs {want_tail}"
+        );
         assert!(r < 1.01, "rho {rho}: R-hat {r}");
     }
 }
@@ -173,7 +211,11 @@ fn rhat_flags_disagreeing_chains() {
     let shifted: Vec<Vec<f64>> = chains
         .iter()
         .enumerate()
-        .map(|(c, v)| v.iter().map(|x| if c == 0 { x + 1.0 } else { *x }).collect())
+        .map(|(c, v)| {
+            v.iter()
+                .map(|x| if c == 0 { x + 1.0 } else { *x })
+                .collect()
+        })
         .collect();
     let r_shift = rhat(&shifted);
     // One chain three times wider: only the folded (tail) R-hat sees it.
@@ -185,7 +227,9 @@ fn rhat_flags_disagreeing_chains() {
     assert!(r_shift > 1.05, "shifted chains: R-hat {r_shift}");
     assert!(r_scale > 1.05, "scaled chain: R-hat {r_scale}");
     // A single chain that drifts is caught by splitting.
-    let drift = vec![(0..4000).map(|t| t as f64 / 4000.0 + 0.01 * ((t * 7919) % 13) as f64).collect::<Vec<_>>()];
+    let drift = vec![(0..4000)
+        .map(|t| t as f64 / 4000.0 + 0.01 * ((t * 7919) % 13) as f64)
+        .collect::<Vec<_>>()];
     assert!(rhat(&drift) > 1.5);
 }
 
@@ -202,23 +246,48 @@ fn nan_density_gives_divergences() {
             Ok(-0.5 * (x[0] * x[0] + x[1] * x[1]))
         }
     });
-    let s = run_nuts(&d, &NutsSettings { init_radius: 1.0, ..quiet_nuts(2, 200, 300, 3) }).unwrap();
-    eprintln!("NaN wall: {} divergences; warnings {:?}", s.divergences(), s.warnings);
+    let s = run_nuts(
+        &d,
+        &NutsSettings {
+            init_radius: 1.0,
+            ..quiet_nuts(2, 200, 300, 3)
+        },
+    )
+    .unwrap();
+    eprintln!(
+        "NaN wall: {} divergences; warnings {:?}",
+        s.divergences(),
+        s.warnings
+    );
     assert!(s.divergences() > 0);
     assert!(s.warnings.iter().any(|w| w.contains("non-finite")));
-    assert!(s.draws.slice(ndarray::s![.., .., 0]).iter().all(|&v| v <= 1.5));
+    assert!(s
+        .draws
+        .slice(ndarray::s![.., .., 0])
+        .iter()
+        .all(|&v| v <= 1.5));
     let summary = s.summary();
     assert_eq!(summary.divergences, s.divergences());
 
     // Same for HMC.
-    let st = HmcSettings { chains: 1, warmup: 200, draws: 300, seed: 1, progress: false, init_radius: 1.0, ..Default::default() };
+    let st = HmcSettings {
+        chains: 1,
+        warmup: 200,
+        draws: 300,
+        seed: 1,
+        progress: false,
+        init_radius: 1.0,
+        ..Default::default()
+    };
     let h = run_hmc(&d, &st).unwrap();
     assert!(h.divergences() > 0 && !h.warnings.is_empty());
 }
 
 #[test]
 fn failing_density_is_a_clear_error() {
-    let always_err = FnDensity::new(3, |_x: &[f64], _g: &mut [f64]| Err(DensityError("solver did not converge".into())));
+    let always_err = FnDensity::new(3, |_x: &[f64], _g: &mut [f64]| {
+        Err(DensityError("solver did not converge".into()))
+    });
     match run_nuts(&always_err, &quiet_nuts(2, 10, 10, 0)) {
         Err(InferError::Init { last, .. }) => assert!(last.contains("solver did not converge")),
         other => panic!("expected Init error, got {other:?}"),
@@ -227,9 +296,18 @@ fn failing_density_is_a_clear_error() {
         g[0] = 0.0;
         Ok(f64::NAN)
     });
-    assert!(matches!(run_nuts(&always_nan, &quiet_nuts(1, 10, 10, 0)), Err(InferError::Init { .. })));
     assert!(matches!(
-        run_hmc(&always_nan, &HmcSettings { progress: false, ..Default::default() }),
+        run_nuts(&always_nan, &quiet_nuts(1, 10, 10, 0)),
+        Err(InferError::Init { .. })
+    ));
+    assert!(matches!(
+        run_hmc(
+            &always_nan,
+            &HmcSettings {
+                progress: false,
+                ..Default::default()
+            }
+        ),
         Err(InferError::Init { .. })
     ));
     assert!(find_map(&always_err, &MapSettings::default()).is_err());
@@ -253,9 +331,18 @@ fn failing_density_is_a_clear_error() {
             false
         }
     }
-    match run_nuts(&Fatal, &NutsSettings { init_radius: 0.1, ..quiet_nuts(1, 100, 100, 0) }) {
+    match run_nuts(
+        &Fatal,
+        &NutsSettings {
+            init_radius: 0.1,
+            ..quiet_nuts(1, 100, 100, 0)
+        },
+    ) {
         Err(InferError::Density(m)) => assert!(m.contains("config broken")),
-        other => panic!("expected Density error, got {:?}", other.map(|s| s.divergences())),
+        other => panic!(
+            "expected Density error, got {:?}",
+            other.map(|s| s.divergences())
+        ),
     }
 }
 
@@ -269,19 +356,29 @@ fn map_and_laplace_exact_on_gaussian() {
     let r = find_map(&g, &MapSettings::default()).unwrap();
     assert!(r.exact_hessian && r.converged, "{}", r.termination);
     for i in 0..n {
-        assert!((r.x[i] - mean[i]).abs() < 1e-6 * cov[i * n + i].sqrt(), "mean {i}: {} vs {}", r.x[i], mean[i]);
+        assert!(
+            (r.x[i] - mean[i]).abs() < 1e-6 * cov[i * n + i].sqrt(),
+            "mean {i}: {} vs {}",
+            r.x[i],
+            mean[i]
+        );
         for j in 0..n {
-            assert!((r.cov[i][j] - cov[i * n + j]).abs() < 1e-9 * cov[i * n + i].max(cov[j * n + j]));
+            assert!(
+                (r.cov[i][j] - cov[i * n + j]).abs() < 1e-9 * cov[i * n + i].max(cov[j * n + j])
+            );
         }
     }
     // Finite-difference Hessian of the gradient.
-    let fd = FnDensity::new(n, |x: &[f64], gr: &mut [f64]| Ok(g.logp_and_grad(x, gr).unwrap()));
+    let fd = FnDensity::new(n, |x: &[f64], gr: &mut [f64]| {
+        Ok(g.logp_and_grad(x, gr).unwrap())
+    });
     let r2 = find_map(&fd, &MapSettings::default()).unwrap();
     assert!(!r2.exact_hessian);
     for i in 0..n {
         assert!((r2.x[i] - mean[i]).abs() < 1e-6 * cov[i * n + i].sqrt());
         for j in 0..n {
-            let rel = (r2.cov[i][j] - cov[i * n + j]).abs() / (cov[i * n + i] * cov[j * n + j]).sqrt();
+            let rel =
+                (r2.cov[i][j] - cov[i * n + j]).abs() / (cov[i * n + i] * cov[j * n + j]).sqrt();
             assert!(rel < 1e-6, "cov[{i}][{j}] rel err {rel}");
         }
     }
@@ -289,10 +386,31 @@ fn map_and_laplace_exact_on_gaussian() {
     // constrained density is unchanged by the bijections (no Jacobian in
     // the MAP objective), and flat priors leave the covariance exact.
     let lik = GaussianDensity::new(vec![0.3, 0.8], &[1e-4, 0.5e-4, 0.5e-4, 4e-4]).unwrap();
-    let post = Posterior::new(lik, vec![Prior::Uniform { low: 0.0, high: 1.0 }, Prior::Uniform { low: 0.5, high: 1.5 }]).unwrap();
+    let post = Posterior::new(
+        lik,
+        vec![
+            Prior::Uniform {
+                low: 0.0,
+                high: 1.0,
+            },
+            Prior::Uniform {
+                low: 0.5,
+                high: 1.5,
+            },
+        ],
+    )
+    .unwrap();
     let r3 = find_map(&post, &MapSettings::default()).unwrap();
-    assert!((r3.x[0] - 0.3).abs() < 1e-7 && (r3.x[1] - 0.8).abs() < 1e-7, "{:?}", r3.x);
-    assert!((r3.cov[0][0] - 1e-4).abs() < 1e-9 && (r3.cov[0][1] - 0.5e-4).abs() < 1e-9 && (r3.cov[1][1] - 4e-4).abs() < 1e-9);
+    assert!(
+        (r3.x[0] - 0.3).abs() < 1e-7 && (r3.x[1] - 0.8).abs() < 1e-7,
+        "{:?}",
+        r3.x
+    );
+    assert!(
+        (r3.cov[0][0] - 1e-4).abs() < 1e-9
+            && (r3.cov[0][1] - 0.5e-4).abs() < 1e-9
+            && (r3.cov[1][1] - 4e-4).abs() < 1e-9
+    );
     let json = r3.to_json().unwrap();
     assert!(json.contains("\"cov\""));
 }
@@ -313,9 +431,20 @@ fn nuts_respects_prior_jacobians() {
     let post = Posterior::new(
         lik,
         vec![
-            Prior::Uniform { low: 0.0, high: 1.0 },
-            Prior::LogNormal { mu: 0.5, sigma: 0.4 },
-            Prior::TruncatedNormal { mean: 0.0, sd: 1.0, low: 0.0, high: f64::INFINITY },
+            Prior::Uniform {
+                low: 0.0,
+                high: 1.0,
+            },
+            Prior::LogNormal {
+                mu: 0.5,
+                sigma: 0.4,
+            },
+            Prior::TruncatedNormal {
+                mean: 0.0,
+                sd: 1.0,
+                low: 0.0,
+                high: f64::INFINITY,
+            },
         ],
     )
     .unwrap();
@@ -334,10 +463,23 @@ fn nuts_respects_prior_jacobians() {
     for k in 0..3 {
         let p = &sum.params[k];
         let z = (p.mean - want[k]) / (p.sd / p.ess_bulk.sqrt());
-        assert!(z.abs() < 4.0, "param {k}: mean {} vs {} (z = {z})", p.mean, want[k]);
+        assert!(
+            z.abs() < 4.0,
+            "param {k}: mean {} vs {} (z = {z})",
+            p.mean,
+            want[k]
+        );
     }
-    assert!(s.draws.slice(ndarray::s![.., .., 0]).iter().all(|&v| (0.0..=1.0).contains(&v)));
-    assert!(s.draws.slice(ndarray::s![.., .., 1]).iter().all(|&v| v > 0.0));
+    assert!(s
+        .draws
+        .slice(ndarray::s![.., .., 0])
+        .iter()
+        .all(|&v| (0.0..=1.0).contains(&v)));
+    assert!(s
+        .draws
+        .slice(ndarray::s![.., .., 1])
+        .iter()
+        .all(|&v| v > 0.0));
 }
 
 #[test]
@@ -349,17 +491,31 @@ fn reproducible_seeds_and_outputs() {
     assert_eq!(a.draws, b.draws);
     assert_ne!(a.draws, c.draws);
     // Chains differ from each other.
-    assert_ne!(a.draws.slice(ndarray::s![0, .., ..]), a.draws.slice(ndarray::s![1, .., ..]));
+    assert_ne!(
+        a.draws.slice(ndarray::s![0, .., ..]),
+        a.draws.slice(ndarray::s![1, .., ..])
+    );
     // Outputs.
     let dir = std::env::temp_dir().join("cosmodiff_infer_outputs_test");
     std::fs::create_dir_all(&dir).unwrap();
     a.write_npz(&dir.join("draws.npz")).unwrap();
-    let mut npz = ndarray_npy::NpzReader::new(std::fs::File::open(dir.join("draws.npz")).unwrap()).unwrap();
+    let mut npz =
+        ndarray_npy::NpzReader::new(std::fs::File::open(dir.join("draws.npz")).unwrap()).unwrap();
     let mut names = npz.names().unwrap();
     names.sort();
     assert_eq!(
         names,
-        ["accept_prob", "diverging", "draws", "energy", "logp", "n_leapfrog", "names", "step_size", "tree_depth"]
+        [
+            "accept_prob",
+            "diverging",
+            "draws",
+            "energy",
+            "logp",
+            "n_leapfrog",
+            "names",
+            "step_size",
+            "tree_depth"
+        ]
     );
     let d: ndarray::Array3<f64> = npz.by_name("draws").unwrap();
     assert_eq!(d, a.draws);
@@ -367,15 +523,22 @@ fn reproducible_seeds_and_outputs() {
     assert_eq!(dv.shape(), &[3, 100]);
     let sum = a.summary();
     sum.write_json(&dir.join("summary.json")).unwrap();
-    let back: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
-    for key in ["mean", "sd", "q05", "q50", "q95", "r_hat", "ess_bulk", "ess_tail"] {
+    let back: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    for key in [
+        "mean", "sd", "q05", "q50", "q95", "r_hat", "ess_bulk", "ess_tail",
+    ] {
         assert!(back["params"][0][key].is_number(), "{key}");
     }
     assert!(back["divergences"].is_number());
     let table = sum.to_string();
     assert!(table.contains("x0") && table.contains("ess_tail"));
-    a.corner(&dir.join("corner.png"), Some(&[0.0, 1.0])).unwrap();
-    assert_eq!(&std::fs::read(dir.join("corner.png")).unwrap()[1..4], b"PNG");
+    a.corner(&dir.join("corner.png"), Some(&[0.0, 1.0]))
+        .unwrap();
+    assert_eq!(
+        &std::fs::read(dir.join("corner.png")).unwrap()[1..4],
+        b"PNG"
+    );
 }
 
 #[test]
@@ -385,15 +548,42 @@ fn low_rank_mass_matrix_handles_strong_degeneracy() {
     let cov = vec![s1 * s1, r * s1 * s2, r * s1 * s2, s2 * s2];
     let mean = vec![0.26, 0.82];
     let lik = GaussianDensity::new(mean.clone(), &cov).unwrap();
-    let post = Posterior::new(lik, vec![Prior::Uniform { low: 0.1, high: 0.6 }, Prior::Uniform { low: 0.4, high: 1.3 }]).unwrap();
+    let post = Posterior::new(
+        lik,
+        vec![
+            Prior::Uniform {
+                low: 0.1,
+                high: 0.6,
+            },
+            Prior::Uniform {
+                low: 0.4,
+                high: 1.3,
+            },
+        ],
+    )
+    .unwrap();
     let mut depth = vec![];
     for mm in [MassMatrix::Diag, MassMatrix::LowRank] {
-        let s = run_nuts(&post, &NutsSettings { mass_matrix: mm, ..quiet_nuts(2, 500, 1000, 3) }).unwrap();
+        let s = run_nuts(
+            &post,
+            &NutsSettings {
+                mass_matrix: mm,
+                ..quiet_nuts(2, 500, 1000, 3)
+            },
+        )
+        .unwrap();
         let steps = s.n_leapfrog.iter().sum::<u64>() as f64 / s.n_leapfrog.len() as f64;
         let sum = s.summary();
-        eprintln!("{mm:?}: {steps:.1} leapfrog steps per draw, min bulk ESS {:.0}, {} divergences", sum.worst().1, s.divergences());
+        eprintln!(
+            "{mm:?}: {steps:.1} leapfrog steps per draw, min bulk ESS {:.0}, {} divergences",
+            sum.worst().1,
+            s.divergences()
+        );
         check_gaussian_recovery(&s, &mean, &cov, &format!("{mm:?}"));
         depth.push(steps);
     }
-    assert!(depth[1] < 0.5 * depth[0], "low-rank should need far fewer leapfrog steps: {depth:?}");
+    assert!(
+        depth[1] < 0.5 * depth[0],
+        "low-rank should need far fewer leapfrog steps: {depth:?}"
+    );
 }

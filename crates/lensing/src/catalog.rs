@@ -58,10 +58,19 @@ pub struct BinnedShear {
 
 /// Parse a CSV catalogue from text (`path` only names the source in errors).
 pub fn parse_catalog_csv(text: &str, unit: AngleUnit, path: &str) -> Result<Catalog> {
-    let err = |msg: String| LensingError::Catalog { path: path.into(), msg };
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+    let err = |msg: String| LensingError::Catalog {
+        path: path.into(),
+        msg,
+    };
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
     let (_, header) = lines.next().ok_or_else(|| err("empty file".into()))?;
-    let names: Vec<String> = header.split(',').map(|s| s.trim().to_ascii_lowercase()).collect();
+    let names: Vec<String> = header
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect();
     let col = |want: &[&str]| names.iter().position(|n| want.contains(&n.as_str()));
     let ix = col(&["x"]).ok_or_else(|| err("no column 'x' in header".into()))?;
     let iy = col(&["y"]).ok_or_else(|| err("no column 'y' in header".into()))?;
@@ -69,16 +78,35 @@ pub fn parse_catalog_csv(text: &str, unit: AngleUnit, path: &str) -> Result<Cata
     let i2 = col(&["e2"]).ok_or_else(|| err("no column 'e2' in header".into()))?;
     let iw = col(&["w", "weight"]);
     let s = unit.to_arcmin();
-    let mut c = Catalog { w: iw.map(|_| vec![]), ..Default::default() };
+    let mut c = Catalog {
+        w: iw.map(|_| vec![]),
+        ..Default::default()
+    };
     for (ln, line) in lines {
         let f: Vec<&str> = line.split(',').map(|v| v.trim()).collect();
         if f.len() != names.len() {
-            return Err(err(format!("line {}: {} fields, header has {}", ln + 1, f.len(), names.len())));
+            return Err(err(format!(
+                "line {}: {} fields, header has {}",
+                ln + 1,
+                f.len(),
+                names.len()
+            )));
         }
         let num = |i: usize| -> Result<f64> {
-            let v: f64 = f[i].parse().map_err(|_| err(format!("line {}: column '{}' is not a number: '{}'", ln + 1, names[i], f[i])))?;
+            let v: f64 = f[i].parse().map_err(|_| {
+                err(format!(
+                    "line {}: column '{}' is not a number: '{}'",
+                    ln + 1,
+                    names[i],
+                    f[i]
+                ))
+            })?;
             if !v.is_finite() {
-                return Err(err(format!("line {}: column '{}' is not finite", ln + 1, names[i])));
+                return Err(err(format!(
+                    "line {}: column '{}' is not finite",
+                    ln + 1,
+                    names[i]
+                )));
             }
             Ok(v)
         };
@@ -102,7 +130,10 @@ pub fn parse_catalog_csv(text: &str, unit: AngleUnit, path: &str) -> Result<Cata
 
 /// Read a CSV catalogue from a file.
 pub fn read_catalog_csv(path: &std::path::Path, unit: AngleUnit) -> Result<Catalog> {
-    let text = std::fs::read_to_string(path).map_err(|e| LensingError::Catalog { path: path.display().to_string(), msg: e.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|e| LensingError::Catalog {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })?;
     parse_catalog_csv(&text, unit, &path.display().to_string())
 }
 
@@ -111,7 +142,10 @@ pub fn read_catalog_csv(path: &std::path::Path, unit: AngleUnit) -> Result<Catal
 /// case-insensitive.
 pub fn read_catalog_fits(path: &std::path::Path, unit: AngleUnit) -> Result<Catalog> {
     let p = path.display().to_string();
-    let err = |msg: String| LensingError::Catalog { path: p.clone(), msg };
+    let err = |msg: String| LensingError::Catalog {
+        path: p.clone(),
+        msg,
+    };
     let tables = cosmodiff_field::fits::read_fits_tables(path)?;
     let t = tables
         .iter()
@@ -119,12 +153,27 @@ pub fn read_catalog_fits(path: &std::path::Path, unit: AngleUnit) -> Result<Cata
         .ok_or_else(|| err("no binary table with columns x, y, e1, e2".into()))?;
     let s = unit.to_arcmin();
     let col = |n: &str| t.column(n).expect("checked").to_vec();
-    let w = t.column("w").or_else(|| t.column("weight")).map(|w| w.to_vec());
-    let c = Catalog { x_arcmin: col("x").iter().map(|v| v * s).collect(), y_arcmin: col("y").iter().map(|v| v * s).collect(), e1: col("e1"), e2: col("e2"), w };
+    let w = t
+        .column("w")
+        .or_else(|| t.column("weight"))
+        .map(|w| w.to_vec());
+    let c = Catalog {
+        x_arcmin: col("x").iter().map(|v| v * s).collect(),
+        y_arcmin: col("y").iter().map(|v| v * s).collect(),
+        e1: col("e1"),
+        e2: col("e2"),
+        w,
+    };
     if c.e1.is_empty() {
         return Err(err("no galaxies".into()));
     }
-    let all = c.x_arcmin.iter().chain(&c.y_arcmin).chain(&c.e1).chain(&c.e2).chain(c.w.iter().flatten());
+    let all = c
+        .x_arcmin
+        .iter()
+        .chain(&c.y_arcmin)
+        .chain(&c.e1)
+        .chain(&c.e2)
+        .chain(c.w.iter().flatten());
     if all.clone().any(|v| !v.is_finite()) {
         return Err(err("non-finite value in a column".into()));
     }
@@ -136,17 +185,34 @@ pub fn read_catalog_fits(path: &std::path::Path, unit: AngleUnit) -> Result<Cata
 
 /// Read a catalogue from `.csv` or `.fits`/`.fit` (by extension).
 pub fn read_catalog(path: &std::path::Path, unit: AngleUnit) -> Result<Catalog> {
-    match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .as_deref()
+    {
         Some("fits") | Some("fit") => read_catalog_fits(path, unit),
         Some("csv") | Some("txt") => read_catalog_csv(path, unit),
-        _ => Err(LensingError::Catalog { path: path.display().to_string(), msg: "unknown catalogue format (use .csv or .fits)".into() }),
+        _ => Err(LensingError::Catalog {
+            path: path.display().to_string(),
+            msg: "unknown catalogue format (use .csv or .fits)".into(),
+        }),
     }
 }
 
 /// Bin a catalogue on `grid` with lower-left corner `origin_arcmin`.
-pub fn bin_catalog(cat: &Catalog, grid: &Grid2, origin_arcmin: (f64, f64), sigma_e: Option<f64>) -> Result<BinnedShear> {
+pub fn bin_catalog(
+    cat: &Catalog,
+    grid: &Grid2,
+    origin_arcmin: (f64, f64),
+    sigma_e: Option<f64>,
+) -> Result<BinnedShear> {
     let ng = cat.e1.len();
-    if cat.x_arcmin.len() != ng || cat.y_arcmin.len() != ng || cat.e2.len() != ng || cat.w.as_ref().is_some_and(|w| w.len() != ng) {
+    if cat.x_arcmin.len() != ng
+        || cat.y_arcmin.len() != ng
+        || cat.e2.len() != ng
+        || cat.w.as_ref().is_some_and(|w| w.len() != ng)
+    {
         return Err(value("catalogue", "columns have different lengths"));
     }
     let w = |i: usize| cat.w.as_ref().map(|w| w[i]).unwrap_or(1.0);
@@ -158,12 +224,22 @@ pub fn bin_catalog(cat: &Catalog, grid: &Grid2, origin_arcmin: (f64, f64), sigma
             if sw <= 0.0 {
                 return Err(value("catalogue", "all weights are zero"));
             }
-            ((0..ng).map(|i| w(i) * (cat.e1[i].powi(2) + cat.e2[i].powi(2))).sum::<f64>() / (2.0 * sw)).sqrt()
+            ((0..ng)
+                .map(|i| w(i) * (cat.e1[i].powi(2) + cat.e2[i].powi(2)))
+                .sum::<f64>()
+                / (2.0 * sw))
+                .sqrt()
         }
     };
     let n = grid.n;
     let np = n * n;
-    let (mut s1, mut s2, mut sw, mut sw2, mut cnt) = (vec![0.0; np], vec![0.0; np], vec![0.0; np], vec![0.0; np], vec![0usize; np]);
+    let (mut s1, mut s2, mut sw, mut sw2, mut cnt) = (
+        vec![0.0; np],
+        vec![0.0; np],
+        vec![0.0; np],
+        vec![0.0; np],
+        vec![0usize; np],
+    );
     let mut outside = 0;
     for i in 0..ng {
         let fx = ((cat.x_arcmin[i] - origin_arcmin.0) / grid.pixel_arcmin).floor();
@@ -180,7 +256,15 @@ pub fn bin_catalog(cat: &Catalog, grid: &Grid2, origin_arcmin: (f64, f64), sigma
         sw2[p] += wi * wi;
         cnt[p] += 1;
     }
-    let mut out = BinnedShear { g1: vec![0.0; np], g2: vec![0.0; np], noise_std: vec![f64::INFINITY; np], counts: cnt, mask: vec![0.0; np], sigma_e: sig, outside };
+    let mut out = BinnedShear {
+        g1: vec![0.0; np],
+        g2: vec![0.0; np],
+        noise_std: vec![f64::INFINITY; np],
+        counts: cnt,
+        mask: vec![0.0; np],
+        sigma_e: sig,
+        outside,
+    };
     for p in 0..np {
         if sw[p] > 0.0 {
             out.g1[p] = s1[p] / sw[p];

@@ -8,8 +8,14 @@ pub enum LensingError {
     Field(#[from] FieldError),
     #[error("invalid {what}: {msg}")]
     Value { what: String, msg: String },
-    #[error("{what} did not converge in {iterations} iterations (relative residual {residual:.2e})")]
-    NotConverged { what: String, iterations: usize, residual: f64 },
+    #[error(
+        "{what} did not converge in {iterations} iterations (relative residual {residual:.2e})"
+    )]
+    NotConverged {
+        what: String,
+        iterations: usize,
+        residual: f64,
+    },
     #[error("catalogue {path}: {msg}")]
     Catalog { path: String, msg: String },
 }
@@ -17,12 +23,20 @@ pub enum LensingError {
 pub type Result<T> = std::result::Result<T, LensingError>;
 
 pub(crate) fn value(what: &str, msg: impl Into<String>) -> LensingError {
-    LensingError::Value { what: what.into(), msg: msg.into() }
+    LensingError::Value {
+        what: what.into(),
+        msg: msg.into(),
+    }
 }
 
 pub(crate) fn check_len(what: &str, expected: usize, got: usize) -> Result<()> {
     if expected != got {
-        return Err(FieldError::Shape { what: what.into(), expected, got }.into());
+        return Err(FieldError::Shape {
+            what: what.into(),
+            expected,
+            got,
+        }
+        .into());
     }
     Ok(())
 }

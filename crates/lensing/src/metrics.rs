@@ -23,7 +23,14 @@ pub fn rmse(a: &[f64], b: &[f64], mask: Option<&[f64]>) -> Result<f64> {
     if n == 0.0 {
         return Err(value("mask", "no unmasked pixels"));
     }
-    Ok((a.iter().zip(b).zip(&w).map(|((x, y), w)| w * (x - y).powi(2)).sum::<f64>() / n).sqrt())
+    Ok((a
+        .iter()
+        .zip(b)
+        .zip(&w)
+        .map(|((x, y), w)| w * (x - y).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt())
 }
 
 /// Pearson correlation coefficient over unmasked pixels.
@@ -51,7 +58,13 @@ pub fn pearson(a: &[f64], b: &[f64], mask: Option<&[f64]>) -> Result<f64> {
 }
 
 /// C_ell of the residual `a - b` (masked pseudo-C_ell, see [`cosmodiff_field::cl2`]).
-pub fn residual_cl(grid: &Grid2, a: &[f64], b: &[f64], bins: &EllBins, mask: Option<&[f64]>) -> Result<ClEstimate> {
+pub fn residual_cl(
+    grid: &Grid2,
+    a: &[f64],
+    b: &[f64],
+    bins: &EllBins,
+    mask: Option<&[f64]>,
+) -> Result<ClEstimate> {
     check_len("map b", a.len(), b.len())?;
     let r: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
     Ok(cl_auto(grid, &Fft2::new(grid.n), &r, bins, mask)?)
@@ -59,7 +72,12 @@ pub fn residual_cl(grid: &Grid2, a: &[f64], b: &[f64], bins: &EllBins, mask: Opt
 
 /// Histogram of local maxima (pixels above all 8 periodic neighbours, in
 /// unmasked pixels whose neighbours are unmasked) over the bin `edges`.
-pub fn peak_counts(map: &[f64], n: usize, edges: &[f64], mask: Option<&[f64]>) -> Result<Vec<usize>> {
+pub fn peak_counts(
+    map: &[f64],
+    n: usize,
+    edges: &[f64],
+    mask: Option<&[f64]>,
+) -> Result<Vec<usize>> {
     check_len("map", n * n, map.len())?;
     if edges.len() < 2 || edges.windows(2).any(|e| !(e[1] > e[0])) {
         return Err(value("peak bins", "need >= 2 increasing edges"));
@@ -106,5 +124,8 @@ pub fn one_point_pdf(map: &[f64], edges: &[f64], mask: Option<&[f64]>) -> Result
             h[edges.partition_point(|&e| e <= *v) - 1] += 1.0;
         }
     }
-    Ok(h.iter().enumerate().map(|(i, c)| c / n / (edges[i + 1] - edges[i])).collect())
+    Ok(h.iter()
+        .enumerate()
+        .map(|(i, c)| c / n / (edges[i + 1] - edges[i]))
+        .collect())
 }

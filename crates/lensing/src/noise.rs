@@ -18,10 +18,16 @@ use rand_distr::{Distribution, StandardNormal};
 /// `sigma_e / sqrt(n_gal * A_pix)` per component.
 pub fn pixel_noise_std(grid: &Grid2, sigma_e: f64, gals_per_arcmin2: f64) -> Result<f64> {
     if !(sigma_e.is_finite() && sigma_e >= 0.0) {
-        return Err(value("sigma_e", format!("must be finite and >= 0, got {sigma_e}")));
+        return Err(value(
+            "sigma_e",
+            format!("must be finite and >= 0, got {sigma_e}"),
+        ));
     }
     if !(gals_per_arcmin2.is_finite() && gals_per_arcmin2 > 0.0) {
-        return Err(value("galaxy density", format!("must be positive, got {gals_per_arcmin2}")));
+        return Err(value(
+            "galaxy density",
+            format!("must be positive, got {gals_per_arcmin2}"),
+        ));
     }
     Ok(sigma_e / (gals_per_arcmin2 * grid.pixel_area_arcmin2()).sqrt())
 }
@@ -38,13 +44,19 @@ pub fn inverse_variance(noise_std: &[f64], mask: Option<&[f64]>) -> Result<Vec<f
         .map(|(i, &s)| {
             let m = mask.map(|m| m[i]).unwrap_or(1.0);
             if !m.is_finite() || !(0.0..=1.0).contains(&m) {
-                return Err(value("mask", format!("values must be in [0, 1], got {m} at pixel {i}")));
+                return Err(value(
+                    "mask",
+                    format!("values must be in [0, 1], got {m} at pixel {i}"),
+                ));
             }
             if m == 0.0 || s == f64::INFINITY {
                 return Ok(0.0);
             }
             if !(s.is_finite() && s > 0.0) {
-                return Err(value("noise_std", format!("must be positive in observed pixels, got {s} at pixel {i}")));
+                return Err(value(
+                    "noise_std",
+                    format!("must be positive in observed pixels, got {s} at pixel {i}"),
+                ));
             }
             Ok(m / (s * s))
         })
@@ -53,7 +65,12 @@ pub fn inverse_variance(noise_std: &[f64], mask: Option<&[f64]>) -> Result<Vec<f
 
 /// Add independent Gaussian noise of per-pixel standard deviation
 /// `noise_std` to `(g1, g2)` (pixels with infinite noise are set to 0).
-pub fn add_shape_noise<R: rand::Rng + ?Sized>(g1: &[f64], g2: &[f64], noise_std: &[f64], rng: &mut R) -> Result<(Vec<f64>, Vec<f64>)> {
+pub fn add_shape_noise<R: rand::Rng + ?Sized>(
+    g1: &[f64],
+    g2: &[f64],
+    noise_std: &[f64],
+    rng: &mut R,
+) -> Result<(Vec<f64>, Vec<f64>)> {
     check_len("gamma2", g1.len(), g2.len())?;
     check_len("noise_std", g1.len(), noise_std.len())?;
     let mut e1 = Vec::with_capacity(g1.len());

@@ -61,11 +61,29 @@ impl ShearOp {
                 if nx || ny {
                     d2 = 0.0;
                 }
-                p[k] = if nx && ny { C64::new(1.0, 0.0) } else { C64::new(d1, d2) };
+                p[k] = if nx && ny {
+                    C64::new(1.0, 0.0)
+                } else {
+                    C64::new(d1, d2)
+                };
             }
         }
-        let pinv = p.iter().map(|v| if v.norm_sqr() > 0.0 { v.conj() / v.norm_sqr() } else { C64::default() }).collect();
-        Self { grid, fft: Fft2::new(n), p, pinv }
+        let pinv = p
+            .iter()
+            .map(|v| {
+                if v.norm_sqr() > 0.0 {
+                    v.conj() / v.norm_sqr()
+                } else {
+                    C64::default()
+                }
+            })
+            .collect();
+        Self {
+            grid,
+            fft: Fft2::new(n),
+            p,
+            pinv,
+        }
     }
     pub fn grid(&self) -> &Grid2 {
         &self.grid
@@ -82,7 +100,13 @@ impl ShearOp {
         self.p.iter().map(|v| v.norm_sqr()).collect()
     }
 
-    fn apply(&self, a: &[f64], b: Option<&[f64]>, h: &[C64], conj: bool) -> Result<(Vec<f64>, Vec<f64>)> {
+    fn apply(
+        &self,
+        a: &[f64],
+        b: Option<&[f64]>,
+        h: &[C64],
+        conj: bool,
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
         let np = self.grid.npix();
         check_len("map (real part)", np, a.len())?;
         let mut buf: Vec<C64> = match b {
@@ -93,13 +117,19 @@ impl ShearOp {
             None => a.iter().map(|&x| C64::new(x, 0.0)).collect(),
         };
         self.fft.forward_inplace(&mut buf)?;
-        buf.par_iter_mut().zip(h.par_iter()).for_each(|(v, w)| *v *= if conj { w.conj() } else { *w });
+        buf.par_iter_mut()
+            .zip(h.par_iter())
+            .for_each(|(v, w)| *v *= if conj { w.conj() } else { *w });
         self.fft.inverse_inplace(&mut buf)?;
         Ok(buf.into_iter().map(|c| (c.re, c.im)).unzip())
     }
 
     /// `gamma = P (kappa_E + i kappa_B)`; returns `(gamma_1, gamma_2)`.
-    pub fn forward(&self, kappa_e: &[f64], kappa_b: Option<&[f64]>) -> Result<(Vec<f64>, Vec<f64>)> {
+    pub fn forward(
+        &self,
+        kappa_e: &[f64],
+        kappa_b: Option<&[f64]>,
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
         self.apply(kappa_e, kappa_b, &self.p, false)
     }
     /// Adjoint `P^T gamma` (inverse FFT of `conj(P) gamma_hat`); returns `(E, B)`.
@@ -116,7 +146,12 @@ impl ShearOp {
     }
     /// Kaiser-Squires followed by Gaussian smoothing of width `sigma_arcmin`
     /// (standard deviation of the Gaussian kernel; 0 = no smoothing).
-    pub fn kaiser_squires_smoothed(&self, g1: &[f64], g2: &[f64], sigma_arcmin: f64) -> Result<(Vec<f64>, Vec<f64>)> {
+    pub fn kaiser_squires_smoothed(
+        &self,
+        g1: &[f64],
+        g2: &[f64],
+        sigma_arcmin: f64,
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
         let (e, b) = self.kaiser_squires(g1, g2)?;
         let e = cosmodiff_field::cl2::smooth_gaussian(&self.grid, &self.fft, &e, sigma_arcmin)?;
         let b = cosmodiff_field::cl2::smooth_gaussian(&self.grid, &self.fft, &b, sigma_arcmin)?;

@@ -38,7 +38,8 @@ pub struct TomoLensingSim {
 
 fn to_array3(n: usize, maps: Vec<Vec<f64>>) -> Array3<f64> {
     let nb = maps.len();
-    Array3::from_shape_vec((nb, n, n), maps.into_iter().flatten().collect()).expect("maps are n x n")
+    Array3::from_shape_vec((nb, n, n), maps.into_iter().flatten().collect())
+        .expect("maps are n x n")
 }
 
 /// Simulate tomographic convergence, shear and noisy ellipticity maps.
@@ -47,13 +48,25 @@ fn to_array3(n: usize, maps: Vec<Vec<f64>>) -> Array3<f64> {
 /// `sources`: one entry per bin; `kind`: Gaussian or log-normal (per-bin
 /// shifts); `seed`: the field white noise and then the shape noise are
 /// drawn from one `StdRng` seeded with it.
-pub fn simulate_tomographic(grid: Grid2, cls: &ClMatrixTable, sources: &[SourceBin], kind: &FieldKind, seed: u64) -> Result<TomoLensingSim> {
+pub fn simulate_tomographic(
+    grid: Grid2,
+    cls: &ClMatrixTable,
+    sources: &[SourceBin],
+    kind: &FieldKind,
+    seed: u64,
+) -> Result<TomoLensingSim> {
     let nb = cls.n_bins();
     check_len("source bins", nb, sources.len())?;
-    let noise: Vec<f64> = sources.iter().map(|s| pixel_noise_std(&grid, s.sigma_e, s.gals_per_arcmin2)).collect::<Result<_>>()?;
+    let noise: Vec<f64> = sources
+        .iter()
+        .map(|s| pixel_noise_std(&grid, s.sigma_e, s.gals_per_arcmin2))
+        .collect::<Result<_>>()?;
     if let FieldKind::LogNormal { shifts } = kind {
         if shifts.len() != nb {
-            return Err(value("log-normal shifts", format!("{} shifts for {nb} bins", shifts.len())));
+            return Err(value(
+                "log-normal shifts",
+                format!("{} shifts for {nb} bins", shifts.len()),
+            ));
         }
     }
     let field = TomoField::new(grid, cls, kind.clone())?;

@@ -68,7 +68,12 @@ pub struct MessengerOpts {
 
 impl Default for MessengerOpts {
     fn default() -> Self {
-        Self { lambda0: 1e3, cooling: 0.8, tol: 1e-7, max_iter: 20000 }
+        Self {
+            lambda0: 1e3,
+            cooling: 0.8,
+            tol: 1e-7,
+            max_iter: 20000,
+        }
     }
 }
 
@@ -88,16 +93,29 @@ pub struct Wiener {
 
 impl Wiener {
     /// Prior from a `C_ell` table.
-    pub fn from_cl(grid: Grid2, prior: &ClTable, noise_std: &[f64], mask: Option<&[f64]>) -> Result<Self> {
+    pub fn from_cl(
+        grid: Grid2,
+        prior: &ClTable,
+        noise_std: &[f64],
+        mask: Option<&[f64]>,
+    ) -> Result<Self> {
         Self::new(grid, prior.on_grid(&grid), noise_std, mask)
     }
     /// Prior from per-mode power `C(ell_k)` (sr units, row-major, >= 0).
-    pub fn new(grid: Grid2, mut power: Vec<f64>, noise_std: &[f64], mask: Option<&[f64]>) -> Result<Self> {
+    pub fn new(
+        grid: Grid2,
+        mut power: Vec<f64>,
+        noise_std: &[f64],
+        mask: Option<&[f64]>,
+    ) -> Result<Self> {
         let np = grid.npix();
         check_len("prior power", np, power.len())?;
         check_len("noise_std", np, noise_std.len())?;
         if let Some(i) = power.iter().position(|p| !(p.is_finite() && *p >= 0.0)) {
-            return Err(value("prior power", format!("must be finite and >= 0 (mode {i})")));
+            return Err(value(
+                "prior power",
+                format!("must be finite and >= 0 (mode {i})"),
+            ));
         }
         cosmodiff_field::grf2::check_even(&grid, &power, "prior power")?;
         power[0] = 0.0;
@@ -108,11 +126,28 @@ impl Wiener {
         let a = grid.pixel_area_sr();
         let s: Vec<f64> = power.iter().map(|p| p / a).collect();
         let sqrt_s = s.iter().map(|v| v.sqrt()).collect();
-        let noise_std = noise_std.iter().zip(&inv_var).map(|(&s, &w)| if w > 0.0 { s } else { f64::INFINITY }).collect();
+        let noise_std = noise_std
+            .iter()
+            .zip(&inv_var)
+            .map(|(&s, &w)| if w > 0.0 { s } else { f64::INFINITY })
+            .collect();
         let op = ShearOp::new(grid);
-        let h_fwd: Vec<cosmodiff_field::C64> = op.kernel().iter().zip(&sqrt_s).map(|(p, a): (&cosmodiff_field::C64, &f64)| p * *a).collect();
+        let h_fwd: Vec<cosmodiff_field::C64> = op
+            .kernel()
+            .iter()
+            .zip(&sqrt_s)
+            .map(|(p, a): (&cosmodiff_field::C64, &f64)| p * *a)
+            .collect();
         let h_adj = h_fwd.iter().map(|h| h.conj()).collect();
-        Ok(Self { op, s, sqrt_s, inv_var, noise_std, h_fwd, h_adj })
+        Ok(Self {
+            op,
+            s,
+            sqrt_s,
+            inv_var,
+            noise_std,
+            h_fwd,
+            h_adj,
+        })
     }
     pub fn grid(&self) -> &Grid2 {
         self.op.grid()
@@ -131,11 +166,15 @@ impl Wiener {
     /// `S^{1/2} P^T N^-1 d`, fused into one FFT pair: since `S^{1/2}` is a
     /// real even filter it commutes with taking the real part.
     fn sqrt_s_pt_ninv(&self, g1: &[f64], g2: &[f64]) -> Result<Vec<f64>> {
-        let mut buf: Vec<cosmodiff_field::C64> =
-            (0..g1.len()).into_par_iter().map(|i| cosmodiff_field::C64::new(g1[i] * self.inv_var[i], g2[i] * self.inv_var[i])).collect();
+        let mut buf: Vec<cosmodiff_field::C64> = (0..g1.len())
+            .into_par_iter()
+            .map(|i| cosmodiff_field::C64::new(g1[i] * self.inv_var[i], g2[i] * self.inv_var[i]))
+            .collect();
         let fft = self.op.fft();
         fft.forward_inplace(&mut buf)?;
-        buf.par_iter_mut().zip(self.h_adj.par_iter()).for_each(|(v, h)| *v *= h);
+        buf.par_iter_mut()
+            .zip(self.h_adj.par_iter())
+            .for_each(|(v, h)| *v *= h);
         fft.inverse_inplace(&mut buf)?;
         Ok(buf.into_iter().map(|c| c.re).collect())
     }
@@ -144,9 +183,14 @@ impl Wiener {
     pub fn apply_system(&self, xi: &[f64]) -> Result<Vec<f64>> {
         check_len("xi", self.grid().npix(), xi.len())?;
         let fft = self.op.fft();
-        let mut buf: Vec<cosmodiff_field::C64> = xi.iter().map(|&x| cosmodiff_field::C64::new(x, 0.0)).collect();
+        let mut buf: Vec<cosmodiff_field::C64> = xi
+            .iter()
+            .map(|&x| cosmodiff_field::C64::new(x, 0.0))
+            .collect();
         fft.forward_inplace(&mut buf)?;
-        buf.par_iter_mut().zip(self.h_fwd.par_iter()).for_each(|(v, h)| *v *= h);
+        buf.par_iter_mut()
+            .zip(self.h_fwd.par_iter())
+            .for_each(|(v, h)| *v *= h);
         fft.inverse_inplace(&mut buf)?;
         let (g1, g2): (Vec<f64>, Vec<f64>) = buf.into_iter().map(|c| (c.re, c.im)).unzip();
         let w = self.sqrt_s_pt_ninv(&g1, &g2)?;
@@ -157,12 +201,25 @@ impl Wiener {
         let np = self.grid().npix();
         check_len("gamma1", np, g1.len())?;
         check_len("gamma2", np, g2.len())?;
-        if g1.iter().chain(g2).zip(self.inv_var.iter().chain(&self.inv_var)).any(|(g, w)| *w > 0.0 && !g.is_finite()) {
+        if g1
+            .iter()
+            .chain(g2)
+            .zip(self.inv_var.iter().chain(&self.inv_var))
+            .any(|(g, w)| *w > 0.0 && !g.is_finite())
+        {
             return Err(value("shear", "non-finite value in an observed pixel"));
         }
         // Masked pixels may hold NaN: zero them before any FFT.
-        let g1: Vec<f64> = g1.iter().zip(&self.inv_var).map(|(g, w)| if *w > 0.0 { *g } else { 0.0 }).collect();
-        let g2: Vec<f64> = g2.iter().zip(&self.inv_var).map(|(g, w)| if *w > 0.0 { *g } else { 0.0 }).collect();
+        let g1: Vec<f64> = g1
+            .iter()
+            .zip(&self.inv_var)
+            .map(|(g, w)| if *w > 0.0 { *g } else { 0.0 })
+            .collect();
+        let g2: Vec<f64> = g2
+            .iter()
+            .zip(&self.inv_var)
+            .map(|(g, w)| if *w > 0.0 { *g } else { 0.0 })
+            .collect();
         self.sqrt_s_pt_ninv(&g1, &g2)
     }
 
@@ -172,7 +229,11 @@ impl Wiener {
         let bn = norm(&b);
         let np = b.len();
         if bn == 0.0 {
-            return Ok(Solve { kappa: vec![0.0; np], iterations: 0, residual: 0.0 });
+            return Ok(Solve {
+                kappa: vec![0.0; np],
+                iterations: 0,
+                residual: 0.0,
+            });
         }
         let mut x = vec![0.0; np];
         let mut r = b.clone();
@@ -182,19 +243,33 @@ impl Wiener {
         while it < max_iter && rr.sqrt() > tol * bn {
             let ap = self.apply_system(&p)?;
             let alpha = rr / dot(&p, &ap);
-            x.par_iter_mut().zip(p.par_iter()).for_each(|(x, p)| *x += alpha * p);
-            r.par_iter_mut().zip(ap.par_iter()).for_each(|(r, a)| *r -= alpha * a);
+            x.par_iter_mut()
+                .zip(p.par_iter())
+                .for_each(|(x, p)| *x += alpha * p);
+            r.par_iter_mut()
+                .zip(ap.par_iter())
+                .for_each(|(r, a)| *r -= alpha * a);
             let rr_new = dot(&r, &r);
             let beta = rr_new / rr;
-            p.par_iter_mut().zip(r.par_iter()).for_each(|(p, r)| *p = r + beta * *p);
+            p.par_iter_mut()
+                .zip(r.par_iter())
+                .for_each(|(p, r)| *p = r + beta * *p);
             rr = rr_new;
             it += 1;
         }
         let res = rr.sqrt() / bn;
         if res > tol {
-            return Err(LensingError::NotConverged { what: "Wiener CG".into(), iterations: it, residual: res });
+            return Err(LensingError::NotConverged {
+                what: "Wiener CG".into(),
+                iterations: it,
+                residual: res,
+            });
         }
-        Ok(Solve { kappa: self.sqrt_prior(&x)?, iterations: it, residual: res })
+        Ok(Solve {
+            kappa: self.sqrt_prior(&x)?,
+            iterations: it,
+            residual: res,
+        })
     }
 
     /// Wiener filter by the messenger-field method.
@@ -203,9 +278,17 @@ impl Wiener {
         check_len("gamma1", np, g1.len())?;
         check_len("gamma2", np, g2.len())?;
         if !(opts.lambda0 >= 1.0 && opts.cooling > 0.0 && opts.cooling < 1.0 && opts.tol > 0.0) {
-            return Err(value("messenger options", "need lambda0 >= 1, 0 < cooling < 1, tol > 0"));
+            return Err(value(
+                "messenger options",
+                "need lambda0 >= 1, 0 < cooling < 1, tol > 0",
+            ));
         }
-        let tau = self.noise_std.iter().filter(|s| s.is_finite()).map(|s| s * s).fold(f64::INFINITY, f64::min);
+        let tau = self
+            .noise_std
+            .iter()
+            .filter(|s| s.is_finite())
+            .map(|s| s * s)
+            .fold(f64::INFINITY, f64::min);
         // Nbar^-1 per pixel: inf where N == tau (t = d there), 0 where masked.
         let nbar_inv: Vec<f64> = self
             .noise_std
@@ -221,7 +304,15 @@ impl Wiener {
                 }
             })
             .collect();
-        let d: Vec<(f64, f64)> = (0..np).map(|i| if self.inv_var[i] > 0.0 { (g1[i], g2[i]) } else { (0.0, 0.0) }).collect();
+        let d: Vec<(f64, f64)> = (0..np)
+            .map(|i| {
+                if self.inv_var[i] > 0.0 {
+                    (g1[i], g2[i])
+                } else {
+                    (0.0, 0.0)
+                }
+            })
+            .collect();
         let pn2 = self.op.kernel_norm2();
         let kern = self.op.kernel();
         let fft = self.op.fft();
@@ -240,7 +331,10 @@ impl Wiener {
                         d[i]
                     } else {
                         let den = w + 1.0 / lt;
-                        ((w * d[i].0 + ps1[i] / lt) / den, (w * d[i].1 + ps2[i] / lt) / den)
+                        (
+                            (w * d[i].0 + ps1[i] / lt) / den,
+                            (w * d[i].1 + ps2[i] / lt) / den,
+                        )
                     };
                     cosmodiff_field::C64::new(a, b)
                 })
@@ -264,9 +358,17 @@ impl Wiener {
             }
         }
         if change >= opts.tol {
-            return Err(LensingError::NotConverged { what: "messenger field".into(), iterations: it, residual: change });
+            return Err(LensingError::NotConverged {
+                what: "messenger field".into(),
+                iterations: it,
+                residual: change,
+            });
         }
-        Ok(Solve { kappa: s, iterations: it, residual: change })
+        Ok(Solve {
+            kappa: s,
+            iterations: it,
+            residual: change,
+        })
     }
 
     /// Draw data-independent prior and noise realisations `(s', d' = P s' + n')`.
@@ -288,15 +390,29 @@ impl Wiener {
 
     /// `n` Wiener posterior samples (constrained realisations) given the
     /// Wiener-filtered map `kappa_wf` of the data; CG to `tol`.
-    pub fn samples(&self, kappa_wf: &[f64], n: usize, seed: u64, tol: f64) -> Result<Vec<Vec<f64>>> {
+    pub fn samples(
+        &self,
+        kappa_wf: &[f64],
+        n: usize,
+        seed: u64,
+        tol: f64,
+    ) -> Result<Vec<Vec<f64>>> {
         check_len("Wiener map", self.grid().npix(), kappa_wf.len())?;
         (0..n)
             .into_par_iter()
             .map(|i| {
-                let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(i as u64));
+                let mut rng = StdRng::seed_from_u64(
+                    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                        .wrapping_add(i as u64),
+                );
                 let (s, d1, d2) = self.draw_prior_data(&mut rng)?;
                 let f = self.cg(&d1, &d2, tol, 10_000)?;
-                Ok(kappa_wf.iter().zip(&s).zip(&f.kappa).map(|((m, s), f)| m + s - f).collect())
+                Ok(kappa_wf
+                    .iter()
+                    .zip(&s)
+                    .zip(&f.kappa)
+                    .map(|((m, s), f)| m + s - f)
+                    .collect())
             })
             .collect()
     }
@@ -305,7 +421,10 @@ impl Wiener {
 /// Per-pixel standard deviation over samples (`n >= 2`).
 pub fn pixel_std(samples: &[Vec<f64>]) -> Result<Vec<f64>> {
     if samples.len() < 2 {
-        return Err(value("samples", "need at least 2 samples for a standard deviation"));
+        return Err(value(
+            "samples",
+            "need at least 2 samples for a standard deviation",
+        ));
     }
     let np = samples[0].len();
     let n = samples.len() as f64;
@@ -327,7 +446,11 @@ pub fn rotate_b_to_e(g1: &[f64], g2: &[f64]) -> (Vec<f64>, Vec<f64>) {
 /// Dot product over fixed chunks summed in order (deterministic for any
 /// number of threads, so seeded runs reproduce bit for bit).
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let parts: Vec<f64> = a.par_chunks(8192).zip(b.par_chunks(8192)).map(|(x, y)| x.iter().zip(y).map(|(p, q)| p * q).sum::<f64>()).collect();
+    let parts: Vec<f64> = a
+        .par_chunks(8192)
+        .zip(b.par_chunks(8192))
+        .map(|(x, y)| x.iter().zip(y).map(|(p, q)| p * q).sum::<f64>())
+        .collect();
     parts.iter().sum()
 }
 fn norm(a: &[f64]) -> f64 {

@@ -25,7 +25,10 @@ fn maxabs(v: &[f64]) -> f64 {
 
 fn table() -> ClTable {
     let ell: Vec<f64> = (0..200).map(|i| 10.0 * 1.04f64.powi(i)).collect();
-    let cl = ell.iter().map(|l| 1e-9 * (l / 1000.0f64).powf(-1.2) * (-(l / 8000.0f64).powi(2)).exp()).collect();
+    let cl = ell
+        .iter()
+        .map(|l| 1e-9 * (l / 1000.0f64).powf(-1.2) * (-(l / 8000.0f64).powi(2)).exp())
+        .collect();
     ClTable::new(ell, cl).unwrap()
 }
 
@@ -40,12 +43,18 @@ fn shear_operator_dot_product() {
         let (a1, a2) = op.adjoint(&g1, &g2).unwrap();
         let l = dot(&p1, &g1) + dot(&p2, &g2);
         let r = dot(&ke, &a1) + dot(&kb, &a2);
-        assert!((l - r).abs() <= 1e-12 * l.abs().max(r.abs()), "n={n}: {l} vs {r}");
+        assert!(
+            (l - r).abs() <= 1e-12 * l.abs().max(r.abs()),
+            "n={n}: {l} vs {r}"
+        );
         // E-only operator and its adjoint.
         let (p1, p2) = op.forward(&ke, None).unwrap();
         let ae = op.adjoint_e(&g1, &g2).unwrap();
         let (l, r) = (dot(&p1, &g1) + dot(&p2, &g2), dot(&ke, &ae));
-        assert!((l - r).abs() <= 1e-12 * l.abs().max(r.abs()), "E-only n={n}: {l} vs {r}");
+        assert!(
+            (l - r).abs() <= 1e-12 * l.abs().max(r.abs()),
+            "E-only n={n}: {l} vs {r}"
+        );
     }
 }
 
@@ -78,12 +87,21 @@ fn kaiser_squires_inverts_p_on_odd_and_even_grids() {
         let kb = zero_mean(white_noise(np, 20 + n as u64));
         let (g1, g2) = op.forward(&ke, Some(&kb)).unwrap();
         let (re, rb) = op.kaiser_squires(&g1, &g2).unwrap();
-        let err = re.iter().zip(&ke).chain(rb.iter().zip(&kb)).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let err = re
+            .iter()
+            .zip(&ke)
+            .chain(rb.iter().zip(&kb))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
         assert!(err < 1e-12 * maxabs(&ke), "n={n}: KS(P k) - k = {err:e}");
         // Pure E field: no B leakage, and the shear is exactly real.
         let (g1, g2) = op.forward(&ke, None).unwrap();
         let (_, rb) = op.kaiser_squires(&g1, &g2).unwrap();
-        assert!(maxabs(&rb) < 1e-12 * maxabs(&ke), "n={n} B leak {}", maxabs(&rb));
+        assert!(
+            maxabs(&rb) < 1e-12 * maxabs(&ke),
+            "n={n} B leak {}",
+            maxabs(&rb)
+        );
         // gamma_1 = IFFT(D1 kappa_hat) alone has no imaginary part (Hermitian kernel).
         let mut b: Vec<C64> = ke.iter().map(|&x| C64::new(x, 0.0)).collect();
         op.fft().forward_inplace(&mut b).unwrap();
@@ -104,7 +122,11 @@ fn naive_nyquist_kernel_is_not_hermitian_on_even_grids() {
     let g = Grid2::new(n, 1.0).unwrap();
     let d2 = |idx: usize| {
         let (lx, ly) = (g.freq_index(idx % n) as f64, g.freq_index(idx / n) as f64);
-        if lx == 0.0 && ly == 0.0 { 0.0 } else { 2.0 * lx * ly / (lx * lx + ly * ly) }
+        if lx == 0.0 && ly == 0.0 {
+            0.0
+        } else {
+            2.0 * lx * ly / (lx * lx + ly * ly)
+        }
     };
     let idx = 3 * n + n / 2; // (iy = 3, ix = Nyquist)
     assert!((d2(idx) - d2(g.neg_index(idx))).abs() > 0.1);
@@ -136,18 +158,31 @@ fn dense_wiener(w: &Wiener, g1: &[f64], g2: &[f64]) -> DenseWiener {
     });
     let ninv = [w.inverse_variance(), w.inverse_variance()].concat();
     // B = P S^{1/2} (2np x np), column j = P * sh[j]
-    let bcols: Vec<Vec<f64>> = (0..np).map(|j| (0..2 * np).map(|r| (0..np).map(|k| pcols[k][r] * sh[j][k]).sum()).collect()).collect();
+    let bcols: Vec<Vec<f64>> = (0..np)
+        .map(|j| {
+            (0..2 * np)
+                .map(|r| (0..np).map(|k| pcols[k][r] * sh[j][k]).sum())
+                .collect()
+        })
+        .collect();
     let mut a = vec![0.0; np * np];
     for i in 0..np {
         for j in 0..np {
-            a[i * np + j] = (0..2 * np).map(|r| bcols[i][r] * ninv[r] * bcols[j][r]).sum::<f64>() + if i == j { 1.0 } else { 0.0 };
+            a[i * np + j] = (0..2 * np)
+                .map(|r| bcols[i][r] * ninv[r] * bcols[j][r])
+                .sum::<f64>()
+                + if i == j { 1.0 } else { 0.0 };
         }
     }
     let l = cholesky_psd(&a, np, 1e-14).unwrap();
     let d = [g1, g2].concat();
-    let rhs: Vec<f64> = (0..np).map(|i| (0..2 * np).map(|r| bcols[i][r] * ninv[r] * d[r]).sum()).collect();
+    let rhs: Vec<f64> = (0..np)
+        .map(|i| (0..2 * np).map(|r| bcols[i][r] * ninv[r] * d[r]).sum())
+        .collect();
     let xi = cholesky_solve(&l, np, &rhs);
-    let mean = (0..np).map(|p| (0..np).map(|j| sh[j][p] * xi[j]).sum()).collect();
+    let mean = (0..np)
+        .map(|p| (0..np).map(|j| sh[j][p] * xi[j]).sum())
+        .collect();
     // Posterior covariance diag: Sh A^-1 Sh; column j of A^-1 Sh = solve(Sh[:, j]).
     let mut var = vec![0.0; np];
     for j in 0..np {
@@ -166,11 +201,19 @@ fn masked_problem(n: usize, seed: u64) -> (Wiener, Vec<f64>, Vec<f64>, Vec<f64>,
     let op = ShearOp::new(grid);
     let (g1, g2) = op.forward(&truth, None).unwrap();
     let base = pixel_noise_std(&grid, 0.26, 30.0).unwrap();
-    let noise: Vec<f64> = (0..n * n).map(|i| base * (1.0 + 0.8 * ((i % n) as f64 / n as f64))).collect();
-    let mask: Vec<f64> = (0..n * n).map(|i| {
-        let (y, x) = (i / n, i % n);
-        if (x >= n / 4 && x < n / 2 && y >= n / 3 && y < 2 * n / 3) || (x + y) % 11 == 0 { 0.0 } else { 1.0 }
-    }).collect();
+    let noise: Vec<f64> = (0..n * n)
+        .map(|i| base * (1.0 + 0.8 * ((i % n) as f64 / n as f64)))
+        .collect();
+    let mask: Vec<f64> = (0..n * n)
+        .map(|i| {
+            let (y, x) = (i / n, i % n);
+            if (x >= n / 4 && x < n / 2 && y >= n / 3 && y < 2 * n / 3) || (x + y) % 11 == 0 {
+                0.0
+            } else {
+                1.0
+            }
+        })
+        .collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 1);
     let (e1, e2) = add_shape_noise(&g1, &g2, &noise, &mut rng).unwrap();
     let w = Wiener::from_cl(grid, &t, &noise, Some(&mask)).unwrap();
@@ -182,8 +225,17 @@ fn cg_wiener_equals_dense_solution_16x16_masked() {
     let (w, e1, e2, _, _) = masked_problem(16, 3);
     let cg = w.cg(&e1, &e2, 1e-13, 2000).unwrap();
     let dn = dense_wiener(&w, &e1, &e2);
-    let err = cg.kappa.iter().zip(&dn.mean).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-    assert!(err < 1e-8 * maxabs(&dn.mean).max(1e-300), "max err {err:e} (scale {:e})", maxabs(&dn.mean));
+    let err = cg
+        .kappa
+        .iter()
+        .zip(&dn.mean)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        err < 1e-8 * maxabs(&dn.mean).max(1e-300),
+        "max err {err:e} (scale {:e})",
+        maxabs(&dn.mean)
+    );
     assert!(err < 1e-8, "absolute {err:e}");
     // Independent dense form on the observed pixels only:
     // kappa = S P_o^T (P_o S P_o^T + N_o)^-1 d_o.
@@ -197,25 +249,50 @@ fn cg_wiener_equals_dense_solution_16x16_masked() {
     let obs: Vec<usize> = (0..2 * np).filter(|&r| iv[r] > 0.0).collect();
     let no = obs.len();
     // PS = P S (2np x np): (PS)[r][j] = sum_k P[r][k] S[k][j]
-    let ps: Vec<Vec<f64>> = obs.iter().map(|&r| (0..np).map(|j| (0..np).map(|k| pcols[k][r] * scols[j][k]).sum()).collect()).collect();
+    let ps: Vec<Vec<f64>> = obs
+        .iter()
+        .map(|&r| {
+            (0..np)
+                .map(|j| (0..np).map(|k| pcols[k][r] * scols[j][k]).sum())
+                .collect()
+        })
+        .collect();
     let mut m = vec![0.0; no * no];
     for (a, &ra) in obs.iter().enumerate() {
         for (b, &rb) in obs.iter().enumerate() {
-            m[a * no + b] = (0..np).map(|k| ps[a][k] * pcols[k][rb]).sum::<f64>() + if a == b { 1.0 / iv[ra] } else { 0.0 };
+            m[a * no + b] = (0..np).map(|k| ps[a][k] * pcols[k][rb]).sum::<f64>()
+                + if a == b { 1.0 / iv[ra] } else { 0.0 };
         }
     }
     let l = cholesky_psd(&m, no, 1e-14).unwrap();
     let d = [e1.clone(), e2.clone()].concat();
     let y = cholesky_solve(&l, no, &obs.iter().map(|&r| d[r]).collect::<Vec<_>>());
-    let k2: Vec<f64> = (0..np).map(|j| (0..no).map(|a| ps[a][j] * y[a]).sum()).collect();
-    let err2 = cg.kappa.iter().zip(&k2).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-    assert!(err2 < 1e-8 * maxabs(&k2), "standard-form dense: max err {err2:e} (scale {:e})", maxabs(&k2));
+    let k2: Vec<f64> = (0..np)
+        .map(|j| (0..no).map(|a| ps[a][j] * y[a]).sum())
+        .collect();
+    let err2 = cg
+        .kappa
+        .iter()
+        .zip(&k2)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        err2 < 1e-8 * maxabs(&k2),
+        "standard-form dense: max err {err2:e} (scale {:e})",
+        maxabs(&k2)
+    );
     // System operator is symmetric (dot-product test).
     let (x, y) = (white_noise(256, 1), white_noise(256, 2));
-    let (l, r) = (dot(&w.apply_system(&x).unwrap(), &y), dot(&x, &w.apply_system(&y).unwrap()));
+    let (l, r) = (
+        dot(&w.apply_system(&x).unwrap(), &y),
+        dot(&x, &w.apply_system(&y).unwrap()),
+    );
     assert!((l - r).abs() < 1e-12 * l.abs());
     // sqrt-prior operator dot-product test.
-    let (l, r) = (dot(&w.sqrt_prior(&x).unwrap(), &y), dot(&x, &w.sqrt_prior(&y).unwrap()));
+    let (l, r) = (
+        dot(&w.sqrt_prior(&x).unwrap(), &y),
+        dot(&x, &w.sqrt_prior(&y).unwrap()),
+    );
     assert!((l - r).abs() < 1e-12 * l.abs().max(r.abs()));
 }
 
@@ -223,11 +300,29 @@ fn cg_wiener_equals_dense_solution_16x16_masked() {
 fn messenger_agrees_with_cg() {
     let (w, e1, e2, _, _) = masked_problem(32, 5);
     let cg = w.cg(&e1, &e2, 1e-12, 5000).unwrap();
-    let m = w.messenger(&e1, &e2, &MessengerOpts { tol: 1e-9, ..Default::default() }).unwrap();
+    let m = w
+        .messenger(
+            &e1,
+            &e2,
+            &MessengerOpts {
+                tol: 1e-9,
+                ..Default::default()
+            },
+        )
+        .unwrap();
     let rms_cg = (dot(&cg.kappa, &cg.kappa) / cg.kappa.len() as f64).sqrt();
     let d = rmse(&m.kappa, &cg.kappa, None).unwrap();
-    eprintln!("messenger: {} iterations, rms diff / rms = {:.2e}; CG {} iterations", m.iterations, d / rms_cg, cg.iterations);
-    assert!(d / rms_cg < 1e-4, "relative rms difference {:.3e}", d / rms_cg);
+    eprintln!(
+        "messenger: {} iterations, rms diff / rms = {:.2e}; CG {} iterations",
+        m.iterations,
+        d / rms_cg,
+        cg.iterations
+    );
+    assert!(
+        d / rms_cg < 1e-4,
+        "relative rms difference {:.3e}",
+        d / rms_cg
+    );
 }
 
 #[test]
@@ -243,7 +338,9 @@ fn wiener_sample_variance_matches_posterior() {
     assert!((ratio - 1.0).abs() < 0.05, "ratio {ratio}");
     // The sample mean is the Wiener map within sampling error.
     let post_sd: f64 = (dn.var.iter().sum::<f64>() / dn.var.len() as f64).sqrt();
-    let mean: Vec<f64> = (0..256).map(|i| s.iter().map(|x| x[i]).sum::<f64>() / ns as f64).collect();
+    let mean: Vec<f64> = (0..256)
+        .map(|i| s.iter().map(|x| x[i]).sum::<f64>() / ns as f64)
+        .collect();
     assert!(rmse(&mean, &cg.kappa, None).unwrap() < 5.0 * post_sd / (ns as f64).sqrt());
 }
 
@@ -272,8 +369,15 @@ fn wiener_rmse_below_best_smoothed_kaiser_squires() {
         }
         wf += rmse(&w.cg(&e1, &e2, 1e-8, 1000).unwrap().kappa, &truth, None).unwrap() / nsim as f64;
     }
-    let (ib, best) = ks.iter().enumerate().fold((0, f64::INFINITY), |a, (i, &v)| if v < a.1 { (i, v) } else { a });
-    eprintln!("RMSE: KS by smoothing {:?} -> {:?}; best KS {best:.5} at {} arcmin; Wiener {wf:.5}", scales, ks, scales[ib]);
+    let (ib, best) =
+        ks.iter().enumerate().fold(
+            (0, f64::INFINITY),
+            |a, (i, &v)| if v < a.1 { (i, v) } else { a },
+        );
+    eprintln!(
+        "RMSE: KS by smoothing {:?} -> {:?}; best KS {best:.5} at {} arcmin; Wiener {wf:.5}",
+        scales, ks, scales[ib]
+    );
     assert!(wf < best);
 }
 
@@ -284,28 +388,77 @@ fn noise_and_simulation() {
     assert!((s - 0.26 / (120.0f64).sqrt()).abs() < 1e-15);
     assert!(pixel_noise_std(&grid, 0.26, 0.0).is_err());
     let t = table();
-    let cls = ClMatrixTable::new(t.ell().to_vec(), vec![t.cl().to_vec(), t.cl().iter().map(|c| 1.2 * c).collect(), t.cl().iter().map(|c| 1.5 * c).collect()]).unwrap();
-    let src = [SourceBin { sigma_e: 0.26, gals_per_arcmin2: 10.0 }, SourceBin { sigma_e: 0.3, gals_per_arcmin2: 5.0 }];
-    for kind in [FieldKind::Gaussian, FieldKind::LogNormal { shifts: vec![0.02, 0.03] }] {
+    let cls = ClMatrixTable::new(
+        t.ell().to_vec(),
+        vec![
+            t.cl().to_vec(),
+            t.cl().iter().map(|c| 1.2 * c).collect(),
+            t.cl().iter().map(|c| 1.5 * c).collect(),
+        ],
+    )
+    .unwrap();
+    let src = [
+        SourceBin {
+            sigma_e: 0.26,
+            gals_per_arcmin2: 10.0,
+        },
+        SourceBin {
+            sigma_e: 0.3,
+            gals_per_arcmin2: 5.0,
+        },
+    ];
+    for kind in [
+        FieldKind::Gaussian,
+        FieldKind::LogNormal {
+            shifts: vec![0.02, 0.03],
+        },
+    ] {
         let sim = simulate_tomographic(grid, &cls, &src, &kind, 1).unwrap();
         assert_eq!(sim.kappa.shape(), &[2, 32, 32]);
         for b in 0..2 {
             let want = pixel_noise_std(&grid, src[b].sigma_e, src[b].gals_per_arcmin2).unwrap();
             assert_eq!(sim.noise_std[[b, 3, 4]], want);
-            let d: Vec<f64> = (0..32 * 32).map(|i| sim.e1[[b, i / 32, i % 32]] - sim.gamma1[[b, i / 32, i % 32]]).collect();
+            let d: Vec<f64> = (0..32 * 32)
+                .map(|i| sim.e1[[b, i / 32, i % 32]] - sim.gamma1[[b, i / 32, i % 32]])
+                .collect();
             let sd = (dot(&d, &d) / d.len() as f64).sqrt();
             assert!((sd / want - 1.0).abs() < 0.1);
             // KS of the noiseless shear returns kappa minus its mean.
             let op = ShearOp::new(grid);
-            let g1: Vec<f64> = sim.gamma1.index_axis(ndarray::Axis(0), b).iter().copied().collect();
-            let g2: Vec<f64> = sim.gamma2.index_axis(ndarray::Axis(0), b).iter().copied().collect();
-            let k: Vec<f64> = sim.kappa.index_axis(ndarray::Axis(0), b).iter().copied().collect();
+            let g1: Vec<f64> = sim
+                .gamma1
+                .index_axis(ndarray::Axis(0), b)
+                .iter()
+                .copied()
+                .collect();
+            let g2: Vec<f64> = sim
+                .gamma2
+                .index_axis(ndarray::Axis(0), b)
+                .iter()
+                .copied()
+                .collect();
+            let k: Vec<f64> = sim
+                .kappa
+                .index_axis(ndarray::Axis(0), b)
+                .iter()
+                .copied()
+                .collect();
             let (ke, _) = op.kaiser_squires(&g1, &g2).unwrap();
             assert!(rmse(&ke, &zero_mean(k.clone()), None).unwrap() < 1e-12);
         }
         // Bins are correlated (r = 1.2/sqrt(1.5) ~ 0.98).
-        let a: Vec<f64> = sim.kappa.index_axis(ndarray::Axis(0), 0).iter().copied().collect();
-        let b: Vec<f64> = sim.kappa.index_axis(ndarray::Axis(0), 1).iter().copied().collect();
+        let a: Vec<f64> = sim
+            .kappa
+            .index_axis(ndarray::Axis(0), 0)
+            .iter()
+            .copied()
+            .collect();
+        let b: Vec<f64> = sim
+            .kappa
+            .index_axis(ndarray::Axis(0), 1)
+            .iter()
+            .copied()
+            .collect();
         assert!(pearson(&a, &b, None).unwrap() > 0.9);
         // Same seed, same maps.
         let again = simulate_tomographic(grid, &cls, &src, &kind, 1).unwrap();
@@ -325,7 +478,11 @@ fn catalogue_binning() {
         let y: f64 = rng.random::<f64>() * 0.5;
         let n1: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng);
         let n2: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng);
-        text.push_str(&format!("{x},{y},{},{},1.0\n", 0.05 + 0.26 * n1, -0.02 + 0.26 * n2));
+        text.push_str(&format!(
+            "{x},{y},{},{},1.0\n",
+            0.05 + 0.26 * n1,
+            -0.02 + 0.26 * n2
+        ));
     }
     let cat = parse_catalog_csv(&text, AngleUnit::Deg, "mem").unwrap();
     let grid = Grid2::new(10, 3.0).unwrap(); // 30 arcmin = 0.5 deg
@@ -340,18 +497,37 @@ fn catalogue_binning() {
     let b2 = bin_catalog(&cat, &grid, (0.0, 0.0), None).unwrap();
     assert!((b2.sigma_e - 0.26).abs() < 0.01);
     // The same catalogue as a FITS binary table.
-    let fits = cosmodiff_field::fits::table_to_bytes("CAT", &[("x", &cat.x_arcmin), ("y", &cat.y_arcmin), ("e1", &cat.e1), ("e2", &cat.e2)]).unwrap();
+    let fits = cosmodiff_field::fits::table_to_bytes(
+        "CAT",
+        &[
+            ("x", &cat.x_arcmin),
+            ("y", &cat.y_arcmin),
+            ("e1", &cat.e1),
+            ("e2", &cat.e2),
+        ],
+    )
+    .unwrap();
     let p = std::env::temp_dir().join("cosmodiff_cat_test.fits");
     std::fs::write(&p, fits).unwrap();
     let cf = cosmodiff_lensing::catalog::read_catalog(&p, AngleUnit::Arcmin).unwrap();
     assert_eq!(bin_catalog(&cf, &grid, (0.0, 0.0), Some(0.26)).unwrap(), b);
-    assert!(cosmodiff_lensing::catalog::read_catalog(&std::env::temp_dir().join("x.dat"), AngleUnit::Arcmin).is_err());
+    assert!(cosmodiff_lensing::catalog::read_catalog(
+        &std::env::temp_dir().join("x.dat"),
+        AngleUnit::Arcmin
+    )
+    .is_err());
     // Errors name the line and column.
-    let e = parse_catalog_csv("x,y,e1,e2\n1,2,3\n", AngleUnit::Arcmin, "c.csv").unwrap_err().to_string();
+    let e = parse_catalog_csv("x,y,e1,e2\n1,2,3\n", AngleUnit::Arcmin, "c.csv")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("c.csv") && e.contains("line 2"), "{e}");
-    let e = parse_catalog_csv("x,y,e1\n1,2,3\n", AngleUnit::Arcmin, "c.csv").unwrap_err().to_string();
+    let e = parse_catalog_csv("x,y,e1\n1,2,3\n", AngleUnit::Arcmin, "c.csv")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("'e2'"), "{e}");
-    let e = parse_catalog_csv("x,y,e1,e2\n1,2,abc,3\n", AngleUnit::Arcmin, "c.csv").unwrap_err().to_string();
+    let e = parse_catalog_csv("x,y,e1,e2\n1,2,abc,3\n", AngleUnit::Arcmin, "c.csv")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("'e1'"), "{e}");
 }
 
@@ -366,7 +542,10 @@ fn metrics_basics() {
     let mut m = vec![0.0; n * n];
     m[3 * n + 3] = 1.0;
     m[6 * n + 1] = 0.5;
-    assert_eq!(peak_counts(&m, n, &[0.1, 0.75, 2.0], None).unwrap(), vec![1, 1]);
+    assert_eq!(
+        peak_counts(&m, n, &[0.1, 0.75, 2.0], None).unwrap(),
+        vec![1, 1]
+    );
     let pdf = one_point_pdf(&a, &[0.0, 2.0, 4.0, 6.0], None).unwrap();
     let total: f64 = pdf.iter().map(|p| p * 2.0).sum();
     assert!((total - 1.0).abs() < 1e-15);

@@ -33,7 +33,14 @@ pub fn corner(path: &Path, draws: &[f64], names: &[String], truths: Option<&[f64
 
 impl CornerPlot {
     pub fn new(names: &[String]) -> Self {
-        Self { names: names.to_vec(), truths: None, bins: 30, smooth: 1.0, panel: 220, title: String::new() }
+        Self {
+            names: names.to_vec(),
+            truths: None,
+            bins: 30,
+            smooth: 1.0,
+            panel: 220,
+            title: String::new(),
+        }
     }
     pub fn truths(mut self, t: Option<&[f64]>) -> Self {
         self.truths = t.map(|t| t.to_vec());
@@ -53,24 +60,45 @@ impl CornerPlot {
         init_fonts();
         let d = self.names.len();
         if d == 0 || draws.is_empty() || !draws.len().is_multiple_of(d) {
-            return Err(PlotError::Input(format!("corner: {} values do not form rows of {} parameters", draws.len(), d)));
+            return Err(PlotError::Input(format!(
+                "corner: {} values do not form rows of {} parameters",
+                draws.len(),
+                d
+            )));
         }
         if let Some(t) = &self.truths {
             if t.len() != d {
-                return Err(PlotError::Input(format!("corner: {} truths for {} parameters", t.len(), d)));
+                return Err(PlotError::Input(format!(
+                    "corner: {} truths for {} parameters",
+                    t.len(),
+                    d
+                )));
             }
         }
         let n = draws.len() / d;
-        let cols: Vec<Vec<f64>> = (0..d).map(|k| (0..n).map(|r| draws[r * d + k]).filter(|v| v.is_finite()).collect()).collect();
+        let cols: Vec<Vec<f64>> = (0..d)
+            .map(|k| {
+                (0..n)
+                    .map(|r| draws[r * d + k])
+                    .filter(|v| v.is_finite())
+                    .collect()
+            })
+            .collect();
         let ranges: Vec<(f64, f64)> = cols.iter().map(|c| range(c)).collect::<Result<_>>()?;
-        let full: Vec<Vec<f64>> = (0..d).map(|k| (0..n).map(|r| draws[r * d + k]).collect()).collect();
+        let full: Vec<Vec<f64>> = (0..d)
+            .map(|k| (0..n).map(|r| draws[r * d + k]).collect())
+            .collect();
 
         let side = self.panel * d as u32 + 40;
         let top = if self.title.is_empty() { 0 } else { 40 };
         let root = BitMapBackend::new(path, (side, side + top)).into_drawing_area();
         let e = draw_err(path);
         root.fill(&WHITE).map_err(&e)?;
-        let area = if self.title.is_empty() { root.clone() } else { root.titled(&self.title, ("sans-serif", 24)).map_err(&e)? };
+        let area = if self.title.is_empty() {
+            root.clone()
+        } else {
+            root.titled(&self.title, ("sans-serif", 24)).map_err(&e)?
+        };
         let panels = area.split_evenly((d, d));
         let blue = RGBColor(31, 90, 170);
         let truth_col = RGBColor(200, 60, 40);
@@ -109,11 +137,21 @@ impl CornerPlot {
                         step.push((c + 0.5 * w, *h));
                     }
                     step.push((x1, 0.0));
-                    chart.draw_series(std::iter::once(Polygon::new(step.clone(), blue.mix(0.15).filled()))).map_err(&e)?;
-                    chart.draw_series(LineSeries::new(step, blue.stroke_width(2))).map_err(&e)?;
+                    chart
+                        .draw_series(std::iter::once(Polygon::new(
+                            step.clone(),
+                            blue.mix(0.15).filled(),
+                        )))
+                        .map_err(&e)?;
+                    chart
+                        .draw_series(LineSeries::new(step, blue.stroke_width(2)))
+                        .map_err(&e)?;
                     if let Some(t) = self.truths.as_ref().map(|t| t[i]).filter(|t| t.is_finite()) {
                         chart
-                            .draw_series(LineSeries::new(vec![(t, 0.0), (t, 1.1 * cmax)], truth_col.stroke_width(2)))
+                            .draw_series(LineSeries::new(
+                                vec![(t, 0.0), (t, 1.1 * cmax)],
+                                truth_col.stroke_width(2),
+                            ))
                             .map_err(&e)?;
                     }
                 } else {
@@ -144,27 +182,57 @@ impl CornerPlot {
                     for a in 0..nb {
                         for bb in 0..nb {
                             let v = h[a * nb + bb];
-                            let alpha = if v >= levels[1] { 0.45 } else if v >= levels[0] { 0.2 } else { continue };
+                            let alpha = if v >= levels[1] {
+                                0.45
+                            } else if v >= levels[0] {
+                                0.2
+                            } else {
+                                continue;
+                            };
                             let (cx, cy) = (x0 + a as f64 * dx, y0 + bb as f64 * dy);
-                            cells.push(Rectangle::new([(cx, cy), (cx + dx, cy + dy)], blue.mix(alpha).filled()));
+                            cells.push(Rectangle::new(
+                                [(cx, cy), (cx + dx, cy + dy)],
+                                blue.mix(alpha).filled(),
+                            ));
                         }
                     }
                     chart.draw_series(cells).map_err(&e)?;
                     for (li, &lev) in levels.iter().enumerate() {
                         let segs = marching_squares(&h, nb, lev, (x0, dx), (y0, dy));
                         let style = blue.stroke_width(if li == 1 { 2 } else { 1 });
-                        chart.draw_series(segs.into_iter().map(|s| PathElement::new(vec![s.0, s.1], style))).map_err(&e)?;
+                        chart
+                            .draw_series(
+                                segs.into_iter()
+                                    .map(|s| PathElement::new(vec![s.0, s.1], style)),
+                            )
+                            .map_err(&e)?;
                     }
                     if let Some(t) = &self.truths {
                         let (tx, ty) = (t[j], t[i]);
                         if tx.is_finite() {
-                            chart.draw_series(LineSeries::new(vec![(tx, y0), (tx, y1)], truth_col.mix(0.8))).map_err(&e)?;
+                            chart
+                                .draw_series(LineSeries::new(
+                                    vec![(tx, y0), (tx, y1)],
+                                    truth_col.mix(0.8),
+                                ))
+                                .map_err(&e)?;
                         }
                         if ty.is_finite() {
-                            chart.draw_series(LineSeries::new(vec![(x0, ty), (x1, ty)], truth_col.mix(0.8))).map_err(&e)?;
+                            chart
+                                .draw_series(LineSeries::new(
+                                    vec![(x0, ty), (x1, ty)],
+                                    truth_col.mix(0.8),
+                                ))
+                                .map_err(&e)?;
                         }
                         if tx.is_finite() && ty.is_finite() {
-                            chart.draw_series(std::iter::once(Circle::new((tx, ty), 4, truth_col.filled()))).map_err(&e)?;
+                            chart
+                                .draw_series(std::iter::once(Circle::new(
+                                    (tx, ty),
+                                    4,
+                                    truth_col.filled(),
+                                )))
+                                .map_err(&e)?;
                         }
                     }
                 }
@@ -178,13 +246,19 @@ impl CornerPlot {
 /// Plot range: the 0.1%..99.9% quantile range widened by 5% on each side.
 fn range(v: &[f64]) -> Result<(f64, f64)> {
     if v.is_empty() {
-        return Err(PlotError::Input("corner: a parameter has no finite draws".into()));
+        return Err(PlotError::Input(
+            "corner: a parameter has no finite draws".into(),
+        ));
     }
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
     let q = |p: f64| s[((s.len() - 1) as f64 * p).round() as usize];
     let (lo, hi) = (q(0.001), q(0.999));
-    let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 0.5 * lo.abs().max(1e-3), hi + 0.5 * hi.abs().max(1e-3)) };
+    let (lo, hi) = if hi > lo {
+        (lo, hi)
+    } else {
+        (lo - 0.5 * lo.abs().max(1e-3), hi + 0.5 * hi.abs().max(1e-3))
+    };
     let pad = 0.05 * (hi - lo);
     Ok((lo - pad, hi + pad))
 }
@@ -220,7 +294,9 @@ fn smooth2d(h: &mut [f64], nb: usize, sigma: f64) {
         return;
     }
     let r = (3.0 * sigma).ceil() as isize;
-    let k: Vec<f64> = (-r..=r).map(|i| (-0.5 * (i as f64 / sigma).powi(2)).exp()).collect();
+    let k: Vec<f64> = (-r..=r)
+        .map(|i| (-0.5 * (i as f64 / sigma).powi(2)).exp())
+        .collect();
     let mut tmp = vec![0.0; nb * nb];
     for a in 0..nb {
         for b in 0..nb {
@@ -272,7 +348,13 @@ fn hpd_levels(h: &[f64], masses: &[f64]) -> Vec<f64> {
 type Seg = ((f64, f64), (f64, f64));
 
 /// Line segments of the `level` iso-contour of `h` sampled at bin centres.
-fn marching_squares(h: &[f64], nb: usize, level: f64, (x0, dx): (f64, f64), (y0, dy): (f64, f64)) -> Vec<Seg> {
+fn marching_squares(
+    h: &[f64],
+    nb: usize,
+    level: f64,
+    (x0, dx): (f64, f64),
+    (y0, dy): (f64, f64),
+) -> Vec<Seg> {
     let pos = |a: f64, b: f64| (x0 + (a + 0.5) * dx, y0 + (b + 0.5) * dy);
     let mut segs = vec![];
     if !(level > 0.0) {
@@ -317,20 +399,36 @@ mod tests {
         // Deterministic correlated pseudo-Gaussian draws (Box-Muller on a LCG).
         let mut s: u64 = 12345;
         let mut u = || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 11) as f64 + 0.5) / (1u64 << 53) as f64
         };
         let mut draws = vec![];
         for _ in 0..3000 {
             let (a, b) = (u(), u());
             let r = (-2.0 * a.ln()).sqrt();
-            let (z1, z2) = (r * (6.283185307179586 * b).cos(), r * (6.283185307179586 * b).sin());
+            let (z1, z2) = (
+                r * (6.283185307179586 * b).cos(),
+                r * (6.283185307179586 * b).sin(),
+            );
             let (c, d) = (u(), u());
             let z3 = (-2.0 * c.ln()).sqrt() * (6.283185307179586 * d).cos();
-            draws.extend([0.3 + 0.02 * z1, 0.8 + 0.03 * (0.8 * z1 + 0.6 * z2), 1.0 + z3]);
+            draws.extend([
+                0.3 + 0.02 * z1,
+                0.8 + 0.03 * (0.8 * z1 + 0.6 * z2),
+                1.0 + z3,
+            ]);
         }
-        let names: Vec<String> = ["Omega_c", "sigma8", "x"].iter().map(|s| s.to_string()).collect();
-        CornerPlot::new(&names).truths(Some(&[0.3, 0.8, 1.0])).title("test").save(&p, &draws).unwrap();
+        let names: Vec<String> = ["Omega_c", "sigma8", "x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        CornerPlot::new(&names)
+            .truths(Some(&[0.3, 0.8, 1.0]))
+            .title("test")
+            .save(&p, &draws)
+            .unwrap();
         let bytes = std::fs::read(&p).unwrap();
         assert_eq!(&bytes[1..4], b"PNG");
         assert!(corner(&p, &draws[..5], &names, None).is_err());

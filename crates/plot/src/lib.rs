@@ -42,6 +42,11 @@ pub fn init_fonts() {
 }
 
 /// Turn any drawing error into a [`PlotError`] naming the output file.
-pub(crate) fn draw_err<E: std::fmt::Display>(path: &std::path::Path) -> impl Fn(E) -> PlotError + '_ {
-    move |e| PlotError::Draw { path: path.display().to_string(), msg: e.to_string() }
+pub(crate) fn draw_err<E: std::fmt::Display>(
+    path: &std::path::Path,
+) -> impl Fn(E) -> PlotError + '_ {
+    move |e| PlotError::Draw {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    }
 }

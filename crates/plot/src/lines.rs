@@ -19,10 +19,22 @@ pub struct Series {
 
 impl Series {
     pub fn line(label: &str, x: &[f64], y: &[f64]) -> Self {
-        Self { label: label.into(), x: x.to_vec(), y: y.to_vec(), yerr: None, points: false }
+        Self {
+            label: label.into(),
+            x: x.to_vec(),
+            y: y.to_vec(),
+            yerr: None,
+            points: false,
+        }
     }
     pub fn points(label: &str, x: &[f64], y: &[f64], yerr: Option<&[f64]>) -> Self {
-        Self { label: label.into(), x: x.to_vec(), y: y.to_vec(), yerr: yerr.map(|e| e.to_vec()), points: true }
+        Self {
+            label: label.into(),
+            x: x.to_vec(),
+            y: y.to_vec(),
+            yerr: yerr.map(|e| e.to_vec()),
+            points: true,
+        }
     }
 }
 
@@ -65,10 +77,18 @@ impl LinePlot {
 
     /// Data range over all series, positive values only on log axes.
     fn range(&self) -> Result<((f64, f64), (f64, f64))> {
-        let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+        let (mut x0, mut x1, mut y0, mut y1) = (
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        );
         for s in &self.series {
             if s.x.len() != s.y.len() {
-                return Err(PlotError::Input(format!("series '{}': x and y lengths differ", s.label)));
+                return Err(PlotError::Input(format!(
+                    "series '{}': x and y lengths differ",
+                    s.label
+                )));
             }
             for (i, (&x, &y)) in s.x.iter().zip(&s.y).enumerate() {
                 let e = s.yerr.as_ref().map(|e| e[i].abs()).unwrap_or(0.0);
@@ -127,13 +147,17 @@ impl LinePlot {
                     .map_err(&e)?;
                 for (i, s) in self.series.iter().enumerate() {
                     let color = Palette99::pick(i).to_rgba();
-                    let pts: Vec<(f64, f64)> = s
-                        .x
-                        .iter()
-                        .zip(&s.y)
-                        .filter(|(x, y)| x.is_finite() && y.is_finite() && (!self.logx || **x > 0.0) && (!self.logy || **y > 0.0))
-                        .map(|(x, y)| (*x, *y))
-                        .collect();
+                    let pts: Vec<(f64, f64)> =
+                        s.x.iter()
+                            .zip(&s.y)
+                            .filter(|(x, y)| {
+                                x.is_finite()
+                                    && y.is_finite()
+                                    && (!self.logx || **x > 0.0)
+                                    && (!self.logy || **y > 0.0)
+                            })
+                            .map(|(x, y)| (*x, *y))
+                            .collect();
                     if s.points {
                         chart
                             .draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled())))
@@ -141,17 +165,27 @@ impl LinePlot {
                             .label(s.label.clone())
                             .legend(move |(x, y)| Circle::new((x + 10, y), 3, color.filled()));
                         if let Some(err) = &s.yerr {
-                            let bars: Vec<_> = s
-                                .x
-                                .iter()
-                                .zip(&s.y)
-                                .zip(err)
-                                .filter(|((x, y), _)| x.is_finite() && y.is_finite())
-                                .map(|((x, y), d)| {
-                                    let lo = if self.logy { (y - d.abs()).max(y * 1e-3) } else { y - d.abs() };
-                                    ErrorBar::new_vertical(*x, lo, *y, y + d.abs(), color.filled(), 6)
-                                })
-                                .collect();
+                            let bars: Vec<_> =
+                                s.x.iter()
+                                    .zip(&s.y)
+                                    .zip(err)
+                                    .filter(|((x, y), _)| x.is_finite() && y.is_finite())
+                                    .map(|((x, y), d)| {
+                                        let lo = if self.logy {
+                                            (y - d.abs()).max(y * 1e-3)
+                                        } else {
+                                            y - d.abs()
+                                        };
+                                        ErrorBar::new_vertical(
+                                            *x,
+                                            lo,
+                                            *y,
+                                            y + d.abs(),
+                                            color.filled(),
+                                            6,
+                                        )
+                                    })
+                                    .collect();
                             chart.draw_series(bars).map_err(&e)?;
                         }
                     } else {
@@ -159,7 +193,9 @@ impl LinePlot {
                             .draw_series(LineSeries::new(pts, color.stroke_width(2)))
                             .map_err(&e)?
                             .label(s.label.clone())
-                            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                            .legend(move |(x, y)| {
+                                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                            });
                     }
                 }
                 chart
@@ -171,9 +207,15 @@ impl LinePlot {
             }};
         }
         match (self.logx, self.logy) {
-            (true, true) => draw!(builder.build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale()).map_err(&e)?),
-            (true, false) => draw!(builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1).map_err(&e)?),
-            (false, true) => draw!(builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale()).map_err(&e)?),
+            (true, true) => draw!(builder
+                .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+                .map_err(&e)?),
+            (true, false) => draw!(builder
+                .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
+                .map_err(&e)?),
+            (false, true) => draw!(builder
+                .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+                .map_err(&e)?),
             (false, false) => draw!(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(&e)?),
         }
         root.present().map_err(&e)?;

@@ -36,16 +36,33 @@ pub struct MapPlot {
 
 impl MapPlot {
     pub fn new(title: &str) -> Self {
-        Self { title: title.into(), panels: vec![], range: None, symmetric: false, colorbar_label: String::new(), panel: 320 }
+        Self {
+            title: title.into(),
+            panels: vec![],
+            range: None,
+            symmetric: false,
+            colorbar_label: String::new(),
+            panel: 320,
+        }
     }
     /// Add a square `n x n` map.
     pub fn add(mut self, title: &str, data: &[f64], n: usize) -> Self {
-        self.panels.push(MapPanel { title: title.into(), data: data.to_vec(), nx: n, ny: n });
+        self.panels.push(MapPanel {
+            title: title.into(),
+            data: data.to_vec(),
+            nx: n,
+            ny: n,
+        });
         self
     }
     /// Add a rectangular `ny x nx` map.
     pub fn add_rect(mut self, title: &str, data: &[f64], ny: usize, nx: usize) -> Self {
-        self.panels.push(MapPanel { title: title.into(), data: data.to_vec(), nx, ny });
+        self.panels.push(MapPanel {
+            title: title.into(),
+            data: data.to_vec(),
+            nx,
+            ny,
+        });
         self
     }
     pub fn range(mut self, lo: f64, hi: f64) -> Self {
@@ -64,7 +81,9 @@ impl MapPlot {
     fn color_range(&self) -> Result<(f64, f64)> {
         if let Some((lo, hi)) = self.range {
             if !(lo.is_finite() && hi.is_finite() && hi > lo) {
-                return Err(PlotError::Input(format!("map: bad colour range [{lo}, {hi}]")));
+                return Err(PlotError::Input(format!(
+                    "map: bad colour range [{lo}, {hi}]"
+                )));
             }
             return Ok((lo, hi));
         }
@@ -97,7 +116,13 @@ impl MapPlot {
         }
         for p in &self.panels {
             if p.nx == 0 || p.ny == 0 || p.data.len() != p.nx * p.ny {
-                return Err(PlotError::Input(format!("map '{}': {} values for {}x{} pixels", p.title, p.data.len(), p.ny, p.nx)));
+                return Err(PlotError::Input(format!(
+                    "map '{}': {} values for {}x{} pixels",
+                    p.title,
+                    p.data.len(),
+                    p.ny,
+                    p.nx
+                )));
             }
         }
         let (lo, hi) = self.color_range()?;
@@ -108,7 +133,11 @@ impl MapPlot {
         let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
         let e = draw_err(path);
         root.fill(&WHITE).map_err(&e)?;
-        let area = if self.title.is_empty() { root.clone() } else { root.titled(&self.title, ("sans-serif", 22)).map_err(&e)? };
+        let area = if self.title.is_empty() {
+            root.clone()
+        } else {
+            root.titled(&self.title, ("sans-serif", 22)).map_err(&e)?
+        };
         let (maps, cbar) = area.split_horizontally(w - cbar_w);
         let cells = maps.split_evenly((1, self.panels.len()));
         let grey = RGBColor(170, 170, 170);
@@ -123,7 +152,16 @@ impl MapPlot {
                 .y_label_area_size(30)
                 .build_cartesian_2d(0.0..p.nx as f64, 0.0..p.ny as f64)
                 .map_err(&e)?;
-            chart.configure_mesh().disable_mesh().x_labels(5).y_labels(5).label_style(("sans-serif", 12)).x_label_formatter(&|v| format!("{v:.0}")).y_label_formatter(&|v| format!("{v:.0}")).draw().map_err(&e)?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_labels(5)
+                .y_labels(5)
+                .label_style(("sans-serif", 12))
+                .x_label_formatter(&|v| format!("{v:.0}"))
+                .y_label_formatter(&|v| format!("{v:.0}"))
+                .draw()
+                .map_err(&e)?;
             let mut rects = Vec::with_capacity(bx * by);
             for j in 0..by {
                 for i in 0..bx {
@@ -137,10 +175,23 @@ impl MapPlot {
                             }
                         }
                     }
-                    let col = if c == 0 { grey } else { ViridisRGB::get_color_normalized((s / c as f64).clamp(lo, hi), lo, hi) };
+                    let col = if c == 0 {
+                        grey
+                    } else {
+                        ViridisRGB::get_color_normalized((s / c as f64).clamp(lo, hi), lo, hi)
+                    };
                     let x0 = (i * f) as f64;
                     let y0 = (j * f) as f64;
-                    rects.push(Rectangle::new([(x0, y0), ((x0 + f as f64).min(p.nx as f64), (y0 + f as f64).min(p.ny as f64))], col.filled()));
+                    rects.push(Rectangle::new(
+                        [
+                            (x0, y0),
+                            (
+                                (x0 + f as f64).min(p.nx as f64),
+                                (y0 + f as f64).min(p.ny as f64),
+                            ),
+                        ],
+                        col.filled(),
+                    ));
                 }
             }
             chart.draw_series(rects).map_err(&e)?;
@@ -167,7 +218,10 @@ impl MapPlot {
         cb.draw_series((0..steps).map(|i| {
             let a = lo + (hi - lo) * i as f64 / steps as f64;
             let b = lo + (hi - lo) * (i + 1) as f64 / steps as f64;
-            Rectangle::new([(0.0, a), (1.0, b)], ViridisRGB::get_color_normalized(0.5 * (a + b), lo, hi).filled())
+            Rectangle::new(
+                [(0.0, a), (1.0, b)],
+                ViridisRGB::get_color_normalized(0.5 * (a + b), lo, hi).filled(),
+            )
         }))
         .map_err(&e)?;
         root.present().map_err(&e)?;
@@ -185,15 +239,26 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("maps.png");
         let n = 48;
-        let a: Vec<f64> = (0..n * n).map(|i| ((i % n) as f64 * 0.2).sin() * ((i / n) as f64 * 0.1).cos()).collect();
+        let a: Vec<f64> = (0..n * n)
+            .map(|i| ((i % n) as f64 * 0.2).sin() * ((i / n) as f64 * 0.1).cos())
+            .collect();
         let mut b = a.iter().map(|v| 0.5 * v).collect::<Vec<_>>();
         b[5] = f64::NAN;
-        MapPlot::new("kappa").add("truth", &a, n).add("Wiener", &b, n).symmetric(true).label("kappa").save(&p).unwrap();
+        MapPlot::new("kappa")
+            .add("truth", &a, n)
+            .add("Wiener", &b, n)
+            .symmetric(true)
+            .label("kappa")
+            .save(&p)
+            .unwrap();
         let bytes = std::fs::read(&p).unwrap();
         assert_eq!(&bytes[1..4], b"PNG");
         // Big maps are block-averaged.
         let big = vec![1.0; 700 * 700];
-        MapPlot::new("").add("big", &big, 700).save(&dir.join("big.png")).unwrap();
+        MapPlot::new("")
+            .add("big", &big, 700)
+            .save(&dir.join("big.png"))
+            .unwrap();
     }
 
     #[test]
@@ -201,6 +266,9 @@ mod tests {
         let p = std::env::temp_dir().join("cosmodiff_plot_map_bad.png");
         assert!(MapPlot::new("t").save(&p).is_err());
         assert!(MapPlot::new("t").add("a", &[1.0; 3], 2).save(&p).is_err());
-        assert!(MapPlot::new("t").add("a", &[f64::NAN; 4], 2).save(&p).is_err());
+        assert!(MapPlot::new("t")
+            .add("a", &[f64::NAN; 4], 2)
+            .save(&p)
+            .is_err());
     }
 }

@@ -12,7 +12,11 @@ use std::time::Instant;
 fn vm_hwm_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
@@ -21,14 +25,26 @@ fn main() {
     let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(64);
     let n_steps: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
     let mode = args.get(3).cloned().unwrap_or_else(|| "forward".into());
-    let steps = StepConfig { n_steps, ..Default::default() };
-    let cfg = PmConfig { n_particles: n, n_mesh: n, box_size: 4.0 * n as f64, kernel: GradientKernel::Fd4, deconvolve: false, steps: steps.clone() };
+    let steps = StepConfig {
+        n_steps,
+        ..Default::default()
+    };
+    let cfg = PmConfig {
+        n_particles: n,
+        n_mesh: n,
+        box_size: 4.0 * n as f64,
+        kernel: GradientKernel::Fd4,
+        deconvolve: false,
+        steps: steps.clone(),
+    };
     let pm = Pm::new(cfg).unwrap();
     let sch = Schedule::new(&EdsGrowth, &steps).unwrap();
     let mut s = 1u64;
     let w: Vec<f64> = (0..n * n * n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 3.46
         })
         .collect();
@@ -42,7 +58,9 @@ fn main() {
                 let u: Vec<f32> = vec![1.0; n * n * n];
                 let loss = density_mse_loss(n, &u);
                 let lin = pm.linear_field(&w, &pk).unwrap();
-                let g = pm.gradient(&lin, Some((&w, &pk)), &sch, &loss, AdjointMode::Reverse).unwrap();
+                let g = pm
+                    .gradient(&lin, Some((&w, &pk)), &sch, &loss, AdjointMode::Reverse)
+                    .unwrap();
                 std::hint::black_box(g.white_noise);
             }
             _ => {
@@ -53,5 +71,9 @@ fn main() {
         }
         best = best.min(t.elapsed().as_secs_f64());
     }
-    println!("{mode} N={n} steps={n_steps} threads={}: best of {reps} {best:.3} s, peak RSS {:.0} MiB", rayon::current_num_threads(), vm_hwm_mib());
+    println!(
+        "{mode} N={n} steps={n_steps} threads={}: best of {reps} {best:.3} s, peak RSS {:.0} MiB",
+        rayon::current_num_threads(),
+        vm_hwm_mib()
+    );
 }

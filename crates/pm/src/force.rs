@@ -42,7 +42,13 @@ pub struct ForceSolver {
 
 impl ForceSolver {
     pub fn new(nm: usize, np: usize, kernel: GradientKernel, deconvolve: bool) -> Self {
-        Self { nm, np, deconvolve, fft: Fft3::new(nm), k: AxisKernels::new(nm, kernel) }
+        Self {
+            nm,
+            np,
+            deconvolve,
+            fft: Fft3::new(nm),
+            k: AxisKernels::new(nm, kernel),
+        }
     }
 
     /// Mean-density normalisation `c = nm^3 / np^3`.
@@ -120,21 +126,29 @@ impl ForceSolver {
     }
 
     /// VJP of [`Self::forces`] with respect to the positions.
-    pub fn forces_vjp(&self, pos: &[[f32; 3]], meshes: &ForceMeshes, fbar: &[[f32; 3]]) -> Vec<[f32; 3]> {
+    pub fn forces_vjp(
+        &self,
+        pos: &[[f32; 3]],
+        meshes: &ForceMeshes,
+        fbar: &[[f32; 3]],
+    ) -> Vec<[f32; 3]> {
         let (nm, nh) = (self.nm, self.nm / 2 + 1);
         let mut acc = vec![C::new(0.0, 0.0); nm * nm * nh];
         let hs = cic::paint3(nm, pos, fbar);
         for (a, h) in hs.iter().enumerate() {
             let hk = self.fft.forward(h);
-            acc.par_chunks_mut(nm * nh).zip(hk.par_chunks(nm * nh)).enumerate().for_each(|(ix, (pl, hp))| {
-                for iy in 0..nm {
-                    for iz in 0..nh {
-                        let m = -self.mult(a, ix, iy, iz);
-                        let v = hp[iy * nh + iz];
-                        pl[iy * nh + iz] += C::new(-m * v.im, m * v.re);
+            acc.par_chunks_mut(nm * nh)
+                .zip(hk.par_chunks(nm * nh))
+                .enumerate()
+                .for_each(|(ix, (pl, hp))| {
+                    for iy in 0..nm {
+                        for iz in 0..nh {
+                            let m = -self.mult(a, ix, iy, iz);
+                            let v = hp[iy * nh + iz];
+                            pl[iy * nh + iz] += C::new(-m * v.im, m * v.re);
+                        }
                     }
-                }
-            });
+                });
         }
         let mut dbar = vec![0.0f32; nm * nm * nm];
         self.fft.inverse_inplace(&mut acc, &mut dbar);
@@ -142,25 +156,28 @@ impl ForceSolver {
         // xbar_p = sum_a Fbar_pa grad interp(f_a) + c grad interp(deltabar), fused
         let f = &meshes.f;
         let mut xbar = vec![[0.0f32; 3]; pos.len()];
-        xbar.par_iter_mut().zip(pos.par_iter().zip(fbar)).for_each(|(o, (p, fb))| {
-            let (xs, ys, zs, d) = cic::corners(p, nm);
-            let w = [[1.0 - d[0], d[0]], [1.0 - d[1], d[1]], [1.0 - d[2], d[2]]];
-            const S: [f32; 2] = [-1.0, 1.0];
-            let mut g = [0.0f32; 3];
-            for a in 0..2 {
-                for b in 0..2 {
-                    let row = (xs[a] * nm + ys[b]) * nm;
-                    for cc in 0..2 {
-                        let i = row + zs[cc];
-                        let v = fb[0] * f[0][i] + fb[1] * f[1][i] + fb[2] * f[2][i] + c * dbar[i];
-                        g[0] += S[a] * w[1][b] * w[2][cc] * v;
-                        g[1] += w[0][a] * S[b] * w[2][cc] * v;
-                        g[2] += w[0][a] * w[1][b] * S[cc] * v;
+        xbar.par_iter_mut()
+            .zip(pos.par_iter().zip(fbar))
+            .for_each(|(o, (p, fb))| {
+                let (xs, ys, zs, d) = cic::corners(p, nm);
+                let w = [[1.0 - d[0], d[0]], [1.0 - d[1], d[1]], [1.0 - d[2], d[2]]];
+                const S: [f32; 2] = [-1.0, 1.0];
+                let mut g = [0.0f32; 3];
+                for a in 0..2 {
+                    for b in 0..2 {
+                        let row = (xs[a] * nm + ys[b]) * nm;
+                        for cc in 0..2 {
+                            let i = row + zs[cc];
+                            let v =
+                                fb[0] * f[0][i] + fb[1] * f[1][i] + fb[2] * f[2][i] + c * dbar[i];
+                            g[0] += S[a] * w[1][b] * w[2][cc] * v;
+                            g[1] += w[0][a] * S[b] * w[2][cc] * v;
+                            g[2] += w[0][a] * w[1][b] * S[cc] * v;
+                        }
                     }
                 }
-            }
-            *o = g;
-        });
+                *o = g;
+            });
         xbar
     }
 }

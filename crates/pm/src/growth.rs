@@ -126,7 +126,10 @@ pub struct TableGrowth {
 impl TableGrowth {
     /// From rows `[a, D1, f1, D2, f2, E, G_f, dG_f/da, dD1/da]`, increasing `a`.
     pub fn from_rows(omega_m: f64, rows: &[[f64; 9]]) -> Result<Self, GrowthError> {
-        let err = |m: &str| GrowthError::Table { path: "<rows>".into(), msg: m.into() };
+        let err = |m: &str| GrowthError::Table {
+            path: "<rows>".into(),
+            msg: m.into(),
+        };
         if rows.len() < 2 {
             return Err(err("need at least 2 rows"));
         }
@@ -135,12 +138,19 @@ impl TableGrowth {
         }
         let ln_a = rows.iter().map(|r| r[0].ln()).collect();
         let cols = std::array::from_fn(|c| rows.iter().map(|r| r[c + 1]).collect());
-        Ok(Self { omega_m, ln_a, cols })
+        Ok(Self {
+            omega_m,
+            ln_a,
+            cols,
+        })
     }
     /// Read the whitespace-separated text table (`#` comments).
     pub fn from_file(omega_m: f64, path: &std::path::Path) -> Result<Self, GrowthError> {
         let p = path.display().to_string();
-        let txt = std::fs::read_to_string(path).map_err(|e| GrowthError::Table { path: p.clone(), msg: e.to_string() })?;
+        let txt = std::fs::read_to_string(path).map_err(|e| GrowthError::Table {
+            path: p.clone(),
+            msg: e.to_string(),
+        })?;
         let mut rows = vec![];
         for (i, l) in txt.lines().enumerate() {
             let l = l.trim();
@@ -150,7 +160,12 @@ impl TableGrowth {
             let v: Result<Vec<f64>, _> = l.split_whitespace().map(str::parse).collect();
             match v {
                 Ok(v) if v.len() == 9 => rows.push(std::array::from_fn(|c| v[c])),
-                _ => return Err(GrowthError::Table { path: p, msg: format!("line {}: expected 9 numbers", i + 1) }),
+                _ => {
+                    return Err(GrowthError::Table {
+                        path: p,
+                        msg: format!("line {}: expected 9 numbers", i + 1),
+                    })
+                }
             }
         }
         Self::from_rows(omega_m, &rows).map_err(|e| match e {
@@ -192,7 +207,10 @@ impl Growth for TableGrowth {
     }
     fn a_range(&self) -> (f64, f64) {
         // a tolerance of 1e-6 relative for float32-rounded table ends
-        (self.ln_a[0].exp() * (1.0 - 1e-6), self.ln_a[self.ln_a.len() - 1].exp() * (1.0 + 1e-6))
+        (
+            self.ln_a[0].exp() * (1.0 - 1e-6),
+            self.ln_a[self.ln_a.len() - 1].exp() * (1.0 + 1e-6),
+        )
     }
 }
 
@@ -228,7 +246,12 @@ impl LcdmGrowth {
             let oma = om / (a * a * a) / e2;
             let dlne = -1.5 * oma;
             let damp = 2.0 + dlne;
-            [s[1], -damp * s[1] + 1.5 * oma * s[0], s[3], -damp * s[3] + 1.5 * oma * (s[2] - s[0] * s[0])]
+            [
+                s[1],
+                -damp * s[1] + 1.5 * oma * s[0],
+                s[3],
+                -damp * s[3] + 1.5 * oma * (s[2] - s[0] * s[0]),
+            ]
         };
         let a0 = y0.exp();
         let mut s = [a0, a0, -3.0 / 7.0 * a0 * a0, -6.0 / 7.0 * a0 * a0];
@@ -236,16 +259,27 @@ impl LcdmGrowth {
         let mut y = y0;
         for _ in 0..nstep {
             let k1 = rhs(y, s);
-            let add = |s: [f64; 4], k: [f64; 4], c: f64| std::array::from_fn::<f64, 4, _>(|i| s[i] + c * k[i]);
+            let add = |s: [f64; 4], k: [f64; 4], c: f64| {
+                std::array::from_fn::<f64, 4, _>(|i| s[i] + c * k[i])
+            };
             let k2 = rhs(y + h / 2.0, add(s, k1, h / 2.0));
             let k3 = rhs(y + h / 2.0, add(s, k2, h / 2.0));
             let k4 = rhs(y + h, add(s, k3, h));
-            s = std::array::from_fn(|i| s[i] + h / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i]));
+            s = std::array::from_fn(|i| {
+                s[i] + h / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i])
+            });
             y += h;
             out.push((y, s));
         }
         let n1 = s[0];
-        let mut g = Self { omega_m, ln_a: vec![], d1: vec![], f1: vec![], d2: vec![], f2: vec![] };
+        let mut g = Self {
+            omega_m,
+            ln_a: vec![],
+            d1: vec![],
+            f1: vec![],
+            d2: vec![],
+            f2: vec![],
+        };
         for (y, s) in out {
             g.ln_a.push(y);
             g.d1.push(s[0] / n1);
@@ -287,7 +321,10 @@ mod tests {
 
     #[test]
     fn lcdm_matches_jaxcosmo_table() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/reference/pm/growth_table_jaxcosmo_planck15.txt");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/reference/pm/growth_table_jaxcosmo_planck15.txt"
+        );
         let Ok(t) = TableGrowth::from_file(0.3075, std::path::Path::new(path)) else {
             eprintln!("reference absent; skipped");
             return;
@@ -298,12 +335,18 @@ mod tests {
             assert!((t.f1(a) / l.f1(a) - 1.0).abs() < 2e-3, "f1 {a}");
             assert!((t.gf_da(a) / l.gf_da(a) - 1.0).abs() < 3e-3, "gf {a}");
             // table D2 is normalised to 1 at a=1; compare shapes
-            assert!((t.d2(a) / t.d2(1.0) / (l.d2(a) / l.d2(1.0)) - 1.0).abs() < 3e-3, "D2 {a}");
+            assert!(
+                (t.d2(a) / t.d2(1.0) / (l.d2(a) / l.d2(1.0)) - 1.0).abs() < 3e-3,
+                "D2 {a}"
+            );
         }
         // EdS limit
         let e = LcdmGrowth::new(1.0);
         for &a in &[0.1, 0.5, 1.0] {
-            assert!((e.d1(a) - a).abs() < 1e-9 && (e.d2(a) - a * a).abs() < 1e-8, "{a}");
+            assert!(
+                (e.d1(a) - a).abs() < 1e-9 && (e.d2(a) - a * a).abs() < 1e-8,
+                "{a}"
+            );
             assert!((e.gf_da(a) - EdsGrowth.gf_da(a)).abs() < 1e-8);
         }
     }
@@ -315,12 +358,26 @@ mod tests {
             .map(|i| {
                 let a = 0.1 + 0.01 * i as f64;
                 let g = EdsGrowth;
-                [a, g.d1(a), g.f1(a), g.d2(a), g.f2(a), g.e(a), g.gf(a), g.gf_da(a), g.dd1_da(a)]
+                [
+                    a,
+                    g.d1(a),
+                    g.f1(a),
+                    g.d2(a),
+                    g.f2(a),
+                    g.e(a),
+                    g.gf(a),
+                    g.gf_da(a),
+                    g.dd1_da(a),
+                ]
             })
             .collect();
         let t = TableGrowth::from_rows(1.0, &rows).unwrap();
         for &a in &[0.1, 0.1378, 0.555, 0.999] {
-            assert!((t.e(a) / EdsGrowth.e(a) - 1.0).abs() < 2e-5, "{a} {}", t.e(a) / EdsGrowth.e(a) - 1.0);
+            assert!(
+                (t.e(a) / EdsGrowth.e(a) - 1.0).abs() < 2e-5,
+                "{a} {}",
+                t.e(a) / EdsGrowth.e(a) - 1.0
+            );
             assert!((t.gf(a) / EdsGrowth.gf(a) - 1.0).abs() < 2e-5);
         }
     }

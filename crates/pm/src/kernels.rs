@@ -60,6 +60,10 @@ impl AxisKernels {
     #[inline]
     pub fn inv_k2(&self, ix: usize, iy: usize, iz: usize) -> f64 {
         let k2 = self.w2[ix] + self.w2[iy] + self.w2[iz];
-        if k2 > 0.0 { 1.0 / k2 } else { 0.0 }
+        if k2 > 0.0 {
+            1.0 / k2
+        } else {
+            0.0
+        }
     }
 }

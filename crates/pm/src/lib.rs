@@ -55,22 +55,35 @@ pub struct PowerTable {
 impl PowerTable {
     pub fn new(k: Vec<f64>, p: Vec<f64>) -> Result<Self, PmError> {
         if k.len() != p.len() || k.len() < 2 || k.windows(2).any(|w| !(w[1] > w[0])) {
-            return Err(PmError::Input("power table: need >= 2 rows with strictly increasing k".into()));
+            return Err(PmError::Input(
+                "power table: need >= 2 rows with strictly increasing k".into(),
+            ));
         }
         Ok(Self { k, p })
     }
     /// Two columns `k P` (`#` comments).
     pub fn from_file(path: &std::path::Path) -> Result<Self, PmError> {
-        let txt = std::fs::read_to_string(path).map_err(|e| PmError::Input(format!("{}: {e}", path.display())))?;
+        let txt = std::fs::read_to_string(path)
+            .map_err(|e| PmError::Input(format!("{}: {e}", path.display())))?;
         let (mut k, mut p) = (vec![], vec![]);
         for (i, l) in txt.lines().enumerate() {
             let l = l.trim();
             if l.is_empty() || l.starts_with('#') {
                 continue;
             }
-            let v: Vec<f64> = l.split_whitespace().map(str::parse).collect::<Result<_, _>>().map_err(|_| PmError::Input(format!("{}: line {}: not numbers", path.display(), i + 1)))?;
+            let v: Vec<f64> = l
+                .split_whitespace()
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|_| {
+                    PmError::Input(format!("{}: line {}: not numbers", path.display(), i + 1))
+                })?;
             if v.len() < 2 {
-                return Err(PmError::Input(format!("{}: line {}: need k and P", path.display(), i + 1)));
+                return Err(PmError::Input(format!(
+                    "{}: line {}: need k and P",
+                    path.display(),
+                    i + 1
+                )));
             }
             k.push(v[0]);
             p.push(v[1]);
@@ -110,16 +123,28 @@ impl PmConfig {
     pub fn validate(&self) -> Result<(), PmError> {
         let e = |m: String| Err(PmError::Config(m));
         if self.n_particles < 2 || self.n_particles % 2 != 0 {
-            return e(format!("box.n_particles must be even and >= 2, got {}", self.n_particles));
+            return e(format!(
+                "box.n_particles must be even and >= 2, got {}",
+                self.n_particles
+            ));
         }
         if self.n_mesh < self.n_particles || self.n_mesh % 2 != 0 {
-            return e(format!("box.n_mesh must be even and >= n_particles = {}, got {}", self.n_particles, self.n_mesh));
+            return e(format!(
+                "box.n_mesh must be even and >= n_particles = {}, got {}",
+                self.n_particles, self.n_mesh
+            ));
         }
         if self.n_mesh > 2048 {
-            return e(format!("box.n_mesh = {} exceeds 2048 (single-node limit)", self.n_mesh));
+            return e(format!(
+                "box.n_mesh = {} exceeds 2048 (single-node limit)",
+                self.n_mesh
+            ));
         }
         if !(self.box_size > 0.0 && self.box_size.is_finite()) {
-            return e(format!("box.box_size must be positive, got {}", self.box_size));
+            return e(format!(
+                "box.box_size must be positive, got {}",
+                self.box_size
+            ));
         }
         Schedule::stages(&self.steps)?;
         Ok(())
@@ -158,7 +183,11 @@ impl Pm {
     }
 
     pub fn integrator(&self) -> Integrator<'_> {
-        Integrator { force: &self.force, spacing: (self.cfg.n_mesh as f64 / self.cfg.n_particles as f64) as f32, np: self.cfg.n_particles }
+        Integrator {
+            force: &self.force,
+            spacing: (self.cfg.n_mesh as f64 / self.cfg.n_particles as f64) as f32,
+            np: self.cfg.n_particles,
+        }
     }
 
     fn ratio(&self) -> f64 {
@@ -166,7 +195,11 @@ impl Pm {
     }
 
     /// Linear field from white noise (particle grid, float64).
-    pub fn linear_field(&self, white: &[f64], pk: &(dyn Fn(f64) -> f64 + Sync)) -> Result<Vec<f64>, PmError> {
+    pub fn linear_field(
+        &self,
+        white: &[f64],
+        pk: &(dyn Fn(f64) -> f64 + Sync),
+    ) -> Result<Vec<f64>, PmError> {
         self.check_grid(white.len())?;
         Ok(self.lpt.linear_field(white, self.cfg.box_size, pk))
     }
@@ -174,29 +207,50 @@ impl Pm {
     fn check_grid(&self, len: usize) -> Result<(), PmError> {
         let np = self.cfg.n_particles;
         if len != np * np * np {
-            return Err(PmError::Input(format!("field has {len} values, expected n_particles^3 = {}", np * np * np)));
+            return Err(PmError::Input(format!(
+                "field has {len} values, expected n_particles^3 = {}",
+                np * np * np
+            )));
         }
         Ok(())
     }
 
     /// LPT state at `stages[0]` from the linear field, plus the LPT fields.
-    pub fn initial_state(&self, delta_l: &[f64], sch: &Schedule) -> Result<(State, lpt::LptFields), PmError> {
+    pub fn initial_state(
+        &self,
+        delta_l: &[f64],
+        sch: &Schedule,
+    ) -> Result<(State, lpt::LptFields), PmError> {
         self.check_grid(delta_l.len())?;
-        let order = if sch.lpt[1] != 0.0 || sch.lpt[3] != 0.0 { 2 } else { 1 };
+        let order = if sch.lpt[1] != 0.0 || sch.lpt[3] != 0.0 {
+            2
+        } else {
+            1
+        };
         let f = self.lpt.fields(delta_l, order);
         let r = self.ratio();
         let [cx1, cx2, cp1, cp2] = sch.lpt;
         let n = delta_l.len();
         let mut disp = vec![[0.0f32; 3]; n];
         let mut mom = vec![[0.0f32; 3]; n];
-        disp.par_iter_mut().zip(mom.par_iter_mut()).enumerate().for_each(|(i, (d, m))| {
-            for a in 0..3 {
-                let (s1, s2) = (f.s1[a][i], f.s2[a][i]);
-                d[a] = (r * (cx1 * s1 + cx2 * s2)) as f32;
-                m[a] = (r * (cp1 * s1 + cp2 * s2)) as f32;
-            }
-        });
-        Ok((State { a: sch.stages[0], disp, mom }, f))
+        disp.par_iter_mut()
+            .zip(mom.par_iter_mut())
+            .enumerate()
+            .for_each(|(i, (d, m))| {
+                for a in 0..3 {
+                    let (s1, s2) = (f.s1[a][i], f.s2[a][i]);
+                    d[a] = (r * (cx1 * s1 + cx2 * s2)) as f32;
+                    m[a] = (r * (cp1 * s1 + cp2 * s2)) as f32;
+                }
+            });
+        Ok((
+            State {
+                a: sch.stages[0],
+                disp,
+                mom,
+            },
+            f,
+        ))
     }
 
     /// LPT + N-body: the final state.
@@ -258,28 +312,48 @@ impl Pm {
             }
         }
         sbar.lpt = lptbar;
-        let dbar = self.lpt.fields_vjp(&fields, &s1bar, if two { Some(&s2bar) } else { None });
+        let dbar = self
+            .lpt
+            .fields_vjp(&fields, &s1bar, if two { Some(&s2bar) } else { None });
         let dlog_amplitude = dbar.par_iter().zip(delta_l).map(|(a, b)| a * b).sum();
-        let white_noise = white.map(|(_, pk)| self.lpt.linear_field_vjp(&dbar, self.cfg.box_size, pk));
-        Ok(Gradient { loss: l, linear_field: dbar, white_noise, dlog_amplitude, schedule: sbar, recovered_initial: adj.initial })
+        let white_noise =
+            white.map(|(_, pk)| self.lpt.linear_field_vjp(&dbar, self.cfg.box_size, pk));
+        Ok(Gradient {
+            loss: l,
+            linear_field: dbar,
+            white_noise,
+            dlog_amplitude,
+            schedule: sbar,
+            recovered_initial: adj.initial,
+        })
     }
 }
 
 /// Loss `L = sum_c u(c) rho(c)` of the CIC counts `rho` on the mesh, with its
 /// gradient with respect to the displacements (a linear probe used in tests;
 /// any loss of the density follows by setting `u = dL/drho`).
-pub fn density_dot_loss(nm: usize, u: &[f32]) -> impl Fn(&State, &[[f32; 3]]) -> (f64, Vec<[f32; 3]>, Vec<[f32; 3]>) + '_ {
+pub fn density_dot_loss(
+    nm: usize,
+    u: &[f32],
+) -> impl Fn(&State, &[[f32; 3]]) -> (f64, Vec<[f32; 3]>, Vec<[f32; 3]>) + '_ {
     move |st, x| {
         let mut rho = vec![0.0f32; nm * nm * nm];
         cosmodiff_field::cic::paint(nm, x, None, &mut rho);
-        let l = rho.par_iter().zip(u).map(|(a, b)| *a as f64 * *b as f64).sum();
+        let l = rho
+            .par_iter()
+            .zip(u)
+            .map(|(a, b)| *a as f64 * *b as f64)
+            .sum();
         let g = cosmodiff_field::cic::paint_vjp_pos(nm, u, x, None);
         (l, g, vec![[0.0; 3]; st.mom.len()])
     }
 }
 
 /// Loss `L = 1/2 sum_c (rho(c) - target(c))^2` of the CIC counts.
-pub fn density_mse_loss(nm: usize, target: &[f32]) -> impl Fn(&State, &[[f32; 3]]) -> (f64, Vec<[f32; 3]>, Vec<[f32; 3]>) + '_ {
+pub fn density_mse_loss(
+    nm: usize,
+    target: &[f32],
+) -> impl Fn(&State, &[[f32; 3]]) -> (f64, Vec<[f32; 3]>, Vec<[f32; 3]>) + '_ {
     move |st, x| {
         let mut rho = vec![0.0f32; nm * nm * nm];
         cosmodiff_field::cic::paint(nm, x, None, &mut rho);

@@ -47,7 +47,11 @@ const PAIRS: [(usize, usize); 6] = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 
 
 impl LptSolver {
     pub fn new(n: usize, kernel: GradientKernel) -> Self {
-        Self { n, fft: Fft3::new(n), k: AxisKernels::new(n, kernel) }
+        Self {
+            n,
+            fft: Fft3::new(n),
+            k: AxisKernels::new(n, kernel),
+        }
     }
 
     /// Apply `mult(ix, iy, iz)` to a half-complex field (in place), parallel.
@@ -71,7 +75,12 @@ impl LptSolver {
     }
 
     /// `delta_L = IFFT[FFT(w) sqrt(P(k) n^3/L^3)]`, `pk` in (Mpc/h)^3 of `k` in h/Mpc.
-    pub fn linear_field(&self, white: &[f64], box_size: f64, pk: &(dyn Fn(f64) -> f64 + Sync)) -> Vec<f64> {
+    pub fn linear_field(
+        &self,
+        white: &[f64],
+        box_size: f64,
+        pk: &(dyn Fn(f64) -> f64 + Sync),
+    ) -> Vec<f64> {
         let mut xk = self.fft.forward(white);
         let t = self.transfer(box_size, pk);
         self.apply(&mut xk, |ix, iy, iz| C::new(t[self.idx(ix, iy, iz)], 0.0));
@@ -79,7 +88,12 @@ impl LptSolver {
     }
 
     /// The VJP of [`Self::linear_field`] (the operator is symmetric).
-    pub fn linear_field_vjp(&self, dbar: &[f64], box_size: f64, pk: &(dyn Fn(f64) -> f64 + Sync)) -> Vec<f64> {
+    pub fn linear_field_vjp(
+        &self,
+        dbar: &[f64],
+        box_size: f64,
+        pk: &(dyn Fn(f64) -> f64 + Sync),
+    ) -> Vec<f64> {
         self.linear_field(dbar, box_size, pk)
     }
 
@@ -123,7 +137,11 @@ impl LptSolver {
         let s1 = self.displacement(&dk);
         if order < 2 {
             let z = vec![0.0; delta_l.len()];
-            return LptFields { s1, s2: [z.clone(), z.clone(), z], phi: vec![] };
+            return LptFields {
+                s1,
+                s2: [z.clone(), z.clone(), z],
+                phi: vec![],
+            };
         }
         let phi: Vec<Vec<f64>> = PAIRS
             .iter()
@@ -131,14 +149,19 @@ impl LptSolver {
                 let mut xk = dk.clone();
                 self.apply(&mut xk, |ix, iy, iz| {
                     let i3 = [ix, iy, iz];
-                    C::new(self.k.g[i3[a]] * self.k.g[i3[b]] * self.k.inv_k2(ix, iy, iz), 0.0)
+                    C::new(
+                        self.k.g[i3[a]] * self.k.g[i3[b]] * self.k.inv_k2(ix, iy, iz),
+                        0.0,
+                    )
                 });
                 self.irfft(xk)
             })
             .collect();
         let mut d2 = vec![0.0; delta_l.len()];
         d2.par_iter_mut().enumerate().for_each(|(i, v)| {
-            let (p00, p11, p22, p01, p02, p12) = (phi[0][i], phi[1][i], phi[2][i], phi[3][i], phi[4][i], phi[5][i]);
+            let (p00, p11, p22, p01, p02, p12) = (
+                phi[0][i], phi[1][i], phi[2][i], phi[3][i], phi[4][i], phi[5][i],
+            );
             *v = p00 * p11 + p00 * p22 + p11 * p22 - p01 * p01 - p02 * p02 - p12 * p12;
         });
         let s2 = self.displacement(&self.fft.forward(&d2));
@@ -161,7 +184,12 @@ impl LptSolver {
     }
 
     /// VJP of [`Self::fields`]: cotangents of `s1` and `s2` -> cotangent of `delta_L`.
-    pub fn fields_vjp(&self, f: &LptFields, s1bar: &[Vec<f64>; 3], s2bar: Option<&[Vec<f64>; 3]>) -> Vec<f64> {
+    pub fn fields_vjp(
+        &self,
+        f: &LptFields,
+        s1bar: &[Vec<f64>; 3],
+        s2bar: Option<&[Vec<f64>; 3]>,
+    ) -> Vec<f64> {
         let mut acc = self.displacement_t_k(s1bar);
         if let (Some(s2bar), false) = (s2bar, f.phi.is_empty()) {
             let d2bar = self.irfft(self.displacement_t_k(s2bar));
@@ -182,7 +210,10 @@ impl LptSolver {
                 let mut xk = self.fft.forward(&pbar);
                 self.apply(&mut xk, |ix, iy, iz| {
                     let i3 = [ix, iy, iz];
-                    C::new(self.k.g[i3[a]] * self.k.g[i3[b]] * self.k.inv_k2(ix, iy, iz), 0.0)
+                    C::new(
+                        self.k.g[i3[a]] * self.k.g[i3[b]] * self.k.inv_k2(ix, iy, iz),
+                        0.0,
+                    )
                 });
                 acc.par_iter_mut().zip(&xk).for_each(|(s, v)| *s += v);
             }

@@ -78,7 +78,12 @@ fn axpy(y: &mut [[f32; 3]], a: f32, x: &[[f32; 3]]) {
 }
 
 fn dot(x: &[[f32; 3]], y: &[[f32; 3]]) -> f64 {
-    x.par_iter().zip(y).map(|(x, y)| x[0] as f64 * y[0] as f64 + x[1] as f64 * y[1] as f64 + x[2] as f64 * y[2] as f64).sum()
+    x.par_iter()
+        .zip(y)
+        .map(|(x, y)| {
+            x[0] as f64 * y[0] as f64 + x[1] as f64 * y[1] as f64 + x[2] as f64 * y[2] as f64
+        })
+        .sum()
 }
 
 impl<'a> Integrator<'a> {
@@ -90,7 +95,11 @@ impl<'a> Integrator<'a> {
             .enumerate()
             .map(|(p, s)| {
                 let (i, j, k) = (p / (np * np), (p / np) % np, p % np);
-                [i as f32 * h + s[0], j as f32 * h + s[1], k as f32 * h + s[2]]
+                [
+                    i as f32 * h + s[0],
+                    j as f32 * h + s[1],
+                    k as f32 * h + s[2],
+                ]
             })
             .collect()
     }
@@ -114,7 +123,12 @@ impl<'a> Integrator<'a> {
 
     /// Integrate from `sch.stages[0]` to the end; `observe(i, state)` is
     /// called after each step `i` (state at `stages[i + 1]`).
-    pub fn run(&self, mut st: State, sch: &Schedule, mut observe: impl FnMut(usize, &State)) -> State {
+    pub fn run(
+        &self,
+        mut st: State,
+        sch: &Schedule,
+        mut observe: impl FnMut(usize, &State),
+    ) -> State {
         let (mut f, _, _) = self.forces(&st.disp);
         for i in 0..sch.n_steps() {
             f = self.step(&mut st, sch, i, &f);
@@ -139,14 +153,24 @@ impl<'a> Integrator<'a> {
     /// Adjoint pass from the final state `fin` (as returned by [`Self::run`])
     /// with cotangents `lam_s = dL/ds`, `lam_p = dL/dp`. For
     /// `Checkpoint(k)`, `initial` must be the initial state of the run.
-    pub fn adjoint(&self, fin: &State, initial: Option<&State>, sch: &Schedule, lam_s: Vec<[f32; 3]>, lam_p: Vec<[f32; 3]>, mode: AdjointMode) -> Adjoint {
+    pub fn adjoint(
+        &self,
+        fin: &State,
+        initial: Option<&State>,
+        sch: &Schedule,
+        lam_s: Vec<[f32; 3]>,
+        lam_p: Vec<[f32; 3]>,
+        mode: AdjointMode,
+    ) -> Adjoint {
         let n = sch.n_steps();
         // Checkpointed: stored states at steps that are multiples of k.
         let (k, mut ckpt): (usize, Vec<Option<State>>) = match mode {
             AdjointMode::Reverse => (0, vec![]),
             AdjointMode::Checkpoint(k) => {
                 let k = k.max(1);
-                let init = initial.expect("checkpointed adjoint needs the initial state").clone();
+                let init = initial
+                    .expect("checkpointed adjoint needs the initial state")
+                    .clone();
                 let mut c: Vec<Option<State>> = vec![None; n + 1];
                 c[0] = Some(init.clone());
                 self.run(init, sch, |i, st| {
@@ -212,6 +236,11 @@ impl<'a> Integrator<'a> {
             let v = self.force.forces_vjp(&x, &meshes, &lam_p);
             axpy(&mut lam_s, coef as f32, &v);
         }
-        Adjoint { lam_s, lam_p, schedule_bar: bar, initial: st }
+        Adjoint {
+            lam_s,
+            lam_p,
+            schedule_bar: bar,
+            initial: st,
+        }
     }
 }

@@ -65,7 +65,15 @@ pub struct StepConfig {
 
 impl Default for StepConfig {
     fn default() -> Self {
-        Self { a_start: 0.1, a_end: 1.0, n_steps: 10, spacing: Spacing::Linear, half_step: HalfStep::Geometric, factors: Factors::FastPm, lpt_order: 2 }
+        Self {
+            a_start: 0.1,
+            a_end: 1.0,
+            n_steps: 10,
+            spacing: Spacing::Linear,
+            half_step: HalfStep::Geometric,
+            factors: Factors::FastPm,
+            lpt_order: 2,
+        }
     }
 }
 
@@ -100,7 +108,10 @@ impl Schedule {
     /// Stages from the settings (no cosmology needed).
     pub fn stages(cfg: &StepConfig) -> Result<Vec<f64>, PmError> {
         if !(cfg.a_start > 0.0 && cfg.a_end > cfg.a_start && cfg.a_end.is_finite()) {
-            return Err(PmError::Config(format!("need 0 < a_start < a_end, got a_start = {}, a_end = {}", cfg.a_start, cfg.a_end)));
+            return Err(PmError::Config(format!(
+                "need 0 < a_start < a_end, got a_start = {}, a_end = {}",
+                cfg.a_start, cfg.a_end
+            )));
         }
         if cfg.n_steps == 0 {
             return Err(PmError::Config("steps.n must be at least 1".into()));
@@ -114,7 +125,9 @@ impl Schedule {
                 } else {
                     match cfg.spacing {
                         Spacing::Linear => cfg.a_start + t * (cfg.a_end - cfg.a_start),
-                        Spacing::Log => (cfg.a_start.ln() + t * (cfg.a_end.ln() - cfg.a_start.ln())).exp(),
+                        Spacing::Log => {
+                            (cfg.a_start.ln() + t * (cfg.a_end.ln() - cfg.a_start.ln())).exp()
+                        }
                     }
                 }
             })
@@ -125,11 +138,18 @@ impl Schedule {
     pub fn new(g: &dyn Growth, cfg: &StepConfig) -> Result<Self, PmError> {
         let stages = Self::stages(cfg)?;
         if !(1..=2).contains(&cfg.lpt_order) {
-            return Err(PmError::Config(format!("ic.lpt_order must be 1 or 2, got {}", cfg.lpt_order)));
+            return Err(PmError::Config(format!(
+                "ic.lpt_order must be 1 or 2, got {}",
+                cfg.lpt_order
+            )));
         }
         let (lo, hi) = g.a_range();
         if stages[0] < lo || stages[stages.len() - 1] > hi {
-            return Err(PmError::Config(format!("scale factors [{}, {}] outside the growth functions' range [{lo}, {hi}]", stages[0], stages[stages.len() - 1])));
+            return Err(PmError::Config(format!(
+                "scale factors [{}, {}] outside the growth functions' range [{lo}, {hi}]",
+                stages[0],
+                stages[stages.len() - 1]
+            )));
         }
         let om15 = 1.5 * g.omega_m();
         let (mut kick1, mut drift, mut kick2) = (vec![], vec![], vec![]);
@@ -155,8 +175,19 @@ impl Schedule {
         let a = stages[0];
         let (d1, d2) = (g.d1(a), if cfg.lpt_order == 2 { g.d2(a) } else { 0.0 });
         let ae = a * a * g.e(a);
-        let lpt = [d1, 3.0 / 7.0 * d2, ae * g.f1(a) * d1, ae * g.f2(a) * 3.0 / 7.0 * d2];
-        Ok(Self { stages, kick1, drift, kick2, lpt })
+        let lpt = [
+            d1,
+            3.0 / 7.0 * d2,
+            ae * g.f1(a) * d1,
+            ae * g.f2(a) * 3.0 / 7.0 * d2,
+        ];
+        Ok(Self {
+            stages,
+            kick1,
+            drift,
+            kick2,
+            lpt,
+        })
     }
 
     /// Number of steps.
@@ -167,7 +198,12 @@ impl Schedule {
     /// `(self - other) / h` coefficient-wise (a finite-difference derivative
     /// of the schedule with respect to a parameter; `stages` kept).
     pub fn diff(&self, other: &Schedule, h: f64) -> Schedule {
-        let d = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(a, b)| (a - b) / h).collect::<Vec<_>>();
+        let d = |x: &[f64], y: &[f64]| {
+            x.iter()
+                .zip(y)
+                .map(|(a, b)| (a - b) / h)
+                .collect::<Vec<_>>()
+        };
         Schedule {
             stages: self.stages.clone(),
             kick1: d(&self.kick1, &other.kick1),
@@ -180,7 +216,10 @@ impl Schedule {
     /// Contract two schedules coefficient-wise (cotangent . tangent).
     pub fn dot(&self, other: &Schedule) -> f64 {
         let d = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(a, b)| a * b).sum::<f64>();
-        d(&self.kick1, &other.kick1) + d(&self.drift, &other.drift) + d(&self.kick2, &other.kick2) + d(&self.lpt, &other.lpt)
+        d(&self.kick1, &other.kick1)
+            + d(&self.drift, &other.drift)
+            + d(&self.kick2, &other.kick2)
+            + d(&self.lpt, &other.lpt)
     }
 
     /// A schedule of zeros with the same shape (cotangent accumulator).
@@ -204,7 +243,10 @@ mod tests {
     #[test]
     fn factors_match_jaxpm_meta() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/reference/pm");
-        let Ok(g) = TableGrowth::from_file(0.3075, std::path::Path::new(&format!("{dir}/growth_table_jaxcosmo_planck15.txt"))) else {
+        let Ok(g) = TableGrowth::from_file(
+            0.3075,
+            std::path::Path::new(&format!("{dir}/growth_table_jaxcosmo_planck15.txt")),
+        ) else {
             return;
         };
         let s = Schedule::new(&g, &StepConfig::default()).unwrap();
@@ -215,9 +257,21 @@ mod tests {
         let kick_scale = 1.0; // meta kicks exclude 1.5 Om
         let om15 = 1.5 * 0.3075;
         for (j, i) in [0usize, 9].iter().enumerate() {
-            assert!((s.kick1[*i] / om15 * kick_scale / want_k1[j] - 1.0).abs() < 2e-3, "k1 {i}: {}", s.kick1[*i] / om15);
-            assert!((s.drift[*i] / want_dr[j] - 1.0).abs() < 2e-3, "dr {i}: {}", s.drift[*i]);
-            assert!((s.kick2[*i] / om15 / want_k2[j] - 1.0).abs() < 2e-3, "k2 {i}: {}", s.kick2[*i] / om15);
+            assert!(
+                (s.kick1[*i] / om15 * kick_scale / want_k1[j] - 1.0).abs() < 2e-3,
+                "k1 {i}: {}",
+                s.kick1[*i] / om15
+            );
+            assert!(
+                (s.drift[*i] / want_dr[j] - 1.0).abs() < 2e-3,
+                "dr {i}: {}",
+                s.drift[*i]
+            );
+            assert!(
+                (s.kick2[*i] / om15 / want_k2[j] - 1.0).abs() < 2e-3,
+                "k2 {i}: {}",
+                s.kick2[*i] / om15
+            );
         }
     }
 }

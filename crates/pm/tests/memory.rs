@@ -38,14 +38,28 @@ fn peak_of(f: impl FnOnce()) -> usize {
 #[test]
 fn adjoint_memory_independent_of_step_count() {
     let np = 16;
-    let w: Vec<f64> = (0..np * np * np).map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0).collect();
+    let w: Vec<f64> = (0..np * np * np)
+        .map(|i| ((i * 7919) % 101) as f64 / 50.0 - 1.0)
+        .collect();
     let pk = |k: f64| 2.0e4 * (k / 0.05) / (1.0 + (k / 0.1).powi(3));
-    let u: Vec<f32> = (0..np * np * np).map(|i| ((i * 31) % 17) as f32 / 17.0).collect();
+    let u: Vec<f32> = (0..np * np * np)
+        .map(|i| ((i * 31) % 17) as f32 / 17.0)
+        .collect();
     let mut peaks = vec![];
     for mode in [AdjointMode::Reverse, AdjointMode::Checkpoint(1)] {
         for n_steps in [2usize, 16] {
-            let steps = StepConfig { n_steps, ..Default::default() };
-            let cfg = PmConfig { n_particles: np, n_mesh: np, box_size: 64.0, kernel: GradientKernel::Fd4, deconvolve: false, steps: steps.clone() };
+            let steps = StepConfig {
+                n_steps,
+                ..Default::default()
+            };
+            let cfg = PmConfig {
+                n_particles: np,
+                n_mesh: np,
+                box_size: 64.0,
+                kernel: GradientKernel::Fd4,
+                deconvolve: false,
+                steps: steps.clone(),
+            };
             let pm = Pm::new(cfg).unwrap();
             let sch = Schedule::new(&EdsGrowth, &steps).unwrap();
             let lin = pm.linear_field(&w, &pk).unwrap();
@@ -54,7 +68,10 @@ fn adjoint_memory_independent_of_step_count() {
                 let g = pm.gradient(&lin, None, &sch, &loss, mode).unwrap();
                 assert!(g.loss.is_finite());
             });
-            eprintln!("{mode:?} {n_steps} steps: peak heap {:.2} MiB", p as f64 / (1 << 20) as f64);
+            eprintln!(
+                "{mode:?} {n_steps} steps: peak heap {:.2} MiB",
+                p as f64 / (1 << 20) as f64
+            );
             peaks.push(p);
         }
     }

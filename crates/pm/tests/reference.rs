@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 fn refdir() -> Option<PathBuf> {
-    let d = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/reference/pm"));
+    let d = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/reference/pm"
+    ));
     if d.join("n64/jaxpm/linear_field_a1.npy").exists() {
         Some(d)
     } else {
@@ -26,13 +29,32 @@ fn npy4(p: &std::path::Path) -> Vec<[f32; 3]> {
     v.chunks(3).map(|c| [c[0], c[1], c[2]]).collect()
 }
 
-fn setup(d: &std::path::Path, kernel: GradientKernel, half: HalfStep, n_steps: usize) -> (Pm, Schedule, Vec<f64>) {
+fn setup(
+    d: &std::path::Path,
+    kernel: GradientKernel,
+    half: HalfStep,
+    n_steps: usize,
+) -> (Pm, Schedule, Vec<f64>) {
     let g = TableGrowth::from_file(0.3075, &d.join("growth_table_jaxcosmo_planck15.txt")).unwrap();
-    let steps = StepConfig { n_steps, half_step: half, ..Default::default() };
-    let cfg = PmConfig { n_particles: 64, n_mesh: 64, box_size: 256.0, kernel, deconvolve: false, steps: steps.clone() };
+    let steps = StepConfig {
+        n_steps,
+        half_step: half,
+        ..Default::default()
+    };
+    let cfg = PmConfig {
+        n_particles: 64,
+        n_mesh: 64,
+        box_size: 256.0,
+        kernel,
+        deconvolve: false,
+        steps: steps.clone(),
+    };
     let pm = Pm::new(cfg).unwrap();
     let sch = Schedule::new(&g, &steps).unwrap();
-    let lin: Vec<f64> = npy3(&d.join("n64/jaxpm/linear_field_a1.npy")).iter().map(|v| *v as f64).collect();
+    let lin: Vec<f64> = npy3(&d.join("n64/jaxpm/linear_field_a1.npy"))
+        .iter()
+        .map(|v| *v as f64)
+        .collect();
     (pm, sch, lin)
 }
 
@@ -60,7 +82,11 @@ fn lpt2_matches_jaxpm() {
         let integ = pm.integrator();
         let zero = vec![[0.0f32; 3]; x.len()];
         let q = integ.positions(&zero);
-        let disp_ref: Vec<[f32; 3]> = pos_ref.iter().zip(&q).map(|(p, q)| [p[0] - q[0], p[1] - q[1], p[2] - q[2]]).collect();
+        let disp_ref: Vec<[f32; 3]> = pos_ref
+            .iter()
+            .zip(&q)
+            .map(|(p, q)| [p[0] - q[0], p[1] - q[1], p[2] - q[2]])
+            .collect();
         let ex = rel_rms(&x, &pos_ref, &disp_ref);
         let ep = rel_rms(&st.mom, &mom_ref, &mom_ref);
         eprintln!("{kernel:?}: 2LPT position error / rms displacement = {ex:.3e}, momentum rel rms = {ep:.3e}");
@@ -82,7 +108,11 @@ fn fastpm10_fd4_geometric_matches_jaxpm() {
     let c = pk3::compare(&refd, &rho, 64, 256.0, 0.5).unwrap();
     let pos_ref = npy4(&d.join("n64/jaxpm/fastpm10_pos_a1.npy"));
     let x = pm.integrator().positions(&st.disp);
-    let maxd = x.iter().zip(&pos_ref).map(|(a, b)| (0..3).map(|i| (a[i] - b[i]).abs()).fold(0.0f32, f32::max)).fold(0.0, f32::max);
+    let maxd = x
+        .iter()
+        .zip(&pos_ref)
+        .map(|(a, b)| (0..3).map(|i| (a[i] - b[i]).abs()).fold(0.0f32, f32::max))
+        .fold(0.0, f32::max);
     eprintln!("fastpm10 fd4/geom: {el:.2}s, max|dP/P| = {:.2e}, min r = {:.6}, max |dx| = {maxd:.2e} cells", c.max_abs_dp, c.min_r);
     assert!(c.max_abs_dp < 5e-3, "{}", c.max_abs_dp);
     assert!(c.min_r > 0.999, "{}", c.min_r);
@@ -94,22 +124,39 @@ fn fastpm10_exact_arithmetic_matches_pmwd_and_jaxpm() {
     let (pm, sch, lin) = setup(&d, GradientKernel::Exact, HalfStep::Arithmetic, 10);
     let st = pm.simulate(&lin, &sch).unwrap();
     let rho = pm.density_counts(&st);
-    for f in ["n64/pmwd/pmwd_fromjaxpmIC_10steps_density_cic_a1.npy", "n64/kernel_match/jaxpm_fastpm10_exact_arith_density.npy"] {
+    for f in [
+        "n64/pmwd/pmwd_fromjaxpmIC_10steps_density_cic_a1.npy",
+        "n64/kernel_match/jaxpm_fastpm10_exact_arith_density.npy",
+    ] {
         let refd = npy3(&d.join(f));
         let c = pk3::compare(&refd, &rho, 64, 256.0, 0.5).unwrap();
-        eprintln!("exact/arith vs {f}: max|dP/P| = {:.2e}, min r = {:.6}", c.max_abs_dp, c.min_r);
+        eprintln!(
+            "exact/arith vs {f}: max|dP/P| = {:.2e}, min r = {:.6}",
+            c.max_abs_dp, c.min_r
+        );
         assert!(c.max_abs_dp < 5e-3, "{f}: {}", c.max_abs_dp);
         assert!(c.min_r > 0.999, "{f}: {}", c.min_r);
     }
     // the other kernel-match runs
     for (k, h, f) in [
-        (GradientKernel::Exact, HalfStep::Geometric, "n64/kernel_match/jaxpm_fastpm10_exact_geom_density.npy"),
-        (GradientKernel::Fd4, HalfStep::Geometric, "n64/kernel_match/jaxpm_fastpm10_fd4_geom_density.npy"),
+        (
+            GradientKernel::Exact,
+            HalfStep::Geometric,
+            "n64/kernel_match/jaxpm_fastpm10_exact_geom_density.npy",
+        ),
+        (
+            GradientKernel::Fd4,
+            HalfStep::Geometric,
+            "n64/kernel_match/jaxpm_fastpm10_fd4_geom_density.npy",
+        ),
     ] {
         let (pm, sch, lin) = setup(&d, k, h, 10);
         let rho = pm.density_counts(&pm.simulate(&lin, &sch).unwrap());
         let c = pk3::compare(&npy3(&d.join(f)), &rho, 64, 256.0, 0.5).unwrap();
-        eprintln!("{k:?}/{h:?} vs {f}: max|dP/P| = {:.2e}, min r = {:.6}", c.max_abs_dp, c.min_r);
+        eprintln!(
+            "{k:?}/{h:?} vs {f}: max|dP/P| = {:.2e}, min r = {:.6}",
+            c.max_abs_dp, c.min_r
+        );
         assert!(c.max_abs_dp < 5e-3 && c.min_r > 0.999);
     }
 }
@@ -126,23 +173,52 @@ fn linear_regime_growth() {
     let g = TableGrowth::from_file(0.3075, &d.join("growth_table_jaxcosmo_planck15.txt")).unwrap();
     for (factors, name) in [(Factors::FastPm, "fastpm"), (Factors::Standard, "standard")] {
         for n in [2usize, 5, 10] {
-            let steps = StepConfig { n_steps: n, lpt_order: 1, factors, ..Default::default() };
-            let cfg = PmConfig { n_particles: 64, n_mesh: 64, box_size: 256.0, kernel: GradientKernel::Fd4, deconvolve: false, steps: steps.clone() };
+            let steps = StepConfig {
+                n_steps: n,
+                lpt_order: 1,
+                factors,
+                ..Default::default()
+            };
+            let cfg = PmConfig {
+                n_particles: 64,
+                n_mesh: 64,
+                box_size: 256.0,
+                kernel: GradientKernel::Fd4,
+                deconvolve: false,
+                steps: steps.clone(),
+            };
             let pm = Pm::new(cfg).unwrap();
             let sch = Schedule::new(&g, &steps).unwrap();
-            let lin: Vec<f64> = npy3(&d.join("n64/jaxpm/linear_field_a1.npy")).iter().map(|v| 1e-3 * *v as f64).collect();
+            let lin: Vec<f64> = npy3(&d.join("n64/jaxpm/linear_field_a1.npy"))
+                .iter()
+                .map(|v| 1e-3 * *v as f64)
+                .collect();
             let (st0, _) = pm.initial_state(&lin, &sch).unwrap();
             let rho0 = pm.density_counts(&st0);
             let st = pm.integrator().run(st0, &sch, |_, _| {});
             let rho1 = pm.density_counts(&st);
-            let c = pk3::cross_correlation(&rho1, &rho0, 64, 256.0, &pk3::PkOptions::default()).unwrap();
+            let c = pk3::cross_correlation(&rho1, &rho0, 64, 256.0, &pk3::PkOptions::default())
+                .unwrap();
             let res = &j["results"][format!("{name}_{n}steps")];
-            let ks: Vec<f64> = res["k"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-            let ts: Vec<f64> = res["T"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let ks: Vec<f64> = res["k"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            let ts: Vec<f64> = res["T"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
             let growth = g.d1(0.1) / g.d1(1.0);
             let mut worst = 0.0f64;
             for (kk, tt) in ks.iter().zip(&ts) {
-                let i = c.k.iter().position(|k| (k / kk - 1.0).abs() < 1e-6).expect("bin");
+                let i =
+                    c.k.iter()
+                        .position(|k| (k / kk - 1.0).abs() < 1e-6)
+                        .expect("bin");
                 let t = c.px[i] / c.p2[i] * growth;
                 worst = worst.max((t - tt).abs());
                 eprintln!("{name} {n} steps k={kk:.4}: T = {t:.5} ref {tt:.5}");
@@ -170,7 +246,10 @@ fn reverse_integration_64_returns_to_initial_state() {
     let back = pm.integrator().reverse(fin, &sch);
     let el = t.elapsed().as_secs_f64();
     let zero = vec![[0.0f32; 3]; st0.disp.len()];
-    let (es, ep) = (rel_rms(&back.disp, &st0.disp, &st0.disp), rel_rms(&back.mom, &st0.mom, &st0.mom));
+    let (es, ep) = (
+        rel_rms(&back.disp, &st0.disp, &st0.disp),
+        rel_rms(&back.mom, &st0.mom, &st0.mom),
+    );
     let _ = zero;
     eprintln!("64^3 reverse 10 steps ({el:.2}s): rel rms disp {es:.2e}, mom {ep:.2e}");
     assert!(es < 1e-5 && ep < 1e-5, "{es} {ep}");

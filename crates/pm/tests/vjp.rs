@@ -5,15 +5,23 @@ use cosmodiff_pm::*;
 fn gauss(n: usize, seed: u64) -> Vec<f64> {
     let mut s = seed;
     let mut u = || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((s >> 11) as f64 + 0.5) / ((1u64 << 53) as f64)
     };
-    (0..n).map(|_| (-2.0 * u().ln()).sqrt() * (2.0 * std::f64::consts::PI * u()).cos()).collect()
+    (0..n)
+        .map(|_| (-2.0 * u().ln()).sqrt() * (2.0 * std::f64::consts::PI * u()).cos())
+        .collect()
 }
 
 #[test]
 fn force_vjp_matches_finite_differences() {
-    for (np, nm, kernel) in [(8, 8, GradientKernel::Exact), (8, 16, GradientKernel::Fd4), (8, 8, GradientKernel::Fd4)] {
+    for (np, nm, kernel) in [
+        (8, 8, GradientKernel::Exact),
+        (8, 16, GradientKernel::Fd4),
+        (8, 8, GradientKernel::Fd4),
+    ] {
         let fs = ForceSolver::new(nm, np, kernel, false);
         let n = np * np * np;
         let h = (nm / np) as f32;
@@ -24,19 +32,39 @@ fn force_vjp_matches_finite_differences() {
                 // displaced, with fractional parts in [0.2, 0.8]: the FD steps
                 // below never cross a cell face (CIC kinks)
                 let fr = |x: f32| x.floor() + 0.2 + 0.6 * (x - x.floor());
-                [fr(i as f32 * h + 0.7 * r[3 * p] as f32), fr(j as f32 * h + 0.7 * r[3 * p + 1] as f32), fr(k as f32 * h + 0.7 * r[3 * p + 2] as f32)]
+                [
+                    fr(i as f32 * h + 0.7 * r[3 * p] as f32),
+                    fr(j as f32 * h + 0.7 * r[3 * p + 1] as f32),
+                    fr(k as f32 * h + 0.7 * r[3 * p + 2] as f32),
+                ]
             })
             .collect();
         let fb = gauss(3 * n, 2);
-        let fbar: Vec<[f32; 3]> = fb.chunks(3).map(|c| [c[0] as f32, c[1] as f32, c[2] as f32]).collect();
+        let fbar: Vec<[f32; 3]> = fb
+            .chunks(3)
+            .map(|c| [c[0] as f32, c[1] as f32, c[2] as f32])
+            .collect();
         let (_, meshes) = fs.forces(&pos);
         let xbar = fs.forces_vjp(&pos, &meshes, &fbar);
         let v: Vec<f64> = gauss(3 * n, 3).iter().map(|x| x.clamp(-4.0, 4.0)).collect();
-        let ad: f64 = xbar.iter().flatten().zip(&v).map(|(a, b)| *a as f64 * b).sum();
+        let ad: f64 = xbar
+            .iter()
+            .flatten()
+            .zip(&v)
+            .map(|(a, b)| *a as f64 * b)
+            .sum();
         let l = |eps: f64| -> f64 {
-            let p: Vec<[f32; 3]> = pos.iter().enumerate().map(|(i, x)| std::array::from_fn(|c| x[c] + (eps * v[3 * i + c]) as f32)).collect();
+            let p: Vec<[f32; 3]> = pos
+                .iter()
+                .enumerate()
+                .map(|(i, x)| std::array::from_fn(|c| x[c] + (eps * v[3 * i + c]) as f32))
+                .collect();
             let (f, _) = fs.forces(&p);
-            f.iter().flatten().zip(fbar.iter().flatten()).map(|(a, b)| *a as f64 * *b as f64).sum()
+            f.iter()
+                .flatten()
+                .zip(fbar.iter().flatten())
+                .map(|(a, b)| *a as f64 * *b as f64)
+                .sum()
         };
         // small step: CIC forces are piecewise smooth (kinks at cell faces)
         let e = 3e-3;
@@ -61,7 +89,12 @@ fn lpt_vjp_matches_finite_differences() {
         let l = |e: f64| -> f64 {
             let dd: Vec<f64> = d.iter().zip(&v).map(|(a, b)| a + e * b).collect();
             let f = s.fields(&dd, 2);
-            (0..3).map(|a| f.s1[a].iter().zip(&c1[a]).map(|(x, y)| x * y).sum::<f64>() + f.s2[a].iter().zip(&c2[a]).map(|(x, y)| x * y).sum::<f64>()).sum()
+            (0..3)
+                .map(|a| {
+                    f.s1[a].iter().zip(&c1[a]).map(|(x, y)| x * y).sum::<f64>()
+                        + f.s2[a].iter().zip(&c2[a]).map(|(x, y)| x * y).sum::<f64>()
+                })
+                .sum()
         };
         let fd = (l(1e-4) - l(-1e-4)) / 2e-4;
         eprintln!("LPT VJP {kernel:?}: ad {ad:.8e} fd {fd:.8e}");

@@ -5,7 +5,9 @@ use crate::config::{self, ClSection, CosmologySection, OptionsSection, TracerSpe
 use crate::io::Npz;
 use anyhow::{anyhow, bail, Result};
 use cosmodiff_cosmo::covariance::{gaussian_covariance, ClLikelihood};
-use cosmodiff_cosmo::{angular_cl, angular_cl_noise, tracer_pairs, Background, NonLinear, Param, PowerSpectrum};
+use cosmodiff_cosmo::{
+    angular_cl, angular_cl_noise, tracer_pairs, Background, NonLinear, Param, PowerSpectrum,
+};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -91,7 +93,10 @@ pub fn compute(cfg: &Config, base: &Path) -> Result<Npz> {
         let col = |f: &dyn Fn(f64) -> f64| bgs.a.iter().map(|&a| f(a)).collect::<Vec<f64>>();
         out.add_1d("a", &bgs.a)?;
         out.add_1d("comoving_distance", &col(&|a| bg.comoving_distance(a)))?;
-        out.add_1d("angular_diameter_distance", &col(&|a| bg.angular_diameter_distance(a)))?;
+        out.add_1d(
+            "angular_diameter_distance",
+            &col(&|a| bg.angular_diameter_distance(a)),
+        )?;
         out.add_1d("luminosity_distance", &col(&|a| bg.luminosity_distance(a)))?;
         out.add_1d("hubble", &col(&|a| bg.hubble(a)))?;
         out.add_1d("growth_factor", &col(&|a| g.d1(a)))?;
@@ -107,7 +112,9 @@ pub fn compute(cfg: &Config, base: &Path) -> Result<Npz> {
         let lin = PowerSpectrum::new(&cosmo, opts.transfer, NonLinear::Linear)?;
         let nl = PowerSpectrum::new(&cosmo, opts.transfer, opts.nonlinear)?;
         let grid = |p: &PowerSpectrum<f64>| -> Vec<f64> {
-            ps.z.iter().flat_map(|z| ps.k.iter().map(move |k| p.pk(*k, 1.0 / (1.0 + z)))).collect()
+            ps.z.iter()
+                .flat_map(|z| ps.k.iter().map(move |k| p.pk(*k, 1.0 / (1.0 + z))))
+                .collect()
         };
         out.add_1d("k", &ps.k)?;
         out.add_1d("z", &ps.z)?;
@@ -122,29 +129,56 @@ pub fn compute(cfg: &Config, base: &Path) -> Result<Npz> {
         }
         let c = angular_cl(&cosmo, &tracers, &cl.ell, &opts)?;
         let noise = angular_cl_noise(&tracers, &cl.ell);
-        let pairs: Vec<Vec<f64>> = tracer_pairs(tracers.len()).iter().map(|&(i, j)| vec![i as f64, j as f64]).collect();
+        let pairs: Vec<Vec<f64>> = tracer_pairs(tracers.len())
+            .iter()
+            .map(|&(i, j)| vec![i as f64, j as f64])
+            .collect();
         out.add_1d("ell", &cl.ell)?;
         out.add_2d("cl", &c)?;
         out.add_2d("cl_noise", &noise)?;
         out.add_2d("cl_pairs", &pairs)?;
         if let Some(f_sky) = cl.f_sky {
-            let total: Vec<Vec<f64>> = c.iter().zip(&noise).map(|(a, b)| a.iter().zip(b).map(|(x, y)| x + y).collect()).collect();
+            let total: Vec<Vec<f64>> = c
+                .iter()
+                .zip(&noise)
+                .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x + y).collect())
+                .collect();
             let cov = gaussian_covariance(&total, tracers.len(), &cl.ell, f_sky)?;
             let n = c.len() * cl.ell.len();
             out.add("cl_covariance", &[n, n], cov)?;
         }
     }
     if let Some(fs) = &cfg.fisher {
-        let cl = cfg.cl.as_ref().ok_or_else(|| anyhow!("[fisher] needs a [cl] section with ell and f_sky"))?;
-        let f_sky = cl.f_sky.ok_or_else(|| anyhow!("[fisher] needs [cl] f_sky"))?;
+        let cl = cfg
+            .cl
+            .as_ref()
+            .ok_or_else(|| anyhow!("[fisher] needs a [cl] section with ell and f_sky"))?;
+        let f_sky = cl
+            .f_sky
+            .ok_or_else(|| anyhow!("[fisher] needs [cl] f_sky"))?;
         if tracers.is_empty() {
             bail!("[fisher] needs at least one [[tracer]] block");
         }
         if fs.params.is_empty() {
             bail!("[fisher] params: expected at least one parameter name");
         }
-        let params: Vec<Param> = fs.params.iter().map(|p| p.parse::<Param>().map_err(|e| anyhow!("[fisher] params: {e}"))).collect::<Result<_>>()?;
-        let like = ClLikelihood::new(cosmo, tracers.clone(), cl.ell.clone(), f_sky, opts, None, params)?;
+        let params: Vec<Param> = fs
+            .params
+            .iter()
+            .map(|p| {
+                p.parse::<Param>()
+                    .map_err(|e| anyhow!("[fisher] params: {e}"))
+            })
+            .collect::<Result<_>>()?;
+        let like = ClLikelihood::new(
+            cosmo,
+            tracers.clone(),
+            cl.ell.clone(),
+            f_sky,
+            opts,
+            None,
+            params,
+        )?;
         let f = cosmodiff_cosmo::fisher_matrix(&like)?;
         out.add_2d("fisher", &f)?;
     }

@@ -57,9 +57,29 @@ pub struct Settings {
 impl Settings {
     pub fn new(quick: bool) -> Self {
         if quick {
-            Self { npix: 128, pixel_arcmin: 4.0, gals_per_arcmin2: 30.0, sigma_e: 0.26, wiener_samples: 8, chains: 2, warmup: 300, draws: 300, n_ell_bins: 6 }
+            Self {
+                npix: 128,
+                pixel_arcmin: 4.0,
+                gals_per_arcmin2: 30.0,
+                sigma_e: 0.26,
+                wiener_samples: 8,
+                chains: 2,
+                warmup: 300,
+                draws: 300,
+                n_ell_bins: 6,
+            }
         } else {
-            Self { npix: 256, pixel_arcmin: 4.0, gals_per_arcmin2: 30.0, sigma_e: 0.26, wiener_samples: 32, chains: 4, warmup: 400, draws: 600, n_ell_bins: 8 }
+            Self {
+                npix: 256,
+                pixel_arcmin: 4.0,
+                gals_per_arcmin2: 30.0,
+                sigma_e: 0.26,
+                wiener_samples: 32,
+                chains: 4,
+                warmup: 400,
+                draws: 600,
+                n_ell_bins: 8,
+            }
         }
     }
 }
@@ -102,7 +122,8 @@ pub fn run(a: &Args) -> Result<()> {
     let t0 = Instant::now();
     let s = Settings::new(a.quick);
     let out = &a.out;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create output folder {}", out.display()))?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create output folder {}", out.display()))?;
     let pb = progress(6, "cosmology");
     let mut report = String::new();
     let mut npz = Npz::new();
@@ -112,7 +133,8 @@ pub fn run(a: &Args) -> Result<()> {
     // 1. Simulation config (also the source of the tracers used for theory).
     let sim_toml = simulation_toml(&s, a.seed);
     let sim_path = out.join("simulate.toml");
-    std::fs::write(&sim_path, &sim_toml).with_context(|| format!("cannot write {}", sim_path.display()))?;
+    std::fs::write(&sim_path, &sim_toml)
+        .with_context(|| format!("cannot write {}", sim_path.display()))?;
     let sim_cfg: LensingConfig = config::parse(&sim_toml, &sim_path)?;
     let grid = Grid2::new(s.npix, s.pixel_arcmin).map_err(|e| anyhow!("{e}"))?;
     let area_deg2 = grid.area_sr() * (180.0 / std::f64::consts::PI).powi(2);
@@ -124,7 +146,12 @@ pub fn run(a: &Args) -> Result<()> {
     pb.inc(1);
     let n = s.npix;
     let np = n * n;
-    let bin_map = |arr: &ndarray::Array3<f64>, b: usize| -> Vec<f64> { arr.index_axis(ndarray::Axis(0), b).iter().copied().collect() };
+    let bin_map = |arr: &ndarray::Array3<f64>, b: usize| -> Vec<f64> {
+        arr.index_axis(ndarray::Axis(0), b)
+            .iter()
+            .copied()
+            .collect()
+    };
     let nbins = sim.kappa.shape()[0];
     let tracers = sim_cfg
         .source
@@ -132,7 +159,12 @@ pub fn run(a: &Args) -> Result<()> {
         .enumerate()
         .map(|(i, src)| {
             let nz = src.nz.build(Path::new("."), "demo")?;
-            Ok(cosmodiff_cosmo::Tracer::weak_lensing(nz, s.sigma_e, s.gals_per_arcmin2 / 2.0)).map(|t| (i, t))
+            Ok(cosmodiff_cosmo::Tracer::weak_lensing(
+                nz,
+                s.sigma_e,
+                s.gals_per_arcmin2 / 2.0,
+            ))
+            .map(|t| (i, t))
         })
         .collect::<Result<Vec<_>>>()?
         .into_iter()
@@ -149,35 +181,61 @@ pub fn run(a: &Args) -> Result<()> {
     let op = ShearOp::new(grid);
     let mut best = (f64::INFINITY, 0.0, vec![]);
     for sig_pix in [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0] {
-        let (ke, _) = op.kaiser_squires_smoothed(&e1, &e2, sig_pix * s.pixel_arcmin).map_err(|e| anyhow!("{e}"))?;
+        let (ke, _) = op
+            .kaiser_squires_smoothed(&e1, &e2, sig_pix * s.pixel_arcmin)
+            .map_err(|e| anyhow!("{e}"))?;
         let r = rmse(&ke, &truth, None).map_err(|e| anyhow!("{e}"))?;
         if r < best.0 {
             best = (r, sig_pix * s.pixel_arcmin, ke);
         }
     }
     let (rmse_ks, ks_smooth, kappa_ks) = best;
-    let pair_bb = cosmodiff_cosmo::tracer_pairs(nbins).iter().position(|&p| p == (b, b)).unwrap();
+    let pair_bb = cosmodiff_cosmo::tracer_pairs(nbins)
+        .iter()
+        .position(|&p| p == (b, b))
+        .unwrap();
     let prior = ClTable::new(ell_th.clone(), cl_th[pair_bb].clone()).map_err(|e| anyhow!("{e}"))?;
     let wf = Wiener::from_cl(grid, &prior, &noise, None).map_err(|e| anyhow!("{e}"))?;
     let sol = wf.cg(&e1, &e2, 1e-6, 20_000).map_err(|e| anyhow!("{e}"))?;
     let kappa_wf = sol.kappa.clone();
-    let samples = wf.samples(&kappa_wf, s.wiener_samples, a.seed, 1e-6).map_err(|e| anyhow!("{e}"))?;
+    let samples = wf
+        .samples(&kappa_wf, s.wiener_samples, a.seed, 1e-6)
+        .map_err(|e| anyhow!("{e}"))?;
     let kappa_std = pixel_std(&samples).map_err(|e| anyhow!("{e}"))?;
     let rmse_wf = rmse(&kappa_wf, &truth, None).map_err(|e| anyhow!("{e}"))?;
     let r_ks = pearson(&kappa_ks, &truth, None).map_err(|e| anyhow!("{e}"))?;
     let r_wf = pearson(&kappa_wf, &truth, None).map_err(|e| anyhow!("{e}"))?;
-    let within = truth.iter().zip(&kappa_wf).zip(&kappa_std).filter(|((t, m), sd)| (*t - *m).abs() <= **sd).count() as f64 / np as f64;
+    let within = truth
+        .iter()
+        .zip(&kappa_wf)
+        .zip(&kappa_std)
+        .filter(|((t, m), sd)| (*t - *m).abs() <= **sd)
+        .count() as f64
+        / np as f64;
     pb.inc(1);
     let vmax = truth.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    MapPlot::new(&format!("Convergence, source bin {} ({}x{} px, {} arcmin)", b + 1, n, n, s.pixel_arcmin))
-        .add("truth", &truth, n)
-        .add(&format!("Kaiser-Squires ({ks_smooth:.0}' smoothing)"), &kappa_ks, n)
-        .add("Wiener mean", &kappa_wf, n)
-        .add("Wiener sample", &samples[0], n)
-        .range(-vmax, vmax)
+    MapPlot::new(&format!(
+        "Convergence, source bin {} ({}x{} px, {} arcmin)",
+        b + 1,
+        n,
+        n,
+        s.pixel_arcmin
+    ))
+    .add("truth", &truth, n)
+    .add(
+        &format!("Kaiser-Squires ({ks_smooth:.0}' smoothing)"),
+        &kappa_ks,
+        n,
+    )
+    .add("Wiener mean", &kappa_wf, n)
+    .add("Wiener sample", &samples[0], n)
+    .range(-vmax, vmax)
+    .label("kappa")
+    .save(&out.join("maps.png"))?;
+    MapPlot::new("Wiener posterior standard deviation")
+        .add("std(kappa)", &kappa_std, n)
         .label("kappa")
-        .save(&out.join("maps.png"))?;
-    MapPlot::new("Wiener posterior standard deviation").add("std(kappa)", &kappa_std, n).label("kappa").save(&out.join("kappa_std.png"))?;
+        .save(&out.join("kappa_std.png"))?;
 
     // 4. Measured spectra of the noisy Kaiser-Squires E maps, noise removed.
     pb.set_message("measured C_ell");
@@ -186,7 +244,11 @@ pub fn run(a: &Args) -> Result<()> {
     let lmax = grid.ell_nyquist();
     let bins = EllBins::log(lmin, lmax, s.n_ell_bins).map_err(|e| anyhow!("{e}"))?;
     let ke: Vec<Vec<f64>> = (0..nbins)
-        .map(|i| op.kaiser_squires(&bin_map(&sim.e1, i), &bin_map(&sim.e2, i)).map(|x| x.0).map_err(|e| anyhow!("{e}")))
+        .map(|i| {
+            op.kaiser_squires(&bin_map(&sim.e1, i), &bin_map(&sim.e2, i))
+                .map(|x| x.0)
+                .map_err(|e| anyhow!("{e}"))
+        })
         .collect::<Result<_>>()?;
     let pairs = cosmodiff_cosmo::tracer_pairs(nbins);
     let noise_cl = angular_cl_noise(&tracers, &[100.0]);
@@ -197,31 +259,75 @@ pub fn run(a: &Args) -> Result<()> {
         let est = cl_cross(&grid, &fft, &ke[i], &ke[j], &bins, None).map_err(|e| anyhow!("{e}"))?;
         ell_meas = est.ell.clone();
         n_modes = est.n_modes.clone();
-        cl_meas.push(est.cl.iter().map(|c| c - noise_cl[p][0]).collect::<Vec<f64>>());
+        cl_meas.push(
+            est.cl
+                .iter()
+                .map(|c| c - noise_cl[p][0])
+                .collect::<Vec<f64>>(),
+        );
     }
     let cl_at_meas = angular_cl(&fid, &tracers, &ell_meas, &opts)?;
-    let mut plot = LinePlot::new("Lensing C_ell: theory and measurement (noise subtracted)", "multipole ell", "ell (ell+1) C_ell / 2 pi").log_x(true).log_y(true);
+    let mut plot = LinePlot::new(
+        "Lensing C_ell: theory and measurement (noise subtracted)",
+        "multipole ell",
+        "ell (ell+1) C_ell / 2 pi",
+    )
+    .log_x(true)
+    .log_y(true);
     let scale = |l: f64| l * (l + 1.0) / (2.0 * std::f64::consts::PI);
     for (p, &(i, j)) in pairs.iter().enumerate() {
-        let th: Vec<f64> = ell_th.iter().zip(&cl_th[p]).map(|(l, c)| scale(*l) * c).collect();
-        plot = plot.add(Series::line(&format!("theory {}x{}", i + 1, j + 1), &ell_th, &th));
+        let th: Vec<f64> = ell_th
+            .iter()
+            .zip(&cl_th[p])
+            .map(|(l, c)| scale(*l) * c)
+            .collect();
+        plot = plot.add(Series::line(
+            &format!("theory {}x{}", i + 1, j + 1),
+            &ell_th,
+            &th,
+        ));
         // Gaussian errors: sqrt((C_ii C_jj + C_ij^2) / n_modes) with noise.
         let tot = |a: usize, c: usize, l: usize| {
-            let q = pairs.iter().position(|&x| x == (a.min(c), a.max(c))).unwrap();
+            let q = pairs
+                .iter()
+                .position(|&x| x == (a.min(c), a.max(c)))
+                .unwrap();
             cl_at_meas[q][l] + noise_cl[q][0]
         };
         let err: Vec<f64> = (0..ell_meas.len())
-            .map(|l| scale(ell_meas[l]) * ((tot(i, i, l) * tot(j, j, l) + tot(i, j, l).powi(2)) / n_modes[l].max(1) as f64).sqrt())
+            .map(|l| {
+                scale(ell_meas[l])
+                    * ((tot(i, i, l) * tot(j, j, l) + tot(i, j, l).powi(2))
+                        / n_modes[l].max(1) as f64)
+                        .sqrt()
+            })
             .collect();
-        let y: Vec<f64> = ell_meas.iter().zip(&cl_meas[p]).map(|(l, c)| scale(*l) * c).collect();
-        plot = plot.add(Series::points(&format!("measured {}x{}", i + 1, j + 1), &ell_meas, &y, Some(&err)));
+        let y: Vec<f64> = ell_meas
+            .iter()
+            .zip(&cl_meas[p])
+            .map(|(l, c)| scale(*l) * c)
+            .collect();
+        plot = plot.add(Series::points(
+            &format!("measured {}x{}", i + 1, j + 1),
+            &ell_meas,
+            &y,
+            Some(&err),
+        ));
     }
     plot.save(&out.join("cl.png"))?;
     pb.inc(1);
 
     // Fisher forecast for this survey (C_ell at the measured bins).
     pb.set_message("Fisher forecast");
-    let like = ClLikelihood::new(fid, tracers.clone(), ell_meas.clone(), f_sky, opts, Some(cl_meas.concat()), vec![Param::OmegaC, Param::Sigma8])?;
+    let like = ClLikelihood::new(
+        fid,
+        tracers.clone(),
+        ell_meas.clone(),
+        f_sky,
+        opts,
+        Some(cl_meas.concat()),
+        vec![Param::OmegaC, Param::Sigma8],
+    )?;
     let fisher = fisher_matrix(&like)?;
     let det = fisher[0][0] * fisher[1][1] - fisher[0][1] * fisher[1][0];
     let sig_fisher = [(fisher[1][1] / det).sqrt(), (fisher[0][0] / det).sqrt()];
@@ -229,8 +335,12 @@ pub fn run(a: &Args) -> Result<()> {
 
     // 5. Posterior.
     pb.set_message("NUTS posterior");
-    let measured = Measured { ell: ell_meas.clone(), cl: cl_meas.clone() };
-    let post = crate::cmd::sample::demo_posterior(&like, &s, a.seed, &out.join("corner.png"), &fid)?;
+    let measured = Measured {
+        ell: ell_meas.clone(),
+        cl: cl_meas.clone(),
+    };
+    let post =
+        crate::cmd::sample::demo_posterior(&like, &s, a.seed, &out.join("corner.png"), &fid)?;
     pb.inc(1);
     pb.finish_and_clear();
 
@@ -252,24 +362,51 @@ pub fn run(a: &Args) -> Result<()> {
     // Report.
     let secs = t0.elapsed().as_secs_f64();
     writeln!(report, "# cosmodiff demo\n")?;
-    writeln!(report, "Generated by `cosmodiff demo{}` (seed {}) in {secs:.1} s.\n", if a.quick { " --quick" } else { "" }, a.seed)?;
+    writeln!(
+        report,
+        "Generated by `cosmodiff demo{}` (seed {}) in {secs:.1} s.\n",
+        if a.quick { " --quick" } else { "" },
+        a.seed
+    )?;
     writeln!(report, "## 1. Cosmology and survey\n")?;
     writeln!(report, "Planck 2015 (Omega_c = {}, Omega_b = {}, h = {}, n_s = {}, sigma8 = {}), Eisenstein-Hu + halofit (Takahashi 2012).", fid.omega_c, fid.omega_b, fid.h, fid.n_s, fid.sigma8)?;
     writeln!(report, "Two Smail source bins (z0 = 0.5, 1.0), {} galaxies/arcmin^2 in total, sigma_e = {}; map {n}x{n} pixels of {} arcmin ({area_deg2:.1} deg^2, f_sky = {f_sky:.2e}).\n", s.gals_per_arcmin2, s.sigma_e, s.pixel_arcmin)?;
     writeln!(report, "## 2. Simulation\n\nLog-normal convergence with the theory C_ell (auto and cross), shear by the flat-sky operator, Gaussian shape noise. Config: `simulate.toml` (rerun with `cosmodiff simulate lensing --config simulate.toml --out sim.npz`).\n")?;
-    writeln!(report, "## 3. Mass maps (bin {})\n\n![maps](maps.png)\n", b + 1)?;
+    writeln!(
+        report,
+        "## 3. Mass maps (bin {})\n\n![maps](maps.png)\n",
+        b + 1
+    )?;
     writeln!(report, "| method | RMSE | Pearson r |\n|---|---|---|")?;
-    writeln!(report, "| Kaiser-Squires (best smoothing, {ks_smooth:.0} arcmin) | {rmse_ks:.5} | {r_ks:.3} |")?;
-    writeln!(report, "| Wiener filter (theory prior, CG, {} iterations) | {rmse_wf:.5} | {r_wf:.3} |\n", sol.iterations)?;
+    writeln!(
+        report,
+        "| Kaiser-Squires (best smoothing, {ks_smooth:.0} arcmin) | {rmse_ks:.5} | {r_ks:.3} |"
+    )?;
+    writeln!(
+        report,
+        "| Wiener filter (theory prior, CG, {} iterations) | {rmse_wf:.5} | {r_wf:.3} |\n",
+        sol.iterations
+    )?;
     writeln!(report, "Wiener posterior: {} constrained realisations; {:.1}% of pixels have the truth within 1 sd of the mean (68.3% expected for a Gaussian field; the truth is log-normal). ![std](kappa_std.png)\n", s.wiener_samples, 100.0 * within)?;
     writeln!(report, "## 4. Angular power spectra\n\n![cl](cl.png)\n\nAuto and cross spectra of the noisy Kaiser-Squires E maps, noise power sigma_e^2/n subtracted, in {} log bins; error bars are Gaussian with noise.\n", s.n_ell_bins)?;
-    writeln!(report, "## 5. Cosmological parameters from the measured C_ell\n")?;
-    writeln!(report, "Fisher forecast (exact derivatives): sigma(Omega_c) = {:.4}, sigma(sigma8) = {:.4}.\n", sig_fisher[0], sig_fisher[1])?;
+    writeln!(
+        report,
+        "## 5. Cosmological parameters from the measured C_ell\n"
+    )?;
+    writeln!(
+        report,
+        "Fisher forecast (exact derivatives): sigma(Omega_c) = {:.4}, sigma(sigma8) = {:.4}.\n",
+        sig_fisher[0], sig_fisher[1]
+    )?;
     report.push_str(&post.report);
     writeln!(report, "\n## Files\n\n- `demo.npz`: {}\n- `maps.png`, `kappa_std.png`, `cl.png`, `corner.png`\n- `simulate.toml`", npz.names().join(", "))?;
-    std::fs::write(out.join("report.md"), &report).with_context(|| format!("cannot write {}", out.join("report.md").display()))?;
+    std::fs::write(out.join("report.md"), &report)
+        .with_context(|| format!("cannot write {}", out.join("report.md").display()))?;
 
-    eprintln!("cosmodiff demo finished in {secs:.1} s. Results in {}/:", out.display());
+    eprintln!(
+        "cosmodiff demo finished in {secs:.1} s. Results in {}/:",
+        out.display()
+    );
     eprintln!("  report.md      summary with the numbers below and the figures");
     eprintln!("  maps.png       truth | Kaiser-Squires | Wiener mean | Wiener sample");
     eprintln!("  kappa_std.png  Wiener posterior standard deviation");

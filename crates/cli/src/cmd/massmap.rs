@@ -92,24 +92,41 @@ impl Input {
         self.arrays.iter().find(|(n, _)| n == name).map(|(_, a)| a)
     }
     fn need(&self, name: &str) -> Result<&ArrayD<f64>> {
-        self.get(name).ok_or_else(|| anyhow!("{}: missing array '{name}'", self.path))
+        self.get(name)
+            .ok_or_else(|| anyhow!("{}: missing array '{name}'", self.path))
     }
 }
 
 fn read_input(path: &Path) -> Result<Input> {
     let p = path.display().to_string();
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match ext.as_str() {
         "npz" => {
             let f = std::fs::File::open(path).with_context(|| format!("cannot open {p}"))?;
-            let mut z = ndarray_npy::NpzReader::new(f).map_err(|e| anyhow!("{p}: not a readable .npz ({e})"))?;
+            let mut z = ndarray_npy::NpzReader::new(f)
+                .map_err(|e| anyhow!("{p}: not a readable .npz ({e})"))?;
             let names = z.names().map_err(|e| anyhow!("{p}: {e}"))?;
             let mut arrays = vec![];
             for n in names {
-                if !["e1", "e2", "noise_std", "mask", "pixel_arcmin", "ell", "cl_theory"].contains(&n.as_str()) {
+                if ![
+                    "e1",
+                    "e2",
+                    "noise_std",
+                    "mask",
+                    "pixel_arcmin",
+                    "ell",
+                    "cl_theory",
+                ]
+                .contains(&n.as_str())
+                {
                     continue;
                 }
-                let a: ArrayD<f64> = match z.by_name::<ndarray::OwnedRepr<f64>, ndarray::IxDyn>(&n) {
+                let a: ArrayD<f64> = match z.by_name::<ndarray::OwnedRepr<f64>, ndarray::IxDyn>(&n)
+                {
                     Ok(a) => a,
                     Err(_) => z
                         .by_name::<ndarray::OwnedRepr<f32>, ndarray::IxDyn>(&n)
@@ -123,21 +140,32 @@ fn read_input(path: &Path) -> Result<Input> {
                 Some(_) => bail!("{p}: 'pixel_arcmin' must be a scalar"),
                 None => None,
             };
-            Ok(Input { path: p, arrays, pixel_arcmin })
+            Ok(Input {
+                path: p,
+                arrays,
+                pixel_arcmin,
+            })
         }
         "fits" | "fit" => {
             let hdus = read_fits(path).map_err(|e| anyhow!("{e}"))?;
             let mut arrays = vec![];
             let mut pixel_arcmin = None;
             for h in hdus {
-                let Some(name) = h.name.as_ref().map(|s| s.to_ascii_lowercase()) else { continue };
+                let Some(name) = h.name.as_ref().map(|s| s.to_ascii_lowercase()) else {
+                    continue;
+                };
                 if pixel_arcmin.is_none() && name == "e1" {
                     pixel_arcmin = h.pixel_arcmin;
                 }
-                let a = ArrayD::from_shape_vec(h.shape.clone(), h.data).map_err(|e| anyhow!("{p}: HDU {name}: {e}"))?;
+                let a = ArrayD::from_shape_vec(h.shape.clone(), h.data)
+                    .map_err(|e| anyhow!("{p}: HDU {name}: {e}"))?;
                 arrays.push((name, a));
             }
-            Ok(Input { path: p, arrays, pixel_arcmin })
+            Ok(Input {
+                path: p,
+                arrays,
+                pixel_arcmin,
+            })
         }
         _ => bail!("{p}: unknown input format (use .npz or .fits)"),
     }
@@ -149,10 +177,16 @@ fn maps(inp: &Input, name: &str, a: &ArrayD<f64>) -> Result<(usize, Vec<Vec<f64>
     let n = match s {
         [n1, n2] if n1 == n2 => *n1,
         [_, n1, n2] if n1 == n2 => *n1,
-        _ => bail!("{}: array '{name}' has shape {s:?}; expected [npix, npix] or [n_bins, npix, npix]", inp.path),
+        _ => bail!(
+            "{}: array '{name}' has shape {s:?}; expected [npix, npix] or [n_bins, npix, npix]",
+            inp.path
+        ),
     };
     if n < 2 {
-        bail!("{}: array '{name}' has shape {s:?}; need at least 2x2 pixels", inp.path);
+        bail!(
+            "{}: array '{name}' has shape {s:?}; need at least 2x2 pixels",
+            inp.path
+        );
     }
     let flat: Vec<f64> = a.iter().copied().collect();
     Ok((n, flat.chunks(n * n).map(|c| c.to_vec()).collect()))
@@ -162,18 +196,32 @@ pub fn run(a: &Args) -> Result<()> {
     if a.method == Method::Diffusion {
         bail!("--method diffusion needs a trained diffusion prior, which is not available yet; use --method ks or --method wiener");
     }
-    let out_ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let out_ext = a
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if !["npz", "fits", "fit"].contains(&out_ext.as_str()) {
-        bail!("{}: unknown output format (use .npz or .fits)", a.out.display());
+        bail!(
+            "{}: unknown output format (use .npz or .fits)",
+            a.out.display()
+        );
     }
     if !(a.smoothing_arcmin.is_finite() && a.smoothing_arcmin >= 0.0) {
-        bail!("--smoothing-arcmin must be >= 0, got {}", a.smoothing_arcmin);
+        bail!(
+            "--smoothing-arcmin must be >= 0, got {}",
+            a.smoothing_arcmin
+        );
     }
     if a.method == Method::Wiener && a.smoothing_arcmin > 0.0 {
         bail!("--smoothing-arcmin applies to --method ks only");
     }
     if a.method == Method::Wiener && a.samples < 2 {
-        bail!("--samples must be >= 2 (kappa_std is estimated from the samples), got {}", a.samples);
+        bail!(
+            "--samples must be >= 2 (kappa_std is estimated from the samples), got {}",
+            a.samples
+        );
     }
     if !(a.tol > 0.0 && a.tol < 1.0) {
         bail!("--tol must be in (0, 1), got {}", a.tol);
@@ -185,19 +233,31 @@ pub fn run(a: &Args) -> Result<()> {
     let same = |name: &str, arr: &ArrayD<f64>| -> Result<Vec<Vec<f64>>> {
         let (m, v) = maps(&inp, name, arr)?;
         if m != n {
-            bail!("{}: array '{name}' is {m}x{m} but 'e1' is {n}x{n}", inp.path);
+            bail!(
+                "{}: array '{name}' is {m}x{m} but 'e1' is {n}x{n}",
+                inp.path
+            );
         }
         if v.len() == nb {
             Ok(v)
         } else if v.len() == 1 {
             Ok(vec![v[0].clone(); nb])
         } else {
-            bail!("{}: array '{name}' has {} bins but 'e1' has {nb}", inp.path, v.len())
+            bail!(
+                "{}: array '{name}' has {} bins but 'e1' has {nb}",
+                inp.path,
+                v.len()
+            )
         }
     };
     let e2 = same("e2", inp.need("e2")?)?;
     if inp.need("e2")?.shape() != e1a.shape() {
-        bail!("{}: array 'e2' has shape {:?} but 'e1' has {:?}", inp.path, inp.need("e2")?.shape(), e1a.shape());
+        bail!(
+            "{}: array 'e2' has shape {:?} but 'e1' has {:?}",
+            inp.path,
+            inp.need("e2")?.shape(),
+            e1a.shape()
+        );
     }
     let noise = same("noise_std", inp.need("noise_std")?)?;
     let mask = match inp.get("mask") {
@@ -208,7 +268,10 @@ pub fn run(a: &Args) -> Result<()> {
     let need_pix = a.method == Method::Wiener || a.smoothing_arcmin > 0.0;
     let grid = match pix {
         Some(p) => Grid2::new(n, p).map_err(|e| anyhow!("{}: {e}", inp.path))?,
-        None if need_pix => bail!("{}: no 'pixel_arcmin' in the input; pass --pixel-arcmin", inp.path),
+        None if need_pix => bail!(
+            "{}: no 'pixel_arcmin' in the input; pass --pixel-arcmin",
+            inp.path
+        ),
         None => Grid2::new(n, 1.0).map_err(|e| anyhow!("{}: {e}", inp.path))?,
     };
     let theory: Option<ClMatrixTable> = if a.cl_theory {
@@ -218,12 +281,25 @@ pub fn run(a: &Args) -> Result<()> {
         let ell = inp.need("ell")?;
         let cl = inp.need("cl_theory")?;
         if ell.ndim() != 1 || cl.ndim() != 2 || cl.shape()[1] != ell.len() {
-            bail!("{}: 'cl_theory' must be [n_pairs, len(ell)], got {:?} with {} ell", inp.path, cl.shape(), ell.len());
+            bail!(
+                "{}: 'cl_theory' must be [n_pairs, len(ell)], got {:?} with {} ell",
+                inp.path,
+                cl.shape(),
+                ell.len()
+            );
         }
-        let rows: Vec<Vec<f64>> = cl.outer_iter().map(|r| r.iter().copied().collect()).collect();
-        let t = ClMatrixTable::new(ell.iter().copied().collect(), rows).map_err(|e| anyhow!("{}: 'cl_theory': {e}", inp.path))?;
+        let rows: Vec<Vec<f64>> = cl
+            .outer_iter()
+            .map(|r| r.iter().copied().collect())
+            .collect();
+        let t = ClMatrixTable::new(ell.iter().copied().collect(), rows)
+            .map_err(|e| anyhow!("{}: 'cl_theory': {e}", inp.path))?;
         if t.n_bins() != nb {
-            bail!("{}: 'cl_theory' describes {} bins but 'e1' has {nb}", inp.path, t.n_bins());
+            bail!(
+                "{}: 'cl_theory' describes {} bins but 'e1' has {nb}",
+                inp.path,
+                t.n_bins()
+            );
         }
         Some(t)
     } else {
@@ -240,14 +316,28 @@ pub fn run(a: &Args) -> Result<()> {
         let m = mask.as_ref().map(|m| m[b].as_slice());
         let w = cosmodiff_lensing::noise::inverse_variance(&noise[b], m).map_err(ctx)?;
         // Zero unobserved pixels (they may hold NaN).
-        let g1: Vec<f64> = e1[b].iter().zip(&w).map(|(g, w)| if *w > 0.0 { *g } else { 0.0 }).collect();
-        let g2: Vec<f64> = e2[b].iter().zip(&w).map(|(g, w)| if *w > 0.0 { *g } else { 0.0 }).collect();
+        let g1: Vec<f64> = e1[b]
+            .iter()
+            .zip(&w)
+            .map(|(g, w)| if *w > 0.0 { *g } else { 0.0 })
+            .collect();
+        let g2: Vec<f64> = e2[b]
+            .iter()
+            .zip(&w)
+            .map(|(g, w)| if *w > 0.0 { *g } else { 0.0 })
+            .collect();
         if let Some(i) = g1.iter().chain(&g2).position(|v| !v.is_finite()) {
-            bail!("{}: bin {b}: non-finite shear in observed pixel {}", inp.path, i % (n * n));
+            bail!(
+                "{}: bin {b}: non-finite shear in observed pixel {}",
+                inp.path,
+                i % (n * n)
+            );
         }
         match a.method {
             Method::Ks => {
-                let (ke, kb) = op.kaiser_squires_smoothed(&g1, &g2, a.smoothing_arcmin).map_err(ctx)?;
+                let (ke, kb) = op
+                    .kaiser_squires_smoothed(&g1, &g2, a.smoothing_arcmin)
+                    .map_err(ctx)?;
                 ke_all.push(ke);
                 kb_all.push(kb);
             }
@@ -259,13 +349,26 @@ pub fn run(a: &Args) -> Result<()> {
                 let wf = Wiener::from_cl(grid, &prior, &noise[b], m).map_err(ctx)?;
                 let solve = |d1: &[f64], d2: &[f64]| match a.solver {
                     Solver::Cg => wf.cg(d1, d2, a.tol, 20_000),
-                    Solver::Messenger => wf.messenger(d1, d2, &MessengerOpts { tol: a.tol, ..Default::default() }),
+                    Solver::Messenger => wf.messenger(
+                        d1,
+                        d2,
+                        &MessengerOpts {
+                            tol: a.tol,
+                            ..Default::default()
+                        },
+                    ),
                 };
                 let ke = solve(&g1, &g2).map_err(ctx)?;
-                log::info!("bin {b}: Wiener E solved in {} iterations (residual {:.2e})", ke.iterations, ke.residual);
+                log::info!(
+                    "bin {b}: Wiener E solved in {} iterations (residual {:.2e})",
+                    ke.iterations,
+                    ke.residual
+                );
                 let (r1, r2) = rotate_b_to_e(&g1, &g2);
                 let kb = solve(&r1, &r2).map_err(ctx)?;
-                let s = wf.samples(&ke.kappa, a.samples, a.seed.wrapping_add(b as u64), a.tol).map_err(ctx)?;
+                let s = wf
+                    .samples(&ke.kappa, a.samples, a.seed.wrapping_add(b as u64), a.tol)
+                    .map_err(ctx)?;
                 std_all.push(pixel_std(&s).map_err(ctx)?);
                 ke_all.push(ke.kappa);
                 kb_all.push(kb.kappa);
@@ -277,8 +380,15 @@ pub fn run(a: &Args) -> Result<()> {
     // Output shapes follow the input: [n, n] or [n_bins, n, n].
     let single = e1a.ndim() == 2;
     let map_shape: Vec<usize> = if single { vec![n, n] } else { vec![nb, n, n] };
-    let samp_shape: Vec<usize> = if single { vec![a.samples, n, n] } else { vec![nb, a.samples, n, n] };
-    let mut out: Vec<(&str, Vec<usize>, Vec<f64>)> = vec![("kappa_e", map_shape.clone(), ke_all.concat()), ("kappa_b", map_shape.clone(), kb_all.concat())];
+    let samp_shape: Vec<usize> = if single {
+        vec![a.samples, n, n]
+    } else {
+        vec![nb, a.samples, n, n]
+    };
+    let mut out: Vec<(&str, Vec<usize>, Vec<f64>)> = vec![
+        ("kappa_e", map_shape.clone(), ke_all.concat()),
+        ("kappa_b", map_shape.clone(), kb_all.concat()),
+    ];
     if a.method == Method::Wiener {
         out.push(("kappa_std", map_shape.clone(), std_all.concat()));
         out.push(("samples", samp_shape, samples_all.concat()));
@@ -293,7 +403,10 @@ pub fn run(a: &Args) -> Result<()> {
         }
         z.write(&a.out)?;
     } else {
-        let imgs: Vec<FitsImage> = out.into_iter().map(|(name, shape, data)| FitsImage::new(&name.to_ascii_uppercase(), shape, data, pix)).collect();
+        let imgs: Vec<FitsImage> = out
+            .into_iter()
+            .map(|(name, shape, data)| FitsImage::new(&name.to_ascii_uppercase(), shape, data, pix))
+            .collect();
         write_fits(&a.out, &imgs).map_err(|e| anyhow!("{e}"))?;
     }
     log::info!("wrote {}", a.out.display());
@@ -308,14 +421,25 @@ mod tests {
     fn write_input(path: &Path, n: usize, with_pix: bool) -> Vec<f64> {
         let grid = Grid2::new(n, 2.0).unwrap();
         let ell: Vec<f64> = (0..100).map(|i| 20.0 * 1.07f64.powi(i)).collect();
-        let cl: Vec<f64> = ell.iter().map(|l| 1e-9 * (l / 1000.0f64).powf(-1.2)).collect();
+        let cl: Vec<f64> = ell
+            .iter()
+            .map(|l| 1e-9 * (l / 1000.0f64).powf(-1.2))
+            .collect();
         let t = ClTable::new(ell.clone(), cl.clone()).unwrap();
         let kappa = Grf2::from_cl(grid, &t).unwrap().sample(1);
         let op = ShearOp::new(grid);
         let (g1, g2) = op.forward(&kappa, None).unwrap();
         let sig = 0.26 / (30.0f64 * 4.0).sqrt();
-        let e1: Vec<f64> = g1.iter().zip(cosmodiff_field::grf2::white_noise(n * n, 2)).map(|(g, w)| g + sig * w).collect();
-        let mut e2: Vec<f64> = g2.iter().zip(cosmodiff_field::grf2::white_noise(n * n, 3)).map(|(g, w)| g + sig * w).collect();
+        let e1: Vec<f64> = g1
+            .iter()
+            .zip(cosmodiff_field::grf2::white_noise(n * n, 2))
+            .map(|(g, w)| g + sig * w)
+            .collect();
+        let mut e2: Vec<f64> = g2
+            .iter()
+            .zip(cosmodiff_field::grf2::white_noise(n * n, 3))
+            .map(|(g, w)| g + sig * w)
+            .collect();
         let mut mask = vec![1.0; n * n];
         for i in 0..n {
             mask[5 * n + i] = 0.0;
@@ -336,7 +460,18 @@ mod tests {
     }
 
     fn args(method: Method, input: &Path, out: &Path) -> Args {
-        Args { method, input: input.into(), out: out.into(), smoothing_arcmin: 0.0, samples: 4, seed: 0, cl_theory: false, pixel_arcmin: None, solver: Solver::Cg, tol: 1e-6 }
+        Args {
+            method,
+            input: input.into(),
+            out: out.into(),
+            smoothing_arcmin: 0.0,
+            samples: 4,
+            seed: 0,
+            cl_theory: false,
+            pixel_arcmin: None,
+            solver: Solver::Cg,
+            tol: 1e-6,
+        }
     }
 
     fn read(path: &Path, name: &str) -> ArrayD<f64> {
@@ -382,10 +517,19 @@ mod tests {
         write_input(&inp, 16, false);
         let out = dir.path().join("o.npz");
         let e = format!("{:#}", run(&args(Method::Wiener, &inp, &out)).unwrap_err());
-        assert!(e.contains("nopix.npz") && e.contains("pixel_arcmin") && !e.contains('\n'), "{e}");
-        let e = format!("{:#}", run(&args(Method::Diffusion, &inp, &out)).unwrap_err());
+        assert!(
+            e.contains("nopix.npz") && e.contains("pixel_arcmin") && !e.contains('\n'),
+            "{e}"
+        );
+        let e = format!(
+            "{:#}",
+            run(&args(Method::Diffusion, &inp, &out)).unwrap_err()
+        );
         assert!(e.contains("trained"), "{e}");
-        let e = format!("{:#}", run(&args(Method::Ks, &dir.path().join("none.npz"), &out)).unwrap_err());
+        let e = format!(
+            "{:#}",
+            run(&args(Method::Ks, &dir.path().join("none.npz"), &out)).unwrap_err()
+        );
         assert!(e.contains("none.npz"), "{e}");
         let mut a = args(Method::Wiener, &inp, &out);
         a.cl_theory = true;

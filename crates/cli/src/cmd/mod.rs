@@ -26,9 +26,11 @@ pub fn progress(len: u64, msg: &str) -> indicatif::ProgressBar {
     }
     let pb = indicatif::ProgressBar::new(len);
     pb.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg:<28} [{bar:30}] {pos}/{len} {elapsed_precise}")
-            .unwrap()
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg:<28} [{bar:30}] {pos}/{len} {elapsed_precise}",
+        )
+        .unwrap()
+        .progress_chars("=> "),
     );
     pb.set_message(msg.to_string());
     pb

@@ -37,7 +37,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use cosmodiff_cosmo::{Cosmology, NonLinear, PowerSpectrum, TransferFunction};
 use cosmodiff_field::pk3::{power_spectrum, Compensation, PkOptions};
 use cosmodiff_plot::lines::{LinePlot, Series};
-use cosmodiff_pm::{Factors, GradientKernel, Growth, HalfStep, Pm, PmConfig, Schedule, Spacing, StepConfig};
+use cosmodiff_pm::{
+    Factors, GradientKernel, Growth, HalfStep, Pm, PmConfig, Schedule, Spacing, StepConfig,
+};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -116,7 +118,10 @@ pub struct CosmoGrowth {
 impl CosmoGrowth {
     pub fn new(cosmo: &Cosmology) -> Result<Self> {
         let growth = cosmodiff_cosmo::Growth::new(cosmo).map_err(|e| anyhow!("growth: {e}"))?;
-        Ok(Self { cosmo: *cosmo, growth })
+        Ok(Self {
+            cosmo: *cosmo,
+            growth,
+        })
     }
 }
 
@@ -156,14 +161,27 @@ fn read_cube(path: &Path, n: usize, what: &str) -> Result<Vec<f64>> {
     let v: Vec<f64> = match ndarray_npy::read_npy::<_, ndarray::ArrayD<f32>>(path) {
         Ok(a) => {
             if a.shape() != [n, n, n] {
-                bail!("{what} {}: shape {:?}, expected [{n}, {n}, {n}] (n_particles)", path.display(), a.shape());
+                bail!(
+                    "{what} {}: shape {:?}, expected [{n}, {n}, {n}] (n_particles)",
+                    path.display(),
+                    a.shape()
+                );
             }
             a.iter().map(|x| *x as f64).collect()
         }
         Err(_) => {
-            let a: ndarray::ArrayD<f64> = ndarray_npy::read_npy(path).with_context(|| format!("cannot read {what} {} (float32 or float64 .npy)", path.display()))?;
+            let a: ndarray::ArrayD<f64> = ndarray_npy::read_npy(path).with_context(|| {
+                format!(
+                    "cannot read {what} {} (float32 or float64 .npy)",
+                    path.display()
+                )
+            })?;
             if a.shape() != [n, n, n] {
-                bail!("{what} {}: shape {:?}, expected [{n}, {n}, {n}] (n_particles)", path.display(), a.shape());
+                bail!(
+                    "{what} {}: shape {:?}, expected [{n}, {n}, {n}] (n_particles)",
+                    path.display(),
+                    a.shape()
+                );
             }
             a.iter().copied().collect()
         }
@@ -206,14 +224,35 @@ pub fn run(c: &Command) -> Result<()> {
         factors: Factors::FastPm,
         lpt_order: t.ic.lpt_order.unwrap_or(2),
     };
-    let cfg = PmConfig { n_particles: np, n_mesh: nm, box_size, kernel, deconvolve: t.force.deconvolve.unwrap_or(false), steps: steps.clone() };
+    let cfg = PmConfig {
+        n_particles: np,
+        n_mesh: nm,
+        box_size,
+        kernel,
+        deconvolve: t.force.deconvolve.unwrap_or(false),
+        steps: steps.clone(),
+    };
     let pm = Pm::new(cfg).map_err(|e| anyhow!("{}: {e}", config.display()))?;
     let growth = CosmoGrowth::new(&cosmo)?;
     let sch = Schedule::new(&growth, &steps).map_err(|e| anyhow!("{}: {e}", config.display()))?;
-    let power = PowerSpectrum::new(&cosmo, TransferFunction::EisensteinHu, NonLinear::Linear).map_err(|e| anyhow!("power spectrum: {e}"))?;
-    let pk = |k: f64| if k > 0.0 { power.pk_linear(k, 1.0) } else { 0.0 };
+    let power = PowerSpectrum::new(&cosmo, TransferFunction::EisensteinHu, NonLinear::Linear)
+        .map_err(|e| anyhow!("power spectrum: {e}"))?;
+    let pk = |k: f64| {
+        if k > 0.0 {
+            power.pk_linear(k, 1.0)
+        } else {
+            0.0
+        }
+    };
 
-    let n_ic = [t.ic.seed.is_some(), t.ic.linear_field.is_some(), t.ic.white_noise.is_some()].iter().filter(|b| **b).count();
+    let n_ic = [
+        t.ic.seed.is_some(),
+        t.ic.linear_field.is_some(),
+        t.ic.white_noise.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
     if n_ic > 1 {
         bail!("[ic]: give only one of seed, linear_field, white_noise");
     }
@@ -229,7 +268,10 @@ pub fn run(c: &Command) -> Result<()> {
     };
     let st = pm.simulate(&lin, &sch)?;
     let el = t0.elapsed().as_secs_f64();
-    log::info!("pm: {np}^3 particles, {nm}^3 mesh, {} steps in {el:.2} s", steps.n_steps);
+    log::info!(
+        "pm: {np}^3 particles, {nm}^3 mesh, {} steps in {el:.2} s",
+        steps.n_steps
+    );
 
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let rho = pm.density_counts(&st);
@@ -242,16 +284,36 @@ pub fn run(c: &Command) -> Result<()> {
     // Snapshot of the final state: positions, momenta (p = a^3 E dx/da), density, a.
     {
         let mut snap = crate::io::Npz::new();
-        snap.add("positions", &[np, np, np, 3], pos.iter().map(|v| *v as f64).collect())?;
-        snap.add("momenta", &[np, np, np, 3], st.mom.iter().flatten().map(|v| *v as f64).collect())?;
-        snap.add("density", &[nm, nm, nm], rho.iter().map(|v| *v as f64).collect())?;
+        snap.add(
+            "positions",
+            &[np, np, np, 3],
+            pos.iter().map(|v| *v as f64).collect(),
+        )?;
+        snap.add(
+            "momenta",
+            &[np, np, np, 3],
+            st.mom.iter().flatten().map(|v| *v as f64).collect(),
+        )?;
+        snap.add(
+            "density",
+            &[nm, nm, nm],
+            rho.iter().map(|v| *v as f64).collect(),
+        )?;
         snap.add("a", &[], vec![st.a])?;
         snap.add("box_size", &[], vec![box_size])?;
         snap.write(&out.join("snapshot.npz"))?;
     }
 
     let ps = power_spectrum(&rho, nm, box_size, &PkOptions::default())?;
-    let psc = power_spectrum(&rho, nm, box_size, &PkOptions { compensate: Some(Compensation::Cic), is_delta: false })?;
+    let psc = power_spectrum(
+        &rho,
+        nm,
+        box_size,
+        &PkOptions {
+            compensate: Some(Compensation::Cic),
+            is_delta: false,
+        },
+    )?;
     let d_end = growth.d1(steps.a_end);
     let mut txt = format!(
         "# cosmodiff pm: P(k) of the CIC density at a = {}, nbodykit FFTPower-style bins (dk = 2pi/L from 0, k = mean |k|, Hermitian weights), no shot-noise subtraction (V/N = {:.6e})\n# k_mean[h/Mpc] k_lo k_hi Nmodes P_raw P_cic_compensated P_lin(k)D1^2 [(Mpc/h)^3]\n",
@@ -272,14 +334,24 @@ pub fn run(c: &Command) -> Result<()> {
     }
     std::fs::write(out.join("pk.txt"), txt).context("writing pk.txt")?;
     let plin: Vec<f64> = ps.k.iter().map(|k| pk(*k) * d_end * d_end).collect();
-    LinePlot::new(&format!("PM {np}^3 in {box_size} Mpc/h, {} steps, a = {}", steps.n_steps, steps.a_end), "k [h/Mpc]", "P(k) [(Mpc/h)^3]")
-        .log_x(true)
-        .log_y(true)
-        .add(Series::line("PM (CIC compensated)", &ps.k, &psc.p))
-        .add(Series::line("PM raw", &ps.k, &ps.p))
-        .add(Series::line("linear theory", &ps.k, &plin))
-        .save(&out.join("pk.png"))?;
-    println!("wrote {}/density.npy, positions.npy, pk.txt, pk.png, snapshot.npz ({el:.2} s)", out.display());
+    LinePlot::new(
+        &format!(
+            "PM {np}^3 in {box_size} Mpc/h, {} steps, a = {}",
+            steps.n_steps, steps.a_end
+        ),
+        "k [h/Mpc]",
+        "P(k) [(Mpc/h)^3]",
+    )
+    .log_x(true)
+    .log_y(true)
+    .add(Series::line("PM (CIC compensated)", &ps.k, &psc.p))
+    .add(Series::line("PM raw", &ps.k, &ps.p))
+    .add(Series::line("linear theory", &ps.k, &plin))
+    .save(&out.join("pk.png"))?;
+    println!(
+        "wrote {}/density.npy, positions.npy, pk.txt, pk.png, snapshot.npz ({el:.2} s)",
+        out.display()
+    );
     Ok(())
 }
 
@@ -289,7 +361,9 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let e = crate::config::parse::<PmToml>("[box]\nn_mesh = 8\nbogus = 1\n", Path::new("x.toml")).unwrap_err();
+        let e =
+            crate::config::parse::<PmToml>("[box]\nn_mesh = 8\nbogus = 1\n", Path::new("x.toml"))
+                .unwrap_err();
         assert!(format!("{e}").contains("bogus"), "{e}");
     }
 
@@ -299,8 +373,18 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let cfgp = dir.join("c.toml");
         std::fs::write(&cfgp, "[box]\nn_mesh = 32\nn_particles = 16\nbox_size = 128.0\n[ic]\nseed = 3\n[steps]\nn = 3\n").unwrap();
-        run(&Command::Run { config: cfgp.clone(), out: dir.join("o") }).unwrap();
-        for f in ["density.npy", "positions.npy", "pk.txt", "pk.png", "snapshot.npz"] {
+        run(&Command::Run {
+            config: cfgp.clone(),
+            out: dir.join("o"),
+        })
+        .unwrap();
+        for f in [
+            "density.npy",
+            "positions.npy",
+            "pk.txt",
+            "pk.png",
+            "snapshot.npz",
+        ] {
             assert!(dir.join("o").join(f).exists(), "{f}");
         }
         let d: ndarray::Array3<f32> = ndarray_npy::read_npy(dir.join("o/density.npy")).unwrap();
@@ -308,20 +392,36 @@ mod tests {
         assert!((s - 4096.0).abs() < 1e-2);
         // bad input: odd mesh
         std::fs::write(&cfgp, "[box]\nn_mesh = 33\nn_particles = 16\n").unwrap();
-        assert!(run(&Command::Run { config: cfgp, out: dir.join("o2") }).is_err());
+        assert!(run(&Command::Run {
+            config: cfgp,
+            out: dir.join("o2")
+        })
+        .is_err());
 
         // the reference problem through the CLI (cosmology from cosmodiff-cosmo)
-        let refd = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/reference/pm/n64/jaxpm"));
+        let refd = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/reference/pm/n64/jaxpm"
+        ));
         if refd.join("linear_field_a1.npy").exists() {
             let cfg = format!("[box]\nn_mesh = 64\nn_particles = 64\nbox_size = 256.0\n[ic]\nlinear_field = \"{}\"\n[steps]\nn = 10\n[force]\ngradient = \"fd4\"\n", refd.join("linear_field_a1.npy").display());
             let p = dir.join("ref.toml");
             std::fs::write(&p, cfg).unwrap();
-            run(&Command::Run { config: p, out: dir.join("r") }).unwrap();
+            run(&Command::Run {
+                config: p,
+                out: dir.join("r"),
+            })
+            .unwrap();
             let a: ndarray::Array3<f32> = ndarray_npy::read_npy(dir.join("r/density.npy")).unwrap();
-            let b: ndarray::Array3<f32> = ndarray_npy::read_npy(refd.join("fastpm10_density_cic_a1.npy")).unwrap();
-            let (a, b): (Vec<f32>, Vec<f32>) = (a.iter().copied().collect(), b.iter().copied().collect());
+            let b: ndarray::Array3<f32> =
+                ndarray_npy::read_npy(refd.join("fastpm10_density_cic_a1.npy")).unwrap();
+            let (a, b): (Vec<f32>, Vec<f32>) =
+                (a.iter().copied().collect(), b.iter().copied().collect());
             let c = cosmodiff_field::pk3::compare(&b, &a, 64, 256.0, 0.5).unwrap();
-            eprintln!("CLI vs fastpm10: max|dP/P| {:.2e}, min r {:.6}", c.max_abs_dp, c.min_r);
+            eprintln!(
+                "CLI vs fastpm10: max|dP/P| {:.2e}, min r {:.6}",
+                c.max_abs_dp, c.min_r
+            );
             assert!(c.max_abs_dp < 5e-3 && c.min_r > 0.999);
         }
         let _ = std::fs::remove_dir_all(&dir);

@@ -6,7 +6,9 @@ use crate::io::Npz;
 use anyhow::{anyhow, bail, Context, Result};
 use cosmodiff_cosmo::covariance::ClLikelihood;
 use cosmodiff_cosmo::{CosmoError, Cosmology, Param};
-use cosmodiff_infer::{find_map, run_nuts, LogDensity, MapSettings, NutsSettings, Posterior, Prior, Samples};
+use cosmodiff_infer::{
+    find_map, run_nuts, LogDensity, MapSettings, NutsSettings, Posterior, Prior, Samples,
+};
 use serde::Deserialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -92,7 +94,12 @@ fn d_draws() -> usize {
 }
 impl Default for SamplerSection {
     fn default() -> Self {
-        Self { chains: 4, warmup: 500, draws: 1000, seed: 0 }
+        Self {
+            chains: 4,
+            warmup: 500,
+            draws: 1000,
+            seed: 0,
+        }
     }
 }
 
@@ -108,7 +115,11 @@ impl LogDensity for ClDensity {
         self.like.params.len()
     }
     fn names(&self) -> Vec<String> {
-        self.like.params.iter().map(|p| p.name().to_string()).collect()
+        self.like
+            .params
+            .iter()
+            .map(|p| p.name().to_string())
+            .collect()
     }
     fn logp_and_grad(&self, x: &[f64], grad: &mut [f64]) -> Result<f64, CosmoError> {
         self.like.cosmology(x).validate()?;
@@ -129,10 +140,22 @@ pub fn run(a: &Args) -> Result<()> {
     let post = Posterior::new(ClDensity { like }, priors).map_err(|e| anyhow!("[[param]] {e}"))?;
     let s = &cfg.sampler;
     if s.chains == 0 || s.draws < 10 {
-        bail!("[sampler] need chains >= 1 and draws >= 10 (got chains = {}, draws = {})", s.chains, s.draws);
+        bail!(
+            "[sampler] need chains >= 1 and draws >= 10 (got chains = {}, draws = {})",
+            s.chains,
+            s.draws
+        );
     }
-    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
-    let settings = NutsSettings { chains: s.chains, warmup: s.warmup, draws: s.draws, seed: s.seed, progress: !crate::cmd::is_quiet(), ..Default::default() };
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    let settings = NutsSettings {
+        chains: s.chains,
+        warmup: s.warmup,
+        draws: s.draws,
+        seed: s.seed,
+        progress: !crate::cmd::is_quiet(),
+        ..Default::default()
+    };
     let samples = run_nuts(&post, &settings)?;
     write_outputs(&samples, &a.out, Some(&fid))?;
     if !crate::cmd::is_quiet() {
@@ -141,10 +164,24 @@ pub fn run(a: &Args) -> Result<()> {
     if a.map {
         let m = find_map(&post, &MapSettings::default())?;
         let p = a.out.join("map.json");
-        std::fs::write(&p, serde_json::to_string_pretty(&m)?).with_context(|| format!("cannot write {}", p.display()))?;
-        eprintln!("MAP: {}", m.names.iter().zip(&m.x).zip(&m.sd).map(|((n, x), s)| format!("{n} = {x:.5} +- {s:.5}")).collect::<Vec<_>>().join(", "));
+        std::fs::write(&p, serde_json::to_string_pretty(&m)?)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+        eprintln!(
+            "MAP: {}",
+            m.names
+                .iter()
+                .zip(&m.x)
+                .zip(&m.sd)
+                .map(|((n, x), s)| format!("{n} = {x:.5} +- {s:.5}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
-    eprintln!("wrote {}/draws.npz, summary.json, corner.png{}", a.out.display(), if a.map { ", map.json" } else { "" });
+    eprintln!(
+        "wrote {}/draws.npz, summary.json, corner.png{}",
+        a.out.display(),
+        if a.map { ", map.json" } else { "" }
+    );
     Ok(())
 }
 
@@ -160,7 +197,10 @@ pub fn build(cfg: &SampleConfig, base: &Path) -> Result<(ClLikelihood, Vec<Prior
     let cosmo = cfg.cosmology.build()?;
     let opts = cfg.options.build()?;
     cfg.cl.check()?;
-    let f_sky = cfg.cl.f_sky.ok_or_else(|| anyhow!("[cl] f_sky is required for the likelihood covariance"))?;
+    let f_sky = cfg
+        .cl
+        .f_sky
+        .ok_or_else(|| anyhow!("[cl] f_sky is required for the likelihood covariance"))?;
     let tracers = config::build_tracers(&cfg.tracer, base)?;
     if tracers.is_empty() {
         bail!("at least one [[tracer]] block is required");
@@ -171,11 +211,16 @@ pub fn build(cfg: &SampleConfig, base: &Path) -> Result<(ClLikelihood, Vec<Prior
     let mut params = vec![];
     let mut priors = vec![];
     for (i, p) in cfg.param.iter().enumerate() {
-        let par: Param = p.name.parse().map_err(|e| anyhow!("[[param]] #{}: {e}", i + 1))?;
+        let par: Param = p
+            .name
+            .parse()
+            .map_err(|e| anyhow!("[[param]] #{}: {e}", i + 1))?;
         if params.contains(&par) {
             bail!("[[param]] #{}: parameter {} listed twice", i + 1, p.name);
         }
-        p.prior.validate().map_err(|e| anyhow!("[[param]] #{} ({}): {e}", i + 1, p.name))?;
+        p.prior
+            .validate()
+            .map_err(|e| anyhow!("[[param]] #{} ({}): {e}", i + 1, p.name))?;
         params.push(par);
         priors.push(p.prior.clone());
     }
@@ -185,9 +230,15 @@ pub fn build(cfg: &SampleConfig, base: &Path) -> Result<(ClLikelihood, Vec<Prior
         (None, false) => bail!("[data]: expected file = \"data.npz\" or fiducial = true"),
         (None, true) => None,
         (Some(f), false) => {
-            let p = if f.is_absolute() { f.clone() } else { base.join(f) };
-            let file = std::fs::File::open(&p).with_context(|| format!("[data] file {}", p.display()))?;
-            let mut z = ndarray_npy::NpzReader::new(file).map_err(|e| anyhow!("[data] file {}: {e}", p.display()))?;
+            let p = if f.is_absolute() {
+                f.clone()
+            } else {
+                base.join(f)
+            };
+            let file =
+                std::fs::File::open(&p).with_context(|| format!("[data] file {}", p.display()))?;
+            let mut z = ndarray_npy::NpzReader::new(file)
+                .map_err(|e| anyhow!("[data] file {}: {e}", p.display()))?;
             let a: ndarray::ArrayD<f64> = z
                 .by_name("cl")
                 .or_else(|_| z.by_name("cl.npy"))
@@ -198,7 +249,15 @@ pub fn build(cfg: &SampleConfig, base: &Path) -> Result<(ClLikelihood, Vec<Prior
             Some(a.iter().copied().collect())
         }
     };
-    let like = ClLikelihood::new(cosmo, tracers, cfg.cl.ell.clone(), f_sky, opts, data, params)?;
+    let like = ClLikelihood::new(
+        cosmo,
+        tracers,
+        cfg.cl.ell.clone(),
+        f_sky,
+        opts,
+        data,
+        params,
+    )?;
     Ok((like, priors))
 }
 
@@ -219,10 +278,32 @@ impl DemoPosterior {
 }
 
 /// The demo's posterior: NUTS on (Omega_c, sigma8) with wide uniform priors.
-pub fn demo_posterior(like: &ClLikelihood, s: &crate::cmd::demo::Settings, seed: u64, corner: &Path, fid: &Cosmology) -> Result<DemoPosterior> {
-    let priors = vec![Prior::Uniform { low: 0.1, high: 0.6 }, Prior::Uniform { low: 0.4, high: 1.3 }];
+pub fn demo_posterior(
+    like: &ClLikelihood,
+    s: &crate::cmd::demo::Settings,
+    seed: u64,
+    corner: &Path,
+    fid: &Cosmology,
+) -> Result<DemoPosterior> {
+    let priors = vec![
+        Prior::Uniform {
+            low: 0.1,
+            high: 0.6,
+        },
+        Prior::Uniform {
+            low: 0.4,
+            high: 1.3,
+        },
+    ];
     let post = Posterior::new(ClDensity { like: like.clone() }, priors)?;
-    let settings = NutsSettings { chains: s.chains, warmup: s.warmup, draws: s.draws, seed, progress: false, ..Default::default() };
+    let settings = NutsSettings {
+        chains: s.chains,
+        warmup: s.warmup,
+        draws: s.draws,
+        seed,
+        progress: false,
+        ..Default::default()
+    };
     let samples = run_nuts(&post, &settings)?;
     let truths = [fid.omega_c, fid.sigma8];
     samples.corner(corner, Some(&truths))?;
@@ -231,7 +312,11 @@ pub fn demo_posterior(like: &ClLikelihood, s: &crate::cmd::demo::Settings, seed:
     writeln!(r, "NUTS ({} chains x {} draws after {} warmup, {:.1} s, {} divergences), uniform priors Omega_c in [0.1, 0.6], sigma8 in [0.4, 1.3]:\n", s.chains, s.draws, s.warmup, sum.elapsed_s, sum.divergences)?;
     writeln!(r, "| parameter | truth | mean | sd | q05 | q95 | R-hat | ESS bulk |\n|---|---|---|---|---|---|---|---|")?;
     for (p, t) in sum.params.iter().zip(truths) {
-        writeln!(r, "| {} | {t} | {:.4} | {:.4} | {:.4} | {:.4} | {:.3} | {:.0} |", p.name, p.mean, p.sd, p.q05, p.q95, p.r_hat, p.ess_bulk)?;
+        writeln!(
+            r,
+            "| {} | {t} | {:.4} | {:.4} | {:.4} | {:.4} | {:.3} | {:.0} |",
+            p.name, p.mean, p.sd, p.q05, p.q95, p.r_hat, p.ess_bulk
+        )?;
     }
     let worst_rhat = sum.params.iter().map(|p| p.r_hat).fold(0.0f64, f64::max);
     if worst_rhat > 1.05 {
@@ -240,8 +325,17 @@ pub fn demo_posterior(like: &ClLikelihood, s: &crate::cmd::demo::Settings, seed:
     writeln!(r, "\n![corner](corner.png)\n\nOne field constrains the degenerate combination sigma8 Omega_m^0.5 far better than either parameter. The likelihood uses the Gaussian (Knox) covariance; the simulated field is log-normal, whose extra (non-Gaussian) variance is not included, so the contours are somewhat too tight and one realisation can sit 2 sigma from the truth (change --seed to see others).")?;
     let line = format!(
         "  posterior: Omega_c = {:.3} +- {:.3}, sigma8 = {:.3} +- {:.3} (truth {}, {})",
-        sum.params[0].mean, sum.params[0].sd, sum.params[1].mean, sum.params[1].sd, truths[0], truths[1]
+        sum.params[0].mean,
+        sum.params[0].sd,
+        sum.params[1].mean,
+        sum.params[1].sd,
+        truths[0],
+        truths[1]
     );
     let d = samples.draws.iter().copied().collect();
-    Ok(DemoPosterior { report: r, summary_line: line, draws: Some((samples.draws.shape().to_vec(), d)) })
+    Ok(DemoPosterior {
+        report: r,
+        summary_line: line,
+        draws: Some((samples.draws.shape().to_vec(), d)),
+    })
 }

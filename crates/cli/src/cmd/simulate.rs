@@ -86,7 +86,10 @@ fn default_seed() -> u64 {
 }
 impl Default for FieldSection {
     fn default() -> Self {
-        Self { kind: default_kind(), seed: default_seed() }
+        Self {
+            kind: default_kind(),
+            seed: default_seed(),
+        }
     }
 }
 
@@ -101,7 +104,14 @@ pub fn run(c: &Command) -> Result<()> {
             npz.add_2d("cl_theory", &cl)?;
             npz.add("pixel_arcmin", &[], vec![cfg.map.pixel_arcmin])?;
             npz.write(&a.out)?;
-            eprintln!("wrote {} ({} bins of {}x{} pixels, {})", a.out.display(), sim.kappa.shape()[0], cfg.map.npix, cfg.map.npix, cfg.field.kind);
+            eprintln!(
+                "wrote {} ({} bins of {}x{} pixels, {})",
+                a.out.display(),
+                sim.kappa.shape()[0],
+                cfg.map.npix,
+                cfg.map.npix,
+                cfg.field.kind
+            );
             Ok(())
         }
     }
@@ -152,21 +162,30 @@ pub fn hilbert_shift(z: f64) -> f64 {
 pub fn map_ells(grid: &Grid2) -> Vec<f64> {
     let side = grid.n as f64 * grid.pixel_arcmin * cosmodiff_field::ARCMIN;
     let l_min = (std::f64::consts::PI / side).max(2.0);
-    let l_max = 1.5 * std::f64::consts::SQRT_2 * std::f64::consts::PI / (grid.pixel_arcmin * cosmodiff_field::ARCMIN);
+    let l_max = 1.5 * std::f64::consts::SQRT_2 * std::f64::consts::PI
+        / (grid.pixel_arcmin * cosmodiff_field::ARCMIN);
     let n = 96;
-    (0..n).map(|i| l_min * (l_max / l_min).powf(i as f64 / (n - 1) as f64)).collect()
+    (0..n)
+        .map(|i| l_min * (l_max / l_min).powf(i as f64 / (n - 1) as f64))
+        .collect()
 }
 
 /// Run the simulation described by a config; returns the maps, the theory
 /// ell grid and C_ell [n_pairs][n_ell].
-pub fn simulate_lensing(cfg: &LensingConfig, base: &Path) -> Result<(TomoLensingSim, Vec<f64>, Vec<Vec<f64>>)> {
+pub fn simulate_lensing(
+    cfg: &LensingConfig,
+    base: &Path,
+) -> Result<(TomoLensingSim, Vec<f64>, Vec<Vec<f64>>)> {
     let cosmo = cfg.cosmology.build()?;
     let opts = cfg.options.build()?;
     if !(cfg.map.npix >= 8 && cfg.map.npix <= 8192) {
         bail!("[map] npix = {}: expected 8 <= npix <= 8192", cfg.map.npix);
     }
     if !(cfg.map.pixel_arcmin > 0.0 && cfg.map.pixel_arcmin < 600.0) {
-        bail!("[map] pixel_arcmin = {}: expected a value in (0, 600) arcmin", cfg.map.pixel_arcmin);
+        bail!(
+            "[map] pixel_arcmin = {}: expected a value in (0, 600) arcmin",
+            cfg.map.pixel_arcmin
+        );
     }
     if cfg.source.is_empty() {
         bail!("at least one [[source]] block is required");
@@ -177,9 +196,16 @@ pub fn simulate_lensing(cfg: &LensingConfig, base: &Path) -> Result<(TomoLensing
     for (i, s) in cfg.source.iter().enumerate() {
         let ctx = format!("[[source]] #{}", i + 1);
         let nz = s.nz.build(base, &ctx)?;
-        let t = Tracer::weak_lensing(nz, s.sigma_e.unwrap_or(0.26), s.gals_per_arcmin2.unwrap_or(10.0));
+        let t = Tracer::weak_lensing(
+            nz,
+            s.sigma_e.unwrap_or(0.26),
+            s.gals_per_arcmin2.unwrap_or(10.0),
+        );
         t.validate().map_err(|e| anyhow!("{ctx}: {e}"))?;
-        bins.push(SourceBin { sigma_e: s.sigma_e.unwrap_or(0.26), gals_per_arcmin2: s.gals_per_arcmin2.unwrap_or(10.0) });
+        bins.push(SourceBin {
+            sigma_e: s.sigma_e.unwrap_or(0.26),
+            gals_per_arcmin2: s.gals_per_arcmin2.unwrap_or(10.0),
+        });
         tracers.push(t);
     }
     let kind = match cfg.field.kind.as_str() {
@@ -189,7 +215,10 @@ pub fn simulate_lensing(cfg: &LensingConfig, base: &Path) -> Result<(TomoLensing
                 .source
                 .iter()
                 .zip(&tracers)
-                .map(|(s, t)| s.lognormal_shift.unwrap_or_else(|| hilbert_shift(mean_z(t))))
+                .map(|(s, t)| {
+                    s.lognormal_shift
+                        .unwrap_or_else(|| hilbert_shift(mean_z(t)))
+                })
                 .collect(),
         },
         k => bail!("[field] kind = \"{k}\": expected \"gaussian\" or \"lognormal\""),
@@ -197,7 +226,9 @@ pub fn simulate_lensing(cfg: &LensingConfig, base: &Path) -> Result<(TomoLensing
     let ell = map_ells(&grid);
     let cl = angular_cl(&cosmo, &tracers, &ell, &opts)?;
     debug_assert_eq!(cl.len(), tracer_pairs(tracers.len()).len());
-    let table = ClMatrixTable::new(ell.clone(), cl.clone()).map_err(|e| anyhow!("theory C_ell: {e}"))?;
-    let sim = simulate_tomographic(grid, &table, &bins, &kind, cfg.field.seed).map_err(|e| anyhow!("simulation: {e}"))?;
+    let table =
+        ClMatrixTable::new(ell.clone(), cl.clone()).map_err(|e| anyhow!("theory C_ell: {e}"))?;
+    let sim = simulate_tomographic(grid, &table, &bins, &kind, cfg.field.seed)
+        .map_err(|e| anyhow!("simulation: {e}"))?;
     Ok((sim, ell, cl))
 }

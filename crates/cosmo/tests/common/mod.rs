@@ -12,7 +12,9 @@ pub fn load(file: &str, key: &str) -> ArrayD<f64> {
     let p = refdir().join(file);
     let f = std::fs::File::open(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     let mut z = NpzReader::new(f).unwrap();
-    z.by_name::<ndarray::OwnedRepr<f64>, IxDyn>(key).or_else(|_| z.by_name(&format!("{key}.npy"))).unwrap()
+    z.by_name::<ndarray::OwnedRepr<f64>, IxDyn>(key)
+        .or_else(|_| z.by_name(&format!("{key}.npy")))
+        .unwrap()
 }
 
 pub fn cosmo(tag: &str) -> Cosmology {
@@ -35,12 +37,17 @@ pub fn cosmo(tag: &str) -> Cosmology {
 pub const TAGS: [&str; 3] = ["fid", "lowOm", "w0wa"];
 
 pub fn max_rel(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| ((x - y) / y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| ((x - y) / y).abs())
+        .fold(0.0, f64::max)
 }
 
 pub fn load_i64(file: &str, key: &str) -> ArrayD<i64> {
     let p = refdir().join(file);
     let f = std::fs::File::open(&p).unwrap();
     let mut z = NpzReader::new(f).unwrap();
-    z.by_name::<ndarray::OwnedRepr<i64>, IxDyn>(key).or_else(|_| z.by_name(&format!("{key}.npy"))).unwrap()
+    z.by_name::<ndarray::OwnedRepr<i64>, IxDyn>(key)
+        .or_else(|_| z.by_name(&format!("{key}.npy")))
+        .unwrap()
 }
