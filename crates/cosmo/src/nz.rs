@@ -247,6 +247,24 @@ impl Nz {
             .map(|z| z + self.shift)
             .collect()
     }
+
+    /// Mean redshift \int z n(z) dz (midpoint rule with 4000 cells on [0, zmax]).
+    pub fn mean_z(&self) -> f64 {
+        if let Some(z) = self.is_delta() {
+            return z;
+        }
+        let zmax = self.zmax();
+        let n = 4000;
+        let h = zmax / n as f64;
+        let (mut s0, mut s1) = (0.0, 0.0);
+        for i in 0..n {
+            let z = (i as f64 + 0.5) * h;
+            let v = self.eval(z);
+            s0 += v;
+            s1 += v * z;
+        }
+        s1 / s0
+    }
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@
 //! # Ok::<(), InferError>(())
 //! ```
 
+pub mod cl;
 pub mod density;
 pub mod diagnostics;
 pub mod error;
@@ -44,6 +45,7 @@ pub mod runner;
 pub mod samples;
 pub mod special;
 
+pub use cl::ClDensity;
 pub use density::{DensityError, FnDensity, GaussianDensity, LogDensity};
 pub use error::InferError;
 pub use hmc::{run_hmc, HmcSettings};

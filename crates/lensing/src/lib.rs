@@ -23,5 +23,5 @@ pub mod wiener;
 
 pub use error::{LensingError, Result};
 pub use shear::ShearOp;
-pub use sim::{simulate_tomographic, SourceBin, TomoLensingSim};
+pub use sim::{hilbert_shift, simulate_tomographic, theory_ells, SourceBin, TomoLensingSim};
 pub use wiener::{MessengerOpts, Solve, Wiener};

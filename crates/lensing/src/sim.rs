@@ -16,6 +16,28 @@ use ndarray::Array3;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+/// Log-normal shift of the convergence for sources at redshift z
+/// (fit of Hilbert, Hartlap & Schneider 2011, eq. 38, to ray-traced
+/// Millennium convergence): kappa_0 = 0.008 z + 0.029 z^2 - 0.0079 z^3 + 0.00065 z^4,
+/// with z capped at 3.
+pub fn hilbert_shift(z: f64) -> f64 {
+    let z = z.min(3.0);
+    0.008 * z + 0.029 * z * z - 0.0079 * z.powi(3) + 0.00065 * z.powi(4)
+}
+
+/// Theory multipoles covering a map's modes: 96 log-spaced ell from half the
+/// fundamental mode (at least 2) to 1.5 x the corner Nyquist mode.
+pub fn theory_ells(grid: &Grid2) -> Vec<f64> {
+    let side = grid.n as f64 * grid.pixel_arcmin * cosmodiff_field::ARCMIN;
+    let l_min = (std::f64::consts::PI / side).max(2.0);
+    let l_max = 1.5 * std::f64::consts::SQRT_2 * std::f64::consts::PI
+        / (grid.pixel_arcmin * cosmodiff_field::ARCMIN);
+    let n = 96;
+    (0..n)
+        .map(|i| l_min * (l_max / l_min).powf(i as f64 / (n - 1) as f64))
+        .collect()
+}
+
 /// Observation settings of one source bin.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SourceBin {

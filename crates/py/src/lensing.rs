@@ -4,52 +4,17 @@
 use crate::cosmo::{PyCosmology, PyTracer};
 use crate::{bad, err, flat2, flat3, slice, square_map, vec1};
 use cosmodiff_cosmo::tracers::TracerKind;
-use cosmodiff_cosmo::{angular_cl, ClOptions, NonLinear, Tracer, TransferFunction};
+use cosmodiff_cosmo::{angular_cl, ClOptions, NonLinear, TransferFunction};
 use cosmodiff_field::cl2::{cl_cross, EllBins};
 use cosmodiff_field::tomo2::FieldKind;
 use cosmodiff_field::{ClMatrixTable, ClTable, Fft2, Grid2};
 use cosmodiff_lensing::metrics::{pearson, rmse};
 use cosmodiff_lensing::wiener::{pixel_std, rotate_b_to_e};
-use cosmodiff_lensing::{simulate_tomographic, ShearOp, SourceBin, Wiener};
+use cosmodiff_lensing::{hilbert_shift, simulate_tomographic, theory_ells, ShearOp, SourceBin, Wiener};
 use numpy::ndarray::Array1;
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-
-/// Mean redshift of a normalised n(z) (midpoint rule, as `cosmodiff simulate`).
-fn mean_z(t: &Tracer) -> f64 {
-    if let Some(z) = t.nz.is_delta() {
-        return z;
-    }
-    let zmax = t.nz.zmax();
-    let n = 4000;
-    let h = zmax / n as f64;
-    let (mut s0, mut s1) = (0.0, 0.0);
-    for i in 0..n {
-        let z = (i as f64 + 0.5) * h;
-        let v = t.nz.eval(z);
-        s0 += v;
-        s1 += v * z;
-    }
-    s1 / s0
-}
-
-/// Log-normal shift of the convergence for sources at z (Hilbert, Hartlap &
-/// Schneider 2011, eq. 38), as used by `cosmodiff simulate lensing`.
-fn hilbert_shift(z: f64) -> f64 {
-    let z = z.min(3.0);
-    0.008 * z + 0.029 * z * z - 0.0079 * z.powi(3) + 0.00065 * z.powi(4)
-}
-
-/// 96 log-spaced theory multipoles from half the fundamental mode to 1.5x
-/// the corner Nyquist mode (as `cosmodiff simulate lensing`).
-fn map_ells(grid: &Grid2) -> Vec<f64> {
-    let side = grid.n as f64 * grid.pixel_arcmin * cosmodiff_field::ARCMIN;
-    let l_min = (std::f64::consts::PI / side).max(2.0);
-    let l_max = 1.5 * std::f64::consts::SQRT_2 * std::f64::consts::PI / (grid.pixel_arcmin * cosmodiff_field::ARCMIN);
-    let n = 96;
-    (0..n).map(|i| l_min * (l_max / l_min).powf(i as f64 / (n - 1) as f64)).collect()
-}
 
 /// Tomographic lensing maps conditioned on a cosmology; see `cosmodiff.simulate_lensing`.
 #[pyfunction]
@@ -88,8 +53,8 @@ fn simulate_lensing<'py>(
         }
     }
     let shifts: Vec<f64> = match &lognormal_shifts {
-        None => ts.iter().map(|t| hilbert_shift(mean_z(t))).collect(),
-        Some(v) if v.len() == ts.len() => v.iter().zip(&ts).map(|(s, t)| s.unwrap_or_else(|| hilbert_shift(mean_z(t)))).collect(),
+        None => ts.iter().map(|t| hilbert_shift(t.nz.mean_z())).collect(),
+        Some(v) if v.len() == ts.len() => v.iter().zip(&ts).map(|(s, t)| s.unwrap_or_else(|| hilbert_shift(t.nz.mean_z()))).collect(),
         Some(v) => return Err(bad(format!("lognormal_shifts: expected {} values (one per source bin), got {}", ts.len(), v.len()))),
     };
     let fk = match kind {
@@ -99,7 +64,7 @@ fn simulate_lensing<'py>(
     };
     let grid = Grid2::new(npix, pixel_arcmin).map_err(err)?;
     let (sim, ell, cl) = py.detach(|| -> Result<_, String> {
-        let ell = map_ells(&grid);
+        let ell = theory_ells(&grid);
         let cl = angular_cl(&c, &ts, &ell, &opts).map_err(|e| e.to_string())?;
         let table = ClMatrixTable::new(ell.clone(), cl.clone()).map_err(|e| format!("theory C_ell: {e}"))?;
         let sim = simulate_tomographic(grid, &table, &bins, &fk, seed).map_err(|e| format!("simulation: {e}"))?;

@@ -3,37 +3,10 @@
 
 use crate::cosmo::PyClLikelihood;
 use crate::{bad, err};
-use cosmodiff_cosmo::covariance::ClLikelihood;
-use cosmodiff_cosmo::CosmoError;
-use cosmodiff_infer::{find_map, run_nuts, LogDensity, MapSettings, NutsSettings, Posterior, Prior};
+use cosmodiff_infer::{find_map, run_nuts, ClDensity, MapSettings, NutsSettings, Posterior, Prior};
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-
-/// The C_ell likelihood as a log density of the free parameters (the same
-/// construction as `cosmodiff sample`).
-struct ClDensity {
-    like: ClLikelihood,
-}
-
-impl LogDensity for ClDensity {
-    type Error = CosmoError;
-    fn dim(&self) -> usize {
-        self.like.params.len()
-    }
-    fn names(&self) -> Vec<String> {
-        self.like.params.iter().map(|p| p.name().to_string()).collect()
-    }
-    fn logp_and_grad(&self, x: &[f64], grad: &mut [f64]) -> Result<f64, CosmoError> {
-        self.like.cosmology(x).validate()?;
-        let (v, g) = self.like.value_and_grad(x)?;
-        grad.copy_from_slice(&g);
-        Ok(v)
-    }
-    fn hessian(&self, x: &[f64]) -> Option<Result<Vec<f64>, CosmoError>> {
-        Some(self.like.hessian(x).map(|h| h.concat()))
-    }
-}
 
 fn posterior(like: &PyClLikelihood, priors: Vec<String>) -> PyResult<Posterior<ClDensity>> {
     let n = like.inner.params.len();

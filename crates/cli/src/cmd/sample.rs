@@ -5,9 +5,9 @@ use crate::config::{self, ClSection, CosmologySection, OptionsSection, TracerSpe
 use crate::io::Npz;
 use anyhow::{anyhow, bail, Context, Result};
 use cosmodiff_cosmo::covariance::ClLikelihood;
-use cosmodiff_cosmo::{CosmoError, Cosmology, Param};
+use cosmodiff_cosmo::{Cosmology, Param};
 use cosmodiff_infer::{
-    find_map, run_nuts, LogDensity, MapSettings, NutsSettings, Posterior, Prior, Samples,
+    find_map, run_nuts, ClDensity, MapSettings, NutsSettings, Posterior, Prior, Samples,
 };
 use serde::Deserialize;
 use std::fmt::Write as _;
@@ -100,35 +100,6 @@ impl Default for SamplerSection {
             draws: 1000,
             seed: 0,
         }
-    }
-}
-
-/// The C_ell likelihood as a [`LogDensity`] on the free parameters, with
-/// exact gradients (dual numbers) and an exact Hessian (hyper-duals).
-pub struct ClDensity {
-    pub like: ClLikelihood,
-}
-
-impl LogDensity for ClDensity {
-    type Error = CosmoError;
-    fn dim(&self) -> usize {
-        self.like.params.len()
-    }
-    fn names(&self) -> Vec<String> {
-        self.like
-            .params
-            .iter()
-            .map(|p| p.name().to_string())
-            .collect()
-    }
-    fn logp_and_grad(&self, x: &[f64], grad: &mut [f64]) -> Result<f64, CosmoError> {
-        self.like.cosmology(x).validate()?;
-        let (v, g) = self.like.value_and_grad(x)?;
-        grad.copy_from_slice(&g);
-        Ok(v)
-    }
-    fn hessian(&self, x: &[f64]) -> Option<Result<Vec<f64>, CosmoError>> {
-        Some(self.like.hessian(x).map(|h| h.concat()))
     }
 }
 

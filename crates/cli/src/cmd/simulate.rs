@@ -8,7 +8,9 @@ use anyhow::{anyhow, bail, Result};
 use cosmodiff_cosmo::{angular_cl, tracer_pairs, Tracer};
 use cosmodiff_field::tomo2::FieldKind;
 use cosmodiff_field::{ClMatrixTable, Grid2};
-use cosmodiff_lensing::{simulate_tomographic, SourceBin, TomoLensingSim};
+use cosmodiff_lensing::{
+    hilbert_shift, simulate_tomographic, theory_ells, SourceBin, TomoLensingSim,
+};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -131,45 +133,6 @@ pub fn add_sim(npz: &mut Npz, sim: &TomoLensingSim) -> Result<()> {
     Ok(())
 }
 
-/// Mean redshift of a normalised n(z).
-fn mean_z(t: &Tracer) -> f64 {
-    if let Some(z) = t.nz.is_delta() {
-        return z;
-    }
-    let zmax = t.nz.zmax();
-    let n = 4000;
-    let h = zmax / n as f64;
-    let (mut s0, mut s1) = (0.0, 0.0);
-    for i in 0..n {
-        let z = (i as f64 + 0.5) * h;
-        let v = t.nz.eval(z);
-        s0 += v;
-        s1 += v * z;
-    }
-    s1 / s0
-}
-
-/// Log-normal shift of the convergence for sources at redshift z
-/// (fit of Hilbert, Hartlap & Schneider 2011, eq. 38, to ray-traced
-/// Millennium convergence): kappa_0 = 0.008 z + 0.029 z^2 - 0.0079 z^3 + 0.00065 z^4.
-pub fn hilbert_shift(z: f64) -> f64 {
-    let z = z.min(3.0);
-    0.008 * z + 0.029 * z * z - 0.0079 * z.powi(3) + 0.00065 * z.powi(4)
-}
-
-/// Theory multipoles covering the map's modes: 96 log-spaced ell from
-/// half the fundamental mode to 1.5 x the corner Nyquist mode.
-pub fn map_ells(grid: &Grid2) -> Vec<f64> {
-    let side = grid.n as f64 * grid.pixel_arcmin * cosmodiff_field::ARCMIN;
-    let l_min = (std::f64::consts::PI / side).max(2.0);
-    let l_max = 1.5 * std::f64::consts::SQRT_2 * std::f64::consts::PI
-        / (grid.pixel_arcmin * cosmodiff_field::ARCMIN);
-    let n = 96;
-    (0..n)
-        .map(|i| l_min * (l_max / l_min).powf(i as f64 / (n - 1) as f64))
-        .collect()
-}
-
 /// Run the simulation described by a config; returns the maps, the theory
 /// ell grid and C_ell [n_pairs][n_ell].
 pub fn simulate_lensing(
@@ -217,13 +180,13 @@ pub fn simulate_lensing(
                 .zip(&tracers)
                 .map(|(s, t)| {
                     s.lognormal_shift
-                        .unwrap_or_else(|| hilbert_shift(mean_z(t)))
+                        .unwrap_or_else(|| hilbert_shift(t.nz.mean_z()))
                 })
                 .collect(),
         },
         k => bail!("[field] kind = \"{k}\": expected \"gaussian\" or \"lognormal\""),
     };
-    let ell = map_ells(&grid);
+    let ell = theory_ells(&grid);
     let cl = angular_cl(&cosmo, &tracers, &ell, &opts)?;
     debug_assert_eq!(cl.len(), tracer_pairs(tracers.len()).len());
     let table =
