@@ -1,7 +1,8 @@
 //! Particle-mesh forces and their VJP.
 //!
-//! With particles at `x` (mesh cells) on a mesh of side `nm` and `np^3`
-//! particles, the unit force is
+//! With particles at `x = q + s` (mesh cells; stencils from the lattice
+//! index plus the displacement, see [`crate::cic`]) on a mesh of side `nm`
+//! and `np^3` particles, the unit force is
 //!
 //! `delta = c * paint(x) - 1`,  `c = nm^3/np^3`,
 //! `f_a = IFFT[ i g(w_a) / |w|^2 * W(w)^-2? * FFT(delta) ]`,  `F_a(x_p) = readout(f_a, x_p)`,
@@ -15,20 +16,47 @@
 //! multipliers and paint; the multiplier `i g/w^2` is Hermitian, its
 //! transpose is `-i g/w^2`):
 //!
-//! `xbar_p = sum_a Fbar_pa grad interp(f_a)(x_p) + c grad interp(deltabar)(x_p)`,
+//! `sbar_p = sum_a Fbar_pa grad interp(f_a)(x_p) + c grad interp(deltabar)(x_p)`,
 //! `deltabar = IFFT[ sum_a (-i g(w_a)/|w|^2) W^-2 FFT(paint(x, Fbar_a)) ]`.
+//!
+//! Work buffers (density, spectra, paint blocks) live in the solver and are
+//! reused across calls (one call at a time; concurrent calls wait).
 
+use crate::cic::{Lattice, Scratch};
 use crate::kernels::{AxisKernels, GradientKernel};
-use cosmodiff_field::{cic, fft3::Fft3};
+use cosmodiff_field::fft3::Fft3;
 use rayon::prelude::*;
 use realfft::num_complex::Complex;
+use std::sync::Mutex;
 
 type C = Complex<f32>;
 
-/// The force meshes `f_a` at the last positions (needed by the VJP).
+/// The force meshes at the last positions, interleaved per cell
+/// (`[f_x, f_y, f_z, scratch]`; the VJP uses the fourth slot).
 #[derive(Debug, Clone)]
 pub struct ForceMeshes {
-    pub f: [Vec<f32>; 3],
+    pub f: Vec<[f32; 4]>,
+}
+
+impl ForceMeshes {
+    pub fn new(nm: usize) -> Self {
+        Self {
+            f: vec![[0.0; 4]; nm * nm * nm],
+        }
+    }
+    /// Component `a` as a separate mesh.
+    pub fn component(&self, a: usize) -> Vec<f32> {
+        self.f.iter().map(|v| v[a]).collect()
+    }
+}
+
+#[derive(Default)]
+struct Work {
+    rho: Vec<f32>,
+    dk: Vec<C>,
+    xk: Vec<C>,
+    h3: Vec<[f32; 3]>,
+    scratch: Scratch,
 }
 
 /// Poisson solver on the mesh.
@@ -36,18 +64,30 @@ pub struct ForceSolver {
     pub nm: usize,
     pub np: usize,
     pub deconvolve: bool,
+    pub lattice: Lattice,
     fft: Fft3<f32>,
-    k: AxisKernels,
+    /// Per-axis gradient kernel `g(w_i)`.
+    g: Vec<f32>,
+    /// Per-axis `w_i^2`.
+    w2: Vec<f32>,
+    /// Per-axis `sinc^-4(w_i/2)` (CIC deconvolution of paint and readout).
+    dec: Vec<f32>,
+    work: Mutex<Work>,
 }
 
 impl ForceSolver {
     pub fn new(nm: usize, np: usize, kernel: GradientKernel, deconvolve: bool) -> Self {
+        let k = AxisKernels::new(nm, kernel);
         Self {
             nm,
             np,
             deconvolve,
+            lattice: Lattice::new(np, nm),
             fft: Fft3::new(nm),
-            k: AxisKernels::new(nm, kernel),
+            g: k.g.iter().map(|v| *v as f32).collect(),
+            w2: k.w2.iter().map(|v| *v as f32).collect(),
+            dec: k.cic.iter().map(|v| (1.0 / (v * v)) as f32).collect(),
+            work: Mutex::new(Work::default()),
         }
     }
 
@@ -56,128 +96,221 @@ impl ForceSolver {
         ((self.nm as f64 / self.np as f64).powi(3)) as f32
     }
 
-    /// Multiplier `i g(w_a)/|w|^2` (times `W^-2` when deconvolving) at a mode,
-    /// as (imaginary part) f32.
-    #[inline]
-    fn mult(&self, a: usize, ix: usize, iy: usize, iz: usize) -> f32 {
-        let i3 = [ix, iy, iz];
-        let mut m = self.k.g[i3[a]] * self.k.inv_k2(ix, iy, iz);
-        if self.deconvolve {
-            let w = self.k.cic[ix] * self.k.cic[iy] * self.k.cic[iz];
-            m /= w * w;
-        }
-        m as f32
+    /// Multiplier `m_a = i g(w_a)/|w|^2` (times `W^-2` when deconvolving)
+    /// with sign `sgn` applied to `src`: `dst = sgn m_a src` (`add`: `+=`).
+    fn apply(&self, a: usize, sgn: f32, src: &[C], dst: &mut [C], add: bool) {
+        let (nm, nh) = (self.nm, self.nm / 2 + 1);
+        dst.par_chunks_mut(nm * nh)
+            .zip(src.par_chunks(nm * nh))
+            .enumerate()
+            .for_each(|(ix, (pd, ps))| {
+                for iy in 0..nm {
+                    let w2xy = self.w2[ix] + self.w2[iy];
+                    let dxy = self.dec[ix] * self.dec[iy];
+                    let gxy = [self.g[ix], self.g[iy]];
+                    let (rd, rs) = (&mut pd[iy * nh..(iy + 1) * nh], &ps[iy * nh..(iy + 1) * nh]);
+                    for (iz, (d, s)) in rd.iter_mut().zip(rs).enumerate() {
+                        let k2 = w2xy + self.w2[iz];
+                        let mut m = if k2 > 0.0 { sgn / k2 } else { 0.0 };
+                        if self.deconvolve {
+                            m *= dxy * self.dec[iz];
+                        }
+                        m *= if a < 2 { gxy[a] } else { self.g[iz] };
+                        let v = C::new(-m * s.im, m * s.re);
+                        if add {
+                            *d += v;
+                        } else {
+                            *d = v;
+                        }
+                    }
+                }
+            });
+    }
+
+    fn ensure(&self, w: &mut Work) {
+        let n3 = self.nm.pow(3);
+        let nc = self.nm * self.nm * (self.nm / 2 + 1);
+        w.rho.resize(n3, 0.0);
+        w.dk.resize(nc, C::new(0.0, 0.0));
+        w.xk.resize(nc, C::new(0.0, 0.0));
     }
 
     /// CIC density contrast on the mesh.
-    pub fn density(&self, pos: &[[f32; 3]]) -> Vec<f32> {
+    pub fn density(&self, disp: &[[f32; 3]]) -> Vec<f32> {
         let mut rho = vec![0.0f32; self.nm.pow(3)];
-        cic::paint(self.nm, pos, None, &mut rho);
+        let mut w = self.work.lock().unwrap();
+        self.lattice.paint(disp, &mut rho, &mut w.scratch);
         let c = self.norm();
         rho.par_iter_mut().for_each(|v| *v = *v * c - 1.0);
         rho
     }
 
-    /// Unit forces at `pos`, and the force meshes.
-    pub fn forces(&self, pos: &[[f32; 3]]) -> (Vec<[f32; 3]>, ForceMeshes) {
-        let delta = self.density(pos);
-        let dk = self.fft.forward(&delta);
-        drop(delta);
-        let (nm, nh) = (self.nm, self.nm / 2 + 1);
-        let f: [Vec<f32>; 3] = std::array::from_fn(|a| {
-            let mut xk = dk.clone();
-            xk.par_chunks_mut(nm * nh).enumerate().for_each(|(ix, pl)| {
-                for iy in 0..nm {
-                    for iz in 0..nh {
-                        let m = self.mult(a, ix, iy, iz);
-                        let v = &mut pl[iy * nh + iz];
-                        *v = C::new(-m * v.im, m * v.re);
-                    }
-                }
-            });
-            let mut out = vec![0.0f32; nm * nm * nm];
-            self.fft.inverse_inplace(&mut xk, &mut out);
-            out
-        });
-        // the three read-outs fused (one stencil per particle)
-        let mut fp = vec![[0.0f32; 3]; pos.len()];
-        fp.par_iter_mut().zip(pos.par_iter()).for_each(|(o, p)| {
-            let (xs, ys, zs, d) = cic::corners(p, nm);
-            let wx = [1.0 - d[0], d[0]];
-            let wy = [1.0 - d[1], d[1]];
-            let wz = [1.0 - d[2], d[2]];
-            let mut s = [0.0f32; 3];
-            for a in 0..2 {
-                for b in 0..2 {
-                    let row = (xs[a] * nm + ys[b]) * nm;
-                    let w = wx[a] * wy[b];
-                    for c in 0..2 {
-                        let wc = w * wz[c];
-                        let i = row + zs[c];
-                        s[0] += wc * f[0][i];
-                        s[1] += wc * f[1][i];
-                        s[2] += wc * f[2][i];
-                    }
-                }
-            }
-            *o = s;
-        });
-        (fp, ForceMeshes { f })
-    }
-
-    /// VJP of [`Self::forces`] with respect to the positions.
-    pub fn forces_vjp(
-        &self,
-        pos: &[[f32; 3]],
-        meshes: &ForceMeshes,
-        fbar: &[[f32; 3]],
-    ) -> Vec<[f32; 3]> {
-        let (nm, nh) = (self.nm, self.nm / 2 + 1);
-        let mut acc = vec![C::new(0.0, 0.0); nm * nm * nh];
-        let hs = cic::paint3(nm, pos, fbar);
-        for (a, h) in hs.iter().enumerate() {
-            let hk = self.fft.forward(h);
-            acc.par_chunks_mut(nm * nh)
-                .zip(hk.par_chunks(nm * nh))
-                .enumerate()
-                .for_each(|(ix, (pl, hp))| {
-                    for iy in 0..nm {
-                        for iz in 0..nh {
-                            let m = -self.mult(a, ix, iy, iz);
-                            let v = hp[iy * nh + iz];
-                            pl[iy * nh + iz] += C::new(-m * v.im, m * v.re);
-                        }
+    /// Unit forces at the particles with displacements `disp`, into `out`;
+    /// the force meshes into `meshes` (kept for the VJP).
+    pub fn forces_into(&self, disp: &[[f32; 3]], out: &mut [[f32; 3]], meshes: &mut ForceMeshes) {
+        let nm = self.nm;
+        let n3 = nm * nm * nm;
+        meshes.f.resize(n3, [0.0; 4]);
+        let mut guard = self.work.lock().unwrap();
+        let w = &mut *guard;
+        self.ensure(w);
+        self.lattice.paint(disp, &mut w.rho, &mut w.scratch);
+        let c = self.norm();
+        w.rho.par_iter_mut().for_each(|v| *v = *v * c - 1.0);
+        self.fft.forward_into(&w.rho, &mut w.dk);
+        for a in 0..3 {
+            self.apply(a, 1.0, &w.dk, &mut w.xk, false);
+            self.fft.inverse_inplace(&mut w.xk, &mut w.rho);
+            meshes
+                .f
+                .par_chunks_mut(1 << 14)
+                .zip(w.rho.par_chunks(1 << 14))
+                .for_each(|(m, r)| {
+                    for (m, r) in m.iter_mut().zip(r) {
+                        m[a] = *r;
                     }
                 });
         }
-        let mut dbar = vec![0.0f32; nm * nm * nm];
-        self.fft.inverse_inplace(&mut acc, &mut dbar);
-        let c = self.norm();
-        // xbar_p = sum_a Fbar_pa grad interp(f_a) + c grad interp(deltabar), fused
-        let f = &meshes.f;
-        let mut xbar = vec![[0.0f32; 3]; pos.len()];
-        xbar.par_iter_mut()
-            .zip(pos.par_iter().zip(fbar))
-            .for_each(|(o, (p, fb))| {
-                let (xs, ys, zs, d) = cic::corners(p, nm);
-                let w = [[1.0 - d[0], d[0]], [1.0 - d[1], d[1]], [1.0 - d[2], d[2]]];
-                const S: [f32; 2] = [-1.0, 1.0];
-                let mut g = [0.0f32; 3];
-                for a in 0..2 {
-                    for b in 0..2 {
-                        let row = (xs[a] * nm + ys[b]) * nm;
-                        for cc in 0..2 {
-                            let i = row + zs[cc];
-                            let v =
-                                fb[0] * f[0][i] + fb[1] * f[1][i] + fb[2] * f[2][i] + c * dbar[i];
-                            g[0] += S[a] * w[1][b] * w[2][cc] * v;
-                            g[1] += w[0][a] * S[b] * w[2][cc] * v;
-                            g[2] += w[0][a] * w[1][b] * S[cc] * v;
+        drop(guard);
+        // the three read-outs fused (one stencil per particle)
+        self.readout3(&meshes.f, disp, out);
+    }
+
+    /// Read out the first three components of the interleaved meshes.
+    fn readout3(&self, m: &[[f32; 4]], disp: &[[f32; 3]], out: &mut [[f32; 3]]) {
+        let (np, nm) = (self.np, self.nm);
+        let l = &self.lattice;
+        out.par_chunks_mut(np)
+            .zip(disp.par_chunks(np))
+            .enumerate()
+            .for_each(|(r, (o, s))| {
+                let (i, j) = (r / np, r % np);
+                for (k, (o, s)) in o.iter_mut().zip(s).enumerate() {
+                    let st = l.stencil(i, j, k, s);
+                    let w = st.w();
+                    let mut acc = [0.0f32; 3];
+                    for a in 0..2 {
+                        for b in 0..2 {
+                            let wab = w[0][a] * w[1][b];
+                            let row = (st.x[a] * nm + st.y[b]) * nm;
+                            let (m0, m1) = (&m[row + st.z[0]], &m[row + st.z[1]]);
+                            let (w0, w1) = (wab * w[2][0], wab * w[2][1]);
+                            for q in 0..3 {
+                                acc[q] += w0 * m0[q] + w1 * m1[q];
+                            }
                         }
                     }
+                    *o = acc;
                 }
-                *o = g;
             });
-        xbar
+    }
+
+    /// Unit forces at `disp` and the force meshes (allocating).
+    pub fn forces(&self, disp: &[[f32; 3]]) -> (Vec<[f32; 3]>, ForceMeshes) {
+        let mut f = vec![[0.0f32; 3]; disp.len()];
+        let mut m = ForceMeshes::new(self.nm);
+        self.forces_into(disp, &mut f, &mut m);
+        (f, m)
+    }
+
+    /// VJP of [`Self::forces_into`] with respect to the displacements, for
+    /// the cotangent `fbar` of the forces; `meshes` must hold the force
+    /// meshes at `disp` (its scratch slot is overwritten). Writes `out`
+    /// (`add = true`: adds `scale * VJP` instead).
+    pub fn forces_vjp_into(
+        &self,
+        disp: &[[f32; 3]],
+        meshes: &mut ForceMeshes,
+        fbar: &[[f32; 3]],
+        out: &mut [[f32; 3]],
+        scale: f32,
+        add: bool,
+    ) {
+        let nm = self.nm;
+        let n3 = nm * nm * nm;
+        assert_eq!(meshes.f.len(), n3, "forces_vjp: meshes");
+        let mut guard = self.work.lock().unwrap();
+        let w = &mut *guard;
+        self.ensure(w);
+        w.h3.resize(n3, [0.0; 3]);
+        self.lattice.paint3(disp, fbar, &mut w.h3, &mut w.scratch);
+        for a in 0..3 {
+            w.rho
+                .par_chunks_mut(1 << 14)
+                .zip(w.h3.par_chunks(1 << 14))
+                .for_each(|(r, h)| {
+                    for (r, h) in r.iter_mut().zip(h) {
+                        *r = h[a];
+                    }
+                });
+            self.fft.forward_into(&w.rho, &mut w.xk);
+            self.apply(a, -1.0, &w.xk, &mut w.dk, a > 0);
+        }
+        self.fft.inverse_inplace(&mut w.dk, &mut w.rho);
+        let c = self.norm();
+        meshes
+            .f
+            .par_chunks_mut(1 << 14)
+            .zip(w.rho.par_chunks(1 << 14))
+            .for_each(|(m, r)| {
+                for (m, r) in m.iter_mut().zip(r) {
+                    m[3] = c * *r;
+                }
+            });
+        drop(guard);
+        // sbar_p = sum_a Fbar_pa grad interp(f_a) + c grad interp(deltabar), fused
+        let sc = scale;
+        if add {
+            self.lattice.readout_grad::<4>(
+                &meshes.f,
+                disp,
+                |p| {
+                    let f = fbar[p];
+                    [sc * f[0], sc * f[1], sc * f[2], sc]
+                },
+                out,
+                true,
+            );
+        } else {
+            self.lattice.readout_grad::<4>(
+                &meshes.f,
+                disp,
+                |p| {
+                    let f = fbar[p];
+                    [f[0], f[1], f[2], 1.0]
+                },
+                out,
+                false,
+            );
+        }
+    }
+
+    /// VJP of [`Self::forces`] (allocating).
+    pub fn forces_vjp(
+        &self,
+        disp: &[[f32; 3]],
+        meshes: &mut ForceMeshes,
+        fbar: &[[f32; 3]],
+    ) -> Vec<[f32; 3]> {
+        let mut out = vec![[0.0f32; 3]; disp.len()];
+        self.forces_vjp_into(disp, meshes, fbar, &mut out, 1.0, false);
+        out
+    }
+
+    /// CIC counts per mesh cell (mean `np^3/nm^3`).
+    pub fn counts(&self, disp: &[[f32; 3]]) -> Vec<f32> {
+        let mut rho = vec![0.0f32; self.nm.pow(3)];
+        let mut w = self.work.lock().unwrap();
+        self.lattice.paint(disp, &mut rho, &mut w.scratch);
+        rho
+    }
+
+    /// `sum_c u(c) grad_s W(x_p - c)` per particle (the VJP of the counts
+    /// with respect to the displacements, for the cotangent `u`).
+    pub fn counts_vjp(&self, disp: &[[f32; 3]], u: &[f32]) -> Vec<[f32; 3]> {
+        let mut out = vec![[0.0f32; 3]; disp.len()];
+        self.lattice
+            .readout_grad::<1>(crate::cic::as_k1(u), disp, |_| [1.0], &mut out, false);
+        out
     }
 }

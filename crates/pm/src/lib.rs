@@ -18,6 +18,7 @@
 //! (pmwd, arXiv:2211.09958); Modi et al. 2021 (FlowPM, A&C 37, 100505).
 //! Units and conventions: see `docs/pm.md`.
 
+pub mod cic;
 pub mod force;
 pub mod growth;
 pub mod kernels;
@@ -25,6 +26,7 @@ pub mod lpt;
 pub mod nbody;
 pub mod schedule;
 
+pub use cic::Lattice;
 pub use force::ForceSolver;
 pub use growth::{EdsGrowth, Growth, LcdmGrowth, TableGrowth};
 pub use kernels::GradientKernel;
@@ -183,11 +185,7 @@ impl Pm {
     }
 
     pub fn integrator(&self) -> Integrator<'_> {
-        Integrator {
-            force: &self.force,
-            spacing: (self.cfg.n_mesh as f64 / self.cfg.n_particles as f64) as f32,
-            np: self.cfg.n_particles,
-        }
+        Integrator { force: &self.force }
     }
 
     fn ratio(&self) -> f64 {
@@ -261,13 +259,10 @@ impl Pm {
 
     /// CIC particle counts per mesh cell (mean `np^3/nm^3`).
     pub fn density_counts(&self, st: &State) -> Vec<f32> {
-        let x = self.integrator().positions(&st.disp);
-        let mut rho = vec![0.0f32; self.cfg.n_mesh.pow(3)];
-        cosmodiff_field::cic::paint(self.cfg.n_mesh, &x, None, &mut rho);
-        rho
+        self.force.counts(&st.disp)
     }
 
-    /// Gradient of `loss(final state, positions) -> (L, dL/ds, dL/dp)` with
+    /// Gradient of `loss(final state) -> (L, dL/ds, dL/dp)` with
     /// respect to the linear field (and the white noise when `white` is
     /// given with its `pk`), the amplitude and the schedule.
     #[allow(clippy::type_complexity)]
@@ -276,19 +271,17 @@ impl Pm {
         delta_l: &[f64],
         white: Option<(&[f64], &(dyn Fn(f64) -> f64 + Sync))>,
         sch: &Schedule,
-        loss: &dyn Fn(&State, &[[f32; 3]]) -> (f64, Vec<[f32; 3]>, Vec<[f32; 3]>),
+        loss: &dyn Fn(&State) -> (f64, Vec<[f32; 3]>, Vec<[f32; 3]>),
         mode: AdjointMode,
     ) -> Result<Gradient, PmError> {
         let (st0, fields) = self.initial_state(delta_l, sch)?;
         let integ = self.integrator();
         let fin = integ.run(st0.clone(), sch, |_, _| {});
-        let x = integ.positions(&fin.disp);
-        let (l, ls, lp) = loss(&fin, &x);
+        let (l, ls, lp) = loss(&fin);
         let init = match mode {
             AdjointMode::Reverse => None,
             AdjointMode::Checkpoint(_) => Some(&st0),
         };
-        drop(x);
         let adj = integ.adjoint(&fin, init, sch, ls, lp, mode);
         // LPT adjoint
         let r = self.ratio();
@@ -332,34 +325,32 @@ impl Pm {
 /// Loss `L = sum_c u(c) rho(c)` of the CIC counts `rho` on the mesh, with its
 /// gradient with respect to the displacements (a linear probe used in tests;
 /// any loss of the density follows by setting `u = dL/drho`).
-pub fn density_dot_loss(
-    nm: usize,
-    u: &[f32],
-) -> impl Fn(&State, &[[f32; 3]]) -> (f64, Vec<[f32; 3]>, Vec<[f32; 3]>) + '_ {
-    move |st, x| {
-        let mut rho = vec![0.0f32; nm * nm * nm];
-        cosmodiff_field::cic::paint(nm, x, None, &mut rho);
+pub fn density_dot_loss<'a>(
+    pm: &'a Pm,
+    u: &'a [f32],
+) -> impl Fn(&State) -> (f64, Vec<[f32; 3]>, Vec<[f32; 3]>) + 'a {
+    move |st| {
+        let rho = pm.force.counts(&st.disp);
         let l = rho
             .par_iter()
             .zip(u)
             .map(|(a, b)| *a as f64 * *b as f64)
             .sum();
-        let g = cosmodiff_field::cic::paint_vjp_pos(nm, u, x, None);
+        let g = pm.force.counts_vjp(&st.disp, u);
         (l, g, vec![[0.0; 3]; st.mom.len()])
     }
 }
 
 /// Loss `L = 1/2 sum_c (rho(c) - target(c))^2` of the CIC counts.
-pub fn density_mse_loss(
-    nm: usize,
-    target: &[f32],
-) -> impl Fn(&State, &[[f32; 3]]) -> (f64, Vec<[f32; 3]>, Vec<[f32; 3]>) + '_ {
-    move |st, x| {
-        let mut rho = vec![0.0f32; nm * nm * nm];
-        cosmodiff_field::cic::paint(nm, x, None, &mut rho);
+pub fn density_mse_loss<'a>(
+    pm: &'a Pm,
+    target: &'a [f32],
+) -> impl Fn(&State) -> (f64, Vec<[f32; 3]>, Vec<[f32; 3]>) + 'a {
+    move |st| {
+        let rho = pm.force.counts(&st.disp);
         let r: Vec<f32> = rho.iter().zip(target).map(|(a, b)| a - b).collect();
         let l = r.iter().map(|v| 0.5 * (*v as f64).powi(2)).sum();
-        let g = cosmodiff_field::cic::paint_vjp_pos(nm, &r, x, None);
+        let g = pm.force.counts_vjp(&st.disp, &r);
         (l, g, vec![[0.0; 3]; st.mom.len()])
     }
 }

@@ -61,12 +61,9 @@ pub struct Adjoint {
     pub initial: State,
 }
 
-/// Integrator: lattice + force solver.
+/// Integrator over a force solver (which holds the lattice).
 pub struct Integrator<'a> {
     pub force: &'a ForceSolver,
-    /// Lattice spacing in mesh cells (`nm/np`).
-    pub spacing: f32,
-    pub np: usize,
 }
 
 fn axpy(y: &mut [[f32; 3]], a: f32, x: &[[f32; 3]]) {
@@ -86,39 +83,38 @@ fn dot(x: &[[f32; 3]], y: &[[f32; 3]]) -> f64 {
         .sum()
 }
 
+/// Force buffers reused across steps.
+struct Buf {
+    f: Vec<[f32; 3]>,
+    meshes: ForceMeshes,
+}
+
 impl<'a> Integrator<'a> {
-    /// Positions `q + s` in mesh cells (particle `(i, j, k)` in C order).
+    /// Positions `q + s` in mesh cells (particle `(i, j, k)` in C order),
+    /// rounded to float32 (for output; the forces never use them).
     pub fn positions(&self, disp: &[[f32; 3]]) -> Vec<[f32; 3]> {
-        let np = self.np;
-        let h = self.spacing;
-        disp.par_iter()
-            .enumerate()
-            .map(|(p, s)| {
-                let (i, j, k) = (p / (np * np), (p / np) % np, p % np);
-                [
-                    i as f32 * h + s[0],
-                    j as f32 * h + s[1],
-                    k as f32 * h + s[2],
-                ]
-            })
-            .collect()
+        self.force.lattice.positions(disp)
     }
 
-    fn forces(&self, disp: &[[f32; 3]]) -> (Vec<[f32; 3]>, ForceMeshes, Vec<[f32; 3]>) {
-        let x = self.positions(disp);
-        let (f, m) = self.force.forces(&x);
-        (f, m, x)
+    fn buf(&self, n: usize) -> Buf {
+        Buf {
+            f: vec![[0.0f32; 3]; n],
+            meshes: ForceMeshes::new(self.force.nm),
+        }
     }
 
-    /// One KDK step `i` given the force at the current positions; returns the
-    /// force at the new positions.
-    fn step(&self, st: &mut State, sch: &Schedule, i: usize, f: &[[f32; 3]]) -> Vec<[f32; 3]> {
-        axpy(&mut st.mom, sch.kick1[i] as f32, f);
+    fn forces(&self, disp: &[[f32; 3]], b: &mut Buf) {
+        self.force.forces_into(disp, &mut b.f, &mut b.meshes);
+    }
+
+    /// One KDK step `i` given the force at the current positions in `b`;
+    /// leaves the force at the new positions in `b`.
+    fn step(&self, st: &mut State, sch: &Schedule, i: usize, b: &mut Buf) {
+        axpy(&mut st.mom, sch.kick1[i] as f32, &b.f);
         axpy(&mut st.disp, sch.drift[i] as f32, &st.mom);
-        let (f1, _, _) = self.forces(&st.disp);
-        axpy(&mut st.mom, sch.kick2[i] as f32, &f1);
+        self.forces(&st.disp, b);
+        axpy(&mut st.mom, sch.kick2[i] as f32, &b.f);
         st.a = sch.stages[i + 1];
-        f1
     }
 
     /// Integrate from `sch.stages[0]` to the end; `observe(i, state)` is
@@ -129,9 +125,10 @@ impl<'a> Integrator<'a> {
         sch: &Schedule,
         mut observe: impl FnMut(usize, &State),
     ) -> State {
-        let (mut f, _, _) = self.forces(&st.disp);
+        let mut b = self.buf(st.disp.len());
+        self.forces(&st.disp, &mut b);
         for i in 0..sch.n_steps() {
-            f = self.step(&mut st, sch, i, &f);
+            self.step(&mut st, sch, i, &mut b);
             observe(i, &st);
         }
         st
@@ -139,12 +136,13 @@ impl<'a> Integrator<'a> {
 
     /// Integrate backwards from the final state to `stages[0]`.
     pub fn reverse(&self, mut st: State, sch: &Schedule) -> State {
-        let (mut f, _, _) = self.forces(&st.disp);
+        let mut b = self.buf(st.disp.len());
+        self.forces(&st.disp, &mut b);
         for i in (0..sch.n_steps()).rev() {
-            axpy(&mut st.mom, -(sch.kick2[i] as f32), &f);
+            axpy(&mut st.mom, -(sch.kick2[i] as f32), &b.f);
             axpy(&mut st.disp, -(sch.drift[i] as f32), &st.mom);
-            f = self.forces(&st.disp).0;
-            axpy(&mut st.mom, -(sch.kick1[i] as f32), &f);
+            self.forces(&st.disp, &mut b);
+            axpy(&mut st.mom, -(sch.kick1[i] as f32), &b.f);
             st.a = sch.stages[i];
         }
         st
@@ -192,9 +190,10 @@ impl<'a> Integrator<'a> {
             seg.clear();
             seg.push((lo, base.clone()));
             let mut st = base;
-            let (mut f, _, _) = self.forces(&st.disp);
+            let mut b = self.buf(st.disp.len());
+            self.forces(&st.disp, &mut b);
             for j in lo..i {
-                f = self.step(&mut st, sch, j, &f);
+                self.step(&mut st, sch, j, &mut b);
                 seg.push((j + 1, st.clone()));
             }
             st
@@ -203,38 +202,47 @@ impl<'a> Integrator<'a> {
         let mut st = fin.clone();
         let (mut lam_s, mut lam_p) = (lam_s, lam_p);
         let mut bar = sch.zeros_like();
-        let (mut f, mut meshes, mut x) = self.forces(&st.disp);
+        let mut b = self.buf(st.disp.len());
+        self.forces(&st.disp, &mut b);
         let mut coef = if n > 0 { sch.kick2[n - 1] } else { 0.0 };
         for i in (0..n).rev() {
-            // VJP at x_{i+1}
-            let v = self.force.forces_vjp(&x, &meshes, &lam_p);
-            axpy(&mut lam_s, coef as f32, &v);
-            bar.kick2[i] = dot(&lam_p, &f);
-            axpy(&mut st.mom, -(sch.kick2[i] as f32), &f); // p_{1/2}
+            // VJP at x_{i+1}: lam_s += coef J^T lam_p
+            self.force.forces_vjp_into(
+                &st.disp,
+                &mut b.meshes,
+                &lam_p,
+                &mut lam_s,
+                coef as f32,
+                true,
+            );
+            bar.kick2[i] = dot(&lam_p, &b.f);
+            axpy(&mut st.mom, -(sch.kick2[i] as f32), &b.f); // p_{1/2}
             bar.drift[i] = dot(&lam_s, &st.mom);
             axpy(&mut lam_p, sch.drift[i] as f32, &lam_s);
             if k == 0 {
                 axpy(&mut st.disp, -(sch.drift[i] as f32), &st.mom);
+                self.forces(&st.disp, &mut b);
+                bar.kick1[i] = dot(&lam_p, &b.f);
+                axpy(&mut st.mom, -(sch.kick1[i] as f32), &b.f);
             } else {
                 let s = get_state(i, &mut ckpt);
                 st.disp = s.disp;
-                // p_i is set exactly below
-                (f, meshes, x) = self.forces(&st.disp);
-                bar.kick1[i] = dot(&lam_p, &f);
-                st.mom = s.mom;
-                st.a = sch.stages[i];
-                coef = sch.kick1[i] + if i > 0 { sch.kick2[i - 1] } else { 0.0 };
-                continue;
+                self.forces(&st.disp, &mut b);
+                bar.kick1[i] = dot(&lam_p, &b.f);
+                st.mom = s.mom; // p_i exactly
             }
-            (f, meshes, x) = self.forces(&st.disp);
-            bar.kick1[i] = dot(&lam_p, &f);
-            axpy(&mut st.mom, -(sch.kick1[i] as f32), &f);
             st.a = sch.stages[i];
             coef = sch.kick1[i] + if i > 0 { sch.kick2[i - 1] } else { 0.0 };
         }
         if n > 0 {
-            let v = self.force.forces_vjp(&x, &meshes, &lam_p);
-            axpy(&mut lam_s, coef as f32, &v);
+            self.force.forces_vjp_into(
+                &st.disp,
+                &mut b.meshes,
+                &lam_p,
+                &mut lam_s,
+                coef as f32,
+                true,
+            );
         }
         Adjoint {
             lam_s,

@@ -63,7 +63,7 @@ fn adjoint_memory_independent_of_step_count() {
             let pm = Pm::new(cfg).unwrap();
             let sch = Schedule::new(&EdsGrowth, &steps).unwrap();
             let lin = pm.linear_field(&w, &pk).unwrap();
-            let loss = density_dot_loss(np, &u);
+            let loss = density_dot_loss(&pm, &u);
             let p = peak_of(|| {
                 let g = pm.gradient(&lin, None, &sch, &loss, mode).unwrap();
                 assert!(g.loss.is_finite());

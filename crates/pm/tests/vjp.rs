@@ -44,8 +44,9 @@ fn force_vjp_matches_finite_differences() {
             .chunks(3)
             .map(|c| [c[0] as f32, c[1] as f32, c[2] as f32])
             .collect();
-        let (_, meshes) = fs.forces(&pos);
-        let xbar = fs.forces_vjp(&pos, &meshes, &fbar);
+        let disp = fs.lattice.displacements(&pos);
+        let (_, mut meshes) = fs.forces(&disp);
+        let xbar = fs.forces_vjp(&disp, &mut meshes, &fbar);
         let v: Vec<f64> = gauss(3 * n, 3).iter().map(|x| x.clamp(-4.0, 4.0)).collect();
         let ad: f64 = xbar
             .iter()
@@ -54,7 +55,7 @@ fn force_vjp_matches_finite_differences() {
             .map(|(a, b)| *a as f64 * b)
             .sum();
         let l = |eps: f64| -> f64 {
-            let p: Vec<[f32; 3]> = pos
+            let p: Vec<[f32; 3]> = disp
                 .iter()
                 .enumerate()
                 .map(|(i, x)| std::array::from_fn(|c| x[c] + (eps * v[3 * i + c]) as f32))
