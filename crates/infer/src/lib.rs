@@ -14,6 +14,8 @@
 //!   et al. 2021).
 //! - [`Samples`]: draws `[chains, draws, dim]`, [`Summary`] table / JSON,
 //!   `.npz` output, corner plot.
+//! - [`sbi`]: simulation-based-inference support: sbibm benchmark tasks,
+//!   C2ST, TARP, SBC, coverage plots, slice sampler.
 //!
 //! ```no_run
 //! use cosmodiff_infer::*;
@@ -43,6 +45,7 @@ pub mod posterior;
 pub mod prior;
 pub mod runner;
 pub mod samples;
+pub mod sbi;
 pub mod special;
 
 pub use cl::ClDensity;
