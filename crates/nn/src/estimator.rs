@@ -1,0 +1,243 @@
+//! A conditional density estimator `q(y | c)`: standardisation of `y` and
+//! `c`, an optional embedding network `s = f(c)` and a conditional flow
+//! `q(y | s)`, trained by maximum likelihood (minimising `-mean log q`).
+//!
+//! NPE uses it with `y = theta, c = x`; NLE with `y = x, c = theta`.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::{Device, Tensor};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use crate::embedding::{Embedding, EmbeddingConfig, EmbeddingKind};
+use crate::error::{invalid, NnError};
+use crate::flow::{Flow, FlowConfig};
+use crate::standardize::{check_finite, Standardizer};
+use crate::tensor::{default_device, int_tensor, to_array2, to_tensor, to_vec};
+use crate::train::{fit, TrainConfig, TrainReport};
+
+/// Flow and embedding as one burn module.
+#[derive(Module, Debug)]
+pub struct DensityNet {
+    pub flow: Flow,
+    pub embedding: Option<Embedding>,
+}
+
+impl DensityNet {
+    /// Summaries of standardised conditioning data.
+    pub fn embed(&self, c: Tensor<2>) -> Tensor<2> {
+        match &self.embedding {
+            Some(e) => e.forward(c),
+            None => c,
+        }
+    }
+
+    /// `log q(y | c)` in standardised units, `[B]`.
+    pub fn log_prob(&self, y: Tensor<2>, c: Tensor<2>) -> Tensor<1> {
+        let s = self.embed(c);
+        self.flow.log_prob(y, Some(s))
+    }
+}
+
+/// Everything needed to rebuild a trained estimator (saved as JSON beside
+/// the weights).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EstimatorConfig {
+    pub flow: FlowConfig,
+    pub embedding: EmbeddingConfig,
+    pub y_standardizer: Standardizer,
+    pub c_standardizer: Standardizer,
+    pub train: TrainConfig,
+}
+
+impl EstimatorConfig {
+    fn init_net(&self, device: &Device) -> Result<DensityNet, NnError> {
+        Ok(DensityNet { flow: self.flow.init(device)?, embedding: self.embedding.init(device)? })
+    }
+}
+
+/// A trained conditional density estimator (inference mode, CPU).
+pub struct ConditionalEstimator {
+    pub config: EstimatorConfig,
+    net: DensityNet,
+    device: Device,
+}
+
+const WEIGHTS: &str = "weights.safetensors";
+const CONFIG: &str = "estimator.json";
+
+impl ConditionalEstimator {
+    /// Fit `q(y | c)` to paired rows of `y` and `c`.
+    ///
+    /// `flow.dim` / `flow.context_dim` and `embedding.input_dim` are set from
+    /// the data; the flow's context is the embedding's output.
+    pub fn fit(
+        y: ArrayView2<f64>,
+        c: ArrayView2<f64>,
+        mut flow: FlowConfig,
+        mut embedding: EmbeddingConfig,
+        train: TrainConfig,
+    ) -> Result<(Self, TrainReport), NnError> {
+        if y.nrows() != c.nrows() {
+            return invalid(format!(
+                "{} rows of the modelled variable but {} rows of the conditioning data",
+                y.nrows(),
+                c.nrows()
+            ));
+        }
+        check_finite(y, "modelled variable")?;
+        check_finite(c, "conditioning data")?;
+        let y_std = Standardizer::fit(y)?;
+        let c_std = match embedding.kind {
+            EmbeddingKind::Cnn => Standardizer::fit_global(c)?,
+            _ => Standardizer::fit(c)?,
+        };
+        embedding.input_dim = c.ncols();
+        if embedding.kind == EmbeddingKind::Identity {
+            embedding.output_dim = c.ncols();
+        }
+        flow.dim = y.ncols();
+        flow.context_dim = embedding.summary_dim();
+        let config = EstimatorConfig {
+            flow,
+            embedding,
+            y_standardizer: y_std,
+            c_standardizer: c_std,
+            train,
+        };
+        let device = default_device();
+        let ad = device.clone().autodiff();
+        ad.seed(config.train.seed);
+        let net = config.init_net(&ad)?;
+        let yt = to_tensor(config.y_standardizer.forward(y).view(), &device);
+        let ct = to_tensor(config.c_standardizer.forward(c).view(), &device);
+        let (net, report) = fit(net, y.nrows(), &config.train, |m: &DensityNet, rows: &[usize]| {
+            let idx = int_tensor(rows, &device);
+            let yb = yt.clone().select(0, idx.clone());
+            let cb = ct.clone().select(0, idx);
+            m.log_prob(yb, cb).mean().neg()
+        })?;
+        Ok((Self { config, net: net.valid(), device }, report))
+    }
+
+    pub fn dim(&self) -> usize {
+        self.config.flow.dim
+    }
+    /// The underlying burn module (inference mode).
+    pub fn net(&self) -> &DensityNet {
+        &self.net
+    }
+    pub fn context_dim(&self) -> usize {
+        self.config.embedding.input_dim
+    }
+
+    fn check_context(&self, c: ArrayView2<f64>) -> Result<(), NnError> {
+        if c.ncols() != self.context_dim() {
+            return invalid(format!(
+                "conditioning data have {} values per row, the model was trained on {}",
+                c.ncols(),
+                self.context_dim()
+            ));
+        }
+        check_finite(c, "conditioning data")
+    }
+
+    /// `log q(y_i | c_i)` in the original units (rows paired; a single
+    /// row of `c` is broadcast).
+    pub fn log_prob(&self, y: ArrayView2<f64>, c: ArrayView2<f64>) -> Result<Array1<f64>, NnError> {
+        if y.ncols() != self.dim() {
+            return invalid(format!("values have {} columns, the model has {}", y.ncols(), self.dim()));
+        }
+        self.check_context(c)?;
+        let n = y.nrows();
+        let c = if c.nrows() == 1 && n > 1 {
+            c.broadcast((n, c.ncols())).expect("broadcast one row").to_owned()
+        } else if c.nrows() == n {
+            c.to_owned()
+        } else {
+            return invalid(format!("{} rows of values but {} rows of conditioning data", n, c.nrows()));
+        };
+        let ys = self.config.y_standardizer.forward(y);
+        let cs = self.config.c_standardizer.forward(c.view());
+        let offset = self.config.y_standardizer.log_abs_det();
+        let mut out = Vec::with_capacity(n);
+        for start in (0..n).step_by(8192) {
+            let len = (n - start).min(8192);
+            let yb = to_tensor(ys.slice(ndarray::s![start..start + len, ..]), &self.device);
+            let cb = to_tensor(cs.slice(ndarray::s![start..start + len, ..]), &self.device);
+            out.extend(to_vec(self.net.log_prob(yb, cb)).into_iter().map(|v| v - offset));
+        }
+        Ok(Array1::from(out))
+    }
+
+    /// `n` draws from `q(y | c)` for one conditioning row `c`.
+    pub fn sample(&self, c: ArrayView1<f64>, n: usize, seed: u64) -> Result<Array2<f64>, NnError> {
+        let c2 = c.insert_axis(Axis(0));
+        self.check_context(c2)?;
+        let cs = to_tensor(self.config.c_standardizer.forward(c2).view(), &self.device);
+        let s = self.net.embed(cs);
+        let d = self.dim();
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
+        let mut out = Array2::zeros((n, d));
+        let chunk = 10_000;
+        for start in (0..n).step_by(chunk) {
+            let len = (n - start).min(chunk);
+            let z: Vec<f64> = (0..len * d).map(|_| StandardNormal.sample(&mut rng)).collect();
+            let zt = to_tensor(Array2::from_shape_vec((len, d), z).expect("shape").view(), &self.device);
+            let ctx = s.clone().expand([len, s.dims()[1]]);
+            let y = to_array2(self.net.flow.from_noise(zt, Some(ctx)));
+            let y = self.config.y_standardizer.inverse(y.view());
+            out.slice_mut(ndarray::s![start..start + len, ..]).assign(&y);
+        }
+        Ok(out)
+    }
+
+    /// Summaries `f(c)` of the embedding network (the standardised data
+    /// themselves for the identity embedding).
+    pub fn summaries(&self, c: ArrayView2<f64>) -> Result<Array2<f64>, NnError> {
+        self.check_context(c)?;
+        let cs = to_tensor(self.config.c_standardizer.forward(c).view(), &self.device);
+        Ok(to_array2(self.net.embed(cs)))
+    }
+
+    /// Write `DIR/weights.safetensors` and `DIR/estimator.json`.
+    pub fn save(&self, dir: &Path) -> Result<(), NnError> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(WEIGHTS);
+        let mut store = SafetensorsStore::from_file(path.clone());
+        self.net.save_into(&mut store).map_err(|e| NnError::Checkpoint {
+            path: path.display().to_string(),
+            msg: e.to_string(),
+        })?;
+        let json = serde_json::to_string_pretty(&self.config).expect("config serialises");
+        std::fs::write(dir.join(CONFIG), json)?;
+        Ok(())
+    }
+
+    /// Read an estimator written by [`save`](Self::save).
+    pub fn load(dir: &Path) -> Result<Self, NnError> {
+        let cfg_path = dir.join(CONFIG);
+        let text = std::fs::read_to_string(&cfg_path).map_err(|e| NnError::Checkpoint {
+            path: cfg_path.display().to_string(),
+            msg: e.to_string(),
+        })?;
+        let config: EstimatorConfig = serde_json::from_str(&text).map_err(|e| NnError::Checkpoint {
+            path: cfg_path.display().to_string(),
+            msg: e.to_string(),
+        })?;
+        let device = default_device();
+        let mut net = config.init_net(&device)?;
+        let path = dir.join(WEIGHTS);
+        let mut store = SafetensorsStore::from_file(path.clone());
+        net.load_from(&mut store).map_err(|e| NnError::Checkpoint {
+            path: path.display().to_string(),
+            msg: e.to_string(),
+        })?;
+        Ok(Self { config, net, device })
+    }
+}

@@ -1,0 +1,175 @@
+//! Building blocks: dense conditioner networks and MADE (masked autoencoder
+//! for distribution estimation, Germain et al. 2015).
+
+use burn::module::{Module, Param};
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::activation::relu;
+use burn::tensor::module::linear;
+use burn::tensor::{Device, Tensor};
+
+use crate::tensor::const2;
+
+/// Small weights for the last layer of a conditioner so that every
+/// transform starts close to the identity (stable early training).
+pub(crate) fn near_zero_linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
+    LinearConfig::new(d_in, d_out)
+        .with_initializer(Initializer::Uniform { min: -1e-3, max: 1e-3 })
+        .init(device)
+}
+
+/// Residual MLP `y = W_out h_L`, `h_{l+1} = h_l + W2 relu(W1 relu(h_l))`,
+/// `h_0 = W_in [x, context]` (the conditioner of nflows' coupling layers).
+#[derive(Module, Debug)]
+pub struct ResidualNet {
+    input: Linear,
+    blocks: Vec<(Linear, Linear)>,
+    output: Linear,
+}
+
+impl ResidualNet {
+    pub fn new(d_in: usize, d_out: usize, hidden: usize, blocks: usize, device: &Device) -> Self {
+        Self {
+            input: LinearConfig::new(d_in.max(1), hidden).init(device),
+            blocks: (0..blocks)
+                .map(|_| {
+                    (
+                        LinearConfig::new(hidden, hidden).init(device),
+                        near_zero_linear(hidden, hidden, device),
+                    )
+                })
+                .collect(),
+            output: near_zero_linear(hidden, d_out, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let mut h = self.input.forward(x);
+        for (a, b) in &self.blocks {
+            h = h.clone() + b.forward(relu(a.forward(relu(h))));
+        }
+        self.output.forward(relu(h))
+    }
+}
+
+/// Plain MLP with ReLU between layers: `[d_in] -> hidden^layers -> [d_out]`.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    layers: Vec<Linear>,
+}
+
+impl Mlp {
+    pub fn new(d_in: usize, d_out: usize, hidden: usize, layers: usize, device: &Device) -> Self {
+        let mut v = Vec::new();
+        let mut d = d_in;
+        for _ in 0..layers {
+            v.push(LinearConfig::new(d, hidden).init(device));
+            d = hidden;
+        }
+        v.push(LinearConfig::new(d, d_out).init(device));
+        Self { layers: v }
+    }
+
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let n = self.layers.len();
+        let mut h = x;
+        for (i, l) in self.layers.iter().enumerate() {
+            h = l.forward(h);
+            if i + 1 < n {
+                h = relu(h);
+            }
+        }
+        h
+    }
+}
+
+/// A dense layer whose weight is multiplied elementwise by a fixed 0/1 mask.
+#[derive(Module, Debug)]
+pub struct MaskedLinear {
+    weight: Param<Tensor<2>>,
+    bias: Param<Tensor<1>>,
+    mask: Tensor<2>,
+}
+
+impl MaskedLinear {
+    /// `mask[i][o] = 1` when output `o` may see input `i`.
+    fn new(mask: Vec<Vec<bool>>, near_zero: bool, device: &Device) -> Self {
+        let d_in = mask.len();
+        let d_out = mask.first().map_or(0, |r| r.len());
+        let lin = if near_zero {
+            near_zero_linear(d_in, d_out, device)
+        } else {
+            LinearConfig::new(d_in, d_out).init(device)
+        };
+        let m: Vec<f32> = mask.iter().flatten().map(|&b| if b { 1.0 } else { 0.0 }).collect();
+        Self {
+            weight: lin.weight,
+            bias: lin.bias.expect("bias enabled"),
+            mask: const2(m, [d_in, d_out], device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        linear(x, self.weight.val() * self.mask.clone(), Some(self.bias.val()))
+    }
+}
+
+/// MADE: outputs `n_params` numbers per feature, where the numbers of
+/// feature `i` depend only on features `< i` (and on the context).
+///
+/// Degrees: inputs `1..=D`; hidden unit `k` gets `k mod max(1, D-1) + 1`;
+/// a hidden unit sees inputs of degree `<=` its own, an output of feature `i`
+/// sees hidden units of degree `< i+1`. Output layout `[param, feature]`.
+#[derive(Module, Debug)]
+pub struct Made {
+    first: MaskedLinear,
+    context: Option<Linear>,
+    hidden: Vec<MaskedLinear>,
+    output: MaskedLinear,
+    dim: usize,
+    n_params: usize,
+}
+
+impl Made {
+    pub fn new(
+        dim: usize,
+        context_dim: usize,
+        hidden: usize,
+        layers: usize,
+        n_params: usize,
+        device: &Device,
+    ) -> Self {
+        let in_deg: Vec<usize> = (1..=dim).collect();
+        let h_deg: Vec<usize> = (0..hidden).map(|k| k % dim.saturating_sub(1).max(1) + 1).collect();
+        let mask_hidden = |from: &[usize], to: &[usize]| -> Vec<Vec<bool>> {
+            from.iter().map(|&a| to.iter().map(|&b| b >= a).collect()).collect()
+        };
+        let out_deg: Vec<usize> = (0..n_params).flat_map(|_| 1..=dim).collect();
+        let first = MaskedLinear::new(mask_hidden(&in_deg, &h_deg), false, device);
+        let hidden_layers = (1..layers.max(1))
+            .map(|_| MaskedLinear::new(mask_hidden(&h_deg, &h_deg), false, device))
+            .collect();
+        let out_mask = h_deg.iter().map(|&a| out_deg.iter().map(|&b| b > a).collect()).collect();
+        Self {
+            first,
+            context: (context_dim > 0).then(|| LinearConfig::new(context_dim, hidden).init(device)),
+            hidden: hidden_layers,
+            output: MaskedLinear::new(out_mask, true, device),
+            dim,
+            n_params,
+        }
+    }
+
+    /// `[B, D]` (+ `[B, C]` context) -> `[B, n_params, D]`.
+    pub fn forward(&self, x: Tensor<2>, context: Option<Tensor<2>>) -> Tensor<3> {
+        let [b, _] = x.dims();
+        let mut h = self.first.forward(x);
+        if let (Some(l), Some(c)) = (&self.context, context) {
+            h = h + l.forward(c);
+        }
+        h = relu(h);
+        for l in &self.hidden {
+            h = relu(l.forward(h));
+        }
+        self.output.forward(h).reshape([b, self.n_params, self.dim])
+    }
+}

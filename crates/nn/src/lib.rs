@@ -1,0 +1,34 @@
+//! Neural models for cosmodiff on [burn](https://burn.dev) (CPU `flex`
+//! backend by default; `wgpu` / `cuda` behind cargo features).
+//!
+//! - [`flow`]: conditional normalizing flows `q(y | c)` — RealNVP affine
+//!   coupling, MAF, rational-quadratic neural spline flows (coupling and
+//!   autoregressive, linear tails), permutations and LU-linear layers;
+//!   `log_prob` and sampling for batches.
+//! - [`embedding`]: summary networks for the conditioning data (MLP; CNN for
+//!   2-D maps), trained jointly with the flow.
+//! - [`estimator`]: flow + embedding + standardisation as one conditional
+//!   density estimator with `fit`, `log_prob`, `sample`, `save`, `load`.
+//! - [`train`]: the shared training loop (Adam/AdamW, schedule, clipping,
+//!   validation split with early stopping, progress bar, seeds).
+//! - [`checkpoint`]: safetensors weights + JSON configuration.
+
+pub mod checkpoint;
+pub mod embedding;
+pub mod error;
+pub mod estimator;
+pub mod flow;
+pub mod layers;
+pub mod spline;
+pub mod standardize;
+pub mod tensor;
+pub mod train;
+
+pub use burn;
+pub use embedding::{EmbeddingConfig, EmbeddingKind};
+pub use error::NnError;
+pub use estimator::{ConditionalEstimator, EstimatorConfig};
+pub use flow::{Flow, FlowConfig, FlowKind};
+pub use standardize::Standardizer;
+pub use tensor::default_device;
+pub use train::{fit, LrSchedule, TrainConfig, TrainReport};
