@@ -64,6 +64,7 @@ pub struct ForceSolver {
     pub nm: usize,
     pub np: usize,
     pub deconvolve: bool,
+    pub kernel: GradientKernel,
     pub lattice: Lattice,
     fft: Fft3<f32>,
     /// Per-axis gradient kernel `g(w_i)`.
@@ -82,6 +83,7 @@ impl ForceSolver {
             nm,
             np,
             deconvolve,
+            kernel,
             lattice: Lattice::new(np, nm),
             fft: Fft3::new(nm),
             g: k.g.iter().map(|v| *v as f32).collect(),

@@ -134,6 +134,40 @@ impl<'a> Integrator<'a> {
         st
     }
 
+    /// As [`Self::run`], but `observe(j, state, force)` sees the state at
+    /// every stage `j = 0..=n` (the initial one included) with the unit force
+    /// at its positions.
+    pub fn run_with_forces(
+        &self,
+        mut st: State,
+        sch: &Schedule,
+        mut observe: impl FnMut(usize, &State, &[[f32; 3]]),
+    ) -> State {
+        let mut b = self.buf(st.disp.len());
+        self.forces(&st.disp, &mut b);
+        observe(0, &st, &b.f);
+        for i in 0..sch.n_steps() {
+            self.step(&mut st, sch, i, &mut b);
+            observe(i + 1, &st, &b.f);
+        }
+        st
+    }
+
+    /// One kick-drift-kick step with factors `[K1, Dr, K2]` from a state
+    /// with known force `f`, to scale factor `a1` (for snapshots between
+    /// stages; one force evaluation).
+    pub fn substep(&self, st: &State, f: &[[f32; 3]], factors: [f64; 3], a1: f64) -> State {
+        let mut out = st.clone();
+        let [k1, dr, k2] = factors;
+        axpy(&mut out.mom, k1 as f32, f);
+        axpy(&mut out.disp, dr as f32, &out.mom);
+        let mut b = self.buf(st.disp.len());
+        self.forces(&out.disp, &mut b);
+        axpy(&mut out.mom, k2 as f32, &b.f);
+        out.a = a1;
+        out
+    }
+
     /// Integrate backwards from the final state to `stages[0]`.
     pub fn reverse(&self, mut st: State, sch: &Schedule) -> State {
         let mut b = self.buf(st.disp.len());

@@ -151,26 +151,12 @@ impl Schedule {
                 stages[stages.len() - 1]
             )));
         }
-        let om15 = 1.5 * g.omega_m();
         let (mut kick1, mut drift, mut kick2) = (vec![], vec![], vec![]);
         for w in stages.windows(2) {
-            let (a0, a1) = (w[0], w[1]);
-            let ah = match cfg.half_step {
-                HalfStep::Geometric => (a0 * a1).sqrt(),
-                HalfStep::Arithmetic => 0.5 * (a0 + a1),
-            };
-            match cfg.factors {
-                Factors::FastPm => {
-                    kick1.push(om15 * (g.gf(ah) - g.gf(a0)) / (a0 * a0 * g.e(a0) * g.gf_da(a0)));
-                    drift.push((g.d1(a1) - g.d1(a0)) / g.gf(ah));
-                    kick2.push(om15 * (g.gf(a1) - g.gf(ah)) / (a1 * a1 * g.e(a1) * g.gf_da(a1)));
-                }
-                Factors::Standard => {
-                    kick1.push(om15 * simpson(|a| 1.0 / (a * a * g.e(a)), a0, ah));
-                    drift.push(simpson(|a| 1.0 / (a * a * a * g.e(a)), a0, a1));
-                    kick2.push(om15 * simpson(|a| 1.0 / (a * a * g.e(a)), ah, a1));
-                }
-            }
+            let [k1, dr, k2] = Self::step_factors(g, cfg.half_step, cfg.factors, w[0], w[1]);
+            kick1.push(k1);
+            drift.push(dr);
+            kick2.push(k2);
         }
         let a = stages[0];
         let (d1, d2) = (g.d1(a), if cfg.lpt_order == 2 { g.d2(a) } else { 0.0 });
@@ -188,6 +174,33 @@ impl Schedule {
             kick2,
             lpt,
         })
+    }
+
+    /// `[K1, Dr, K2]` of one kick-drift-kick step from `a0` to `a1`.
+    pub fn step_factors(
+        g: &dyn Growth,
+        half_step: HalfStep,
+        factors: Factors,
+        a0: f64,
+        a1: f64,
+    ) -> [f64; 3] {
+        let om15 = 1.5 * g.omega_m();
+        let ah = match half_step {
+            HalfStep::Geometric => (a0 * a1).sqrt(),
+            HalfStep::Arithmetic => 0.5 * (a0 + a1),
+        };
+        match factors {
+            Factors::FastPm => [
+                om15 * (g.gf(ah) - g.gf(a0)) / (a0 * a0 * g.e(a0) * g.gf_da(a0)),
+                (g.d1(a1) - g.d1(a0)) / g.gf(ah),
+                om15 * (g.gf(a1) - g.gf(ah)) / (a1 * a1 * g.e(a1) * g.gf_da(a1)),
+            ],
+            Factors::Standard => [
+                om15 * simpson(|a| 1.0 / (a * a * g.e(a)), a0, ah),
+                simpson(|a| 1.0 / (a * a * a * g.e(a)), a0, a1),
+                om15 * simpson(|a| 1.0 / (a * a * g.e(a)), ah, a1),
+            ],
+        }
     }
 
     /// Number of steps.
