@@ -190,19 +190,20 @@ impl ForceSolver {
                 for (k, (o, s)) in o.iter_mut().zip(s).enumerate() {
                     let st = l.stencil(i, j, k, s);
                     let w = st.w();
-                    let mut acc = [0.0f32; 3];
+                    // all four lanes (SIMD-friendly), the fourth is ignored
+                    let mut acc = [0.0f32; 4];
                     for a in 0..2 {
                         for b in 0..2 {
                             let wab = w[0][a] * w[1][b];
                             let row = (st.x[a] * nm + st.y[b]) * nm;
-                            let (m0, m1) = (&m[row + st.z[0]], &m[row + st.z[1]]);
+                            let (m0, m1) = (m[row + st.z[0]], m[row + st.z[1]]);
                             let (w0, w1) = (wab * w[2][0], wab * w[2][1]);
-                            for q in 0..3 {
+                            for q in 0..4 {
                                 acc[q] += w0 * m0[q] + w1 * m1[q];
                             }
                         }
                     }
-                    *o = acc;
+                    *o = [acc[0], acc[1], acc[2]];
                 }
             });
     }
