@@ -20,7 +20,7 @@
 # put on PYTHONPATH (nothing is installed from it, nothing is copied into the repo).
 # Without PMWD_SRC the pmwd rows are skipped.
 #
-# Knobs: BENCH_VENV, BENCH_PYTHON (default python3), BENCH_THREADS (default 2: rayon
+# Knobs: BENCH_TOOLS (default "cosmodiff jaxpm pmwd"), BENCH_VENV, BENCH_PYTHON (default python3), BENCH_THREADS (default 2: rayon
 # threads, and taskset to CPUs 0..THREADS-1 for every tool), CARGO_TARGET_DIR, PMWD_SRC.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -31,6 +31,8 @@ THREADS="${BENCH_THREADS:-2}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cosmodiff-target}"
 export RAYON_NUM_THREADS="$THREADS"
 SIZES=("$@"); [ ${#SIZES[@]} -eq 0 ] && SIZES=(64 128)
+TOOLS="${BENCH_TOOLS:-cosmodiff jaxpm pmwd}"
+want() { case " $TOOLS " in *" $1 "*) return 0;; *) return 1;; esac; }
 log() { echo "[bench] $*" >&2; }
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -60,9 +62,9 @@ echo "| tool, mode, N | best of 3 (s) | peak RSS (MiB) |"
 echo "|---|---:|---:|"
 for n in "${SIZES[@]}"; do
     for mode in forward grad; do
-        run "cosmodiff-pm $mode $n" "$BIN" "$n" 10 "$mode"
-        run "JaxPM 0.1.6 $mode $n" "$VENV/bin/python" bench/pm/bench_jaxpm.py "$n" "$mode"
-        if [ -n "${PMWD_SRC:-}" ]; then
+        want cosmodiff && run "cosmodiff-pm $mode $n" "$BIN" "$n" 10 "$mode"
+        want jaxpm && run "JaxPM 0.1.6 $mode $n" "$VENV/bin/python" bench/pm/bench_jaxpm.py "$n" "$mode"
+        if want pmwd && [ -n "${PMWD_SRC:-}" ]; then
             run "pmwd $mode $n" env PYTHONPATH="$PMWD_SRC" "$VENV/bin/python" bench/pm/bench_pmwd.py "$n" "$mode"
         fi
     done

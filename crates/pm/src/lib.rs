@@ -219,13 +219,27 @@ impl Pm {
         delta_l: &[f64],
         sch: &Schedule,
     ) -> Result<(State, lpt::LptFields), PmError> {
+        self.initial_state_impl(delta_l, sch, true)
+    }
+
+    /// `keep`: keep what the LPT VJP needs.
+    fn initial_state_impl(
+        &self,
+        delta_l: &[f64],
+        sch: &Schedule,
+        keep: bool,
+    ) -> Result<(State, lpt::LptFields), PmError> {
         self.check_grid(delta_l.len())?;
         let order = if sch.lpt[1] != 0.0 || sch.lpt[3] != 0.0 {
             2
         } else {
             1
         };
-        let f = self.lpt.fields(delta_l, order);
+        let f = if keep {
+            self.lpt.fields(delta_l, order)
+        } else {
+            self.lpt.fields_forward(delta_l, order)
+        };
         let r = self.ratio();
         let [cx1, cx2, cp1, cp2] = sch.lpt;
         let n = delta_l.len();
@@ -253,7 +267,7 @@ impl Pm {
 
     /// LPT + N-body: the final state.
     pub fn simulate(&self, delta_l: &[f64], sch: &Schedule) -> Result<State, PmError> {
-        let (st, _) = self.initial_state(delta_l, sch)?;
+        let (st, _) = self.initial_state_impl(delta_l, sch, false)?;
         Ok(self.integrator().run(st, sch, |_, _| {}))
     }
 
@@ -281,7 +295,7 @@ impl Pm {
                 )));
             }
         }
-        let (s0, _) = self.initial_state(delta_l, sch)?;
+        let (s0, _) = self.initial_state_impl(delta_l, sch, false)?;
         let integ = self.integrator();
         let steps = &self.cfg.steps;
         let mut out: Vec<Option<State>> = vec![None; snaps.len()];

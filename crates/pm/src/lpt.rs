@@ -144,7 +144,7 @@ impl LptSolver {
     /// [`Self::fields`] for the 4-point kernel: the derivatives as real-space
     /// stencils of `psi = lap^-1 delta` (the same operators as the Fourier
     /// multipliers `i g(w_a)`), 4 FFTs instead of 14.
-    fn fields_fd4(&self, delta_l: &[f64], order: usize) -> LptFields {
+    fn fields_fd4(&self, delta_l: &[f64], order: usize, keep_phi: bool) -> LptFields {
         let n = self.n;
         let psi = self.inv_lap(&mut self.fft.forward(delta_l));
         let s1: [Vec<f64>; 3] = std::array::from_fn(|a| d_fd4(n, &psi, a));
@@ -154,6 +154,17 @@ impl LptSolver {
             return LptFields {
                 s1,
                 s2: [z.clone(), z.clone(), z],
+                phi: vec![],
+            };
+        }
+        if !keep_phi {
+            // delta2 in one fused pass, the phi_ab never stored
+            let d2 = delta2_fd4(n, &s1);
+            let psi2 = self.inv_lap(&mut self.fft.forward(&d2));
+            let s2: [Vec<f64>; 3] = std::array::from_fn(|a| d_fd4(n, &psi2, a));
+            return LptFields {
+                s1,
+                s2,
                 phi: vec![],
             };
         }
@@ -172,10 +183,21 @@ impl LptSolver {
         LptFields { s1, s2, phi }
     }
 
+    /// As [`Self::fields`] without keeping what only the VJP needs (the
+    /// `phi_ab`; less memory, and with `fd4` one fused pass for `delta2`).
+    pub fn fields_forward(&self, delta_l: &[f64], order: usize) -> LptFields {
+        if self.kernel == GradientKernel::Fd4 {
+            return self.fields_fd4(delta_l, order, false);
+        }
+        let mut f = self.fields(delta_l, order);
+        f.phi = vec![];
+        f
+    }
+
     /// 1LPT (and 2LPT when `order == 2`) displacement fields of `delta_L`.
     pub fn fields(&self, delta_l: &[f64], order: usize) -> LptFields {
         if self.kernel == GradientKernel::Fd4 {
-            return self.fields_fd4(delta_l, order);
+            return self.fields_fd4(delta_l, order, true);
         }
         let dk = self.fft.forward(delta_l);
         let s1 = self.displacement(&dk);
@@ -221,6 +243,53 @@ impl LptSolver {
         acc
     }
 
+    /// `-sum_a D_a v_a` (the transpose of `v_a = D_a u`, `D^T = -D`).
+    fn neg_div(&self, v: &[Vec<f64>; 3]) -> Vec<f64> {
+        let n = self.n;
+        let mut u = d_fd4(n, &v[0], 0);
+        for a in 1..3 {
+            let d = d_fd4(n, &v[a], a);
+            u.par_iter_mut().zip(&d).for_each(|(x, y)| *x += y);
+        }
+        u.par_iter_mut().for_each(|x| *x = -*x);
+        u
+    }
+
+    /// [`Self::fields_vjp`] for the 4-point kernel by real-space stencils:
+    /// `dbar = lap^-1 [-sum_a D_a s1bar_a - sum_ab D_a D_b pbar_ab]` with
+    /// `pbar` from `d2bar = lap^-1 [-sum_a D_a s2bar_a]` (4 FFTs).
+    fn fields_vjp_fd4(
+        &self,
+        f: &LptFields,
+        s1bar: &[Vec<f64>; 3],
+        s2bar: Option<&[Vec<f64>; 3]>,
+    ) -> Vec<f64> {
+        let n = self.n;
+        let mut u = self.neg_div(s1bar);
+        if let (Some(s2bar), false) = (s2bar, f.phi.is_empty()) {
+            let d2bar = self.inv_lap(&mut self.fft.forward(&self.neg_div(s2bar)));
+            let phi = &f.phi;
+            for (p, &(a, b)) in PAIRS.iter().enumerate() {
+                let pbar: Vec<f64> = (0..d2bar.len())
+                    .into_par_iter()
+                    .map(|i| {
+                        let s = d2bar[i];
+                        match p {
+                            0 => s * (phi[1][i] + phi[2][i]),
+                            1 => s * (phi[0][i] + phi[2][i]),
+                            2 => s * (phi[0][i] + phi[1][i]),
+                            _ => -2.0 * s * phi[p][i],
+                        }
+                    })
+                    .collect();
+                // phi_ab = -D_b D_a psi: transpose -D_a^T D_b^T = -D_a D_b
+                let t = d_fd4(n, &d_fd4(n, &pbar, b), a);
+                u.par_iter_mut().zip(&t).for_each(|(x, y)| *x -= y);
+            }
+        }
+        self.inv_lap(&mut self.fft.forward(&u))
+    }
+
     /// VJP of [`Self::fields`]: cotangents of `s1` and `s2` -> cotangent of `delta_L`.
     pub fn fields_vjp(
         &self,
@@ -228,6 +297,9 @@ impl LptSolver {
         s1bar: &[Vec<f64>; 3],
         s2bar: Option<&[Vec<f64>; 3]>,
     ) -> Vec<f64> {
+        if self.kernel == GradientKernel::Fd4 {
+            return self.fields_vjp_fd4(f, s1bar, s2bar);
+        }
         let mut acc = self.displacement_t_k(s1bar);
         if let (Some(s2bar), false) = (s2bar, f.phi.is_empty()) {
             let d2bar = self.irfft(self.displacement_t_k(s2bar));
@@ -258,6 +330,50 @@ impl LptSolver {
         }
         self.irfft(acc)
     }
+}
+
+/// `delta2` from `s1` with `phi_ab = -D_b s1_a` evaluated on the fly (the
+/// same arithmetic as [`d_fd4`] + [`delta2`], without storing the `phi_ab`).
+fn delta2_fd4(n: usize, s1: &[Vec<f64>; 3]) -> Vec<f64> {
+    let n2 = n * n;
+    let nb: Vec<[usize; 4]> = (0..n)
+        .map(|i| [(i + n - 2) % n, (i + n - 1) % n, (i + 1) % n, (i + 2) % n])
+        .collect();
+    let d = |m2: f64, m1: f64, p1: f64, p2: f64| (8.0 * (p1 - m1) - (p2 - m2)) / 12.0;
+    let mut out = vec![0.0; n * n2];
+    out.par_chunks_mut(n2).enumerate().for_each(|(ix, o)| {
+        let xn = nb[ix];
+        for iy in 0..n {
+            let yn = nb[iy];
+            for iz in 0..n {
+                let zn = nb[iz];
+                let c = iy * n + iz;
+                let dx = |u: &[f64]| {
+                    d(
+                        u[xn[0] * n2 + c],
+                        u[xn[1] * n2 + c],
+                        u[xn[2] * n2 + c],
+                        u[xn[3] * n2 + c],
+                    )
+                };
+                let p = ix * n2;
+                let dy = |u: &[f64]| {
+                    d(
+                        u[p + yn[0] * n + iz],
+                        u[p + yn[1] * n + iz],
+                        u[p + yn[2] * n + iz],
+                        u[p + yn[3] * n + iz],
+                    )
+                };
+                let r = p + iy * n;
+                let dz = |u: &[f64]| d(u[r + zn[0]], u[r + zn[1]], u[r + zn[2]], u[r + zn[3]]);
+                let (p00, p11, p22) = (-dx(&s1[0]), -dy(&s1[1]), -dz(&s1[2]));
+                let (p01, p02, p12) = (-dy(&s1[0]), -dz(&s1[0]), -dz(&s1[1]));
+                o[c] = p00 * p11 + p00 * p22 + p11 * p22 - p01 * p01 - p02 * p02 - p12 * p12;
+            }
+        }
+    });
+    out
 }
 
 /// `delta2 = sum_{a<b} (phi_aa phi_bb - phi_ab^2)`.
