@@ -8,8 +8,8 @@ mod io;
 
 /// Field-level Bayesian inference for cosmology: differentiable forward
 /// models (cosmology, random fields, weak lensing, particle mesh), mass
-/// mapping and samplers (learned priors and simulation-based inference are
-/// in development).
+/// mapping, samplers and simulation-based inference with normalizing flows
+/// (learned diffusion priors are in development).
 ///
 /// Units: distances in Mpc/h, wavenumbers k in h/Mpc, P(k) in (Mpc/h)^3,
 /// angles in arcmin, H in km/s/Mpc. Arrays are written as numpy .npy/.npz.
@@ -42,6 +42,9 @@ enum Command {
     /// Particle-mesh N-body simulation.
     #[command(subcommand)]
     Pm(cmd::pm::Command),
+    /// Simulation-based inference: neural posterior / likelihood estimation with normalizing flows.
+    #[command(subcommand)]
+    Sbi(cmd::sbi::Command),
 }
 
 fn main() {
@@ -68,6 +71,7 @@ fn main() {
         Command::Massmap(a) => cmd::massmap::run(a),
         Command::Sample(a) => cmd::sample::run(a),
         Command::Pm(c) => cmd::pm::run(c),
+        Command::Sbi(c) => cmd::sbi::run(c),
     };
     if let Err(e) = result {
         // One line: the chain of contexts joined by ': '.

@@ -13,7 +13,7 @@
 //!   Durkan et al. 2019) to mix features between layers.
 
 use burn::module::{Module, Param};
-use burn::tensor::activation::{sigmoid, softplus};
+use burn::tensor::activation::softplus;
 use burn::tensor::{Device, Int, Tensor};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -24,9 +24,13 @@ use crate::layers::{Made, ResidualNet};
 use crate::spline::{n_params, rq_forward, rq_inverse};
 use crate::tensor::{const2, int_tensor, to_vec};
 
-/// Affine scale `sigmoid(u + 2) + 1e-3` (as nflows): positive, starts near one.
+/// Affine scale `softplus(u + c) + 1e-3` with `softplus(c) + 1e-3 = 1`:
+/// positive, exactly one at `u = 0`, and unbounded in both directions
+/// (nflows' `sigmoid(u + 2) + 1e-3` cannot exceed one, so a single MAF layer
+/// can only widen a distribution).
 fn affine_scale(u: Tensor<2>) -> Tensor<2> {
-    sigmoid(u + 2.0) + 1e-3
+    let c = ((1.0f64 - 1e-3).exp() - 1.0).ln();
+    softplus(u + c, 1.0) + 1e-3
 }
 
 fn split(x: Tensor<2>, d_id: usize, flip: bool) -> (Tensor<2>, Tensor<2>) {

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod massmap;
 pub mod pm;
 pub mod sample;
+pub mod sbi;
 pub mod simulate;
 
 use std::sync::atomic::{AtomicBool, Ordering};

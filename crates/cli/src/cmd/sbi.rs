@@ -1,0 +1,288 @@
+//! `cosmodiff sbi`: simulation-based inference with normalizing flows —
+//! train NPE / NLE on (theta, x) simulations, sample posteriors, and run the
+//! sbibm benchmark tasks with C2ST.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args as ClapArgs, Subcommand};
+use cosmodiff_infer::sbi::tasks::Task;
+use cosmodiff_nn::{EmbeddingKind, FlowKind, LrSchedule};
+use cosmodiff_sbi::benchmark::{find_reference_root, run_task};
+use cosmodiff_sbi::{Method, SbiModel, SbiOptions, SbiPrior};
+use ndarray::{Array2, ArrayD, Ix2};
+use ndarray_npy::{read_npy, write_npy};
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a neural posterior (npe) or likelihood (nle) estimator on simulations.
+    Train(TrainArgs),
+    /// Draw posterior samples for one observation from a trained model.
+    Sample(SampleArgs),
+    /// Simulate, train and score an sbibm task (C2ST against reference posteriors).
+    Benchmark(BenchArgs),
+}
+
+/// Network and training options shared by `train` and `benchmark`.
+#[derive(ClapArgs, Debug, Clone)]
+pub struct NetArgs {
+    /// Flow family: nsf (spline coupling, default for npe), maf (default for nle), realnvp, nsf_ar.
+    #[arg(long)]
+    pub flow: Option<String>,
+    /// Embedding network for x (npe only): mlp or cnn (square 2-D maps); default none.
+    #[arg(long)]
+    pub embedding: Option<String>,
+    /// Number of learned summaries of the embedding network.
+    #[arg(long)]
+    pub summary_dim: Option<usize>,
+    /// Flow transforms.
+    #[arg(long, default_value_t = 5)]
+    pub transforms: usize,
+    /// Hidden units per layer.
+    #[arg(long, default_value_t = 50)]
+    pub hidden: usize,
+    /// Spline bins.
+    #[arg(long, default_value_t = 10)]
+    pub bins: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 5e-4)]
+    pub lr: f64,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 200)]
+    pub batch_size: usize,
+    /// Maximum epochs (training stops earlier when the validation loss stalls).
+    #[arg(long, default_value_t = 2000)]
+    pub max_epochs: usize,
+    /// Epochs without validation improvement before stopping.
+    #[arg(long, default_value_t = 20)]
+    pub patience: usize,
+    /// AdamW weight decay (0: Adam).
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Cosine learning-rate decay to 1% over max-epochs instead of a constant rate.
+    #[arg(long)]
+    pub cosine: bool,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct TrainArgs {
+    /// Parameters of the simulations, [N, dim_theta] (.npy, float64 or float32).
+    #[arg(long)]
+    pub theta: PathBuf,
+    /// Simulated data, [N, dim_x] (.npy); 2-D maps may be [N, side, side].
+    #[arg(long)]
+    pub x: PathBuf,
+    /// npe (posterior) or nle (likelihood).
+    #[arg(long)]
+    pub method: String,
+    /// Model directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Prior: TOML with one [[param]] block per dimension (name, prior = "uniform", low, high, ...).
+    /// Default: the bounding box of THETA.
+    #[arg(long)]
+    pub prior: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct SampleArgs {
+    /// Model directory written by `cosmodiff sbi train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// One observation, [dim_x] or [1, dim_x] (.npy).
+    #[arg(long)]
+    pub x_obs: PathBuf,
+    #[arg(long)]
+    pub num_samples: usize,
+    /// Output .npy, [N, dim_theta] float64.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(ClapArgs, Debug)]
+pub struct BenchArgs {
+    /// two_moons, gaussian_linear, gaussian_mixture or slcp.
+    #[arg(long)]
+    pub task: String,
+    #[arg(long)]
+    pub num_simulations: usize,
+    /// npe or nle.
+    #[arg(long)]
+    pub method: String,
+    /// Output directory (c2st.json, timings.json, samples, model/).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Posterior draws per observation.
+    #[arg(long, default_value_t = 10_000)]
+    pub num_samples: usize,
+    /// Observations to score (1-5).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5")]
+    pub observations: Vec<usize>,
+    /// Folder with the reference tasks (default: ../shared/reference/sbi).
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+pub fn run(c: &Command) -> Result<()> {
+    match c {
+        Command::Train(a) => train(a),
+        Command::Sample(a) => sample(a),
+        Command::Benchmark(a) => benchmark(a),
+    }
+}
+
+/// Read a float .npy (float64 or float32) as a matrix: 1-D -> one row per
+/// value only when `one_row` is false; higher ranks are flattened per row.
+fn read_matrix(path: &Path, what: &str, one_row: bool) -> Result<Array2<f64>> {
+    let a: ArrayD<f64> = match read_npy::<_, ArrayD<f64>>(path) {
+        Ok(a) => a,
+        Err(_) => read_npy::<_, ArrayD<f32>>(path)
+            .map(|a| a.mapv(f64::from))
+            .with_context(|| format!("cannot read {what} from {} (expected a float64 or float32 .npy)", path.display()))?,
+    };
+    let shape = a.shape().to_vec();
+    let (r, c) = match shape.len() {
+        0 => bail!("{what} {} is a scalar; expected an array", path.display()),
+        1 if one_row => (1, shape[0]),
+        1 => (shape[0], 1),
+        _ => (shape[0], shape[1..].iter().product()),
+    };
+    if r == 0 || c == 0 {
+        bail!("{what} {} is empty (shape {shape:?})", path.display());
+    }
+    let a = a.into_shape_with_order((r, c)).map_err(|e| anyhow!("{what}: {e}"))?;
+    let a = a.into_dimensionality::<Ix2>().map_err(|e| anyhow!("{what}: {e}"))?;
+    if let Some(i) = a.outer_iter().position(|row| row.iter().any(|v| !v.is_finite())) {
+        bail!("{what} {} has non-finite values in row {i}", path.display());
+    }
+    Ok(a)
+}
+
+fn options(method: Method, net: &NetArgs, seed: u64) -> Result<SbiOptions> {
+    let mut o = SbiOptions::new(method);
+    if let Some(f) = &net.flow {
+        o.flow = FlowKind::parse(f)?;
+    }
+    if let Some(e) = &net.embedding {
+        o.embedding = EmbeddingKind::parse(e)?;
+    }
+    o.summary_dim = net.summary_dim;
+    o.num_transforms = net.transforms;
+    o.hidden = net.hidden;
+    o.bins = net.bins;
+    o.train.learning_rate = net.lr;
+    o.train.batch_size = net.batch_size;
+    o.train.max_epochs = net.max_epochs;
+    o.train.patience = net.patience;
+    o.train.weight_decay = net.weight_decay;
+    if net.cosine {
+        o.train.schedule = LrSchedule::Cosine { final_fraction: 0.01 };
+    }
+    o.train.seed = seed;
+    o.train.progress = !super::is_quiet();
+    Ok(o)
+}
+
+fn train(a: &TrainArgs) -> Result<()> {
+    let method = Method::parse(&a.method)?;
+    let theta = read_matrix(&a.theta, "--theta", false)?;
+    let x = read_matrix(&a.x, "--x", false)?;
+    if theta.nrows() != x.nrows() {
+        bail!("--theta has {} simulations but --x has {}", theta.nrows(), x.nrows());
+    }
+    let prior = match &a.prior {
+        Some(p) => SbiPrior::from_toml_file(p)?,
+        None => SbiPrior::bounding_box(theta.view())?,
+    };
+    let opts = options(method, &a.net, a.seed)?;
+    log::info!("training {} ({}) on {} simulations", method.name(), opts.flow.name(), theta.nrows());
+    let model = SbiModel::train(theta.view(), x.view(), prior, &opts)?;
+    model.save(&a.out)?;
+    loss_plot(&a.out.join("loss.png"), &model)?;
+    let r = &model.report;
+    if !super::is_quiet() {
+        eprintln!(
+            "trained {} in {:.1} s: {} epochs, best validation loss {:.4} at epoch {}; model in {}",
+            method.name(),
+            r.seconds,
+            r.epochs,
+            r.best_validation_loss,
+            r.best_epoch + 1,
+            a.out.display()
+        );
+    }
+    Ok(())
+}
+
+fn loss_plot(path: &Path, m: &SbiModel) -> Result<()> {
+    let r = &m.report;
+    let ep: Vec<f64> = (1..=r.train_loss.len()).map(|e| e as f64).collect();
+    cosmodiff_plot::lines::LinePlot::new("training", "epoch", "-mean log q")
+        .add(cosmodiff_plot::lines::Series::line("train", &ep, &r.train_loss))
+        .add(cosmodiff_plot::lines::Series::line("validation", &ep, &r.validation_loss))
+        .save(path)?;
+    Ok(())
+}
+
+fn sample(a: &SampleArgs) -> Result<()> {
+    if a.num_samples == 0 {
+        bail!("--num-samples must be at least 1");
+    }
+    let model = SbiModel::load(&a.model)?;
+    let xo = read_matrix(&a.x_obs, "--x-obs", true)?;
+    if xo.nrows() != 1 {
+        bail!("--x-obs must hold one observation ([dim_x] or [1, dim_x]); got {} rows", xo.nrows());
+    }
+    let (s, info) = model.sample(xo.row(0), a.num_samples, a.seed)?;
+    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    write_npy(&a.out, &s).with_context(|| format!("cannot write {}", a.out.display()))?;
+    if !super::is_quiet() {
+        eprintln!(
+            "{} samples in {:.2} s (prior acceptance {:.3}) -> {}",
+            a.num_samples,
+            info.seconds,
+            info.acceptance,
+            a.out.display()
+        );
+    }
+    Ok(())
+}
+
+fn benchmark(a: &BenchArgs) -> Result<()> {
+    let task = Task::from_name(&a.task)?;
+    let method = Method::parse(&a.method)?;
+    if let Some(o) = a.observations.iter().find(|&&o| !(1..=5).contains(&o)) {
+        bail!("--observations {o}: reference posteriors exist for observations 1-5");
+    }
+    let reference = find_reference_root(a.reference.as_deref())?;
+    let opts = options(method, &a.net, a.seed)?;
+    let r = run_task(task, a.num_simulations, &opts, &reference, &a.out, a.num_samples, &a.observations)?;
+    if !super::is_quiet() {
+        println!("{} {} ({}) with {} simulations", r.task, r.method, r.flow, r.num_simulations);
+        println!("| observation | C2ST | sampling s |\n|---|---|---|");
+        for (k, v) in &r.c2st {
+            println!("| {k} | {v:.3} | {:.2} |", r.sample_seconds[k]);
+        }
+        println!(
+            "mean C2ST {:.3}; training {:.1} s ({} epochs); simulation {:.2} s; results in {}",
+            r.mean_c2st,
+            r.train_seconds,
+            r.epochs,
+            r.simulate_seconds,
+            a.out.display()
+        );
+    }
+    Ok(())
+}
