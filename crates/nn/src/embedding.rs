@@ -31,7 +31,9 @@ impl EmbeddingKind {
             "identity" | "none" => Ok(Self::Identity),
             "mlp" => Ok(Self::Mlp),
             "cnn" => Ok(Self::Cnn),
-            _ => invalid(format!("unknown embedding '{s}': expected identity, mlp or cnn")),
+            _ => invalid(format!(
+                "unknown embedding '{s}': expected identity, mlp or cnn"
+            )),
         }
     }
 }
@@ -55,7 +57,14 @@ impl EmbeddingConfig {
             EmbeddingKind::Identity => input_dim,
             _ => 20.min(input_dim.max(2)),
         };
-        Self { kind, input_dim, output_dim, hidden: 50, layers: 2, channels: 1 }
+        Self {
+            kind,
+            input_dim,
+            output_dim,
+            hidden: 50,
+            layers: 2,
+            channels: 1,
+        }
     }
 
     /// Dimension of the summaries handed to the flow.
@@ -70,7 +79,10 @@ impl EmbeddingConfig {
     pub fn side(&self) -> Result<usize, NnError> {
         let c = self.channels.max(1);
         if self.input_dim % c != 0 {
-            return invalid(format!("CNN input of {} values is not {c} channels", self.input_dim));
+            return invalid(format!(
+                "CNN input of {} values is not {c} channels",
+                self.input_dim
+            ));
         }
         let px = self.input_dim / c;
         let side = (px as f64).sqrt().round() as usize;
@@ -97,7 +109,12 @@ impl EmbeddingConfig {
             ))),
             EmbeddingKind::Cnn => {
                 let side = self.side()?;
-                Some(Embedding::Cnn(Cnn::new(self.channels.max(1), side, self.output_dim, device)))
+                Some(Embedding::Cnn(Cnn::new(
+                    self.channels.max(1),
+                    side,
+                    self.output_dim,
+                    device,
+                )))
             }
         })
     }
@@ -120,9 +137,13 @@ pub struct Cnn {
 impl Cnn {
     fn new(channels: usize, side: usize, out: usize, device: &Device) -> Self {
         Self {
-            conv1: Conv2dConfig::new([channels, 8], [3, 3]).with_padding(PaddingConfig2d::Same).init(device),
+            conv1: Conv2dConfig::new([channels, 8], [3, 3])
+                .with_padding(PaddingConfig2d::Same)
+                .init(device),
             pool: AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
-            conv2: Conv2dConfig::new([8, 16], [3, 3]).with_padding(PaddingConfig2d::Same).init(device),
+            conv2: Conv2dConfig::new([8, 16], [3, 3])
+                .with_padding(PaddingConfig2d::Same)
+                .init(device),
             adaptive: AdaptiveAvgPool2dConfig::new([4, 4]).init(),
             dense: LinearConfig::new(16 * 16, 64).init(device),
             out: LinearConfig::new(64, out).init(device),

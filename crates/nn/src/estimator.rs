@@ -57,7 +57,10 @@ pub struct EstimatorConfig {
 
 impl EstimatorConfig {
     fn init_net(&self, device: &Device) -> Result<DensityNet, NnError> {
-        Ok(DensityNet { flow: self.flow.init(device)?, embedding: self.embedding.init(device)? })
+        Ok(DensityNet {
+            flow: self.flow.init(device)?,
+            embedding: self.embedding.init(device)?,
+        })
     }
 }
 
@@ -116,13 +119,25 @@ impl ConditionalEstimator {
         let net = config.init_net(&ad)?;
         let yt = to_tensor(config.y_standardizer.forward(y).view(), &device);
         let ct = to_tensor(config.c_standardizer.forward(c).view(), &device);
-        let (net, report) = fit(net, y.nrows(), &config.train, |m: &DensityNet, rows: &[usize]| {
-            let idx = int_tensor(rows, &device);
-            let yb = yt.clone().select(0, idx.clone());
-            let cb = ct.clone().select(0, idx);
-            m.log_prob(yb, cb).mean().neg()
-        })?;
-        Ok((Self { config, net: net.valid(), device }, report))
+        let (net, report) = fit(
+            net,
+            y.nrows(),
+            &config.train,
+            |m: &DensityNet, rows: &[usize]| {
+                let idx = int_tensor(rows, &device);
+                let yb = yt.clone().select(0, idx.clone());
+                let cb = ct.clone().select(0, idx);
+                m.log_prob(yb, cb).mean().neg()
+            },
+        )?;
+        Ok((
+            Self {
+                config,
+                net: net.valid(),
+                device,
+            },
+            report,
+        ))
     }
 
     pub fn dim(&self) -> usize {
@@ -151,16 +166,26 @@ impl ConditionalEstimator {
     /// row of `c` is broadcast).
     pub fn log_prob(&self, y: ArrayView2<f64>, c: ArrayView2<f64>) -> Result<Array1<f64>, NnError> {
         if y.ncols() != self.dim() {
-            return invalid(format!("values have {} columns, the model has {}", y.ncols(), self.dim()));
+            return invalid(format!(
+                "values have {} columns, the model has {}",
+                y.ncols(),
+                self.dim()
+            ));
         }
         self.check_context(c)?;
         let n = y.nrows();
         let c = if c.nrows() == 1 && n > 1 {
-            c.broadcast((n, c.ncols())).expect("broadcast one row").to_owned()
+            c.broadcast((n, c.ncols()))
+                .expect("broadcast one row")
+                .to_owned()
         } else if c.nrows() == n {
             c.to_owned()
         } else {
-            return invalid(format!("{} rows of values but {} rows of conditioning data", n, c.nrows()));
+            return invalid(format!(
+                "{} rows of values but {} rows of conditioning data",
+                n,
+                c.nrows()
+            ));
         };
         let ys = self.config.y_standardizer.forward(y);
         let cs = self.config.c_standardizer.forward(c.view());
@@ -170,7 +195,11 @@ impl ConditionalEstimator {
             let len = (n - start).min(8192);
             let yb = to_tensor(ys.slice(ndarray::s![start..start + len, ..]), &self.device);
             let cb = to_tensor(cs.slice(ndarray::s![start..start + len, ..]), &self.device);
-            out.extend(to_vec(self.net.log_prob(yb, cb)).into_iter().map(|v| v - offset));
+            out.extend(
+                to_vec(self.net.log_prob(yb, cb))
+                    .into_iter()
+                    .map(|v| v - offset),
+            );
         }
         Ok(Array1::from(out))
     }
@@ -187,12 +216,18 @@ impl ConditionalEstimator {
         let chunk = 10_000;
         for start in (0..n).step_by(chunk) {
             let len = (n - start).min(chunk);
-            let z: Vec<f64> = (0..len * d).map(|_| StandardNormal.sample(&mut rng)).collect();
-            let zt = to_tensor(Array2::from_shape_vec((len, d), z).expect("shape").view(), &self.device);
+            let z: Vec<f64> = (0..len * d)
+                .map(|_| StandardNormal.sample(&mut rng))
+                .collect();
+            let zt = to_tensor(
+                Array2::from_shape_vec((len, d), z).expect("shape").view(),
+                &self.device,
+            );
             let ctx = s.clone().expand([len, s.dims()[1]]);
             let y = to_array2(self.net.flow.from_noise(zt, Some(ctx)));
             let y = self.config.y_standardizer.inverse(y.view());
-            out.slice_mut(ndarray::s![start..start + len, ..]).assign(&y);
+            out.slice_mut(ndarray::s![start..start + len, ..])
+                .assign(&y);
         }
         Ok(out)
     }
@@ -210,10 +245,12 @@ impl ConditionalEstimator {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(WEIGHTS);
         let mut store = SafetensorsStore::from_file(path.clone());
-        self.net.save_into(&mut store).map_err(|e| NnError::Checkpoint {
-            path: path.display().to_string(),
-            msg: e.to_string(),
-        })?;
+        self.net
+            .save_into(&mut store)
+            .map_err(|e| NnError::Checkpoint {
+                path: path.display().to_string(),
+                msg: e.to_string(),
+            })?;
         let json = serde_json::to_string_pretty(&self.config).expect("config serialises");
         std::fs::write(dir.join(CONFIG), json)?;
         Ok(())
@@ -226,10 +263,11 @@ impl ConditionalEstimator {
             path: cfg_path.display().to_string(),
             msg: e.to_string(),
         })?;
-        let config: EstimatorConfig = serde_json::from_str(&text).map_err(|e| NnError::Checkpoint {
-            path: cfg_path.display().to_string(),
-            msg: e.to_string(),
-        })?;
+        let config: EstimatorConfig =
+            serde_json::from_str(&text).map_err(|e| NnError::Checkpoint {
+                path: cfg_path.display().to_string(),
+                msg: e.to_string(),
+            })?;
         let device = default_device();
         let mut net = config.init_net(&device)?;
         let path = dir.join(WEIGHTS);
@@ -238,6 +276,10 @@ impl ConditionalEstimator {
             path: path.display().to_string(),
             msg: e.to_string(),
         })?;
-        Ok(Self { config, net, device })
+        Ok(Self {
+            config,
+            net,
+            device,
+        })
     }
 }

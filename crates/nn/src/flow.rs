@@ -36,7 +36,10 @@ fn affine_scale(u: Tensor<2>) -> Tensor<2> {
 fn split(x: Tensor<2>, d_id: usize, flip: bool) -> (Tensor<2>, Tensor<2>) {
     let [_, d] = x.dims();
     if flip {
-        (x.clone().narrow(1, d - d_id, d_id), x.narrow(1, 0, d - d_id))
+        (
+            x.clone().narrow(1, d - d_id, d_id),
+            x.narrow(1, 0, d - d_id),
+        )
     } else {
         (x.clone().narrow(1, 0, d_id), x.narrow(1, d_id, d - d_id))
     }
@@ -137,7 +140,10 @@ impl AffineAutoregressive {
     fn forward(&self, x: Tensor<2>, c: &Option<Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
         let [b, _] = x.dims();
         let (shift, scale) = self.params(x.clone(), c);
-        (x * scale.clone() + shift, scale.log().sum_dim(1).reshape([b]))
+        (
+            x * scale.clone() + shift,
+            scale.log().sum_dim(1).reshape([b]),
+        )
     }
     /// `D` sequential passes: after pass `i`, features `<= i` are exact.
     fn inverse(&self, z: Tensor<2>, c: &Option<Tensor<2>>) -> Tensor<2> {
@@ -193,7 +199,10 @@ impl Permutation {
         for (i, &p) in perm.iter().enumerate() {
             inv[p] = i;
         }
-        Self { perm: int_tensor(&perm, device), inv: int_tensor(&inv, device) }
+        Self {
+            perm: int_tensor(&perm, device),
+            inv: int_tensor(&inv, device),
+        }
     }
 }
 
@@ -213,8 +222,12 @@ pub struct LuLinear {
 
 impl LuLinear {
     fn new(d: usize, device: &Device) -> Self {
-        let lm: Vec<f32> = (0..d * d).map(|k| if k / d > k % d { 1.0 } else { 0.0 }).collect();
-        let um: Vec<f32> = (0..d * d).map(|k| if k / d < k % d { 1.0 } else { 0.0 }).collect();
+        let lm: Vec<f32> = (0..d * d)
+            .map(|k| if k / d > k % d { 1.0 } else { 0.0 })
+            .collect();
+        let um: Vec<f32> = (0..d * d)
+            .map(|k| if k / d < k % d { 1.0 } else { 0.0 })
+            .collect();
         let d0 = ((1.0f64 - 1e-3).exp() - 1.0).ln();
         Self {
             lower: Param::from_tensor(Tensor::zeros([d, d], device)),
@@ -247,7 +260,9 @@ impl LuLinear {
         let w = to_vec(self.weight());
         let winv = invert(&w, d);
         // x = (z - b) W^{-T}
-        let winv_t: Vec<f32> = (0..d * d).map(|k| winv[(k % d) * d + k / d] as f32).collect();
+        let winv_t: Vec<f32> = (0..d * d)
+            .map(|k| winv[(k % d) * d + k / d] as f32)
+            .collect();
         (z - self.bias.val().unsqueeze_dim::<2>(0)).matmul(const2(winv_t, [d, d], &device))
     }
 }
@@ -255,7 +270,9 @@ impl LuLinear {
 /// Gauss-Jordan inverse with partial pivoting of a small dense matrix.
 fn invert(a: &[f64], n: usize) -> Vec<f64> {
     let mut m = a.to_vec();
-    let mut inv: Vec<f64> = (0..n * n).map(|k| if k / n == k % n { 1.0 } else { 0.0 }).collect();
+    let mut inv: Vec<f64> = (0..n * n)
+        .map(|k| if k / n == k % n { 1.0 } else { 0.0 })
+        .collect();
     for col in 0..n {
         let piv = (col..n)
             .max_by(|&i, &j| m[i * n + col].abs().total_cmp(&m[j * n + col].abs()))
@@ -345,7 +362,9 @@ impl FlowKind {
             "nsf_ar" | "nsf-ar" => Ok(Self::NsfAr),
             "maf" => Ok(Self::Maf),
             "realnvp" => Ok(Self::Realnvp),
-            _ => invalid(format!("unknown flow '{s}': expected nsf, nsf_ar, maf or realnvp")),
+            _ => invalid(format!(
+                "unknown flow '{s}': expected nsf, nsf_ar, maf or realnvp"
+            )),
         }
     }
     pub fn name(&self) -> &'static str {
@@ -402,7 +421,10 @@ impl FlowConfig {
             return invalid(format!("spline needs at least 2 bins, got {}", self.bins));
         }
         if !(self.tail_bound > 0.0 && self.tail_bound.is_finite()) {
-            return invalid(format!("tail bound must be positive, got {}", self.tail_bound));
+            return invalid(format!(
+                "tail bound must be positive, got {}",
+                self.tail_bound
+            ));
         }
         Ok(())
     }
@@ -426,7 +448,13 @@ impl FlowConfig {
             match kind {
                 FlowKind::Nsf => {
                     ts.push(Transform::SplineCoupling(SplineCoupling {
-                        net: ResidualNet::new(d_id + c, (d - d_id) * n_params(self.bins), h, self.blocks, device),
+                        net: ResidualNet::new(
+                            d_id + c,
+                            (d - d_id) * n_params(self.bins),
+                            h,
+                            self.blocks,
+                            device,
+                        ),
                         d_id,
                         flip,
                         bins: self.bins,
@@ -464,7 +492,11 @@ impl FlowConfig {
                 }
             }
         }
-        Ok(Flow { transforms: ts, dim: d, context_dim: c })
+        Ok(Flow {
+            transforms: ts,
+            dim: d,
+            context_dim: c,
+        })
     }
 }
 

@@ -13,7 +13,10 @@ use crate::tensor::const2;
 /// transform starts close to the identity (stable early training).
 pub(crate) fn near_zero_linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
     LinearConfig::new(d_in, d_out)
-        .with_initializer(Initializer::Uniform { min: -1e-3, max: 1e-3 })
+        .with_initializer(Initializer::Uniform {
+            min: -1e-3,
+            max: 1e-3,
+        })
         .init(device)
 }
 
@@ -100,7 +103,11 @@ impl MaskedLinear {
         } else {
             LinearConfig::new(d_in, d_out).init(device)
         };
-        let m: Vec<f32> = mask.iter().flatten().map(|&b| if b { 1.0 } else { 0.0 }).collect();
+        let m: Vec<f32> = mask
+            .iter()
+            .flatten()
+            .map(|&b| if b { 1.0 } else { 0.0 })
+            .collect();
         Self {
             weight: lin.weight,
             bias: lin.bias.expect("bias enabled"),
@@ -109,7 +116,11 @@ impl MaskedLinear {
     }
 
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        linear(x, self.weight.val() * self.mask.clone(), Some(self.bias.val()))
+        linear(
+            x,
+            self.weight.val() * self.mask.clone(),
+            Some(self.bias.val()),
+        )
     }
 }
 
@@ -139,16 +150,23 @@ impl Made {
         device: &Device,
     ) -> Self {
         let in_deg: Vec<usize> = (1..=dim).collect();
-        let h_deg: Vec<usize> = (0..hidden).map(|k| k % dim.saturating_sub(1).max(1) + 1).collect();
+        let h_deg: Vec<usize> = (0..hidden)
+            .map(|k| k % dim.saturating_sub(1).max(1) + 1)
+            .collect();
         let mask_hidden = |from: &[usize], to: &[usize]| -> Vec<Vec<bool>> {
-            from.iter().map(|&a| to.iter().map(|&b| b >= a).collect()).collect()
+            from.iter()
+                .map(|&a| to.iter().map(|&b| b >= a).collect())
+                .collect()
         };
         let out_deg: Vec<usize> = (0..n_params).flat_map(|_| 1..=dim).collect();
         let first = MaskedLinear::new(mask_hidden(&in_deg, &h_deg), false, device);
         let hidden_layers = (1..layers.max(1))
             .map(|_| MaskedLinear::new(mask_hidden(&h_deg, &h_deg), false, device))
             .collect();
-        let out_mask = h_deg.iter().map(|&a| out_deg.iter().map(|&b| b > a).collect()).collect();
+        let out_mask = h_deg
+            .iter()
+            .map(|&a| out_deg.iter().map(|&b| b > a).collect())
+            .collect();
         Self {
             first,
             context: (context_dim > 0).then(|| LinearConfig::new(context_dim, hidden).init(device)),

@@ -59,7 +59,11 @@ fn knots(params: Tensor<3>, bins: usize, bound: f64) -> Knots {
     // Boundary derivative = 1: MIN_DERIVATIVE + softplus(c) = 1.
     let c = ((1.0 - MIN_DERIVATIVE).exp() - 1.0).ln();
     let ud = Tensor::cat(
-        vec![Tensor::full([b, d, 1], c, &device), ud, Tensor::full([b, d, 1], c, &device)],
+        vec![
+            Tensor::full([b, d, 1], c, &device),
+            ud,
+            Tensor::full([b, d, 1], c, &device),
+        ],
         2,
     );
     Knots {
@@ -111,9 +115,17 @@ fn bin(k: &Knots, idx: Tensor<3, Int>) -> Bin {
 
 /// Forward map `x -> y` with `log |dy/dx|`, elementwise over `[B, D]`;
 /// `params` is `[B, D, 3K - 1]`.
-pub fn rq_forward(x: Tensor<2>, params: Tensor<3>, bins: usize, bound: f64) -> (Tensor<2>, Tensor<2>) {
+pub fn rq_forward(
+    x: Tensor<2>,
+    params: Tensor<3>,
+    bins: usize,
+    bound: f64,
+) -> (Tensor<2>, Tensor<2>) {
     let k = knots(params, bins, bound);
-    let inside = x.clone().greater_equal_scalar(-bound).bool_and(x.clone().lower_equal_scalar(bound));
+    let inside = x
+        .clone()
+        .greater_equal_scalar(-bound)
+        .bool_and(x.clone().lower_equal_scalar(bound));
     let xc = x.clone().clamp(-bound, bound);
     let b = bin(&k, bin_index(&k.x, &xc, bins));
     let s = b.hk.clone() / b.wk.clone();
@@ -126,14 +138,25 @@ pub fn rq_forward(x: Tensor<2>, params: Tensor<3>, bins: usize, bound: f64) -> (
         * (b.dk1 * xi.clone().square() + s * xi1 * 2.0 + b.dk * (xi.neg() + 1.0).square());
     let logdet = dnum.log() - den.log() * 2.0;
     let zeros = logdet.zeros_like();
-    (x.mask_where(inside.clone(), y), zeros.mask_where(inside, logdet))
+    (
+        x.mask_where(inside.clone(), y),
+        zeros.mask_where(inside, logdet),
+    )
 }
 
 /// Inverse map `y -> x` (solving the quadratic of appendix A), with
 /// `log |dy/dx|` at the solution (so the caller subtracts it).
-pub fn rq_inverse(y: Tensor<2>, params: Tensor<3>, bins: usize, bound: f64) -> (Tensor<2>, Tensor<2>) {
+pub fn rq_inverse(
+    y: Tensor<2>,
+    params: Tensor<3>,
+    bins: usize,
+    bound: f64,
+) -> (Tensor<2>, Tensor<2>) {
     let k = knots(params, bins, bound);
-    let inside = y.clone().greater_equal_scalar(-bound).bool_and(y.clone().lower_equal_scalar(bound));
+    let inside = y
+        .clone()
+        .greater_equal_scalar(-bound)
+        .bool_and(y.clone().lower_equal_scalar(bound));
     let yc = y.clone().clamp(-bound, bound);
     let b = bin(&k, bin_index(&k.y, &yc, bins));
     let s = b.hk.clone() / b.wk.clone();
@@ -151,5 +174,8 @@ pub fn rq_inverse(y: Tensor<2>, params: Tensor<3>, bins: usize, bound: f64) -> (
         * (b.dk1 * xi.clone().square() + s * xi1 * 2.0 + b.dk * (xi.neg() + 1.0).square());
     let logdet = dnum.log() - den.log() * 2.0;
     let zeros = logdet.zeros_like();
-    (y.mask_where(inside.clone(), x), zeros.mask_where(inside, logdet))
+    (
+        y.mask_where(inside.clone(), x),
+        zeros.mask_where(inside, logdet),
+    )
 }

@@ -20,18 +20,33 @@ impl Standardizer {
     /// get `std = 1` (they are constants and carry no information).
     pub fn fit(a: ArrayView2<f64>) -> Result<Self, NnError> {
         if a.nrows() < 2 {
-            return invalid(format!("need at least 2 rows to standardise, got {}", a.nrows()));
+            return invalid(format!(
+                "need at least 2 rows to standardise, got {}",
+                a.nrows()
+            ));
         }
         check_finite(a, "training array")?;
         let mean = a.mean_axis(Axis(0)).expect("rows > 0");
         let std = a.std_axis(Axis(0), 1.0);
-        let std = std.mapv(|s| if s > 1e-14 * (1.0 + s) && s.is_finite() { s } else { 1.0 });
-        Ok(Self { mean: mean.to_vec(), std: std.to_vec() })
+        let std = std.mapv(|s| {
+            if s > 1e-14 * (1.0 + s) && s.is_finite() {
+                s
+            } else {
+                1.0
+            }
+        });
+        Ok(Self {
+            mean: mean.to_vec(),
+            std: std.to_vec(),
+        })
     }
 
     /// The identity map for `dim` columns.
     pub fn identity(dim: usize) -> Self {
-        Self { mean: vec![0.0; dim], std: vec![1.0; dim] }
+        Self {
+            mean: vec![0.0; dim],
+            std: vec![1.0; dim],
+        }
     }
 
     pub fn dim(&self) -> usize {
@@ -62,7 +77,10 @@ impl Standardizer {
 pub fn check_finite(a: ArrayView2<f64>, what: &str) -> Result<(), NnError> {
     for (i, row) in a.outer_iter().enumerate() {
         if row.iter().any(|x| !x.is_finite()) {
-            return Err(NnError::NonFinite { what: what.to_string(), row: i });
+            return Err(NnError::NonFinite {
+                what: what.to_string(),
+                row: i,
+            });
         }
     }
     Ok(())
@@ -80,6 +98,9 @@ impl Standardizer {
         let m = a.sum() / n;
         let v = a.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
         let s = if v > 0.0 { v.sqrt() } else { 1.0 };
-        Ok(Self { mean: vec![m; a.ncols()], std: vec![s; a.ncols()] })
+        Ok(Self {
+            mean: vec![m; a.ncols()],
+            std: vec![s; a.ncols()],
+        })
     }
 }

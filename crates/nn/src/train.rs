@@ -26,9 +26,13 @@ use crate::tensor::scalar;
 pub enum LrSchedule {
     Constant,
     /// Cosine decay from `lr` to `lr * final_fraction` over `max_epochs`.
-    Cosine { final_fraction: f64 },
+    Cosine {
+        final_fraction: f64,
+    },
     /// `lr * gamma^epoch`.
-    Exponential { gamma: f64 },
+    Exponential {
+        gamma: f64,
+    },
 }
 
 /// Settings of [`fit`]. Defaults follow sbi's `train()`.
@@ -71,7 +75,10 @@ impl Default for TrainConfig {
 impl TrainConfig {
     pub fn validate(&self, n: usize) -> Result<(), NnError> {
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return invalid(format!("learning rate must be positive, got {}", self.learning_rate));
+            return invalid(format!(
+                "learning rate must be positive, got {}",
+                self.learning_rate
+            ));
         }
         if self.batch_size == 0 || self.max_epochs == 0 {
             return invalid("batch size and max epochs must be at least 1");
@@ -84,7 +91,9 @@ impl TrainConfig {
         }
         let n_val = (self.validation_fraction * n as f64).round() as usize;
         if n < 2 || n - n_val < 1 || (self.validation_fraction > 0.0 && n_val == 0) {
-            return invalid(format!("{n} training rows are too few for a validation split"));
+            return invalid(format!(
+                "{n} training rows are too few for a validation split"
+            ));
         }
         Ok(())
     }
@@ -94,7 +103,8 @@ impl TrainConfig {
             LrSchedule::Constant => self.learning_rate,
             LrSchedule::Cosine { final_fraction } => {
                 let t = (epoch as f64 / self.max_epochs.max(1) as f64).min(1.0);
-                let f = final_fraction + (1.0 - final_fraction) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos());
+                let f = final_fraction
+                    + (1.0 - final_fraction) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos());
                 self.learning_rate * f
             }
             LrSchedule::Exponential { gamma } => self.learning_rate * gamma.powi(epoch as i32),
@@ -129,7 +139,12 @@ pub fn train_validation_split(n: usize, fraction: f64, seed: u64) -> (Vec<usize>
 /// Train `model` (whose parameters live on an autodiff device) by minimising
 /// `loss(model, rows)`, the mean loss over the given data rows, returned as
 /// a one-element tensor. Returns the weights with the best validation loss.
-pub fn fit<M, F>(model: M, n: usize, cfg: &TrainConfig, loss: F) -> Result<(M, TrainReport), NnError>
+pub fn fit<M, F>(
+    model: M,
+    n: usize,
+    cfg: &TrainConfig,
+    loss: F,
+) -> Result<(M, TrainReport), NnError>
 where
     M: Module + Clone,
     F: Fn(&M, &[usize]) -> Tensor<1>,
@@ -137,7 +152,9 @@ where
     cfg.validate(n)?;
     let start = Instant::now();
     let (train, val) = train_validation_split(n, cfg.validation_fraction, cfg.seed);
-    let clip = cfg.clip_norm.map(|c| GradientClippingConfig::Norm(c as f32));
+    let clip = cfg
+        .clip_norm
+        .map(|c| GradientClippingConfig::Norm(c as f32));
     let mut optim = if cfg.weight_decay > 0.0 {
         AdamWConfig::new()
             .with_weight_decay(cfg.weight_decay as f32)
@@ -145,14 +162,19 @@ where
             .with_grad_clipping(clip)
             .init()
     } else {
-        AdamConfig::new().with_epsilon(1e-8).with_grad_clipping(clip).init()
+        AdamConfig::new()
+            .with_epsilon(1e-8)
+            .with_grad_clipping(clip)
+            .init()
     };
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(1));
     let pb = if cfg.progress {
         let pb = indicatif::ProgressBar::new(cfg.max_epochs as u64);
         pb.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} training {pos} epochs {elapsed_precise}  {msg}")
-                .expect("valid template"),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} training {pos} epochs {elapsed_precise}  {msg}",
+            )
+            .expect("valid template"),
         );
         pb
     } else {

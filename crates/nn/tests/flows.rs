@@ -10,7 +10,12 @@ use ndarray::{Array2, Axis};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
-const KINDS: [FlowKind; 4] = [FlowKind::Nsf, FlowKind::NsfAr, FlowKind::Maf, FlowKind::Realnvp];
+const KINDS: [FlowKind; 4] = [
+    FlowKind::Nsf,
+    FlowKind::NsfAr,
+    FlowKind::Maf,
+    FlowKind::Realnvp,
+];
 
 /// A curved, context-dependent 2-D density (y2 = c * y1^2 + noise): far
 /// from anything an untrained flow represents.
@@ -34,11 +39,25 @@ fn trained(kind: FlowKind) -> ConditionalEstimator {
     let mut flow = FlowConfig::new(kind, 2, 1);
     flow.num_transforms = 3;
     flow.hidden = 32;
-    let train = TrainConfig { learning_rate: 3e-3, max_epochs: 15, patience: 100, ..Default::default() };
-    let (est, report) =
-        ConditionalEstimator::fit(y.view(), c.view(), flow, EmbeddingConfig::new(EmbeddingKind::Identity, 1), train)
-            .unwrap();
-    assert!(report.train_loss.last().unwrap() < &report.train_loss[0], "{kind:?} did not learn: {:?}", report.train_loss);
+    let train = TrainConfig {
+        learning_rate: 3e-3,
+        max_epochs: 15,
+        patience: 100,
+        ..Default::default()
+    };
+    let (est, report) = ConditionalEstimator::fit(
+        y.view(),
+        c.view(),
+        flow,
+        EmbeddingConfig::new(EmbeddingKind::Identity, 1),
+        train,
+    )
+    .unwrap();
+    assert!(
+        report.train_loss.last().unwrap() < &report.train_loss[0],
+        "{kind:?} did not learn: {:?}",
+        report.train_loss
+    );
     est
 }
 
@@ -75,7 +94,13 @@ fn inverse_of_forward_is_identity() {
         // Round trip: log_prob evaluates forward; check via the module directly.
         let net = est_net(&est);
         let device = Device::flex();
-        let cs = to_tensor(est.config.c_standardizer.forward(c.view().insert_axis(Axis(0))).view(), &device);
+        let cs = to_tensor(
+            est.config
+                .c_standardizer
+                .forward(c.view().insert_axis(Axis(0)))
+                .view(),
+            &device,
+        );
         let ys = est.config.y_standardizer.forward(y.view());
         let yt = to_tensor(ys.view(), &device);
         let ctx = net.embed(cs).expand([2000, 1]);
@@ -84,7 +109,10 @@ fn inverse_of_forward_is_identity() {
         let err = (&back - &ys).mapv(f64::abs).fold(0.0f64, |a, &b| a.max(b));
         let scale = ys.mapv(f64::abs).fold(0.0f64, |a, &b| a.max(b));
         println!("{kind:?}: max |inverse(forward(y)) - y| = {err:.2e} (max |y| {scale:.2})");
-        assert!(err < 1e-5 * scale.max(1.0) * 10.0, "{kind:?}: round trip error {err}");
+        assert!(
+            err < 1e-5 * scale.max(1.0) * 10.0,
+            "{kind:?}: round trip error {err}"
+        );
     }
 }
 
@@ -116,7 +144,14 @@ fn log_det_matches_brute_force_jacobian() {
                 ld_flow = to_vec(ld.clone().detach());
             }
             let sel = Tensor::<2>::from_data(
-                TensorData::new(if out == 0 { vec![1.0f32, 0.0] } else { vec![0.0f32, 1.0] }, [1, 2]),
+                TensorData::new(
+                    if out == 0 {
+                        vec![1.0f32, 0.0]
+                    } else {
+                        vec![0.0f32, 1.0]
+                    },
+                    [1, 2],
+                ),
                 &device,
             );
             let s = (z * sel).sum();

@@ -43,7 +43,10 @@ pub fn find_reference_root(explicit: Option<&Path>) -> Result<PathBuf, SbiError>
         return if p.join("two_moons").is_dir() {
             Ok(p.to_path_buf())
         } else {
-            invalid(format!("{} does not hold the sbi reference tasks (no two_moons/ inside)", p.display()))
+            invalid(format!(
+                "{} does not hold the sbi reference tasks (no two_moons/ inside)",
+                p.display()
+            ))
         };
     }
     if let Ok(r) = std::env::var("COSMODIFF_REFERENCE") {
@@ -54,7 +57,10 @@ pub fn find_reference_root(explicit: Option<&Path>) -> Result<PathBuf, SbiError>
     }
     let mut dir = std::env::current_dir()?;
     loop {
-        for cand in [dir.join("shared/reference/sbi"), dir.join("../shared/reference/sbi")] {
+        for cand in [
+            dir.join("shared/reference/sbi"),
+            dir.join("../shared/reference/sbi"),
+        ] {
             if cand.join("two_moons").is_dir() {
                 return Ok(cand);
             }
@@ -78,7 +84,9 @@ pub fn run_task(
     observations: &[usize],
 ) -> Result<BenchmarkResult, SbiError> {
     if num_simulations < 100 {
-        return invalid(format!("--num-simulations {num_simulations} is too small (at least 100)"));
+        return invalid(format!(
+            "--num-simulations {num_simulations} is too small (at least 100)"
+        ));
     }
     std::fs::create_dir_all(out)?;
     let seed = opts.train.seed;
@@ -97,10 +105,17 @@ pub fn run_task(
     let mut c2st_seconds = 0.0;
     for &o in observations {
         let r = load_reference(reference, task, o)?;
-        let (s, info) = model.sample(r.observation.view(), num_samples, seed.wrapping_add(1000 + o as u64))?;
+        let (s, info) = model.sample(
+            r.observation.view(),
+            num_samples,
+            seed.wrapping_add(1000 + o as u64),
+        )?;
         sample_seconds.insert(format!("obs{o}"), info.seconds);
         let path = out.join(format!("samples_obs{o}.npy"));
-        write_npy(&path, &s).map_err(|e| SbiError::File { path: path.display().to_string(), msg: e.to_string() })?;
+        write_npy(&path, &s).map_err(|e| SbiError::File {
+            path: path.display().to_string(),
+            msg: e.to_string(),
+        })?;
         let t2 = Instant::now();
         let score = c2st(r.posterior_samples.view(), s.view(), seed)?;
         c2st_seconds += t2.elapsed().as_secs_f64();
@@ -116,9 +131,21 @@ pub fn run_task(
     if n_cal > 0 {
         let th = task.sample_prior(n_cal, &mut rng);
         let xs = task.simulate(th.view(), &mut rng);
-        let cal = crate::calibration::calibrate(&model, th.view(), xs.view(), n_draws, seed.wrapping_add(7))?;
-        let names: Vec<String> = (1..=task.dim_theta()).map(|j| format!("theta_{j}")).collect();
-        cal.write(out, &names, &format!("{} {} calibration", task.name(), opts.method.name()))?;
+        let cal = crate::calibration::calibrate(
+            &model,
+            th.view(),
+            xs.view(),
+            n_draws,
+            seed.wrapping_add(7),
+        )?;
+        let names: Vec<String> = (1..=task.dim_theta())
+            .map(|j| format!("theta_{j}"))
+            .collect();
+        cal.write(
+            out,
+            &names,
+            &format!("{} {} calibration", task.name(), opts.method.name()),
+        )?;
     }
     let res = BenchmarkResult {
         task: task.name().to_string(),
@@ -135,7 +162,13 @@ pub fn run_task(
         c2st_seconds,
         threads: rayon::current_num_threads(),
     };
-    std::fs::write(out.join("c2st.json"), serde_json::to_string_pretty(&c2).expect("serialisable"))?;
-    std::fs::write(out.join("timings.json"), serde_json::to_string_pretty(&res).expect("serialisable"))?;
+    std::fs::write(
+        out.join("c2st.json"),
+        serde_json::to_string_pretty(&c2).expect("serialisable"),
+    )?;
+    std::fs::write(
+        out.join("timings.json"),
+        serde_json::to_string_pretty(&res).expect("serialisable"),
+    )?;
     Ok(res)
 }

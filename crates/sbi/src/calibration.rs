@@ -51,7 +51,10 @@ pub fn calibrate(
         let (draws, _) = model.sample(x.row(i), n_samples, seed.wrapping_add(i as u64))?;
         s.index_axis_mut(ndarray::Axis(0), i).assign(&draws);
     }
-    Ok(Calibration { tarp: tarp(s.view(), theta, seed)?, sbc: sbc(s.view(), theta)? })
+    Ok(Calibration {
+        tarp: tarp(s.view(), theta, seed)?,
+        sbc: sbc(s.view(), theta)?,
+    })
 }
 
 impl Calibration {

@@ -5,8 +5,8 @@
 //! This is the scheme sbi uses for NLE (`slice_np_vectorized`).
 
 use ndarray::{Array2, ArrayView2};
-use rand::{Rng, RngExt, SeedableRng};
 use rand::seq::SliceRandom;
+use rand::{Rng, RngExt, SeedableRng};
 
 /// Settings of [`slice_sample_batched`].
 #[derive(Clone, Debug)]
@@ -25,13 +25,25 @@ pub struct SliceSettings {
 
 impl Default for SliceSettings {
     fn default() -> Self {
-        Self { chains: 100, warmup: 50, thin: 5, width: 0.1, max_steps_out: 10, seed: 0 }
+        Self {
+            chains: 100,
+            warmup: 50,
+            thin: 5,
+            width: 0.1,
+            max_steps_out: 10,
+            seed: 0,
+        }
     }
 }
 
 /// Draw `n` samples from `exp(logp)` starting from `init` (`[chains, dim]`).
 /// `logp` maps a `[m, dim]` batch to `m` log densities (`-inf` allowed).
-pub fn slice_sample_batched<F>(logp: F, init: ArrayView2<f64>, n: usize, s: &SliceSettings) -> Array2<f64>
+pub fn slice_sample_batched<F>(
+    logp: F,
+    init: ArrayView2<f64>,
+    n: usize,
+    s: &SliceSettings,
+) -> Array2<f64>
 where
     F: Fn(ArrayView2<f64>) -> Vec<f64>,
 {
@@ -52,8 +64,13 @@ where
         coords.shuffle(&mut rng);
         for &j in &coords {
             let w = width[j];
-            let level: Vec<f64> = lp.iter().map(|&l| l + rng.random::<f64>().max(1e-300).ln()).collect();
-            let mut left: Vec<f64> = (0..chains).map(|c| x[[c, j]] - w * rng.random::<f64>()).collect();
+            let level: Vec<f64> = lp
+                .iter()
+                .map(|&l| l + rng.random::<f64>().max(1e-300).ln())
+                .collect();
+            let mut left: Vec<f64> = (0..chains)
+                .map(|c| x[[c, j]] - w * rng.random::<f64>())
+                .collect();
             let mut right: Vec<f64> = left.iter().map(|l| l + w).collect();
             // Step out on both sides in lockstep.
             for side in [0, 1] {
@@ -88,8 +105,10 @@ where
                     break;
                 }
                 let mut pts = x.clone();
-                let prop: Vec<f64> =
-                    active.iter().map(|&c| left[c] + (right[c] - left[c]) * rng.random::<f64>()).collect();
+                let prop: Vec<f64> = active
+                    .iter()
+                    .map(|&c| left[c] + (right[c] - left[c]) * rng.random::<f64>())
+                    .collect();
                 for (k, &c) in active.iter().enumerate() {
                     pts[[c, j]] = prop[k];
                 }
@@ -136,9 +155,21 @@ where
 /// Sampling-importance-resampling initialisation: from `candidates`
 /// (`[m, dim]`) with log weights `logw`, draw `k` rows proportional to
 /// `exp(logw)`.
-pub fn sir_init<R: Rng>(candidates: ArrayView2<f64>, logw: &[f64], k: usize, rng: &mut R) -> Array2<f64> {
-    let m = logw.iter().cloned().filter(|v| v.is_finite()).fold(f64::NEG_INFINITY, f64::max);
-    let w: Vec<f64> = logw.iter().map(|&l| if l.is_finite() { (l - m).exp() } else { 0.0 }).collect();
+pub fn sir_init<R: Rng>(
+    candidates: ArrayView2<f64>,
+    logw: &[f64],
+    k: usize,
+    rng: &mut R,
+) -> Array2<f64> {
+    let m = logw
+        .iter()
+        .cloned()
+        .filter(|v| v.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let w: Vec<f64> = logw
+        .iter()
+        .map(|&l| if l.is_finite() { (l - m).exp() } else { 0.0 })
+        .collect();
     let total: f64 = w.iter().sum();
     let mut out = Array2::zeros((k, candidates.ncols()));
     for r in 0..k {

@@ -15,7 +15,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use cosmodiff_nn::{
-    ConditionalEstimator, EmbeddingConfig, EmbeddingKind, FlowConfig, FlowKind, TrainConfig, TrainReport,
+    ConditionalEstimator, EmbeddingConfig, EmbeddingKind, FlowConfig, FlowKind, TrainConfig,
+    TrainReport,
 };
 use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 use rand::SeedableRng;
@@ -121,17 +122,34 @@ pub struct SbiModel {
 
 impl SbiModel {
     /// Train on simulations `theta` `[n, dim_theta]`, `x` `[n, dim_x]`.
-    pub fn train(theta: ArrayView2<f64>, x: ArrayView2<f64>, prior: SbiPrior, opts: &SbiOptions) -> Result<Self, SbiError> {
+    pub fn train(
+        theta: ArrayView2<f64>,
+        x: ArrayView2<f64>,
+        prior: SbiPrior,
+        opts: &SbiOptions,
+    ) -> Result<Self, SbiError> {
         if theta.nrows() != x.nrows() {
-            return invalid(format!("theta has {} rows but x has {}", theta.nrows(), x.nrows()));
+            return invalid(format!(
+                "theta has {} rows but x has {}",
+                theta.nrows(),
+                x.nrows()
+            ));
         }
         if theta.nrows() < 10 {
-            return invalid(format!("{} simulations are too few to train on (need at least 10)", theta.nrows()));
+            return invalid(format!(
+                "{} simulations are too few to train on (need at least 10)",
+                theta.nrows()
+            ));
         }
         prior.check_dim(theta.ncols(), "theta")?;
-        let outside = theta.outer_iter().filter(|t| !prior.contains(t.view())).count();
+        let outside = theta
+            .outer_iter()
+            .filter(|t| !prior.contains(t.view()))
+            .count();
         if outside > 0 {
-            return invalid(format!("{outside} rows of theta lie outside the prior's support"));
+            return invalid(format!(
+                "{outside} rows of theta lie outside the prior's support"
+            ));
         }
         let (y, c) = match opts.method {
             Method::Npe => (theta, x),
@@ -153,7 +171,14 @@ impl SbiModel {
             emb.output_dim = d;
         }
         let (estimator, report) = ConditionalEstimator::fit(y, c, flow, emb, opts.train.clone())?;
-        Ok(Self { method: opts.method, prior, estimator, options: opts.clone(), report, dim_x: x.ncols() })
+        Ok(Self {
+            method: opts.method,
+            prior,
+            estimator,
+            options: opts.clone(),
+            report,
+            dim_x: x.ncols(),
+        })
     }
 
     pub fn dim_theta(&self) -> usize {
@@ -169,9 +194,18 @@ impl SbiModel {
     }
 
     /// `n` posterior draws `[n, dim_theta]` for one observation.
-    pub fn sample(&self, x_obs: ArrayView1<f64>, n: usize, seed: u64) -> Result<(Array2<f64>, SampleInfo), SbiError> {
+    pub fn sample(
+        &self,
+        x_obs: ArrayView1<f64>,
+        n: usize,
+        seed: u64,
+    ) -> Result<(Array2<f64>, SampleInfo), SbiError> {
         if x_obs.len() != self.dim_x {
-            return invalid(format!("the observation has {} values, the model was trained on {}", x_obs.len(), self.dim_x));
+            return invalid(format!(
+                "the observation has {} values, the model was trained on {}",
+                x_obs.len(),
+                self.dim_x
+            ));
         }
         if x_obs.iter().any(|v| !v.is_finite()) {
             return invalid("the observation contains non-finite values");
@@ -184,17 +218,32 @@ impl SbiModel {
             Method::Npe => self.sample_npe(x_obs, n, seed)?,
             Method::Nle => (self.sample_nle(x_obs, n, seed)?, 1.0),
         };
-        Ok((s, SampleInfo { acceptance: acc, seconds: t0.elapsed().as_secs_f64() }))
+        Ok((
+            s,
+            SampleInfo {
+                acceptance: acc,
+                seconds: t0.elapsed().as_secs_f64(),
+            },
+        ))
     }
 
-    fn sample_npe(&self, x_obs: ArrayView1<f64>, n: usize, seed: u64) -> Result<(Array2<f64>, f64), SbiError> {
+    fn sample_npe(
+        &self,
+        x_obs: ArrayView1<f64>,
+        n: usize,
+        seed: u64,
+    ) -> Result<(Array2<f64>, f64), SbiError> {
         let d = self.dim_theta();
         let mut out = Array2::zeros((n, d));
         let (mut got, mut drawn) = (0usize, 0usize);
         let mut round = 0u64;
         while got < n {
             let want = ((n - got) as f64 * 1.2).ceil() as usize + 16;
-            let draws = self.estimator.sample(x_obs, want, seed.wrapping_add(round.wrapping_mul(0x9e37_79b9)))?;
+            let draws = self.estimator.sample(
+                x_obs,
+                want,
+                seed.wrapping_add(round.wrapping_mul(0x9e37_79b9)),
+            )?;
             for row in draws.outer_iter() {
                 if got == n {
                     break;
@@ -217,7 +266,11 @@ impl SbiModel {
     }
 
     /// `log q(x_o | theta) + log p(theta)` for a batch of parameters.
-    pub fn nle_log_posterior(&self, x_obs: ArrayView1<f64>, theta: ArrayView2<f64>) -> Result<Vec<f64>, SbiError> {
+    pub fn nle_log_posterior(
+        &self,
+        x_obs: ArrayView1<f64>,
+        theta: ArrayView2<f64>,
+    ) -> Result<Vec<f64>, SbiError> {
         let lp: Vec<f64> = theta.outer_iter().map(|t| self.prior.log_prob(t)).collect();
         let inside: Vec<usize> = (0..theta.nrows()).filter(|&i| lp[i].is_finite()).collect();
         let mut out = vec![f64::NEG_INFINITY; theta.nrows()];
@@ -226,7 +279,10 @@ impl SbiModel {
         }
         let th = theta.select(Axis(0), &inside);
         let xo = x_obs.insert_axis(Axis(0));
-        let xs = xo.broadcast((inside.len(), x_obs.len())).expect("broadcast").to_owned();
+        let xs = xo
+            .broadcast((inside.len(), x_obs.len()))
+            .expect("broadcast")
+            .to_owned();
         let ll = self.estimator.log_prob(xs.view(), th.view())?;
         for (k, &i) in inside.iter().enumerate() {
             out[i] = ll[k] + lp[i];
@@ -234,13 +290,22 @@ impl SbiModel {
         Ok(out)
     }
 
-    fn sample_nle(&self, x_obs: ArrayView1<f64>, n: usize, seed: u64) -> Result<Array2<f64>, SbiError> {
+    fn sample_nle(
+        &self,
+        x_obs: ArrayView1<f64>,
+        n: usize,
+        seed: u64,
+    ) -> Result<Array2<f64>, SbiError> {
         let o = &self.options;
         let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
         let cand = self.prior.sample(100 * o.mcmc_chains, &mut rng);
         let lw = self.nle_log_posterior(x_obs, cand.view())?;
         // SIR weights: likelihood only (the candidates are prior draws).
-        let lw: Vec<f64> = lw.iter().zip(cand.outer_iter()).map(|(l, t)| l - self.prior.log_prob(t)).collect();
+        let lw: Vec<f64> = lw
+            .iter()
+            .zip(cand.outer_iter())
+            .map(|(l, t)| l - self.prior.log_prob(t))
+            .collect();
         let init = sir_init(cand.view(), &lw, o.mcmc_chains, &mut rng);
         let spread = {
             let sd = cand.std_axis(Axis(0), 0.0);
@@ -286,7 +351,10 @@ impl SbiModel {
             options: self.options.clone(),
             report: self.report.clone(),
         };
-        std::fs::write(dir.join("sbi.json"), serde_json::to_string_pretty(&meta).expect("serialisable"))?;
+        std::fs::write(
+            dir.join("sbi.json"),
+            serde_json::to_string_pretty(&meta).expect("serialisable"),
+        )?;
         Ok(())
     }
 
@@ -296,8 +364,10 @@ impl SbiModel {
             path: p.display().to_string(),
             msg: format!("{e} (is this a model directory written by `cosmodiff sbi train`?)"),
         })?;
-        let meta: ModelMeta = serde_json::from_str(&text)
-            .map_err(|e| SbiError::File { path: p.display().to_string(), msg: e.to_string() })?;
+        let meta: ModelMeta = serde_json::from_str(&text).map_err(|e| SbiError::File {
+            path: p.display().to_string(),
+            msg: e.to_string(),
+        })?;
         let estimator = ConditionalEstimator::load(dir)?;
         Ok(Self {
             method: meta.method,

@@ -37,7 +37,10 @@ impl SbiPrior {
         let param = priors
             .into_iter()
             .enumerate()
-            .map(|(i, prior)| ParamPrior { name: format!("theta_{i}"), prior })
+            .map(|(i, prior)| ParamPrior {
+                name: format!("theta_{i}"),
+                prior,
+            })
             .collect();
         let p = Self { param };
         p.validate()?;
@@ -46,16 +49,23 @@ impl SbiPrior {
 
     /// Parse a TOML prior file with one `[[param]]` block per dimension.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, SbiError> {
-        let f: PriorFile = toml::from_str(text)
-            .map_err(|e| SbiError::File { path: origin.to_string(), msg: e.to_string().trim().replace('\n', " ") })?;
+        let f: PriorFile = toml::from_str(text).map_err(|e| SbiError::File {
+            path: origin.to_string(),
+            msg: e.to_string().trim().replace('\n', " "),
+        })?;
         let p = Self { param: f.param };
-        p.validate().map_err(|e| SbiError::File { path: origin.to_string(), msg: e.to_string() })?;
+        p.validate().map_err(|e| SbiError::File {
+            path: origin.to_string(),
+            msg: e.to_string(),
+        })?;
         Ok(p)
     }
 
     pub fn from_toml_file(path: &Path) -> Result<Self, SbiError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| SbiError::File { path: path.display().to_string(), msg: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| SbiError::File {
+            path: path.display().to_string(),
+            msg: e.to_string(),
+        })?;
         Self::from_toml_str(&text, &path.display().to_string())
     }
 
@@ -69,7 +79,9 @@ impl SbiPrior {
             let lo = col.iter().cloned().fold(f64::INFINITY, f64::min);
             let hi = col.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             if !(lo.is_finite() && hi.is_finite() && hi > lo) {
-                return invalid(format!("parameter column {j} is constant or not finite: no bounding box"));
+                return invalid(format!(
+                    "parameter column {j} is constant or not finite: no bounding box"
+                ));
             }
             priors.push(Prior::Uniform { low: lo, high: hi });
         }
@@ -81,9 +93,9 @@ impl SbiPrior {
             return invalid("the prior needs at least one [[param]] block");
         }
         for (i, p) in self.param.iter().enumerate() {
-            p.prior
-                .validate()
-                .map_err(|e| SbiError::Invalid(format!("[[param]] #{} ({}): {e}", i + 1, p.name)))?;
+            p.prior.validate().map_err(|e| {
+                SbiError::Invalid(format!("[[param]] #{} ({}): {e}", i + 1, p.name))
+            })?;
         }
         Ok(())
     }
@@ -98,12 +110,21 @@ impl SbiPrior {
 
     /// Whether `theta` lies in the support of every marginal.
     pub fn contains(&self, theta: ArrayView1<f64>) -> bool {
-        theta.len() == self.dim() && self.param.iter().zip(theta.iter()).all(|(p, &t)| p.prior.contains(t))
+        theta.len() == self.dim()
+            && self
+                .param
+                .iter()
+                .zip(theta.iter())
+                .all(|(p, &t)| p.prior.contains(t))
     }
 
     /// `log p(theta)` (`-inf` outside the support).
     pub fn log_prob(&self, theta: ArrayView1<f64>) -> f64 {
-        self.param.iter().zip(theta.iter()).map(|(p, &t)| p.prior.log_pdf(t)).sum()
+        self.param
+            .iter()
+            .zip(theta.iter())
+            .map(|(p, &t)| p.prior.log_pdf(t))
+            .sum()
     }
 
     /// `n` independent draws, `[n, dim]`.
@@ -120,7 +141,10 @@ impl SbiPrior {
     /// Check a parameter matrix has the prior's dimension.
     pub fn check_dim(&self, cols: usize, what: &str) -> Result<(), SbiError> {
         if cols != self.dim() {
-            return invalid(format!("{what} has {cols} parameter columns but the prior has {}", self.dim()));
+            return invalid(format!(
+                "{what} has {cols} parameter columns but the prior has {}",
+                self.dim()
+            ));
         }
         Ok(())
     }
@@ -132,7 +156,12 @@ fn sample_one<R: Rng>(p: &Prior, rng: &mut R) -> f64 {
         Prior::Uniform { low, high } => low + (high - low) * rng.random::<f64>(),
         Prior::Normal { mean, sd } => mean + sd * z(rng),
         Prior::LogNormal { mu, sigma } => (mu + sigma * z(rng)).exp(),
-        Prior::TruncatedNormal { mean, sd, low, high } => {
+        Prior::TruncatedNormal {
+            mean,
+            sd,
+            low,
+            high,
+        } => {
             // Rejection from the parent normal; for a far tail, uniform
             // proposals on a finite interval weighted by the density.
             for _ in 0..10_000 {
@@ -144,7 +173,13 @@ fn sample_one<R: Rng>(p: &Prior, rng: &mut R) -> f64 {
             let (lo, hi) = (low.max(mean - 40.0 * sd), high.min(mean + 40.0 * sd));
             loop {
                 let x = lo + (hi - lo) * rng.random::<f64>();
-                let peak = if (lo..=hi).contains(&mean) { mean } else if mean < lo { lo } else { hi };
+                let peak = if (lo..=hi).contains(&mean) {
+                    mean
+                } else if mean < lo {
+                    lo
+                } else {
+                    hi
+                };
                 let acc = (-0.5 * (((x - mean) / sd).powi(2) - ((peak - mean) / sd).powi(2))).exp();
                 if rng.random::<f64>() < acc {
                     return x;

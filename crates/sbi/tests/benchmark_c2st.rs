@@ -18,7 +18,16 @@ fn check(task: &str, method: Method, published: f64) {
     };
     let out = std::env::temp_dir().join(format!("cosmodiff-bench-{task}-{}", method.name()));
     let opts = SbiOptions::new(method);
-    let r = run_task(Task::from_name(task).unwrap(), 10_000, &opts, &reference, &out, 10_000, &[1, 2, 3, 4, 5]).unwrap();
+    let r = run_task(
+        Task::from_name(task).unwrap(),
+        10_000,
+        &opts,
+        &reference,
+        &out,
+        10_000,
+        &[1, 2, 3, 4, 5],
+    )
+    .unwrap();
     println!(
         "{task} {}: C2ST {:?} mean {:.3} (published {published:.3}); training {:.1} s, {} epochs",
         method.name(),
@@ -27,7 +36,12 @@ fn check(task: &str, method: Method, published: f64) {
         r.train_seconds,
         r.epochs
     );
-    assert!(r.mean_c2st <= published + 0.02, "{task} {}: mean C2ST {:.3} > {published} + 0.02", method.name(), r.mean_c2st);
+    assert!(
+        r.mean_c2st <= published + 0.02,
+        "{task} {}: mean C2ST {:.3} > {published} + 0.02",
+        method.name(),
+        r.mean_c2st
+    );
 }
 
 #[test]

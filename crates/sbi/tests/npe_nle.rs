@@ -17,17 +17,36 @@ fn simulate(n: usize, seed: u64) -> (Array2<f64>, Array2<f64>) {
 }
 
 fn prior() -> SbiPrior {
-    SbiPrior::new(vec![Prior::Normal { mean: 0.0, sd: 0.1f64.sqrt() }; 2]).unwrap()
+    SbiPrior::new(vec![
+        Prior::Normal {
+            mean: 0.0,
+            sd: 0.1f64.sqrt()
+        };
+        2
+    ])
+    .unwrap()
 }
 
 fn check_posterior(s: &Array2<f64>, xo: &[f64], what: &str) {
     let m = s.mean_axis(Axis(0)).unwrap();
     let sd = s.std_axis(Axis(0), 1.0);
     let exact_sd = 0.05f64.sqrt();
-    println!("{what}: mean {m:?} (exact {:?}), sd {sd:?} (exact {exact_sd:.4})", [xo[0] / 2.0, xo[1] / 2.0]);
+    println!(
+        "{what}: mean {m:?} (exact {:?}), sd {sd:?} (exact {exact_sd:.4})",
+        [xo[0] / 2.0, xo[1] / 2.0]
+    );
     for j in 0..2 {
-        assert!((m[j] - xo[j] / 2.0).abs() < 0.15 * exact_sd, "{what}: mean[{j}] {} vs {}", m[j], xo[j] / 2.0);
-        assert!((sd[j] / exact_sd - 1.0).abs() < 0.1, "{what}: sd[{j}] {} vs {exact_sd}", sd[j]);
+        assert!(
+            (m[j] - xo[j] / 2.0).abs() < 0.15 * exact_sd,
+            "{what}: mean[{j}] {} vs {}",
+            m[j],
+            xo[j] / 2.0
+        );
+        assert!(
+            (sd[j] / exact_sd - 1.0).abs() < 0.1,
+            "{what}: sd[{j}] {} vs {exact_sd}",
+            sd[j]
+        );
     }
 }
 
@@ -40,7 +59,13 @@ fn npe_recovers_gaussian_posterior_and_round_trips_through_disk() {
     opts.train.learning_rate = 2e-3;
     let model = SbiModel::train(theta.view(), x.view(), prior(), &opts).unwrap();
     let r = &model.report;
-    println!("NPE training: {} epochs (best {}), losses {:?} .. {:?}", r.epochs, r.best_epoch, &r.train_loss[..3.min(r.epochs)], r.validation_loss.last());
+    println!(
+        "NPE training: {} epochs (best {}), losses {:?} .. {:?}",
+        r.epochs,
+        r.best_epoch,
+        &r.train_loss[..3.min(r.epochs)],
+        r.validation_loss.last()
+    );
     let xo = [0.3, -0.2];
     let (s, info) = model.sample(arr1(&xo).view(), 4000, 3).unwrap();
     assert_eq!(s.dim(), (4000, 2));
@@ -83,14 +108,36 @@ fn priors_from_toml_and_bounding_box() {
     assert_eq!(p.names(), vec!["Omega_c", "sigma8"]);
     assert!(p.contains(arr1(&[0.3, 0.8]).view()));
     assert!(!p.contains(arr1(&[0.6, 0.8]).view()));
-    let e = SbiPrior::from_toml_str("[[param]]\nname = \"a\"\nprior = \"uniform\"\nlow = 1\nhigh = 0\n", "bad.toml");
+    let e = SbiPrior::from_toml_str(
+        "[[param]]\nname = \"a\"\nprior = \"uniform\"\nlow = 1\nhigh = 0\n",
+        "bad.toml",
+    );
     assert!(e.is_err());
     let theta = ndarray::arr2(&[[0.0, 1.0], [2.0, -1.0], [1.0, 0.0]]);
     let b = SbiPrior::bounding_box(theta.view()).unwrap();
-    assert_eq!(b.param[0].prior, Prior::Uniform { low: 0.0, high: 2.0 });
-    assert_eq!(b.param[1].prior, Prior::Uniform { low: -1.0, high: 1.0 });
+    assert_eq!(
+        b.param[0].prior,
+        Prior::Uniform {
+            low: 0.0,
+            high: 2.0
+        }
+    );
+    assert_eq!(
+        b.param[1].prior,
+        Prior::Uniform {
+            low: -1.0,
+            high: 1.0
+        }
+    );
     // Training data outside the prior are rejected.
     let (theta, x) = simulate(100, 3);
-    let tight = SbiPrior::new(vec![Prior::Uniform { low: -0.01, high: 0.01 }; 2]).unwrap();
+    let tight = SbiPrior::new(vec![
+        Prior::Uniform {
+            low: -0.01,
+            high: 0.01
+        };
+        2
+    ])
+    .unwrap();
     assert!(SbiModel::train(theta.view(), x.view(), tight, &SbiOptions::new(Method::Npe)).is_err());
 }

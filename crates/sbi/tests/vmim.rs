@@ -35,7 +35,11 @@ fn vmim_summaries_are_sufficient_for_a_linear_model() {
     let model = SbiModel::train(theta.view(), x.view(), prior, &opts).unwrap();
 
     // Exact posterior covariance: (I + M^T M / sn^2)^-1 with M = [a b].
-    let (aa, ab, bb) = (a.dot(&a) / (sn * sn) + 1.0, a.dot(&b) / (sn * sn), b.dot(&b) / (sn * sn) + 1.0);
+    let (aa, ab, bb) = (
+        a.dot(&a) / (sn * sn) + 1.0,
+        a.dot(&b) / (sn * sn),
+        b.dot(&b) / (sn * sn) + 1.0,
+    );
     let det = aa * bb - ab * ab;
     let exact_sd = [(bb / det).sqrt(), (aa / det).sqrt()];
     let th_o = ndarray::arr2(&[[0.4, -0.7]]);
@@ -44,7 +48,12 @@ fn vmim_summaries_are_sufficient_for_a_linear_model() {
     let sd = s.std_axis(Axis(0), 1.0);
     println!("posterior sd {sd:?}, exact {exact_sd:?}");
     for j in 0..2 {
-        assert!((sd[j] / exact_sd[j] - 1.0).abs() < 0.25, "sd[{j}] {} vs {}", sd[j], exact_sd[j]);
+        assert!(
+            (sd[j] / exact_sd[j] - 1.0).abs() < 0.25,
+            "sd[{j}] {} vs {}",
+            sd[j],
+            exact_sd[j]
+        );
     }
 
     // The summaries of fresh data predict theta (R^2 of a linear fit close
@@ -59,7 +68,10 @@ fn vmim_summaries_are_sufficient_for_a_linear_model() {
         let r2 = linear_r2(&f, &th_t.column(j).to_owned());
         let limit = 1.0 - exact_sd[j].powi(2);
         println!("theta_{j}: R^2 of a linear fit on the summaries {r2:.4} (limit {limit:.4})");
-        assert!(r2 > limit - 0.05, "theta_{j}: R^2 {r2} below {limit} - 0.05");
+        assert!(
+            r2 > limit - 0.05,
+            "theta_{j}: R^2 {r2} below {limit} - 0.05"
+        );
     }
 }
 

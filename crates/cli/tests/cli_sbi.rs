@@ -1,0 +1,220 @@
+//! `cosmodiff sbi train` / `sbi sample` end to end on a conjugate Gaussian
+//! problem (theta ~ N(0, 0.1 I_2), x ~ N(theta, 0.1 I_2), posterior
+//! N(x / 2, 0.05 I_2)), the model directory layout, and one-line errors.
+
+use ndarray::{Array1, Array2, Axis};
+use ndarray_npy::{read_npy, write_npy};
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cosmodiff"))
+}
+
+fn data(dir: &std::path::Path, n: usize) {
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(4);
+    let nd = Normal::new(0.0, 0.1f64.sqrt()).unwrap();
+    let theta = Array2::from_shape_fn((n, 2), |_| nd.sample(&mut rng));
+    let x = &theta + &Array2::from_shape_fn((n, 2), |_| nd.sample(&mut rng));
+    write_npy(dir.join("theta.npy"), &theta).unwrap();
+    write_npy(dir.join("x.npy"), &x.mapv(|v| v as f32)).unwrap();
+    write_npy(dir.join("xo.npy"), &Array1::from(vec![0.3, -0.2])).unwrap();
+    std::fs::write(
+        dir.join("prior.toml"),
+        "[[param]]\nname = \"a\"\nprior = \"normal\"\nmean = 0.0\nsd = 0.316227766\n\
+         [[param]]\nname = \"b\"\nprior = \"normal\"\nmean = 0.0\nsd = 0.316227766\n",
+    )
+    .unwrap();
+}
+
+fn ok(c: &mut Command) {
+    let o = c.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{:?} failed: {}",
+        c,
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Exit code 2 and a one-line message containing `needle`.
+fn fails(c: &mut Command, needle: &str) {
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "expected exit 2, got {:?}: {err}",
+        o.status
+    );
+    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+    assert!(err.contains(needle), "'{needle}' not in: {err}");
+}
+
+#[test]
+fn npe_and_nle_train_then_sample() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    data(p, 2000);
+    for (method, flow) in [("npe", "maf"), ("nle", "maf")] {
+        let model = p.join(format!("model_{method}"));
+        ok(bin()
+            .args(["-q", "sbi", "train", "--theta"])
+            .arg(p.join("theta.npy"))
+            .arg("--x")
+            .arg(p.join("x.npy"))
+            .args([
+                "--method", method, "--flow", flow, "--lr", "0.002", "--seed", "1", "--out",
+            ])
+            .arg(&model)
+            .arg("--prior")
+            .arg(p.join("prior.toml")));
+        for f in [
+            "weights.safetensors",
+            "estimator.json",
+            "sbi.json",
+            "loss.png",
+        ] {
+            assert!(model.join(f).exists(), "{method}: {f} missing");
+        }
+        let out = p.join(format!("samples_{method}.npy"));
+        ok(bin()
+            .args(["-q", "sbi", "sample", "--model"])
+            .arg(&model)
+            .arg("--x-obs")
+            .arg(p.join("xo.npy"))
+            .args(["--num-samples", "2000", "--seed", "3", "--out"])
+            .arg(&out));
+        let s: Array2<f64> = read_npy(&out).unwrap();
+        assert_eq!(s.dim(), (2000, 2));
+        let m = s.mean_axis(Axis(0)).unwrap();
+        let sd = s.std_axis(Axis(0), 1.0);
+        println!("{method}: mean {m} sd {sd} (exact [0.15, -0.1], 0.224)");
+        assert!(
+            (m[0] - 0.15).abs() < 0.06 && (m[1] + 0.1).abs() < 0.06,
+            "{method}: mean {m}"
+        );
+        assert!(
+            sd.iter().all(|&v| (v / 0.2236 - 1.0).abs() < 0.2),
+            "{method}: sd {sd}"
+        );
+    }
+}
+
+#[test]
+fn bounding_box_prior_and_errors() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    data(p, 300);
+    let model = p.join("m");
+    ok(bin()
+        .args(["-q", "sbi", "train", "--theta"])
+        .arg(p.join("theta.npy"))
+        .arg("--x")
+        .arg(p.join("x.npy"))
+        .args([
+            "--method",
+            "npe",
+            "--flow",
+            "realnvp",
+            "--max-epochs",
+            "5",
+            "--out",
+        ])
+        .arg(&model));
+    let meta = std::fs::read_to_string(model.join("sbi.json")).unwrap();
+    assert!(
+        meta.contains("\"uniform\""),
+        "bounding-box prior not recorded: {meta}"
+    );
+    // NPE samples stay inside the bounding-box prior.
+    let out = p.join("s.npy");
+    ok(bin()
+        .args(["-q", "sbi", "sample", "--model"])
+        .arg(&model)
+        .arg("--x-obs")
+        .arg(p.join("xo.npy"))
+        .args(["--num-samples", "500", "--out"])
+        .arg(&out));
+    let s: Array2<f64> = read_npy(&out).unwrap();
+    let th: Array2<f64> = read_npy(p.join("theta.npy")).unwrap();
+    for j in 0..2 {
+        let lo = th.column(j).iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = th
+            .column(j)
+            .iter()
+            .cloned()
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert!(s.column(j).iter().all(|&v| v >= lo && v <= hi));
+    }
+
+    write_npy(p.join("x_short.npy"), &Array2::<f64>::zeros((10, 2))).unwrap();
+    fails(
+        bin()
+            .args(["sbi", "train", "--theta"])
+            .arg(p.join("theta.npy"))
+            .arg("--x")
+            .arg(p.join("x_short.npy"))
+            .args(["--method", "npe", "--out"])
+            .arg(p.join("bad")),
+        "300 simulations but --x has 10",
+    );
+    fails(
+        bin()
+            .args(["sbi", "train", "--theta"])
+            .arg(p.join("theta.npy"))
+            .arg("--x")
+            .arg(p.join("x.npy"))
+            .args(["--method", "abc", "--out"])
+            .arg(p.join("bad")),
+        "unknown method 'abc'",
+    );
+    fails(
+        bin()
+            .args(["sbi", "train", "--theta"])
+            .arg(p.join("theta.npy"))
+            .arg("--x")
+            .arg(p.join("x.npy"))
+            .args(["--method", "npe", "--flow", "glow", "--out"])
+            .arg(p.join("bad")),
+        "unknown flow 'glow'",
+    );
+    write_npy(p.join("xo3.npy"), &Array1::from(vec![0.1, 0.2, 0.3])).unwrap();
+    fails(
+        bin()
+            .args(["sbi", "sample", "--model"])
+            .arg(&model)
+            .arg("--x-obs")
+            .arg(p.join("xo3.npy"))
+            .args(["--num-samples", "10", "--out"])
+            .arg(p.join("o.npy")),
+        "the model was trained on 2",
+    );
+    fails(
+        bin()
+            .args(["sbi", "sample", "--model"])
+            .arg(p.join("nope"))
+            .arg("--x-obs")
+            .arg(p.join("xo.npy"))
+            .args(["--num-samples", "10", "--out"])
+            .arg(p.join("o.npy")),
+        "sbi.json",
+    );
+    fails(
+        bin()
+            .args([
+                "sbi",
+                "benchmark",
+                "--task",
+                "moons",
+                "--num-simulations",
+                "1000",
+                "--method",
+                "npe",
+                "--out",
+            ])
+            .arg(p.join("b")),
+        "two_moons",
+    );
+}
