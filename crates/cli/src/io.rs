@@ -1,9 +1,22 @@
-//! .npy/.npz writing helpers.
+//! .npy/.npz reading and writing helpers.
 
 use anyhow::{Context, Result};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::NpzWriter;
 use std::path::Path;
+
+/// A float `.npy` of any shape, stored as float32 or float64, as f64.
+pub fn read_float_npy(path: &Path, what: &str) -> Result<ArrayD<f64>> {
+    match ndarray_npy::read_npy::<_, ArrayD<f32>>(path) {
+        Ok(a) => Ok(a.mapv(f64::from)),
+        Err(_) => ndarray_npy::read_npy::<_, ArrayD<f64>>(path).with_context(|| {
+            format!(
+                "cannot read {what} {} (float32 or float64 .npy)",
+                path.display()
+            )
+        }),
+    }
+}
 
 /// Collects named float64 arrays and writes them as one `.npz`.
 #[derive(Default)]

@@ -56,9 +56,12 @@ where
     let mut out = Array2::zeros((n, dim));
     let mut filled = 0;
     let mut coords: Vec<usize> = (0..dim).collect();
-    let eval = |pts: &Array2<f64>, rows: &[usize]| -> Vec<f64> {
-        let sub = pts.select(ndarray::Axis(0), rows);
-        logp(sub.view())
+    // log p at the current states of chains `rows` with coordinate `j`
+    // replaced by `values` (one batched call, only the rows needed).
+    let eval = |x: &Array2<f64>, rows: &[usize], j: usize, values: &[f64]| -> Vec<f64> {
+        let mut pts = x.select(ndarray::Axis(0), rows);
+        pts.column_mut(j).assign(&ndarray::ArrayView1::from(values));
+        logp(pts.view())
     };
     for sweep in 0..(s.warmup + sweeps_needed) {
         coords.shuffle(&mut rng);
@@ -79,11 +82,11 @@ where
                     if active.is_empty() {
                         break;
                     }
-                    let mut pts = x.clone();
-                    for &c in &active {
-                        pts[[c, j]] = if side == 0 { left[c] } else { right[c] };
-                    }
-                    let v = eval(&pts, &active);
+                    let edge: Vec<f64> = active
+                        .iter()
+                        .map(|&c| if side == 0 { left[c] } else { right[c] })
+                        .collect();
+                    let v = eval(&x, &active, j, &edge);
                     let mut next = vec![];
                     for (k, &c) in active.iter().enumerate() {
                         if v[k] > level[c] {
@@ -104,15 +107,11 @@ where
                 if active.is_empty() {
                     break;
                 }
-                let mut pts = x.clone();
                 let prop: Vec<f64> = active
                     .iter()
                     .map(|&c| left[c] + (right[c] - left[c]) * rng.random::<f64>())
                     .collect();
-                for (k, &c) in active.iter().enumerate() {
-                    pts[[c, j]] = prop[k];
-                }
-                let v = eval(&pts, &active);
+                let v = eval(&x, &active, j, &prop);
                 let mut next = vec![];
                 for (k, &c) in active.iter().enumerate() {
                     if v[k] > level[c] {

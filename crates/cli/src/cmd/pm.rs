@@ -166,34 +166,15 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
 }
 
 fn read_cube(path: &Path, n: usize, what: &str) -> Result<Vec<f64>> {
-    let v: Vec<f64> = match ndarray_npy::read_npy::<_, ndarray::ArrayD<f32>>(path) {
-        Ok(a) => {
-            if a.shape() != [n, n, n] {
-                bail!(
-                    "{what} {}: shape {:?}, expected [{n}, {n}, {n}] (n_particles)",
-                    path.display(),
-                    a.shape()
-                );
-            }
-            a.iter().map(|x| *x as f64).collect()
-        }
-        Err(_) => {
-            let a: ndarray::ArrayD<f64> = ndarray_npy::read_npy(path).with_context(|| {
-                format!(
-                    "cannot read {what} {} (float32 or float64 .npy)",
-                    path.display()
-                )
-            })?;
-            if a.shape() != [n, n, n] {
-                bail!(
-                    "{what} {}: shape {:?}, expected [{n}, {n}, {n}] (n_particles)",
-                    path.display(),
-                    a.shape()
-                );
-            }
-            a.iter().copied().collect()
-        }
-    };
+    let a = crate::io::read_float_npy(path, what)?;
+    if a.shape() != [n, n, n] {
+        bail!(
+            "{what} {}: shape {:?}, expected [{n}, {n}, {n}] (n_particles)",
+            path.display(),
+            a.shape()
+        );
+    }
+    let v: Vec<f64> = a.iter().copied().collect();
     if v.iter().any(|x| !x.is_finite()) {
         bail!("{what} {}: contains non-finite values", path.display());
     }

@@ -10,8 +10,8 @@ use cosmodiff_infer::sbi::tasks::Task;
 use cosmodiff_nn::{EmbeddingKind, FlowKind, LrSchedule};
 use cosmodiff_sbi::benchmark::{find_reference_root, run_task};
 use cosmodiff_sbi::{Method, SbiModel, SbiOptions, SbiPrior};
-use ndarray::{Array2, ArrayD, Ix2};
-use ndarray_npy::{read_npy, write_npy};
+use ndarray::{Array2, Ix2};
+use ndarray_npy::write_npy;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -145,17 +145,7 @@ pub fn run(c: &Command) -> Result<()> {
 /// Read a float .npy (float64 or float32) as a matrix: 1-D -> one row per
 /// value only when `one_row` is false; higher ranks are flattened per row.
 fn read_matrix(path: &Path, what: &str, one_row: bool) -> Result<Array2<f64>> {
-    let a: ArrayD<f64> = match read_npy::<_, ArrayD<f64>>(path) {
-        Ok(a) => a,
-        Err(_) => read_npy::<_, ArrayD<f32>>(path)
-            .map(|a| a.mapv(f64::from))
-            .with_context(|| {
-                format!(
-                    "cannot read {what} from {} (expected a float64 or float32 .npy)",
-                    path.display()
-                )
-            })?,
-    };
+    let a = crate::io::read_float_npy(path, what)?;
     let shape = a.shape().to_vec();
     let (r, c) = match shape.len() {
         0 => bail!("{what} {} is a scalar; expected an array", path.display()),
