@@ -176,6 +176,51 @@ impl Prior {
         }
     }
 
+    /// One draw. Truncated normals: rejection from the parent normal, and
+    /// for a far tail uniform proposals on a finite interval accepted with
+    /// the density ratio.
+    pub fn sample<R: rand::Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        use rand::RngExt;
+        use rand_distr::{Distribution, StandardNormal};
+        let z = |rng: &mut R| -> f64 { StandardNormal.sample(rng) };
+        match *self {
+            Prior::Uniform { low, high } => low + (high - low) * rng.random::<f64>(),
+            Prior::Normal { mean, sd } => mean + sd * z(rng),
+            Prior::LogNormal { mu, sigma } => (mu + sigma * z(rng)).exp(),
+            Prior::TruncatedNormal {
+                mean,
+                sd,
+                low,
+                high,
+            } => {
+                // Rejection from the parent normal; for a far tail, uniform
+                // proposals on a finite interval weighted by the density.
+                for _ in 0..10_000 {
+                    let x = mean + sd * z(rng);
+                    if x >= low && x <= high {
+                        return x;
+                    }
+                }
+                let (lo, hi) = (low.max(mean - 40.0 * sd), high.min(mean + 40.0 * sd));
+                loop {
+                    let x = lo + (hi - lo) * rng.random::<f64>();
+                    let peak = if (lo..=hi).contains(&mean) {
+                        mean
+                    } else if mean < lo {
+                        lo
+                    } else {
+                        hi
+                    };
+                    let acc =
+                        (-0.5 * (((x - mean) / sd).powi(2) - ((peak - mean) / sd).powi(2))).exp();
+                    if rng.random::<f64>() < acc {
+                        return x;
+                    }
+                }
+            }
+        }
+    }
+
     /// Whether `x` lies in the (closed) support.
     pub fn contains(&self, x: f64) -> bool {
         let (lo, hi) = self.support();

@@ -6,8 +6,7 @@ use std::path::Path;
 
 use cosmodiff_infer::Prior;
 use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
-use rand::{Rng, RngExt};
-use rand_distr::{Distribution, StandardNormal};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{invalid, SbiError};
@@ -132,7 +131,7 @@ impl SbiPrior {
         let mut out = Array2::zeros((n, self.dim()));
         for i in 0..n {
             for (j, p) in self.param.iter().enumerate() {
-                out[[i, j]] = sample_one(&p.prior, rng);
+                out[[i, j]] = p.prior.sample(rng);
             }
         }
         out
@@ -147,44 +146,5 @@ impl SbiPrior {
             ));
         }
         Ok(())
-    }
-}
-
-fn sample_one<R: Rng>(p: &Prior, rng: &mut R) -> f64 {
-    let z = |rng: &mut R| -> f64 { StandardNormal.sample(rng) };
-    match *p {
-        Prior::Uniform { low, high } => low + (high - low) * rng.random::<f64>(),
-        Prior::Normal { mean, sd } => mean + sd * z(rng),
-        Prior::LogNormal { mu, sigma } => (mu + sigma * z(rng)).exp(),
-        Prior::TruncatedNormal {
-            mean,
-            sd,
-            low,
-            high,
-        } => {
-            // Rejection from the parent normal; for a far tail, uniform
-            // proposals on a finite interval weighted by the density.
-            for _ in 0..10_000 {
-                let x = mean + sd * z(rng);
-                if x >= low && x <= high {
-                    return x;
-                }
-            }
-            let (lo, hi) = (low.max(mean - 40.0 * sd), high.min(mean + 40.0 * sd));
-            loop {
-                let x = lo + (hi - lo) * rng.random::<f64>();
-                let peak = if (lo..=hi).contains(&mean) {
-                    mean
-                } else if mean < lo {
-                    lo
-                } else {
-                    hi
-                };
-                let acc = (-0.5 * (((x - mean) / sd).powi(2) - ((peak - mean) / sd).powi(2))).exp();
-                if rng.random::<f64>() < acc {
-                    return x;
-                }
-            }
-        }
     }
 }
