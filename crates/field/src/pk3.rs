@@ -130,14 +130,47 @@ fn delta_k<T: Copy + Into<f64>>(
     Ok(k)
 }
 
+/// Bin edges `arange(0, k_Nyq + dk/2, dk)`, `dk = 2 pi / L`, computed as
+/// numpy does (`start + i * step`).
+fn bin_edges(n: usize, box_size: f64) -> (f64, Vec<f64>) {
+    let dk = 2.0 * PI / box_size;
+    let knyq = PI * n as f64 / box_size;
+    let nedge = ((knyq + dk / 2.0) / dk).ceil() as usize;
+    (dk, (0..nedge).map(|i| i as f64 * dk).collect())
+}
+
+/// Bin of a mode of modulus `kk > 0` (`np.digitize`: the number of edges
+/// `<= kk`, minus one), `None` beyond the last edge.
+fn bin_index(kk: f64, dk: f64, edges: &[f64]) -> Option<usize> {
+    let mut b = ((kk / dk).floor() as usize).min(edges.len());
+    while b < edges.len() && edges[b] <= kk {
+        b += 1;
+    }
+    while b > 0 && edges[b - 1] > kk {
+        b -= 1;
+    }
+    // b = count of edges <= kk; bin index b-1 valid if 1 <= b <= nb
+    if b == 0 || b >= edges.len() {
+        None
+    } else {
+        Some(b - 1)
+    }
+}
+
+/// Weight of a half-complex mode: the `0 < iz < n/2` modes stand for two
+/// modes of the full spectrum (`k` and `-k`).
+fn hermitian_weight(iz: usize, n: usize) -> f64 {
+    if iz == 0 || (n % 2 == 0 && iz == n / 2) {
+        1.0
+    } else {
+        2.0
+    }
+}
+
 /// Bin a per-mode quantity `q(k)` (already divided by V) nbodykit-style.
 fn bin(q: &[f64], n: usize, box_size: f64) -> PowerSpectrum {
     let nh = n / 2 + 1;
-    let dk = 2.0 * PI / box_size;
-    let knyq = PI * n as f64 / box_size;
-    // edges = arange(0, knyq + dk/2, dk), computed as numpy does: start + i*step.
-    let nedge = ((knyq + dk / 2.0) / dk).ceil() as usize;
-    let edges: Vec<f64> = (0..nedge).map(|i| i as f64 * dk).collect();
+    let (dk, edges) = bin_edges(n, box_size);
     let nb = edges.len().saturating_sub(1);
     let (mut cnt, mut ks, mut ps) = (vec![0.0f64; nb], vec![0.0f64; nb], vec![0.0f64; nb]);
     // k components as numpy: 2*pi * (i * (1/(n*d))) with d = L/n.
@@ -153,24 +186,10 @@ fn bin(q: &[f64], n: usize, box_size: f64) -> PowerSpectrum {
                 if kk <= 0.0 {
                     continue;
                 }
-                // np.digitize: number of edges <= kk
-                let mut b = ((kk / dk).floor() as usize).min(edges.len());
-                while b < edges.len() && edges[b] <= kk {
-                    b += 1;
-                }
-                while b > 0 && edges[b - 1] > kk {
-                    b -= 1;
-                }
-                // b = count of edges <= kk; bin index b-1 valid if 1 <= b <= nb
-                if b == 0 || b > nb {
+                let Some(i) = bin_index(kk, dk, &edges) else {
                     continue;
-                }
-                let w = if iz == 0 || (n % 2 == 0 && iz == n / 2) {
-                    1.0
-                } else {
-                    2.0
                 };
-                let i = b - 1;
+                let w = hermitian_weight(iz, n);
                 cnt[i] += w;
                 ks[i] += w * kk;
                 ps[i] += w * q[(ix * n + iy) * nh + iz];
@@ -202,6 +221,126 @@ pub fn power_spectrum<T: Copy + Into<f64>>(
     let v = box_size.powi(3);
     let q: Vec<f64> = d.iter().map(|c| c.norm_sqr() / v).collect();
     Ok(bin(&q, n, box_size))
+}
+
+/// Vector-Jacobian product of [`power_spectrum`]: for the cotangent `pbar`
+/// (one value per bin of `power_spectrum(field, n, box_size, opt)`, i.e.
+/// `dL/dP_b`), returns `dL/dfield_j = sum_b pbar_b dP_b/dfield_j` (float64,
+/// one value per cell).
+///
+/// With `D_m = c_m X_m`, `X = FFT(delta)` (unnormalised), `c_m = (V/N)/W_m`
+/// (`W_m` the compensation window), `P_b = sum_{m in b} |D_m|^2 / (V N_b)`
+/// over the full spectrum, so
+/// `dL/ddelta_j = 2 Re sum_m a_m X_m e^{i k_m j} = 2 N IFFT(a X)_j` with
+/// `a_m = pbar_b c_m^2 / (V N_b)` (symmetric in `m -> -m`, so the inverse
+/// of the half-complex product is real). Unless `opt.is_delta`,
+/// `delta = f / mean(f) - 1` adds the mean's dependence:
+/// `dL/df_j = g_j / mu - sum_i g_i f_i / (mu^2 N)`.
+pub fn power_spectrum_vjp<T: Copy + Into<f64>>(
+    field: &[T],
+    n: usize,
+    box_size: f64,
+    opt: &PkOptions,
+    pbar: &[f64],
+) -> Result<Vec<f64>, PkError> {
+    let fft = Fft3::<f64>::new(n);
+    let mut x = delta_k(field, n, box_size, opt, &fft)?; // c_m X_m
+    let nh = n / 2 + 1;
+    let v = box_size.powi(3);
+    let cell = v / (n * n * n) as f64;
+    let (dk, edges) = bin_edges(n, box_size);
+    let nb = edges.len().saturating_sub(1);
+    // k components exactly as in `bin` (same bin assignment)
+    let val = 1.0 / (n as f64 * (box_size / n as f64));
+    let kc = |i: usize| 2.0 * PI * (freq(i, n) as f64 * val);
+    let modulus = |ix: usize, iy: usize, iz: usize| {
+        let (kx, ky, kz) = (kc(ix), kc(iy), kc(iz));
+        (kx * kx + ky * ky + kz * kz).sqrt()
+    };
+    // mode counts of every bin, and the position of each non-empty bin in
+    // the returned spectrum
+    let mut cnt = vec![0.0f64; nb];
+    for ix in 0..n {
+        for iy in 0..n {
+            for iz in 0..nh {
+                let kk = modulus(ix, iy, iz);
+                if kk > 0.0 {
+                    if let Some(b) = bin_index(kk, dk, &edges) {
+                        cnt[b] += hermitian_weight(iz, n);
+                    }
+                }
+            }
+        }
+    }
+    let mut slot = vec![usize::MAX; nb];
+    let mut ne = 0;
+    for b in 0..nb {
+        if cnt[b] > 0.0 {
+            slot[b] = ne;
+            ne += 1;
+        }
+    }
+    if pbar.len() != ne {
+        return Err(PkError::Shape {
+            len: pbar.len(),
+            n: ne,
+        });
+    }
+    // x holds c X, so a X = pbar c (c X) / (V N_b)
+    let win = window(n, opt.compensate);
+    for ix in 0..n {
+        for iy in 0..n {
+            for iz in 0..nh {
+                let kk = modulus(ix, iy, iz);
+                let i = (ix * n + iy) * nh + iz;
+                let b = if kk > 0.0 {
+                    bin_index(kk, dk, &edges)
+                } else {
+                    None
+                };
+                x[i] = match b {
+                    Some(b) => {
+                        let c = cell / (win[ix] * win[iy] * win[iz]);
+                        x[i] * (pbar[slot[b]] * c / (v * cnt[b]))
+                    }
+                    None => Complex::new(0.0, 0.0),
+                };
+            }
+        }
+    }
+    let n3 = (n * n * n) as f64;
+    let mut g = vec![0.0f64; n * n * n];
+    fft.inverse_inplace(&mut x, &mut g);
+    for v in g.iter_mut() {
+        *v *= 2.0 * n3;
+    }
+    if !opt.is_delta {
+        let f: Vec<f64> = field.iter().map(|v| (*v).into()).collect();
+        let mu = f.iter().sum::<f64>() / n3;
+        let gf: f64 = g.iter().zip(&f).map(|(a, b)| a * b).sum::<f64>() / (mu * mu * n3);
+        for v in g.iter_mut() {
+            *v = *v / mu - gf;
+        }
+    }
+    Ok(g)
+}
+
+/// Compensation window per axis index (numpy `fftfreq` order).
+fn window(n: usize, comp: Option<Compensation>) -> Vec<f64> {
+    (0..n)
+        .map(|i| {
+            let w = 2.0 * PI * freq(i, n) as f64 / n as f64;
+            match comp {
+                None => 1.0,
+                Some(Compensation::Cic) => {
+                    let x = w / 2.0;
+                    let s = if x == 0.0 { 1.0 } else { x.sin() / x };
+                    s * s
+                }
+                Some(Compensation::CicJing) => (1.0 - 2.0 / 3.0 * (w / 2.0).sin().powi(2)).sqrt(),
+            }
+        })
+        .collect()
 }
 
 /// Cross power `Re(d1 conj d2)/V`, the two auto spectra and `r(k)`.
@@ -381,5 +520,149 @@ mod tests {
                 psc.p[i]
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod vjp_tests {
+    use super::*;
+
+    fn lcg(s: &mut u64) -> f64 {
+        *s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (*s >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Positive random "counts" on an `n^3` grid (odd sizes included).
+    fn field(n: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed;
+        (0..n * n * n).map(|_| 0.2 + 2.0 * lcg(&mut s)).collect()
+    }
+
+    fn opts() -> [PkOptions; 4] {
+        [
+            PkOptions::default(),
+            PkOptions {
+                compensate: Some(Compensation::Cic),
+                is_delta: false,
+            },
+            PkOptions {
+                compensate: None,
+                is_delta: true,
+            },
+            PkOptions {
+                compensate: Some(Compensation::CicJing),
+                is_delta: true,
+            },
+        ]
+    }
+
+    /// Analytic JVP `dP_b[v]` (tangent `v` of the field), independent of the
+    /// VJP code path: `dP_b = sum_m 2 Re(D_m conj(dD_m)) / (V N_b)` with
+    /// `dD = delta_k` of the tangent of `delta`.
+    fn jvp(f: &[f64], v: &[f64], n: usize, l: f64, opt: &PkOptions) -> Vec<f64> {
+        let fft = Fft3::<f64>::new(n);
+        let d = delta_k(f, n, l, opt, &fft).unwrap();
+        // tangent of delta: v/mu - f sum(v)/(mu^2 N) (or v itself)
+        let dv: Vec<f64> = if opt.is_delta {
+            v.to_vec()
+        } else {
+            let n3 = f.len() as f64;
+            let mu = f.iter().sum::<f64>() / n3;
+            let sv = v.iter().sum::<f64>() / n3;
+            f.iter()
+                .zip(v)
+                .map(|(f, v)| v / mu - f * sv / (mu * mu))
+                .collect()
+        };
+        let dd = delta_k(
+            &dv,
+            n,
+            l,
+            &PkOptions {
+                is_delta: true,
+                ..*opt
+            },
+            &fft,
+        )
+        .unwrap();
+        let vol = l.powi(3);
+        let q: Vec<f64> = d
+            .iter()
+            .zip(&dd)
+            .map(|(a, b)| 2.0 * (a * b.conj()).re / vol)
+            .collect();
+        bin(&q, n, l).p
+    }
+
+    /// `<VJP(pbar), v> = <pbar, JVP(v)>` to rounding, for every option and
+    /// even and odd sizes.
+    #[test]
+    fn vjp_dot_product_test() {
+        for n in [8usize, 9, 12] {
+            let l = 50.0;
+            for (o, opt) in opts().iter().enumerate() {
+                let f = field(n, 1 + n as u64);
+                let mut s = 77 + o as u64;
+                let v: Vec<f64> = (0..f.len()).map(|_| lcg(&mut s) - 0.5).collect();
+                let ps = power_spectrum(&f, n, l, opt).unwrap();
+                let pbar: Vec<f64> = (0..ps.p.len()).map(|_| lcg(&mut s) - 0.5).collect();
+                let g = power_spectrum_vjp(&f, n, l, opt, &pbar).unwrap();
+                let lhs: f64 = g.iter().zip(&v).map(|(a, b)| a * b).sum();
+                let jv = jvp(&f, &v, n, l, opt);
+                let rhs: f64 = pbar.iter().zip(&jv).map(|(a, b)| a * b).sum();
+                assert!(
+                    (lhs - rhs).abs() <= 1e-10 * lhs.abs().max(rhs.abs()),
+                    "n {n} opt {o}: {lhs} {rhs}"
+                );
+            }
+        }
+    }
+
+    /// Against central finite differences of a log-P loss (P is quadratic
+    /// in delta; the mean normalisation makes it rational in the field).
+    #[test]
+    fn vjp_matches_finite_differences() {
+        let (n, l) = (10usize, 80.0);
+        for opt in opts() {
+            let f = field(n, 5);
+            let target: Vec<f64> = power_spectrum(&f, n, l, &opt)
+                .unwrap()
+                .p
+                .iter()
+                .map(|p| 1.3 * p)
+                .collect();
+            let loss = |f: &[f64]| -> f64 {
+                let p = power_spectrum(f, n, l, &opt).unwrap().p;
+                p.iter()
+                    .zip(&target)
+                    .map(|(p, t)| (p.ln() - t.ln()).powi(2))
+                    .sum()
+            };
+            let p = power_spectrum(&f, n, l, &opt).unwrap().p;
+            let pbar: Vec<f64> = p
+                .iter()
+                .zip(&target)
+                .map(|(p, t)| 2.0 * (p.ln() - t.ln()) / p)
+                .collect();
+            let g = power_spectrum_vjp(&f, n, l, &opt, &pbar).unwrap();
+            let mut s = 3;
+            for _ in 0..3 {
+                let v: Vec<f64> = (0..f.len()).map(|_| lcg(&mut s) - 0.5).collect();
+                let h = 1e-5;
+                let fp: Vec<f64> = f.iter().zip(&v).map(|(a, b)| a + h * b).collect();
+                let fm: Vec<f64> = f.iter().zip(&v).map(|(a, b)| a - h * b).collect();
+                let fd = (loss(&fp) - loss(&fm)) / (2.0 * h);
+                let ad: f64 = g.iter().zip(&v).map(|(a, b)| a * b).sum();
+                assert!(
+                    (fd - ad).abs() < 1e-6 * ad.abs().max(1e-3),
+                    "{opt:?}: fd {fd} adjoint {ad}"
+                );
+            }
+        }
+        // wrong cotangent length is an error
+        let f = field(n, 5);
+        assert!(power_spectrum_vjp(&f, n, l, &PkOptions::default(), &[1.0]).is_err());
     }
 }
