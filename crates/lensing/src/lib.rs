@@ -7,6 +7,10 @@
 //! - [`catalog`]: binning of a galaxy shear catalogue (CSV) into maps.
 //! - [`sim`]: tomographic Gaussian / log-normal lensing simulations.
 //! - [`wiener`]: Wiener filter (CG, messenger field) and constrained realisations.
+//! - [`score`]: score priors (analytic Gaussian; learned ones implement
+//!   [`score::MapScore`]), noise schedules, the annealed shear likelihood.
+//! - [`posterior`]: annealed HMC, reverse SDE and probability-flow samplers
+//!   of `p(kappa | gamma)` with a score prior.
 //! - [`metrics`]: RMSE, Pearson, residual C_ell, peak counts, one-point PDF.
 
 // Validation checks are written `!(x > 0.0)` on purpose so that NaN fails them.
@@ -16,7 +20,9 @@ pub mod catalog;
 pub mod error;
 pub mod metrics;
 pub mod noise;
+pub mod posterior;
 pub mod prior;
+pub mod score;
 pub mod shear;
 pub mod sim;
 pub mod wiener;
