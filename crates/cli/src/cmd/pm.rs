@@ -22,6 +22,15 @@
 //! [force]
 //! gradient = "fd4"       # or "exact"
 //! deconvolve = false     # divide by the CIC window in the force
+//! [gradient]             # optional: adjoint gradient of a loss of the final density
+//! loss = "pk"            # or "mse"
+//! target = "pk_target.txt" # pk: table of k [h/Mpc] and P [(Mpc/h)^3]; mse: density .npy [nm, nm, nm]
+//! pk_form = "log"        # pk: "log" or "chi2"
+//! target_column = 2      # pk: 1-based column of P in the table (5 = P_raw of a pk.txt)
+//! k_min = 0.0            # pk: bins with k_min <= k <= k_max [h/Mpc] (default: the table's range)
+//! k_max = 0.4
+//! compensate = false     # pk: CIC-compensated P(k) (P_cic_compensated of pk.txt)
+//! omega_m_step = 1e-3    # central-difference step for d/dOmega_m of the schedule and P_lin
 //! ```
 //!
 //! Relative `.npy` paths are resolved against the config file's folder.
@@ -38,11 +47,42 @@
 //! `[S, nm, nm, nm]` at exactly those scale factors (sorted; a snapshot
 //! between two steps is one FastPM kick-drift-kick step from the previous
 //! stage, so the main run is unchanged).
+//!
+//! With `[gradient]` the run also computes, by the discrete adjoint
+//! (`Pm::gradient`, reverse mode: particles re-integrated backwards), the
+//! gradient of a scalar loss `L` of the final CIC counts `rho` (the
+//! `density.npy` field), and writes
+//! `DIR/grad_white_noise.npy` (`dL/dw`, `[N, N, N]` float64, for `[ic] seed`
+//! or `white_noise`; the seed's white noise is `cosmodiff_field::grf2`'s) or
+//! `DIR/grad_linear_field.npy` (`dL/d delta_L` for `[ic] linear_field`), and
+//! `DIR/grad_cosmology.json` (`loss`, `dloss_dsigma8`, `dloss_dOmega_m` and
+//! its two parts, see below). Losses:
+//!
+//! - `loss = "mse"`: `L = mean_c (rho_c - t_c)^2` against the target counts
+//!   `t` (`.npy`, `[nm, nm, nm]`, float32 or float64);
+//! - `loss = "pk"`: with `P_b` the P(k) of `rho` exactly as in `pk.txt`
+//!   (`P_raw`, or `P_cic_compensated` with `compensate = true`) and `T_b` the
+//!   target table interpolated linearly in `(ln k, ln P)` at the bin's mean
+//!   `k`, over the bins inside the table's k range and `[k_min, k_max]`:
+//!   `pk_form = "log"`: `L = sum_b (ln P_b - ln T_b)^2`;
+//!   `pk_form = "chi2"`: `L = sum_b N_b (P_b - T_b)^2 / (2 T_b^2)` (Gaussian
+//!   variance `2 T^2 / N_b`, `N_b` the `Nmodes` column). The P(k) VJP is
+//!   `cosmodiff_field::pk3::power_spectrum_vjp`.
+//!
+//! `dloss_dsigma8 = (dL/dln A)/sigma8` (exact: the linear field is
+//! proportional to sigma8; null for `[ic] linear_field`, where sigma8 does
+//! not enter). `dloss_dOmega_m` is at fixed `Omega_b`, `h`, `n_s`, `sigma8`,
+//! `Omega_k`, `w0`, `wa` (`Omega_c` varied): the sum of
+//! `dloss_dOmega_m_dynamics` (adjoint cotangent of the LPT and
+//! kick/drift factors contracted with their central difference between the
+//! growth of `Omega_m +- omega_m_step`) and `dloss_dOmega_m_linear_power`
+//! (`<dL/d delta_L, d delta_L/dOmega_m>` through the linear P(k) at fixed
+//! white noise; 0 for `[ic] linear_field`).
 
 use crate::config::{load, CosmologySection};
 use anyhow::{anyhow, bail, Context, Result};
 use cosmodiff_cosmo::{Cosmology, NonLinear, PowerSpectrum, TransferFunction};
-use cosmodiff_field::pk3::{power_spectrum, Compensation, PkOptions};
+use cosmodiff_field::pk3::{power_spectrum, power_spectrum_vjp, Compensation, PkOptions};
 use cosmodiff_plot::lines::{LinePlot, Series};
 use cosmodiff_pm::{
     Factors, GradientKernel, Growth, HalfStep, Pm, PmConfig, Schedule, Spacing, StepConfig,
@@ -54,8 +94,15 @@ use std::time::Instant;
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
     /// Run a FastPM simulation from a TOML config and write density, positions, P(k).
+    ///
+    /// Optional [gradient] section: adjoint gradient of a loss of the final
+    /// density, loss = "pk" (P(k) against a target table: pk_form = "log" or
+    /// "chi2") or "mse" (against a target density .npy), written to
+    /// DIR/grad_white_noise.npy (or grad_linear_field.npy for [ic]
+    /// linear_field) and DIR/grad_cosmology.json (d loss/d sigma8, d loss/d
+    /// Omega_m). See docs/pm.md.
     Run {
-        /// TOML config ([cosmology], [box], [ic], [steps], [force]).
+        /// TOML config ([cosmology], [box], [ic], [steps], [force], optional [gradient]).
         #[arg(long)]
         config: PathBuf,
         /// Output folder (created if needed).
@@ -77,6 +124,20 @@ struct PmToml {
     steps: StepsSection,
     #[serde(default)]
     force: ForceSection,
+    gradient: Option<GradientSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GradientSection {
+    loss: Option<String>,
+    target: Option<PathBuf>,
+    pk_form: Option<String>,
+    target_column: Option<usize>,
+    k_min: Option<f64>,
+    k_max: Option<f64>,
+    compensate: Option<bool>,
+    omega_m_step: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -246,14 +307,22 @@ pub fn run(c: &Command) -> Result<()> {
         bail!("[ic]: give only one of seed, linear_field, white_noise");
     }
     let t0 = Instant::now();
-    let lin = if let Some(p) = &t.ic.linear_field {
-        read_cube(&resolve(&base, p), np, "[ic] linear_field")?
+    let (lin, white) = if let Some(p) = &t.ic.linear_field {
+        (
+            read_cube(&resolve(&base, p), np, "[ic] linear_field")?,
+            None,
+        )
     } else {
         let w = match &t.ic.white_noise {
             Some(p) => read_cube(&resolve(&base, p), np, "[ic] white_noise")?,
             None => cosmodiff_field::grf2::white_noise(np * np * np, t.ic.seed.unwrap_or(0)),
         };
-        pm.linear_field(&w, &pk)?
+        (pm.linear_field(&w, &pk)?, Some(w))
+    };
+    // check the [gradient] section before the run
+    let grad_setup = match &t.gradient {
+        Some(g) => Some(GradSetup::new(g, &base, nm)?),
+        None => None,
     };
     let mut snap_a: Vec<f64> = t.steps.snapshots.clone().unwrap_or_default();
     if let Some(a) = snap_a.iter().find(|a| !a.is_finite()) {
@@ -364,6 +433,366 @@ pub fn run(c: &Command) -> Result<()> {
     println!(
         "wrote {}/density.npy, positions.npy, pk.txt, pk.png, snapshot.npz ({el:.2} s)",
         out.display()
+    );
+    if let Some(gs) = grad_setup {
+        let ctx = GradContext {
+            pm: &pm,
+            sch: &sch,
+            cosmo: &cosmo,
+            steps: &steps,
+            lin: &lin,
+            white: white.as_deref(),
+            rho: &rho,
+            config,
+        };
+        gradient_outputs(&gs, &ctx, out)?;
+    }
+    Ok(())
+}
+
+/// The checked `[gradient]` section.
+struct GradSetup {
+    loss: LossKind,
+    omega_m_step: f64,
+}
+
+enum LossKind {
+    Mse {
+        target: Vec<f32>,
+    },
+    Pk {
+        table: Vec<(f64, f64)>,
+        chi2: bool,
+        k_min: f64,
+        k_max: f64,
+        compensate: bool,
+    },
+}
+
+impl GradSetup {
+    fn new(g: &GradientSection, base: &Path, nm: usize) -> Result<Self> {
+        let target = g
+            .target
+            .as_ref()
+            .map(|p| resolve(base, p))
+            .ok_or_else(|| anyhow!("[gradient] target = \"FILE\" is required"))?;
+        let pk_only = |set: bool, key: &str, loss: &str| -> Result<()> {
+            if set {
+                bail!("[gradient] {key} applies to loss = \"pk\" only, not \"{loss}\"");
+            }
+            Ok(())
+        };
+        let loss = match g.loss.as_deref() {
+            Some("mse") => {
+                pk_only(g.pk_form.is_some(), "pk_form", "mse")?;
+                pk_only(g.target_column.is_some(), "target_column", "mse")?;
+                pk_only(g.k_min.is_some() || g.k_max.is_some(), "k_min/k_max", "mse")?;
+                pk_only(g.compensate.is_some(), "compensate", "mse")?;
+                let a = crate::io::read_float_npy(&target, "[gradient] target")?;
+                if a.shape() != [nm, nm, nm] {
+                    bail!(
+                        "[gradient] target {}: shape {:?}, expected [{nm}, {nm}, {nm}] (n_mesh)",
+                        target.display(),
+                        a.shape()
+                    );
+                }
+                if a.iter().any(|v| !v.is_finite()) {
+                    bail!(
+                        "[gradient] target {}: contains non-finite values",
+                        target.display()
+                    );
+                }
+                LossKind::Mse {
+                    target: a.iter().map(|v| *v as f32).collect(),
+                }
+            }
+            Some("pk") => {
+                let chi2 = match g.pk_form.as_deref().unwrap_or("log") {
+                    "log" => false,
+                    "chi2" => true,
+                    f => bail!("[gradient] pk_form = \"{f}\": expected \"log\" or \"chi2\""),
+                };
+                let col = g.target_column.unwrap_or(2);
+                if col < 2 {
+                    bail!("[gradient] target_column = {col}: must be >= 2 (column 1 is k)");
+                }
+                let table = read_pk_table(&target, col)?;
+                let k_min = g.k_min.unwrap_or(0.0);
+                let k_max = g.k_max.unwrap_or(f64::INFINITY);
+                if !(k_min >= 0.0 && k_max > k_min) {
+                    bail!("[gradient] need 0 <= k_min < k_max, got {k_min}, {k_max}");
+                }
+                LossKind::Pk {
+                    table,
+                    chi2,
+                    k_min,
+                    k_max,
+                    compensate: g.compensate.unwrap_or(false),
+                }
+            }
+            Some(l) => bail!("[gradient] loss = \"{l}\": expected \"pk\" or \"mse\""),
+            None => bail!("[gradient] loss = \"pk\" or \"mse\" is required"),
+        };
+        let omega_m_step = g.omega_m_step.unwrap_or(1e-3);
+        if !(omega_m_step > 0.0 && omega_m_step < 0.05) {
+            bail!("[gradient] omega_m_step = {omega_m_step}: expected 0 < step < 0.05");
+        }
+        Ok(Self { loss, omega_m_step })
+    }
+}
+
+/// `k P` rows of a table (`#` comments), P from 1-based column `col`;
+/// strictly increasing positive k, positive P.
+fn read_pk_table(path: &Path, col: usize) -> Result<Vec<(f64, f64)>> {
+    let txt = std::fs::read_to_string(path)
+        .with_context(|| format!("[gradient] target {}", path.display()))?;
+    let mut rows = vec![];
+    for (i, l) in txt.lines().enumerate() {
+        let l = l.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let v: Vec<f64> = l
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| {
+                anyhow!(
+                    "[gradient] target {}: line {}: not numbers",
+                    path.display(),
+                    i + 1
+                )
+            })?;
+        if v.len() < col {
+            bail!(
+                "[gradient] target {}: line {}: {} columns, target_column = {col}",
+                path.display(),
+                i + 1,
+                v.len()
+            );
+        }
+        let (k, p) = (v[0], v[col - 1]);
+        if !(k > 0.0 && p > 0.0 && k.is_finite() && p.is_finite()) {
+            bail!(
+                "[gradient] target {}: line {}: need k > 0 and P > 0",
+                path.display(),
+                i + 1
+            );
+        }
+        if let Some((k0, _)) = rows.last() {
+            if k <= *k0 {
+                bail!(
+                    "[gradient] target {}: line {}: k must increase",
+                    path.display(),
+                    i + 1
+                );
+            }
+        }
+        rows.push((k, p));
+    }
+    if rows.len() < 2 {
+        bail!("[gradient] target {}: need at least 2 rows", path.display());
+    }
+    Ok(rows)
+}
+
+/// Linear interpolation in `(ln k, ln P)`; `None` outside the table.
+fn interp_loglog(t: &[(f64, f64)], k: f64) -> Option<f64> {
+    if k < t[0].0 || k > t[t.len() - 1].0 {
+        return None;
+    }
+    let j = t.partition_point(|r| r.0 <= k).clamp(1, t.len() - 1) - 1;
+    let (k0, p0, k1, p1) = (t[j].0, t[j].1, t[j + 1].0, t[j + 1].1);
+    let u = (k.ln() - k0.ln()) / (k1.ln() - k0.ln());
+    Some((p0.ln() + u * (p1.ln() - p0.ln())).exp())
+}
+
+struct GradContext<'a> {
+    pm: &'a Pm,
+    sch: &'a Schedule,
+    cosmo: &'a Cosmology,
+    steps: &'a StepConfig,
+    lin: &'a [f64],
+    white: Option<&'a [f64]>,
+    rho: &'a [f32],
+    config: &'a Path,
+}
+
+/// The loss of the final counts: `(L, dL/drho)`.
+type DensityLoss<'a> = Box<dyn Fn(&[f32]) -> (f64, Vec<f32>) + Sync + 'a>;
+
+fn density_loss<'a>(gs: &'a GradSetup, ctx: &GradContext) -> Result<DensityLoss<'a>> {
+    let (nm, box_size) = (ctx.pm.cfg.n_mesh, ctx.pm.cfg.box_size);
+    Ok(match &gs.loss {
+        LossKind::Mse { target } => Box::new(move |rho: &[f32]| {
+            let n = rho.len() as f64;
+            let mut l = 0.0f64;
+            let u = rho
+                .iter()
+                .zip(target)
+                .map(|(r, t)| {
+                    let d = *r as f64 - *t as f64;
+                    l += d * d;
+                    (2.0 * d / n) as f32
+                })
+                .collect();
+            (l / n, u)
+        }),
+        LossKind::Pk {
+            table,
+            chi2,
+            k_min,
+            k_max,
+            compensate,
+        } => {
+            let opt = PkOptions {
+                compensate: compensate.then_some(Compensation::Cic),
+                is_delta: false,
+            };
+            // the bins (k, N) do not depend on the field: select them once
+            let ps = power_spectrum(ctx.rho, nm, box_size, &opt)?;
+            let sel: Vec<(usize, f64, f64)> = (0..ps.k.len())
+                .filter(|&b| ps.k[b] >= *k_min && ps.k[b] <= *k_max)
+                .filter_map(|b| interp_loglog(table, ps.k[b]).map(|t| (b, t, ps.n_modes[b])))
+                .collect();
+            if sel.is_empty() {
+                bail!(
+                    "[gradient] no P(k) bin (k = {:.4} .. {:.4} h/Mpc) inside the target table's k range and [k_min, k_max]",
+                    ps.k[0],
+                    ps.k[ps.k.len() - 1]
+                );
+            }
+            log::info!(
+                "pm gradient: P(k) loss over {} bins, k = {:.4} .. {:.4} h/Mpc",
+                sel.len(),
+                ps.k[sel[0].0],
+                ps.k[sel[sel.len() - 1].0]
+            );
+            let (chi2, nb) = (*chi2, ps.k.len());
+            Box::new(move |rho: &[f32]| {
+                let p = power_spectrum(rho, nm, box_size, &opt)
+                    .expect("same mesh as the checked run")
+                    .p;
+                let mut pbar = vec![0.0f64; nb];
+                let mut l = 0.0;
+                for &(b, t, nmod) in &sel {
+                    if chi2 {
+                        l += nmod * (p[b] - t).powi(2) / (2.0 * t * t);
+                        pbar[b] = nmod * (p[b] - t) / (t * t);
+                    } else {
+                        let d = p[b].ln() - t.ln();
+                        l += d * d;
+                        pbar[b] = 2.0 * d / p[b];
+                    }
+                }
+                let g = power_spectrum_vjp(rho, nm, box_size, &opt, &pbar)
+                    .expect("same mesh as the checked run");
+                (l, g.iter().map(|v| *v as f32).collect())
+            })
+        }
+    })
+}
+
+fn gradient_outputs(gs: &GradSetup, ctx: &GradContext, out: &Path) -> Result<()> {
+    let t0 = Instant::now();
+    let pm = ctx.pm;
+    let np = pm.cfg.n_particles;
+    let dl = density_loss(gs, ctx)?;
+    let loss = |st: &cosmodiff_pm::State| {
+        let rho = pm.density_counts(st);
+        let (l, u) = dl(&rho);
+        let g = pm.force.counts_vjp(&st.disp, &u);
+        (l, g, vec![[0.0f32; 3]; st.mom.len()])
+    };
+    // the same linear P(k) closure as the run (white noise -> delta_L)
+    let power = |c: &Cosmology| -> Result<PowerSpectrum<f64>> {
+        PowerSpectrum::new(c, TransferFunction::EisensteinHu, NonLinear::Linear)
+            .map_err(|e| anyhow!("power spectrum: {e}"))
+    };
+    let pk_of = |p: &PowerSpectrum<f64>, k: f64| if k > 0.0 { p.pk_linear(k, 1.0) } else { 0.0 };
+    let p0 = power(ctx.cosmo)?;
+    let pk0 = |k: f64| pk_of(&p0, k);
+    let white = ctx.white.map(|w| (w, &pk0 as &(dyn Fn(f64) -> f64 + Sync)));
+    let g = pm
+        .gradient(
+            ctx.lin,
+            white,
+            ctx.sch,
+            &loss,
+            cosmodiff_pm::AdjointMode::Reverse,
+        )
+        .map_err(|e| anyhow!("{}: [gradient] {e}", ctx.config.display()))?;
+
+    // d/dOmega_m: vary Omega_c at fixed everything else
+    let h = gs.omega_m_step;
+    let shifted = |s: f64| -> Result<Cosmology> {
+        let mut c = *ctx.cosmo;
+        c.omega_c += s;
+        c.validate()
+            .map_err(|e| anyhow!("[gradient] Omega_m {s:+}: {e}"))?;
+        Ok(c)
+    };
+    let (cp, cm) = (shifted(h)?, shifted(-h)?);
+    let sched = |c: &Cosmology| -> Result<Schedule> {
+        Schedule::new(&CosmoGrowth::new(c)?, ctx.steps)
+            .map_err(|e| anyhow!("[gradient] schedule at Omega_m {}: {e}", c.omega_m()))
+    };
+    let dsch = sched(&cp)?.diff(&sched(&cm)?, 2.0 * h);
+    let d_dyn = g.schedule.dot(&dsch);
+    let d_pow = match ctx.white {
+        Some(w) => {
+            let (pp, pmn) = (power(&cp)?, power(&cm)?);
+            let lp = pm.linear_field(w, &|k| pk_of(&pp, k))?;
+            let lm = pm.linear_field(w, &|k| pk_of(&pmn, k))?;
+            g.linear_field
+                .iter()
+                .zip(lp.iter().zip(&lm))
+                .map(|(gb, (a, b))| gb * (a - b) / (2.0 * h))
+                .sum()
+        }
+        None => 0.0,
+    };
+    let (name, field) = match &g.white_noise {
+        Some(w) => ("grad_white_noise.npy", w),
+        None => ("grad_linear_field.npy", &g.linear_field),
+    };
+    let arr = ndarray::Array3::from_shape_vec((np, np, np), field.clone())?;
+    ndarray_npy::write_npy(out.join(name), &arr).with_context(|| format!("writing {name}"))?;
+    let sigma8 = ctx.cosmo.sigma8;
+    let ic = if ctx.white.is_some() {
+        "white_noise"
+    } else {
+        "linear_field"
+    };
+    let loss_kind = match &gs.loss {
+        LossKind::Mse { .. } => "mse".to_string(),
+        LossKind::Pk { chi2, .. } => format!("pk_{}", if *chi2 { "chi2" } else { "log" }),
+    };
+    let js = serde_json::json!({
+        "loss": g.loss,
+        "loss_kind": loss_kind,
+        "ic": ic,
+        "dloss_dsigma8": ctx.white.map(|_| g.dlog_amplitude / sigma8),
+        "dloss_dlog_amplitude": g.dlog_amplitude,
+        "dloss_dOmega_m": d_dyn + d_pow,
+        "dloss_dOmega_m_dynamics": d_dyn,
+        "dloss_dOmega_m_linear_power": d_pow,
+        "Omega_m": ctx.cosmo.omega_m(),
+        "sigma8": sigma8,
+        "omega_m_step": h,
+        "fixed": "Omega_b, h, n_s, sigma8, Omega_k, w0, wa (Omega_m varied through Omega_c)",
+        "adjoint": "reverse",
+    });
+    std::fs::write(
+        out.join("grad_cosmology.json"),
+        serde_json::to_string_pretty(&js)? + "\n",
+    )
+    .context("writing grad_cosmology.json")?;
+    let el = t0.elapsed().as_secs_f64();
+    println!(
+        "wrote {}/{name}, grad_cosmology.json (loss {:.6e}, {el:.2} s)",
+        out.display(),
+        g.loss
     );
     Ok(())
 }
