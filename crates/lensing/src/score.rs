@@ -145,6 +145,12 @@ impl GaussianScore {
             s: power.iter().map(|p| p / a).collect(),
         })
     }
+    /// From per-mode variance in pixel units (unitary FFT, row-major);
+    /// the `ell = 0` entry is ignored (zero-mean maps).
+    pub fn from_mode_variance(grid: Grid2, s: Vec<f64>) -> Result<Self> {
+        let a = grid.pixel_area_sr();
+        Self::new(grid, s.into_iter().map(|v| v * a).collect())
+    }
     /// Per-mode prior variance in pixel units (unitary FFT).
     pub fn mode_variance(&self) -> &[f64] {
         &self.s

@@ -11,6 +11,7 @@
 //!   density estimator with `fit`, `log_prob`, `sample`, `save`, `load`.
 //! - [`train`]: the shared training loop (Adam/AdamW, schedule, clipping,
 //!   validation split with early stopping, progress bar, seeds).
+//! - [`unet`]: a noise-conditional U-Net for score / denoising models on maps.
 //! - [`checkpoint`]: safetensors weights + JSON configuration.
 
 pub mod checkpoint;
@@ -23,6 +24,7 @@ pub mod spline;
 pub mod standardize;
 pub mod tensor;
 pub mod train;
+pub mod unet;
 
 pub use burn;
 pub use embedding::{EmbeddingConfig, EmbeddingKind};
@@ -32,3 +34,4 @@ pub use flow::{Flow, FlowConfig, FlowKind};
 pub use standardize::Standardizer;
 pub use tensor::default_device;
 pub use train::{fit, LrSchedule, TrainConfig, TrainReport};
+pub use unet::{UNet, UNetConfig};

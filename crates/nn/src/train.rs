@@ -113,7 +113,7 @@ impl TrainConfig {
 }
 
 /// What happened during training.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
     pub epochs: usize,
     pub best_epoch: usize,
