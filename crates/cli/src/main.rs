@@ -8,8 +8,8 @@ mod io;
 
 /// Field-level Bayesian inference for cosmology: differentiable forward
 /// models (cosmology, random fields, weak lensing, particle mesh), mass
-/// mapping, samplers and simulation-based inference with normalizing flows
-/// (learned diffusion priors are in development).
+/// mapping (Kaiser-Squires, Wiener, diffusion priors), samplers and
+/// simulation-based inference with normalizing flows.
 ///
 /// Units: distances in Mpc/h, wavenumbers k in h/Mpc, P(k) in (Mpc/h)^3,
 /// angles in arcmin, H in km/s/Mpc. Arrays are written as numpy .npy/.npz.
@@ -42,6 +42,9 @@ enum Command {
     /// Particle-mesh N-body simulation.
     #[command(subcommand)]
     Pm(cmd::pm::Command),
+    /// Learned score (diffusion) priors of convergence maps: train.
+    #[command(subcommand)]
+    Prior(cmd::prior::Command),
     /// Simulation-based inference: neural posterior / likelihood estimation with normalizing flows.
     #[command(subcommand)]
     Sbi(cmd::sbi::Command),
@@ -72,6 +75,7 @@ fn main() {
         Command::Sample(a) => cmd::sample::run(a),
         Command::Pm(c) => cmd::pm::run(c),
         Command::Sbi(c) => cmd::sbi::run(c),
+        Command::Prior(c) => cmd::prior::run(c),
     };
     if let Err(e) = result {
         // One line: the chain of contexts joined by ': '.

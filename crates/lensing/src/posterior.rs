@@ -30,12 +30,36 @@ use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
 /// A prior with optional shear data: the annealed posterior (or the prior).
+///
+/// With several data sets the chains are split into equal contiguous groups,
+/// group `j` conditioned on `likelihoods[j]` (many maps in one batch; split
+/// the result with [`MapSamples::groups`]).
 pub struct Target<'a> {
     pub prior: &'a dyn MapScore,
-    pub likelihood: Option<&'a ShearLikelihood>,
+    pub likelihoods: Vec<&'a ShearLikelihood>,
 }
 
-impl Target<'_> {
+impl<'a> Target<'a> {
+    /// The prior alone.
+    pub fn prior(prior: &'a dyn MapScore) -> Self {
+        Self {
+            prior,
+            likelihoods: vec![],
+        }
+    }
+    /// The posterior given one data set.
+    pub fn posterior(prior: &'a dyn MapScore, likelihood: &'a ShearLikelihood) -> Self {
+        Self {
+            prior,
+            likelihoods: vec![likelihood],
+        }
+    }
+    fn min_variance(&self) -> f64 {
+        self.likelihoods
+            .iter()
+            .map(|l| l.min_variance())
+            .fold(f64::INFINITY, f64::min)
+    }
     fn npix(&self) -> usize {
         let n = self.prior.side();
         n * n
@@ -43,10 +67,12 @@ impl Target<'_> {
     /// Score of the annealed target for every chain.
     pub fn score(&self, x: &[Vec<f64>], sigma: f64) -> Result<Vec<Vec<f64>>> {
         let mut s = self.prior.score(x, sigma)?;
-        if let Some(lik) = self.likelihood {
+        if !self.likelihoods.is_empty() {
+            let group = x.len() / self.likelihoods.len();
             let ls: Vec<Vec<f64>> = x
                 .par_iter()
-                .map(|k| lik.score(k, sigma))
+                .enumerate()
+                .map(|(c, k)| self.likelihoods[c / group].score(k, sigma))
                 .collect::<Result<_>>()?;
             for (a, b) in s.iter_mut().zip(ls) {
                 for (u, v) in a.iter_mut().zip(b) {
@@ -56,8 +82,15 @@ impl Target<'_> {
         }
         Ok(s)
     }
-    fn check(&self) -> Result<()> {
-        if let Some(l) = self.likelihood {
+    fn check(&self, chains: usize) -> Result<()> {
+        let nl = self.likelihoods.len();
+        if nl > 0 && chains % nl != 0 {
+            return Err(value(
+                "chains",
+                format!("{chains} chains cannot be split evenly over {nl} data sets"),
+            ));
+        }
+        for l in &self.likelihoods {
             if l.grid().n != self.prior.side() {
                 return Err(value(
                     "data",
@@ -88,7 +121,17 @@ pub struct MapSamples {
 }
 
 impl MapSamples {
-    fn new(samples: Vec<Vec<f64>>, score_evals: usize, acceptance: f64) -> Self {
+    /// Split into `k` equal contiguous groups of chains (one per data set of
+    /// a batched [`Target`]), each with its own mean and std.
+    pub fn groups(&self, k: usize) -> Vec<MapSamples> {
+        let g = self.samples.len() / k.max(1);
+        self.samples
+            .chunks(g.max(1))
+            .map(|c| MapSamples::new(c.to_vec(), self.score_evals, self.acceptance))
+            .collect()
+    }
+
+    pub fn new(samples: Vec<Vec<f64>>, score_evals: usize, acceptance: f64) -> Self {
         let n = samples.len() as f64;
         let np = samples.first().map_or(0, |s| s.len());
         let mean: Vec<f64> = (0..np)
@@ -201,7 +244,7 @@ fn denoise(target: &Target, x: &mut [Vec<f64>], sigma: f64) -> Result<()> {
 
 /// Annealed HMC over the noise levels of `opts.sde`.
 pub fn annealed_hmc(target: &Target, opts: &AnnealedHmc) -> Result<MapSamples> {
-    target.check()?;
+    target.check(opts.chains)?;
     check_common(opts.chains, &opts.sde)?;
     if opts.levels < 2 || opts.steps_per_level == 0 || opts.leapfrog == 0 {
         return Err(value(
@@ -216,9 +259,7 @@ pub fn annealed_hmc(target: &Target, opts: &AnnealedHmc) -> Result<MapSamples> {
         ));
     }
     let np = target.npix();
-    let var_min = target
-        .likelihood
-        .map_or(f64::INFINITY, |l| l.min_variance());
+    let var_min = target.min_variance();
     let mut rngs = chain_rngs(opts.seed, opts.chains);
     let sigmas = opts.sde.levels(opts.levels);
     let mut x: Vec<Vec<f64>> = rngs
@@ -299,7 +340,7 @@ pub fn annealed_hmc(target: &Target, opts: &AnnealedHmc) -> Result<MapSamples> {
 
 /// Reverse-time SDE (Euler-Maruyama predictor, optional Langevin corrector).
 pub fn reverse_sde(target: &Target, opts: &ReverseSde) -> Result<MapSamples> {
-    target.check()?;
+    target.check(opts.chains)?;
     check_common(opts.chains, &opts.sde)?;
     if opts.steps == 0 {
         return Err(value("reverse SDE", "need at least 1 step"));
@@ -363,7 +404,7 @@ pub fn probability_flow(
     chains: usize,
     seed: u64,
 ) -> Result<MapSamples> {
-    target.check()?;
+    target.check(chains)?;
     check_common(chains, sde)?;
     if steps == 0 {
         return Err(value("probability flow", "need at least 1 step"));

@@ -134,10 +134,7 @@ fn sde() -> Sde {
 #[test]
 fn annealed_hmc_recovers_the_gaussian_posterior() {
     let s = setup();
-    let target = Target {
-        prior: &s.prior,
-        likelihood: Some(&s.lik),
-    };
+    let target = Target::posterior(&s.prior, &s.lik);
     let out = annealed_hmc(
         &target,
         &AnnealedHmc {
@@ -163,10 +160,7 @@ fn annealed_hmc_recovers_the_gaussian_posterior() {
 #[test]
 fn reverse_sde_recovers_the_gaussian_posterior() {
     let s = setup();
-    let target = Target {
-        prior: &s.prior,
-        likelihood: Some(&s.lik),
-    };
+    let target = Target::posterior(&s.prior, &s.lik);
     let out = reverse_sde(
         &target,
         &ReverseSde {

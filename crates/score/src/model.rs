@@ -206,6 +206,33 @@ impl ScoreModel {
         Ok(())
     }
 
+    /// Build from the contents of a model directory (JSON config, safetensors weights).
+    pub fn from_bytes(config_json: &str, weights: &[u8]) -> Result<Self, ScoreError> {
+        let err = |e: String| ScoreError::Model {
+            path: "(in memory)".into(),
+            msg: e,
+        };
+        let config: ScoreModelConfig =
+            serde_json::from_str(config_json).map_err(|e| err(format!("{CONFIG}: {e}")))?;
+        config.unet.validate(config.side)?;
+        let device = default_device();
+        let mut net = config.unet.init(&device);
+        let mut store = SafetensorsStore::from_bytes(Some(weights.to_vec()));
+        net.load_from(&mut store)
+            .map_err(|e| err(format!("{WEIGHTS}: {e}")))?;
+        Self::from_parts(config, net)
+    }
+
+    /// The default prior shipped with cosmodiff (compiled into the binary):
+    /// 64x64 log-normal convergence maps with 2-arcmin pixels (Planck 2015,
+    /// LSST-like sources), trained with `examples/prior.toml`.
+    pub fn default_model() -> Result<Self, ScoreError> {
+        Self::from_bytes(
+            include_str!("../models/lognormal64/score_model.json"),
+            include_bytes!("../models/lognormal64/weights.safetensors"),
+        )
+    }
+
     /// Load a model directory written by [`save`](Self::save).
     pub fn load(dir: &Path) -> Result<Self, ScoreError> {
         let err = |e: String| ScoreError::Model {

@@ -5,9 +5,14 @@ use crate::io::Npz;
 use anyhow::{anyhow, bail, Context, Result};
 use cosmodiff_field::fits::{read_fits, write_fits, FitsImage};
 use cosmodiff_field::{ClMatrixTable, ClTable, Grid2};
+use cosmodiff_lensing::posterior::{
+    annealed_hmc, reverse_sde, AnnealedHmc, MapSamples, ReverseSde, Target,
+};
 use cosmodiff_lensing::prior::estimate_prior_from_shear;
+use cosmodiff_lensing::score::ShearLikelihood;
 use cosmodiff_lensing::wiener::{pixel_std, rotate_b_to_e};
 use cosmodiff_lensing::{MessengerOpts, ShearOp, Wiener};
+use cosmodiff_score::ScoreModel;
 use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
 
@@ -17,8 +22,17 @@ pub enum Method {
     Ks,
     /// Wiener filter (posterior mean) with posterior samples and per-pixel std.
     Wiener,
-    /// Diffusion-model posterior (needs a trained prior; not available yet).
+    /// Posterior samples with a learned score (diffusion) prior.
     Diffusion,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiffusionSampler {
+    /// Reverse-time SDE, Euler-Maruyama predictor + one Langevin corrector per step.
+    ReverseSde,
+    /// Annealed HMC over the noise levels (Remy et al. 2022): 2 transitions
+    /// of 5 leapfrog steps per level, Metropolis-corrected.
+    AnnealedHmc,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +59,13 @@ pub enum Solver {
 /// Wiener filter of the B mode (the data rotated by 45 degrees) with the same
 /// prior, a null test. Without --cl-theory the Wiener prior is a power law
 /// fitted to C_E - C_B of the Kaiser-Squires map.
+///
+/// --method diffusion samples p(kappa | gamma) with a learned score prior
+/// (`cosmodiff prior train`; default: the shipped prior of 64x64 log-normal
+/// maps with 2-arcmin pixels) and the Gaussian shear likelihood (mask and
+/// per-pixel noise), and writes `kappa_mean`, `kappa_std` and `samples`
+/// [N, npix, npix] ([n_bins, N, npix, npix] for several bins). Maps must
+/// match the prior's size and pixel scale.
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -60,9 +81,18 @@ pub struct Args {
     /// Gaussian smoothing of the Kaiser-Squires maps (kernel sigma, arcmin; ks only).
     #[arg(long, default_value_t = 0.0)]
     pub smoothing_arcmin: f64,
-    /// Number of Wiener posterior samples (>= 2; also sets kappa_std).
+    /// Number of posterior samples, Wiener or diffusion (>= 2; also sets kappa_std).
     #[arg(long, default_value_t = 16)]
     pub samples: usize,
+    /// Score-prior model directory for --method diffusion (default: the shipped prior).
+    #[arg(long)]
+    pub prior: Option<PathBuf>,
+    /// Posterior sampler for --method diffusion.
+    #[arg(long, value_enum, default_value_t = DiffusionSampler::ReverseSde)]
+    pub sampler: DiffusionSampler,
+    /// Noise levels for --method diffusion (reverse-SDE steps or annealed-HMC levels).
+    #[arg(long, default_value_t = 300)]
+    pub steps: usize,
     /// Seed for the posterior samples.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -193,9 +223,6 @@ fn maps(inp: &Input, name: &str, a: &ArrayD<f64>) -> Result<(usize, Vec<Vec<f64>
 }
 
 pub fn run(a: &Args) -> Result<()> {
-    if a.method == Method::Diffusion {
-        bail!("--method diffusion needs a trained diffusion prior, which is not available yet; use --method ks or --method wiener");
-    }
     let out_ext = a
         .out
         .extension()
@@ -214,10 +241,16 @@ pub fn run(a: &Args) -> Result<()> {
             a.smoothing_arcmin
         );
     }
-    if a.method == Method::Wiener && a.smoothing_arcmin > 0.0 {
+    if a.method != Method::Ks && a.smoothing_arcmin > 0.0 {
         bail!("--smoothing-arcmin applies to --method ks only");
     }
-    if a.method == Method::Wiener && a.samples < 2 {
+    if a.method != Method::Diffusion && a.prior.is_some() {
+        bail!("--prior applies to --method diffusion only");
+    }
+    if a.method == Method::Diffusion && !(2..=100_000).contains(&a.steps) {
+        bail!("--steps must be in 2..=100000, got {}", a.steps);
+    }
+    if a.method != Method::Ks && a.samples < 2 {
         bail!(
             "--samples must be >= 2 (kappa_std is estimated from the samples), got {}",
             a.samples
@@ -264,7 +297,38 @@ pub fn run(a: &Args) -> Result<()> {
         Some(m) => Some(same("mask", m)?),
         None => None,
     };
-    let pix = a.pixel_arcmin.or(inp.pixel_arcmin);
+    let prior = if a.method == Method::Diffusion {
+        Some(load_prior(a.prior.as_deref())?)
+    } else {
+        None
+    };
+    let mut pix = a.pixel_arcmin.or(inp.pixel_arcmin);
+    if let Some(p) = &prior {
+        let c = &p.config;
+        if n != c.side {
+            bail!(
+                "{}: maps are {n}x{n} pixels but the diffusion prior was trained on {}x{} maps; train one for this size with `cosmodiff prior train`",
+                inp.path,
+                c.side,
+                c.side
+            );
+        }
+        match pix {
+            Some(v) if ((v - c.pixel_arcmin) / c.pixel_arcmin).abs() > 1e-6 => bail!(
+                "{}: pixels of {v} arcmin but the diffusion prior was trained on {} arcmin pixels",
+                inp.path,
+                c.pixel_arcmin
+            ),
+            Some(_) => {}
+            None => {
+                log::info!(
+                    "no pixel scale in the input: using the prior's {} arcmin",
+                    c.pixel_arcmin
+                );
+                pix = Some(c.pixel_arcmin);
+            }
+        }
+    }
     let need_pix = a.method == Method::Wiener || a.smoothing_arcmin > 0.0;
     let grid = match pix {
         Some(p) => Grid2::new(n, p).map_err(|e| anyhow!("{}: {e}", inp.path))?,
@@ -374,7 +438,14 @@ pub fn run(a: &Args) -> Result<()> {
                 kb_all.push(kb.kappa);
                 samples_all.push(s.concat());
             }
-            Method::Diffusion => unreachable!(),
+            Method::Diffusion => {
+                let model = prior.as_ref().expect("loaded above");
+                let post =
+                    diffusion_posterior(a, model, grid, &g1, &g2, &noise[b], m, b).map_err(ctx)?;
+                ke_all.push(post.mean);
+                std_all.push(post.std);
+                samples_all.push(post.samples.concat());
+            }
         }
     }
     // Output shapes follow the input: [n, n] or [n_bins, n, n].
@@ -385,11 +456,15 @@ pub fn run(a: &Args) -> Result<()> {
     } else {
         vec![nb, a.samples, n, n]
     };
-    let mut out: Vec<(&str, Vec<usize>, Vec<f64>)> = vec![
-        ("kappa_e", map_shape.clone(), ke_all.concat()),
-        ("kappa_b", map_shape.clone(), kb_all.concat()),
-    ];
-    if a.method == Method::Wiener {
+    let mut out: Vec<(&str, Vec<usize>, Vec<f64>)> = if a.method == Method::Diffusion {
+        vec![("kappa_mean", map_shape.clone(), ke_all.concat())]
+    } else {
+        vec![
+            ("kappa_e", map_shape.clone(), ke_all.concat()),
+            ("kappa_b", map_shape.clone(), kb_all.concat()),
+        ]
+    };
+    if a.method != Method::Ks {
         out.push(("kappa_std", map_shape.clone(), std_all.concat()));
         out.push(("samples", samp_shape, samples_all.concat()));
     }
@@ -411,6 +486,61 @@ pub fn run(a: &Args) -> Result<()> {
     }
     log::info!("wrote {}", a.out.display());
     Ok(())
+}
+
+/// The score prior from `--prior DIR`, or the shipped default.
+fn load_prior(dir: Option<&Path>) -> Result<ScoreModel> {
+    match dir {
+        Some(d) => ScoreModel::load(d).map_err(|e| anyhow!("--prior: {e}")),
+        None => ScoreModel::default_model().map_err(|e| anyhow!("default diffusion prior: {e}")),
+    }
+}
+
+/// Posterior samples of one bin with the score prior.
+#[allow(clippy::too_many_arguments)]
+fn diffusion_posterior(
+    a: &Args,
+    model: &ScoreModel,
+    grid: Grid2,
+    g1: &[f64],
+    g2: &[f64],
+    noise: &[f64],
+    mask: Option<&[f64]>,
+    bin: usize,
+) -> cosmodiff_lensing::Result<MapSamples> {
+    let lik = ShearLikelihood::new(grid, g1, g2, noise, mask)?;
+    let target = Target::posterior(model, &lik);
+    let seed = a.seed.wrapping_add(bin as u64);
+    let progress = !crate::cmd::is_quiet();
+    let sde = model.config.sde();
+    match a.sampler {
+        DiffusionSampler::ReverseSde => reverse_sde(
+            &target,
+            &ReverseSde {
+                sde,
+                steps: a.steps,
+                corrector_steps: 1,
+                snr: 0.16,
+                chains: a.samples,
+                seed,
+                progress,
+            },
+        ),
+        DiffusionSampler::AnnealedHmc => annealed_hmc(
+            &target,
+            &AnnealedHmc {
+                sde,
+                levels: a.steps,
+                steps_per_level: 2,
+                leapfrog: 5,
+                step_scale: 0.5,
+                metropolis: true,
+                chains: a.samples,
+                seed,
+                progress,
+            },
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -466,6 +596,9 @@ mod tests {
             out: out.into(),
             smoothing_arcmin: 0.0,
             samples: 4,
+            prior: None,
+            sampler: DiffusionSampler::ReverseSde,
+            steps: 300,
             seed: 0,
             cl_theory: false,
             pixel_arcmin: None,
@@ -525,7 +658,7 @@ mod tests {
             "{:#}",
             run(&args(Method::Diffusion, &inp, &out)).unwrap_err()
         );
-        assert!(e.contains("trained"), "{e}");
+        assert!(e.contains("16x16") && e.contains("64x64"), "{e}");
         let e = format!(
             "{:#}",
             run(&args(Method::Ks, &dir.path().join("none.npz"), &out)).unwrap_err()

@@ -4,6 +4,7 @@ pub mod cosmology;
 pub mod demo;
 pub mod massmap;
 pub mod pm;
+pub mod prior;
 pub mod sample;
 pub mod sbi;
 pub mod simulate;

@@ -54,14 +54,14 @@ pub struct LensingConfig {
     pub field: FieldSection,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MapSection {
     pub npix: usize,
     pub pixel_arcmin: f64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSection {
     pub nz: NzSpec,
@@ -71,7 +71,7 @@ pub struct SourceSection {
     pub lognormal_shift: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldSection {
     #[serde(default = "default_kind")]
@@ -133,12 +133,32 @@ pub fn add_sim(npz: &mut Npz, sim: &TomoLensingSim) -> Result<()> {
     Ok(())
 }
 
+/// Everything a lensing config describes: the grid, the theory spectra
+/// table, the source bins and the field kind; plus the theory ell grid and
+/// C_ell [n_pairs][n_ell].
+pub struct LensingSetup {
+    pub grid: Grid2,
+    pub table: ClMatrixTable,
+    pub bins: Vec<SourceBin>,
+    pub kind: FieldKind,
+    pub ell: Vec<f64>,
+    pub cl: Vec<Vec<f64>>,
+}
+
 /// Run the simulation described by a config; returns the maps, the theory
 /// ell grid and C_ell [n_pairs][n_ell].
 pub fn simulate_lensing(
     cfg: &LensingConfig,
     base: &Path,
 ) -> Result<(TomoLensingSim, Vec<f64>, Vec<Vec<f64>>)> {
+    let s = lensing_setup(cfg, base)?;
+    let sim = simulate_tomographic(s.grid, &s.table, &s.bins, &s.kind, cfg.field.seed)
+        .map_err(|e| anyhow!("simulation: {e}"))?;
+    Ok((sim, s.ell, s.cl))
+}
+
+/// Validate a lensing config and compute its theory spectra.
+pub fn lensing_setup(cfg: &LensingConfig, base: &Path) -> Result<LensingSetup> {
     let cosmo = cfg.cosmology.build()?;
     let opts = cfg.options.build()?;
     if !(cfg.map.npix >= 8 && cfg.map.npix <= 8192) {
@@ -191,7 +211,12 @@ pub fn simulate_lensing(
     debug_assert_eq!(cl.len(), tracer_pairs(tracers.len()).len());
     let table =
         ClMatrixTable::new(ell.clone(), cl.clone()).map_err(|e| anyhow!("theory C_ell: {e}"))?;
-    let sim = simulate_tomographic(grid, &table, &bins, &kind, cfg.field.seed)
-        .map_err(|e| anyhow!("simulation: {e}"))?;
-    Ok((sim, ell, cl))
+    Ok(LensingSetup {
+        grid,
+        table,
+        bins,
+        kind,
+        ell,
+        cl,
+    })
 }

@@ -1,0 +1,798 @@
+//! `cosmodiff prior train|evaluate`: learned score priors of convergence maps
+//! (denoising score matching with a U-Net; see `cosmodiff-score`).
+
+use crate::cmd::simulate::{lensing_setup, LensingConfig, MapSection, SourceSection};
+use crate::config::{self, CosmologySection, OptionsSection};
+use anyhow::{anyhow, bail, Context, Result};
+use cosmodiff_field::tomo2::TomoField;
+use cosmodiff_field::Grid2;
+use cosmodiff_nn::UNetConfig;
+use cosmodiff_score::{train_score, ScoreTrainConfig, SdeConfig};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Train a score prior p(kappa) by denoising score matching.
+    ///
+    /// Config (TOML), either a simulator as in `cosmodiff simulate lensing`
+    /// (exactly one [[source]]; maps are drawn on the fly from it) or data:
+    ///   data = "maps.npz"      array `kappa` [n_maps, npix, npix] (relative to the config)
+    ///   pixel_arcmin = 2.0     pixel size of the data maps
+    ///   [cosmology] [options] [map] [[source]] [field]   simulator (when no `data`)
+    ///   [training]  n_maps = 2000 (simulated), steps = 3000, batch_size = 32,
+    ///               learning_rate = 1e-3, seed = 0
+    ///   [network]   channels = [16, 32, 64], embed_dim = 64,
+    ///               hybrid = true (learn the residual of the Gaussian score
+    ///               of the maps' power spectrum)
+    ///   [sde]       kind = "ve", sigma_min = 0.005, sigma_max = 50.0 (units of
+    ///               the maps' pixel std) | kind = "vp", beta_min = 0.1,
+    ///               beta_max = 20.0, t_min = 1e-3
+    /// Output: MODEL_DIR/weights.safetensors, MODEL_DIR/score_model.json
+    /// (architecture, data scale, noise schedule, Gaussian power, training losses).
+    #[command(verbatim_doc_comment)]
+    Train(TrainArgs),
+    /// Validate a prior on held-out simulations, side by side with
+    /// Kaiser-Squires and the Wiener filter.
+    ///
+    /// Uses the simulator of a `prior train` config (its [[source]] sets the
+    /// shape noise) with a seed disjoint from the training maps. Writes
+    /// DIR/metrics.json (RMSE, Pearson r, 68%/95% per-pixel coverage of
+    /// mean +- 1, 2 std, C_ell of posterior samples / truth, prior-sample
+    /// C_ell and one-point PDF vs the simulations) and DIR/maps.png.
+    #[command(verbatim_doc_comment)]
+    Evaluate(EvaluateArgs),
+    /// Time the default U-Net: training throughput (maps/s) and one batched
+    /// score evaluation; with --torch-json, ratios against
+    /// bench/diffusion/unet_torch.py run on the same machine.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Map side, pixels.
+    #[arg(long, default_value_t = 64)]
+    pub side: usize,
+    /// Training batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Maps per score evaluation (chains).
+    #[arg(long, default_value_t = 16)]
+    pub eval_batch: usize,
+    /// Timed training steps.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Timed score evaluations.
+    #[arg(long, default_value_t = 10)]
+    pub evals: usize,
+    /// JSON written by bench/diffusion/unet_torch.py with the same sizes.
+    #[arg(long)]
+    pub torch_json: Option<PathBuf>,
+    /// Write our timings as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EvaluateArgs {
+    /// TOML config with a simulator (as for `prior train`).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Score-prior model directory (default: the shipped prior).
+    #[arg(long)]
+    pub prior: Option<PathBuf>,
+    /// Held-out maps.
+    #[arg(long, default_value_t = 20)]
+    pub maps: usize,
+    /// Posterior samples per map (also Wiener samples).
+    #[arg(long, default_value_t = 16)]
+    pub samples: usize,
+    /// Posterior sampler.
+    #[arg(long, value_enum, default_value_t = crate::cmd::massmap::DiffusionSampler::ReverseSde)]
+    pub sampler: crate::cmd::massmap::DiffusionSampler,
+    /// Noise levels (reverse-SDE steps or annealed-HMC levels).
+    #[arg(long, default_value_t = 300)]
+    pub steps: usize,
+    /// Unconditional prior samples for the C_ell / PDF check (0: skip).
+    #[arg(long, default_value_t = 32)]
+    pub prior_samples: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// TOML config.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Model directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorConfig {
+    pub data: Option<String>,
+    pub pixel_arcmin: Option<f64>,
+    #[serde(default)]
+    pub cosmology: CosmologySection,
+    #[serde(default)]
+    pub options: OptionsSection,
+    pub map: Option<MapSection>,
+    #[serde(default)]
+    pub source: Vec<SourceSection>,
+    #[serde(default)]
+    pub field: crate::cmd::simulate::FieldSection,
+    #[serde(default)]
+    pub training: TrainingSection,
+    #[serde(default)]
+    pub network: NetworkSection,
+    #[serde(default)]
+    pub sde: SdeSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingSection {
+    #[serde(default = "d_n_maps")]
+    pub n_maps: usize,
+    #[serde(default = "d_steps")]
+    pub steps: usize,
+    #[serde(default = "d_batch")]
+    pub batch_size: usize,
+    #[serde(default = "d_lr")]
+    pub learning_rate: f64,
+    #[serde(default)]
+    pub seed: u64,
+}
+fn d_n_maps() -> usize {
+    2000
+}
+fn d_steps() -> usize {
+    3000
+}
+fn d_batch() -> usize {
+    32
+}
+fn d_lr() -> f64 {
+    1e-3
+}
+impl Default for TrainingSection {
+    fn default() -> Self {
+        Self {
+            n_maps: d_n_maps(),
+            steps: d_steps(),
+            batch_size: d_batch(),
+            learning_rate: d_lr(),
+            seed: 0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    #[serde(default = "d_channels")]
+    pub channels: Vec<usize>,
+    #[serde(default = "d_embed")]
+    pub embed_dim: usize,
+    #[serde(default = "d_true")]
+    pub hybrid: bool,
+}
+fn d_channels() -> Vec<usize> {
+    vec![16, 32, 64]
+}
+fn d_embed() -> usize {
+    64
+}
+fn d_true() -> bool {
+    true
+}
+impl Default for NetworkSection {
+    fn default() -> Self {
+        Self {
+            channels: d_channels(),
+            embed_dim: d_embed(),
+            hybrid: true,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SdeSection {
+    #[serde(default = "d_kind")]
+    pub kind: String,
+    pub sigma_min: Option<f64>,
+    pub sigma_max: Option<f64>,
+    pub beta_min: Option<f64>,
+    pub beta_max: Option<f64>,
+    pub t_min: Option<f64>,
+}
+fn d_kind() -> String {
+    "ve".into()
+}
+impl Default for SdeSection {
+    fn default() -> Self {
+        Self {
+            kind: d_kind(),
+            sigma_min: None,
+            sigma_max: None,
+            beta_min: None,
+            beta_max: None,
+            t_min: None,
+        }
+    }
+}
+
+impl SdeSection {
+    fn build(&self) -> Result<SdeConfig> {
+        let c = match self.kind.as_str() {
+            "ve" => {
+                if self.beta_min.is_some() || self.beta_max.is_some() || self.t_min.is_some() {
+                    bail!("[sde] kind = \"ve\" takes sigma_min and sigma_max only");
+                }
+                SdeConfig::Ve {
+                    sigma_min: self.sigma_min.unwrap_or(0.005),
+                    sigma_max: self.sigma_max.unwrap_or(50.0),
+                }
+            }
+            "vp" => {
+                if self.sigma_min.is_some() || self.sigma_max.is_some() {
+                    bail!("[sde] kind = \"vp\" takes beta_min, beta_max and t_min only");
+                }
+                SdeConfig::Vp {
+                    beta_min: self.beta_min.unwrap_or(0.1),
+                    beta_max: self.beta_max.unwrap_or(20.0),
+                    t_min: self.t_min.unwrap_or(1e-3),
+                }
+            }
+            k => bail!("[sde] kind = \"{k}\": expected \"ve\" or \"vp\""),
+        };
+        c.sde(1.0).validate().map_err(|e| anyhow!("[sde] {e}"))?;
+        Ok(c)
+    }
+}
+
+pub fn run(c: &Command) -> Result<()> {
+    match c {
+        Command::Train(a) => train(a),
+        Command::Evaluate(a) => evaluate(a),
+        Command::Bench(a) => bench(a),
+    }
+}
+
+/// Training maps: from `data` or simulated (first and only source bin).
+pub fn training_maps(
+    cfg: &PriorConfig,
+    base: &Path,
+    n_maps: usize,
+    seed: u64,
+) -> Result<(Grid2, Vec<Vec<f64>>)> {
+    if let Some(d) = &cfg.data {
+        if cfg.map.is_some() || !cfg.source.is_empty() {
+            bail!("give either `data` or a simulator ([map], [[source]]), not both");
+        }
+        let path = base.join(d);
+        let p = path.display().to_string();
+        let f = std::fs::File::open(&path).with_context(|| format!("cannot open {p}"))?;
+        let mut z = ndarray_npy::NpzReader::new(f)
+            .map_err(|e| anyhow!("{p}: not a readable .npz ({e})"))?;
+        let a: ndarray::ArrayD<f64> =
+            match z.by_name::<ndarray::OwnedRepr<f64>, ndarray::IxDyn>("kappa") {
+                Ok(a) => a,
+                Err(_) => z
+                    .by_name::<ndarray::OwnedRepr<f32>, ndarray::IxDyn>("kappa")
+                    .map_err(|e| anyhow!("{p}: no float array 'kappa' ({e})"))?
+                    .mapv(f64::from),
+            };
+        let s = a.shape().to_vec();
+        let (nm, n) = match s.as_slice() {
+            [m, n1, n2] if n1 == n2 => (*m, *n1),
+            _ => bail!("{p}: 'kappa' has shape {s:?}; expected [n_maps, npix, npix]"),
+        };
+        let pix = cfg
+            .pixel_arcmin
+            .ok_or_else(|| anyhow!("`pixel_arcmin` is required with `data`"))?;
+        let grid = Grid2::new(n, pix).map_err(|e| anyhow!("{p}: {e}"))?;
+        let flat: Vec<f64> = a.iter().copied().collect();
+        if flat.iter().any(|v| !v.is_finite()) {
+            bail!("{p}: 'kappa' contains NaN or infinite values");
+        }
+        let maps = flat.chunks(n * n).map(|c| c.to_vec()).collect::<Vec<_>>();
+        debug_assert_eq!(maps.len(), nm);
+        return Ok((grid, maps));
+    }
+    let map = cfg.map.as_ref().ok_or_else(|| {
+        anyhow!("need `data = \"maps.npz\"` or a simulator with [map] and [[source]]")
+    })?;
+    if cfg.source.len() != 1 {
+        bail!(
+            "the simulator needs exactly one [[source]] block for a prior (got {})",
+            cfg.source.len()
+        );
+    }
+    if cfg.pixel_arcmin.is_some() {
+        bail!("`pixel_arcmin` goes with `data`; the simulator uses [map] pixel_arcmin");
+    }
+    let lc = LensingConfig {
+        cosmology: cfg.cosmology.clone(),
+        options: cfg.options.clone(),
+        map: MapSection {
+            npix: map.npix,
+            pixel_arcmin: map.pixel_arcmin,
+        },
+        source: cfg.source.clone(),
+        field: cfg.field.clone(),
+    };
+    let s = lensing_setup(&lc, base)?;
+    let field = TomoField::new(s.grid, &s.table, s.kind.clone()).map_err(|e| anyhow!("{e}"))?;
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let pb = crate::cmd::progress(n_maps as u64, "simulating maps");
+    let maps = (0..n_maps)
+        .map(|_| {
+            pb.inc(1);
+            field.sample(&mut rng).remove(0)
+        })
+        .collect();
+    pb.finish_and_clear();
+    Ok((s.grid, maps))
+}
+
+fn train(a: &TrainArgs) -> Result<()> {
+    let cfg: PriorConfig = config::load(&a.config)?;
+    let base = config::base_dir(&a.config);
+    let t = &cfg.training;
+    if t.n_maps < 4 && cfg.data.is_none() {
+        bail!("[training] n_maps = {}: need at least 4", t.n_maps);
+    }
+    if t.steps == 0 || t.batch_size == 0 {
+        bail!("[training] steps and batch_size must be at least 1");
+    }
+    if !(t.learning_rate > 0.0 && t.learning_rate < 1.0) {
+        bail!(
+            "[training] learning_rate = {}: expected a value in (0, 1)",
+            t.learning_rate
+        );
+    }
+    let sde = cfg.sde.build()?;
+    let unet = UNetConfig {
+        in_channels: 1,
+        channels: cfg.network.channels.clone(),
+        embed_dim: cfg.network.embed_dim,
+    };
+    let (grid, maps) = training_maps(&cfg, &base, t.n_maps, cfg.field.seed)?;
+    unet.validate(grid.n)
+        .map_err(|e| anyhow!("[network] {e}"))?;
+    let tc = ScoreTrainConfig {
+        unet,
+        sde,
+        hybrid: cfg.network.hybrid,
+        batch_size: t.batch_size,
+        steps: t.steps,
+        learning_rate: t.learning_rate,
+        seed: t.seed,
+        progress: !crate::cmd::is_quiet(),
+    };
+    let model = train_score(&maps, grid.n, grid.pixel_arcmin, &tc)?;
+    model.save(&a.out)?;
+    let r = model.config.report.as_ref().expect("trained");
+    eprintln!(
+        "trained on {} maps of {}x{} ({} arcmin pixels) for {} epochs in {:.0} s ({:.1} maps/s); final loss {:.4}; wrote {}",
+        maps.len(),
+        grid.n,
+        grid.n,
+        grid.pixel_arcmin,
+        r.epochs,
+        r.seconds,
+        (r.epochs * maps.len()) as f64 / r.seconds,
+        r.train_loss.last().copied().unwrap_or(f64::NAN),
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// Per-method accumulators of the held-out metrics.
+#[derive(Default, serde::Serialize)]
+struct MethodMetrics {
+    rmse: f64,
+    pearson: f64,
+    coverage_68: f64,
+    coverage_95: f64,
+    /// Mean over maps and samples of C_ell(sample) / C_ell(truth) per ell bin.
+    cl_ratio: Vec<f64>,
+}
+
+fn coverage(truth: &[f64], mean: &[f64], std: &[f64], z: f64) -> f64 {
+    let hit = truth
+        .iter()
+        .zip(mean)
+        .zip(std)
+        .filter(|((t, m), s)| (*t - *m).abs() <= z * **s)
+        .count();
+    hit as f64 / truth.len() as f64
+}
+
+fn moments(maps: &[Vec<f64>]) -> (f64, f64) {
+    let v: Vec<f64> = maps.iter().flatten().copied().collect();
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n;
+    let skew = v.iter().map(|x| (x - m).powi(3)).sum::<f64>() / n / var.powf(1.5);
+    (var.sqrt(), skew)
+}
+
+fn evaluate(a: &EvaluateArgs) -> Result<()> {
+    use crate::cmd::massmap::DiffusionSampler;
+    use cosmodiff_field::cl2::{cl_auto, EllBins};
+    use cosmodiff_field::Fft2;
+    use cosmodiff_lensing::metrics::{one_point_pdf, pearson, rmse};
+    use cosmodiff_lensing::noise::{add_shape_noise, pixel_noise_std};
+    use cosmodiff_lensing::posterior::{
+        annealed_hmc, reverse_sde, AnnealedHmc, MapSamples, ReverseSde, Target,
+    };
+    use cosmodiff_lensing::score::ShearLikelihood;
+    use cosmodiff_lensing::wiener::pixel_std;
+    use cosmodiff_lensing::{ShearOp, Wiener};
+    use cosmodiff_score::ScoreModel;
+    use rand::SeedableRng;
+
+    let cfg: PriorConfig = config::load(&a.config)?;
+    let base = config::base_dir(&a.config);
+    if cfg.data.is_some() {
+        bail!("`prior evaluate` needs a simulator config ([map], [[source]]), not `data`");
+    }
+    if a.maps == 0 || a.samples < 2 {
+        bail!("--maps must be >= 1 and --samples >= 2");
+    }
+    let model = match &a.prior {
+        Some(d) => ScoreModel::load(d).map_err(|e| anyhow!("--prior: {e}"))?,
+        None => ScoreModel::default_model().map_err(|e| anyhow!("default prior: {e}"))?,
+    };
+    let map = cfg
+        .map
+        .as_ref()
+        .ok_or_else(|| anyhow!("[map] is required"))?;
+    if map.npix != model.config.side
+        || ((map.pixel_arcmin - model.config.pixel_arcmin) / model.config.pixel_arcmin).abs() > 1e-6
+    {
+        bail!(
+            "[map] is {}x{} at {} arcmin but the prior is for {}x{} at {} arcmin",
+            map.npix,
+            map.npix,
+            map.pixel_arcmin,
+            model.config.side,
+            model.config.side,
+            model.config.pixel_arcmin
+        );
+    }
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    // Held-out truths: a seed no training run uses.
+    let test_seed = cfg.field.seed.wrapping_add(0x7e57_0000_0000);
+    let (grid, truths) = training_maps(&cfg, &base, a.maps, test_seed)?;
+    let src = &cfg.source[0];
+    let noise_std = pixel_noise_std(
+        &grid,
+        src.sigma_e.unwrap_or(0.26),
+        src.gals_per_arcmin2.unwrap_or(10.0),
+    )?;
+    let lc = LensingConfig {
+        cosmology: cfg.cosmology.clone(),
+        options: cfg.options.clone(),
+        map: map.clone(),
+        source: cfg.source.clone(),
+        field: cfg.field.clone(),
+    };
+    let theory = lensing_setup(&lc, &base)?.table.pair(0, 0).clone();
+    let np = grid.npix();
+    let noise = vec![noise_std; np];
+    let op = ShearOp::new(grid);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(a.seed ^ 0x5a5a);
+    let mut shear = vec![];
+    for t in &truths {
+        let (g1, g2) = op.forward(t, None)?;
+        shear.push(add_shape_noise(&g1, &g2, &noise, &mut rng)?);
+    }
+    let liks: Vec<ShearLikelihood> = shear
+        .iter()
+        .map(|(g1, g2)| ShearLikelihood::new(grid, g1, g2, &noise, None))
+        .collect::<cosmodiff_lensing::Result<_>>()?;
+    let chains = a.maps * a.samples;
+    let target = Target {
+        prior: &model,
+        likelihoods: liks.iter().collect(),
+    };
+    let sde = model.config.sde();
+    let progress = !crate::cmd::is_quiet();
+    let start = std::time::Instant::now();
+    let post: MapSamples = match a.sampler {
+        DiffusionSampler::ReverseSde => reverse_sde(
+            &target,
+            &ReverseSde {
+                sde,
+                steps: a.steps,
+                corrector_steps: 1,
+                snr: 0.16,
+                chains,
+                seed: a.seed,
+                progress,
+            },
+        )?,
+        DiffusionSampler::AnnealedHmc => annealed_hmc(
+            &target,
+            &AnnealedHmc {
+                sde,
+                levels: a.steps,
+                steps_per_level: 2,
+                leapfrog: 5,
+                step_scale: 0.5,
+                metropolis: true,
+                chains,
+                seed: a.seed,
+                progress,
+            },
+        )?,
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    let groups = post.groups(a.maps);
+
+    let fft = Fft2::new(grid.n);
+    let bins = EllBins::linear(2.0 * grid.ell_fundamental(), 0.5 * grid.ell_nyquist(), 8)?;
+    let ell_mid: Vec<f64> = bins.edges.windows(2).map(|e| 0.5 * (e[0] + e[1])).collect();
+    let cl = |m: &[f64]| -> Result<Vec<f64>> { Ok(cl_auto(&grid, &fft, m, &bins, None)?.cl) };
+    let mut res: Vec<(&str, MethodMetrics)> = vec![
+        ("kaiser_squires", MethodMetrics::default()),
+        ("wiener", MethodMetrics::default()),
+        ("diffusion", MethodMetrics::default()),
+    ];
+    for r in res.iter_mut() {
+        r.1.cl_ratio = vec![0.0; bins.nbins()];
+    }
+    let nm = a.maps as f64;
+    let mut first_maps = vec![];
+    for (i, truth) in truths.iter().enumerate() {
+        let t: Vec<f64> = {
+            let mu = truth.iter().sum::<f64>() / np as f64;
+            truth.iter().map(|v| v - mu).collect()
+        };
+        let (g1, g2) = &shear[i];
+        let (ks, _) = op.kaiser_squires(g1, g2)?;
+        let wf = Wiener::from_cl(grid, &theory, &noise, None)?;
+        let wmean = wf.cg(g1, g2, 1e-8, 20_000)?.kappa;
+        let wsamp = wf.samples(&wmean, a.samples, a.seed.wrapping_add(i as u64), 1e-8)?;
+        let wstd = pixel_std(&wsamp)?;
+        let g = &groups[i];
+        let cl_t = cl(&t)?;
+        let entries: [(&[f64], Option<&[f64]>, &[Vec<f64>]); 3] = [
+            (&ks, None, &[]),
+            (&wmean, Some(&wstd), &wsamp),
+            (&g.mean, Some(&g.std), &g.samples),
+        ];
+        for (k, (mean, std, samples)) in entries.into_iter().enumerate() {
+            let m = &mut res[k].1;
+            m.rmse += rmse(mean, &t, None)? / nm;
+            m.pearson += pearson(mean, &t, None)? / nm;
+            if let Some(sd) = std {
+                m.coverage_68 += coverage(&t, mean, sd, 1.0) / nm;
+                m.coverage_95 += coverage(&t, mean, sd, 2.0) / nm;
+            }
+            let ss: Vec<&[f64]> = if samples.is_empty() {
+                vec![mean]
+            } else {
+                samples.iter().map(|v| v.as_slice()).collect()
+            };
+            for s in &ss {
+                let c = cl(s)?;
+                for b in 0..c.len() {
+                    m.cl_ratio[b] += c[b] / cl_t[b] / (nm * ss.len() as f64);
+                }
+            }
+        }
+        if i == 0 {
+            first_maps = vec![
+                t.clone(),
+                ks.clone(),
+                wmean.clone(),
+                g.mean.clone(),
+                g.std.clone(),
+            ];
+        }
+    }
+    // Unconditional prior samples vs the simulations.
+    let mut prior_check = serde_json::Value::Null;
+    if a.prior_samples >= 2 {
+        let ps = reverse_sde(
+            &Target::prior(&model),
+            &ReverseSde {
+                sde,
+                steps: a.steps,
+                corrector_steps: 1,
+                snr: 0.16,
+                chains: a.prior_samples,
+                seed: a.seed.wrapping_add(99),
+                progress,
+            },
+        )?;
+        let centred: Vec<Vec<f64>> = truths
+            .iter()
+            .map(|m| {
+                let mu = m.iter().sum::<f64>() / np as f64;
+                m.iter().map(|v| v - mu).collect()
+            })
+            .collect();
+        let mean_cl = |maps: &[Vec<f64>]| -> Result<Vec<f64>> {
+            let mut acc = vec![0.0; bins.nbins()];
+            for m in maps {
+                for (x, c) in acc.iter_mut().zip(cl(m)?) {
+                    *x += c / maps.len() as f64;
+                }
+            }
+            Ok(acc)
+        };
+        let (c_p, c_s) = (mean_cl(&ps.samples)?, mean_cl(&centred)?);
+        let (sd_s, sk_s) = moments(&centred);
+        let (sd_p, sk_p) = moments(&ps.samples);
+        let edges: Vec<f64> = (0..=20).map(|i| sd_s * (-4.0 + 0.5 * i as f64)).collect();
+        let pdf = |maps: &[Vec<f64>]| -> Result<Vec<f64>> {
+            let mut h = vec![0.0; edges.len() - 1];
+            for m in maps {
+                for (x, v) in h.iter_mut().zip(one_point_pdf(m, &edges, None)?) {
+                    *x += v / maps.len() as f64;
+                }
+            }
+            Ok(h)
+        };
+        prior_check = serde_json::json!({
+            "samples": a.prior_samples,
+            "ell": ell_mid.clone(),
+            "cl_ratio_prior_over_simulations": c_p.iter().zip(&c_s).map(|(p, s)| p / s).collect::<Vec<_>>(),
+            "pixel_std": {"prior": sd_p, "simulations": sd_s},
+            "skewness": {"prior": sk_p, "simulations": sk_s},
+            "pdf_edges": edges,
+            "pdf_prior": pdf(&ps.samples)?,
+            "pdf_simulations": pdf(&centred)?,
+        });
+    }
+    let n = grid.n;
+    cosmodiff_plot::map::MapPlot::new(&format!(
+        "Held-out map 1 ({n}x{n} px, {} arcmin)",
+        grid.pixel_arcmin
+    ))
+    .add("truth", &first_maps[0], n)
+    .add("Kaiser-Squires", &first_maps[1], n)
+    .add("Wiener", &first_maps[2], n)
+    .add("diffusion mean", &first_maps[3], n)
+    .label("kappa")
+    .save(&a.out.join("maps.png"))?;
+    let mut methods = serde_json::Map::new();
+    for (name, m) in &res {
+        methods.insert(name.to_string(), serde_json::to_value(m)?);
+    }
+    let json = serde_json::json!({
+        "maps": a.maps,
+        "samples_per_map": a.samples,
+        "sampler": format!("{:?}", a.sampler),
+        "steps": a.steps,
+        "score_evaluations_per_chain": post.score_evals,
+        "sampling_seconds": seconds,
+        "seconds_per_sample": seconds / chains as f64,
+        "noise_std_per_component": noise_std,
+        "cl_ratio_ell": ell_mid.clone(),
+        "methods": methods,
+        "prior_check": prior_check,
+    });
+    std::fs::write(
+        a.out.join("metrics.json"),
+        serde_json::to_string_pretty(&json)?,
+    )?;
+    eprintln!(
+        "{:<16} {:>10} {:>9} {:>8} {:>8}",
+        "method", "RMSE", "Pearson", "cov68", "cov95"
+    );
+    for (name, m) in &res {
+        eprintln!(
+            "{name:<16} {:>10.5} {:>9.4} {:>8.3} {:>8.3}",
+            m.rmse, m.pearson, m.coverage_68, m.coverage_95
+        );
+    }
+    let w = &res[1].1;
+    let d = &res[2].1;
+    eprintln!(
+        "diffusion RMSE is {:+.1}% relative to Wiener; {} score evaluations per chain, {:.2} s per sample; wrote {}",
+        100.0 * (d.rmse / w.rmse - 1.0),
+        post.score_evals,
+        seconds / chains as f64,
+        a.out.join("metrics.json").display()
+    );
+    Ok(())
+}
+
+fn bench(a: &BenchArgs) -> Result<()> {
+    use cosmodiff_lensing::score::MapScore;
+    if a.batch == 0 || a.eval_batch == 0 || a.steps == 0 || a.evals == 0 {
+        bail!("--batch, --eval-batch, --steps and --evals must be >= 1");
+    }
+    let unet = UNetConfig::default();
+    unet.validate(a.side)?;
+    // Training: the real DSM path (no hybrid part, as the PyTorch twin),
+    // one warm-up step, then `steps` timed steps on `batch` maps.
+    let maps: Vec<Vec<f64>> = (0..a.batch)
+        .map(|i| cosmodiff_field::grf2::white_noise(a.side * a.side, i as u64))
+        .collect();
+    let cfg = |steps| ScoreTrainConfig {
+        unet: unet.clone(),
+        hybrid: false,
+        batch_size: a.batch,
+        steps,
+        ..Default::default()
+    };
+    let warm = train_score(&maps, a.side, 2.0, &cfg(1))?;
+    let t0 = std::time::Instant::now();
+    train_score(&maps, a.side, 2.0, &cfg(a.steps))?;
+    let train_step = t0.elapsed().as_secs_f64() / a.steps as f64;
+    let x: Vec<Vec<f64>> = maps.iter().cycle().take(a.eval_batch).cloned().collect();
+    let sigma = warm.config.data_std;
+    warm.score(&x, sigma)?;
+    let t0 = std::time::Instant::now();
+    for _ in 0..a.evals {
+        warm.score(&x, sigma)?;
+    }
+    let eval = t0.elapsed().as_secs_f64() / a.evals as f64;
+    let ours = serde_json::json!({
+        "tool": "cosmodiff (burn flex)",
+        "threads": rayon::current_num_threads(),
+        "side": a.side,
+        "train_batch": a.batch,
+        "train_step_s": train_step,
+        "train_maps_per_s": a.batch as f64 / train_step,
+        "eval_batch": a.eval_batch,
+        "score_eval_s": eval,
+    });
+    if let Some(p) = &a.json {
+        std::fs::write(p, serde_json::to_string_pretty(&ours)?)?;
+    }
+    println!("U-Net {:?}, {}x{} maps", unet.channels, a.side, a.side);
+    println!(
+        "{:<34} {:>12} {:>12} {:>8}",
+        "", "cosmodiff", "reference", "ratio"
+    );
+    let theirs: Option<serde_json::Value> = match &a.torch_json {
+        Some(p) => Some(serde_json::from_str(
+            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )?),
+        None => None,
+    };
+    let row = |name: &str, key: &str, higher_better: bool| {
+        let o = ours[key].as_f64().unwrap_or(f64::NAN);
+        match theirs.as_ref().and_then(|t| t[key].as_f64()) {
+            Some(r) => {
+                let ratio = if higher_better { o / r } else { r / o };
+                println!("{name:<34} {o:>12.4} {r:>12.4} {ratio:>7.2}x")
+            }
+            None => println!("{name:<34} {o:>12.4}"),
+        }
+    };
+    row(
+        &format!("training maps/s (batch {})", a.batch),
+        "train_maps_per_s",
+        true,
+    );
+    row(
+        &format!("score evaluation s (batch {})", a.eval_batch),
+        "score_eval_s",
+        false,
+    );
+    if let Some(t) = &theirs {
+        println!(
+            "reference: {} ({} threads); ratio > 1 means cosmodiff is faster",
+            t["tool"], t["threads"]
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! `cosmodiff prior train` (simulator and `data = "maps.npz"` configs),
+//! `cosmodiff massmap --method diffusion` with `--prior` and with the shipped
+//! default model, `prior evaluate`, and one-line errors. Tiny maps and few
+//! steps: this checks the interface and the files, not the accuracy (see
+//! docs/diffusion.md for the validation runs).
+
+use ndarray::{ArrayD, IxDyn};
+use ndarray_npy::{NpzReader, NpzWriter};
+use std::path::Path;
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cosmodiff"))
+}
+
+fn run(c: &mut Command) -> String {
+    let o = c.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{:?} failed: {}",
+        c,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn fails(c: &mut Command) -> String {
+    let o = c.output().unwrap();
+    assert!(!o.status.success(), "{c:?} should fail");
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(e.trim().lines().count(), 1, "one-line error: {e}");
+    e
+}
+
+fn read(path: &Path, name: &str) -> ArrayD<f64> {
+    let mut z = NpzReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    z.by_name(name).unwrap()
+}
+
+const SIM: &str = r#"
+[map]
+npix = 16
+pixel_arcmin = 2.0
+[[source]]
+nz = { kind = "smail", a = 2.0, b = 1.5, z0 = 0.64 }
+sigma_e = 0.26
+gals_per_arcmin2 = 30.0
+[field]
+kind = "lognormal"
+seed = 3
+"#;
+
+const TRAIN: &str = r#"
+[training]
+n_maps = 16
+steps = 4
+batch_size = 8
+[network]
+channels = [8, 8]
+embed_dim = 8
+"#;
+
+#[test]
+fn prior_train_then_diffusion_massmap() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("prior.toml"), format!("{SIM}{TRAIN}")).unwrap();
+    let model = d.join("model");
+    run(bin()
+        .args(["prior", "train", "--config"])
+        .arg(d.join("prior.toml"))
+        .arg("--out")
+        .arg(&model));
+    assert!(model.join("weights.safetensors").is_file());
+    assert!(model.join("score_model.json").is_file());
+
+    // Shear data on the same grid.
+    std::fs::write(d.join("sim.toml"), SIM).unwrap();
+    run(bin()
+        .args(["simulate", "lensing", "--config"])
+        .arg(d.join("sim.toml"))
+        .arg("--out")
+        .arg(d.join("sim.npz")));
+    let out = d.join("post.npz");
+    for sampler in ["reverse-sde", "annealed-hmc"] {
+        run(bin()
+            .args(["-q", "massmap", "--method", "diffusion", "--input"])
+            .arg(d.join("sim.npz"))
+            .arg("--out")
+            .arg(&out)
+            .arg("--prior")
+            .arg(&model)
+            .args([
+                "--samples",
+                "3",
+                "--seed",
+                "1",
+                "--steps",
+                "3",
+                "--sampler",
+                sampler,
+            ]));
+        assert_eq!(read(&out, "kappa_mean").shape(), &[1, 16, 16]);
+        assert_eq!(read(&out, "samples").shape(), &[1, 3, 16, 16]);
+        let sd = read(&out, "kappa_std");
+        assert!(sd.iter().all(|v| v.is_finite() && *v > 0.0));
+    }
+
+    // Wrong pixel scale / size: one-line errors.
+    std::fs::write(d.join("sim32.toml"), SIM.replace("npix = 16", "npix = 32")).unwrap();
+    run(bin()
+        .args(["simulate", "lensing", "--config"])
+        .arg(d.join("sim32.toml"))
+        .arg("--out")
+        .arg(d.join("sim32.npz")));
+    let e = fails(
+        bin()
+            .args(["massmap", "--method", "diffusion", "--input"])
+            .arg(d.join("sim32.npz"))
+            .arg("--out")
+            .arg(&out)
+            .arg("--prior")
+            .arg(&model),
+    );
+    assert!(e.contains("32x32") && e.contains("16x16"), "{e}");
+    let e = fails(
+        bin()
+            .args(["massmap", "--method", "diffusion", "--input"])
+            .arg(d.join("sim.npz"))
+            .arg("--out")
+            .arg(&out)
+            .arg("--prior")
+            .arg(d.join("missing")),
+    );
+    assert!(e.contains("--prior"), "{e}");
+
+    // Evaluation on held-out simulations.
+    let ev = d.join("eval");
+    run(bin()
+        .args(["-q", "prior", "evaluate", "--config"])
+        .arg(d.join("prior.toml"))
+        .arg("--out")
+        .arg(&ev)
+        .arg("--prior")
+        .arg(&model)
+        .args([
+            "--maps",
+            "2",
+            "--samples",
+            "2",
+            "--steps",
+            "3",
+            "--prior-samples",
+            "2",
+        ]));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ev.join("metrics.json")).unwrap()).unwrap();
+    for k in ["kaiser_squires", "wiener", "diffusion"] {
+        assert!(m["methods"][k]["rmse"].as_f64().unwrap() > 0.0, "{k}");
+    }
+    assert!(ev.join("maps.png").is_file());
+}
+
+#[test]
+fn prior_train_from_data_and_config_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let maps: Vec<f64> = (0..8 * 16 * 16)
+        .map(|i| ((i * 7919) % 101) as f64 / 1000.0 - 0.05)
+        .collect();
+    let mut z = NpzWriter::new(std::fs::File::create(d.join("maps.npz")).unwrap());
+    z.add_array(
+        "kappa",
+        &ArrayD::from_shape_vec(IxDyn(&[8, 16, 16]), maps).unwrap(),
+    )
+    .unwrap();
+    z.finish().unwrap();
+    std::fs::write(
+        d.join("data.toml"),
+        format!("data = \"maps.npz\"\npixel_arcmin = 2.0\n{TRAIN}"),
+    )
+    .unwrap();
+    run(bin()
+        .args(["-q", "prior", "train", "--config"])
+        .arg(d.join("data.toml"))
+        .arg("--out")
+        .arg(d.join("m")));
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("m/score_model.json")).unwrap())
+            .unwrap();
+    assert_eq!(cfg["side"], 16);
+    assert_eq!(cfg["hybrid"], true);
+
+    // Errors name the problem in one line.
+    std::fs::write(d.join("bad.toml"), format!("{TRAIN}")).unwrap();
+    let e = fails(
+        bin()
+            .args(["prior", "train", "--config"])
+            .arg(d.join("bad.toml"))
+            .arg("--out")
+            .arg(d.join("x")),
+    );
+    assert!(e.contains("data") && e.contains("[map]"), "{e}");
+    std::fs::write(
+        d.join("bad2.toml"),
+        format!("data = \"maps.npz\"\npixel_arcmin = 2.0\n{TRAIN}\n[sde]\nkind = \"vq\"\n"),
+    )
+    .unwrap();
+    let e = fails(
+        bin()
+            .args(["prior", "train", "--config"])
+            .arg(d.join("bad2.toml"))
+            .arg("--out")
+            .arg(d.join("x")),
+    );
+    assert!(e.contains("vq"), "{e}");
+    std::fs::write(
+        d.join("bad3.toml"),
+        format!("data = \"maps.npz\"\npixel_arcmin = 2.0\n{TRAIN}")
+            .replace("channels = [8, 8]", "channels = [8, 8, 8, 8, 8]"),
+    )
+    .unwrap();
+    let e = fails(
+        bin()
+            .args(["prior", "train", "--config"])
+            .arg(d.join("bad3.toml"))
+            .arg("--out")
+            .arg(d.join("x")),
+    );
+    assert!(e.contains("multiple of 16"), "{e}");
+}
+
+#[test]
+fn default_prior_runs_out_of_the_box() {
+    // No --prior: the shipped 64x64, 2-arcmin model.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("sim.toml"), SIM.replace("npix = 16", "npix = 64")).unwrap();
+    run(bin()
+        .args(["simulate", "lensing", "--config"])
+        .arg(d.join("sim.toml"))
+        .arg("--out")
+        .arg(d.join("sim.npz")));
+    let out = d.join("post.npz");
+    run(bin()
+        .args(["-q", "massmap", "--method", "diffusion", "--input"])
+        .arg(d.join("sim.npz"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--samples", "2", "--steps", "4"]));
+    assert_eq!(read(&out, "samples").shape(), &[1, 2, 64, 64]);
+    let m = read(&out, "kappa_mean");
+    assert!(m.iter().all(|v| v.is_finite()));
+}
