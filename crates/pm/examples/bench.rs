@@ -61,6 +61,18 @@ fn main() {
                 let g = pm
                     .gradient(&lin, Some((&w, &pk)), &sch, &loss, AdjointMode::Reverse)
                     .unwrap();
+                if std::env::var("PM_BENCH_CHECKSUM").is_ok() {
+                    // bit-level fingerprint of the gradient (old vs new code)
+                    let w = g.white_noise.as_ref().unwrap();
+                    let h = w
+                        .iter()
+                        .fold(0u64, |h, v| (h ^ v.to_bits()).wrapping_mul(0x100000001b3));
+                    eprintln!(
+                        "loss {:e} grad hash {h:016x} sum {:e}",
+                        g.loss,
+                        w.iter().sum::<f64>()
+                    );
+                }
                 std::hint::black_box(g.white_noise);
             }
             _ => {

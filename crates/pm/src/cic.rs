@@ -292,6 +292,29 @@ impl Lattice {
         self.paint_k::<3>(disp, |p| w[p], &mut scratch.b3, mesh);
     }
 
+    /// Paint unit masses and three weight components in one pass into an
+    /// interleaved mesh (`[count, w_x, w_y, w_z]` per cell, overwritten).
+    /// Lane 0 equals [`Self::paint`] and lanes 1..4 equal [`Self::paint3`]
+    /// to the bit (same stencils, same summation order, `wt * 1.0 = wt`).
+    pub fn paint_count_and3(
+        &self,
+        disp: &[[f32; 3]],
+        w: &[[f32; 3]],
+        mesh: &mut [[f32; 4]],
+        scratch: &mut Scratch,
+    ) {
+        assert_eq!(w.len(), disp.len());
+        self.paint_k::<4>(
+            disp,
+            |p| {
+                let v = w[p];
+                [1.0, v[0], v[1], v[2]]
+            },
+            &mut scratch.b4,
+            mesh,
+        );
+    }
+
     /// Read out an interleaved mesh (`[f32; K]` per cell) at the particles:
     /// `out[p][q] = sum_c W(x_p - c) mesh[c][q]`.
     pub fn readout<const K: usize>(
@@ -387,6 +410,7 @@ impl Lattice {
 pub struct Scratch {
     b1: Vec<Vec<[f32; 1]>>,
     b3: Vec<Vec<[f32; 3]>>,
+    b4: Vec<Vec<[f32; 4]>>,
 }
 
 /// View a scalar mesh as `[f32; 1]` cells.

@@ -56,6 +56,7 @@ struct Work {
     dk: Vec<C>,
     xk: Vec<C>,
     h3: Vec<[f32; 3]>,
+    h4: Vec<[f32; 4]>,
     scratch: Scratch,
 }
 
@@ -178,20 +179,8 @@ impl ForceSolver {
         self.lattice.paint(disp, &mut w.rho, &mut w.scratch);
         let c = self.norm();
         w.rho.par_iter_mut().for_each(|v| *v = *v * c - 1.0);
-        self.fft.forward_into(&w.rho, &mut w.dk);
-        for a in 0..3 {
-            self.apply(a, 1.0, &w.dk, &mut w.xk, false);
-            self.fft.inverse_inplace(&mut w.xk, &mut w.rho);
-            meshes
-                .f
-                .par_chunks_mut(1 << 14)
-                .zip(w.rho.par_chunks(1 << 14))
-                .for_each(|(m, r)| {
-                    for (m, r) in m.iter_mut().zip(r) {
-                        m[a] = *r;
-                    }
-                });
-        }
+        let Work { rho, dk, xk, .. } = w;
+        self.force_meshes_from_rho(rho, dk, xk, &mut meshes.f);
         drop(guard);
         // the three read-outs fused (one stencil per particle)
         self.readout3(&meshes.f, disp, out);
@@ -256,39 +245,10 @@ impl ForceSolver {
         self.ensure(w);
         w.h3.resize(n3, [0.0; 3]);
         self.lattice.paint3(disp, fbar, &mut w.h3, &mut w.scratch);
-        if self.kernel == GradientKernel::Fd4 {
-            // sum_a conj(i g_a) FFT(h_a) / |w|^2 = FFT(sum_a D_a^T h_a) / |w|^2
-            // with the real-space 4-point stencil D_a (symbol i g_a), D^T = -D:
-            // one r2c instead of three (the stencil acts on the painted
-            // cotangents, not on a smooth potential: no precision loss)
-            neg_div_fd4(nm, &w.h3, &mut w.rho);
-            self.fft.forward_into(&w.rho, &mut w.dk);
-            self.apply_inv_k2(1.0, &mut w.dk);
-        } else {
-            for a in 0..3 {
-                w.rho
-                    .par_chunks_mut(1 << 14)
-                    .zip(w.h3.par_chunks(1 << 14))
-                    .for_each(|(r, h)| {
-                        for (r, h) in r.iter_mut().zip(h) {
-                            *r = h[a];
-                        }
-                    });
-                self.fft.forward_into(&w.rho, &mut w.xk);
-                self.apply(a, -1.0, &w.xk, &mut w.dk, a > 0);
-            }
-        }
-        self.fft.inverse_inplace(&mut w.dk, &mut w.rho);
-        let c = self.norm();
-        meshes
-            .f
-            .par_chunks_mut(1 << 14)
-            .zip(w.rho.par_chunks(1 << 14))
-            .for_each(|(m, r)| {
-                for (m, r) in m.iter_mut().zip(r) {
-                    m[3] = c * *r;
-                }
-            });
+        let Work {
+            rho, dk, xk, h3, ..
+        } = w;
+        self.deltabar_into::<3, 0>(h3, rho, dk, xk, &mut meshes.f);
         drop(guard);
         // sbar_p = sum_a Fbar_pa grad interp(f_a) + c grad interp(deltabar), fused
         let sc = scale;
@@ -315,6 +275,176 @@ impl ForceSolver {
                 false,
             );
         }
+    }
+
+    /// The VJP's spectral part: from the painted cotangents `h` (lanes
+    /// `O..O + 3` of `[f32; K]` cells) to `c deltabar` in lane 3 of `f`,
+    /// `deltabar = IFFT[sum_a (-i g_a/|w|^2) W^-2 FFT(h_a)]`.
+    fn deltabar_into<const K: usize, const O: usize>(
+        &self,
+        h: &[[f32; K]],
+        rho: &mut [f32],
+        dk: &mut [C],
+        xk: &mut [C],
+        f: &mut [[f32; 4]],
+    ) {
+        let nm = self.nm;
+        if self.kernel == GradientKernel::Fd4 {
+            // sum_a conj(i g_a) FFT(h_a) / |w|^2 = FFT(sum_a D_a^T h_a) / |w|^2
+            // with the real-space 4-point stencil D_a (symbol i g_a), D^T = -D:
+            // one r2c instead of three (the stencil acts on the painted
+            // cotangents, not on a smooth potential: no precision loss)
+            neg_div_fd4::<K, O>(nm, h, rho);
+            self.fft.forward_into(rho, dk);
+            self.apply_inv_k2(1.0, dk);
+        } else {
+            for a in 0..3 {
+                rho.par_chunks_mut(1 << 14)
+                    .zip(h.par_chunks(1 << 14))
+                    .for_each(|(r, h)| {
+                        for (r, h) in r.iter_mut().zip(h) {
+                            *r = h[O + a];
+                        }
+                    });
+                self.fft.forward_into(rho, xk);
+                self.apply(a, -1.0, xk, dk, a > 0);
+            }
+        }
+        self.fft.inverse_inplace(dk, rho);
+        let c = self.norm();
+        f.par_chunks_mut(1 << 14)
+            .zip(rho.par_chunks(1 << 14))
+            .for_each(|(m, r)| {
+                for (m, r) in m.iter_mut().zip(r) {
+                    m[3] = c * *r;
+                }
+            });
+    }
+
+    /// The forces' spectral part: from the density contrast in `rho`
+    /// (destroyed) to the force meshes in lanes 0..3 of `f`.
+    fn force_meshes_from_rho(
+        &self,
+        rho: &mut [f32],
+        dk: &mut [C],
+        xk: &mut [C],
+        f: &mut [[f32; 4]],
+    ) {
+        self.fft.forward_into(rho, dk);
+        for a in 0..3 {
+            self.apply(a, 1.0, dk, xk, false);
+            self.fft.inverse_inplace(xk, rho);
+            f.par_chunks_mut(1 << 14)
+                .zip(rho.par_chunks(1 << 14))
+                .for_each(|(m, r)| {
+                    for (m, r) in m.iter_mut().zip(r.iter()) {
+                        m[a] = *r;
+                    }
+                });
+        }
+    }
+
+    /// [`Self::forces_into`] and [`Self::forces_vjp_into`] (with `add`) at
+    /// the same positions, fused: `out = F(disp)` and
+    /// `sbar += scale J(disp)^T fbar`, with one paint of `[1, fbar]` and one
+    /// read-out pass (one stencil and one load of the four-lane force cells
+    /// per particle) instead of two of each. Identical to the bit to
+    /// `forces_into` followed by `forces_vjp_into(.., scale, true)`.
+    /// `meshes` is left holding the force meshes at `disp`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forces_and_vjp_into(
+        &self,
+        disp: &[[f32; 3]],
+        out: &mut [[f32; 3]],
+        meshes: &mut ForceMeshes,
+        fbar: &[[f32; 3]],
+        sbar: &mut [[f32; 3]],
+        scale: f32,
+    ) {
+        let nm = self.nm;
+        let n3 = nm * nm * nm;
+        assert_eq!(out.len(), disp.len());
+        assert_eq!(sbar.len(), disp.len());
+        meshes.f.resize(n3, [0.0; 4]);
+        let mut guard = self.work.lock().unwrap();
+        let w = &mut *guard;
+        self.ensure(w);
+        w.h4.resize(n3, [0.0; 4]);
+        self.lattice
+            .paint_count_and3(disp, fbar, &mut w.h4, &mut w.scratch);
+        let c = self.norm();
+        let Work {
+            rho, dk, xk, h4, ..
+        } = w;
+        rho.par_chunks_mut(1 << 14)
+            .zip(h4.par_chunks(1 << 14))
+            .for_each(|(r, h)| {
+                for (r, h) in r.iter_mut().zip(h) {
+                    *r = h[0] * c - 1.0;
+                }
+            });
+        self.force_meshes_from_rho(rho, dk, xk, &mut meshes.f);
+        self.deltabar_into::<4, 1>(h4, rho, dk, xk, &mut meshes.f);
+        drop(guard);
+        self.readout_force_and_grad(&meshes.f, disp, fbar, scale, out, sbar);
+    }
+
+    /// One pass: `out = F` (lanes 0..3 read out) and
+    /// `sbar += grad interp(sum_q u_q f_q)` with `u = scale [fbar, 1]`,
+    /// in the operation order of [`Self::readout3`] and
+    /// [`Lattice::readout_grad`] respectively.
+    fn readout_force_and_grad(
+        &self,
+        m: &[[f32; 4]],
+        disp: &[[f32; 3]],
+        fbar: &[[f32; 3]],
+        scale: f32,
+        out: &mut [[f32; 3]],
+        sbar: &mut [[f32; 3]],
+    ) {
+        let (np, nm) = (self.np, self.nm);
+        let l = &self.lattice;
+        const S: [f32; 2] = [-1.0, 1.0];
+        out.par_chunks_mut(np)
+            .zip(sbar.par_chunks_mut(np))
+            .zip(disp.par_chunks(np).zip(fbar.par_chunks(np)))
+            .enumerate()
+            .for_each(|(r, ((o, sb), (s, fb)))| {
+                let (i, j) = (r / np, r % np);
+                for (k, ((o, sb), (s, fb))) in
+                    o.iter_mut().zip(sb).zip(s.iter().zip(fb)).enumerate()
+                {
+                    let st = l.stencil(i, j, k, s);
+                    let w = st.w();
+                    let up = [scale * fb[0], scale * fb[1], scale * fb[2], scale];
+                    let mut acc = [0.0f32; 4];
+                    let mut g = [0.0f32; 3];
+                    for a in 0..2 {
+                        for b in 0..2 {
+                            let wab = w[0][a] * w[1][b];
+                            let row = (st.x[a] * nm + st.y[b]) * nm;
+                            let mc = [m[row + st.z[0]], m[row + st.z[1]]];
+                            let (w0, w1) = (wab * w[2][0], wab * w[2][1]);
+                            for q in 0..4 {
+                                acc[q] += w0 * mc[0][q] + w1 * mc[1][q];
+                            }
+                            for c in 0..2 {
+                                let mut v = 0.0f32;
+                                for q in 0..4 {
+                                    v += up[q] * mc[c][q];
+                                }
+                                g[0] += S[a] * w[1][b] * w[2][c] * v;
+                                g[1] += w[0][a] * S[b] * w[2][c] * v;
+                                g[2] += w[0][a] * w[1][b] * S[c] * v;
+                            }
+                        }
+                    }
+                    *o = [acc[0], acc[1], acc[2]];
+                    sb[0] += g[0];
+                    sb[1] += g[1];
+                    sb[2] += g[2];
+                }
+            });
     }
 
     /// VJP of [`Self::forces`] (allocating).
@@ -347,10 +477,10 @@ impl ForceSolver {
     }
 }
 
-/// `out = -sum_a D_a h_a` for the interleaved `h` (`[h_x, h_y, h_z]` per
-/// cell), `D_a u = (8 (u[i+1] - u[i-1]) - (u[i+2] - u[i-2]))/12` along axis
+/// `out = -sum_a D_a h_a` for the interleaved `h` (`h_x, h_y, h_z` in lanes
+/// `O..O + 3` of each cell), `D_a u = (8 (u[i+1] - u[i-1]) - (u[i+2] - u[i-2]))/12` along axis
 /// `a` (periodic; Fourier symbol `i (8 sin w - sin 2w)/6`, the `fd4` kernel).
-fn neg_div_fd4(n: usize, h: &[[f32; 3]], out: &mut [f32]) {
+fn neg_div_fd4<const K: usize, const O: usize>(n: usize, h: &[[f32; K]], out: &mut [f32]) {
     let n2 = n * n;
     let nb: Vec<[usize; 4]> = (0..n)
         .map(|i| [(i + n - 2) % n, (i + n - 1) % n, (i + 1) % n, (i + 2) % n])
@@ -366,11 +496,12 @@ fn neg_div_fd4(n: usize, h: &[[f32; 3]], out: &mut [f32]) {
             for iz in 0..n {
                 let c = r + iz;
                 let zn = nb[iz];
-                let dx = 8.0 * (xp1[c][0] - xm1[c][0]) - (xp2[c][0] - xm2[c][0]);
-                let dy = 8.0 * (pc[yn[2] * n + iz][1] - pc[yn[1] * n + iz][1])
-                    - (pc[yn[3] * n + iz][1] - pc[yn[0] * n + iz][1]);
-                let dz = 8.0 * (pc[r + zn[2]][2] - pc[r + zn[1]][2])
-                    - (pc[r + zn[3]][2] - pc[r + zn[0]][2]);
+                let (x, y, z) = (O, O + 1, O + 2);
+                let dx = 8.0 * (xp1[c][x] - xm1[c][x]) - (xp2[c][x] - xm2[c][x]);
+                let dy = 8.0 * (pc[yn[2] * n + iz][y] - pc[yn[1] * n + iz][y])
+                    - (pc[yn[3] * n + iz][y] - pc[yn[0] * n + iz][y]);
+                let dz = 8.0 * (pc[r + zn[2]][z] - pc[r + zn[1]][z])
+                    - (pc[r + zn[3]][z] - pc[r + zn[0]][z]);
                 o[c] = -(dx + dy + dz) * (1.0 / 12.0);
             }
         }

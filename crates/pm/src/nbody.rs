@@ -237,46 +237,45 @@ impl<'a> Integrator<'a> {
         let (mut lam_s, mut lam_p) = (lam_s, lam_p);
         let mut bar = sch.zeros_like();
         let mut b = self.buf(st.disp.len());
-        self.forces(&st.disp, &mut b);
-        let mut coef = if n > 0 { sch.kick2[n - 1] } else { 0.0 };
+        // Every force evaluation of the backward pass is fused with the VJP
+        // at the same positions (`lam_p` does not change between the two):
+        // F(x_j) and lam_s += coef_j J(x_j)^T lam_p in one paint and one
+        // read-out pass, coef_N = K2_{N-1}, coef_j = K1_j + K2_{j-1},
+        // coef_0 = K1_0 (the same operations in the same order as the
+        // separate force and VJP calls).
+        let fused =
+            |st: &State, lam_p: &[[f32; 3]], lam_s: &mut [[f32; 3]], b: &mut Buf, coef: f64| {
+                self.force.forces_and_vjp_into(
+                    &st.disp,
+                    &mut b.f,
+                    &mut b.meshes,
+                    lam_p,
+                    lam_s,
+                    coef as f32,
+                );
+            };
+        if n > 0 {
+            fused(&st, &lam_p, &mut lam_s, &mut b, sch.kick2[n - 1]);
+        }
         for i in (0..n).rev() {
-            // VJP at x_{i+1}: lam_s += coef J^T lam_p
-            self.force.forces_vjp_into(
-                &st.disp,
-                &mut b.meshes,
-                &lam_p,
-                &mut lam_s,
-                coef as f32,
-                true,
-            );
             bar.kick2[i] = dot(&lam_p, &b.f);
             axpy(&mut st.mom, -(sch.kick2[i] as f32), &b.f); // p_{1/2}
             bar.drift[i] = dot(&lam_s, &st.mom);
             axpy(&mut lam_p, sch.drift[i] as f32, &lam_s);
+            let coef = sch.kick1[i] + if i > 0 { sch.kick2[i - 1] } else { 0.0 };
             if k == 0 {
                 axpy(&mut st.disp, -(sch.drift[i] as f32), &st.mom);
-                self.forces(&st.disp, &mut b);
+                fused(&st, &lam_p, &mut lam_s, &mut b, coef);
                 bar.kick1[i] = dot(&lam_p, &b.f);
                 axpy(&mut st.mom, -(sch.kick1[i] as f32), &b.f);
             } else {
                 let s = get_state(i, &mut ckpt);
                 st.disp = s.disp;
-                self.forces(&st.disp, &mut b);
+                fused(&st, &lam_p, &mut lam_s, &mut b, coef);
                 bar.kick1[i] = dot(&lam_p, &b.f);
                 st.mom = s.mom; // p_i exactly
             }
             st.a = sch.stages[i];
-            coef = sch.kick1[i] + if i > 0 { sch.kick2[i - 1] } else { 0.0 };
-        }
-        if n > 0 {
-            self.force.forces_vjp_into(
-                &st.disp,
-                &mut b.meshes,
-                &lam_p,
-                &mut lam_s,
-                coef as f32,
-                true,
-            );
         }
         Adjoint {
             lam_s,
