@@ -27,6 +27,75 @@
 
 use rayon::prelude::*;
 
+/// Run `$body` (a block over the listed arguments, generic over `[$gen]`,
+/// instantiated with `[$inst]`) either in a function compiled with AVX2 and
+/// FMA (detected at run time: `$avx`) or in the baseline one. The same code
+/// either way, and Rust never contracts `a * b + c` into an FMA, so the
+/// results are identical to the bit.
+macro_rules! simd_dispatch {
+    ($avx:expr, [$($gen:tt)*], [$($inst:tt)*], ($($arg:ident : $ty:ty),*), $body:block) => {{
+        #[inline(always)]
+        fn body<$($gen)*>($($arg: $ty),*) $body
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn body_avx2<$($gen)*>($($arg: $ty),*) {
+            body::<$($inst)*>($($arg),*)
+        }
+        #[cfg(target_arch = "x86_64")]
+        if $avx {
+            // SAFETY: AVX2 and FMA were detected at run time.
+            unsafe { body_avx2::<$($inst)*>($($arg),*) }
+        } else {
+            body::<$($inst)*>($($arg),*)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = $avx;
+            body::<$($inst)*>($($arg),*)
+        }
+    }};
+}
+
+/// `for k in 0..s.len() { let t: St2 = stencil of particle k; $body }` for
+/// row `(i, j)`: stencils from the vectorised [`Lattice::row_stencils`], or
+/// from [`Lattice::stencil`] for a row with a particle beyond one box
+/// length. A macro rather than a closure so that the body is always inlined
+/// into the loop.
+macro_rules! for_stencils {
+    ($lat:expr, $i:expr, $j:expr, $s:expr, $st:expr, |$k:ident, $t:ident| $body:block) => {{
+        let (lat, i, j, s, st): (&Lattice, usize, usize, &[[f32; 3]], &mut RowSt) =
+            ($lat, $i, $j, $s, $st);
+        let n = s.len();
+        if lat.row_stencils(i, j, s, st) {
+            let (xo0, xo1) = (&st.xo[0][..n], &st.xo[1][..n]);
+            let (yo0, yo1) = (&st.yo[0][..n], &st.yo[1][..n]);
+            let (z0, z1) = (&st.z[0][..n], &st.z[1][..n]);
+            let (dx, dy, dz) = (&st.d[0][..n], &st.d[1][..n], &st.d[2][..n]);
+            for $k in 0..n {
+                let $t = St2 {
+                    xo: [xo0[$k], xo1[$k]],
+                    yo: [yo0[$k], yo1[$k]],
+                    z: [z0[$k], z1[$k]],
+                    d: [dx[$k], dy[$k], dz[$k]],
+                };
+                $body
+            }
+        } else {
+            let (nm, n2) = (lat.nm, lat.nm * lat.nm);
+            for $k in 0..n {
+                let u = lat.stencil(i, j, $k, &s[$k]);
+                let $t = St2 {
+                    xo: [u.x[0] * n2, u.x[1] * n2],
+                    yo: [u.y[0] * nm, u.y[1] * nm],
+                    z: u.z,
+                    d: u.d,
+                };
+                $body
+            }
+        }
+    }};
+}
+
 /// One particle's CIC stencil: lower/upper cell per axis and offsets.
 #[derive(Debug, Clone, Copy)]
 pub struct Stencil {
@@ -200,12 +269,14 @@ impl Lattice {
         bufs: &mut Vec<Vec<[f32; K]>>,
         target: &mut [[f32; K]],
     ) {
-        let (np, nm) = (self.np, self.nm);
+        let nm = self.nm;
         let n2 = nm * nm;
         assert_eq!(disp.len(), self.len());
         assert_eq!(target.len(), nm * n2);
         let blocks = self.blocks();
         bufs.resize_with(blocks.len(), Vec::new);
+        let avx = has_avx2();
+        let weight = &weight;
         let ranges: Vec<(usize, usize)> = blocks
             .par_iter()
             .zip(bufs.par_iter_mut())
@@ -215,31 +286,41 @@ impl Lattice {
                 let first = lo.rem_euclid(nm as i64) as usize;
                 buf.clear();
                 buf.resize(len * n2, [0.0; K]);
-                for i in i0..i1 {
-                    for j in 0..np {
-                        let r = (i * np + j) * np;
-                        for (k, s) in disp[r..r + np].iter().enumerate() {
-                            let m = weight(r + k);
-                            let st = self.stencil(i, j, k, s);
-                            let w = st.w();
-                            for a in 0..2 {
-                                let lx = st.x[a] + nm - first;
-                                let lx = if lx >= nm { lx - nm } else { lx };
-                                for b in 0..2 {
-                                    let wab = w[0][a] * w[1][b];
-                                    let row = lx * n2 + st.y[b] * nm;
-                                    for c in 0..2 {
-                                        let wt = wab * w[2][c];
-                                        let v = &mut buf[row + st.z[c]];
-                                        for q in 0..K {
-                                            v[q] += wt * m[q];
+                let (l, buf) = (self, &mut buf[..]);
+                simd_dispatch!(avx, [const K: usize, W: Fn(usize) -> [f32; K]], [K, _],
+                (l: &Lattice, i0: usize, i1: usize, disp: &[[f32; 3]], weight: &W,
+                 first: usize, buf: &mut [[f32; K]]),
+                {
+                    let (np, nm) = (l.np, l.nm);
+                    let n3 = nm * nm * nm;
+                    // x-plane offset relative to the buffer's first plane
+                    let shift = n3 - first * nm * nm;
+                    let mut st = RowSt::default();
+                    for i in i0..i1 {
+                        for j in 0..np {
+                            let r = (i * np + j) * np;
+                            for_stencils!(l, i, j, &disp[r..r + np], &mut st, |k, t| {
+                                let m = weight(r + k);
+                                let w = t.w();
+                                for a in 0..2 {
+                                    let lx = t.xo[a] + shift;
+                                    let lx = if lx >= n3 { lx - n3 } else { lx };
+                                    for b in 0..2 {
+                                        let wab = w[0][a] * w[1][b];
+                                        let row = lx + t.yo[b];
+                                        for c in 0..2 {
+                                            let wt = wab * w[2][c];
+                                            let v = &mut buf[row + t.z[c]];
+                                            for q in 0..K {
+                                                v[q] += wt * m[q];
+                                            }
                                         }
                                     }
                                 }
-                            }
+                            });
                         }
                     }
-                }
+                });
                 (first, len)
             })
             .collect();
@@ -323,32 +404,57 @@ impl Lattice {
         disp: &[[f32; 3]],
         out: &mut [[f32; K]],
     ) {
+        self.readout_first::<K, K>(mesh, disp, out);
+    }
+
+    /// Read out the first `J <= K` components of an interleaved mesh (all
+    /// `K` lanes are accumulated, SIMD-friendly).
+    pub fn readout_first<const K: usize, const J: usize>(
+        &self,
+        mesh: &[[f32; K]],
+        disp: &[[f32; 3]],
+        out: &mut [[f32; J]],
+    ) {
         let (np, nm) = (self.np, self.nm);
+        assert!(J <= K);
         assert_eq!(mesh.len(), nm * nm * nm);
         assert_eq!(disp.len(), self.len());
         assert_eq!(out.len(), disp.len());
+        let avx = has_avx2();
         out.par_chunks_mut(np)
             .zip(disp.par_chunks(np))
             .enumerate()
-            .for_each(|(r, (o, s))| {
-                let (i, j) = (r / np, r % np);
-                for (k, (o, s)) in o.iter_mut().zip(s).enumerate() {
-                    let st = self.stencil(i, j, k, s);
-                    let w = st.w();
-                    let mut acc = [0.0f32; K];
-                    for a in 0..2 {
-                        for b in 0..2 {
-                            let wab = w[0][a] * w[1][b];
-                            let row = (st.x[a] * nm + st.y[b]) * nm;
-                            let (m0, m1) = (&mesh[row + st.z[0]], &mesh[row + st.z[1]]);
-                            let (w0, w1) = (wab * w[2][0], wab * w[2][1]);
-                            for q in 0..K {
-                                acc[q] += w0 * m0[q] + w1 * m1[q];
+            .for_each_init(RowSt::default, |st, (r, (o, s))| {
+                let (i, j, l) = (r / np, r % np, self);
+                simd_dispatch!(avx, [const K: usize, const J: usize], [K, J],
+                (l: &Lattice, i: usize, j: usize, s: &[[f32; 3]], o: &mut [[f32; J]],
+                 mesh: &[[f32; K]], st: &mut RowSt),
+                {
+                    assert_eq!(mesh.len(), l.nm.pow(3));
+                    assert_eq!(o.len(), s.len());
+                    for_stencils!(l, i, j, s, st, |k, t| {
+                        let w = t.w();
+                        let mut acc = [0.0f32; K];
+                        for a in 0..2 {
+                            for b in 0..2 {
+                                let wab = w[0][a] * w[1][b];
+                                let row = t.xo[a] + t.yo[b];
+                                // SAFETY: St2 offsets address a cell of the nm^3 mesh.
+                                let (m0, m1) = unsafe {
+                                    (
+                                        mesh.get_unchecked(row + t.z[0]),
+                                        mesh.get_unchecked(row + t.z[1]),
+                                    )
+                                };
+                                let (w0, w1) = (wab * w[2][0], wab * w[2][1]);
+                                for q in 0..K {
+                                    acc[q] += w0 * m0[q] + w1 * m1[q];
+                                }
                             }
                         }
-                    }
-                    *o = acc;
-                }
+                        o[k] = std::array::from_fn(|q| acc[q]);
+                    });
+                });
             });
     }
 
@@ -367,41 +473,255 @@ impl Lattice {
         assert_eq!(mesh.len(), nm * nm * nm);
         assert_eq!(disp.len(), self.len());
         assert_eq!(out.len(), disp.len());
+        let avx = has_avx2();
+        let u = &u;
         out.par_chunks_mut(np)
             .zip(disp.par_chunks(np))
             .enumerate()
-            .for_each(|(r, (o, s))| {
-                let (i, j) = (r / np, r % np);
-                for (k, (o, s)) in o.iter_mut().zip(s).enumerate() {
-                    let up = u(r * np + k);
-                    let st = self.stencil(i, j, k, s);
-                    let w = st.w();
-                    const S: [f32; 2] = [-1.0, 1.0];
-                    let mut g = [0.0f32; 3];
-                    for a in 0..2 {
-                        for b in 0..2 {
-                            let row = (st.x[a] * nm + st.y[b]) * nm;
-                            for c in 0..2 {
-                                let m = &mesh[row + st.z[c]];
-                                let mut v = 0.0f32;
-                                for q in 0..K {
-                                    v += up[q] * m[q];
+            .for_each_init(RowSt::default, |st, (r, (o, s))| {
+                let (i, j, l) = (r / np, r % np, self);
+                simd_dispatch!(avx, [const K: usize, U: Fn(usize) -> [f32; K]], [K, _],
+                (l: &Lattice, i: usize, j: usize, s: &[[f32; 3]], o: &mut [[f32; 3]],
+                 mesh: &[[f32; K]], u: &U, add: bool, st: &mut RowSt),
+                {
+                    assert_eq!(mesh.len(), l.nm.pow(3));
+                    assert_eq!(o.len(), s.len());
+                    let p0 = (i * l.np + j) * l.np;
+                    for_stencils!(l, i, j, s, st, |k, t| {
+                        let up = u(p0 + k);
+                        let w = t.w();
+                        const S: [f32; 2] = [-1.0, 1.0];
+                        let mut g = [0.0f32; 3];
+                        for a in 0..2 {
+                            for b in 0..2 {
+                                let row = t.xo[a] + t.yo[b];
+                                for c in 0..2 {
+                                    // SAFETY: St2 offsets address a cell of the nm^3 mesh.
+                                    let m = unsafe { mesh.get_unchecked(row + t.z[c]) };
+                                    let mut v = 0.0f32;
+                                    for q in 0..K {
+                                        v += up[q] * m[q];
+                                    }
+                                    g[0] += S[a] * w[1][b] * w[2][c] * v;
+                                    g[1] += w[0][a] * S[b] * w[2][c] * v;
+                                    g[2] += w[0][a] * w[1][b] * S[c] * v;
                                 }
-                                g[0] += S[a] * w[1][b] * w[2][c] * v;
-                                g[1] += w[0][a] * S[b] * w[2][c] * v;
-                                g[2] += w[0][a] * w[1][b] * S[c] * v;
                             }
                         }
-                    }
-                    if add {
-                        o[0] += g[0];
-                        o[1] += g[1];
-                        o[2] += g[2];
-                    } else {
-                        *o = g;
-                    }
-                }
+                        let o = &mut o[k];
+                        if add {
+                            o[0] += g[0];
+                            o[1] += g[1];
+                            o[2] += g[2];
+                        } else {
+                            *o = g;
+                        }
+                    });
+                });
             });
+    }
+
+    /// One pass over the particles: `out = ` lanes 0..3 of `mesh` read out
+    /// (as [`Self::readout_first`]) and `sbar += grad interp(sum_q u_q
+    /// mesh_q)` with `u = scale [fbar, 1]` (as [`Self::readout_grad`] with
+    /// `add`), sharing each particle's stencil and cell loads; the same
+    /// operations in the same order as the two separate calls.
+    pub fn readout3_and_grad(
+        &self,
+        mesh: &[[f32; 4]],
+        disp: &[[f32; 3]],
+        fbar: &[[f32; 3]],
+        scale: f32,
+        out: &mut [[f32; 3]],
+        sbar: &mut [[f32; 3]],
+    ) {
+        let (np, nm) = (self.np, self.nm);
+        assert_eq!(mesh.len(), nm * nm * nm);
+        assert_eq!(disp.len(), self.len());
+        assert_eq!(fbar.len(), disp.len());
+        assert_eq!(out.len(), disp.len());
+        assert_eq!(sbar.len(), disp.len());
+        let avx = has_avx2();
+        out.par_chunks_mut(np)
+            .zip(sbar.par_chunks_mut(np))
+            .zip(disp.par_chunks(np).zip(fbar.par_chunks(np)))
+            .enumerate()
+            .for_each_init(RowSt::default, |st, (r, ((o, sb), (s, fb)))| {
+                let (i, j, l) = (r / np, r % np, self);
+                simd_dispatch!(avx, [], [],
+                (l: &Lattice, i: usize, j: usize, s: &[[f32; 3]], fb: &[[f32; 3]],
+                 o: &mut [[f32; 3]], sb: &mut [[f32; 3]], mesh: &[[f32; 4]],
+                 scale: f32, st: &mut RowSt),
+                {
+                    let n = s.len();
+                    assert_eq!(mesh.len(), l.nm.pow(3));
+                    assert!(o.len() == n && sb.len() == n && fb.len() == n);
+                    const S: [f32; 2] = [-1.0, 1.0];
+                    for_stencils!(l, i, j, s, st, |k, t| {
+                        let f = fb[k];
+                        let up = [scale * f[0], scale * f[1], scale * f[2], scale];
+                        let w = t.w();
+                        let mut acc = [0.0f32; 4];
+                        let mut g = [0.0f32; 3];
+                        for a in 0..2 {
+                            for b in 0..2 {
+                                let wab = w[0][a] * w[1][b];
+                                let row = t.xo[a] + t.yo[b];
+                                // SAFETY: St2 offsets address a cell of the nm^3 mesh.
+                                let mc = unsafe {
+                                    [
+                                        *mesh.get_unchecked(row + t.z[0]),
+                                        *mesh.get_unchecked(row + t.z[1]),
+                                    ]
+                                };
+                                let (w0, w1) = (wab * w[2][0], wab * w[2][1]);
+                                for q in 0..4 {
+                                    acc[q] += w0 * mc[0][q] + w1 * mc[1][q];
+                                }
+                                for c in 0..2 {
+                                    let mut v = 0.0f32;
+                                    for q in 0..4 {
+                                        v += up[q] * mc[c][q];
+                                    }
+                                    g[0] += S[a] * w[1][b] * w[2][c] * v;
+                                    g[1] += w[0][a] * S[b] * w[2][c] * v;
+                                    g[2] += w[0][a] * w[1][b] * S[c] * v;
+                                }
+                            }
+                        }
+                        o[k] = [acc[0], acc[1], acc[2]];
+                        let sb = &mut sb[k];
+                        sb[0] += g[0];
+                        sb[1] += g[1];
+                        sb[2] += g[2];
+                    });
+                });
+            });
+    }
+}
+
+/// Stencils of one lattice row (fixed `i, j`, all `k`) as a structure of
+/// arrays: x-plane offsets `cx nm^2`, y-row offsets `cy nm`, z cells, and
+/// the offsets `d`. Built by [`Lattice::row_stencils`] in one loop that the
+/// compiler vectorises (no data-dependent branches), then consumed by the
+/// paint/read-out loops; values are bit-identical to [`Lattice::stencil`].
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RowSt {
+    xo: [Vec<usize>; 2],
+    yo: [Vec<usize>; 2],
+    z: [Vec<usize>; 2],
+    d: [Vec<f32>; 3],
+}
+
+impl RowSt {
+    fn resize(&mut self, n: usize) {
+        for v in self.xo.iter_mut().chain(&mut self.yo).chain(&mut self.z) {
+            v.resize(n, 0);
+        }
+        for v in self.d.iter_mut() {
+            v.resize(n, 0.0);
+        }
+    }
+}
+
+/// Branch-free axis stencil: `(c0, c1, d, ok)` with `ok` false when the
+/// unwrapped cell lies outside `[-n, 2n)` (or `y` is not finite): the caller
+/// then falls back to [`Lattice::stencil`]. `c0`, `c1`, `d` equal
+/// [`Lattice::axis`]'s whenever `ok`.
+#[inline(always)]
+fn axis_fast(qi: i32, qf: f32, s: f32, n: i32) -> (i32, i32, f32, bool) {
+    let y = qf + s;
+    // clamp (f32::max/min drop NaN) so that the conversion is defined
+    let yc = y.max(-1.0e7).min(1.0e7);
+    // SAFETY: |yc| <= 1e7 is representable as i32.
+    let t: i32 = unsafe { yc.to_int_unchecked() };
+    let f = t - ((t as f32) > yc) as i32;
+    let d = y - f as f32;
+    let u = qi + f;
+    let ok = u >= -n && u < 2 * n && yc == y;
+    let c = u + n * ((u < 0) as i32) - n * ((u >= n) as i32);
+    let c1 = c + 1;
+    let c1 = c1 - n * ((c1 == n) as i32);
+    (c, c1, d, ok)
+}
+
+/// Whether the AVX2 versions of the particle loops can run.
+pub(crate) fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// One particle's stencil as mesh offsets: x planes `cx nm^2`, y rows
+/// `cy nm`, z cells, and the offsets (every `xo + yo + z < nm^3`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct St2 {
+    pub xo: [usize; 2],
+    pub yo: [usize; 2],
+    pub z: [usize; 2],
+    pub d: [f32; 3],
+}
+
+impl St2 {
+    #[inline(always)]
+    pub fn w(&self) -> [[f32; 2]; 3] {
+        [
+            [1.0 - self.d[0], self.d[0]],
+            [1.0 - self.d[1], self.d[1]],
+            [1.0 - self.d[2], self.d[2]],
+        ]
+    }
+}
+
+impl Lattice {
+    /// Stencils of row `(i, j)` into `st`; false if some particle needs the
+    /// general (slow) path.
+    #[inline(always)]
+    pub(crate) fn row_stencils(&self, i: usize, j: usize, s: &[[f32; 3]], st: &mut RowSt) -> bool {
+        let n = self.nm as i32;
+        let (nm, n2) = (self.nm, self.nm * self.nm);
+        let len = s.len();
+        st.resize(len);
+        let (qix, qfx, qiy, qfy) = (self.qi[i], self.qf[i], self.qi[j], self.qf[j]);
+        let (qi, qf) = (&self.qi[..len], &self.qf[..len]);
+        let [xo0, xo1] = &mut st.xo;
+        let [yo0, yo1] = &mut st.yo;
+        let [z0, z1] = &mut st.z;
+        let [dx, dy, dz] = &mut st.d;
+        let (xo0, xo1, yo0, yo1) = (
+            &mut xo0[..len],
+            &mut xo1[..len],
+            &mut yo0[..len],
+            &mut yo1[..len],
+        );
+        let (z0, z1, dx, dy, dz) = (
+            &mut z0[..len],
+            &mut z1[..len],
+            &mut dx[..len],
+            &mut dy[..len],
+            &mut dz[..len],
+        );
+        let mut ok = true;
+        for k in 0..len {
+            let sk = s[k];
+            let (a0, a1, ax, oka) = axis_fast(qix, qfx, sk[0], n);
+            let (b0, b1, by, okb) = axis_fast(qiy, qfy, sk[1], n);
+            let (c0, c1, cz, okc) = axis_fast(qi[k], qf[k], sk[2], n);
+            ok &= oka & okb & okc;
+            xo0[k] = (a0 as u32 as usize) * n2;
+            xo1[k] = (a1 as u32 as usize) * n2;
+            yo0[k] = (b0 as u32 as usize) * nm;
+            yo1[k] = (b1 as u32 as usize) * nm;
+            z0[k] = c0 as u32 as usize;
+            z1[k] = c1 as u32 as usize;
+            dx[k] = ax;
+            dy[k] = by;
+            dz[k] = cz;
+        }
+        ok
     }
 }
 
@@ -516,6 +836,71 @@ mod tests {
                 let fd = (val(&dp) - val(&dm)) / (2.0 * h as f64);
                 assert!((fd - g[p][a] as f64).abs() < 1e-4, "{fd} {}", g[p][a]);
             }
+        }
+    }
+
+    /// The vectorised row stencils equal [`Lattice::stencil`] to the bit
+    /// whenever they accept a row, and rows with particles beyond one box
+    /// length (taking the general path) still paint and read out correctly.
+    #[test]
+    fn row_stencils_equal_scalar_stencils_and_far_particles_work() {
+        for (np, nm, amp) in [(8usize, 8usize, 5.0f32), (6, 16, 20.0), (8, 12, 40.0)] {
+            let l = Lattice::new(np, nm);
+            let d = disp(&l, amp, 3);
+            let mut st = RowSt::default();
+            let (mut fast, mut slow) = (0, 0);
+            for i in 0..np {
+                for j in 0..np {
+                    let r = (i * np + j) * np;
+                    let s = &d[r..r + np];
+                    if l.row_stencils(i, j, s, &mut st) {
+                        fast += 1;
+                        for (k, sk) in s.iter().enumerate() {
+                            let t = l.stencil(i, j, k, sk);
+                            assert_eq!(st.xo[0][k], t.x[0] * nm * nm);
+                            assert_eq!(st.xo[1][k], t.x[1] * nm * nm);
+                            assert_eq!(st.yo[0][k], t.y[0] * nm);
+                            assert_eq!(st.yo[1][k], t.y[1] * nm);
+                            assert_eq!([st.z[0][k], st.z[1][k]], t.z);
+                            for a in 0..3 {
+                                assert_eq!(st.d[a][k].to_bits(), t.d[a].to_bits());
+                            }
+                        }
+                    } else {
+                        slow += 1;
+                    }
+                }
+            }
+            if amp <= nm as f32 {
+                assert!(fast > 0 && slow == 0, "{fast} {slow}");
+            }
+            if amp > 2.0 * nm as f32 {
+                assert!(slow > 0, "amp {amp}: no row took the general path");
+            }
+            // paint and read-out against field::cic and the transpose identity
+            let x = l.positions(&d);
+            let mut a = vec![0.0f32; nm * nm * nm];
+            let mut sc = Scratch::default();
+            l.paint(&d, &mut a, &mut sc);
+            let mut b = vec![0.0f32; nm * nm * nm];
+            cosmodiff_field::cic::paint(nm, &x, None, &mut b);
+            for (u, v) in a.iter().zip(&b) {
+                assert!((u - v).abs() < 1e-3, "{np} {nm} {amp}: {u} {v}");
+            }
+            let mut s = 4;
+            let f: Vec<[f32; 1]> = (0..nm * nm * nm).map(|_| [lcg(&mut s) - 0.5]).collect();
+            let v: Vec<f32> = (0..l.len()).map(|_| lcg(&mut s) - 0.5).collect();
+            let mut r = vec![[0.0f32; 1]; l.len()];
+            l.readout(&f, &d, &mut r);
+            let lhs: f64 = r.iter().zip(&v).map(|(a, b)| a[0] as f64 * *b as f64).sum();
+            let mut pv = vec![0.0f32; nm * nm * nm];
+            l.paint_weighted(&d, &v, &mut pv, &mut sc);
+            let rhs: f64 = pv
+                .iter()
+                .zip(&f)
+                .map(|(a, b)| *a as f64 * b[0] as f64)
+                .sum();
+            assert!((lhs - rhs).abs() < 1e-4 * lhs.abs().max(1.0), "{lhs} {rhs}");
         }
     }
 }

@@ -186,34 +186,10 @@ impl ForceSolver {
         self.readout3(&meshes.f, disp, out);
     }
 
-    /// Read out the first three components of the interleaved meshes.
+    /// Read out the first three components of the interleaved meshes
+    /// (all four lanes are accumulated, SIMD-friendly; the fourth is dropped).
     fn readout3(&self, m: &[[f32; 4]], disp: &[[f32; 3]], out: &mut [[f32; 3]]) {
-        let (np, nm) = (self.np, self.nm);
-        let l = &self.lattice;
-        out.par_chunks_mut(np)
-            .zip(disp.par_chunks(np))
-            .enumerate()
-            .for_each(|(r, (o, s))| {
-                let (i, j) = (r / np, r % np);
-                for (k, (o, s)) in o.iter_mut().zip(s).enumerate() {
-                    let st = l.stencil(i, j, k, s);
-                    let w = st.w();
-                    // all four lanes (SIMD-friendly), the fourth is ignored
-                    let mut acc = [0.0f32; 4];
-                    for a in 0..2 {
-                        for b in 0..2 {
-                            let wab = w[0][a] * w[1][b];
-                            let row = (st.x[a] * nm + st.y[b]) * nm;
-                            let (m0, m1) = (m[row + st.z[0]], m[row + st.z[1]]);
-                            let (w0, w1) = (wab * w[2][0], wab * w[2][1]);
-                            for q in 0..4 {
-                                acc[q] += w0 * m0[q] + w1 * m1[q];
-                            }
-                        }
-                    }
-                    *o = [acc[0], acc[1], acc[2]];
-                }
-            });
+        self.lattice.readout_first::<4, 3>(m, disp, out);
     }
 
     /// Unit forces at `disp` and the force meshes (allocating).
@@ -386,65 +362,8 @@ impl ForceSolver {
         self.force_meshes_from_rho(rho, dk, xk, &mut meshes.f);
         self.deltabar_into::<4, 1>(h4, rho, dk, xk, &mut meshes.f);
         drop(guard);
-        self.readout_force_and_grad(&meshes.f, disp, fbar, scale, out, sbar);
-    }
-
-    /// One pass: `out = F` (lanes 0..3 read out) and
-    /// `sbar += grad interp(sum_q u_q f_q)` with `u = scale [fbar, 1]`,
-    /// in the operation order of [`Self::readout3`] and
-    /// [`Lattice::readout_grad`] respectively.
-    fn readout_force_and_grad(
-        &self,
-        m: &[[f32; 4]],
-        disp: &[[f32; 3]],
-        fbar: &[[f32; 3]],
-        scale: f32,
-        out: &mut [[f32; 3]],
-        sbar: &mut [[f32; 3]],
-    ) {
-        let (np, nm) = (self.np, self.nm);
-        let l = &self.lattice;
-        const S: [f32; 2] = [-1.0, 1.0];
-        out.par_chunks_mut(np)
-            .zip(sbar.par_chunks_mut(np))
-            .zip(disp.par_chunks(np).zip(fbar.par_chunks(np)))
-            .enumerate()
-            .for_each(|(r, ((o, sb), (s, fb)))| {
-                let (i, j) = (r / np, r % np);
-                for (k, ((o, sb), (s, fb))) in
-                    o.iter_mut().zip(sb).zip(s.iter().zip(fb)).enumerate()
-                {
-                    let st = l.stencil(i, j, k, s);
-                    let w = st.w();
-                    let up = [scale * fb[0], scale * fb[1], scale * fb[2], scale];
-                    let mut acc = [0.0f32; 4];
-                    let mut g = [0.0f32; 3];
-                    for a in 0..2 {
-                        for b in 0..2 {
-                            let wab = w[0][a] * w[1][b];
-                            let row = (st.x[a] * nm + st.y[b]) * nm;
-                            let mc = [m[row + st.z[0]], m[row + st.z[1]]];
-                            let (w0, w1) = (wab * w[2][0], wab * w[2][1]);
-                            for q in 0..4 {
-                                acc[q] += w0 * mc[0][q] + w1 * mc[1][q];
-                            }
-                            for c in 0..2 {
-                                let mut v = 0.0f32;
-                                for q in 0..4 {
-                                    v += up[q] * mc[c][q];
-                                }
-                                g[0] += S[a] * w[1][b] * w[2][c] * v;
-                                g[1] += w[0][a] * S[b] * w[2][c] * v;
-                                g[2] += w[0][a] * w[1][b] * S[c] * v;
-                            }
-                        }
-                    }
-                    *o = [acc[0], acc[1], acc[2]];
-                    sb[0] += g[0];
-                    sb[1] += g[1];
-                    sb[2] += g[2];
-                }
-            });
+        self.lattice
+            .readout3_and_grad(&meshes.f, disp, fbar, scale, out, sbar);
     }
 
     /// VJP of [`Self::forces`] (allocating).
