@@ -57,6 +57,8 @@ struct Work {
     xk: Vec<C>,
     h3: Vec<[f32; 3]>,
     h4: Vec<[f32; 4]>,
+    /// The three force components before interleaving.
+    fc: [Vec<f32>; 3],
     scratch: Scratch,
 }
 
@@ -155,6 +157,9 @@ impl ForceSolver {
         w.rho.resize(n3, 0.0);
         w.dk.resize(nc, C::new(0.0, 0.0));
         w.xk.resize(nc, C::new(0.0, 0.0));
+        for f in w.fc.iter_mut() {
+            f.resize(n3, 0.0);
+        }
     }
 
     /// CIC density contrast on the mesh.
@@ -179,8 +184,11 @@ impl ForceSolver {
         self.lattice.paint(disp, &mut w.rho, &mut w.scratch);
         let c = self.norm();
         w.rho.par_iter_mut().for_each(|v| *v = *v * c - 1.0);
-        let Work { rho, dk, xk, .. } = w;
-        self.force_meshes_from_rho(rho, dk, xk, &mut meshes.f);
+        let Work {
+            rho, dk, xk, fc, ..
+        } = w;
+        self.force_components(rho, dk, xk, fc);
+        interleave(&mut meshes.f, fc, None);
         drop(guard);
         // the three read-outs fused (one stencil per particle)
         self.readout3(&meshes.f, disp, out);
@@ -224,7 +232,17 @@ impl ForceSolver {
         let Work {
             rho, dk, xk, h3, ..
         } = w;
-        self.deltabar_into::<3, 0>(h3, rho, dk, xk, &mut meshes.f);
+        self.deltabar_into::<3, 0>(h3, rho, dk, xk);
+        let c = self.norm();
+        meshes
+            .f
+            .par_chunks_mut(1 << 14)
+            .zip(rho.par_chunks(1 << 14))
+            .for_each(|(m, r)| {
+                for (m, r) in m.iter_mut().zip(r) {
+                    m[3] = c * *r;
+                }
+            });
         drop(guard);
         // sbar_p = sum_a Fbar_pa grad interp(f_a) + c grad interp(deltabar), fused
         let sc = scale;
@@ -254,15 +272,14 @@ impl ForceSolver {
     }
 
     /// The VJP's spectral part: from the painted cotangents `h` (lanes
-    /// `O..O + 3` of `[f32; K]` cells) to `c deltabar` in lane 3 of `f`,
-    /// `deltabar = IFFT[sum_a (-i g_a/|w|^2) W^-2 FFT(h_a)]`.
+    /// `O..O + 3` of `[f32; K]` cells) to
+    /// `deltabar = IFFT[sum_a (-i g_a/|w|^2) W^-2 FFT(h_a)]` in `rho`.
     fn deltabar_into<const K: usize, const O: usize>(
         &self,
         h: &[[f32; K]],
         rho: &mut [f32],
         dk: &mut [C],
         xk: &mut [C],
-        f: &mut [[f32; 4]],
     ) {
         let nm = self.nm;
         if self.kernel == GradientKernel::Fd4 {
@@ -287,36 +304,21 @@ impl ForceSolver {
             }
         }
         self.fft.inverse_inplace(dk, rho);
-        let c = self.norm();
-        f.par_chunks_mut(1 << 14)
-            .zip(rho.par_chunks(1 << 14))
-            .for_each(|(m, r)| {
-                for (m, r) in m.iter_mut().zip(r) {
-                    m[3] = c * *r;
-                }
-            });
     }
 
-    /// The forces' spectral part: from the density contrast in `rho`
-    /// (destroyed) to the force meshes in lanes 0..3 of `f`.
-    fn force_meshes_from_rho(
+    /// The forces' spectral part: from the density contrast in `rho` to the
+    /// three force components in `fc` (`rho` is overwritten).
+    fn force_components(
         &self,
         rho: &mut [f32],
         dk: &mut [C],
         xk: &mut [C],
-        f: &mut [[f32; 4]],
+        fc: &mut [Vec<f32>; 3],
     ) {
         self.fft.forward_into(rho, dk);
-        for a in 0..3 {
+        for (a, f) in fc.iter_mut().enumerate() {
             self.apply(a, 1.0, dk, xk, false);
-            self.fft.inverse_inplace(xk, rho);
-            f.par_chunks_mut(1 << 14)
-                .zip(rho.par_chunks(1 << 14))
-                .for_each(|(m, r)| {
-                    for (m, r) in m.iter_mut().zip(r.iter()) {
-                        m[a] = *r;
-                    }
-                });
+            self.fft.inverse_inplace(xk, f);
         }
     }
 
@@ -350,7 +352,12 @@ impl ForceSolver {
             .paint_count_and3(disp, fbar, &mut w.h4, &mut w.scratch);
         let c = self.norm();
         let Work {
-            rho, dk, xk, h4, ..
+            rho,
+            dk,
+            xk,
+            h4,
+            fc,
+            ..
         } = w;
         rho.par_chunks_mut(1 << 14)
             .zip(h4.par_chunks(1 << 14))
@@ -359,8 +366,10 @@ impl ForceSolver {
                     *r = h[0] * c - 1.0;
                 }
             });
-        self.force_meshes_from_rho(rho, dk, xk, &mut meshes.f);
-        self.deltabar_into::<4, 1>(h4, rho, dk, xk, &mut meshes.f);
+        self.force_components(rho, dk, xk, fc);
+        self.deltabar_into::<4, 1>(h4, rho, dk, xk);
+        // one pass writes the four lanes [f_x, f_y, f_z, c deltabar]
+        interleave(&mut meshes.f, fc, Some((rho, c)));
         drop(guard);
         self.lattice
             .readout3_and_grad(&meshes.f, disp, fbar, scale, out, sbar);
@@ -394,6 +403,31 @@ impl ForceSolver {
             .readout_grad::<1>(crate::cic::as_k1(u), disp, |_| [1.0], &mut out, false);
         out
     }
+}
+
+/// `f[c] = [fc_x[c], fc_y[c], fc_z[c], s r[c]]` for `lane3 = Some((r, s))`,
+/// else with 0 in the scratch lane: one write pass over the four-lane mesh.
+fn interleave(f: &mut [[f32; 4]], fc: &[Vec<f32>; 3], lane3: Option<(&[f32], f32)>) {
+    const CH: usize = 1 << 14;
+    let [fx, fy, fz] = fc;
+    f.par_chunks_mut(CH).enumerate().for_each(|(b, m)| {
+        let o = b * CH;
+        let n = m.len();
+        let (x, y, z) = (&fx[o..o + n], &fy[o..o + n], &fz[o..o + n]);
+        match lane3 {
+            Some((r, s)) => {
+                let r = &r[o..o + n];
+                for i in 0..n {
+                    m[i] = [x[i], y[i], z[i], s * r[i]];
+                }
+            }
+            None => {
+                for i in 0..n {
+                    m[i] = [x[i], y[i], z[i], 0.0];
+                }
+            }
+        }
+    });
 }
 
 /// `out = -sum_a D_a h_a` for the interleaved `h` (`h_x, h_y, h_z` in lanes
