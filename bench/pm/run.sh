@@ -20,7 +20,13 @@
 # put on PYTHONPATH (nothing is installed from it, nothing is copied into the repo).
 # Without PMWD_SRC the pmwd rows are skipped.
 #
-# Knobs: BENCH_TOOLS (default "cosmodiff jaxpm pmwd"), BENCH_VENV, BENCH_PYTHON (default python3), BENCH_THREADS (default 2: rayon
+# Every row also records the 1-minute load average just before the process
+# (/proc/loadavg) and the process's CPU time (user + system, from time -v): on a
+# shared machine the wall time of a 2-thread job grows with the load, its CPU time
+# much less.
+# Knobs: BENCH_BASELINE (path of another build of the cosmodiff bench example, e.g.
+# an older commit's, run right after cosmodiff-pm as "cosmodiff-pm baseline"),
+# BENCH_TOOLS (default "cosmodiff jaxpm pmwd"), BENCH_VENV, BENCH_PYTHON (default python3), BENCH_THREADS (default 2: rayon
 # threads, and taskset to CPUs 0..THREADS-1 for every tool), CARGO_TARGET_DIR, PMWD_SRC.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -50,19 +56,24 @@ CPUS="0-$((THREADS - 1))"
 run() { # label, command...
     local label="$1"; shift
     local tf; tf="$(mktemp)"
-    local line
+    local line load
+    load="$(cut -d' ' -f1 /proc/loadavg)"
     line="$(taskset -c "$CPUS" /usr/bin/time -v -o "$tf" "$@" 2>/dev/null | tail -1)" || line="FAILED"
     local rss; rss="$(awk -F: '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$tf")"
+    local cpu; cpu="$(awk -F: '/User time|System time/ {s += $2} END {printf "%.1f", s}' "$tf")"
     rm -f "$tf"
     local t; t="$(echo "$line" | sed -n 's/.*best of 3 \([0-9.]*\) s.*/\1/p')"
-    echo "| $label | ${t:-n/a} | ${rss:-n/a} |"
+    echo "| $label | ${t:-n/a} | ${rss:-n/a} | ${cpu:-n/a} | $load |"
 }
 
-echo "| tool, mode, N | best of 3 (s) | peak RSS (MiB) |"
-echo "|---|---:|---:|"
+echo "| tool, mode, N | best of 3 (s) | peak RSS (MiB) | CPU time, whole process (s) | load before |"
+echo "|---|---:|---:|---:|---:|"
 for n in "${SIZES[@]}"; do
     for mode in forward grad; do
         want cosmodiff && run "cosmodiff-pm $mode $n" "$BIN" "$n" 10 "$mode"
+        if want cosmodiff && [ -n "${BENCH_BASELINE:-}" ]; then
+            run "cosmodiff-pm baseline $mode $n" "$BENCH_BASELINE" "$n" 10 "$mode"
+        fi
         want jaxpm && run "JaxPM 0.1.6 $mode $n" "$VENV/bin/python" bench/pm/bench_jaxpm.py "$n" "$mode"
         if want pmwd && [ -n "${PMWD_SRC:-}" ]; then
             run "pmwd $mode $n" env PYTHONPATH="$PMWD_SRC" "$VENV/bin/python" bench/pm/bench_pmwd.py "$n" "$mode"
