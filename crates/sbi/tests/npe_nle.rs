@@ -8,6 +8,12 @@ use ndarray::{arr1, Array2, Axis};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 
+/// burn's device RNG (weight initialisation) is process-wide: tests that
+/// train run one at a time so each sees the seeded stream it asked for (run
+/// concurrently, their draws interleave and the results change from run to
+/// run).
+static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn simulate(n: usize, seed: u64) -> (Array2<f64>, Array2<f64>) {
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
     let nd = Normal::new(0.0, 0.1f64.sqrt()).unwrap();
@@ -52,6 +58,7 @@ fn check_posterior(s: &Array2<f64>, xo: &[f64], what: &str) {
 
 #[test]
 fn npe_recovers_gaussian_posterior_and_round_trips_through_disk() {
+    let _serial = TRAINING.lock().unwrap_or_else(|e| e.into_inner());
     let (theta, x) = simulate(3000, 1);
     let mut opts = SbiOptions::new(Method::Npe);
     opts.flow = cosmodiff_nn::FlowKind::Maf;
@@ -85,6 +92,7 @@ fn npe_recovers_gaussian_posterior_and_round_trips_through_disk() {
 
 #[test]
 fn nle_with_slice_sampling_recovers_gaussian_posterior() {
+    let _serial = TRAINING.lock().unwrap_or_else(|e| e.into_inner());
     let (theta, x) = simulate(3000, 2);
     let mut opts = SbiOptions::new(Method::Nle);
     opts.num_transforms = 3;

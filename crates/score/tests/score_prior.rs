@@ -8,6 +8,10 @@ use cosmodiff_nn::UNetConfig;
 use cosmodiff_score::train::dihedral;
 use cosmodiff_score::{train_score, ScoreModel, ScoreTrainConfig, SdeConfig};
 
+/// burn's device RNG (weight initialisation) is process-wide: the training
+/// tests run one at a time so each sees its own seeded stream.
+static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn gaussian_maps(n_maps: usize) -> (Grid2, ClTable, Vec<Vec<f64>>) {
     let grid = Grid2::new(16, 4.0).unwrap();
     let ell: Vec<f64> = (0..120).map(|i| 20.0 * 1.05f64.powi(i)).collect();
@@ -47,6 +51,7 @@ fn dihedral_maps_are_the_eight_symmetries() {
 
 #[test]
 fn score_matching_learns_the_gaussian_score() {
+    let _serial = TRAINING.lock().unwrap_or_else(|e| e.into_inner());
     // Non-hybrid: the network alone must learn the score of Gaussian maps.
     let (grid, table, maps) = gaussian_maps(256);
     let cfg = ScoreTrainConfig {
@@ -92,6 +97,7 @@ fn score_matching_learns_the_gaussian_score() {
 
 #[test]
 fn model_directory_round_trips() {
+    let _serial = TRAINING.lock().unwrap_or_else(|e| e.into_inner());
     let (grid, _, maps) = gaussian_maps(8);
     let cfg = ScoreTrainConfig {
         unet: UNetConfig {

@@ -510,32 +510,51 @@ fn diffusion_posterior(
 ) -> cosmodiff_lensing::Result<MapSamples> {
     let lik = ShearLikelihood::new(grid, g1, g2, noise, mask)?;
     let target = Target::posterior(model, &lik);
-    let seed = a.seed.wrapping_add(bin as u64);
+    sample_posterior(
+        &target,
+        a.sampler,
+        model.config.sde(),
+        a.steps,
+        a.samples,
+        a.seed.wrapping_add(bin as u64),
+    )
+}
+
+/// Run the chosen sampler with the settings documented on
+/// [`DiffusionSampler`] (`steps` noise levels, `chains` chains); shared by
+/// `massmap` and `prior evaluate`.
+pub fn sample_posterior(
+    target: &Target,
+    sampler: DiffusionSampler,
+    sde: cosmodiff_lensing::score::Sde,
+    steps: usize,
+    chains: usize,
+    seed: u64,
+) -> cosmodiff_lensing::Result<MapSamples> {
     let progress = !crate::cmd::is_quiet();
-    let sde = model.config.sde();
-    match a.sampler {
+    match sampler {
         DiffusionSampler::ReverseSde => reverse_sde(
-            &target,
+            target,
             &ReverseSde {
                 sde,
-                steps: a.steps,
+                steps,
                 corrector_steps: 1,
                 snr: 0.16,
-                chains: a.samples,
+                chains,
                 seed,
                 progress,
             },
         ),
         DiffusionSampler::AnnealedHmc => annealed_hmc(
-            &target,
+            target,
             &AnnealedHmc {
                 sde,
-                levels: a.steps,
+                levels: steps,
                 steps_per_level: 2,
                 leapfrog: 5,
                 step_scale: 0.5,
                 metropolis: true,
-                chains: a.samples,
+                chains,
                 seed,
                 progress,
             },

@@ -448,14 +448,11 @@ fn moments(maps: &[Vec<f64>]) -> (f64, f64) {
 }
 
 fn evaluate(a: &EvaluateArgs) -> Result<()> {
-    use crate::cmd::massmap::DiffusionSampler;
     use cosmodiff_field::cl2::{cl_auto, EllBins};
     use cosmodiff_field::Fft2;
     use cosmodiff_lensing::metrics::{one_point_pdf, pearson, rmse};
     use cosmodiff_lensing::noise::{add_shape_noise, pixel_noise_std};
-    use cosmodiff_lensing::posterior::{
-        annealed_hmc, reverse_sde, AnnealedHmc, MapSamples, ReverseSde, Target,
-    };
+    use cosmodiff_lensing::posterior::{reverse_sde, ReverseSde, Target};
     use cosmodiff_lensing::score::ShearLikelihood;
     use cosmodiff_lensing::wiener::pixel_std;
     use cosmodiff_lensing::{ShearOp, Wiener};
@@ -531,34 +528,8 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
     let sde = model.config.sde();
     let progress = !crate::cmd::is_quiet();
     let start = std::time::Instant::now();
-    let post: MapSamples = match a.sampler {
-        DiffusionSampler::ReverseSde => reverse_sde(
-            &target,
-            &ReverseSde {
-                sde,
-                steps: a.steps,
-                corrector_steps: 1,
-                snr: 0.16,
-                chains,
-                seed: a.seed,
-                progress,
-            },
-        )?,
-        DiffusionSampler::AnnealedHmc => annealed_hmc(
-            &target,
-            &AnnealedHmc {
-                sde,
-                levels: a.steps,
-                steps_per_level: 2,
-                leapfrog: 5,
-                step_scale: 0.5,
-                metropolis: true,
-                chains,
-                seed: a.seed,
-                progress,
-            },
-        )?,
-    };
+    let post =
+        crate::cmd::massmap::sample_posterior(&target, a.sampler, sde, a.steps, chains, a.seed)?;
     let seconds = start.elapsed().as_secs_f64();
     let groups = post.groups(a.maps);
 
