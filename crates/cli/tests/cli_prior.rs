@@ -159,6 +159,33 @@ fn prior_train_then_diffusion_massmap() {
         assert!(m["methods"][k]["rmse"].as_f64().unwrap() > 0.0, "{k}");
     }
     assert!(ev.join("maps.png").is_file());
+    // With a survey mask (a masked stripe): masked metrics.
+    let mut mask = ndarray::Array2::<f64>::ones((16, 16));
+    mask.row_mut(5).fill(0.0);
+    ndarray_npy::write_npy(d.join("mask.npy"), &mask).unwrap();
+    run(bin()
+        .args(["-q", "prior", "evaluate", "--config"])
+        .arg(d.join("prior.toml"))
+        .arg("--out")
+        .arg(&ev)
+        .arg("--prior")
+        .arg(&model)
+        .arg("--mask")
+        .arg(d.join("mask.npy"))
+        .args([
+            "--maps",
+            "2",
+            "--samples",
+            "2",
+            "--steps",
+            "3",
+            "--prior-samples",
+            "0",
+        ]));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ev.join("metrics.json")).unwrap()).unwrap();
+    assert!(m["mask"].as_str().unwrap().ends_with("mask.npy"));
+    assert!(m["methods"]["diffusion"]["coverage_68"].as_f64().unwrap() > 0.0);
 }
 
 #[test]
