@@ -100,8 +100,10 @@ fn prior_train_then_diffusion_massmap() {
                 "--sampler",
                 sampler,
             ]));
-        assert_eq!(read(&out, "kappa_mean").shape(), &[1, 16, 16]);
-        assert_eq!(read(&out, "samples").shape(), &[1, 3, 16, 16]);
+        // One source bin ([1, 16, 16] input): [npix, npix] and [N, npix, npix].
+        assert_eq!(read(&out, "kappa_mean").shape(), &[16, 16]);
+        assert_eq!(read(&out, "kappa_std").shape(), &[16, 16]);
+        assert_eq!(read(&out, "samples").shape(), &[3, 16, 16]);
         let sd = read(&out, "kappa_std");
         assert!(sd.iter().all(|v| v.is_finite() && *v > 0.0));
     }
@@ -275,7 +277,7 @@ fn default_prior_runs_out_of_the_box() {
         .arg("--out")
         .arg(&out)
         .args(["--samples", "2", "--steps", "4"]));
-    assert_eq!(read(&out, "samples").shape(), &[1, 2, 64, 64]);
+    assert_eq!(read(&out, "samples").shape(), &[2, 64, 64]);
     let m = read(&out, "kappa_mean");
     assert!(m.iter().all(|v| v.is_finite()));
 }

@@ -63,8 +63,9 @@ pub enum Solver {
 /// --method diffusion samples p(kappa | gamma) with a learned score prior
 /// (`cosmodiff prior train`; default: the shipped prior of 64x64 log-normal
 /// maps with 2-arcmin pixels) and the Gaussian shear likelihood (mask and
-/// per-pixel noise), and writes `kappa_mean`, `kappa_std` and `samples`
-/// [N, npix, npix] ([n_bins, N, npix, npix] for several bins). Maps must
+/// per-pixel noise), and writes `kappa_mean`, `kappa_std` [npix, npix] and
+/// `samples` [N, npix, npix] (for a single bin, also when the input is
+/// [1, npix, npix]; [n_bins, ...] for several bins). Maps must
 /// match the prior's size and pixel scale.
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
@@ -448,8 +449,9 @@ pub fn run(a: &Args) -> Result<()> {
             }
         }
     }
-    // Output shapes follow the input: [n, n] or [n_bins, n, n].
-    let single = e1a.ndim() == 2;
+    // Output shapes follow the input: [n, n] or [n_bins, n, n]; the diffusion
+    // output of a single bin is always [n, n] / samples [N, n, n].
+    let single = e1a.ndim() == 2 || (a.method == Method::Diffusion && nb == 1);
     let map_shape: Vec<usize> = if single { vec![n, n] } else { vec![nb, n, n] };
     let samp_shape: Vec<usize> = if single {
         vec![a.samples, n, n]
