@@ -18,6 +18,20 @@ pub fn read_float_npy(path: &Path, what: &str) -> Result<ArrayD<f64>> {
     }
 }
 
+/// Array `name` of an open `.npz`, stored as float64 or float32, as f64
+/// (the float32 error is returned when neither reads).
+pub fn npz_float<R: std::io::Read + std::io::Seek>(
+    z: &mut ndarray_npy::NpzReader<R>,
+    name: &str,
+) -> std::result::Result<ArrayD<f64>, ndarray_npy::ReadNpzError> {
+    match z.by_name::<ndarray::OwnedRepr<f64>, IxDyn>(name) {
+        Ok(a) => Ok(a),
+        Err(_) => Ok(z
+            .by_name::<ndarray::OwnedRepr<f32>, IxDyn>(name)?
+            .mapv(f64::from)),
+    }
+}
+
 /// Collects named float64 arrays and writes them as one `.npz`.
 #[derive(Default)]
 pub struct Npz {

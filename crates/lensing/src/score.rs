@@ -159,11 +159,6 @@ impl GaussianScore {
     pub fn pixel_variance(&self) -> f64 {
         self.s.iter().sum::<f64>() / self.grid.npix() as f64
     }
-    fn score_one(&self, x: &[f64], sigma: f64) -> Result<Vec<f64>> {
-        let s2 = sigma * sigma;
-        let h: Vec<f64> = self.s.iter().map(|s| -1.0 / (s + s2)).collect();
-        Ok(self.op.fft().filter_real(x, &h)?)
-    }
 }
 
 impl MapScore for GaussianScore {
@@ -177,7 +172,12 @@ impl MapScore for GaussianScore {
                 format!("sigma must be > 0, got {sigma}"),
             ));
         }
-        maps.par_iter().map(|m| self.score_one(m, sigma)).collect()
+        // One filter for the whole batch: -1 / (S_k + sigma^2).
+        let s2 = sigma * sigma;
+        let h: Vec<f64> = self.s.iter().map(|s| -1.0 / (s + s2)).collect();
+        maps.par_iter()
+            .map(|m| Ok(self.op.fft().filter_real(m, &h)?))
+            .collect()
     }
 }
 

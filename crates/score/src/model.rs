@@ -208,16 +208,31 @@ impl ScoreModel {
 
     /// Build from the contents of a model directory (JSON config, safetensors weights).
     pub fn from_bytes(config_json: &str, weights: &[u8]) -> Result<Self, ScoreError> {
+        Self::from_store(
+            config_json,
+            SafetensorsStore::from_bytes(Some(weights.to_vec())),
+            "(in memory)",
+        )
+    }
+
+    /// Parse and check the configuration, then load the weights into a
+    /// network built from it; errors name `origin`.
+    fn from_store(
+        config_json: &str,
+        mut store: SafetensorsStore,
+        origin: &str,
+    ) -> Result<Self, ScoreError> {
         let err = |e: String| ScoreError::Model {
-            path: "(in memory)".into(),
+            path: origin.to_string(),
             msg: e,
         };
         let config: ScoreModelConfig =
             serde_json::from_str(config_json).map_err(|e| err(format!("{CONFIG}: {e}")))?;
         config.unet.validate(config.side)?;
-        let device = default_device();
-        let mut net = config.unet.init(&device);
-        let mut store = SafetensorsStore::from_bytes(Some(weights.to_vec()));
+        if !(config.data_std > 0.0 && config.data_std.is_finite()) {
+            return invalid(format!("{CONFIG}: data_std must be positive"));
+        }
+        let mut net = config.unet.init(&default_device());
         net.load_from(&mut store)
             .map_err(|e| err(format!("{WEIGHTS}: {e}")))?;
         Self::from_parts(config, net)
@@ -235,24 +250,15 @@ impl ScoreModel {
 
     /// Load a model directory written by [`save`](Self::save).
     pub fn load(dir: &Path) -> Result<Self, ScoreError> {
-        let err = |e: String| ScoreError::Model {
+        let text = std::fs::read_to_string(dir.join(CONFIG)).map_err(|e| ScoreError::Model {
             path: dir.display().to_string(),
-            msg: e,
-        };
-        let text = std::fs::read_to_string(dir.join(CONFIG))
-            .map_err(|e| err(format!("cannot read {CONFIG}: {e}")))?;
-        let config: ScoreModelConfig =
-            serde_json::from_str(&text).map_err(|e| err(format!("{CONFIG}: {e}")))?;
-        config.unet.validate(config.side)?;
-        if !(config.data_std > 0.0 && config.data_std.is_finite()) {
-            return invalid(format!("{CONFIG}: data_std must be positive"));
-        }
-        let device = default_device();
-        let mut net = config.unet.init(&device);
-        let mut store = SafetensorsStore::from_file(dir.join(WEIGHTS));
-        net.load_from(&mut store)
-            .map_err(|e| err(format!("{WEIGHTS}: {e}")))?;
-        Self::from_parts(config, net)
+            msg: format!("cannot read {CONFIG}: {e}"),
+        })?;
+        Self::from_store(
+            &text,
+            SafetensorsStore::from_file(dir.join(WEIGHTS)),
+            &dir.display().to_string(),
+        )
     }
 }
 

@@ -156,14 +156,8 @@ fn read_input(path: &Path) -> Result<Input> {
                 {
                     continue;
                 }
-                let a: ArrayD<f64> = match z.by_name::<ndarray::OwnedRepr<f64>, ndarray::IxDyn>(&n)
-                {
-                    Ok(a) => a,
-                    Err(_) => z
-                        .by_name::<ndarray::OwnedRepr<f32>, ndarray::IxDyn>(&n)
-                        .map_err(|e| anyhow!("{p}: array '{n}' is not float64/float32 ({e})"))?
-                        .mapv(|v| v as f64),
-                };
+                let a = crate::io::npz_float(&mut z, &n)
+                    .map_err(|e| anyhow!("{p}: array '{n}' is not float64/float32 ({e})"))?;
                 arrays.push((n, a));
             }
             let pixel_arcmin = match arrays.iter().find(|(n, _)| n == "pixel_arcmin") {

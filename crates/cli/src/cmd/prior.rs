@@ -287,14 +287,8 @@ pub fn training_maps(
         let f = std::fs::File::open(&path).with_context(|| format!("cannot open {p}"))?;
         let mut z = ndarray_npy::NpzReader::new(f)
             .map_err(|e| anyhow!("{p}: not a readable .npz ({e})"))?;
-        let a: ndarray::ArrayD<f64> =
-            match z.by_name::<ndarray::OwnedRepr<f64>, ndarray::IxDyn>("kappa") {
-                Ok(a) => a,
-                Err(_) => z
-                    .by_name::<ndarray::OwnedRepr<f32>, ndarray::IxDyn>("kappa")
-                    .map_err(|e| anyhow!("{p}: no float array 'kappa' ({e})"))?
-                    .mapv(f64::from),
-            };
+        let a = crate::io::npz_float(&mut z, "kappa")
+            .map_err(|e| anyhow!("{p}: no float array 'kappa' ({e})"))?;
         let s = a.shape().to_vec();
         let (nm, n) = match s.as_slice() {
             [m, n1, n2] if n1 == n2 => (*m, *n1),
@@ -581,11 +575,16 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
     }
     let nm = a.maps as f64;
     let mut first_maps = vec![];
-    for (i, truth) in truths.iter().enumerate() {
-        let t: Vec<f64> = {
-            let mu = truth.iter().sum::<f64>() / np as f64;
-            truth.iter().map(|v| v - mu).collect()
-        };
+    // Zero-mean truths (shear does not constrain the mean; every method
+    // returns zero-mean maps).
+    let centred: Vec<Vec<f64>> = truths
+        .iter()
+        .map(|m| {
+            let mu = m.iter().sum::<f64>() / np as f64;
+            m.iter().map(|v| v - mu).collect()
+        })
+        .collect();
+    for (i, t) in centred.iter().enumerate() {
         let (g1, g2) = &shear[i];
         let (g1, g2): (Vec<f64>, Vec<f64>) = match mk {
             Some(m) => (
@@ -664,13 +663,6 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
                 progress,
             },
         )?;
-        let centred: Vec<Vec<f64>> = truths
-            .iter()
-            .map(|m| {
-                let mu = m.iter().sum::<f64>() / np as f64;
-                m.iter().map(|v| v - mu).collect()
-            })
-            .collect();
         let mean_cl = |maps: &[Vec<f64>]| -> Result<Vec<f64>> {
             let mut acc = vec![0.0; bins.nbins()];
             for m in maps {
