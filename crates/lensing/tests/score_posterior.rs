@@ -6,7 +6,7 @@
 use cosmodiff_field::{ClTable, Grid2};
 use cosmodiff_lensing::noise::add_shape_noise;
 use cosmodiff_lensing::posterior::{
-    annealed_hmc, reverse_sde, AnnealedHmc, MapSamples, ReverseSde, Target,
+    annealed_hmc, probability_flow, reverse_sde, AnnealedHmc, MapSamples, ReverseSde, Target,
 };
 use cosmodiff_lensing::score::{GaussianScore, MapScore, Sde, ShearLikelihood};
 use cosmodiff_lensing::{ShearOp, Wiener};
@@ -180,4 +180,41 @@ fn reverse_sde_recovers_the_gaussian_posterior() {
     // approach sigma = 0): it is held to 2.5% of the Wiener rms with 512
     // chains (Monte Carlo floor 0.7%), annealed HMC to the 1%.
     check_against_exact("reverse SDE", &out, &s, 0.025);
+}
+
+#[test]
+fn prior_samplers_reproduce_the_gaussian_prior_variance() {
+    // Prior only: probability-flow ODE and reverse SDE from N(0, sigma_max^2)
+    // must end with the prior's per-pixel std sqrt(sum_k S_k / npix).
+    let s = setup();
+    let target = Target::prior(&s.prior);
+    let sd = Sde::Ve {
+        sigma_min: 1e-4,
+        sigma_max: 1.0,
+    };
+    let want = s.prior.pixel_variance().sqrt();
+    let pf = probability_flow(&target, &sd, 60, 256, 4).unwrap();
+    let rs = reverse_sde(
+        &target,
+        &ReverseSde {
+            sde: sd,
+            steps: 100,
+            corrector_steps: 1,
+            snr: 0.16,
+            chains: 256,
+            seed: 5,
+            progress: false,
+        },
+    )
+    .unwrap();
+    for (name, out) in [("probability flow", &pf), ("reverse SDE", &rs)] {
+        let got = (out.std.iter().map(|v| v * v).sum::<f64>() / out.std.len() as f64).sqrt();
+        eprintln!("{name}: pixel std {got:.5} vs prior {want:.5}");
+        assert!((got / want - 1.0).abs() < 0.05, "{name}: {got} vs {want}");
+        assert!(
+            rms(&out.mean) < 0.2 * want,
+            "{name}: mean {}",
+            rms(&out.mean)
+        );
+    }
 }
