@@ -53,13 +53,6 @@ fn join(id: Tensor<2>, tr: Tensor<2>, flip: bool) -> Tensor<2> {
     }
 }
 
-fn with_context(x: Tensor<2>, c: &Option<Tensor<2>>) -> Tensor<2> {
-    match c {
-        Some(c) => Tensor::cat(vec![x, c.clone()], 1),
-        None => x,
-    }
-}
-
 /// Coupling layer with an affine map: `z_b = y_b * s(y_a, c) + t(y_a, c)`.
 #[derive(Module, Debug)]
 pub struct AffineCoupling {
@@ -70,7 +63,7 @@ pub struct AffineCoupling {
 
 impl AffineCoupling {
     fn params(&self, ya: Tensor<2>, c: &Option<Tensor<2>>) -> (Tensor<2>, Tensor<2>) {
-        let out = self.net.forward(with_context(ya, c));
+        let out = self.net.forward(ya, c);
         let [b, n] = out.dims();
         let out = out.reshape([b, 2, n / 2]);
         let shift = out.clone().narrow(1, 0, 1).reshape([b, n / 2]);
@@ -104,9 +97,20 @@ pub struct SplineCoupling {
 
 impl SplineCoupling {
     fn params(&self, ya: Tensor<2>, c: &Option<Tensor<2>>, d_tr: usize) -> Tensor<3> {
-        let out = self.net.forward(with_context(ya, c));
+        let out = self.net.forward(ya, c);
         let [b, _] = out.dims();
-        out.reshape([b, d_tr, n_params(self.bins)])
+        let out = out.reshape([b, d_tr, n_params(self.bins)]);
+        // As in nflows: bin widths and heights are divided by sqrt(hidden),
+        // so the initial spline is close to uniform bins.
+        let k = self.bins;
+        let scale = 1.0 / (self.net.hidden() as f64).sqrt();
+        Tensor::cat(
+            vec![
+                out.clone().narrow(2, 0, 2 * k) * scale,
+                out.narrow(2, 2 * k, k - 1),
+            ],
+            2,
+        )
     }
     fn forward(&self, x: Tensor<2>, c: &Option<Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
         let (ya, yb) = split(x, self.d_id, self.flip);
@@ -449,7 +453,8 @@ impl FlowConfig {
                 FlowKind::Nsf => {
                     ts.push(Transform::SplineCoupling(SplineCoupling {
                         net: ResidualNet::new(
-                            d_id + c,
+                            d_id,
+                            c,
                             (d - d_id) * n_params(self.bins),
                             h,
                             self.blocks,
@@ -464,7 +469,7 @@ impl FlowConfig {
                 }
                 FlowKind::Realnvp => {
                     ts.push(Transform::AffineCoupling(AffineCoupling {
-                        net: ResidualNet::new(d_id + c, 2 * (d - d_id), h, self.blocks, device),
+                        net: ResidualNet::new(d_id, c, 2 * (d - d_id), h, self.blocks, device),
                         d_id,
                         flip,
                     }));

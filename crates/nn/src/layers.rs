@@ -3,7 +3,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
-use burn::tensor::activation::relu;
+use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::module::linear;
 use burn::tensor::{Device, Tensor};
 
@@ -20,37 +20,70 @@ pub(crate) fn near_zero_linear(d_in: usize, d_out: usize, device: &Device) -> Li
         .init(device)
 }
 
-/// Residual MLP `y = W_out h_L`, `h_{l+1} = h_l + W2 relu(W1 relu(h_l))`,
-/// `h_0 = W_in [x, context]` (the conditioner of nflows' coupling layers).
+/// One residual block: `h + g(c) * W2 relu(W1 relu(h))` with the context
+/// gate `g(c) = sigmoid(W_c c)` (a GLU; `g = 1` without context). `W2`
+/// starts near zero so the block starts near the identity.
+#[derive(Module, Debug)]
+pub struct ResidualBlock {
+    first: Linear,
+    second: Linear,
+    gate: Option<Linear>,
+}
+
+/// Residual MLP, the conditioner of nflows' coupling layers (Durkan et al.
+/// 2019): `h_0 = W_in [x, c]`, `h_{l+1}` = [`ResidualBlock`], `y = W_out h_L`.
 #[derive(Module, Debug)]
 pub struct ResidualNet {
     input: Linear,
-    blocks: Vec<(Linear, Linear)>,
+    blocks: Vec<ResidualBlock>,
     output: Linear,
+    hidden: usize,
 }
 
 impl ResidualNet {
-    pub fn new(d_in: usize, d_out: usize, hidden: usize, blocks: usize, device: &Device) -> Self {
+    /// `d_in` inputs, `d_context` context features (0: none), `d_out` outputs.
+    pub fn new(
+        d_in: usize,
+        d_context: usize,
+        d_out: usize,
+        hidden: usize,
+        blocks: usize,
+        device: &Device,
+    ) -> Self {
         Self {
-            input: LinearConfig::new(d_in.max(1), hidden).init(device),
+            input: LinearConfig::new((d_in + d_context).max(1), hidden).init(device),
             blocks: (0..blocks)
-                .map(|_| {
-                    (
-                        LinearConfig::new(hidden, hidden).init(device),
-                        near_zero_linear(hidden, hidden, device),
-                    )
+                .map(|_| ResidualBlock {
+                    first: LinearConfig::new(hidden, hidden).init(device),
+                    second: near_zero_linear(hidden, hidden, device),
+                    gate: (d_context > 0)
+                        .then(|| LinearConfig::new(d_context, hidden).init(device)),
                 })
                 .collect(),
-            output: near_zero_linear(hidden, d_out, device),
+            output: LinearConfig::new(hidden, d_out).init(device),
+            hidden,
         }
     }
 
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+    /// Width of the hidden layers.
+    pub fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    pub fn forward(&self, x: Tensor<2>, context: &Option<Tensor<2>>) -> Tensor<2> {
+        let x = match context {
+            Some(c) => Tensor::cat(vec![x, c.clone()], 1),
+            None => x,
+        };
         let mut h = self.input.forward(x);
-        for (a, b) in &self.blocks {
-            h = h.clone() + b.forward(relu(a.forward(relu(h))));
+        for b in &self.blocks {
+            let mut t = b.second.forward(relu(b.first.forward(relu(h.clone()))));
+            if let (Some(g), Some(c)) = (&b.gate, context) {
+                t = t * sigmoid(g.forward(c.clone()));
+            }
+            h = h + t;
         }
-        self.output.forward(relu(h))
+        self.output.forward(h)
     }
 }
 

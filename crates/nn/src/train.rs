@@ -2,7 +2,8 @@
 //!
 //! Mini-batch Adam or AdamW (Loshchilov & Hutter 2019) with a learning-rate
 //! schedule (constant, cosine or exponential decay), gradient clipping by
-//! norm (per parameter tensor, burn's convention), a held-out validation
+//! the global norm over all parameters (PyTorch's `clip_grad_norm_`, which
+//! sbi uses; per tensor on request), a held-out validation
 //! split with early stopping that restores the best weights (as sbi does),
 //! reproducible seeds (weights, split and batch order), and a progress bar
 //! showing the losses.
@@ -10,7 +11,7 @@
 use std::time::Instant;
 
 use burn::grad_clipping::GradientClippingConfig;
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams};
 use burn::tensor::Tensor;
 use rand::seq::SliceRandom;
@@ -45,8 +46,13 @@ pub struct TrainConfig {
     pub validation_fraction: f64,
     /// Stop after this many epochs without a better validation loss.
     pub patience: usize,
-    /// Clip each gradient tensor to this norm (None: no clipping).
+    /// Rescale the gradient when its global L2 norm (all parameters
+    /// together) exceeds this value (None: no clipping).
     pub clip_norm: Option<f64>,
+    /// Clip each parameter tensor's gradient to `clip_norm` separately
+    /// (burn's convention) instead of the global norm.
+    #[serde(default)]
+    pub clip_per_tensor: bool,
     /// Decoupled weight decay (AdamW) if > 0, else plain Adam.
     pub weight_decay: f64,
     pub schedule: LrSchedule,
@@ -64,6 +70,7 @@ impl Default for TrainConfig {
             validation_fraction: 0.1,
             patience: 20,
             clip_norm: Some(5.0),
+            clip_per_tensor: false,
             weight_decay: 0.0,
             schedule: LrSchedule::Constant,
             seed: 0,
@@ -137,6 +144,57 @@ pub fn train_validation_split(n: usize, fraction: f64, seed: u64) -> (Vec<usize>
 }
 
 /// Train `model` (whose parameters live on an autodiff device) by minimising
+/// Squared L2 norms of the gradients of a module's float parameters.
+struct GradSquares<'a> {
+    grads: &'a GradientsParams,
+    sum: Vec<Tensor<1>>,
+}
+
+impl ModuleVisitor for GradSquares<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.get::<D>(param.id) {
+            self.sum.push(g.powi_scalar(2).sum());
+        }
+    }
+}
+
+/// Multiplies the gradients of a module's float parameters by `factor`.
+struct GradScale<'a> {
+    grads: &'a mut GradientsParams,
+    factor: f64,
+}
+
+impl ModuleVisitor for GradScale<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.remove::<D>(param.id) {
+            self.grads.register(param.id, g * self.factor);
+        }
+    }
+}
+
+/// Global-norm clipping: `g <- g * min(1, max / (|g| + 1e-6))` with `|g|`
+/// the L2 norm over all parameters (PyTorch's `clip_grad_norm_`). Returns
+/// the norm before clipping.
+pub fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, max: f64) -> f64 {
+    let mut sq = GradSquares {
+        grads,
+        sum: Vec::new(),
+    };
+    model.visit(&mut sq);
+    if sq.sum.is_empty() {
+        return 0.0;
+    }
+    let norm = scalar(Tensor::cat(sq.sum, 0).sum()).sqrt();
+    if norm.is_finite() && norm > max {
+        let mut scale = GradScale {
+            grads,
+            factor: max / (norm + 1e-6),
+        };
+        model.visit(&mut scale);
+    }
+    norm
+}
+
 /// `loss(model, rows)`, the mean loss over the given data rows, returned as
 /// a one-element tensor. Returns the weights with the best validation loss.
 pub fn fit<M, F>(
@@ -152,19 +210,20 @@ where
     cfg.validate(n)?;
     let start = Instant::now();
     let (train, val) = train_validation_split(n, cfg.validation_fraction, cfg.seed);
-    let clip = cfg
-        .clip_norm
-        .map(|c| GradientClippingConfig::Norm(c as f32));
+    let (global_clip, tensor_clip) = match cfg.clip_norm {
+        Some(c) if cfg.clip_per_tensor => (None, Some(GradientClippingConfig::Norm(c as f32))),
+        c => (c, None),
+    };
     let mut optim = if cfg.weight_decay > 0.0 {
         AdamWConfig::new()
             .with_weight_decay(cfg.weight_decay as f32)
             .with_epsilon(1e-8)
-            .with_grad_clipping(clip)
+            .with_grad_clipping(tensor_clip)
             .init()
     } else {
         AdamConfig::new()
             .with_epsilon(1e-8)
-            .with_grad_clipping(clip)
+            .with_grad_clipping(tensor_clip)
             .init()
     };
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(1));
@@ -207,7 +266,10 @@ where
             }
             sum += v * batch.len() as f64;
             count += batch.len();
-            let grads = GradientsParams::from_grads(grads, &model);
+            let mut grads = GradientsParams::from_grads(grads, &model);
+            if let Some(max) = global_clip {
+                clip_global_norm(&model, &mut grads, max);
+            }
             model = optim.step(lr, model, grads);
         }
         let train_loss = sum / count.max(1) as f64;
@@ -245,4 +307,42 @@ where
     pb.finish_and_clear();
     report.seconds = start.elapsed().as_secs_f64();
     Ok((best, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::{const2, default_device, to_vec};
+    use burn::nn::{Linear, LinearConfig};
+
+    /// Gradients of `sum(W x + b)` for a 2x3 linear layer: dW_ij = x_i, db_j = 1.
+    fn grads_of(lin: &Linear, x: [f32; 2]) -> GradientsParams {
+        let dev = lin.weight.val().device();
+        let input = const2(x.to_vec(), [1, 2], &dev);
+        let g = lin.forward(input).sum().backward();
+        GradientsParams::from_grads(g, lin)
+    }
+
+    #[test]
+    fn global_norm_clipping_rescales_all_parameters_together() {
+        let dev = default_device().autodiff();
+        let lin = LinearConfig::new(2, 3).init(&dev);
+        // |g|^2 = 3 (x1^2 + x2^2) + 3 = 3 * 25 + 3 = 78.
+        let mut grads = grads_of(&lin, [3.0, 4.0]);
+        let norm = clip_global_norm(&lin, &mut grads, 1.0);
+        assert!((norm - 78f64.sqrt()).abs() < 1e-4, "norm {norm}");
+        let w = to_vec(grads.get::<2>(lin.weight.id).unwrap());
+        let b = to_vec(grads.get::<1>(lin.bias.as_ref().unwrap().id).unwrap());
+        let after: f64 = w.iter().chain(&b).map(|v| v * v).sum::<f64>().sqrt();
+        assert!((after - 1.0).abs() < 1e-4, "clipped norm {after}");
+        // Directions kept: bias entries equal, weight rows in ratio 3:4.
+        let f = 1.0 / 78f64.sqrt();
+        assert!((b[0] - f).abs() < 1e-5);
+        assert!((w[0] - 3.0 * f).abs() < 1e-5 && (w[3] - 4.0 * f).abs() < 1e-5);
+        // Below the threshold nothing changes.
+        let mut grads = grads_of(&lin, [3.0, 4.0]);
+        clip_global_norm(&lin, &mut grads, 100.0);
+        let b = to_vec(grads.get::<1>(lin.bias.as_ref().unwrap().id).unwrap());
+        assert!((b[0] - 1.0).abs() < 1e-6);
+    }
 }

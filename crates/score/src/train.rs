@@ -151,6 +151,8 @@ pub fn train_score(
         validation_fraction: 0.0,
         patience: usize::MAX,
         clip_norm: Some(1.0),
+        // Per tensor, as the shipped default model was trained.
+        clip_per_tensor: true,
         weight_decay: 0.0,
         schedule: LrSchedule::Cosine {
             final_fraction: 0.05,
