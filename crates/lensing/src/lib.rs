@@ -11,6 +11,8 @@
 //!   [`score::MapScore`]), noise schedules, the annealed shear likelihood.
 //! - [`posterior`]: annealed HMC, reverse SDE and probability-flow samplers
 //!   of `p(kappa | gamma)` with a score prior.
+//! - [`field_posterior`]: exact log p(white noise | shear) of a simulated
+//!   Gaussian / log-normal field, for HMC under the simulator's own prior.
 //! - [`metrics`]: RMSE, Pearson, residual C_ell, peak counts, one-point PDF.
 
 // Validation checks are written `!(x > 0.0)` on purpose so that NaN fails them.
@@ -18,6 +20,7 @@
 
 pub mod catalog;
 pub mod error;
+pub mod field_posterior;
 pub mod metrics;
 pub mod noise;
 pub mod posterior;

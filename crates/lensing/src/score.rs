@@ -239,6 +239,22 @@ impl ShearLikelihood {
     pub fn min_variance(&self) -> f64 {
         self.var.iter().cloned().fold(f64::INFINITY, f64::min)
     }
+    /// `log N(gamma; P kappa, Sigma)` up to a constant,
+    /// `-1/2 sum_i |gamma_i - (P kappa)_i|^2 / Sigma_i` over observed pixels,
+    /// and its gradient `P^T Sigma^-1 (gamma - P kappa)` in kappa.
+    pub fn log_likelihood(&self, kappa: &[f64]) -> Result<(f64, Vec<f64>)> {
+        let (p1, p2) = self.op.forward(kappa, None)?;
+        let mut logl = 0.0;
+        let (r1, r2): (Vec<f64>, Vec<f64>) = (0..p1.len())
+            .map(|i| {
+                let w = 1.0 / self.var[i];
+                let (d1, d2) = (self.g1[i] - p1[i], self.g2[i] - p2[i]);
+                logl -= 0.5 * w * (d1 * d1 + d2 * d2);
+                (d1 * w, d2 * w)
+            })
+            .unzip();
+        Ok((logl, self.op.adjoint_e(&r1, &r2)?))
+    }
     /// `grad_kappa log N(gamma; P kappa, Sigma + sigma^2 I)`.
     pub fn score(&self, kappa: &[f64], sigma: f64) -> Result<Vec<f64>> {
         let (p1, p2) = self.op.forward(kappa, None)?;

@@ -101,6 +101,14 @@ pub struct EvaluateArgs {
     /// computed over the observed pixels.
     #[arg(long)]
     pub mask: Option<PathBuf>,
+    /// Also sample the exact posterior under the simulator's own prior
+    /// (NUTS over the field's white noise, `cosmodiff_lensing::field_posterior`):
+    /// the Bayes-optimal reference a learned prior can at best match.
+    #[arg(long)]
+    pub exact: bool,
+    /// NUTS draws per chain for `--exact` (2 chains, as many warmup steps).
+    #[arg(long, default_value_t = 300)]
+    pub exact_draws: usize,
     /// Unconditional prior samples for the C_ell / PDF check (0: skip).
     #[arg(long, default_value_t = 32)]
     pub prior_samples: usize,
@@ -414,6 +422,13 @@ struct MethodMetrics {
     coverage_95_raw: f64,
     /// Mean over maps and samples of C_ell(sample) / C_ell(truth) per ell bin.
     cl_ratio: Vec<f64>,
+    /// RMSE of the posterior mean with the Monte Carlo error of an `n`-sample
+    /// mean removed, `sqrt(RMSE^2 - <s^2>/n)` per map (for independent
+    /// samples `E|mean_n - t|^2 = E|mean - t|^2 + tr(Cov)/n`): the RMSE the
+    /// sampler's posterior mean reaches with infinitely many samples.
+    /// Only for methods whose mean is an average of independent samples.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rmse_mc_corrected: Option<f64>,
 }
 
 /// Student-t quantile for `nu` degrees of freedom from the normal one
@@ -561,6 +576,19 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
     let seconds = start.elapsed().as_secs_f64();
     let groups = post.groups(a.maps);
 
+    let exact = if a.exact {
+        Some(exact_posteriors(
+            &cfg,
+            &base,
+            &liks,
+            a.exact_draws,
+            a.seed,
+            progress,
+        )?)
+    } else {
+        None
+    };
+
     let fft = Fft2::new(grid.n);
     let bins = EllBins::linear(2.0 * grid.ell_fundamental(), 0.5 * grid.ell_nyquist(), 8)?;
     let ell_mid: Vec<f64> = bins.edges.windows(2).map(|e| 0.5 * (e[0] + e[1])).collect();
@@ -570,6 +598,9 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
         ("wiener", MethodMetrics::default()),
         ("diffusion", MethodMetrics::default()),
     ];
+    if exact.is_some() {
+        res.push(("exact_posterior", MethodMetrics::default()));
+    }
     for r in res.iter_mut() {
         r.1.cl_ratio = vec![0.0; bins.nbins()];
     }
@@ -607,17 +638,35 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
         let wstd = pixel_std(&wsamp)?;
         let g = &groups[i];
         let cl_t = cl(&t)?;
-        let entries: [(&[f64], Option<&[f64]>, &[Vec<f64>]); 3] = [
-            (&ks, None, &[]),
-            (&wmean, Some(&wstd), &wsamp),
-            (&g.mean, Some(&g.std), &g.samples),
+        // (mean, std, samples for the C_ell, number of draws behind mean and std)
+        let ns = a.samples as f64;
+        let mut entries: Vec<(&[f64], Option<&[f64]>, &[Vec<f64>], f64)> = vec![
+            (&ks, None, &[], 1.0),
+            (&wmean, Some(&wstd), &wsamp, ns),
+            (&g.mean, Some(&g.std), &g.samples, ns),
         ];
-        for (k, (mean, std, samples)) in entries.into_iter().enumerate() {
+        if let Some(ex) = &exact {
+            let e = &ex[i];
+            entries.push((&e.mean, Some(&e.std), &e.samples, e.draws as f64));
+        }
+        for (k, (mean, std, samples, ns)) in entries.into_iter().enumerate() {
             let m = &mut res[k].1;
-            m.rmse += rmse(mean, &t, mk)? / nm;
+            let r = rmse(mean, &t, mk)?;
+            m.rmse += r / nm;
+            if k == 2 {
+                // Diffusion: independent chains, mean of `ns` samples.
+                let sd = std.unwrap_or_default();
+                let (mut v, mut w) = (0.0, 0.0);
+                for (j, s) in sd.iter().enumerate() {
+                    let wj = mk.map_or(1.0, |m| if m[j] > 0.0 { 1.0 } else { 0.0 });
+                    v += wj * s * s;
+                    w += wj;
+                }
+                let c = (r * r - v / w / ns).max(0.0).sqrt();
+                *m.rmse_mc_corrected.get_or_insert(0.0) += c / nm;
+            }
             m.pearson += pearson(mean, &t, mk)? / nm;
             if let Some(sd) = std {
-                let ns = samples.len() as f64;
                 let widen = (1.0 + 1.0 / ns).sqrt();
                 let z1 = t_quantile(cosmodiff_infer::special::norm_cdf(1.0), ns - 1.0) * widen;
                 let z2 = t_quantile(cosmodiff_infer::special::norm_cdf(2.0), ns - 1.0) * widen;
@@ -711,7 +760,17 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
     for (name, m) in &res {
         methods.insert(name.to_string(), serde_json::to_value(m)?);
     }
+    let exact_json = exact.as_ref().map(|ex| {
+        serde_json::json!({
+            "sampler": "NUTS over the white noise of the simulator's field (2 chains)",
+            "draws_per_map": ex[0].draws,
+            "seconds": ex.iter().map(|e| e.seconds).sum::<f64>(),
+            "divergences": ex.iter().map(|e| e.divergences).sum::<usize>(),
+            "max_rhat": ex.iter().map(|e| e.max_rhat).fold(0.0, f64::max),
+        })
+    });
     let json = serde_json::json!({
+        "exact_posterior": exact_json,
         "maps": a.maps,
         "samples_per_map": a.samples,
         "sampler": format!("{:?}", a.sampler),
@@ -741,6 +800,20 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
     }
     let w = &res[1].1;
     let d = &res[2].1;
+    if let Some(c) = d.rmse_mc_corrected {
+        eprintln!(
+            "diffusion RMSE without the Monte Carlo noise of a {}-sample mean: {:.5} ({:+.1}% relative to Wiener)",
+            a.samples,
+            c,
+            100.0 * (c / w.rmse - 1.0)
+        );
+    }
+    if let Some(e) = res.get(3) {
+        eprintln!(
+            "exact posterior RMSE is {:+.1}% relative to Wiener (the best any prior can do on these maps)",
+            100.0 * (e.1.rmse / w.rmse - 1.0)
+        );
+    }
     eprintln!(
         "diffusion RMSE is {:+.1}% relative to Wiener; {} score evaluations per chain, {:.2} s per sample; wrote {}",
         100.0 * (d.rmse / w.rmse - 1.0),
@@ -749,6 +822,129 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
         a.out.join("metrics.json").display()
     );
     Ok(())
+}
+
+/// Exact posterior of one held-out map: centred mean, std and a few draws.
+struct ExactPosterior {
+    mean: Vec<f64>,
+    std: Vec<f64>,
+    /// Evenly spaced draws (for the C_ell of samples).
+    samples: Vec<Vec<f64>>,
+    draws: usize,
+    seconds: f64,
+    divergences: usize,
+    max_rhat: f64,
+}
+
+/// [`cosmodiff_lensing::field_posterior::FieldPosterior`] as an
+/// [`cosmodiff_infer::LogDensity`] for NUTS.
+struct WhiteNoiseDensity<'a>(cosmodiff_lensing::field_posterior::FieldPosterior<'a>);
+
+impl cosmodiff_infer::LogDensity for WhiteNoiseDensity<'_> {
+    type Error = cosmodiff_lensing::LensingError;
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn logp_and_grad(&self, x: &[f64], grad: &mut [f64]) -> std::result::Result<f64, Self::Error> {
+        self.0.logp_and_grad(x, grad)
+    }
+}
+
+/// NUTS over the white noise of the simulator's field for each held-out
+/// shear data set: exact posterior samples under the true prior.
+fn exact_posteriors(
+    cfg: &PriorConfig,
+    base: &Path,
+    liks: &[cosmodiff_lensing::score::ShearLikelihood],
+    draws: usize,
+    seed: u64,
+    progress: bool,
+) -> Result<Vec<ExactPosterior>> {
+    use cosmodiff_infer::{run_nuts, NutsSettings};
+    use cosmodiff_lensing::field_posterior::FieldPosterior;
+    if draws < 2 {
+        bail!("--exact-draws must be >= 2");
+    }
+    let map = cfg
+        .map
+        .as_ref()
+        .ok_or_else(|| anyhow!("[map] is required"))?;
+    let lc = LensingConfig {
+        cosmology: cfg.cosmology.clone(),
+        options: cfg.options.clone(),
+        map: map.clone(),
+        source: cfg.source.clone(),
+        field: cfg.field.clone(),
+    };
+    let s = lensing_setup(&lc, base)?;
+    let field = TomoField::new(s.grid, &s.table, s.kind.clone()).map_err(|e| anyhow!("{e}"))?;
+    let np = s.grid.npix();
+    let pb = crate::cmd::progress(liks.len() as u64, "exact posterior (NUTS)");
+    let mut out = Vec::with_capacity(liks.len());
+    for (i, lik) in liks.iter().enumerate() {
+        let post = FieldPosterior::new(&field, vec![lik])?;
+        let settings = NutsSettings {
+            chains: 2,
+            warmup: draws,
+            draws,
+            seed: seed.wrapping_add(0xe4ac7 + i as u64),
+            progress: false,
+            init: Some(vec![0.0; np]),
+            init_radius: 0.5,
+            ..Default::default()
+        };
+        let start = std::time::Instant::now();
+        let density = WhiteNoiseDensity(post);
+        let run = run_nuts(&density, &settings)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let maps: Vec<Vec<f64>> = run
+            .draws
+            .outer_iter()
+            .flat_map(|chain| chain.outer_iter().map(|w| w.to_vec()).collect::<Vec<_>>())
+            .map(|w| {
+                let k = density.0.maps(&w)?.remove(0);
+                let mu = k.iter().sum::<f64>() / np as f64;
+                Ok(k.into_iter().map(|v| v - mu).collect())
+            })
+            .collect::<Result<_>>()?;
+        let n = maps.len() as f64;
+        let mut mean = vec![0.0; np];
+        for m in &maps {
+            for (a, v) in mean.iter_mut().zip(m) {
+                *a += v / n;
+            }
+        }
+        let mut std = vec![0.0; np];
+        for m in &maps {
+            for ((s, v), mu) in std.iter_mut().zip(m).zip(&mean) {
+                *s += (v - mu) * (v - mu) / (n - 1.0);
+            }
+        }
+        std.iter_mut().for_each(|s| *s = s.sqrt());
+        let stride = (maps.len() / 16).max(1);
+        let samples = maps.iter().step_by(stride).take(16).cloned().collect();
+        let max_rhat = run
+            .summary()
+            .params
+            .iter()
+            .map(|p| p.r_hat)
+            .filter(|r| r.is_finite())
+            .fold(0.0, f64::max);
+        out.push(ExactPosterior {
+            mean,
+            std,
+            samples,
+            draws: maps.len(),
+            seconds,
+            divergences: run.divergences(),
+            max_rhat,
+        });
+        if progress {
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    Ok(out)
 }
 
 fn bench(a: &BenchArgs) -> Result<()> {
