@@ -191,7 +191,12 @@ fn prior_train_then_diffusion_massmap() {
         serde_json::from_str(&std::fs::read_to_string(ev.join("metrics.json")).unwrap()).unwrap();
     assert!(m["mask"].as_str().unwrap().ends_with("mask.npy"));
     assert!(m["methods"]["diffusion"]["coverage_68"].as_f64().unwrap() > 0.0);
-    assert!(m["methods"]["diffusion"]["rmse_mc_corrected"].as_f64().unwrap() > 0.0);
+    assert!(
+        m["methods"]["diffusion"]["rmse_mc_corrected"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
     // The exact field-level posterior under the simulator's prior (NUTS).
     let ex = &m["methods"]["exact_posterior"];
     assert!(ex["rmse"].as_f64().unwrap() > 0.0, "{m}");

@@ -409,11 +409,11 @@ mod tests {
             let (a, b) = (u(), u());
             let r = (-2.0 * a.ln()).sqrt();
             let (z1, z2) = (
-                r * (6.283185307179586 * b).cos(),
-                r * (6.283185307179586 * b).sin(),
+                r * (std::f64::consts::TAU * b).cos(),
+                r * (std::f64::consts::TAU * b).sin(),
             );
             let (c, d) = (u(), u());
-            let z3 = (-2.0 * c.ln()).sqrt() * (6.283185307179586 * d).cos();
+            let z3 = (-2.0 * c.ln()).sqrt() * (std::f64::consts::TAU * d).cos();
             draws.extend([
                 0.3 + 0.02 * z1,
                 0.8 + 0.03 * (0.8 * z1 + 0.6 * z2),

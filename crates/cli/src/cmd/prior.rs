@@ -326,18 +326,7 @@ pub fn training_maps(
     if cfg.pixel_arcmin.is_some() {
         bail!("`pixel_arcmin` goes with `data`; the simulator uses [map] pixel_arcmin");
     }
-    let lc = LensingConfig {
-        cosmology: cfg.cosmology.clone(),
-        options: cfg.options.clone(),
-        map: MapSection {
-            npix: map.npix,
-            pixel_arcmin: map.pixel_arcmin,
-        },
-        source: cfg.source.clone(),
-        field: cfg.field.clone(),
-    };
-    let s = lensing_setup(&lc, base)?;
-    let field = TomoField::new(s.grid, &s.table, s.kind.clone()).map_err(|e| anyhow!("{e}"))?;
+    let field = simulator_field(cfg, map, base)?;
     use rand::SeedableRng;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let pb = crate::cmd::progress(n_maps as u64, "simulating maps");
@@ -348,7 +337,20 @@ pub fn training_maps(
         })
         .collect();
     pb.finish_and_clear();
-    Ok((s.grid, maps))
+    Ok((*field.grid(), maps))
+}
+
+/// The convergence field of the config's simulator (one source bin).
+fn simulator_field(cfg: &PriorConfig, map: &MapSection, base: &Path) -> Result<TomoField> {
+    let lc = LensingConfig {
+        cosmology: cfg.cosmology.clone(),
+        options: cfg.options.clone(),
+        map: map.clone(),
+        source: cfg.source.clone(),
+        field: cfg.field.clone(),
+    };
+    let s = lensing_setup(&lc, base)?;
+    TomoField::new(s.grid, &s.table, s.kind).map_err(|e| anyhow!("{e}"))
 }
 
 fn train(a: &TrainArgs) -> Result<()> {
@@ -637,10 +639,10 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
         let wsamp = wf.samples(&wmean, a.samples, a.seed.wrapping_add(i as u64), 1e-8)?;
         let wstd = pixel_std(&wsamp)?;
         let g = &groups[i];
-        let cl_t = cl(&t)?;
+        let cl_t = cl(t)?;
         // (mean, std, samples for the C_ell, number of draws behind mean and std)
         let ns = a.samples as f64;
-        let mut entries: Vec<(&[f64], Option<&[f64]>, &[Vec<f64>], f64)> = vec![
+        let mut entries: Vec<MethodEntry> = vec![
             (&ks, None, &[], 1.0),
             (&wmean, Some(&wstd), &wsamp, ns),
             (&g.mean, Some(&g.std), &g.samples, ns),
@@ -651,7 +653,7 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
         }
         for (k, (mean, std, samples, ns)) in entries.into_iter().enumerate() {
             let m = &mut res[k].1;
-            let r = rmse(mean, &t, mk)?;
+            let r = rmse(mean, t, mk)?;
             m.rmse += r / nm;
             if k == 2 {
                 // Diffusion: independent chains, mean of `ns` samples.
@@ -665,15 +667,15 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
                 let c = (r * r - v / w / ns).max(0.0).sqrt();
                 *m.rmse_mc_corrected.get_or_insert(0.0) += c / nm;
             }
-            m.pearson += pearson(mean, &t, mk)? / nm;
+            m.pearson += pearson(mean, t, mk)? / nm;
             if let Some(sd) = std {
                 let widen = (1.0 + 1.0 / ns).sqrt();
                 let z1 = t_quantile(cosmodiff_infer::special::norm_cdf(1.0), ns - 1.0) * widen;
                 let z2 = t_quantile(cosmodiff_infer::special::norm_cdf(2.0), ns - 1.0) * widen;
-                m.coverage_68 += coverage(&t, mean, sd, z1, mk) / nm;
-                m.coverage_95 += coverage(&t, mean, sd, z2, mk) / nm;
-                m.coverage_68_raw += coverage(&t, mean, sd, 1.0, mk) / nm;
-                m.coverage_95_raw += coverage(&t, mean, sd, 2.0, mk) / nm;
+                m.coverage_68 += coverage(t, mean, sd, z1, mk) / nm;
+                m.coverage_95 += coverage(t, mean, sd, z2, mk) / nm;
+                m.coverage_68_raw += coverage(t, mean, sd, 1.0, mk) / nm;
+                m.coverage_95_raw += coverage(t, mean, sd, 2.0, mk) / nm;
             }
             let ss: Vec<&[f64]> = if samples.is_empty() {
                 vec![mean]
@@ -824,6 +826,10 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
     Ok(())
 }
 
+/// A method's posterior mean, per-pixel std, samples (for the C_ell) and the
+/// number of draws behind mean and std.
+type MethodEntry<'a> = (&'a [f64], Option<&'a [f64]>, &'a [Vec<f64>], f64);
+
 /// Exact posterior of one held-out map: centred mean, std and a few draws.
 struct ExactPosterior {
     mean: Vec<f64>,
@@ -869,16 +875,8 @@ fn exact_posteriors(
         .map
         .as_ref()
         .ok_or_else(|| anyhow!("[map] is required"))?;
-    let lc = LensingConfig {
-        cosmology: cfg.cosmology.clone(),
-        options: cfg.options.clone(),
-        map: map.clone(),
-        source: cfg.source.clone(),
-        field: cfg.field.clone(),
-    };
-    let s = lensing_setup(&lc, base)?;
-    let field = TomoField::new(s.grid, &s.table, s.kind.clone()).map_err(|e| anyhow!("{e}"))?;
-    let np = s.grid.npix();
+    let field = simulator_field(cfg, map, base)?;
+    let np = field.grid().npix();
     let pb = crate::cmd::progress(liks.len() as u64, "exact posterior (NUTS)");
     let mut out = Vec::with_capacity(liks.len());
     for (i, lik) in liks.iter().enumerate() {
