@@ -4,8 +4,15 @@ use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::NpzReader;
 use std::path::PathBuf;
 
+/// `../shared/reference/cosmology` beside the repository. The crate folder is
+/// read at run time (cargo sets `CARGO_MANIFEST_DIR` for tests), so a test
+/// binary reused from another checkout of the same target directory still
+/// looks in its own checkout.
 pub fn refdir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/cosmology")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("../../../shared/reference/cosmology")
 }
 
 pub fn load(file: &str, key: &str) -> ArrayD<f64> {
