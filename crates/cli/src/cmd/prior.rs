@@ -1,7 +1,7 @@
 //! `cosmodiff prior train|evaluate`: learned score priors of convergence maps
 //! (denoising score matching with a U-Net; see `cosmodiff-score`).
 
-use crate::cmd::simulate::{lensing_setup, LensingConfig, MapSection, SourceSection};
+use crate::cmd::simulate::{lensing_setup, LensingConfig, LensingSetup, MapSection, SourceSection};
 use crate::config::{self, CosmologySection, OptionsSection};
 use anyhow::{anyhow, bail, Context, Result};
 use cosmodiff_field::tomo2::TomoField;
@@ -314,6 +314,13 @@ pub fn training_maps(
         debug_assert_eq!(maps.len(), nm);
         return Ok((grid, maps));
     }
+    let field = simulator_field(&simulator_setup(cfg, base)?)?;
+    Ok((*field.grid(), simulate_maps(&field, n_maps, seed)))
+}
+
+/// The config's simulator (exactly one source bin): grid, theory C_ell and
+/// field kind.
+fn simulator_setup(cfg: &PriorConfig, base: &Path) -> Result<LensingSetup> {
     let map = cfg.map.as_ref().ok_or_else(|| {
         anyhow!("need `data = \"maps.npz\"` or a simulator with [map] and [[source]]")
     })?;
@@ -326,7 +333,23 @@ pub fn training_maps(
     if cfg.pixel_arcmin.is_some() {
         bail!("`pixel_arcmin` goes with `data`; the simulator uses [map] pixel_arcmin");
     }
-    let field = simulator_field(cfg, map, base)?;
+    let lc = LensingConfig {
+        cosmology: cfg.cosmology.clone(),
+        options: cfg.options.clone(),
+        map: map.clone(),
+        source: cfg.source.clone(),
+        field: cfg.field.clone(),
+    };
+    lensing_setup(&lc, base)
+}
+
+/// The convergence field of a simulator setup.
+fn simulator_field(s: &LensingSetup) -> Result<TomoField> {
+    TomoField::new(s.grid, &s.table, s.kind.clone()).map_err(|e| anyhow!("{e}"))
+}
+
+/// `n_maps` convergence maps of the field's first bin from `seed`.
+fn simulate_maps(field: &TomoField, n_maps: usize, seed: u64) -> Vec<Vec<f64>> {
     use rand::SeedableRng;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let pb = crate::cmd::progress(n_maps as u64, "simulating maps");
@@ -337,20 +360,7 @@ pub fn training_maps(
         })
         .collect();
     pb.finish_and_clear();
-    Ok((*field.grid(), maps))
-}
-
-/// The convergence field of the config's simulator (one source bin).
-fn simulator_field(cfg: &PriorConfig, map: &MapSection, base: &Path) -> Result<TomoField> {
-    let lc = LensingConfig {
-        cosmology: cfg.cosmology.clone(),
-        options: cfg.options.clone(),
-        map: map.clone(),
-        source: cfg.source.clone(),
-        field: cfg.field.clone(),
-    };
-    let s = lensing_setup(&lc, base)?;
-    TomoField::new(s.grid, &s.table, s.kind).map_err(|e| anyhow!("{e}"))
+    maps
 }
 
 fn train(a: &TrainArgs) -> Result<()> {
@@ -488,6 +498,9 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
     if a.maps == 0 || a.samples < 2 {
         bail!("--maps must be >= 1 and --samples >= 2");
     }
+    if a.exact && a.exact_draws < 2 {
+        bail!("--exact-draws must be >= 2");
+    }
     let model = match &a.prior {
         Some(d) => ScoreModel::load(d).map_err(|e| anyhow!("--prior: {e}"))?,
         None => ScoreModel::default_model().map_err(|e| anyhow!("default prior: {e}"))?,
@@ -513,21 +526,17 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
         .with_context(|| format!("cannot create {}", a.out.display()))?;
     // Held-out truths: a seed no training run uses.
     let test_seed = cfg.field.seed.wrapping_add(0x7e57_0000_0000);
-    let (grid, truths) = training_maps(&cfg, &base, a.maps, test_seed)?;
+    let setup = simulator_setup(&cfg, &base)?;
+    let field = simulator_field(&setup)?;
+    let grid = setup.grid;
+    let truths = simulate_maps(&field, a.maps, test_seed);
     let src = &cfg.source[0];
     let noise_std = pixel_noise_std(
         &grid,
         src.sigma_e.unwrap_or(0.26),
         src.gals_per_arcmin2.unwrap_or(10.0),
     )?;
-    let lc = LensingConfig {
-        cosmology: cfg.cosmology.clone(),
-        options: cfg.options.clone(),
-        map: map.clone(),
-        source: cfg.source.clone(),
-        field: cfg.field.clone(),
-    };
-    let theory = lensing_setup(&lc, &base)?.table.pair(0, 0).clone();
+    let theory = setup.table.pair(0, 0).clone();
     let np = grid.npix();
     let noise = vec![noise_std; np];
     let mask: Option<Vec<f64>> = match &a.mask {
@@ -579,14 +588,7 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
     let groups = post.groups(a.maps);
 
     let exact = if a.exact {
-        Some(exact_posteriors(
-            &cfg,
-            &base,
-            &liks,
-            a.exact_draws,
-            a.seed,
-            progress,
-        )?)
+        Some(exact_posteriors(&field, &liks, a.exact_draws, a.seed)?)
     } else {
         None
     };
@@ -859,28 +861,19 @@ impl cosmodiff_infer::LogDensity for WhiteNoiseDensity<'_> {
 /// NUTS over the white noise of the simulator's field for each held-out
 /// shear data set: exact posterior samples under the true prior.
 fn exact_posteriors(
-    cfg: &PriorConfig,
-    base: &Path,
+    field: &TomoField,
     liks: &[cosmodiff_lensing::score::ShearLikelihood],
     draws: usize,
     seed: u64,
-    progress: bool,
 ) -> Result<Vec<ExactPosterior>> {
     use cosmodiff_infer::{run_nuts, NutsSettings};
     use cosmodiff_lensing::field_posterior::FieldPosterior;
-    if draws < 2 {
-        bail!("--exact-draws must be >= 2");
-    }
-    let map = cfg
-        .map
-        .as_ref()
-        .ok_or_else(|| anyhow!("[map] is required"))?;
-    let field = simulator_field(cfg, map, base)?;
+    use cosmodiff_lensing::posterior::MapSamples;
     let np = field.grid().npix();
     let pb = crate::cmd::progress(liks.len() as u64, "exact posterior (NUTS)");
     let mut out = Vec::with_capacity(liks.len());
     for (i, lik) in liks.iter().enumerate() {
-        let post = FieldPosterior::new(&field, vec![lik])?;
+        let post = FieldPosterior::new(field, vec![lik])?;
         let settings = NutsSettings {
             chains: 2,
             warmup: draws,
@@ -905,22 +898,15 @@ fn exact_posteriors(
                 Ok(k.into_iter().map(|v| v - mu).collect())
             })
             .collect::<Result<_>>()?;
-        let n = maps.len() as f64;
-        let mut mean = vec![0.0; np];
-        for m in &maps {
-            for (a, v) in mean.iter_mut().zip(m) {
-                *a += v / n;
-            }
-        }
-        let mut std = vec![0.0; np];
-        for m in &maps {
-            for ((s, v), mu) in std.iter_mut().zip(m).zip(&mean) {
-                *s += (v - mu) * (v - mu) / (n - 1.0);
-            }
-        }
-        std.iter_mut().for_each(|s| *s = s.sqrt());
-        let stride = (maps.len() / 16).max(1);
-        let samples = maps.iter().step_by(stride).take(16).cloned().collect();
+        let ms = MapSamples::new(maps, 0, 1.0);
+        let stride = (ms.samples.len() / 16).max(1);
+        let samples = ms
+            .samples
+            .iter()
+            .step_by(stride)
+            .take(16)
+            .cloned()
+            .collect();
         let max_rhat = run
             .summary()
             .params
@@ -929,17 +915,15 @@ fn exact_posteriors(
             .filter(|r| r.is_finite())
             .fold(0.0, f64::max);
         out.push(ExactPosterior {
-            mean,
-            std,
+            draws: ms.samples.len(),
+            mean: ms.mean,
+            std: ms.std,
             samples,
-            draws: maps.len(),
             seconds,
             divergences: run.divergences(),
             max_rhat,
         });
-        if progress {
-            pb.inc(1);
-        }
+        pb.inc(1);
     }
     pb.finish_and_clear();
     Ok(out)
