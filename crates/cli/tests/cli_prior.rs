@@ -138,25 +138,20 @@ fn prior_train_then_diffusion_massmap() {
 
     // Evaluation on held-out simulations.
     let ev = d.join("eval");
-    run(bin()
-        .args(["-q", "prior", "evaluate", "--config"])
-        .arg(d.join("prior.toml"))
-        .arg("--out")
-        .arg(&ev)
-        .arg("--prior")
-        .arg(&model)
-        .args([
-            "--maps",
-            "2",
-            "--samples",
-            "2",
-            "--steps",
-            "3",
-            "--prior-samples",
-            "2",
-        ]));
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ev.join("metrics.json")).unwrap()).unwrap();
+    // `prior evaluate` on 2 held-out maps, 2 samples, 3 steps; returns metrics.json.
+    let evaluate = |extra: &[&str]| -> serde_json::Value {
+        run(bin()
+            .args(["-q", "prior", "evaluate", "--config"])
+            .arg(d.join("prior.toml"))
+            .arg("--out")
+            .arg(&ev)
+            .arg("--prior")
+            .arg(&model)
+            .args(["--maps", "2", "--samples", "2", "--steps", "3"])
+            .args(extra));
+        serde_json::from_str(&std::fs::read_to_string(ev.join("metrics.json")).unwrap()).unwrap()
+    };
+    let m = evaluate(&["--prior-samples", "2"]);
     for k in ["kaiser_squires", "wiener", "diffusion"] {
         assert!(m["methods"][k]["rmse"].as_f64().unwrap() > 0.0, "{k}");
     }
@@ -165,30 +160,16 @@ fn prior_train_then_diffusion_massmap() {
     let mut mask = ndarray::Array2::<f64>::ones((16, 16));
     mask.row_mut(5).fill(0.0);
     ndarray_npy::write_npy(d.join("mask.npy"), &mask).unwrap();
-    run(bin()
-        .args(["-q", "prior", "evaluate", "--config"])
-        .arg(d.join("prior.toml"))
-        .arg("--out")
-        .arg(&ev)
-        .arg("--prior")
-        .arg(&model)
-        .arg("--mask")
-        .arg(d.join("mask.npy"))
-        .args([
-            "--maps",
-            "2",
-            "--samples",
-            "2",
-            "--steps",
-            "3",
-            "--prior-samples",
-            "0",
-            "--exact",
-            "--exact-draws",
-            "20",
-        ]));
-    let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ev.join("metrics.json")).unwrap()).unwrap();
+    let mask_path = d.join("mask.npy");
+    let m = evaluate(&[
+        "--mask",
+        mask_path.to_str().unwrap(),
+        "--prior-samples",
+        "0",
+        "--exact",
+        "--exact-draws",
+        "20",
+    ]);
     assert!(m["mask"].as_str().unwrap().ends_with("mask.npy"));
     assert!(m["methods"]["diffusion"]["coverage_68"].as_f64().unwrap() > 0.0);
     assert!(
