@@ -14,7 +14,7 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::activation::softplus;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -102,15 +102,14 @@ impl SplineCoupling {
         let out = out.reshape([b, d_tr, n_params(self.bins)]);
         // As in nflows: bin widths and heights are divided by sqrt(hidden),
         // so the initial spline is close to uniform bins.
+        // One broadcast multiply by [1/sqrt(h) x 2K, 1 x (K - 1)].
         let k = self.bins;
-        let scale = 1.0 / (self.net.hidden() as f64).sqrt();
-        Tensor::cat(
-            vec![
-                out.clone().narrow(2, 0, 2 * k) * scale,
-                out.narrow(2, 2 * k, k - 1),
-            ],
-            2,
-        )
+        let inv = (1.0 / (self.net.hidden() as f64).sqrt()) as f32;
+        let scale: Vec<f32> = (0..n_params(k))
+            .map(|i| if i < 2 * k { inv } else { 1.0 })
+            .collect();
+        let scale = Tensor::<1>::from_data(TensorData::new(scale, [n_params(k)]), &out.device());
+        out * scale.reshape([1, 1, n_params(k)])
     }
     fn forward(&self, x: Tensor<2>, c: &Option<Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
         let (ya, yb) = split(x, self.d_id, self.flip);

@@ -143,7 +143,6 @@ pub fn train_validation_split(n: usize, fraction: f64, seed: u64) -> (Vec<usize>
     (train, val)
 }
 
-/// Train `model` (whose parameters live on an autodiff device) by minimising
 /// Squared L2 norms of the gradients of a module's float parameters.
 struct GradSquares<'a> {
     grads: &'a GradientsParams,
@@ -195,6 +194,7 @@ pub fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, max: 
     norm
 }
 
+/// Train `model` (whose parameters live on an autodiff device) by minimising
 /// `loss(model, rows)`, the mean loss over the given data rows, returned as
 /// a one-element tensor. Returns the weights with the best validation loss.
 pub fn fit<M, F>(
