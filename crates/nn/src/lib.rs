@@ -21,6 +21,7 @@ pub mod estimator;
 pub mod flow;
 pub mod layers;
 pub mod spline;
+pub mod spline_kernel;
 pub mod standardize;
 pub mod tensor;
 pub mod train;

@@ -12,8 +12,11 @@
 //! dy/dx = s_k^2 [d_{k+1} xi^2 + 2 s_k xi (1 - xi) + d_k (1 - xi)^2] / [s_k + (d_{k+1} + d_k - 2 s_k) xi (1 - xi)]^2
 //! ```
 
+use burn::backend::{Dispatch, DispatchDevice};
 use burn::tensor::activation::{softmax, softplus};
 use burn::tensor::{Int, Tensor};
+
+use crate::spline_kernel::{RqSplineKernels, RqSplineOps};
 
 /// Smallest bin width / height as a fraction of `2B`.
 pub const MIN_BIN: f64 = 1e-3;
@@ -113,9 +116,72 @@ fn bin(k: &Knots, idx: Tensor<3, Int>) -> Bin {
     }
 }
 
+/// Where the fused kernel of [`crate::spline_kernel`] can run: `Some(true)`
+/// on the autodiff-wrapped `flex` device, `Some(false)` on plain `flex`,
+/// `None` elsewhere.
+fn fused_kernel(t: &Tensor<2>) -> Option<bool> {
+    match t.device().as_dispatch() {
+        DispatchDevice::Flex(_) => Some(false),
+        DispatchDevice::Autodiff(d) => {
+            matches!(d.clone().inner(), DispatchDevice::Flex(_)).then_some(true)
+        }
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+/// Split a `[2, B, D]` kernel output into its two `[B, D]` halves.
+fn halves(out: Tensor<3>) -> (Tensor<2>, Tensor<2>) {
+    let [_, b, d] = out.dims();
+    (
+        out.clone().narrow(0, 0, 1).reshape([b, d]),
+        out.narrow(0, 1, 1).reshape([b, d]),
+    )
+}
+
 /// Forward map `x -> y` with `log |dy/dx|`, elementwise over `[B, D]`;
-/// `params` is `[B, D, 3K - 1]`.
+/// `params` is `[B, D, 3K - 1]`. Runs the fused kernel on the CPU backend
+/// and [`rq_forward_ops`] elsewhere.
 pub fn rq_forward(
+    x: Tensor<2>,
+    params: Tensor<3>,
+    bins: usize,
+    bound: f64,
+) -> (Tensor<2>, Tensor<2>) {
+    if fused_kernel(&x).is_none() {
+        return rq_forward_ops(x, params, bins, bound);
+    }
+    halves(Tensor::from_dispatch(Dispatch::rq_spline_forward(
+        x.into_dispatch(),
+        params.into_dispatch(),
+        bins,
+        bound,
+    )))
+}
+
+/// Inverse map `y -> x` with `log |dy/dx|` at the solution (so the caller
+/// subtracts it). The fused kernel has no backward pass, so it runs only
+/// on the plain CPU backend; elsewhere [`rq_inverse_ops`].
+pub fn rq_inverse(
+    y: Tensor<2>,
+    params: Tensor<3>,
+    bins: usize,
+    bound: f64,
+) -> (Tensor<2>, Tensor<2>) {
+    if fused_kernel(&y) != Some(false) {
+        return rq_inverse_ops(y, params, bins, bound);
+    }
+    halves(Tensor::from_dispatch(Dispatch::rq_spline_inverse(
+        y.into_dispatch(),
+        params.into_dispatch(),
+        bins,
+        bound,
+    )))
+}
+
+/// [`rq_forward`] composed from burn operations (any backend, autodiff by
+/// burn); the reference the fused kernel is tested against.
+pub fn rq_forward_ops(
     x: Tensor<2>,
     params: Tensor<3>,
     bins: usize,
@@ -144,9 +210,9 @@ pub fn rq_forward(
     )
 }
 
-/// Inverse map `y -> x` (solving the quadratic of appendix A), with
-/// `log |dy/dx|` at the solution (so the caller subtracts it).
-pub fn rq_inverse(
+/// [`rq_inverse`] composed from burn operations (solving the quadratic of
+/// appendix A).
+pub fn rq_inverse_ops(
     y: Tensor<2>,
     params: Tensor<3>,
     bins: usize,

@@ -1,0 +1,54 @@
+//! Time one NSF training step's pieces (batch 200, two_moons sizes):
+//! `cargo run --release -p cosmodiff-nn --example flow_step`.
+use cosmodiff_nn::burn::tensor::{Distribution, Tensor};
+use cosmodiff_nn::spline::{n_params, rq_forward};
+use cosmodiff_nn::tensor::default_device;
+use cosmodiff_nn::{FlowConfig, FlowKind};
+use std::time::Instant;
+
+fn main() {
+    let dev = default_device().autodiff();
+    let reps = 200;
+    let flow = FlowConfig::new(FlowKind::Nsf, 2, 2).init(&dev).unwrap();
+    let y = Tensor::<2>::random([200, 2], Distribution::Normal(0.0, 1.0), &dev);
+    let c = Tensor::<2>::random([200, 2], Distribution::Normal(0.0, 1.0), &dev);
+    let t = Instant::now();
+    for _ in 0..reps {
+        let l = flow.log_prob(y.clone(), Some(c.clone())).mean().neg();
+        let _g = l.backward();
+    }
+    let full = t.elapsed().as_secs_f64() / reps as f64;
+    let x = Tensor::<2>::random([200, 1], Distribution::Normal(0.0, 1.0), &dev);
+    let p = Tensor::<3>::random([200, 1, n_params(10)], Distribution::Normal(0.0, 1.0), &dev)
+        .require_grad();
+    let t = Instant::now();
+    for _ in 0..reps * 5 {
+        let (z, ld) = rq_forward(x.clone(), p.clone(), 10, 3.0);
+        let _g = (z.sum() + ld.sum()).backward();
+    }
+    let spl = t.elapsed().as_secs_f64() / reps as f64;
+    use cosmodiff_nn::burn::optim::{AdamConfig, GradientsParams, Optimizer};
+    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut flow = flow;
+    let (mut tb, mut tg, mut to) = (0.0, 0.0, 0.0);
+    for _ in 0..reps {
+        let t0 = Instant::now();
+        let l = flow.log_prob(y.clone(), Some(c.clone())).mean().neg();
+        let g = l.backward();
+        let t1 = Instant::now();
+        let mut g = GradientsParams::from_grads(g, &flow);
+        cosmodiff_nn::train::clip_global_norm(&flow, &mut g, 5.0);
+        let t2 = Instant::now();
+        flow = optim.step(1e-4, flow, g);
+        let t3 = Instant::now();
+        tb += (t1 - t0).as_secs_f64();
+        tg += (t2 - t1).as_secs_f64();
+        to += (t3 - t2).as_secs_f64();
+    }
+    let r = 1e3 / reps as f64;
+    println!("step: fwd+bwd {:.3} ms, grads+clip {:.3} ms, adam {:.3} ms", tb * r, tg * r, to * r);
+    println!("flow log_prob fwd+bwd: {:.3} ms; 5 x spline fwd+bwd: {:.3} ms ({:.0}%)", full * 1e3, spl * 1e3, 100.0 * spl / full);
+}
+
+#[allow(dead_code)]
+fn optim_timing() {}
