@@ -6,6 +6,10 @@ use cosmodiff_nn::tensor::default_device;
 use cosmodiff_nn::{FlowConfig, FlowKind};
 use std::time::Instant;
 
+#[cfg(feature = "never")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let dev = default_device().autodiff();
     let reps = 200;

@@ -20,6 +20,7 @@ pub mod error;
 pub mod estimator;
 pub mod flow;
 pub mod layers;
+pub mod norm_kernel;
 pub mod spline;
 pub mod spline_kernel;
 pub mod standardize;

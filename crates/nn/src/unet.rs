@@ -25,6 +25,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{invalid, NnError};
+use crate::norm_kernel::group_norm_silu;
 
 /// Architecture of a [`UNet`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -142,10 +143,10 @@ impl ResBlock {
     }
 
     fn forward(&self, x: Tensor<4>, emb: Tensor<2>) -> Tensor<4> {
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let h = self.conv1.forward(group_norm_silu(&self.norm1, x.clone()));
         let [b, c] = [h.dims()[0], h.dims()[1]];
         let h = h + self.emb.forward(emb).reshape([b, c, 1, 1]);
-        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        let h = self.conv2.forward(group_norm_silu(&self.norm2, h));
         let s = match &self.skip {
             Some(conv) => conv.forward(x),
             None => x,
@@ -214,6 +215,6 @@ impl UNet {
             let s = skips.pop().expect("one skip per level");
             h = block.forward(Tensor::cat(vec![upsample2(h), s], 1), emb.clone());
         }
-        self.conv_out.forward(silu(self.norm_out.forward(h)))
+        self.conv_out.forward(group_norm_silu(&self.norm_out, h))
     }
 }
