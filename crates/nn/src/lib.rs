@@ -15,6 +15,7 @@
 //! - [`checkpoint`]: safetensors weights + JSON configuration.
 
 pub mod checkpoint;
+pub mod conv_kernel;
 pub mod embedding;
 pub mod error;
 pub mod estimator;

@@ -25,6 +25,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{invalid, NnError};
+use crate::conv_kernel::conv2d_same;
 use crate::norm_kernel::group_norm_silu;
 
 /// Architecture of a [`UNet`].
@@ -143,12 +144,12 @@ impl ResBlock {
     }
 
     fn forward(&self, x: Tensor<4>, emb: Tensor<2>) -> Tensor<4> {
-        let h = self.conv1.forward(group_norm_silu(&self.norm1, x.clone()));
+        let h = conv2d_same(&self.conv1, group_norm_silu(&self.norm1, x.clone()));
         let [b, c] = [h.dims()[0], h.dims()[1]];
         let h = h + self.emb.forward(emb).reshape([b, c, 1, 1]);
-        let h = self.conv2.forward(group_norm_silu(&self.norm2, h));
+        let h = conv2d_same(&self.conv2, group_norm_silu(&self.norm2, h));
         let s = match &self.skip {
-            Some(conv) => conv.forward(x),
+            Some(conv) => conv2d_same(conv, x),
             None => x,
         };
         h + s
@@ -203,7 +204,7 @@ impl UNet {
         let device = x.device();
         let f = self.features(c_noise, &device);
         let emb = self.embed2.forward(silu(self.embed1.forward(f)));
-        let mut h = self.first.forward(self.conv_in.forward(x), emb.clone());
+        let mut h = self.first.forward(conv2d_same(&self.conv_in, x), emb.clone());
         let mut skips = vec![h.clone()];
         for block in &self.down {
             h = block.forward(self.pool.forward(h), emb.clone());
@@ -215,6 +216,6 @@ impl UNet {
             let s = skips.pop().expect("one skip per level");
             h = block.forward(Tensor::cat(vec![upsample2(h), s], 1), emb.clone());
         }
-        self.conv_out.forward(group_norm_silu(&self.norm_out, h))
+        conv2d_same(&self.conv_out, group_norm_silu(&self.norm_out, h))
     }
 }
