@@ -2,6 +2,12 @@
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc keeps freed memory for reuse: the networks' training steps
+/// allocate and free many multi-megabyte tensors, which glibc's allocator
+/// hands back to the kernel and page-faults in again every step.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cmd;
 mod config;
 mod io;

@@ -117,6 +117,7 @@ impl Dims {
     }
 }
 
+#[inline(never)]
 /// Row `(c, i, j)`, column `(y, x)` of the column matrix: the input at
 /// `(y + i - k/2, x + j - k/2)` in channel `c`, zero outside.
 fn im2col(xn: &[f32], d: Dims, col: &mut [f32]) {
@@ -150,6 +151,7 @@ fn im2col(xn: &[f32], d: Dims, col: &mut [f32]) {
     }
 }
 
+#[inline(never)]
 /// Adjoint of [`im2col`]: accumulate the column matrix into the map.
 fn col2im(col: &[f32], d: Dims, xn: &mut [f32]) {
     let (h, w, k, r) = (d.h as isize, d.w as isize, d.k, (d.k / 2) as isize);
@@ -183,6 +185,7 @@ fn col2im(col: &[f32], d: Dims, xn: &mut [f32]) {
 /// `lhs` read transposed from a `[k, m]` matrix when `lhs_t`, `rhs` from
 /// `[n, k]` when `rhs_t`.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 fn matmul(
     dst: &mut [f32],
     lhs: &[f32],
