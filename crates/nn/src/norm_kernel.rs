@@ -148,19 +148,64 @@ fn stats(x: &[f32], hw: usize, eps: f64) -> (f32, f32) {
 fn exp_f32(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
+    // Round to nearest by adding 1.5 * 2^23: the sum's low mantissa bits
+    // are `n` itself (no `roundps` on the baseline x86-64 target, and no
+    // float-to-int conversion).
+    const MAGIC: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E).round();
+    let k = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = k - MAGIC;
     let u = (x - n * LN2_HI) - n * LN2_LO;
     let p = 1.0
         + u * (1.0
             + u * (0.5
                 + u * (1.0 / 6.0 + u * (1.0 / 24.0 + u * (1.0 / 120.0 + u * (1.0 / 720.0))))));
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    let two_n = k.to_bits().wrapping_sub(MAGIC.to_bits()).wrapping_add(127) << 23;
+    p * f32::from_bits(two_n)
 }
 
 #[inline(always)]
 fn sigmoid(a: f32) -> f32 {
     1.0 / (1.0 + exp_f32(-a))
+}
+
+/// `out = silu(a x + b)` over one channel row.
+#[inline(never)]
+fn affine_silu(x: &[f32], a: f32, b: f32, out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        let t = a * v + b;
+        *o = t * sigmoid(t);
+    }
+}
+
+/// One channel row of the backward pass: `g_a = g_y silu'(a)` into `ga`.
+#[inline(never)]
+fn silu_grad_row(x: &[f32], gy: &[f32], (mu, rstd): (f32, f32), (gamma, beta): (f32, f32), ga: &mut [f32]) {
+    for ((o, &xv), &gyv) in ga.iter_mut().zip(x).zip(gy) {
+        let a = gamma * ((xv - mu) * rstd) + beta;
+        let s = sigmoid(a);
+        *o = gyv * (s + a * s * (1.0 - s));
+    }
+}
+
+/// `sum_i f(a_i, b_i)` in eight f32 lanes, the lanes and the tail added in
+/// f64 (see [`lane_sum`]).
+#[inline(always)]
+fn lane_sum2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(&u, &v)| f(u, v) as f64)
+        .sum();
+    for (u, v) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] += f(u[l], v[l]);
+        }
+    }
+    acc.iter().map(|&v| v as f64).sum::<f64>() + tail
 }
 
 /// Shape bookkeeping shared by forward and backward: `(C, G, HW)`.
@@ -183,10 +228,7 @@ fn forward(x: &[f32], gamma: &[f32], beta: &[f32], shape: &Shape, groups: usize,
             let c0 = (ng % g) * cg;
             for (j, (oc, xc)) in o.chunks_mut(hw).zip(xs.chunks(hw)).enumerate() {
                 let (ga, be) = (gamma[c0 + j] * rstd, beta[c0 + j] - gamma[c0 + j] * rstd * mu);
-                for (ov, &xv) in oc.iter_mut().zip(xc) {
-                    let a = ga * xv + be;
-                    *ov = a * sigmoid(a);
-                }
+                affine_silu(xc, ga, be, oc);
             }
         });
     out
@@ -214,45 +256,28 @@ fn backward(
             let (mu, rstd) = stats(xs, hw, eps);
             let c0 = (ng % g) * cg;
             let (mut sg, mut sb) = (vec![0.0f64; cg], vec![0.0f64; cg]);
-            // Pass 1: g_xhat = gamma g_a into gxs; group means of g_xhat
-            // and g_xhat xhat.
+            // Pass 1: g_a into gxs; per channel sum g_a xhat and sum g_a,
+            // whence the group means of g_xhat = gamma g_a and g_xhat xhat.
             let (mut m1, mut m2) = (0.0f64, 0.0f64);
             for j in 0..cg {
-                let (ch_g, ch_b) = (gamma[c0 + j], beta[c0 + j]);
                 let r = j * hw..(j + 1) * hw;
-                // Sums of g_a xhat, g_a, g_xhat and g_xhat xhat in f32 lanes.
-                let mut acc = [[0.0f32; LANES]; 4];
-                let (gvs, xr, gyr) = (&mut gxs[r.clone()], &xs[r.clone()], &gys[r]);
-                for ((gv, xv), gyv) in gvs
-                    .chunks_mut(LANES)
-                    .zip(xr.chunks(LANES))
-                    .zip(gyr.chunks(LANES))
-                {
-                    for l in 0..gv.len() {
-                        let xhat = (xv[l] - mu) * rstd;
-                        let a = ch_g * xhat + ch_b;
-                        let s = sigmoid(a);
-                        let ga = gyv[l] * (s + a * s * (1.0 - s));
-                        let gxh = ga * ch_g;
-                        acc[0][l] += ga * xhat;
-                        acc[1][l] += ga;
-                        acc[2][l] += gxh;
-                        acc[3][l] += gxh * xhat;
-                        gv[l] = gxh;
-                    }
-                }
-                let lanes = |k: usize| acc[k].iter().map(|&v| v as f64).sum::<f64>();
-                sg[j] = lanes(0);
-                sb[j] = lanes(1);
-                m1 += lanes(2);
-                m2 += lanes(3);
+                let (xr, gr) = (&xs[r.clone()], &mut gxs[r.clone()]);
+                silu_grad_row(xr, &gys[r], (mu, rstd), (gamma[c0 + j], beta[c0 + j]), gr);
+                sg[j] = lane_sum2(gr, xr, |g, x| g * ((x - mu) * rstd));
+                sb[j] = lane_sum(gr, |g| g);
+                m1 += gamma[c0 + j] as f64 * sb[j];
+                m2 += gamma[c0 + j] as f64 * sg[j];
             }
             let m = (cg * hw) as f64;
             let (m1, m2) = ((m1 / m) as f32, (m2 / m) as f32);
-            // Pass 2: g_x = rstd (g_xhat - m1 - xhat m2).
-            for (gv, &xv) in gxs.iter_mut().zip(xs) {
-                let xhat = (xv - mu) * rstd;
-                *gv = rstd * (*gv - m1 - xhat * m2);
+            // Pass 2: g_x = rstd (gamma g_a - m1 - xhat m2).
+            for j in 0..cg {
+                let r = j * hw..(j + 1) * hw;
+                let gm = gamma[c0 + j];
+                for (gv, &xv) in gxs[r.clone()].iter_mut().zip(&xs[r]) {
+                    let xhat = (xv - mu) * rstd;
+                    *gv = rstd * (gm * *gv - m1 - xhat * m2);
+                }
             }
             (c0, sg, sb)
         })
