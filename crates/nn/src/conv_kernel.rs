@@ -117,89 +117,129 @@ impl Dims {
     }
 }
 
+/// Output rows per tile: about `TILE_PIXELS` pixels, so that a tile's
+/// column matrix (`C_in k^2` rows) stays in cache.
+const TILE_PIXELS: usize = 512;
+
+fn tiles(d: Dims) -> impl Iterator<Item = (usize, usize)> {
+    let rows = (TILE_PIXELS / d.w).clamp(1, d.h);
+    (0..d.h).step_by(rows).map(move |y0| (y0, (y0 + rows).min(d.h)))
+}
+
+/// Column matrix of output rows `y0..y1`: row `(c, i, j)`, column
+/// `(y - y0, x)` holds the input at `(y + i - k/2, x + j - k/2)` in
+/// channel `c`, zero outside the map.
 #[inline(never)]
-/// Row `(c, i, j)`, column `(y, x)` of the column matrix: the input at
-/// `(y + i - k/2, x + j - k/2)` in channel `c`, zero outside.
-fn im2col(xn: &[f32], d: Dims, col: &mut [f32]) {
+fn im2col(xn: &[f32], d: Dims, (y0, y1): (usize, usize), col: &mut [f32]) {
     let (h, w, k, r) = (d.h as isize, d.w as isize, d.k, (d.k / 2) as isize);
+    let tw = (y1 - y0) * d.w;
     for c in 0..d.cin {
         let xc = &xn[c * d.hw()..(c + 1) * d.hw()];
         for i in 0..k {
             for j in 0..k {
-                let row = &mut col[((c * k + i) * k + j) * d.hw()..][..d.hw()];
+                let row = &mut col[((c * k + i) * k + j) * tw..][..tw];
                 let (dy, dx) = (i as isize - r, j as isize - r);
-                for y in 0..h {
-                    let out = &mut row[(y * w) as usize..((y + 1) * w) as usize];
-                    let sy = y + dy;
-                    if sy < 0 || sy >= h {
+                // Columns x with 0 <= x + dx < w.
+                let lo = (-dx).clamp(0, w) as usize;
+                let hi = (w - dx).clamp(0, w) as usize;
+                for (t, out) in row.chunks_exact_mut(d.w).enumerate() {
+                    let sy = (y0 + t) as isize + dy;
+                    if sy < 0 || sy >= h || lo >= hi {
                         out.fill(0.0);
                         continue;
                     }
-                    let src = &xc[(sy * w) as usize..((sy + 1) * w) as usize];
-                    // Columns x with 0 <= x + dx < w.
-                    let lo = (-dx).clamp(0, w) as usize;
-                    let hi = (w - dx).clamp(0, w) as usize;
+                    let src = &xc[sy as usize * d.w..][..d.w];
                     out[..lo].fill(0.0);
                     out[hi..].fill(0.0);
-                    if lo < hi {
-                        let s0 = (lo as isize + dx) as usize;
-                        out[lo..hi].copy_from_slice(&src[s0..s0 + (hi - lo)]);
-                    }
+                    let s0 = (lo as isize + dx) as usize;
+                    out[lo..hi].copy_from_slice(&src[s0..s0 + (hi - lo)]);
                 }
             }
         }
     }
 }
 
+/// Adjoint of [`im2col`]: accumulate a tile's column matrix into the map.
 #[inline(never)]
-/// Adjoint of [`im2col`]: accumulate the column matrix into the map.
-fn col2im(col: &[f32], d: Dims, xn: &mut [f32]) {
+fn col2im(col: &[f32], d: Dims, (y0, y1): (usize, usize), xn: &mut [f32]) {
     let (h, w, k, r) = (d.h as isize, d.w as isize, d.k, (d.k / 2) as isize);
+    let tw = (y1 - y0) * d.w;
     for c in 0..d.cin {
         let xc = &mut xn[c * d.hw()..(c + 1) * d.hw()];
         for i in 0..k {
             for j in 0..k {
-                let row = &col[((c * k + i) * k + j) * d.hw()..][..d.hw()];
+                let row = &col[((c * k + i) * k + j) * tw..][..tw];
                 let (dy, dx) = (i as isize - r, j as isize - r);
-                for y in 0..h {
-                    let sy = y + dy;
+                let lo = (-dx).clamp(0, w) as usize;
+                let hi = (w - dx).clamp(0, w) as usize;
+                if lo >= hi {
+                    continue;
+                }
+                for (t, src) in row.chunks_exact(d.w).enumerate() {
+                    let sy = (y0 + t) as isize + dy;
                     if sy < 0 || sy >= h {
                         continue;
                     }
-                    let lo = (-dx).clamp(0, w) as usize;
-                    let hi = (w - dx).clamp(0, w) as usize;
-                    if lo >= hi {
-                        continue;
-                    }
                     let s0 = (lo as isize + dx) as usize;
-                    let dst = &mut xc[(sy * w) as usize + s0..][..hi - lo];
-                    let src = &row[(y * w) as usize + lo..(y * w) as usize + hi];
-                    dst.iter_mut().zip(src).for_each(|(a, b)| *a += b);
+                    let dst = &mut xc[sy as usize * d.w + s0..][..hi - lo];
+                    dst.iter_mut().zip(&src[lo..hi]).for_each(|(a, b)| *a += b);
                 }
             }
         }
     }
 }
 
-/// `dst[m, n] (+)= lhs[m, k] rhs[k, n]` for row-major matrices, with
-/// `lhs` read transposed from a `[k, m]` matrix when `lhs_t`, `rhs` from
-/// `[n, k]` when `rhs_t`.
-#[allow(clippy::too_many_arguments)]
+/// A row-major matrix view: `rows x cols` with row stride `ld`, optionally
+/// read transposed.
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    ld: usize,
+    t: bool,
+}
+
+impl<'a> Mat<'a> {
+    fn new(data: &'a [f32], ld: usize) -> Self {
+        Self { data, ld, t: false }
+    }
+    fn t(self) -> Self {
+        Self { t: true, ..self }
+    }
+    /// `(column stride, row stride)` of the (possibly transposed) view.
+    fn strides(&self) -> (isize, isize) {
+        if self.t {
+            (self.ld as isize, 1)
+        } else {
+            (1, self.ld as isize)
+        }
+    }
+    /// Elements spanned by an `m x n` view.
+    fn extent(&self, m: usize, n: usize) -> usize {
+        let (r, c) = if self.t { (n, m) } else { (m, n) };
+        if r == 0 || c == 0 {
+            0
+        } else {
+            (r - 1) * self.ld + c
+        }
+    }
+}
+
+/// `dst (+)= lhs rhs` with `dst` `m x n` (row stride `ld_dst`), `lhs`
+/// `m x k`, `rhs` `k x n`.
 #[inline(never)]
 fn matmul(
     dst: &mut [f32],
-    lhs: &[f32],
-    rhs: &[f32],
+    ld_dst: usize,
+    lhs: Mat,
+    rhs: Mat,
     (m, n, k): (usize, usize, usize),
-    lhs_t: bool,
-    rhs_t: bool,
     accumulate: bool,
 ) {
-    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
-    let (lhs_cs, lhs_rs) = if lhs_t { (m as isize, 1) } else { (1, k as isize) };
-    let (rhs_cs, rhs_rs) = if rhs_t { (k as isize, 1) } else { (1, n as isize) };
-    // SAFETY: the pointers cover the asserted extents and the strides
-    // address only those elements; `dst` does not alias the inputs.
+    assert!(dst.len() >= Mat::new(dst, ld_dst).extent(m, n));
+    assert!(lhs.data.len() >= lhs.extent(m, k) && rhs.data.len() >= rhs.extent(k, n));
+    let ((lcs, lrs), (rcs, rrs)) = (lhs.strides(), rhs.strides());
+    // SAFETY: the asserts bound every element the strides address; `dst`
+    // is a unique borrow, so it does not alias the inputs.
     unsafe {
         gemm::gemm(
             m,
@@ -207,14 +247,14 @@ fn matmul(
             k,
             dst.as_mut_ptr(),
             1,
-            n as isize,
+            ld_dst as isize,
             accumulate,
-            lhs.as_ptr(),
-            lhs_cs,
-            lhs_rs,
-            rhs.as_ptr(),
-            rhs_cs,
-            rhs_rs,
+            lhs.data.as_ptr(),
+            lcs,
+            lrs,
+            rhs.data.as_ptr(),
+            rcs,
+            rrs,
             1.0f32,
             1.0f32,
             false,
@@ -227,22 +267,27 @@ fn matmul(
 
 fn forward(x: &[f32], weight: &[f32], bias: &[f32], d: Dims) -> Vec<f32> {
     let (hw, rows) = (d.hw(), d.rows());
+    let tile_len = rows * TILE_PIXELS.max(d.w);
     let mut out = vec![0.0f32; d.n * d.cout * hw];
     out.par_chunks_mut(d.cout * hw)
         .zip(x.par_chunks(d.cin * hw))
         .for_each_init(
-            || vec![0.0f32; if d.k == 1 { 0 } else { rows * hw }],
+            || vec![0.0f32; if d.k == 1 { 0 } else { tile_len }],
             |col, (yn, xn)| {
                 for (o, &b) in yn.chunks_mut(hw).zip(bias) {
                     o.fill(b);
                 }
-                let cols: &[f32] = if d.k == 1 {
-                    xn
-                } else {
-                    im2col(xn, d, col);
-                    col
-                };
-                matmul(yn, weight, cols, (d.cout, hw, rows), false, false, true);
+                let w = Mat::new(weight, rows);
+                if d.k == 1 {
+                    matmul(yn, hw, w, Mat::new(xn, hw), (d.cout, hw, rows), true);
+                    return;
+                }
+                for (y0, y1) in tiles(d) {
+                    let tw = (y1 - y0) * d.w;
+                    im2col(xn, d, (y0, y1), col);
+                    let cols = Mat::new(&col[..rows * tw], tw);
+                    matmul(&mut yn[y0 * d.w..], hw, w, cols, (d.cout, tw, rows), true);
+                }
             },
         );
     out
@@ -251,10 +296,12 @@ fn forward(x: &[f32], weight: &[f32], bias: &[f32], d: Dims) -> Vec<f32> {
 /// Flat `[g_x, g_W, g_b]`.
 fn backward(x: &[f32], weight: &[f32], gy: &[f32], d: Dims) -> Vec<f32> {
     let (hw, rows) = (d.hw(), d.rows());
+    let tile_len = rows * TILE_PIXELS.max(d.w);
     let nx = d.n * d.cin * hw;
     let nw = d.cout * rows;
     let mut out = vec![0.0f32; nx + nw + d.cout];
     let (gx, gwb) = out.split_at_mut(nx);
+    let w = Mat::new(weight, rows);
     // Per map: g_x through col2im; g_W, g_b accumulated per worker.
     let (gw, gb) = gx
         .par_chunks_mut(d.cin * hw)
@@ -262,8 +309,8 @@ fn backward(x: &[f32], weight: &[f32], gy: &[f32], d: Dims) -> Vec<f32> {
         .fold(
             || {
                 (
-                    vec![0.0f32; rows * hw],
-                    vec![0.0f32; rows * hw],
+                    vec![0.0f32; tile_len],
+                    vec![0.0f32; tile_len],
                     vec![0.0f32; nw],
                     vec![0.0f64; d.cout],
                 )
@@ -273,14 +320,20 @@ fn backward(x: &[f32], weight: &[f32], gy: &[f32], d: Dims) -> Vec<f32> {
                     *s += g.iter().map(|&v| v as f64).sum::<f64>();
                 }
                 if d.k == 1 {
-                    // col = x_n, g_x = W^T g_y directly.
-                    matmul(&mut gw, gyn, xn, (d.cout, rows, hw), false, true, true);
-                    matmul(gxn, weight, gyn, (rows, hw, d.cout), true, false, false);
+                    // The column matrix is the map itself.
+                    let (xm, gym) = (Mat::new(xn, hw), Mat::new(gyn, hw));
+                    matmul(&mut gw, rows, gym, xm.t(), (d.cout, rows, hw), true);
+                    matmul(gxn, hw, w.t(), gym, (rows, hw, d.cout), false);
                 } else {
-                    im2col(xn, d, &mut col);
-                    matmul(&mut gw, gyn, &col, (d.cout, rows, hw), false, true, true);
-                    matmul(&mut gcol, weight, gyn, (rows, hw, d.cout), true, false, false);
-                    col2im(&gcol, d, gxn);
+                    for (y0, y1) in tiles(d) {
+                        let tw = (y1 - y0) * d.w;
+                        im2col(xn, d, (y0, y1), &mut col);
+                        let gyt = Mat::new(&gyn[y0 * d.w..], hw);
+                        let cols = Mat::new(&col[..rows * tw], tw);
+                        matmul(&mut gw, rows, gyt, cols.t(), (d.cout, rows, tw), true);
+                        matmul(&mut gcol, tw, w.t(), gyt, (rows, tw, d.cout), false);
+                        col2im(&gcol[..rows * tw], d, (y0, y1), gxn);
+                    }
                 }
                 (col, gcol, gw, gb)
             },
@@ -409,17 +462,18 @@ mod tests {
                 .all(|(u, v)| (u - v).abs() <= tol * (1.0 + v.abs()))
     }
 
-    /// Values and all three gradients equal burn's convolution, for 3x3 and
-    /// 1x1 kernels on a non-square map.
+    /// Values and all three gradients equal burn's convolution, for 3x3,
+    /// 5x5 and 1x1 kernels on non-square maps, one of them split into
+    /// several row tiles (100 columns: 5 rows per tile).
     #[test]
     fn fused_matches_burn_conv2d() {
         let dev = default_device().autodiff();
-        for k in [3, 1] {
+        for (k, [h, w]) in [(3, [6, 7]), (1, [6, 7]), (3, [9, 100]), (5, [11, 100])] {
             let conv = Conv2dConfig::new([3, 5], [k, k])
                 .with_padding(PaddingConfig2d::Same)
                 .init(&dev);
-            let x = Tensor::<4>::random([2, 3, 6, 7], Distribution::Normal(0.0, 1.0), &dev);
-            let w = Tensor::<4>::random([2, 5, 6, 7], Distribution::Normal(0.0, 1.0), &dev);
+            let x = Tensor::<4>::random([2, 3, h, w], Distribution::Normal(0.0, 1.0), &dev);
+            let w = Tensor::<4>::random([2, 5, h, w], Distribution::Normal(0.0, 1.0), &dev);
             let run = |fused: bool| {
                 let x = x.clone().require_grad();
                 let y = if fused {
