@@ -50,8 +50,18 @@ fn main() {
         to += (t3 - t2).as_secs_f64();
     }
     let r = 1e3 / reps as f64;
-    println!("step: fwd+bwd {:.3} ms, grads+clip {:.3} ms, adam {:.3} ms", tb * r, tg * r, to * r);
-    println!("flow log_prob fwd+bwd: {:.3} ms; 5 x spline fwd+bwd: {:.3} ms ({:.0}%)", full * 1e3, spl * 1e3, 100.0 * spl / full);
+    println!(
+        "step: fwd+bwd {:.3} ms, grads+clip {:.3} ms, adam {:.3} ms",
+        tb * r,
+        tg * r,
+        to * r
+    );
+    println!(
+        "flow log_prob fwd+bwd: {:.3} ms; 5 x spline fwd+bwd: {:.3} ms ({:.0}%)",
+        full * 1e3,
+        spl * 1e3,
+        100.0 * spl / full
+    );
 }
 
 #[allow(dead_code)]

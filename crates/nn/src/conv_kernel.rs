@@ -26,10 +26,12 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::Autodiff;
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{backend_extension, Backend, Dispatch, DispatchDevice, Flex, TensorMetadata};
+use burn::backend::{backend_extension, Backend, Dispatch, Flex, TensorMetadata};
 use burn::nn::conv::Conv2d;
 use burn::nn::PaddingConfig2d;
-use burn::tensor::{DType, Shape, Slice, Tensor, TensorData};
+use burn::tensor::{Shape, Slice, Tensor};
+
+use crate::cpu::{f32_tensor, f32_values, flex_device, matmul, Mat};
 use rayon::prelude::*;
 
 /// Fused "same" convolution, differentiable in input, weight and bias.
@@ -60,12 +62,7 @@ pub trait Conv2dSameKernels: Backend {
 /// undilated, ungrouped convolutions with an odd square kernel, "same"
 /// padding and a bias; burn's implementation otherwise.
 pub fn conv2d_same(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    let on_flex = match x.device().as_dispatch() {
-        DispatchDevice::Flex(_) => true,
-        DispatchDevice::Autodiff(d) => matches!(d.clone().inner(), DispatchDevice::Flex(_)),
-        #[allow(unreachable_patterns)]
-        _ => false,
-    };
+    let on_flex = flex_device(&x.device()).is_some();
     let [kh, kw] = conv.kernel_size;
     let same = matches!(conv.padding, PaddingConfig2d::Same)
         || conv.padding == PaddingConfig2d::Explicit(kh / 2, kw / 2, kh / 2, kw / 2);
@@ -123,7 +120,9 @@ const TILE_PIXELS: usize = 512;
 
 fn tiles(d: Dims) -> impl Iterator<Item = (usize, usize)> {
     let rows = (TILE_PIXELS / d.w).clamp(1, d.h);
-    (0..d.h).step_by(rows).map(move |y0| (y0, (y0 + rows).min(d.h)))
+    (0..d.h)
+        .step_by(rows)
+        .map(move |y0| (y0, (y0 + rows).min(d.h)))
 }
 
 /// Column matrix of output rows `y0..y1`: row `(c, i, j)`, column
@@ -186,82 +185,6 @@ fn col2im(col: &[f32], d: Dims, (y0, y1): (usize, usize), xn: &mut [f32]) {
                 }
             }
         }
-    }
-}
-
-/// A row-major matrix view: `rows x cols` with row stride `ld`, optionally
-/// read transposed.
-#[derive(Clone, Copy)]
-struct Mat<'a> {
-    data: &'a [f32],
-    ld: usize,
-    t: bool,
-}
-
-impl<'a> Mat<'a> {
-    fn new(data: &'a [f32], ld: usize) -> Self {
-        Self { data, ld, t: false }
-    }
-    fn t(self) -> Self {
-        Self { t: true, ..self }
-    }
-    /// `(column stride, row stride)` of the (possibly transposed) view.
-    fn strides(&self) -> (isize, isize) {
-        if self.t {
-            (self.ld as isize, 1)
-        } else {
-            (1, self.ld as isize)
-        }
-    }
-    /// Elements spanned by an `m x n` view.
-    fn extent(&self, m: usize, n: usize) -> usize {
-        let (r, c) = if self.t { (n, m) } else { (m, n) };
-        if r == 0 || c == 0 {
-            0
-        } else {
-            (r - 1) * self.ld + c
-        }
-    }
-}
-
-/// `dst (+)= lhs rhs` with `dst` `m x n` (row stride `ld_dst`), `lhs`
-/// `m x k`, `rhs` `k x n`.
-#[inline(never)]
-fn matmul(
-    dst: &mut [f32],
-    ld_dst: usize,
-    lhs: Mat,
-    rhs: Mat,
-    (m, n, k): (usize, usize, usize),
-    accumulate: bool,
-) {
-    assert!(dst.len() >= Mat::new(dst, ld_dst).extent(m, n));
-    assert!(lhs.data.len() >= lhs.extent(m, k) && rhs.data.len() >= rhs.extent(k, n));
-    let ((lcs, lrs), (rcs, rrs)) = (lhs.strides(), rhs.strides());
-    // SAFETY: the asserts bound every element the strides address; `dst`
-    // is a unique borrow, so it does not alias the inputs.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            ld_dst as isize,
-            accumulate,
-            lhs.data.as_ptr(),
-            lcs,
-            lrs,
-            rhs.data.as_ptr(),
-            rcs,
-            rrs,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
     }
 }
 
@@ -352,28 +275,6 @@ fn backward(x: &[f32], weight: &[f32], gy: &[f32], d: Dims) -> Vec<f32> {
         *o = v as f32;
     }
     out
-}
-
-/// f32 values of a tensor (a view when it is contiguous f32 already).
-fn f32_values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(
-            t.clone()
-                .into_data()
-                .try_to_vec_as::<f32>()
-                .expect("float tensor converts to f32"),
-        ),
-    }
-}
-
-fn f32_tensor(v: Vec<f32>, shape: Shape, dtype: DType) -> FlexTensor {
-    let data = TensorData::new(v, shape);
-    FlexTensor::from_data(if dtype == DType::F32 {
-        data
-    } else {
-        data.convert_dtype(dtype)
-    })
 }
 
 impl Conv2dSameOps for Flex {

@@ -16,6 +16,7 @@
 
 pub mod checkpoint;
 pub mod conv_kernel;
+mod cpu;
 pub mod embedding;
 pub mod error;
 pub mod estimator;

@@ -31,11 +31,13 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::Autodiff;
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{backend_extension, Backend, Dispatch, DispatchDevice, Flex, TensorMetadata};
+use burn::backend::{backend_extension, Backend, Dispatch, Flex, TensorMetadata};
 use burn::nn::GroupNorm;
 use burn::tensor::activation::silu;
-use burn::tensor::{DType, Shape, Slice, Tensor, TensorData};
+use burn::tensor::{Shape, Slice, Tensor};
 use rayon::prelude::*;
+
+use crate::cpu::{f32_tensor, f32_values, flex_device};
 
 /// Fused `silu(group_norm(x))`, differentiable in `x`, `gamma` and `beta`.
 #[backend_extension(Flex, Autodiff)]
@@ -68,12 +70,7 @@ pub trait GroupNormSiluKernels: Backend {
 /// `silu(norm(x))` for a burn `GroupNorm` with affine parameters: the fused
 /// kernel on the CPU backend, burn's composed operations elsewhere.
 pub fn group_norm_silu(norm: &GroupNorm, x: Tensor<4>) -> Tensor<4> {
-    let fused = match x.device().as_dispatch() {
-        DispatchDevice::Flex(_) => true,
-        DispatchDevice::Autodiff(d) => matches!(d.clone().inner(), DispatchDevice::Flex(_)),
-        #[allow(unreachable_patterns)]
-        _ => false,
-    };
+    let fused = flex_device(&x.device()).is_some();
     match (fused, &norm.gamma, &norm.beta) {
         (true, Some(gamma), Some(beta)) => Tensor::from_dispatch(Dispatch::group_norm_silu(
             x.into_dispatch(),
@@ -84,28 +81,6 @@ pub fn group_norm_silu(norm: &GroupNorm, x: Tensor<4>) -> Tensor<4> {
         )),
         _ => silu(norm.forward(x)),
     }
-}
-
-/// f32 values of a tensor (a view when it is contiguous f32 already).
-fn f32_values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(
-            t.clone()
-                .into_data()
-                .try_to_vec_as::<f32>()
-                .expect("float tensor converts to f32"),
-        ),
-    }
-}
-
-fn f32_tensor(v: Vec<f32>, shape: Shape, dtype: DType) -> FlexTensor {
-    let data = TensorData::new(v, shape);
-    FlexTensor::from_data(if dtype == DType::F32 {
-        data
-    } else {
-        data.convert_dtype(dtype)
-    })
 }
 
 const LANES: usize = 8;
@@ -180,7 +155,13 @@ fn affine_silu(x: &[f32], a: f32, b: f32, out: &mut [f32]) {
 
 /// One channel row of the backward pass: `g_a = g_y silu'(a)` into `ga`.
 #[inline(never)]
-fn silu_grad_row(x: &[f32], gy: &[f32], (mu, rstd): (f32, f32), (gamma, beta): (f32, f32), ga: &mut [f32]) {
+fn silu_grad_row(
+    x: &[f32],
+    gy: &[f32],
+    (mu, rstd): (f32, f32),
+    (gamma, beta): (f32, f32),
+    ga: &mut [f32],
+) {
     for ((o, &xv), &gyv) in ga.iter_mut().zip(x).zip(gy) {
         let a = gamma * ((xv - mu) * rstd) + beta;
         let s = sigmoid(a);
@@ -216,7 +197,14 @@ fn dims(shape: &Shape, gamma_len: usize, groups: usize) -> (usize, usize, usize)
     (c, groups, hw)
 }
 
-fn forward(x: &[f32], gamma: &[f32], beta: &[f32], shape: &Shape, groups: usize, eps: f64) -> Vec<f32> {
+fn forward(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    shape: &Shape,
+    groups: usize,
+    eps: f64,
+) -> Vec<f32> {
     let (c, g, hw) = dims(shape, gamma.len(), groups);
     let cg = c / g;
     let mut out = vec![0.0f32; x.len()];
@@ -227,7 +215,10 @@ fn forward(x: &[f32], gamma: &[f32], beta: &[f32], shape: &Shape, groups: usize,
             let (mu, rstd) = stats(xs, hw, eps);
             let c0 = (ng % g) * cg;
             for (j, (oc, xc)) in o.chunks_mut(hw).zip(xs.chunks(hw)).enumerate() {
-                let (ga, be) = (gamma[c0 + j] * rstd, beta[c0 + j] - gamma[c0 + j] * rstd * mu);
+                let (ga, be) = (
+                    gamma[c0 + j] * rstd,
+                    beta[c0 + j] - gamma[c0 + j] * rstd * mu,
+                );
                 affine_silu(xc, ga, be, oc);
             }
         });
@@ -367,8 +358,8 @@ impl<B: Backend + GroupNormSiluKernels> Backward<B, 3> for GroupNormSiluBackward
     }
 }
 
-impl<B: Backend + GroupNormSiluOps + GroupNormSiluKernels, C: CheckpointStrategy>
-    GroupNormSiluOps for Autodiff<B, C>
+impl<B: Backend + GroupNormSiluOps + GroupNormSiluKernels, C: CheckpointStrategy> GroupNormSiluOps
+    for Autodiff<B, C>
 {
     fn group_norm_silu(
         x: FloatTensor<Self>,
@@ -420,7 +411,10 @@ mod tests {
     }
 
     fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
-        a.len() == b.len() && a.iter().zip(b).all(|(u, v)| (u - v).abs() <= tol * (1.0 + v.abs()))
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(u, v)| (u - v).abs() <= tol * (1.0 + v.abs()))
     }
 
     #[test]

@@ -12,10 +12,11 @@
 //! dy/dx = s_k^2 [d_{k+1} xi^2 + 2 s_k xi (1 - xi) + d_k (1 - xi)^2] / [s_k + (d_{k+1} + d_k - 2 s_k) xi (1 - xi)]^2
 //! ```
 
-use burn::backend::{Dispatch, DispatchDevice};
+use burn::backend::Dispatch;
 use burn::tensor::activation::{softmax, softplus};
 use burn::tensor::{Int, Tensor};
 
+use crate::cpu::flex_device;
 use crate::spline_kernel::{RqSplineKernels, RqSplineOps};
 
 /// Smallest bin width / height as a fraction of `2B`.
@@ -116,20 +117,6 @@ fn bin(k: &Knots, idx: Tensor<3, Int>) -> Bin {
     }
 }
 
-/// Where the fused kernel of [`crate::spline_kernel`] can run: `Some(true)`
-/// on the autodiff-wrapped `flex` device, `Some(false)` on plain `flex`,
-/// `None` elsewhere.
-fn fused_kernel(t: &Tensor<2>) -> Option<bool> {
-    match t.device().as_dispatch() {
-        DispatchDevice::Flex(_) => Some(false),
-        DispatchDevice::Autodiff(d) => {
-            matches!(d.clone().inner(), DispatchDevice::Flex(_)).then_some(true)
-        }
-        #[allow(unreachable_patterns)]
-        _ => None,
-    }
-}
-
 /// Split a `[2, B, D]` kernel output into its two `[B, D]` halves.
 fn halves(out: Tensor<3>) -> (Tensor<2>, Tensor<2>) {
     let [_, b, d] = out.dims();
@@ -148,7 +135,7 @@ pub fn rq_forward(
     bins: usize,
     bound: f64,
 ) -> (Tensor<2>, Tensor<2>) {
-    if fused_kernel(&x).is_none() {
+    if flex_device(&x.device()).is_none() {
         return rq_forward_ops(x, params, bins, bound);
     }
     halves(Tensor::from_dispatch(Dispatch::rq_spline_forward(
@@ -168,7 +155,7 @@ pub fn rq_inverse(
     bins: usize,
     bound: f64,
 ) -> (Tensor<2>, Tensor<2>) {
-    if fused_kernel(&y) != Some(false) {
+    if flex_device(&y.device()) != Some(false) {
         return rq_inverse_ops(y, params, bins, bound);
     }
     halves(Tensor::from_dispatch(Dispatch::rq_spline_inverse(

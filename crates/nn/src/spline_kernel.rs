@@ -347,7 +347,13 @@ fn flex_tensor(v: Vec<f64>, shape: Vec<usize>, dtype: DType) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(v, shape).convert_dtype(dtype))
 }
 
-fn flex_map(x: FlexTensor, params: FlexTensor, bins: usize, bound: f64, inverse: bool) -> FlexTensor {
+fn flex_map(
+    x: FlexTensor,
+    params: FlexTensor,
+    bins: usize,
+    bound: f64,
+    inverse: bool,
+) -> FlexTensor {
     let (v, shape, dtype) = flex_values(x);
     let (p, _, _) = flex_values(params);
     let mut out_shape = vec![2];
@@ -407,7 +413,10 @@ impl<B: Backend + RqSplineKernels> Backward<B, 2> for RqSplineBackward {
             grads.register::<B>(node.id, B::float_reshape(gx, shape));
         }
         if let Some(node) = node_p {
-            grads.register::<B>(node.id, B::float_slice(g, &[full, full, Slice::from(1..np + 1)]));
+            grads.register::<B>(
+                node.id,
+                B::float_slice(g, &[full, full, Slice::from(1..np + 1)]),
+            );
         }
     }
 }
@@ -424,11 +433,7 @@ impl<B: Backend + RqSplineOps + RqSplineKernels, C: CheckpointStrategy> RqSpline
         let (x, x_node) = x.into_parts();
         let (params, p_node) = params.into_parts();
         let op = RqSplineBackward { bins, bound };
-        match op
-            .prepare::<C>([x_node, p_node])
-            .compute_bound()
-            .stateful()
-        {
+        match op.prepare::<C>([x_node, p_node]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let out = B::rq_spline_forward(x.clone(), params.clone(), bins, bound);
                 prep.finish((x, params), out)
@@ -450,7 +455,11 @@ mod tests {
     /// Inputs spread over and beyond `[-B, B]`, and parameters of every size.
     fn inputs(device: &Device) -> (Tensor<2>, Tensor<3>) {
         let x = Tensor::<2>::random([40, 3], Distribution::Uniform(-4.0, 4.0), device);
-        let p = Tensor::<3>::random([40, 3, 3 * BINS - 1], Distribution::Normal(0.0, 1.5), device);
+        let p = Tensor::<3>::random(
+            [40, 3, 3 * BINS - 1],
+            Distribution::Normal(0.0, 1.5),
+            device,
+        );
         (x, p)
     }
 
@@ -505,6 +514,9 @@ mod tests {
         };
         assert!(close(&gx, &gx0), "gradient in x");
         assert!(close(&gp, &gp0), "gradient in the parameters");
-        assert!(gp.iter().any(|g| g.abs() > 1e-3), "parameter gradient is not trivially zero");
+        assert!(
+            gp.iter().any(|g| g.abs() > 1e-3),
+            "parameter gradient is not trivially zero"
+        );
     }
 }

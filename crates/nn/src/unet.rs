@@ -24,8 +24,8 @@ use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{invalid, NnError};
 use crate::conv_kernel::conv2d_same;
+use crate::error::{invalid, NnError};
 use crate::norm_kernel::group_norm_silu;
 
 /// Architecture of a [`UNet`].
@@ -204,7 +204,9 @@ impl UNet {
         let device = x.device();
         let f = self.features(c_noise, &device);
         let emb = self.embed2.forward(silu(self.embed1.forward(f)));
-        let mut h = self.first.forward(conv2d_same(&self.conv_in, x), emb.clone());
+        let mut h = self
+            .first
+            .forward(conv2d_same(&self.conv_in, x), emb.clone());
         let mut skips = vec![h.clone()];
         for block in &self.down {
             h = block.forward(self.pool.forward(h), emb.clone());
