@@ -118,3 +118,33 @@ pub(crate) fn matmul(
         );
     }
 }
+
+/// `e^x` in f32 as `2^n e^u`, `n = round(x / ln 2)`, `u = x - n ln 2`
+/// (Cody-Waite: `ln 2` in two parts) in `[-ln 2 / 2, ln 2 / 2]`, with the
+/// Taylor polynomial of `e^u` to degree 6 (relative error ~2e-7, like
+/// `expf`), without branches or calls so that loops over it vectorise.
+/// Saturates below `x = -87` and above `x = 88`.
+#[inline(always)]
+pub(crate) fn exp_f32(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // Round to nearest by adding 1.5 * 2^23: the sum's low mantissa bits
+    // are `n` itself (no `roundps` on the baseline x86-64 target, and no
+    // float-to-int conversion).
+    const MAGIC: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let k = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = k - MAGIC;
+    let u = (x - n * LN2_HI) - n * LN2_LO;
+    let p = 1.0
+        + u * (1.0
+            + u * (0.5
+                + u * (1.0 / 6.0 + u * (1.0 / 24.0 + u * (1.0 / 120.0 + u * (1.0 / 720.0))))));
+    let two_n = k.to_bits().wrapping_sub(MAGIC.to_bits()).wrapping_add(127) << 23;
+    p * f32::from_bits(two_n)
+}
+
+#[inline(always)]
+pub(crate) fn sigmoid(a: f32) -> f32 {
+    1.0 / (1.0 + exp_f32(-a))
+}

@@ -7,6 +7,10 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::module::linear;
 use burn::tensor::{Device, Tensor};
 
+use burn::backend::Dispatch;
+
+use crate::cpu::flex_device;
+use crate::residual_kernel::{GatedBlock, GatedResidualOps};
 use crate::tensor::const2;
 
 /// Small weights for the last layer of a conditioner so that every
@@ -77,13 +81,43 @@ impl ResidualNet {
         };
         let mut h = self.input.forward(x);
         for b in &self.blocks {
-            let mut t = b.second.forward(relu(b.first.forward(relu(h.clone()))));
-            if let (Some(g), Some(c)) = (&b.gate, context) {
-                t = t * sigmoid(g.forward(c.clone()));
-            }
-            h = h + t;
+            h = b.forward(h, context);
         }
         self.output.forward(h)
+    }
+}
+
+impl ResidualBlock {
+    fn forward(&self, h: Tensor<2>, context: &Option<Tensor<2>>) -> Tensor<2> {
+        if let (Some(gate), Some(c)) = (&self.gate, context) {
+            if let Some(block) = self.fused(&h, c, gate) {
+                return Tensor::from_dispatch(Dispatch::gated_residual(block));
+            }
+        }
+        let mut t = self
+            .second
+            .forward(relu(self.first.forward(relu(h.clone()))));
+        if let (Some(g), Some(c)) = (&self.gate, context) {
+            t = t * sigmoid(g.forward(c.clone()));
+        }
+        h + t
+    }
+
+    /// The inputs of the fused CPU kernel ([`crate::residual_kernel`]),
+    /// when it can run: `flex` backend and biases on all three layers.
+    fn fused(&self, h: &Tensor<2>, c: &Tensor<2>, gate: &Linear) -> Option<GatedBlock<Dispatch>> {
+        flex_device(&h.device())?;
+        let bias = |l: &Linear| l.bias.as_ref().map(|b| b.val().into_dispatch());
+        Some(GatedBlock {
+            h: h.clone().into_dispatch(),
+            c: c.clone().into_dispatch(),
+            w1: self.first.weight.val().into_dispatch(),
+            b1: bias(&self.first)?,
+            w2: self.second.weight.val().into_dispatch(),
+            b2: bias(&self.second)?,
+            wc: gate.weight.val().into_dispatch(),
+            bc: bias(gate)?,
+        })
     }
 }
 

@@ -23,6 +23,7 @@ pub mod estimator;
 pub mod flow;
 pub mod layers;
 pub mod norm_kernel;
+pub mod residual_kernel;
 pub mod spline;
 pub mod spline_kernel;
 pub mod standardize;

@@ -37,7 +37,7 @@ use burn::tensor::activation::silu;
 use burn::tensor::{Shape, Slice, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu::{f32_tensor, f32_values, flex_device};
+use crate::cpu::{f32_tensor, f32_values, flex_device, sigmoid};
 
 /// Fused `silu(group_norm(x))`, differentiable in `x`, `gamma` and `beta`.
 #[backend_extension(Flex, Autodiff)]
@@ -112,36 +112,6 @@ fn stats(x: &[f32], hw: usize, eps: f64) -> (f32, f32) {
         .sum::<f64>()
         / m;
     (mu32, (1.0 / (var + eps).sqrt()) as f32)
-}
-
-/// `e^x` in f32 as `2^n e^u`, `n = round(x / ln 2)`, `u = x - n ln 2`
-/// (Cody-Waite: `ln 2` in two parts) in `[-ln 2 / 2, ln 2 / 2]`, with the
-/// Taylor polynomial of `e^u` to degree 6 (relative error ~2e-7, like
-/// `expf`), without branches or calls so that loops over it vectorise.
-/// Saturates below `x = -87` and above `x = 88`.
-#[inline(always)]
-fn exp_f32(x: f32) -> f32 {
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    // Round to nearest by adding 1.5 * 2^23: the sum's low mantissa bits
-    // are `n` itself (no `roundps` on the baseline x86-64 target, and no
-    // float-to-int conversion).
-    const MAGIC: f32 = 12_582_912.0;
-    let x = x.clamp(-87.0, 88.0);
-    let k = x * std::f32::consts::LOG2_E + MAGIC;
-    let n = k - MAGIC;
-    let u = (x - n * LN2_HI) - n * LN2_LO;
-    let p = 1.0
-        + u * (1.0
-            + u * (0.5
-                + u * (1.0 / 6.0 + u * (1.0 / 24.0 + u * (1.0 / 120.0 + u * (1.0 / 720.0))))));
-    let two_n = k.to_bits().wrapping_sub(MAGIC.to_bits()).wrapping_add(127) << 23;
-    p * f32::from_bits(two_n)
-}
-
-#[inline(always)]
-fn sigmoid(a: f32) -> f32 {
-    1.0 / (1.0 + exp_f32(-a))
 }
 
 /// `out = silu(a x + b)` over one channel row.
@@ -422,13 +392,13 @@ mod tests {
         let mut worst = 0.0f64;
         for i in -8000..=8000 {
             let x = i as f32 * 0.01;
-            let (e, e0) = (super::exp_f32(x) as f64, (x as f64).exp());
+            let (e, e0) = (crate::cpu::exp_f32(x) as f64, (x as f64).exp());
             worst = worst.max((e - e0).abs() / e0);
         }
         assert!(worst < 5e-7, "relative error {worst}");
-        assert!(super::exp_f32(-200.0) >= 0.0 && super::exp_f32(-200.0) < 1e-37);
-        assert!(super::exp_f32(200.0).is_finite());
-        assert!((super::sigmoid(0.0) - 0.5).abs() < 1e-7);
+        assert!(crate::cpu::exp_f32(-200.0) >= 0.0 && crate::cpu::exp_f32(-200.0) < 1e-37);
+        assert!(crate::cpu::exp_f32(200.0).is_finite());
+        assert!((crate::cpu::sigmoid(0.0) - 0.5).abs() < 1e-7);
     }
 
     #[test]
