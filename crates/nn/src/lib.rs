@@ -14,6 +14,7 @@
 //! - [`unet`]: a noise-conditional U-Net for score / denoising models on maps.
 //! - [`checkpoint`]: safetensors weights + JSON configuration.
 
+pub mod adam_kernel;
 pub mod checkpoint;
 pub mod conv_kernel;
 mod cpu;

@@ -12,12 +12,13 @@ use std::time::Instant;
 
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
+use crate::adam_kernel::FusedAdam;
 use crate::error::{invalid, NnError};
 use crate::tensor::scalar;
 
@@ -221,10 +222,11 @@ where
             .with_grad_clipping(tensor_clip)
             .init()
     } else {
-        AdamConfig::new()
-            .with_epsilon(1e-8)
-            .with_grad_clipping(tensor_clip)
-            .init()
+        let optim = ModuleOptimizer::from(FusedAdam::new(0.9, 0.999, 1e-8));
+        match tensor_clip {
+            Some(c) => optim.with_grad_clipping(c.init()),
+            None => optim,
+        }
     };
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(1));
     let pb = if cfg.progress {
