@@ -88,15 +88,30 @@ impl Knots {
         }
     }
 
-    /// Fill from the `3K - 1` unconstrained parameters of one element.
+    /// Knot positions and heights from the `3K - 1` unconstrained
+    /// parameters of one element.
     fn fill(&mut self, p: &[f64], bins: usize, bound: f64) {
         positions(&p[..bins], bound, &mut self.sw, &mut self.x);
         positions(&p[bins..2 * bins], bound, &mut self.sh, &mut self.y);
-        self.d[0] = 1.0;
-        self.d[bins] = 1.0;
-        for j in 1..bins {
-            self.d[j] = softplus(p[2 * bins + j - 1]) + MIN_DERIVATIVE;
+    }
+
+    /// The derivatives at the two knots of bin `k` (the only ones the map
+    /// reads): one at the ends, `softplus(u) + m_d` inside.
+    fn bin_derivatives(&mut self, p: &[f64], bins: usize, k: usize) {
+        for j in [k, k + 1] {
+            self.d[j] = if j == 0 || j == bins {
+                1.0
+            } else {
+                softplus(p[2 * bins + j - 1]) + MIN_DERIVATIVE
+            };
         }
+    }
+
+    /// Bin of `v` among `t` (the `x` or `y` knots), with its derivatives set.
+    fn locate(&mut self, p: &[f64], bins: usize, v: f64, inverse: bool) -> usize {
+        let k = Self::bin(if inverse { &self.y } else { &self.x }, v);
+        self.bin_derivatives(p, bins, k);
+        k
     }
 
     /// The bin containing `v` among the knots `t` (`0..K`).
@@ -113,7 +128,7 @@ fn softplus(u: f64) -> f64 {
     if u > 20.0 {
         u
     } else {
-        (exp_f32(u as f32) as f64).ln_1p()
+        exp_f32(u as f32).ln_1p() as f64
     }
 }
 
@@ -270,11 +285,13 @@ fn map_all(v: &[f64], p: &[f64], bins: usize, bound: f64, inverse: bool) -> Vec<
             out[i] = vi;
             continue;
         }
-        kn.fill(&p[i * np..(i + 1) * np], bins, bound);
+        let pi = &p[i * np..(i + 1) * np];
+        kn.fill(pi, bins, bound);
+        let k = kn.locate(pi, bins, vi, inverse);
         let (o, ld) = if inverse {
-            rq_bin_inverse(vi, &kn, Knots::bin(&kn.y, vi))
+            rq_bin_inverse(vi, &kn, k)
         } else {
-            let (y, ld) = rq_bin(vi, &kn, Knots::bin(&kn.x, vi));
+            let (y, ld) = rq_bin(vi, &kn, k);
             (y.v, ld.v)
         };
         out[i] = o;
@@ -301,7 +318,7 @@ fn backward_all(x: &[f64], p: &[f64], gy: &[f64], gl: &[f64], bins: usize, bound
         }
         let pi = &p[i * np..(i + 1) * np];
         kn.fill(pi, bins, bound);
-        let k = Knots::bin(&kn.x, x[i]);
+        let k = kn.locate(pi, bins, x[i], false);
         let (y, ld) = rq_bin(x[i], &kn, k);
         let g: [f64; 7] = std::array::from_fn(|j| gy[i] * y.g[j] + gl[i] * ld.g[j]);
         row[0] = g[0];
