@@ -30,11 +30,20 @@ use burn::tensor::{DType, Shape, Slice, TensorData};
 use crate::cpu::exp_f32;
 use crate::spline::{MIN_BIN, MIN_DERIVATIVE};
 
+/// Rows of the forward kernel's output after `y` and `log |dy/dx|`: what
+/// the backward pass needs per element, so it does no exponentials: the
+/// bin `k` (`-1` outside `[-B, B]`), `x_k, x_{k+1}, y_k, y_{k+1}, d_k,
+/// d_{k+1}`, the softplus slopes `sigmoid(u)` at the two knots, and the
+/// width and height softmax weights (`K` each).
+pub fn cache_rows(bins: usize) -> usize {
+    9 + 2 * bins
+}
+
 /// The fused spline in the forward (data -> noise) direction, differentiable.
 #[backend_extension(Flex, Autodiff)]
 pub trait RqSplineOps: Backend {
-    /// `x` `[B, D]`, `params` `[B, D, 3K - 1]` -> `[2, B, D]`: `y` stacked on
-    /// `log |dy/dx|`.
+    /// `x` `[B, D]`, `params` `[B, D, 3K - 1]` -> `[2 + C, B, D]`: `y`,
+    /// `log |dy/dx|`, then the [`cache_rows`] `C` for the backward pass.
     fn rq_spline_forward(
         x: FloatTensor<Self>,
         params: FloatTensor<Self>,
@@ -55,12 +64,14 @@ pub trait RqSplineKernels: Backend {
         bound: f64,
     ) -> FloatTensor<Self>;
 
-    /// Vector-Jacobian product of [`RqSplineOps::rq_spline_forward`]: with
-    /// `grad` `[2, B, D]`, returns `[B, D, 3K]`: the gradient in `x` first,
-    /// then in the `3K - 1` parameters.
+    /// Vector-Jacobian product of [`RqSplineOps::rq_spline_forward`] from
+    /// its input `x` and output `out` (with the cache rows); `grad` has the
+    /// output's shape (only its first two rows are read). Returns
+    /// `[B, D, 3K]`: the gradient in `x` first, then in the `3K - 1`
+    /// parameters.
     fn rq_spline_backward(
         x: FloatTensor<Self>,
-        params: FloatTensor<Self>,
+        out: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         bins: usize,
         bound: f64,
@@ -273,16 +284,21 @@ fn rq_bin_inverse(y: f64, kn: &Knots, k: usize) -> (f64, f64) {
     (xi * w + xk, dnum.ln() - 2.0 * den.ln())
 }
 
-/// Elementwise forward (`inverse = false`: `x -> y`) or inverse map over
-/// `n` elements with `3K - 1` parameters each; returns `[y..., logdet...]`.
+/// Elementwise forward (`inverse = false`: `x -> y`, with the cache rows)
+/// or inverse map over `n` elements with `3K - 1` parameters each;
+/// returns `[y..., logdet..., cache...]` row by row.
 fn map_all(v: &[f64], p: &[f64], bins: usize, bound: f64, inverse: bool) -> Vec<f64> {
     let n = v.len();
     let np = 3 * bins - 1;
-    let mut out = vec![0.0; 2 * n];
+    let rows = if inverse { 2 } else { 2 + cache_rows(bins) };
+    let mut out = vec![0.0; rows * n];
     let mut kn = Knots::new(bins);
     for (i, &vi) in v.iter().enumerate() {
         if !(-bound..=bound).contains(&vi) {
             out[i] = vi;
+            if !inverse {
+                out[2 * n + i] = -1.0;
+            }
             continue;
         }
         let pi = &p[i * np..(i + 1) * np];
@@ -296,29 +312,64 @@ fn map_all(v: &[f64], p: &[f64], bins: usize, bound: f64, inverse: bool) -> Vec<
         };
         out[i] = o;
         out[n + i] = ld;
+        if !inverse {
+            let slope = |j: usize| {
+                if j == 0 || j == bins {
+                    0.0
+                } else {
+                    sigmoid(pi[2 * bins + j - 1])
+                }
+            };
+            let head = [
+                k as f64,
+                kn.x[k],
+                kn.x[k + 1],
+                kn.y[k],
+                kn.y[k + 1],
+                kn.d[k],
+                kn.d[k + 1],
+                slope(k),
+                slope(k + 1),
+            ];
+            let cache = head.iter().chain(&kn.sw).chain(&kn.sh);
+            for (r, &c) in cache.enumerate() {
+                out[(2 + r) * n + i] = c;
+            }
+        }
     }
     out
 }
 
-/// Gradient of the forward map: `gy`, `gl` per element -> `[n, 3K]` (`x`,
-/// then the parameters).
-fn backward_all(x: &[f64], p: &[f64], gy: &[f64], gl: &[f64], bins: usize, bound: f64) -> Vec<f64> {
+/// Gradient of the forward map from its input and output (with the cache
+/// rows, see [`cache_rows`]): `gy`, `gl` per element -> `[n, 3K]` (`x`, then
+/// the parameters).
+fn backward_all(x: &[f64], out: &[f64], gy: &[f64], gl: &[f64], bins: usize, bound: f64) -> Vec<f64> {
     let n = x.len();
     let np = 3 * bins - 1;
-    let mut out = vec![0.0; n * (np + 1)];
+    let mut grads = vec![0.0; n * (np + 1)];
     let mut kn = Knots::new(bins);
     let mut gx_knot = vec![0.0; bins + 1];
     let mut gy_knot = vec![0.0; bins + 1];
+    let mut gs = vec![0.0; bins];
     let a = 1.0 - MIN_BIN * bins as f64;
+    let cache = |r: usize, i: usize| out[(2 + r) * n + i];
     for i in 0..n {
-        let row = &mut out[i * (np + 1)..(i + 1) * (np + 1)];
-        if !(-bound..=bound).contains(&x[i]) {
+        let row = &mut grads[i * (np + 1)..(i + 1) * (np + 1)];
+        if cache(0, i) < 0.0 {
             row[0] = gy[i];
             continue;
         }
-        let pi = &p[i * np..(i + 1) * np];
-        kn.fill(pi, bins, bound);
-        let k = kn.locate(pi, bins, x[i], false);
+        let k = cache(0, i) as usize;
+        kn.x[k] = cache(1, i);
+        kn.x[k + 1] = cache(2, i);
+        kn.y[k] = cache(3, i);
+        kn.y[k + 1] = cache(4, i);
+        kn.d[k] = cache(5, i);
+        kn.d[k + 1] = cache(6, i);
+        for j in 0..bins {
+            kn.sw[j] = cache(9 + j, i);
+            kn.sh[j] = cache(9 + bins + j, i);
+        }
         let (y, ld) = rq_bin(x[i], &kn, k);
         let g: [f64; 7] = std::array::from_fn(|j| gy[i] * y.g[j] + gl[i] * ld.g[j]);
         row[0] = g[0];
@@ -332,7 +383,6 @@ fn backward_all(x: &[f64], p: &[f64], gy: &[f64], gl: &[f64], bins: usize, bound
         for (gk, sm, off) in [(&gx_knot, &kn.sw, 1), (&gy_knot, &kn.sh, 1 + bins)] {
             // dL/dw_i = 2B sum_{j = i+1}^{K-1} dL/dt_j, dL/ds_i = a dL/dw_i.
             let mut acc = 0.0;
-            let mut gs = vec![0.0; bins];
             for i2 in (0..bins).rev() {
                 if i2 + 1 < bins {
                     acc += gk[i2 + 1];
@@ -344,14 +394,15 @@ fn backward_all(x: &[f64], p: &[f64], gy: &[f64], gl: &[f64], bins: usize, bound
                 row[off + j] = sm[j] * (gs[j] - dot);
             }
         }
-        // Interior derivatives: d_j = softplus(u_{j-1}) + m_d, j = 1..K-1.
-        for (j, gd) in [(k, g[5]), (k + 1, g[6])] {
+        // Interior derivatives: d_j = softplus(u_{j-1}) + m_d, j = 1..K-1,
+        // with the slope sigmoid(u_{j-1}) from the cache.
+        for (j, gd, r) in [(k, g[5], 7), (k + 1, g[6], 8)] {
             if j >= 1 && j < bins {
-                row[1 + 2 * bins + j - 1] += gd * sigmoid(pi[2 * bins + j - 1]);
+                row[1 + 2 * bins + j - 1] += gd * cache(r, i);
             }
         }
     }
-    out
+    grads
 }
 
 fn flex_values(t: FlexTensor) -> (Vec<f64>, Shape, DType) {
@@ -376,7 +427,7 @@ fn flex_map(
 ) -> FlexTensor {
     let (v, shape, dtype) = flex_values(x);
     let (p, _, _) = flex_values(params);
-    let mut out_shape = vec![2];
+    let mut out_shape = vec![if inverse { 2 } else { 2 + cache_rows(bins) }];
     out_shape.extend(shape.iter());
     flex_tensor(map_all(&v, &p, bins, bound, inverse), out_shape, dtype)
 }
@@ -394,19 +445,19 @@ impl RqSplineKernels for Flex {
 
     fn rq_spline_backward(
         x: FlexTensor,
-        params: FlexTensor,
+        out: FlexTensor,
         grad: FlexTensor,
         bins: usize,
         bound: f64,
     ) -> FlexTensor {
         let (xv, shape, dtype) = flex_values(x);
-        let (p, _, _) = flex_values(params);
+        let (o, _, _) = flex_values(out);
         let (g, _, _) = flex_values(grad);
         let n = xv.len();
-        let out = backward_all(&xv, &p, &g[..n], &g[n..], bins, bound);
+        let grads = backward_all(&xv, &o, &g[..n], &g[n..2 * n], bins, bound);
         let mut out_shape: Vec<usize> = shape.iter().copied().collect();
         out_shape.push(3 * bins);
-        flex_tensor(out, out_shape, dtype)
+        flex_tensor(grads, out_shape, dtype)
     }
 }
 
@@ -417,16 +468,16 @@ struct RqSplineBackward {
 }
 
 impl<B: Backend + RqSplineKernels> Backward<B, 2> for RqSplineBackward {
-    /// The inputs `x` and `params`.
+    /// The input `x` and the output with its cache rows.
     type State = (FloatTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_p] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x, params) = ops.state;
+        let (x, out) = ops.state;
         let shape = x.shape();
         let np = 3 * self.bins - 1;
-        let g = B::rq_spline_backward(x, params, grad, self.bins, self.bound);
+        let g = B::rq_spline_backward(x, out, grad, self.bins, self.bound);
         let full = Slice::from(..);
         if let Some(node) = node_x {
             let gx = B::float_slice(g.clone(), &[full, full, Slice::from(0..1)]);
@@ -455,8 +506,8 @@ impl<B: Backend + RqSplineOps + RqSplineKernels, C: CheckpointStrategy> RqSpline
         let op = RqSplineBackward { bins, bound };
         match op.prepare::<C>([x_node, p_node]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let out = B::rq_spline_forward(x.clone(), params.clone(), bins, bound);
-                prep.finish((x, params), out)
+                let out = B::rq_spline_forward(x.clone(), params, bins, bound);
+                prep.finish((x, out.clone()), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::rq_spline_forward(x, params, bins, bound)),
         }
