@@ -291,118 +291,174 @@ fn map_all(v: &[f64], p: &[f64], bins: usize, bound: f64, inverse: bool) -> Vec<
     let n = v.len();
     let np = 3 * bins - 1;
     let rows = if inverse { 2 } else { 2 + cache_rows(bins) };
-    let mut out = vec![0.0; rows * n];
+    // Element-major, then transposed to one row per output. (Sequential:
+    // splitting a batch's few hundred elements over threads was slower.)
+    let mut per = vec![0.0; rows * n];
     let mut kn = Knots::new(bins);
-    for (i, &vi) in v.iter().enumerate() {
-        if !(-bound..=bound).contains(&vi) {
-            out[i] = vi;
-            if !inverse {
-                out[2 * n + i] = -1.0;
-            }
-            continue;
-        }
-        let pi = &p[i * np..(i + 1) * np];
-        kn.fill(pi, bins, bound);
-        let k = kn.locate(pi, bins, vi, inverse);
-        let (o, ld) = if inverse {
-            rq_bin_inverse(vi, &kn, k)
-        } else {
-            let (y, ld) = rq_bin(vi, &kn, k);
-            (y.v, ld.v)
-        };
-        out[i] = o;
-        out[n + i] = ld;
-        if !inverse {
-            let slope = |j: usize| {
-                if j == 0 || j == bins {
-                    0.0
-                } else {
-                    sigmoid(pi[2 * bins + j - 1])
-                }
-            };
-            let head = [
-                k as f64,
-                kn.x[k],
-                kn.x[k + 1],
-                kn.y[k],
-                kn.y[k + 1],
-                kn.d[k],
-                kn.d[k + 1],
-                slope(k),
-                slope(k + 1),
-            ];
-            let cache = head.iter().chain(&kn.sw).chain(&kn.sh);
-            for (r, &c) in cache.enumerate() {
-                out[(2 + r) * n + i] = c;
-            }
+    for (i, o) in per.chunks_mut(rows).enumerate() {
+        map_one(
+            v[i],
+            &p[i * np..(i + 1) * np],
+            &mut kn,
+            (bins, bound),
+            inverse,
+            o,
+        );
+    }
+    let mut out = vec![0.0; rows * n];
+    for (i, o) in per.chunks_exact(rows).enumerate() {
+        for (r, &val) in o.iter().enumerate() {
+            out[r * n + i] = val;
         }
     }
     out
 }
 
+/// One element of [`map_all`]: `o` = `[y, logdet, cache...]` (forward) or
+/// `[x, logdet]` (inverse).
+fn map_one(
+    vi: f64,
+    pi: &[f64],
+    kn: &mut Knots,
+    (bins, bound): (usize, f64),
+    inverse: bool,
+    o: &mut [f64],
+) {
+    if !(-bound..=bound).contains(&vi) {
+        o[0] = vi;
+        if !inverse {
+            o[2] = -1.0;
+        }
+        return;
+    }
+    kn.fill(pi, bins, bound);
+    let k = kn.locate(pi, bins, vi, inverse);
+    let (val, ld) = if inverse {
+        rq_bin_inverse(vi, kn, k)
+    } else {
+        let (y, ld) = rq_bin(vi, kn, k);
+        (y.v, ld.v)
+    };
+    o[0] = val;
+    o[1] = ld;
+    if !inverse {
+        let slope = |j: usize| {
+            if j == 0 || j == bins {
+                0.0
+            } else {
+                sigmoid(pi[2 * bins + j - 1])
+            }
+        };
+        let head = [
+            k as f64,
+            kn.x[k],
+            kn.x[k + 1],
+            kn.y[k],
+            kn.y[k + 1],
+            kn.d[k],
+            kn.d[k + 1],
+            slope(k),
+            slope(k + 1),
+        ];
+        let cache = head.iter().chain(&kn.sw).chain(&kn.sh);
+        for (slot, &c) in o[2..].iter_mut().zip(cache) {
+            *slot = c;
+        }
+    }
+}
+
 /// Gradient of the forward map from its input and output (with the cache
 /// rows, see [`cache_rows`]): `gy`, `gl` per element -> `[n, 3K]` (`x`, then
 /// the parameters).
-fn backward_all(x: &[f64], out: &[f64], gy: &[f64], gl: &[f64], bins: usize, bound: f64) -> Vec<f64> {
+fn backward_all(
+    x: &[f64],
+    out: &[f64],
+    gy: &[f64],
+    gl: &[f64],
+    bins: usize,
+    bound: f64,
+) -> Vec<f64> {
     let n = x.len();
     let np = 3 * bins - 1;
     let mut grads = vec![0.0; n * (np + 1)];
-    let mut kn = Knots::new(bins);
-    let mut gx_knot = vec![0.0; bins + 1];
-    let mut gy_knot = vec![0.0; bins + 1];
-    let mut gs = vec![0.0; bins];
-    let a = 1.0 - MIN_BIN * bins as f64;
-    let cache = |r: usize, i: usize| out[(2 + r) * n + i];
-    for i in 0..n {
-        let row = &mut grads[i * (np + 1)..(i + 1) * (np + 1)];
-        if cache(0, i) < 0.0 {
-            row[0] = gy[i];
-            continue;
-        }
-        let k = cache(0, i) as usize;
-        kn.x[k] = cache(1, i);
-        kn.x[k + 1] = cache(2, i);
-        kn.y[k] = cache(3, i);
-        kn.y[k + 1] = cache(4, i);
-        kn.d[k] = cache(5, i);
-        kn.d[k + 1] = cache(6, i);
-        for j in 0..bins {
-            kn.sw[j] = cache(9 + j, i);
-            kn.sh[j] = cache(9 + bins + j, i);
-        }
-        let (y, ld) = rq_bin(x[i], &kn, k);
-        let g: [f64; 7] = std::array::from_fn(|j| gy[i] * y.g[j] + gl[i] * ld.g[j]);
-        row[0] = g[0];
-        gx_knot.fill(0.0);
-        gy_knot.fill(0.0);
-        gx_knot[k] = g[1];
-        gx_knot[k + 1] = g[2];
-        gy_knot[k] = g[3];
-        gy_knot[k + 1] = g[4];
-        // Knot positions -> softmax logits; the end knots are constants.
-        for (gk, sm, off) in [(&gx_knot, &kn.sw, 1), (&gy_knot, &kn.sh, 1 + bins)] {
-            // dL/dw_i = 2B sum_{j = i+1}^{K-1} dL/dt_j, dL/ds_i = a dL/dw_i.
-            let mut acc = 0.0;
-            for i2 in (0..bins).rev() {
-                if i2 + 1 < bins {
-                    acc += gk[i2 + 1];
-                }
-                gs[i2] = a * 2.0 * bound * acc;
-            }
-            let dot: f64 = gs.iter().zip(sm.iter()).map(|(g, s)| g * s).sum();
-            for j in 0..bins {
-                row[off + j] = sm[j] * (gs[j] - dot);
-            }
-        }
-        // Interior derivatives: d_j = softplus(u_{j-1}) + m_d, j = 1..K-1,
-        // with the slope sigmoid(u_{j-1}) from the cache.
-        for (j, gd, r) in [(k, g[5], 7), (k + 1, g[6], 8)] {
-            if j >= 1 && j < bins {
-                row[1 + 2 * bins + j - 1] += gd * cache(r, i);
-            }
-        }
+    let mut scratch = (
+        Knots::new(bins),
+        vec![0.0; bins + 1],
+        vec![0.0; bins + 1],
+        vec![0.0; bins],
+    );
+    for (i, row) in grads.chunks_mut(np + 1).enumerate() {
+        let (kn, gx_knot, gy_knot, gs) = &mut scratch;
+        let cache = |r: usize| out[(2 + r) * n + i];
+        backward_one(
+            x[i],
+            (gy[i], gl[i]),
+            cache,
+            (bins, bound),
+            (kn, gx_knot, gy_knot, gs),
+            row,
+        );
     }
     grads
+}
+
+/// One element of [`backward_all`] into `row` (`[g_x, g_params...]`).
+#[allow(clippy::type_complexity)]
+fn backward_one(
+    xi: f64,
+    (gyi, gli): (f64, f64),
+    cache: impl Fn(usize) -> f64,
+    (bins, bound): (usize, f64),
+    (kn, gx_knot, gy_knot, gs): (&mut Knots, &mut [f64], &mut [f64], &mut [f64]),
+    row: &mut [f64],
+) {
+    let a = 1.0 - MIN_BIN * bins as f64;
+    if cache(0) < 0.0 {
+        row[0] = gyi;
+        return;
+    }
+    let k = cache(0) as usize;
+    kn.x[k] = cache(1);
+    kn.x[k + 1] = cache(2);
+    kn.y[k] = cache(3);
+    kn.y[k + 1] = cache(4);
+    kn.d[k] = cache(5);
+    kn.d[k + 1] = cache(6);
+    for j in 0..bins {
+        kn.sw[j] = cache(9 + j);
+        kn.sh[j] = cache(9 + bins + j);
+    }
+    let (y, ld) = rq_bin(xi, kn, k);
+    let g: [f64; 7] = std::array::from_fn(|j| gyi * y.g[j] + gli * ld.g[j]);
+    row[0] = g[0];
+    gx_knot.fill(0.0);
+    gy_knot.fill(0.0);
+    gx_knot[k] = g[1];
+    gx_knot[k + 1] = g[2];
+    gy_knot[k] = g[3];
+    gy_knot[k + 1] = g[4];
+    // Knot positions -> softmax logits; the end knots are constants.
+    for (gk, sm, off) in [(&*gx_knot, &kn.sw, 1), (&*gy_knot, &kn.sh, 1 + bins)] {
+        // dL/dw_i = 2B sum_{j = i+1}^{K-1} dL/dt_j, dL/ds_i = a dL/dw_i.
+        let mut acc = 0.0;
+        for i2 in (0..bins).rev() {
+            if i2 + 1 < bins {
+                acc += gk[i2 + 1];
+            }
+            gs[i2] = a * 2.0 * bound * acc;
+        }
+        let dot: f64 = gs.iter().zip(sm.iter()).map(|(g, s)| g * s).sum();
+        for j in 0..bins {
+            row[off + j] = sm[j] * (gs[j] - dot);
+        }
+    }
+    // Interior derivatives: d_j = softplus(u_{j-1}) + m_d, j = 1..K-1,
+    // with the slope sigmoid(u_{j-1}) from the cache.
+    for (j, gd, r) in [(k, g[5], 7), (k + 1, g[6], 8)] {
+        if j >= 1 && j < bins {
+            row[1 + 2 * bins + j - 1] += gd * cache(r);
+        }
+    }
 }
 
 fn flex_values(t: FlexTensor) -> (Vec<f64>, Shape, DType) {
@@ -530,12 +586,12 @@ mod tests {
         let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(7);
         let np = 3 * BINS - 1;
         let uniform = Uniform::new(-4.0f32, 4.0).expect("valid");
-        let x: Vec<f32> = (0..120).map(|_| uniform.sample(&mut rng)).collect();
+        let x: Vec<f32> = (0..300).map(|_| uniform.sample(&mut rng)).collect();
         let normal = Normal::new(0.0f32, 1.5).expect("valid");
-        let p: Vec<f32> = (0..120 * np).map(|_| normal.sample(&mut rng)).collect();
+        let p: Vec<f32> = (0..300 * np).map(|_| normal.sample(&mut rng)).collect();
         (
-            Tensor::from_data(TensorData::new(x, [40, 3]), device),
-            Tensor::from_data(TensorData::new(p, [40, 3, np]), device),
+            Tensor::from_data(TensorData::new(x, [100, 3]), device),
+            Tensor::from_data(TensorData::new(p, [100, 3, np]), device),
         )
     }
 
@@ -587,8 +643,8 @@ mod tests {
         let dev = default_device().autodiff();
         let (x, p) = inputs(&dev);
         // Random output weights so every output element matters.
-        let wy = Tensor::<2>::random([40, 3], Distribution::Normal(0.0, 1.0), &dev);
-        let wl = Tensor::<2>::random([40, 3], Distribution::Normal(0.0, 1.0), &dev);
+        let wy = Tensor::<2>::random([100, 3], Distribution::Normal(0.0, 1.0), &dev);
+        let wl = Tensor::<2>::random([100, 3], Distribution::Normal(0.0, 1.0), &dev);
         let grads = |fused: bool| {
             let (x, p) = (x.clone().require_grad(), p.clone().require_grad());
             let f = if fused { rq_forward } else { rq_forward_ops };
