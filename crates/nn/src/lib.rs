@@ -13,6 +13,15 @@
 //!   validation split with early stopping, progress bar, seeds).
 //! - [`unet`]: a noise-conditional U-Net for score / denoising models on maps.
 //! - [`checkpoint`]: safetensors weights + JSON configuration.
+//!
+//! Fused CPU kernels, burn backend extensions on `flex` with hand-written
+//! backward passes (each tested against burn's composed operations; other
+//! backends use the composed operations): [`spline_kernel`] (the
+//! rational-quadratic spline), [`residual_kernel`] (the flows' gated
+//! residual block), [`conv_kernel`] ("same" convolution), [`norm_kernel`]
+//! (GroupNorm + SiLU) and [`adam_kernel`] (the Adam update). The networks
+//! here are small enough that on the CPU burn's per-operation overhead, not
+//! arithmetic, dominated training; see docs/benchmarks.md.
 
 pub mod adam_kernel;
 pub mod checkpoint;
