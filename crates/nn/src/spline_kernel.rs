@@ -264,6 +264,20 @@ fn rq_bin(x: f64, kn: &Knots, k: usize) -> (D7, D7) {
     (y, dnum.ln() - two * den.ln())
 }
 
+/// [`rq_bin`] without the derivatives (the forward pass).
+fn rq_bin_value(x: f64, kn: &Knots, k: usize) -> (f64, f64) {
+    let (xk, w) = (kn.x[k], kn.x[k + 1] - kn.x[k]);
+    let (yk, h) = (kn.y[k], kn.y[k + 1] - kn.y[k]);
+    let (dk, dk1) = (kn.d[k], kn.d[k + 1]);
+    let s = h / w;
+    let xi = (x - xk) / w;
+    let q = xi * (1.0 - xi);
+    let den = s + (dk1 + dk - 2.0 * s) * q;
+    let y = yk + h * (s * xi * xi + dk * q) / den;
+    let dnum = s * s * (dk1 * xi * xi + 2.0 * s * q + dk * (1.0 - xi) * (1.0 - xi));
+    (y, dnum.ln() - 2.0 * den.ln())
+}
+
 /// Solve the quadratic of appendix A of Durkan et al. for `x` in bin `k`
 /// given `y`; returns `(x, log dy/dx at x)`.
 fn rq_bin_inverse(y: f64, kn: &Knots, k: usize) -> (f64, f64) {
@@ -336,8 +350,7 @@ fn map_one(
     let (val, ld) = if inverse {
         rq_bin_inverse(vi, kn, k)
     } else {
-        let (y, ld) = rq_bin(vi, kn, k);
-        (y.v, ld.v)
+        rq_bin_value(vi, kn, k)
     };
     o[0] = val;
     o[1] = ld;
