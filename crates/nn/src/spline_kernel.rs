@@ -5,7 +5,9 @@
 //! operations forward and as many backward (softmax, cumsum, gather, the
 //! rational function), which on the CPU is mostly per-operation overhead. Here
 //! the whole map, from the unconstrained parameters to `(y, log |dy/dx|)`, is
-//! one loop over the elements, in f64, and the backward pass is one more.
+//! one loop over the elements, in f64; its output also carries each
+//! element's bin and softmax weights ([`cache_rows`]), so the backward pass,
+//! one more loop, needs no exponentials.
 //!
 //! Backward, per element, with the bin `k` fixed (Durkan et al. 2019, eqs. 4
 //! and 5): forward-mode derivatives of `y` and `log |dy/dx|` in the seven
