@@ -338,8 +338,9 @@ impl<B: Backend + GatedResidualOps + GatedResidualKernels, C: CheckpointStrategy
         ]
         .map(|t| t.into_parts());
         let (inner, nodes): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
-        let inner: Inputs<B> = inner.try_into().ok().expect("eight inputs");
-        let nodes = nodes.try_into().ok().expect("eight nodes");
+        let (Ok(inner), Ok(nodes)) = (<Inputs<B>>::try_from(inner), nodes.try_into()) else {
+            unreachable!("eight inputs in, eight out")
+        };
         let run = |[h, c, w1, b1, w2, b2, wc, bc]: Inputs<B>| {
             B::gated_residual(GatedBlock {
                 h,

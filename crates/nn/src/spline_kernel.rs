@@ -221,6 +221,8 @@ impl std::ops::Sub for D7 {
 
 impl std::ops::Mul for D7 {
     type Output = Self;
+    // The product rule: d(uv) = du v + u dv.
+    #[allow(clippy::suspicious_arithmetic_impl)]
     fn mul(self, o: Self) -> Self {
         let mut g = self.g;
         g.iter_mut()
