@@ -1,20 +1,9 @@
 //! `cosmodiff cosmology` end to end: the example config, values
 //! against the shared CCL reference, and one-line errors with exit code 2.
-use ndarray::{ArrayD, IxDyn};
-use ndarray_npy::NpzReader;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cosmodiff"))
-}
-
-fn read(p: &Path, k: &str) -> ArrayD<f64> {
-    let mut z = NpzReader::new(std::fs::File::open(p).unwrap()).unwrap();
-    z.by_name::<ndarray::OwnedRepr<f64>, IxDyn>(k)
-        .or_else(|_| z.by_name(&format!("{k}.npy")))
-        .unwrap()
-}
+mod common;
+use common::{bin, read};
 
 fn reference() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/cosmology")

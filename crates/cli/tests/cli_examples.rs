@@ -1,11 +1,9 @@
 //! The example configs under examples/ (referenced by the README) run as shown
 //! (sampling shortened), and every subcommand's --help mentions units.
 use std::path::PathBuf;
-use std::process::Command;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cosmodiff"))
-}
+mod common;
+use common::bin;
 
 fn example(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

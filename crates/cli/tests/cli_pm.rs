@@ -1,21 +1,10 @@
 //! `cosmodiff pm run` with `[steps] snapshots`: the outputs of the issue
 //! (density.npy, positions.npy, pk.txt, pk.png) plus snapshot.npz with the
 //! states at exactly the requested scale factors.
-use ndarray::{ArrayD, IxDyn};
-use ndarray_npy::NpzReader;
 use std::path::Path;
-use std::process::Command;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cosmodiff"))
-}
-
-fn read(p: &Path, k: &str) -> ArrayD<f64> {
-    let mut z = NpzReader::new(std::fs::File::open(p).unwrap()).unwrap();
-    z.by_name::<ndarray::OwnedRepr<f64>, IxDyn>(k)
-        .or_else(|_| z.by_name(&format!("{k}.npy")))
-        .unwrap()
-}
+mod common;
+use common::{bin, read};
 
 const CFG: &str = r#"
 [box]

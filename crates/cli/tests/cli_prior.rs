@@ -5,37 +5,10 @@
 //! docs/diffusion.md for the validation runs).
 
 use ndarray::{ArrayD, IxDyn};
-use ndarray_npy::{NpzReader, NpzWriter};
-use std::path::Path;
-use std::process::Command;
+use ndarray_npy::NpzWriter;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cosmodiff"))
-}
-
-fn run(c: &mut Command) -> String {
-    let o = c.output().unwrap();
-    assert!(
-        o.status.success(),
-        "{:?} failed: {}",
-        c,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn fails(c: &mut Command) -> String {
-    let o = c.output().unwrap();
-    assert!(!o.status.success(), "{c:?} should fail");
-    let e = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert_eq!(e.trim().lines().count(), 1, "one-line error: {e}");
-    e
-}
-
-fn read(path: &Path, name: &str) -> ArrayD<f64> {
-    let mut z = NpzReader::new(std::fs::File::open(path).unwrap()).unwrap();
-    z.by_name(name).unwrap()
-}
+mod common;
+use common::{bin, fails, read, run};
 
 const SIM: &str = r#"
 [map]
@@ -123,6 +96,7 @@ fn prior_train_then_diffusion_massmap() {
             .arg(&out)
             .arg("--prior")
             .arg(&model),
+        "",
     );
     assert!(e.contains("32x32") && e.contains("16x16"), "{e}");
     let e = fails(
@@ -133,6 +107,7 @@ fn prior_train_then_diffusion_massmap() {
             .arg(&out)
             .arg("--prior")
             .arg(d.join("missing")),
+        "",
     );
     assert!(e.contains("--prior"), "{e}");
 
@@ -223,6 +198,7 @@ fn prior_train_from_data_and_config_errors() {
             .arg(d.join("bad.toml"))
             .arg("--out")
             .arg(d.join("x")),
+        "",
     );
     assert!(e.contains("data") && e.contains("[map]"), "{e}");
     std::fs::write(
@@ -236,6 +212,7 @@ fn prior_train_from_data_and_config_errors() {
             .arg(d.join("bad2.toml"))
             .arg("--out")
             .arg(d.join("x")),
+        "",
     );
     assert!(e.contains("vq"), "{e}");
     std::fs::write(
@@ -250,6 +227,7 @@ fn prior_train_from_data_and_config_errors() {
             .arg(d.join("bad3.toml"))
             .arg("--out")
             .arg(d.join("x")),
+        "",
     );
     assert!(e.contains("multiple of 16"), "{e}");
 }

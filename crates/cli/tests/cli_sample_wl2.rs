@@ -6,11 +6,9 @@
 //! derivatives). 20 log-spaced ells keep the test fast; the seed is fixed.
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::NpzReader;
-use std::process::Command;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cosmodiff"))
-}
+mod common;
+use common::bin;
 
 const TRACERS: &str = r#"
 [cosmology]

@@ -6,11 +6,9 @@ use ndarray::{Array1, Array2, Axis};
 use ndarray_npy::{read_npy, write_npy};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
-use std::process::Command;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cosmodiff"))
-}
+mod common;
+use common::{bin, fails, run};
 
 fn data(dir: &std::path::Path, n: usize) {
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(4);
@@ -28,30 +26,6 @@ fn data(dir: &std::path::Path, n: usize) {
     .unwrap();
 }
 
-fn ok(c: &mut Command) {
-    let o = c.output().unwrap();
-    assert!(
-        o.status.success(),
-        "{:?} failed: {}",
-        c,
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// Exit code 2 and a one-line message containing `needle`.
-fn fails(c: &mut Command, needle: &str) {
-    let o = c.output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "expected exit 2, got {:?}: {err}",
-        o.status
-    );
-    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
-    assert!(err.contains(needle), "'{needle}' not in: {err}");
-}
-
 #[test]
 fn npe_and_nle_train_then_sample() {
     let d = tempfile::tempdir().unwrap();
@@ -59,7 +33,7 @@ fn npe_and_nle_train_then_sample() {
     data(p, 2000);
     for (method, flow) in [("npe", "maf"), ("nle", "maf")] {
         let model = p.join(format!("model_{method}"));
-        ok(bin()
+        run(bin()
             .args(["-q", "sbi", "train", "--theta"])
             .arg(p.join("theta.npy"))
             .arg("--x")
@@ -79,7 +53,7 @@ fn npe_and_nle_train_then_sample() {
             assert!(model.join(f).exists(), "{method}: {f} missing");
         }
         let out = p.join(format!("samples_{method}.npy"));
-        ok(bin()
+        run(bin()
             .args(["-q", "sbi", "sample", "--model"])
             .arg(&model)
             .arg("--x-obs")
@@ -108,7 +82,7 @@ fn bounding_box_prior_and_errors() {
     let p = d.path();
     data(p, 300);
     let model = p.join("m");
-    ok(bin()
+    run(bin()
         .args(["-q", "sbi", "train", "--theta"])
         .arg(p.join("theta.npy"))
         .arg("--x")
@@ -130,7 +104,7 @@ fn bounding_box_prior_and_errors() {
     );
     // NPE samples stay inside the bounding-box prior.
     let out = p.join("s.npy");
-    ok(bin()
+    run(bin()
         .args(["-q", "sbi", "sample", "--model"])
         .arg(&model)
         .arg("--x-obs")

@@ -1,20 +1,9 @@
 //! `cosmodiff simulate lensing` then `cosmodiff massmap`: shapes, the theory
 //! C_ell against `cosmodiff cosmology`, and the Wiener map beating raw noise.
-use ndarray::{ArrayD, IxDyn};
-use ndarray_npy::NpzReader;
 use std::path::Path;
-use std::process::Command;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cosmodiff"))
-}
-
-fn read(p: &Path, k: &str) -> ArrayD<f64> {
-    let mut z = NpzReader::new(std::fs::File::open(p).unwrap()).unwrap();
-    z.by_name::<ndarray::OwnedRepr<f64>, IxDyn>(k)
-        .or_else(|_| z.by_name(&format!("{k}.npy")))
-        .unwrap()
-}
+mod common;
+use common::{bin, read};
 
 const SIM: &str = r#"
 [cosmology]
