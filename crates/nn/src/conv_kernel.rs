@@ -29,9 +29,9 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Backend, Dispatch, Flex, TensorMetadata};
 use burn::nn::conv::Conv2d;
 use burn::nn::PaddingConfig2d;
-use burn::tensor::{Shape, Slice, Tensor};
+use burn::tensor::{Shape, Tensor};
 
-use crate::cpu::{f32_tensor, f32_values, flex_device, matmul, Mat};
+use crate::cpu::{f32_tensor, f32_values, flex_device, matmul, register_flat_grads, Mat};
 use rayon::prelude::*;
 
 /// Fused "same" convolution, differentiable in input, weight and bias.
@@ -304,22 +304,13 @@ impl<B: Backend + Conv2dSameKernels> Backward<B, 3> for Conv2dSameBackward {
     type State = (FloatTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_w, node_b] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         let (x, weight) = ops.state;
         let (xs, ws) = (x.shape(), weight.shape());
-        let (nx, nw, nb) = (xs.num_elements(), ws.num_elements(), ws[0]);
+        let bias = Shape::from([ws[0]]);
+        let parents = ops.parents.map(|p| p.map(|n| n.id));
         let g = B::conv2d_same_backward(x, weight, grad);
-        let part = |r: std::ops::Range<usize>| B::float_slice(g.clone(), &[Slice::from(r)]);
-        if let Some(node) = node_x {
-            grads.register::<B>(node.id, B::float_reshape(part(0..nx), xs));
-        }
-        if let Some(node) = node_w {
-            grads.register::<B>(node.id, B::float_reshape(part(nx..nx + nw), ws));
-        }
-        if let Some(node) = node_b {
-            grads.register::<B>(node.id, part(nx + nw..nx + nw + nb));
-        }
+        register_flat_grads::<B, 3>(grads, parents, [xs, ws, bias], g);
     }
 }
 
@@ -351,17 +342,11 @@ impl<B: Backend + Conv2dSameOps + Conv2dSameKernels, C: CheckpointStrategy> Conv
 #[cfg(test)]
 mod tests {
     use super::conv2d_same;
+    use crate::cpu::close;
     use crate::tensor::{default_device, to_vec};
     use burn::nn::conv::Conv2dConfig;
     use burn::nn::PaddingConfig2d;
     use burn::tensor::{Distribution, Tensor};
-
-    fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
-        a.len() == b.len()
-            && a.iter()
-                .zip(b)
-                .all(|(u, v)| (u - v).abs() <= tol * (1.0 + v.abs()))
-    }
 
     /// Values and all three gradients equal burn's convolution, for 3x3,
     /// 5x5 and 1x1 kernels on non-square maps, one of them split into

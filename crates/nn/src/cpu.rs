@@ -1,12 +1,36 @@
 //! Shared pieces of the fused CPU kernels ([`crate::spline_kernel`],
 //! [`crate::norm_kernel`], [`crate::conv_kernel`],
 //! [`crate::residual_kernel`]): where they can run, f32 buffers in and out
-//! of `flex` tensors, and a strided single-threaded matrix product (the
-//! `gemm` crate burn's CPU backend uses too).
+//! of `flex` tensors, a strided single-threaded matrix product (the `gemm`
+//! crate burn's CPU backend uses too), and the registration of gradients
+//! that a backward kernel returns as one flat tensor.
 
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::NodeId;
 use burn::backend::flex::FlexTensor;
-use burn::backend::DispatchDevice;
-use burn::tensor::{DType, Device, Shape, TensorData};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, DispatchDevice};
+use burn::tensor::{DType, Device, Shape, Slice, TensorData};
+
+/// Register the gradients of an operation's parents from `flat`, which
+/// holds them one after the other in parent order; each is reshaped to its
+/// parent's shape. Untracked parents (`None`) are skipped.
+pub(crate) fn register_flat_grads<B: Backend, const N: usize>(
+    grads: &mut Gradients,
+    parents: [Option<NodeId>; N],
+    shapes: [Shape; N],
+    flat: FloatTensor<B>,
+) {
+    let mut start = 0;
+    for (parent, shape) in parents.into_iter().zip(shapes) {
+        let n = shape.num_elements();
+        if let Some(id) = parent {
+            let part = B::float_slice(flat.clone(), &[Slice::from(start..start + n)]);
+            grads.register::<B>(id, B::float_reshape(part, shape));
+        }
+        start += n;
+    }
+}
 
 /// `Some(autodiff)` on the `flex` CPU backend (plain or autodiff-wrapped),
 /// `None` on any other backend.
@@ -147,4 +171,33 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
 #[inline(always)]
 pub(crate) fn sigmoid(a: f32) -> f32 {
     1.0 / (1.0 + exp_f32(-a))
+}
+
+/// `a` and `b` have equal length and agree elementwise to `tol` relative to
+/// `1 + |b|` (the kernels' tests against burn's composed operations).
+#[cfg(test)]
+pub(crate) fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(u, v)| (u - v).abs() <= tol * (1.0 + v.abs()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{exp_f32, sigmoid};
+
+    #[test]
+    fn polynomial_exp_is_as_accurate_as_expf() {
+        let mut worst = 0.0f64;
+        for i in -8000..=8000 {
+            let x = i as f32 * 0.01;
+            let (e, e0) = (exp_f32(x) as f64, (x as f64).exp());
+            worst = worst.max((e - e0).abs() / e0);
+        }
+        assert!(worst < 5e-7, "relative error {worst}");
+        assert!(exp_f32(-200.0) >= 0.0 && exp_f32(-200.0) < 1e-37);
+        assert!(exp_f32(200.0).is_finite());
+        assert!((sigmoid(0.0) - 0.5).abs() < 1e-7);
+    }
 }

@@ -34,10 +34,10 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Backend, Dispatch, Flex, TensorMetadata};
 use burn::nn::GroupNorm;
 use burn::tensor::activation::silu;
-use burn::tensor::{Shape, Slice, Tensor};
+use burn::tensor::{Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu::{f32_tensor, f32_values, flex_device, sigmoid};
+use crate::cpu::{f32_tensor, f32_values, flex_device, register_flat_grads, sigmoid};
 
 /// Fused `silu(group_norm(x))`, differentiable in `x`, `gamma` and `beta`.
 #[backend_extension(Flex, Autodiff)]
@@ -309,22 +309,12 @@ impl<B: Backend + GroupNormSiluKernels> Backward<B, 3> for GroupNormSiluBackward
     type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_g, node_b] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         let (x, gamma, beta) = ops.state;
-        let shape = x.shape();
-        let (n, c) = (shape.num_elements(), shape[1]);
+        let shapes = [x.shape(), gamma.shape(), beta.shape()];
+        let parents = ops.parents.map(|p| p.map(|n| n.id));
         let g = B::group_norm_silu_backward(x, gamma, beta, grad, self.groups, self.epsilon);
-        let part = |r: std::ops::Range<usize>| B::float_slice(g.clone(), &[Slice::from(r)]);
-        if let Some(node) = node_x {
-            grads.register::<B>(node.id, B::float_reshape(part(0..n), shape));
-        }
-        if let Some(node) = node_g {
-            grads.register::<B>(node.id, part(n..n + c));
-        }
-        if let Some(node) = node_b {
-            grads.register::<B>(node.id, part(n + c..n + 2 * c));
-        }
+        register_flat_grads::<B, 3>(grads, parents, shapes, g);
     }
 }
 
@@ -358,6 +348,7 @@ impl<B: Backend + GroupNormSiluOps + GroupNormSiluKernels, C: CheckpointStrategy
 #[cfg(test)]
 mod tests {
     use super::group_norm_silu;
+    use crate::cpu::close;
     use crate::tensor::{default_device, to_vec};
     use burn::module::Param;
     use burn::nn::{GroupNorm, GroupNormConfig};
@@ -378,27 +369,6 @@ mod tests {
             device,
         )));
         n
-    }
-
-    fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
-        a.len() == b.len()
-            && a.iter()
-                .zip(b)
-                .all(|(u, v)| (u - v).abs() <= tol * (1.0 + v.abs()))
-    }
-
-    #[test]
-    fn polynomial_exp_is_as_accurate_as_expf() {
-        let mut worst = 0.0f64;
-        for i in -8000..=8000 {
-            let x = i as f32 * 0.01;
-            let (e, e0) = (crate::cpu::exp_f32(x) as f64, (x as f64).exp());
-            worst = worst.max((e - e0).abs() / e0);
-        }
-        assert!(worst < 5e-7, "relative error {worst}");
-        assert!(crate::cpu::exp_f32(-200.0) >= 0.0 && crate::cpu::exp_f32(-200.0) < 1e-37);
-        assert!(crate::cpu::exp_f32(200.0).is_finite());
-        assert!((crate::cpu::sigmoid(0.0) - 0.5).abs() < 1e-7);
     }
 
     #[test]

@@ -32,9 +32,9 @@ use burn::backend::autodiff::Autodiff;
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Backend, ExtensionType, Flex, TensorMetadata};
-use burn::tensor::{Shape, Slice};
+use burn::tensor::Shape;
 
-use crate::cpu::{f32_tensor, f32_values, matmul, sigmoid, Mat};
+use crate::cpu::{f32_tensor, f32_values, matmul, register_flat_grads, sigmoid, Mat};
 
 /// The inputs of one gated residual block: rows, context and the three
 /// linear layers (weights `[d_in, d_out]` as in burn's `Linear`).
@@ -181,6 +181,33 @@ fn forward(v: &Values, d: Dims) -> Forward {
     }
 }
 
+/// Backward of `y = x W + b` (`x` `[rows, d_in]`, `W` `[d_in, d_out]`)
+/// for `g = dL/dy`: `g_W = x^T g`, `g_b` = column sums of `g`,
+/// `g_x = g W^T`, each written (not accumulated) into its slice.
+fn linear_backward(
+    (x, w, g): (&[f32], &[f32], &[f32]),
+    (rows, d_in, d_out): (usize, usize, usize),
+    (gw, gb, gx): (&mut [f32], &mut [f32], &mut [f32]),
+) {
+    matmul(
+        gw,
+        d_out,
+        Mat::new(x, d_in).t(),
+        Mat::new(g, d_out),
+        (d_in, d_out, rows),
+        false,
+    );
+    col_sums(g, d_out, gb);
+    matmul(
+        gx,
+        d_in,
+        Mat::new(g, d_out),
+        Mat::new(w, d_out).t(),
+        (rows, d_in, d_out),
+        false,
+    );
+}
+
 /// Column sums of a `rows x n` matrix into `out`.
 fn col_sums(m: &[f32], n: usize, out: &mut [f32]) {
     out.fill(0.0);
@@ -211,63 +238,15 @@ fn backward(v: &Values, d: Dims, gy: &[f32]) -> Vec<f32> {
         .zip(&f.g)
         .map(|((&u, &t), &g)| u * t * g * (1.0 - g))
         .collect();
-    matmul(
-        gwc,
-        h,
-        Mat::new(&v.c, c).t(),
-        Mat::new(&gzc, h),
-        (c, h, b),
-        false,
-    );
-    col_sums(&gzc, h, gbc);
-    matmul(
-        gc,
-        c,
-        Mat::new(&gzc, h),
-        Mat::new(&v.wc, h).t(),
-        (b, c, h),
-        false,
-    );
-    // Second linear.
-    matmul(
-        gw2,
-        h,
-        Mat::new(&f.r1, h).t(),
-        Mat::new(&gt, h),
-        (h, h, b),
-        false,
-    );
-    col_sums(&gt, h, gb2);
+    linear_backward((&v.c, &v.wc, &gzc), (b, c, h), (gwc, gbc, gc));
+    // Second linear, then through the ReLU.
     let mut gz1 = vec![0.0f32; b * h];
-    matmul(
-        &mut gz1,
-        h,
-        Mat::new(&gt, h),
-        Mat::new(&v.w2, h).t(),
-        (b, h, h),
-        false,
-    );
+    linear_backward((&f.r1, &v.w2, &gt), (b, h, h), (gw2, gb2, &mut gz1));
     gz1.iter_mut()
         .zip(&f.z1)
         .for_each(|(g, &z)| *g = if z > 0.0 { *g } else { 0.0 });
     // First linear.
-    matmul(
-        gw1,
-        h,
-        Mat::new(&f.r0, h).t(),
-        Mat::new(&gz1, h),
-        (h, h, b),
-        false,
-    );
-    col_sums(&gz1, h, gb1);
-    matmul(
-        gh,
-        h,
-        Mat::new(&gz1, h),
-        Mat::new(&v.w1, h).t(),
-        (b, h, h),
-        false,
-    );
+    linear_backward((&f.r0, &v.w1, &gz1), (b, h, h), (gw1, gb1, gh));
     gh.iter_mut()
         .zip(v.h.iter())
         .zip(gy)
@@ -304,7 +283,8 @@ impl<B: Backend + GatedResidualKernels> Backward<B, 8> for GatedResidualBackward
 
     fn backward(self, ops: Ops<Self::State, 8>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<B>(&ops.node);
-        let shapes: Vec<Shape> = ops.state.iter().map(|t| t.shape()).collect();
+        let shapes = ops.state.each_ref().map(|t| t.shape());
+        let parents = ops.parents.map(|p| p.map(|n| n.id));
         let [h, c, w1, b1, w2, b2, wc, bc] = ops.state;
         let block = GatedBlock {
             h,
@@ -317,15 +297,7 @@ impl<B: Backend + GatedResidualKernels> Backward<B, 8> for GatedResidualBackward
             bc,
         };
         let g = B::gated_residual_backward(block, grad);
-        let mut start = 0;
-        for (parent, shape) in ops.parents.into_iter().zip(shapes) {
-            let n = shape.num_elements();
-            if let Some(node) = parent {
-                let part = B::float_slice(g.clone(), &[Slice::from(start..start + n)]);
-                grads.register::<B>(node.id, B::float_reshape(part, shape));
-            }
-            start += n;
-        }
+        register_flat_grads::<B, 8>(grads, parents, shapes, g);
     }
 }
 
@@ -370,6 +342,7 @@ impl<B: Backend + GatedResidualOps + GatedResidualKernels, C: CheckpointStrategy
 #[cfg(test)]
 mod tests {
     use super::{GatedBlock, GatedResidualOps};
+    use crate::cpu::close;
     use crate::tensor::{default_device, to_vec};
     use burn::backend::Dispatch;
     use burn::tensor::activation::{relu, sigmoid};
@@ -433,12 +406,8 @@ mod tests {
         let (fused, composed) = (run(true), run(false));
         for (i, (a, e)) in fused.iter().zip(&composed).enumerate() {
             assert_eq!(a.len(), e.len());
-            let ok = a
-                .iter()
-                .zip(e)
-                .all(|(u, v)| (u - v).abs() <= 1e-5 * (1.0 + v.abs()));
             assert!(
-                ok,
+                close(a, e, 1e-5),
                 "output {i} (0: values, then h, c, W1, W2, Wc, b1, b2, bc)"
             );
             assert!(
