@@ -4,7 +4,7 @@
 use std::path::Path;
 
 mod common;
-use common::{bin, read};
+use common::{bin, fails, read};
 
 const CFG: &str = r#"
 [box]
@@ -96,16 +96,14 @@ fn pm_run_writes_snapshots_at_requested_a() {
 
     // a snapshot outside [a_start, a_end] is a one-line error (exit 2)
     std::fs::write(&cfg, CFG.replace("[1.0, 0.25, 0.4]", "[0.05]")).unwrap();
-    let st = bin()
-        .args(["pm", "run", "--config"])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(dir.path().join("bad"))
-        .output()
-        .unwrap();
-    assert_eq!(st.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&st.stderr);
-    assert!(err.contains("snapshot a = 0.05"), "{err}");
+    fails(
+        bin()
+            .args(["pm", "run", "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(dir.path().join("bad")),
+        "snapshot a = 0.05",
+    );
 }
 
 fn run_cfg(dir: &Path, name: &str, cfg: &str) -> std::path::PathBuf {
@@ -301,15 +299,13 @@ fn pm_run_gradient_matches_finite_differences() {
     ] {
         let p = d.join("bad.toml");
         std::fs::write(&p, cfg("sigma8 = 0.8", "w.npy", bad)).unwrap();
-        let st = bin()
-            .args(["pm", "run", "--config"])
-            .arg(&p)
-            .arg("--out")
-            .arg(d.join("bad"))
-            .output()
-            .unwrap();
-        assert_eq!(st.status.code(), Some(2), "{bad}");
-        let err = String::from_utf8_lossy(&st.stderr);
-        assert!(err.contains(msg), "{bad}: {err}");
+        fails(
+            bin()
+                .args(["pm", "run", "--config"])
+                .arg(&p)
+                .arg("--out")
+                .arg(d.join("bad")),
+            msg,
+        );
     }
 }

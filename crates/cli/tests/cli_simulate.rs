@@ -3,7 +3,7 @@
 use std::path::Path;
 
 mod common;
-use common::{bin, read};
+use common::{bin, fails, read};
 
 const SIM: &str = r#"
 [cosmology]
@@ -121,17 +121,12 @@ fn simulate_rejects_bad_config() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("sim.toml");
     std::fs::write(&cfg, SIM.replace("npix = 32", "npix = 3")).unwrap();
-    let o = bin()
-        .args(["simulate", "lensing", "--config"])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(dir.path().join("x.npz"))
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    let e = String::from_utf8(o.stderr).unwrap();
-    assert!(
-        e.contains("npix") && e.trim_end().lines().count() == 1,
-        "{e}"
+    fails(
+        bin()
+            .args(["simulate", "lensing", "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(dir.path().join("x.npz")),
+        "npix",
     );
 }
