@@ -9,6 +9,14 @@ use cosmodiff_nn::{FlowConfig, FlowKind};
 use std::time::Instant;
 
 fn main() {
+    if std::env::var("POOL").is_ok() {
+        rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(main2)
+    } else {
+        main2()
+    }
+}
+
+fn main2() {
     let dev = default_device().autodiff();
     let reps = 200;
     let flow = FlowConfig::new(FlowKind::Nsf, 5, 8).init(&dev).unwrap();
@@ -34,7 +42,8 @@ fn main() {
         ModuleOptimizer::from(cosmodiff_nn::adam_kernel::FusedAdam::new(0.9, 0.999, 1e-8));
     let mut flow = flow;
     let (mut tb, mut tg, mut to) = (0.0, 0.0, 0.0);
-    for _ in 0..reps {
+    let mut blocks = Vec::new();
+    for rep in 0..reps * 3 {
         let t0 = Instant::now();
         let l = flow.log_prob(y.clone(), Some(c.clone())).mean().neg();
         let g = l.backward();
@@ -47,13 +56,16 @@ fn main() {
         tb += (t1 - t0).as_secs_f64();
         tg += (t2 - t1).as_secs_f64();
         to += (t3 - t2).as_secs_f64();
+        if rep % 50 == 49 {
+            blocks.push((tb + tg + to) * 1e3 / 50.0);
+            (tb, tg, to) = (0.0, 0.0, 0.0);
+        }
     }
-    let r = 1e3 / reps as f64;
+    blocks.sort_by(f64::total_cmp);
     println!(
-        "step: fwd+bwd {:.3} ms, grads+clip {:.3} ms, adam {:.3} ms",
-        tb * r,
-        tg * r,
-        to * r
+        "step (blocks of 50): min {:.3} ms, median {:.3} ms",
+        blocks[0],
+        blocks[blocks.len() / 2]
     );
     println!(
         "flow log_prob fwd+bwd: {:.3} ms; 5 x spline fwd+bwd: {:.3} ms ({:.0}%)",

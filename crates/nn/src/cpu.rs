@@ -32,6 +32,64 @@ pub(crate) fn register_flat_grads<B: Backend, const N: usize>(
     }
 }
 
+/// Split `n` rows into one contiguous range per kernel thread
+/// ([`crate::fork`]), each of at least `min` rows (a single range when
+/// `n < 2 min`).
+pub(crate) fn row_parts(n: usize, min: usize) -> Vec<std::ops::Range<usize>> {
+    let parts = crate::fork::threads().min(n / min.max(1)).max(1);
+    (0..parts)
+        .map(|i| i * n / parts..(i + 1) * n / parts)
+        .collect()
+}
+
+/// Call `f(rows, part)` in parallel on the parts of `out` (`stride` values
+/// per row) that [`row_parts`] gives.
+pub(crate) fn par_rows<T: Send>(
+    out: &mut [T],
+    stride: usize,
+    min: usize,
+    f: impl Fn(std::ops::Range<usize>, &mut [T]) + Sync,
+) {
+    let ranges = row_parts(out.len() / stride.max(1), min);
+    let mut tasks = Vec::with_capacity(ranges.len());
+    let mut rest = out;
+    for r in ranges {
+        let (part, tail) = rest.split_at_mut(r.len() * stride);
+        let f = &f;
+        tasks.push(move || f(r, part));
+        rest = tail;
+    }
+    crate::fork::fork(tasks);
+}
+
+/// Call `f(elements, columns)` in parallel on the parts of a row-major
+/// `[rows, n]` matrix `out` split by columns (elements) as [`row_parts`]
+/// splits `n`: `columns` holds each row's segment for those elements.
+pub(crate) fn par_columns<T: Send>(
+    out: &mut [T],
+    n: usize,
+    min: usize,
+    f: impl Fn(std::ops::Range<usize>, Vec<&mut [T]>) + Sync,
+) {
+    let ranges = row_parts(n, min);
+    let mut parts: Vec<Vec<&mut [T]>> = ranges.iter().map(|_| Vec::new()).collect();
+    for row in out.chunks_mut(n.max(1)) {
+        let mut rest = row;
+        for (r, part) in ranges.iter().zip(parts.iter_mut()) {
+            let (seg, tail) = rest.split_at_mut(r.len());
+            part.push(seg);
+            rest = tail;
+        }
+    }
+    let f = &f;
+    let tasks = ranges
+        .into_iter()
+        .zip(parts)
+        .map(|(r, cols)| move || f(r, cols))
+        .collect();
+    crate::fork::fork(tasks);
+}
+
 /// `Some(autodiff)` on the `flex` CPU backend (plain or autodiff-wrapped),
 /// `None` on any other backend.
 pub(crate) fn flex_device(device: &Device) -> Option<bool> {

@@ -31,6 +31,7 @@ pub mod embedding;
 pub mod error;
 pub mod estimator;
 pub mod flow;
+mod fork;
 pub mod layers;
 pub mod norm_kernel;
 pub mod residual_kernel;

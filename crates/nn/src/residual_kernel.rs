@@ -34,7 +34,9 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Backend, ExtensionType, Flex, TensorMetadata};
 use burn::tensor::Shape;
 
-use crate::cpu::{f32_tensor, f32_values, matmul, register_flat_grads, sigmoid, Mat};
+use crate::cpu::{
+    f32_tensor, f32_values, matmul, par_rows, register_flat_grads, row_parts, sigmoid, Mat,
+};
 
 /// The inputs of one gated residual block: rows, context and the three
 /// linear layers (weights `[d_in, d_out]` as in burn's `Linear`).
@@ -108,7 +110,26 @@ impl<'a> Values<'a> {
         };
         (v, d)
     }
+
+    /// The block restricted to the rows `r` of `h` and `c` (a view).
+    fn rows(&self, r: &std::ops::Range<usize>, d: Dims) -> (Values<'_>, Dims) {
+        use std::borrow::Cow::Borrowed;
+        let v = Values {
+            h: Borrowed(&self.h[r.start * d.h..r.end * d.h]),
+            c: Borrowed(&self.c[r.start * d.c..r.end * d.c]),
+            w1: Borrowed(&self.w1),
+            b1: Borrowed(&self.b1),
+            w2: Borrowed(&self.w2),
+            b2: Borrowed(&self.b2),
+            wc: Borrowed(&self.wc),
+            bc: Borrowed(&self.bc),
+        };
+        (v, Dims { b: r.len(), ..d })
+    }
 }
+
+/// Rows per thread below which the kernels do not split a batch.
+const PAR_ROWS: usize = 64;
 
 /// `rows x n` matrix with every row set to `bias`.
 fn broadcast(bias: &[f32], rows: usize) -> Vec<f32> {
@@ -258,7 +279,13 @@ impl GatedResidualOps for Flex {
     fn gated_residual(block: GatedBlock<Self>) -> FlexTensor {
         let (v, d) = Values::new(&block);
         let dtype = block.h.dtype();
-        f32_tensor(forward(&v, d).y, Shape::from([d.b, d.h]), dtype)
+        // Rows are independent: one block of rows per thread.
+        let mut y = vec![0.0f32; d.b * d.h];
+        par_rows(&mut y, d.h, PAR_ROWS, |r, part| {
+            let (v, d) = v.rows(&r, d);
+            part.copy_from_slice(&forward(&v, d).y);
+        });
+        f32_tensor(y, Shape::from([d.b, d.h]), dtype)
     }
 }
 
@@ -266,7 +293,45 @@ impl GatedResidualKernels for Flex {
     fn gated_residual_backward(block: GatedBlock<Self>, grad: FlexTensor) -> FlexTensor {
         let (v, d) = Values::new(&block);
         let dtype = block.h.dtype();
-        let out = backward(&v, d, &f32_values(&grad));
+        let gy = f32_values(&grad);
+        // One block of rows per thread; the row gradients (`h`, `c`) are
+        // concatenated, the parameter gradients summed over the blocks.
+        let ranges = row_parts(d.b, PAR_ROWS);
+        let mut parts: Vec<Vec<f32>> = vec![Vec::new(); ranges.len()];
+        let tasks = parts
+            .iter_mut()
+            .zip(&ranges)
+            .map(|(part, r)| {
+                let (v, gy) = (&v, &gy);
+                move || {
+                    let (v, d) = v.rows(r, d);
+                    *part = backward(&v, d, &gy[r.start * d.h..r.end * d.h]);
+                }
+            })
+            .collect();
+        crate::fork::fork(tasks);
+        let out = if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            let (h_rows, c_rows) = (d.b * d.h, d.b * d.c);
+            let mut out = vec![0.0f32; h_rows + c_rows];
+            for (r, p) in ranges.iter().zip(&parts) {
+                let (ph, pc) = p.split_at(r.len() * d.h);
+                out[r.start * d.h..r.end * d.h].copy_from_slice(ph);
+                out[h_rows + r.start * d.c..h_rows + r.end * d.c]
+                    .copy_from_slice(&pc[..r.len() * d.c]);
+            }
+            let params = |(r, p): (&std::ops::Range<usize>, &Vec<f32>)| {
+                p[r.len() * (d.h + d.c)..].to_vec()
+            };
+            let mut sum = params((&ranges[0], &parts[0]));
+            for rp in ranges.iter().zip(&parts).skip(1) {
+                let start = rp.0.len() * (d.h + d.c);
+                sum.iter_mut().zip(&rp.1[start..]).for_each(|(s, g)| *s += g);
+            }
+            out.extend_from_slice(&sum);
+            out
+        };
         let len = out.len();
         f32_tensor(out, Shape::from([len]), dtype)
     }
@@ -353,7 +418,8 @@ mod tests {
     #[test]
     fn fused_matches_composed_values_and_gradients() {
         let dev = default_device().autodiff();
-        let (b, h, c) = (13, 7, 3);
+        // 150 rows: split over threads on a multi-core machine.
+        let (b, h, c) = (150, 7, 3);
         let n = |shape: Vec<usize>| match shape.len() {
             1 => Tensor::<1>::random([shape[0]], Distribution::Normal(0.0, 0.7), &dev).into_data(),
             _ => Tensor::<2>::random([shape[0], shape[1]], Distribution::Normal(0.0, 0.7), &dev)
