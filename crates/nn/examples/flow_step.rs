@@ -9,14 +9,6 @@ use cosmodiff_nn::{FlowConfig, FlowKind};
 use std::time::Instant;
 
 fn main() {
-    if std::env::var("POOL").is_ok() {
-        rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap().install(main2)
-    } else {
-        main2()
-    }
-}
-
-fn main2() {
     let dev = default_device().autodiff();
     let reps = 200;
     let flow = FlowConfig::new(FlowKind::Nsf, 5, 8).init(&dev).unwrap();

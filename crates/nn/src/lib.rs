@@ -21,7 +21,9 @@
 //! residual block), [`conv_kernel`] ("same" convolution), [`norm_kernel`]
 //! (GroupNorm + SiLU) and [`adam_kernel`] (the Adam update). The networks
 //! here are small enough that on the CPU burn's per-operation overhead, not
-//! arithmetic, dominated training; see docs/benchmarks.md.
+//! arithmetic, dominated training; see docs/benchmarks.md. The spline and
+//! residual kernels split each batch over the cores with spinning helper
+//! threads (`fork.rs`; `COSMODIFF_KERNEL_THREADS` sets their number).
 
 pub mod adam_kernel;
 pub mod checkpoint;
