@@ -36,7 +36,12 @@ pub(crate) fn register_flat_grads<B: Backend, const N: usize>(
 /// ([`crate::fork`]), each of at least `min` rows (a single range when
 /// `n < 2 min`).
 pub(crate) fn row_parts(n: usize, min: usize) -> Vec<std::ops::Range<usize>> {
-    let parts = crate::fork::threads().min(n / min.max(1)).max(1);
+    split_rows(n, min, crate::fork::threads())
+}
+
+/// [`row_parts`] for a given number of threads.
+fn split_rows(n: usize, min: usize, threads: usize) -> Vec<std::ops::Range<usize>> {
+    let parts = threads.min(n / min.max(1)).max(1);
     (0..parts)
         .map(|i| i * n / parts..(i + 1) * n / parts)
         .collect()
@@ -243,7 +248,55 @@ pub(crate) fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{exp_f32, sigmoid};
+    use super::{exp_f32, par_columns, par_rows, sigmoid, split_rows};
+
+    #[test]
+    fn row_splits_cover_every_row_once_with_at_least_min_each() {
+        for (n, min, threads) in [
+            (200, 64, 2),
+            (200, 64, 8),
+            (100, 64, 2),
+            (0, 64, 4),
+            (7, 1, 3),
+        ] {
+            let r = split_rows(n, min, threads);
+            let expected = threads.min(n / min).max(1);
+            assert_eq!(r.len(), expected, "{n} rows, min {min}, {threads} threads");
+            assert_eq!(r.first().map(|r| r.start), Some(0));
+            assert_eq!(r.last().map(|r| r.end), Some(n));
+            assert!(r.windows(2).all(|w| w[0].end == w[1].start));
+            if r.len() > 1 {
+                assert!(r.iter().all(|p| p.len() >= min));
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_rows_and_columns_visit_each_element_once() {
+        // 300 rows of 3 values: split over the kernel threads.
+        let mut rows = vec![0usize; 900];
+        par_rows(&mut rows, 3, 16, |range, part| {
+            for (i, row) in range.zip(part.chunks_mut(3)) {
+                row.iter_mut().for_each(|v| *v += i + 1);
+            }
+        });
+        assert!(rows
+            .chunks(3)
+            .enumerate()
+            .all(|(i, r)| r.iter().all(|&v| v == i + 1)));
+        // A [4, 300] matrix split by columns.
+        let n = 300;
+        let mut m = vec![0usize; 4 * n];
+        par_columns(&mut m, n, 16, |range, mut cols| {
+            assert_eq!(cols.len(), 4);
+            for (j, i) in range.enumerate() {
+                for (r, col) in cols.iter_mut().enumerate() {
+                    col[j] += r * n + i + 1;
+                }
+            }
+        });
+        assert!(m.iter().enumerate().all(|(k, &v)| v == k + 1));
+    }
 
     #[test]
     fn polynomial_exp_is_as_accurate_as_expf() {

@@ -57,7 +57,11 @@ fn kernel_threads() -> usize {
     std::env::var("COSMODIFF_KERNEL_THREADS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(8))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(8)
+        })
         .max(1)
 }
 
@@ -147,7 +151,9 @@ pub(crate) fn fork<F: FnOnce() + Send>(tasks: Vec<F>) {
         // SAFETY: the slot is IDLE (we hold `busy` and every earlier fork
         // waited for DONE), so the helper does not read `task`; the cell
         // outlives the task because we wait for DONE below.
-        unsafe { *slot.task.get() = Some((call::<F> as unsafe fn(*mut ()), base.add(i + 1).cast())) };
+        unsafe {
+            *slot.task.get() = Some((call::<F> as unsafe fn(*mut ()), base.add(i + 1).cast()))
+        };
         slot.state.store(POSTED, Ordering::SeqCst);
         if slot.sleeping.load(Ordering::SeqCst) {
             if let Some(t) = slot.thread.get() {
@@ -218,7 +224,12 @@ mod tests {
     #[test]
     fn a_panicking_task_panics_the_caller() {
         let r = std::panic::catch_unwind(|| {
-            fork(vec![|| (), || panic!("boom")].into_iter().map(|f| f as fn()).collect())
+            fork(
+                vec![|| (), || panic!("boom")]
+                    .into_iter()
+                    .map(|f| f as fn())
+                    .collect(),
+            )
         });
         assert!(r.is_err());
         // The helpers still work afterwards.

@@ -321,13 +321,14 @@ impl GatedResidualKernels for Flex {
                 out[h_rows + r.start * d.c..h_rows + r.end * d.c]
                     .copy_from_slice(&pc[..r.len() * d.c]);
             }
-            let params = |(r, p): (&std::ops::Range<usize>, &Vec<f32>)| {
-                p[r.len() * (d.h + d.c)..].to_vec()
-            };
+            let params =
+                |(r, p): (&std::ops::Range<usize>, &Vec<f32>)| p[r.len() * (d.h + d.c)..].to_vec();
             let mut sum = params((&ranges[0], &parts[0]));
             for rp in ranges.iter().zip(&parts).skip(1) {
                 let start = rp.0.len() * (d.h + d.c);
-                sum.iter_mut().zip(&rp.1[start..]).for_each(|(s, g)| *s += g);
+                sum.iter_mut()
+                    .zip(&rp.1[start..])
+                    .for_each(|(s, g)| *s += g);
             }
             out.extend_from_slice(&sum);
             out

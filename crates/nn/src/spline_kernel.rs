@@ -122,7 +122,13 @@ impl Knots {
     /// parameters of one element.
     fn fill(&mut self, p: &[f32], bins: usize, bound: f64) {
         positions(&p[..bins], bound, &mut self.e, &mut self.sw, &mut self.x);
-        positions(&p[bins..2 * bins], bound, &mut self.e, &mut self.sh, &mut self.y);
+        positions(
+            &p[bins..2 * bins],
+            bound,
+            &mut self.e,
+            &mut self.sh,
+            &mut self.y,
+        );
     }
 
     /// The derivatives at the two knots of bin `k` (the only ones the map
@@ -556,7 +562,14 @@ impl RqSplineKernels for Flex {
         let (shape, dtype) = (x.shape(), x.dtype());
         let (xv, g) = (f32_values(&x), f32_values(&grad));
         let n = xv.len();
-        let grads = backward_all(&xv, &f32_values(&cached), &g[..n], &g[n..2 * n], bins, bound);
+        let grads = backward_all(
+            &xv,
+            &f32_values(&cached),
+            &g[..n],
+            &g[n..2 * n],
+            bins,
+            bound,
+        );
         let mut out_shape: Vec<usize> = shape.iter().copied().collect();
         out_shape.push(3 * bins);
         f32_tensor(grads, Shape::from(out_shape), dtype)
