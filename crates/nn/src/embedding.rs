@@ -78,7 +78,7 @@ impl EmbeddingConfig {
     /// Side of the square map for `Cnn`.
     pub fn side(&self) -> Result<usize, NnError> {
         let c = self.channels.max(1);
-        if self.input_dim % c != 0 {
+        if !self.input_dim.is_multiple_of(c) {
             return invalid(format!(
                 "CNN input of {} values is not {c} channels",
                 self.input_dim

@@ -98,7 +98,7 @@ fn helper(slot: &'static Slot) {
         let mut spins = 0u32;
         while slot.state.load(Ordering::Acquire) != POSTED {
             spins = spins.wrapping_add(1);
-            if spins % 512 == 0 && since.elapsed() > SPIN {
+            if spins.is_multiple_of(512) && since.elapsed() > SPIN {
                 slot.sleeping.store(true, Ordering::SeqCst);
                 if slot.state.load(Ordering::SeqCst) != POSTED {
                     std::thread::park();

@@ -275,6 +275,28 @@ fn backward(v: &Values, d: Dims, gy: &[f32]) -> Vec<f32> {
     out
 }
 
+/// The flat gradients of a batch from those of its row blocks (each
+/// from [`backward`]): the `h` and `c` rows concatenated in row order, the
+/// parameter gradients summed.
+fn merge_parts(ranges: &[std::ops::Range<usize>], mut parts: Vec<Vec<f32>>, d: Dims) -> Vec<f32> {
+    if parts.len() == 1 {
+        return parts.remove(0);
+    }
+    let n_params = parts[0].len() - ranges[0].len() * (d.h + d.c);
+    let (mut gh, mut gc) = (Vec::with_capacity(d.b * d.h), Vec::with_capacity(d.b * d.c));
+    let mut params = vec![0.0f32; n_params];
+    for (r, p) in ranges.iter().zip(&parts) {
+        let (h, rest) = p.split_at(r.len() * d.h);
+        let (c, g) = rest.split_at(r.len() * d.c);
+        gh.extend_from_slice(h);
+        gc.extend_from_slice(c);
+        params.iter_mut().zip(g).for_each(|(s, v)| *s += v);
+    }
+    gh.extend(gc);
+    gh.extend(params);
+    gh
+}
+
 impl GatedResidualOps for Flex {
     fn gated_residual(block: GatedBlock<Self>) -> FlexTensor {
         let (v, d) = Values::new(&block);
@@ -297,7 +319,7 @@ impl GatedResidualKernels for Flex {
         // One block of rows per thread; the row gradients (`h`, `c`) are
         // concatenated, the parameter gradients summed over the blocks.
         let ranges = row_parts(d.b, PAR_ROWS);
-        let mut parts: Vec<Vec<f32>> = vec![Vec::new(); ranges.len()];
+        let mut parts = vec![Vec::new(); ranges.len()];
         let tasks = parts
             .iter_mut()
             .zip(&ranges)
@@ -310,29 +332,7 @@ impl GatedResidualKernels for Flex {
             })
             .collect();
         crate::fork::fork(tasks);
-        let out = if parts.len() == 1 {
-            parts.remove(0)
-        } else {
-            let (h_rows, c_rows) = (d.b * d.h, d.b * d.c);
-            let mut out = vec![0.0f32; h_rows + c_rows];
-            for (r, p) in ranges.iter().zip(&parts) {
-                let (ph, pc) = p.split_at(r.len() * d.h);
-                out[r.start * d.h..r.end * d.h].copy_from_slice(ph);
-                out[h_rows + r.start * d.c..h_rows + r.end * d.c]
-                    .copy_from_slice(&pc[..r.len() * d.c]);
-            }
-            let params =
-                |(r, p): (&std::ops::Range<usize>, &Vec<f32>)| p[r.len() * (d.h + d.c)..].to_vec();
-            let mut sum = params((&ranges[0], &parts[0]));
-            for rp in ranges.iter().zip(&parts).skip(1) {
-                let start = rp.0.len() * (d.h + d.c);
-                sum.iter_mut()
-                    .zip(&rp.1[start..])
-                    .for_each(|(s, g)| *s += g);
-            }
-            out.extend_from_slice(&sum);
-            out
-        };
+        let out = merge_parts(&ranges, parts, d);
         let len = out.len();
         f32_tensor(out, Shape::from([len]), dtype)
     }

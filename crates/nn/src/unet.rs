@@ -61,7 +61,7 @@ impl UNetConfig {
             ));
         }
         let f = 1usize << (self.channels.len() - 1);
-        if side == 0 || side % f != 0 || side / f < 2 {
+        if side == 0 || !side.is_multiple_of(f) || side / f < 2 {
             return invalid(format!(
                 "a U-Net with {} levels needs maps whose side is a multiple of {f} and at least {}; got {side}",
                 self.channels.len(),
@@ -111,7 +111,10 @@ impl AvgPoolConfig {
 }
 
 fn group_norm(ch: usize, device: &Device) -> GroupNorm {
-    let groups = [8, 4, 2, 1].into_iter().find(|g| ch % g == 0).unwrap_or(1);
+    let groups = [8, 4, 2, 1]
+        .into_iter()
+        .find(|g| ch.is_multiple_of(*g))
+        .unwrap_or(1);
     GroupNormConfig::new(groups, ch).init(device)
 }
 
