@@ -5,9 +5,11 @@
 //! operations forward and as many backward (softmax, cumsum, gather, the
 //! rational function), which on the CPU is mostly per-operation overhead. Here
 //! the whole map, from the unconstrained parameters to `(y, log |dy/dx|)`, is
-//! one loop over the elements, in f64; its output also carries each
-//! element's bin and softmax weights ([`cache_rows`]), so the backward pass,
-//! one more loop, needs no exponentials.
+//! one loop over the elements (f64 inside, f32 in and out, the elements
+//! split over the cores); when a gradient is needed its output also carries
+//! each element's bin and softmax weights ([`cache_rows`]), kept as the
+//! operation's state, so the backward pass, one more loop, needs no
+//! exponentials.
 //!
 //! Backward, per element, with the bin `k` fixed (Durkan et al. 2019, eqs. 4
 //! and 5): forward-mode derivatives of `y` and `log |dy/dx|` in the seven
@@ -32,7 +34,7 @@ use burn::tensor::{Shape, Slice};
 use crate::cpu::{exp_f32, f32_tensor, f32_values, par_columns, par_rows, sigmoid};
 use crate::spline::{MIN_BIN, MIN_DERIVATIVE};
 
-/// Rows of the forward kernel's output after `y` and `log |dy/dx|`: what
+/// Rows of the cached forward kernel's output after `y` and `log |dy/dx|`: what
 /// the backward pass needs per element, so it does no exponentials: the
 /// bin `k` (`-1` outside `[-B, B]`), `x_k, x_{k+1}, y_k, y_{k+1}, d_k,
 /// d_{k+1}`, the softplus slopes `sigmoid(u)` at the two knots, and the
@@ -54,7 +56,8 @@ pub trait RqSplineOps: Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// Kernels without gradients: the inverse map and the backward pass.
+/// Kernels without gradients: the forward map with its backward cache, the
+/// inverse map and the backward pass.
 #[backend_extension(Flex)]
 pub trait RqSplineKernels: Backend {
     /// [`RqSplineOps::rq_spline_forward`] followed by the [`cache_rows`]
