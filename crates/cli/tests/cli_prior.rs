@@ -131,6 +131,26 @@ fn prior_train_then_diffusion_massmap() {
         assert!(m["methods"][k]["rmse"].as_f64().unwrap() > 0.0, "{k}");
     }
     assert!(ev.join("maps.png").is_file());
+    // A survey depth other than the config's: 4x the galaxies, half the noise.
+    let noise_30 = m["noise_std_per_component"].as_f64().unwrap();
+    let m = evaluate(&["--prior-samples", "0", "--gals-per-arcmin2", "120"]);
+    let noise_120 = m["noise_std_per_component"].as_f64().unwrap();
+    assert!(
+        (noise_30 / noise_120 - 2.0).abs() < 1e-12,
+        "{noise_30} {noise_120}"
+    );
+    let e = fails(
+        bin()
+            .args(["prior", "evaluate", "--config"])
+            .arg(d.join("prior.toml"))
+            .arg("--out")
+            .arg(&ev)
+            .arg("--prior")
+            .arg(&model)
+            .args(["--gals-per-arcmin2", "0"]),
+        "",
+    );
+    assert!(e.contains("galaxy density"), "{e}");
     // With a survey mask (a masked stripe): masked metrics.
     let mut mask = ndarray::Array2::<f64>::ones((16, 16));
     mask.row_mut(5).fill(0.0);

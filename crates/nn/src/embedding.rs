@@ -163,6 +163,9 @@ impl Cnn {
 }
 
 /// A trainable summary network.
+// One per estimator, so the size of the larger variant costs nothing; burn's
+// `Module` derive does not see through a `Box`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Embedding {
     Mlp(Mlp),

@@ -157,15 +157,14 @@ fn log_det_matches_brute_force_jacobian() {
             let s = (z * sel).sum();
             let grads = s.backward();
             let g = to_vec(yt.grad(&grads).unwrap());
-            for i in 0..n {
-                jac[i][out][0] = g[2 * i];
-                jac[i][out][1] = g[2 * i + 1];
+            for (row, gi) in jac.iter_mut().zip(g.chunks_exact(2)) {
+                row[out] = [gi[0], gi[1]];
             }
         }
         let mut worst = 0.0f64;
-        for i in 0..n {
-            let det = jac[i][0][0] * jac[i][1][1] - jac[i][0][1] * jac[i][1][0];
-            worst = worst.max((det.abs().ln() - ld_flow[i]).abs());
+        for (j, ld) in jac.iter().zip(&ld_flow) {
+            let det = j[0][0] * j[1][1] - j[0][1] * j[1][0];
+            worst = worst.max((det.abs().ln() - ld).abs());
         }
         println!("{kind:?}: max |log|det J| - flow log-det| = {worst:.2e}");
         assert!(worst < 1e-4, "{kind:?}: log-det mismatch {worst}");

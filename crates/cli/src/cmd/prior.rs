@@ -112,6 +112,12 @@ pub struct EvaluateArgs {
     /// Unconditional prior samples for the C_ell / PDF check (0: skip).
     #[arg(long, default_value_t = 32)]
     pub prior_samples: usize,
+    /// Galaxy density of the held-out shear catalogue, per arcmin^2
+    /// (default: the config's [[source]] `gals_per_arcmin2`): sets the
+    /// shape noise, e.g. ~10 DES-like, ~30 LSST-like, so one prior can be
+    /// judged at several survey depths.
+    #[arg(long)]
+    pub gals_per_arcmin2: Option<f64>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -534,7 +540,7 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
     let noise_std = pixel_noise_std(
         &grid,
         src.sigma_e.unwrap_or(0.26),
-        src.gals_per_arcmin2.unwrap_or(10.0),
+        a.gals_per_arcmin2.or(src.gals_per_arcmin2).unwrap_or(10.0),
     )?;
     let theory = setup.table.pair(0, 0).clone();
     let np = grid.npix();
