@@ -68,6 +68,7 @@ fn main() {
                 chains,
                 seed: 2,
                 progress: false,
+                antithetic: false,
             },
         )
         .unwrap(),

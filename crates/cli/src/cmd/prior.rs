@@ -96,6 +96,10 @@ pub struct EvaluateArgs {
     /// Noise levels (reverse-SDE steps or annealed-HMC levels).
     #[arg(long, default_value_t = 300)]
     pub steps: usize,
+    /// Independent diffusion chains instead of antithetic pairs (as
+    /// `massmap --independent`).
+    #[arg(long)]
+    pub independent: bool,
     /// Survey mask, `.npy` [npix, npix] (1 observed, 0 masked): applied to
     /// the data of every method; RMSE, Pearson r and coverage are then
     /// computed over the observed pixels.
@@ -429,7 +433,9 @@ fn train(a: &TrainArgs) -> Result<()> {
 /// sample std `s`, `p = Phi(1)` or `Phi(2)`), which covers a new draw with
 /// probability exactly 68.3% / 95.4% when truth and samples are independent
 /// draws of the same Gaussian; `*_raw` use `mean +- s` and `mean +- 2 s`
-/// (expected 62.3% / 89.9% for n = 8).
+/// (expected 62.3% / 89.9% for n = 8). For antithetic diffusion pairs `1/n`
+/// is replaced by the measured Monte Carlo variance of the mean over the
+/// posterior variance (`MapSamples::mean_variance`).
 #[derive(Default, serde::Serialize)]
 struct MethodMetrics {
     rmse: f64,
@@ -442,8 +448,9 @@ struct MethodMetrics {
     cl_ratio: Vec<f64>,
     /// RMSE of the posterior mean with the Monte Carlo error of an `n`-sample
     /// mean removed, `sqrt(RMSE^2 - <s^2>/n)` per map (for independent
-    /// samples `E|mean_n - t|^2 = E|mean - t|^2 + tr(Cov)/n`): the RMSE the
-    /// sampler's posterior mean reaches with infinitely many samples.
+    /// samples `E|mean_n - t|^2 = E|mean - t|^2 + tr(Cov)/n`; for antithetic
+    /// pairs `<s^2>/n` is the variance of the pair means over `n/2`): the
+    /// RMSE the sampler's posterior mean reaches with infinitely many samples.
     /// Only for methods whose mean is an average of independent samples.
     #[serde(skip_serializing_if = "Option::is_none")]
     rmse_mc_corrected: Option<f64>,
@@ -588,8 +595,15 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
     let sde = model.config.sde();
     let progress = !crate::cmd::is_quiet();
     let start = std::time::Instant::now();
-    let post =
-        crate::cmd::massmap::sample_posterior(&target, a.sampler, sde, a.steps, chains, a.seed)?;
+    let post = crate::cmd::massmap::sample_posterior(
+        &target,
+        a.sampler,
+        sde,
+        a.steps,
+        chains,
+        a.seed,
+        !a.independent,
+    )?;
     let seconds = start.elapsed().as_secs_f64();
     let groups = post.groups(a.maps);
 
@@ -663,21 +677,25 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
             let m = &mut res[k].1;
             let r = rmse(mean, t, mk)?;
             m.rmse += r / nm;
+            // Monte Carlo variance of the mean relative to the posterior
+            // variance: 1/n for n independent draws.
+            let mut mc_ratio = 1.0 / ns;
             if k == 2 {
-                // Diffusion: independent chains, mean of `ns` samples.
-                let sd = std.unwrap_or_default();
-                let (mut v, mut w) = (0.0, 0.0);
-                for (j, s) in sd.iter().enumerate() {
-                    let wj = mk.map_or(1.0, |m| if m[j] > 0.0 { 1.0 } else { 0.0 });
-                    v += wj * s * s;
-                    w += wj;
+                // Diffusion: the mean of independent chains or antithetic pairs.
+                let observed = |j: usize| mk.map_or(1.0, |m| if m[j] > 0.0 { 1.0 } else { 0.0 });
+                let (mut mv, mut pv, mut w) = (0.0, 0.0, 0.0);
+                for (j, (v, s)) in g.mean_variance().iter().zip(&g.std).enumerate() {
+                    mv += observed(j) * v;
+                    pv += observed(j) * s * s;
+                    w += observed(j);
                 }
-                let c = (r * r - v / w / ns).max(0.0).sqrt();
+                let c = (r * r - mv / w).max(0.0).sqrt();
                 *m.rmse_mc_corrected.get_or_insert(0.0) += c / nm;
+                mc_ratio = mv / pv.max(f64::MIN_POSITIVE);
             }
             m.pearson += pearson(mean, t, mk)? / nm;
             if let Some(sd) = std {
-                let widen = (1.0 + 1.0 / ns).sqrt();
+                let widen = (1.0 + mc_ratio).sqrt();
                 let z1 = t_quantile(cosmodiff_infer::special::norm_cdf(1.0), ns - 1.0) * widen;
                 let z2 = t_quantile(cosmodiff_infer::special::norm_cdf(2.0), ns - 1.0) * widen;
                 m.coverage_68 += coverage(t, mean, sd, z1, mk) / nm;
@@ -720,6 +738,7 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
                 chains: a.prior_samples,
                 seed: a.seed.wrapping_add(99),
                 progress,
+                antithetic: false,
             },
         )?;
         let mean_cl = |maps: &[Vec<f64>]| -> Result<Vec<f64>> {
@@ -784,6 +803,7 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
         "maps": a.maps,
         "samples_per_map": a.samples,
         "sampler": format!("{:?}", a.sampler),
+        "antithetic_pairs": post.antithetic,
         "steps": a.steps,
         "score_evaluations_per_chain": post.score_evals,
         "sampling_seconds": seconds,
