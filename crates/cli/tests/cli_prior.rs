@@ -81,6 +81,35 @@ fn prior_train_then_diffusion_massmap() {
         assert!(sd.iter().all(|v| v.is_finite() && *v > 0.0));
     }
 
+    // Reverse SDE with an even --samples: antithetic pairs, whose pair means
+    // agree far better than independent draws do (--independent).
+    let pair_scatter = |extra: &[&str]| -> f64 {
+        run(bin()
+            .args(["-q", "massmap", "--method", "diffusion", "--input"])
+            .arg(d.join("sim.npz"))
+            .arg("--out")
+            .arg(&out)
+            .arg("--prior")
+            .arg(&model)
+            .args(["--samples", "4", "--steps", "5"])
+            .args(extra));
+        let s = read(&out, "samples");
+        let s = s.as_slice().unwrap();
+        let np = 16 * 16;
+        let x = |j: usize, i: usize| s[j * np + i];
+        let (mut pairs, mut draws) = (0.0, 0.0);
+        for i in 0..np {
+            pairs += (0.5 * (x(0, i) + x(1, i)) - 0.5 * (x(2, i) + x(3, i))).powi(2);
+            draws += (x(0, i) - x(2, i)).powi(2);
+        }
+        (pairs / draws).sqrt()
+    };
+    let anti = pair_scatter(&[]);
+    let indep = pair_scatter(&["--independent"]);
+    assert!(
+        anti < 0.3 && indep > 0.4,
+        "antithetic {anti}, independent {indep}"
+    );
     // Wrong pixel scale / size: one-line errors.
     std::fs::write(d.join("sim32.toml"), SIM.replace("npix = 16", "npix = 32")).unwrap();
     run(bin()

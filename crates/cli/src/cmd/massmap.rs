@@ -29,7 +29,7 @@ pub enum Method {
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DiffusionSampler {
     /// Reverse-time SDE, Euler-Maruyama predictor + one Langevin corrector
-    /// per step; with an even number of samples, in antithetic pairs
+    /// per step; with an even number (>= 4) of samples, in antithetic pairs
     /// (unless --independent).
     ReverseSde,
     /// Annealed HMC over the noise levels (Remy et al. 2022): 2 transitions
@@ -69,7 +69,7 @@ pub enum Solver {
 /// `samples` [N, npix, npix] (for a single bin, also when the input is
 /// [1, npix, npix]; [n_bins, ...] for several bins). Maps must
 /// match the prior's size and pixel scale. With the reverse SDE and an even
-/// N, samples 2j and 2j+1 are an antithetic pair (see --independent).
+/// N >= 4, samples 2j and 2j+1 are an antithetic pair (see --independent).
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -100,8 +100,8 @@ pub struct Args {
     /// Seed for the posterior samples.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Independent diffusion chains. By default (reverse SDE, even --samples)
-    /// the chains come in antithetic pairs: samples 2j and 2j+1 are driven
+    /// Independent diffusion chains. By default (reverse SDE, even --samples
+    /// >= 4) the chains come in antithetic pairs: samples 2j and 2j+1 are driven
     /// by opposite random numbers. Each is still a posterior sample, but
     /// `kappa_mean` then carries ~5x less Monte Carlo noise for the same
     /// cost (`kappa_std` accounts for the pairing; a plain std over
@@ -532,7 +532,9 @@ fn diffusion_posterior(
 /// [`DiffusionSampler`] (`steps` noise levels, `chains` chains); shared by
 /// `massmap` and `prior evaluate`. With `antithetic`, the reverse SDE runs
 /// its chains in antithetic pairs where every data set has an even number
-/// of chains (annealed HMC always runs independent chains).
+/// of at least 4 chains (two pairs or more: the pair means' scatter is what
+/// measures the Monte Carlo error of the mean); annealed HMC always runs
+/// independent chains.
 #[allow(clippy::too_many_arguments)]
 pub fn sample_posterior(
     target: &Target,
@@ -556,7 +558,7 @@ pub fn sample_posterior(
                 chains,
                 seed,
                 progress,
-                antithetic: antithetic && per_set % 2 == 0,
+                antithetic: antithetic && per_set % 2 == 0 && per_set >= 4,
             },
         ),
         DiffusionSampler::AnnealedHmc => annealed_hmc(
@@ -633,6 +635,7 @@ mod tests {
             sampler: DiffusionSampler::ReverseSde,
             steps: 300,
             seed: 0,
+            independent: false,
             cl_theory: false,
             pixel_arcmin: None,
             solver: Solver::Cg,
