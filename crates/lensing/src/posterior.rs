@@ -347,34 +347,38 @@ pub fn annealed_hmc(target: &Target, opts: &AnnealedHmc) -> Result<MapSamples> {
         let mut g = target.score(&x, sigma)?;
         evals += 1;
         for _ in 0..opts.steps_per_level {
-            let p0: Vec<Vec<f64>> = rngs.iter_mut().map(|r| gaussian(r, np)).collect();
-            let mut p = p0.clone();
+            let mut p: Vec<Vec<f64>> = rngs.iter_mut().map(|r| gaussian(r, np)).collect();
+            let k0: Vec<f64> = p.iter().map(|pc| 0.5 * dot(pc, pc)).collect();
             let mut y = x.clone();
             let mut gy = g.clone();
+            // Trapezoid rule for log p along the path: each position step is
+            // `dy = eps p` (p after the first half kick), so
+            // `0.5 (g_old + g_new) . dy` needs no copy of the old state.
             let mut dlogp = vec![0.0; opts.chains];
             for _ in 0..opts.leapfrog {
-                let prev = y.clone();
-                let gprev = gy.clone();
                 for c in 0..opts.chains {
+                    let mut d = 0.0;
                     for i in 0..np {
                         p[c][i] += 0.5 * eps * gy[c][i];
                         y[c][i] += eps * p[c][i];
+                        d += gy[c][i] * p[c][i];
                     }
+                    dlogp[c] += 0.5 * eps * d;
                 }
                 gy = target.score(&y, sigma)?;
                 evals += 1;
                 for c in 0..opts.chains {
                     let mut d = 0.0;
                     for i in 0..np {
+                        d += gy[c][i] * p[c][i];
                         p[c][i] += 0.5 * eps * gy[c][i];
-                        d += 0.5 * (gprev[c][i] + gy[c][i]) * (y[c][i] - prev[c][i]);
                     }
-                    dlogp[c] += d;
+                    dlogp[c] += 0.5 * eps * d;
                 }
             }
             for c in 0..opts.chains {
                 let accept = if opts.metropolis {
-                    let dk = 0.5 * (dot(&p0[c], &p0[c]) - dot(&p[c], &p[c]));
+                    let dk = k0[c] - 0.5 * dot(&p[c], &p[c]);
                     let log_a = dlogp[c] + dk;
                     let a = if log_a.is_finite() {
                         log_a.min(0.0).exp()
