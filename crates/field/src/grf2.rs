@@ -184,32 +184,17 @@ impl Grf2 {
     }
 }
 
-/// Gaussian-field power `C_g` (per mode) whose exponential with shifts
-/// `s_i, s_j` has the pixelised cross power `target` (per mode, sr units) at
-/// every `k != 0`. Returns `(C_g, c)` where `c >= 0` is the variance given to
-/// the `k = 0` mode of the log-normal field (see below).
-///
-/// On a periodic grid the target has zero power at `k = 0`, so
-/// `sum_r xi_k(r) = 0`, and by concavity `sum_r ln(1 + xi_k/s^2) < 0`: the
-/// Gaussian `k = 0` power would be negative. We therefore add the smallest
-/// constant `c` to `xi_k` (i.e. give the *mean* of the log-normal map a
-/// variance `c`, which is unobservable on a periodic patch) such that
-/// `sum_r ln(1 + (xi_k(r) + c)/(s_i s_j)) = 0`; the Gaussian field then has
-/// zero mean mode and the log-normal map has exactly the target power at all
-/// `k != 0`. Errors if `1 + xi/(s_i s_j) <= 0` somewhere.
-pub fn lognormal_gaussian_power(
-    grid: &Grid2,
-    fft: &Fft2,
-    target: &[f64],
-    si: f64,
-    sj: f64,
+/// The correlation of the Gaussian field behind a log-normal one:
+/// `xi_g = ln(1 + (xi + c) / ss)` for the log-normal correlation `xi` (one
+/// value per pixel or cell, `xi[0]` at zero lag) and shift product `ss`,
+/// with the smallest `c >= 0` that makes `sum xi_g = 0` (a zero Gaussian
+/// mean mode; see [`lognormal_gaussian_power`]). Returns `(xi_g, c)`; errors
+/// if `1 + xi / ss <= 0` somewhere (the shift is too small for the field).
+pub(crate) fn log_correlation(
+    xi: &[f64],
+    ss: f64,
     bins: (usize, usize),
 ) -> Result<(Vec<f64>, f64)> {
-    check_len("target power", grid.npix(), target.len())?;
-    let a = grid.pixel_area_sr();
-    let b: Vec<C64> = target.iter().map(|&p| C64::new(p / a, 0.0)).collect();
-    let xi = fft.inverse_real(b)?;
-    let ss = si * sj;
     let min = xi
         .iter()
         .map(|&x| 1.0 + x / ss)
@@ -244,7 +229,38 @@ pub fn lognormal_gaussian_power(
             break;
         }
     }
-    let xg: Vec<f64> = xi.par_iter().map(|&x| (1.0 + (x + c) / ss).ln()).collect();
+    Ok((
+        xi.par_iter().map(|&x| (1.0 + (x + c) / ss).ln()).collect(),
+        c,
+    ))
+}
+
+/// Gaussian-field power `C_g` (per mode) whose exponential with shifts
+/// `s_i, s_j` has the pixelised cross power `target` (per mode, sr units) at
+/// every `k != 0`. Returns `(C_g, c)` where `c >= 0` is the variance given to
+/// the `k = 0` mode of the log-normal field (see below).
+///
+/// On a periodic grid the target has zero power at `k = 0`, so
+/// `sum_r xi_k(r) = 0`, and by concavity `sum_r ln(1 + xi_k/s^2) < 0`: the
+/// Gaussian `k = 0` power would be negative. We therefore add the smallest
+/// constant `c` to `xi_k` (i.e. give the *mean* of the log-normal map a
+/// variance `c`, which is unobservable on a periodic patch) such that
+/// `sum_r ln(1 + (xi_k(r) + c)/(s_i s_j)) = 0`; the Gaussian field then has
+/// zero mean mode and the log-normal map has exactly the target power at all
+/// `k != 0`. Errors if `1 + xi/(s_i s_j) <= 0` somewhere.
+pub fn lognormal_gaussian_power(
+    grid: &Grid2,
+    fft: &Fft2,
+    target: &[f64],
+    si: f64,
+    sj: f64,
+    bins: (usize, usize),
+) -> Result<(Vec<f64>, f64)> {
+    check_len("target power", grid.npix(), target.len())?;
+    let a = grid.pixel_area_sr();
+    let b: Vec<C64> = target.iter().map(|&p| C64::new(p / a, 0.0)).collect();
+    let xi = fft.inverse_real(b)?;
+    let (xg, c) = log_correlation(&xi, si * sj, bins)?;
     let cg = fft.forward_real(&xg)?;
     let mut out: Vec<f64> = cg.iter().map(|v| v.re * a).collect();
     out[0] = 0.0;

@@ -23,7 +23,7 @@
 
 use crate::error::{check_finite, check_len, FieldError, Result};
 use crate::fft3::{freq, Fft3};
-use crate::grf2::white_noise;
+use crate::grf2::{log_correlation, white_noise};
 use crate::spectrum::ClTable;
 use rayon::prelude::*;
 use realfft::num_complex::Complex;
@@ -221,36 +221,7 @@ impl LogNormal3 {
             .collect();
         p[0] = Complex::new(0.0, 0.0);
         let xi = fft.inverse(&p);
-        let ss = shift * shift;
-        let min = xi
-            .iter()
-            .map(|&x| 1.0 + x / ss)
-            .fold(f64::INFINITY, f64::min);
-        if !(min > 0.0) {
-            return Err(FieldError::LogNormalShift { i: 0, j: 0, min });
-        }
-        let mut c = 0.0;
-        for _ in 0..100 {
-            // Fixed chunks summed in order: deterministic for any thread count.
-            let parts: Vec<(f64, f64)> = xi
-                .par_chunks(4096)
-                .map(|ch| {
-                    ch.iter().fold((0.0, 0.0), |(f, df), &x| {
-                        (f + (1.0 + (x + c) / ss).ln(), df + 1.0 / (ss + x + c))
-                    })
-                })
-                .collect();
-            let (f, df) = parts.iter().fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
-            if f >= 0.0 {
-                break;
-            }
-            let step = -f / df;
-            c += step;
-            if step <= 1e-15 * (c.abs() + xi[0].abs()) {
-                break;
-            }
-        }
-        let xg: Vec<f64> = xi.par_iter().map(|&x| (1.0 + (x + c) / ss).ln()).collect();
+        let (xg, c) = log_correlation(&xi, shift * shift, (0, 0))?;
         let pg = fft.forward(&xg);
         let scale = pg.iter().fold(0.0f64, |m, v| m.max(v.re.abs()));
         let mut clipped = 0;
