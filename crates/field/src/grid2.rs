@@ -67,7 +67,7 @@ impl Grid2 {
     }
     /// Whether FFT index `i` is the Nyquist frequency (even `n`, `i = n/2`).
     pub fn is_nyquist(&self, i: usize) -> bool {
-        self.n % 2 == 0 && i == self.n / 2
+        self.n.is_multiple_of(2) && i == self.n / 2
     }
     /// Fundamental multipole `2 pi / (n dx)`.
     pub fn ell_fundamental(&self) -> f64 {

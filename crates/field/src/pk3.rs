@@ -123,7 +123,7 @@ fn delta_k<T: Copy + Into<f64>>(
                 // numpy fftfreq on the full axis: index n/2 is -n/2 (same window).
                 let wz = win(freq(iz, n));
                 let v = &mut k[(ix * n + iy) * nh + iz];
-                *v = *v * (cell / (wx * wy * wz));
+                *v *= cell / (wx * wy * wz);
             }
         }
     }
@@ -160,7 +160,7 @@ fn bin_index(kk: f64, dk: f64, edges: &[f64]) -> Option<usize> {
 /// Weight of a half-complex mode: the `0 < iz < n/2` modes stand for two
 /// modes of the full spectrum (`k` and `-k`).
 fn hermitian_weight(iz: usize, n: usize) -> f64 {
-    if iz == 0 || (n % 2 == 0 && iz == n / 2) {
+    if iz == 0 || (n.is_multiple_of(2) && iz == n / 2) {
         1.0
     } else {
         2.0

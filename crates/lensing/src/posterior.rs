@@ -86,7 +86,7 @@ impl<'a> Target<'a> {
     }
     fn check(&self, chains: usize) -> Result<()> {
         let nl = self.likelihoods.len();
-        if nl > 0 && chains % nl != 0 {
+        if nl > 0 && !chains.is_multiple_of(nl) {
             return Err(value(
                 "chains",
                 format!("{chains} chains cannot be split evenly over {nl} data sets"),
@@ -178,7 +178,7 @@ impl MapSamples {
     /// `sigma^2` by `sigma^2 (1 + rho) / 2`, small when `rho` is near -1).
     pub fn into_antithetic(mut self) -> Self {
         let n = self.samples.len();
-        if n < 2 || n % 2 != 0 {
+        if n < 2 || !n.is_multiple_of(2) {
             return self;
         }
         let m = (n / 2) as f64;
@@ -425,7 +425,7 @@ pub fn reverse_sde(target: &Target, opts: &ReverseSde) -> Result<MapSamples> {
         return Err(value("snr", format!("must be in (0, 1), got {}", opts.snr)));
     }
     let per_set = opts.chains / target.likelihoods.len().max(1);
-    if opts.antithetic && per_set % 2 != 0 {
+    if opts.antithetic && !per_set.is_multiple_of(2) {
         return Err(value(
             "antithetic",
             format!("needs an even number of chains per data set, got {per_set}"),

@@ -558,7 +558,7 @@ pub fn sample_posterior(
                 chains,
                 seed,
                 progress,
-                antithetic: antithetic && per_set % 2 == 0 && per_set >= 4,
+                antithetic: antithetic && per_set.is_multiple_of(2) && per_set >= 4,
             },
         ),
         DiffusionSampler::AnnealedHmc => annealed_hmc(
