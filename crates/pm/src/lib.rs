@@ -255,6 +255,28 @@ impl Pm {
                     m[a] = (r * (cp1 * s1 + cp2 * s2)) as f32;
                 }
             });
+        // Displacements are in mesh cells. More than ten box lengths means the
+        // input is no linear field (e.g. white noise far from unit variance),
+        // and positions that large would lose all float32 precision.
+        let finite = disp
+            .par_iter()
+            .chain(mom.par_iter())
+            .all(|d| d.iter().all(|v| v.is_finite()));
+        if !finite {
+            return Err(PmError::Input(
+                "the linear field gives non-finite initial (LPT) displacements".into(),
+            ));
+        }
+        let max = disp
+            .par_iter()
+            .map(|d| d.iter().fold(0.0f32, |m, v| m.max(v.abs())))
+            .reduce(|| 0.0, f32::max);
+        if max > 10.0 * self.cfg.n_mesh as f32 {
+            return Err(PmError::Input(format!(
+                "the initial (LPT) displacements reach {:.3e} box lengths: the linear field is far outside the linear regime (white noise must have unit variance)",
+                max / self.cfg.n_mesh as f32
+            )));
+        }
         Ok((
             State {
                 a: sch.stages[0],

@@ -296,3 +296,23 @@ fn checkpointed_adjoint_equals_reverse_adjoint() {
         assert!(ds.abs() < 1e-3 * b.schedule.dot(&b.schedule));
     }
 }
+
+#[test]
+fn absurd_linear_fields_are_refused_not_painted() {
+    // A linear field 1e6 times too large moves particles by millions of box
+    // lengths: a one-line input error, not a wrong index in the paint.
+    let (pm, steps) = setup(16, 16, GradientKernel::Fd4, 2);
+    let g = LcdmGrowth::new(0.3);
+    let sch = Schedule::new(&g, &steps).unwrap();
+    let lin: Vec<f64> = pm
+        .linear_field(&gauss(16usize.pow(3), 2), &pk)
+        .unwrap()
+        .iter()
+        .map(|v| v * 1e6)
+        .collect();
+    let e = pm.initial_state(&lin, &sch).unwrap_err().to_string();
+    assert!(e.contains("box lengths"), "{e}");
+    assert!(pm.simulate(&lin, &sch).is_err());
+    let nan = vec![f64::NAN; lin.len()];
+    assert!(pm.initial_state(&nan, &sch).is_err());
+}
