@@ -115,6 +115,8 @@ fn bad_inputs_give_one_line_errors() {
     expect_error("[power]\nk = [0.1]\nz = [-1.0]\n", "[power] z");
     expect_error("[[tracer]]\nkind = \"weak_lensing\"\nnz = { kind = \"histogram\", file = \"missing.txt\" }\n[cl]\nell = [10.0]\n", "missing.txt");
     expect_error("[fisher]\nparams = [\"Omega_x\"]\n[cl]\nell=[10.0]\nf_sky=0.1\n[[tracer]]\nkind=\"weak_lensing\"\nnz={kind=\"delta\", z0=1.0}\n", "Omega_x");
+    expect_error("[fisher]\nparams = [\"sigma8\", \"sigma8\"]\n[cl]\nell=[10.0]\nf_sky=0.1\n[[tracer]]\nkind=\"weak_lensing\"\nnz={kind=\"delta\", z0=1.0}\n", "listed twice");
+    expect_error("[cl]\nell=[10.0]\n[[tracer]]\nkind=\"weak_lensing\"\nnz={kind=\"smail\", a=1.0, b=2.0, z0=1.0, shift=-5.0}\n", "below z = 0");
     fails(
         bin().args([
             "cosmology",

@@ -150,6 +150,16 @@ fn bounding_box_prior_and_errors() {
             .arg(p.join("theta.npy"))
             .arg("--x")
             .arg(p.join("x.npy"))
+            .args(["--method", "npe", "--weight-decay", "nan", "--out"])
+            .arg(p.join("bad")),
+        "weight decay must be finite",
+    );
+    fails(
+        bin()
+            .args(["sbi", "train", "--theta"])
+            .arg(p.join("theta.npy"))
+            .arg("--x")
+            .arg(p.join("x.npy"))
             .args(["--method", "npe", "--flow", "glow", "--out"])
             .arg(p.join("bad")),
         "unknown flow 'glow'",

@@ -220,6 +220,43 @@ impl Nz {
         if !(norm > 0.0 && norm.is_finite()) {
             return Err(CosmoError::Input("n(z) integrates to zero".into()));
         }
+        // A negative shift moves the low-z end below z = 0, where no source
+        // can be: allow at most 1% of the galaxies there.
+        let below = match dist {
+            RedshiftDistribution::Delta { z0 } => {
+                if z0 + shift <= 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            _ if shift < 0.0 => {
+                let top = (-shift).min(dist.zmax());
+                let mut edges = vec![0.0];
+                edges.extend(dist.breakpoints().into_iter().filter(|&z| z < top));
+                edges.push(top);
+                edges.sort_by(|a, b| a.total_cmp(b));
+                edges.dedup();
+                edges
+                    .windows(2)
+                    .map(|w| {
+                        let (x, wt) = composite_gl(w[0], w[1], 8, 8);
+                        x.iter()
+                            .zip(&wt)
+                            .map(|(z, w)| w * dist.raw(*z))
+                            .sum::<f64>()
+                    })
+                    .sum::<f64>()
+                    / norm
+            }
+            _ => 0.0,
+        };
+        if below > 0.01 {
+            return Err(CosmoError::Input(format!(
+                "photo-z shift {shift} moves {:.0}% of n(z) below z = 0",
+                100.0 * below.min(1.0)
+            )));
+        }
         Ok(Self { dist, shift, norm })
     }
 
@@ -270,6 +307,22 @@ impl Nz {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shifts_below_redshift_zero_are_refused() {
+        let smail = RedshiftDistribution::Smail {
+            a: 1.0,
+            b: 2.0,
+            z0: 1.0,
+            zmax: 5.0,
+        };
+        // A usual photo-z shift is fine; one that moves most of n(z) below 0 is not.
+        assert!(Nz::new(smail.clone(), -0.01).is_ok());
+        assert!(Nz::new(smail.clone(), 0.5).is_ok());
+        let e = Nz::new(smail, -5.0).unwrap_err().to_string();
+        assert!(e.contains("below z = 0") && e.contains("100%"), "{e}");
+        assert!(Nz::new(RedshiftDistribution::Delta { z0: 0.5 }, -0.6).is_err());
+    }
 
     #[test]
     fn normalised() {

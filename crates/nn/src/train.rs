@@ -88,6 +88,12 @@ impl TrainConfig {
                 self.learning_rate
             ));
         }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return invalid(format!(
+                "weight decay must be finite and >= 0, got {}",
+                self.weight_decay
+            ));
+        }
         if self.batch_size == 0 || self.max_epochs == 0 {
             return invalid("batch size and max epochs must be at least 1");
         }

@@ -106,8 +106,16 @@ impl LinePlot {
                 }
             }
         }
-        if !(x0 < x1) || !(y0 <= y1) {
+        if !(x0 <= x1) || !(y0 <= y1) {
             return Err(PlotError::Input("nothing finite to plot".into()));
+        }
+        // A single x value (e.g. one training epoch): a range around it.
+        if x0 == x1 {
+            if self.logx {
+                (x0, x1) = (x0 / 2.0, x1 * 2.0);
+            } else {
+                (x0, x1) = (x0 - 0.5 * x0.abs().max(1.0), x1 + 0.5 * x1.abs().max(1.0));
+            }
         }
         if y0 == y1 {
             y0 -= 0.5 * y0.abs().max(1.0);
@@ -257,6 +265,17 @@ mod tests {
             .unwrap();
         let bytes = std::fs::read(&p).unwrap();
         assert_eq!(&bytes[1..4], b"PNG");
+    }
+
+    #[test]
+    fn a_single_point_gets_a_range() {
+        // One training epoch: one point per curve.
+        let plot =
+            LinePlot::new("loss", "epoch", "loss").add(Series::line("train", &[1.0], &[0.5]));
+        let ((x0, x1), (y0, y1)) = plot.range().unwrap();
+        assert!(x0 < 1.0 && x1 > 1.0 && y0 < 0.5 && y1 > 0.5);
+        let p = std::env::temp_dir().join("cosmodiff_plot_single.png");
+        plot.save(&p).unwrap();
     }
 
     #[test]

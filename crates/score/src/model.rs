@@ -232,9 +232,34 @@ impl ScoreModel {
         if !(config.data_std > 0.0 && config.data_std.is_finite()) {
             return invalid(format!("{CONFIG}: data_std must be positive"));
         }
+        let shells = crate::power::shell_index(config.side)
+            .into_iter()
+            .max()
+            .unwrap_or(0)
+            + 1;
+        if config.radial_power.len() != shells
+            || config
+                .radial_power
+                .iter()
+                .any(|p| !(p.is_finite() && *p >= 0.0))
+        {
+            return invalid(format!(
+                "{CONFIG}: radial_power must have {shells} finite values >= 0 for {}x{} maps (has {})",
+                config.side,
+                config.side,
+                config.radial_power.len()
+            ));
+        }
         let mut net = config.unet.init(&default_device());
-        net.load_from(&mut store)
-            .map_err(|e| err(format!("{WEIGHTS}: {e}")))?;
+        net.load_from(&mut store).map_err(|e| {
+            // burn lists every mismatching tensor; the first one says enough.
+            let full = e.to_string();
+            let short: String = full.chars().take(240).collect();
+            let more = if short.len() < full.len() { " ..." } else { "" };
+            err(format!(
+                "{WEIGHTS} does not match the network of {CONFIG}: {short}{more}"
+            ))
+        })?;
         Self::from_parts(config, net)
     }
 

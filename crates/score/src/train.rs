@@ -119,6 +119,11 @@ pub fn train_score(
     let var =
         centred.iter().flatten().map(|v| v * v).sum::<f64>() / (centred.len() * side * side) as f64;
     let data_std = var.sqrt();
+    if !data_std.is_finite() {
+        return invalid(
+            "training maps too large: their pixel variance overflows float64 (convergence maps are O(0.01))",
+        );
+    }
     if !(data_std > 0.0) {
         return invalid("training maps are constant");
     }

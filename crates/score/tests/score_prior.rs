@@ -118,6 +118,27 @@ fn model_directory_round_trips() {
     let b = back.score(&maps[..2], s).unwrap();
     assert_eq!(a, b);
     assert_eq!(back.config, model.config);
+    // A damaged config is refused with a short message, not silently used.
+    let json = std::fs::read_to_string(dir.join("score_model.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    v["radial_power"] = serde_json::json!([1.0]);
+    std::fs::write(dir.join("score_model.json"), v.to_string()).unwrap();
+    let e = ScoreModel::load(&dir).unwrap_err().to_string();
+    assert!(e.contains("radial_power"), "{e}");
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    v["unet"]["embed_dim"] = serde_json::json!(16);
+    std::fs::write(dir.join("score_model.json"), v.to_string()).unwrap();
+    let e = ScoreModel::load(&dir).unwrap_err().to_string();
+    assert!(e.contains("does not match") && e.len() < 400, "{e}");
     std::fs::remove_dir_all(&dir).ok();
     assert!(ScoreModel::load(&dir).is_err());
+    // Maps too large for float64 statistics.
+    let huge: Vec<Vec<f64>> = maps
+        .iter()
+        .map(|m| m.iter().map(|v| v * 1e300).collect())
+        .collect();
+    let e = train_score(&huge, grid.n, grid.pixel_arcmin, &cfg)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("too large"), "{e}");
 }

@@ -162,6 +162,14 @@ pub fn compute(cfg: &Config, base: &Path) -> Result<Npz> {
         if fs.params.is_empty() {
             bail!("[fisher] params: expected at least one parameter name");
         }
+        if let Some((i, p)) = fs
+            .params
+            .iter()
+            .enumerate()
+            .find(|(i, p)| fs.params[..*i].contains(p))
+        {
+            bail!("[fisher] params: '{p}' is listed twice (entry {})", i + 1);
+        }
         let params: Vec<Param> = fs
             .params
             .iter()

@@ -218,9 +218,9 @@ fn maps(inp: &Input, name: &str, a: &ArrayD<f64>) -> Result<(usize, Vec<Vec<f64>
             inp.path
         ),
     };
-    if n < 2 {
+    if n < 2 || s[0] == 0 {
         bail!(
-            "{}: array '{name}' has shape {s:?}; need at least 2x2 pixels",
+            "{}: array '{name}' has shape {s:?}; need at least one bin of at least 2x2 pixels",
             inp.path
         );
     }
@@ -385,6 +385,12 @@ pub fn run(a: &Args) -> Result<()> {
         let ctx = |e: cosmodiff_lensing::LensingError| anyhow!("{}: bin {b}: {e}", inp.path);
         let m = mask.as_ref().map(|m| m[b].as_slice());
         let w = cosmodiff_lensing::noise::inverse_variance(&noise[b], m).map_err(ctx)?;
+        if !w.iter().any(|&v| v > 0.0) {
+            bail!(
+                "{}: bin {b}: no observed pixels (mask all 0 or noise_std all inf)",
+                inp.path
+            );
+        }
         // Zero unobserved pixels (they may hold NaN).
         let g1: Vec<f64> = e1[b]
             .iter()
@@ -707,5 +713,26 @@ mod tests {
         assert!(format!("{:#}", run(&a).unwrap_err()).contains("--samples"));
         // KS without a pixel scale works (the operator is scale-free).
         run(&args(Method::Ks, &inp, &out)).unwrap();
+        // Nothing observed: an error for every method, not a map of zeros.
+        let blind = dir.path().join("blind.npz");
+        let n = 16;
+        let mut z = Npz::new();
+        for name in ["e1", "e2"] {
+            z.add(name, &[n, n], vec![0.01; n * n]).unwrap();
+        }
+        z.add("noise_std", &[n, n], vec![0.02; n * n]).unwrap();
+        z.add("mask", &[n, n], vec![0.0; n * n]).unwrap();
+        z.write(&blind).unwrap();
+        let e = format!("{:#}", run(&args(Method::Ks, &blind, &out)).unwrap_err());
+        assert!(e.contains("no observed pixels"), "{e}");
+        // No bins at all.
+        let empty = dir.path().join("empty.npz");
+        let mut z = Npz::new();
+        for name in ["e1", "e2", "noise_std"] {
+            z.add(name, &[0, n, n], vec![]).unwrap();
+        }
+        z.write(&empty).unwrap();
+        let e = format!("{:#}", run(&args(Method::Ks, &empty, &out)).unwrap_err());
+        assert!(e.contains("at least one bin"), "{e}");
     }
 }

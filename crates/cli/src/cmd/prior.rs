@@ -960,6 +960,10 @@ fn bench(a: &BenchArgs) -> Result<()> {
     if a.batch == 0 || a.eval_batch == 0 || a.steps == 0 || a.evals == 0 {
         bail!("--batch, --eval-batch, --steps and --evals must be >= 1");
     }
+    // A benchmark of the U-Net on CPU: 1024^2 maps already need ~GBs.
+    if a.side > 1024 || a.batch.max(a.eval_batch) > 4096 {
+        bail!("--side must be <= 1024 and --batch / --eval-batch <= 4096 for the CPU benchmark");
+    }
     let unet = UNetConfig::default();
     unet.validate(a.side)?;
     // Training: the real DSM path (no hybrid part, as the PyTorch twin),

@@ -257,8 +257,8 @@ fn loss_plot(path: &Path, m: &SbiModel) -> Result<()> {
 }
 
 fn sample(a: &SampleArgs) -> Result<()> {
-    if a.num_samples == 0 {
-        bail!("--num-samples must be at least 1");
+    if a.num_samples == 0 || a.num_samples > 100_000_000 {
+        bail!("--num-samples must be between 1 and 100000000");
     }
     let model = SbiModel::load(&a.model)?;
     let xo = read_matrix(&a.x_obs, "--x-obs", true)?;
