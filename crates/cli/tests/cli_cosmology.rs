@@ -67,6 +67,15 @@ fn example_config_matches_reference() {
         .status()
         .unwrap();
     assert!(st.success());
+    // -q: only errors on the terminal (no "wrote ..." line).
+    let o = bin()
+        .args(["-q", "cosmology", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(dir.path().join("q.npz"))
+        .output()
+        .unwrap();
+    assert!(o.status.success() && o.stderr.is_empty() && o.stdout.is_empty());
     assert_eq!(read(&out, "pk_linear").shape(), &[2, 3]);
     assert_eq!(read(&out, "cl_covariance").shape(), &[150, 150]);
     assert_eq!(read(&out, "cl_pairs").shape(), &[3, 2]);

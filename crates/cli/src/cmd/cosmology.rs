@@ -75,7 +75,7 @@ pub fn run(args: &Args) -> Result<()> {
     let npz = compute(&cfg, &config::base_dir(&args.config))?;
     npz.write(&args.out)?;
     log::info!("wrote {} ({})", args.out.display(), npz.names().join(", "));
-    eprintln!("wrote {}: {}", args.out.display(), npz.names().join(", "));
+    say!("wrote {}: {}", args.out.display(), npz.names().join(", "));
     Ok(())
 }
 

@@ -403,17 +403,17 @@ pub fn run(a: &Args) -> Result<()> {
     std::fs::write(out.join("report.md"), &report)
         .with_context(|| format!("cannot write {}", out.join("report.md").display()))?;
 
-    eprintln!(
+    say!(
         "cosmodiff demo finished in {secs:.1} s. Results in {}/:",
         out.display()
     );
-    eprintln!("  report.md      summary with the numbers below and the figures");
-    eprintln!("  maps.png       truth | Kaiser-Squires | Wiener mean | Wiener sample");
-    eprintln!("  kappa_std.png  Wiener posterior standard deviation");
-    eprintln!("  cl.png         theory vs measured C_ell with error bars");
-    eprintln!("  corner.png     NUTS posterior of (Omega_c, sigma8)");
-    eprintln!("  demo.npz       all arrays (numpy.load)");
-    eprintln!("  RMSE: Kaiser-Squires {rmse_ks:.5}, Wiener {rmse_wf:.5}");
-    eprintln!("{}", post.summary_line);
+    say!("  report.md      summary with the numbers below and the figures");
+    say!("  maps.png       truth | Kaiser-Squires | Wiener mean | Wiener sample");
+    say!("  kappa_std.png  Wiener posterior standard deviation");
+    say!("  cl.png         theory vs measured C_ell with error bars");
+    say!("  corner.png     NUTS posterior of (Omega_c, sigma8)");
+    say!("  demo.npz       all arrays (numpy.load)");
+    say!("  RMSE: Kaiser-Squires {rmse_ks:.5}, Wiener {rmse_wf:.5}");
+    say!("{}", post.summary_line);
     Ok(())
 }

@@ -1,5 +1,15 @@
 //! One module per subcommand; each has `Args` (clap) and `run`.
 
+/// `eprintln!` unless `-q` was given: summaries and "wrote ..." lines (errors
+/// are reported by `main` regardless).
+macro_rules! say {
+    ($($t:tt)*) => {
+        if !$crate::cmd::is_quiet() {
+            eprintln!($($t)*);
+        }
+    };
+}
+
 pub mod cosmology;
 pub mod demo;
 pub mod massmap;

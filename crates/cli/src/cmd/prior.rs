@@ -411,7 +411,7 @@ fn train(a: &TrainArgs) -> Result<()> {
     let model = train_score(&maps, grid.n, grid.pixel_arcmin, &tc)?;
     model.save(&a.out)?;
     let r = model.config.report.as_ref().expect("trained");
-    eprintln!(
+    say!(
         "trained on {} maps of {}x{} ({} arcmin pixels) for {} epochs in {:.0} s ({:.1} maps/s); final loss {:.4}; wrote {}",
         maps.len(),
         grid.n,
@@ -818,20 +818,27 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
         a.out.join("metrics.json"),
         serde_json::to_string_pretty(&json)?,
     )?;
-    eprintln!(
+    say!(
         "{:<16} {:>10} {:>9} {:>8} {:>8}",
-        "method", "RMSE", "Pearson", "cov68", "cov95"
+        "method",
+        "RMSE",
+        "Pearson",
+        "cov68",
+        "cov95"
     );
     for (name, m) in &res {
-        eprintln!(
+        say!(
             "{name:<16} {:>10.5} {:>9.4} {:>8.3} {:>8.3}",
-            m.rmse, m.pearson, m.coverage_68, m.coverage_95
+            m.rmse,
+            m.pearson,
+            m.coverage_68,
+            m.coverage_95
         );
     }
     let w = &res[1].1;
     let d = &res[2].1;
     if let Some(c) = d.rmse_mc_corrected {
-        eprintln!(
+        say!(
             "diffusion RMSE without the Monte Carlo noise of a {}-sample mean: {:.5} ({:+.1}% relative to Wiener)",
             a.samples,
             c,
@@ -839,12 +846,12 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
         );
     }
     if let Some(e) = res.get(3) {
-        eprintln!(
+        say!(
             "exact posterior RMSE is {:+.1}% relative to Wiener (the best any prior can do on these maps)",
             100.0 * (e.1.rmse / w.rmse - 1.0)
         );
     }
-    eprintln!(
+    say!(
         "diffusion RMSE is {:+.1}% relative to Wiener; {} score evaluations per chain, {:.2} s per sample; wrote {}",
         100.0 * (d.rmse / w.rmse - 1.0),
         post.score_evals,

@@ -137,7 +137,7 @@ pub fn run(a: &Args) -> Result<()> {
         let p = a.out.join("map.json");
         std::fs::write(&p, serde_json::to_string_pretty(&m)?)
             .with_context(|| format!("cannot write {}", p.display()))?;
-        eprintln!(
+        say!(
             "MAP: {}",
             m.names
                 .iter()
@@ -148,7 +148,7 @@ pub fn run(a: &Args) -> Result<()> {
                 .join(", ")
         );
     }
-    eprintln!(
+    say!(
         "wrote {}/draws.npz, summary.json, corner.png{}",
         a.out.display(),
         if a.map { ", map.json" } else { "" }

@@ -106,7 +106,7 @@ pub fn run(c: &Command) -> Result<()> {
             npz.add_2d("cl_theory", &cl)?;
             npz.add("pixel_arcmin", &[], vec![cfg.map.pixel_arcmin])?;
             npz.write(&a.out)?;
-            eprintln!(
+            say!(
                 "wrote {} ({} bins of {}x{} pixels, {})",
                 a.out.display(),
                 sim.kappa.shape()[0],
