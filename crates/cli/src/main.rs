@@ -56,8 +56,60 @@ enum Command {
     Sbi(cmd::sbi::Command),
 }
 
+/// The command line with negative numbers accepted as option values
+/// (`--smoothing-arcmin -1` is then refused by our own checks, in words)
+/// in every subcommand.
+fn command() -> clap::Command {
+    fn allow_negative(c: clap::Command) -> clap::Command {
+        c.allow_negative_numbers(true)
+            .mut_subcommands(allow_negative)
+    }
+    allow_negative(<Cli as clap::CommandFactory>::command())
+}
+
+/// Parse the arguments; a usage error is one line on stderr and exit 2
+/// (help and version print as usual).
+fn parse() -> Cli {
+    use clap::error::ErrorKind;
+    use clap::FromArgMatches;
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    match parsed {
+        Ok(c) => c,
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            // clap's message up to its usage / help hint, joined into one line.
+            let text = e.render().to_string();
+            let msg: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| {
+                    !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more")
+                })
+                .collect();
+            let msg = if msg.is_empty() {
+                "error: invalid arguments".to_string()
+            } else {
+                msg.join(" ")
+            };
+            eprintln!("{msg} (see --help)");
+            std::process::exit(2);
+        }
+    }
+}
+
 fn main() {
-    let cli = Cli::parse();
+    let cli = parse();
     let level = if cli.quiet {
         log::LevelFilter::Error
     } else {
@@ -84,8 +136,17 @@ fn main() {
         Command::Prior(c) => cmd::prior::run(c),
     };
     if let Err(e) = result {
-        // One line: the chain of contexts joined by ': '.
-        let msg = format!("{e:#}").replace('\n', " ");
+        // One line: the chain of contexts joined by ': ', leaving out a cause
+        // whose text the message before it already shows (many error types
+        // print their source themselves).
+        let mut parts: Vec<String> = vec![];
+        for cause in e.chain() {
+            let s = cause.to_string();
+            if !parts.last().is_some_and(|p| p.contains(&s)) {
+                parts.push(s);
+            }
+        }
+        let msg = parts.join(": ").replace('\n', " ");
         eprintln!("error: {msg}");
         std::process::exit(2);
     }

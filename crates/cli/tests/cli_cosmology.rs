@@ -137,3 +137,30 @@ fn bad_inputs_give_one_line_errors() {
         "",
     );
 }
+
+#[test]
+fn usage_errors_are_one_line_and_negative_values_parse() {
+    // A negative value reaches our own check instead of clap's "unexpected argument".
+    fails(
+        bin().args([
+            "massmap",
+            "--method",
+            "ks",
+            "--input",
+            "in.npz",
+            "--out",
+            "out.npz",
+            "--smoothing-arcmin",
+            "-1",
+        ]),
+        "--smoothing-arcmin must be >= 0",
+    );
+    fails(
+        bin().args(["massmap", "--method", "ks", "--bogus"]),
+        "unexpected argument '--bogus'",
+    );
+    fails(
+        bin().args(["sbi", "train", "--method", "npe"]),
+        "required arguments were not provided: --theta",
+    );
+}
