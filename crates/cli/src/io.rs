@@ -6,6 +6,18 @@ use ndarray_npy::NpzWriter;
 use std::path::Path;
 
 /// A float `.npy` of any shape, stored as float32 or float64, as f64.
+/// Commands that write only numpy archives: refuse another extension
+/// instead of writing an `.npz` under a misleading name.
+pub fn require_npz(out: &Path) -> Result<()> {
+    if out.extension().and_then(|e| e.to_str()) != Some("npz") {
+        anyhow::bail!(
+            "--out {}: this command writes a numpy .npz archive; name it *.npz",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
 pub fn read_float_npy(path: &Path, what: &str) -> Result<ArrayD<f64>> {
     match ndarray_npy::read_npy::<_, ArrayD<f32>>(path) {
         Ok(a) => Ok(a.mapv(f64::from)),

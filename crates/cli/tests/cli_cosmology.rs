@@ -163,4 +163,10 @@ fn usage_errors_are_one_line_and_negative_values_parse() {
         bin().args(["sbi", "train", "--method", "npe"]),
         "required arguments were not provided: --theta",
     );
+    // An empty config computes nothing; a non-.npz output name is refused.
+    expect_error("", "nothing to compute");
+    fails(
+        bin().args(["cosmology", "--config", "c.toml", "--out", "c.fits"]),
+        "name it *.npz",
+    );
 }

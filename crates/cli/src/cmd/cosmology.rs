@@ -71,8 +71,15 @@ pub struct FisherSection {
 }
 
 pub fn run(args: &Args) -> Result<()> {
+    crate::io::require_npz(&args.out)?;
     let cfg: Config = config::load(&args.config)?;
     let npz = compute(&cfg, &config::base_dir(&args.config))?;
+    if npz.names().is_empty() {
+        bail!(
+            "{}: nothing to compute: add [background], [power], [cl] with [[tracer]] or [fisher]",
+            args.config.display()
+        );
+    }
     npz.write(&args.out)?;
     log::info!("wrote {} ({})", args.out.display(), npz.names().join(", "));
     say!("wrote {}: {}", args.out.display(), npz.names().join(", "));

@@ -511,6 +511,9 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
     if a.maps == 0 || a.samples < 2 {
         bail!("--maps must be >= 1 and --samples >= 2");
     }
+    if !(2..=100_000).contains(&a.steps) {
+        bail!("--steps must be in 2..=100000, got {}", a.steps);
+    }
     if a.exact && a.exact_draws < 2 {
         bail!("--exact-draws must be >= 2");
     }
@@ -614,7 +617,14 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
     };
 
     let fft = Fft2::new(grid.n);
-    let bins = EllBins::linear(2.0 * grid.ell_fundamental(), 0.5 * grid.ell_nyquist(), 8)?;
+    // 8 bins from 2 ell_fundamental to ell_Nyquist / 2, fewer on small maps
+    // (a 16x16 map has only a few distinct |ell| there; no empty bins).
+    let nbins = (grid.n / 4).saturating_sub(2).clamp(1, 8);
+    let bins = EllBins::linear(
+        2.0 * grid.ell_fundamental(),
+        0.5 * grid.ell_nyquist(),
+        nbins,
+    )?;
     let ell_mid: Vec<f64> = bins.edges.windows(2).map(|e| 0.5 * (e[0] + e[1])).collect();
     let cl = |m: &[f64]| -> Result<Vec<f64>> { Ok(cl_auto(&grid, &fft, m, &bins, None)?.cl) };
     let mut res: Vec<(&str, MethodMetrics)> = vec![

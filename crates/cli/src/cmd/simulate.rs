@@ -98,6 +98,7 @@ impl Default for FieldSection {
 pub fn run(c: &Command) -> Result<()> {
     match c {
         Command::Lensing(a) => {
+            crate::io::require_npz(&a.out)?;
             let cfg: LensingConfig = config::load(&a.config)?;
             let (sim, ell, cl) = simulate_lensing(&cfg, &config::base_dir(&a.config))?;
             let mut npz = Npz::new();
