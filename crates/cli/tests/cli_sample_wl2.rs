@@ -135,4 +135,26 @@ fn wl2_posterior_matches_fisher() {
     for p in summary["params"].as_array().unwrap() {
         assert!(p["r_hat"].as_f64().unwrap() < 1.01);
     }
+
+    // A data file with a negative auto-spectrum or NaN is refused up front.
+    for (value, needle) in [(-1e-9, "negative"), (f64::NAN, "not finite")] {
+        let bad = dir.path().join("bad.npz");
+        let mut w = ndarray_npy::NpzWriter::new(std::fs::File::create(&bad).unwrap());
+        let cl = ndarray::Array2::<f64>::from_elem((3, 20), value);
+        w.add_array("cl", &cl).unwrap();
+        w.finish().unwrap();
+        let cfg = std::fs::read_to_string(&scfg)
+            .unwrap()
+            .replace("fiducial = true", "file = \"bad.npz\"");
+        let bcfg = dir.path().join("bad.toml");
+        std::fs::write(&bcfg, cfg).unwrap();
+        common::fails(
+            bin()
+                .args(["-q", "sample", "--config"])
+                .arg(&bcfg)
+                .arg("--out")
+                .arg(dir.path().join("bad_chains")),
+            needle,
+        );
+    }
 }

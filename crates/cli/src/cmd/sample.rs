@@ -217,7 +217,31 @@ pub fn build(cfg: &SampleConfig, base: &Path) -> Result<(ClLikelihood, Vec<Prior
             if a.shape() != [n_pairs, cfg.cl.ell.len()] {
                 bail!("[data] file {}: 'cl' has shape {:?}, expected [n_pairs, n_ell] = [{n_pairs}, {}]", p.display(), a.shape(), cfg.cl.ell.len());
             }
-            Some(a.iter().copied().collect())
+            let rows: Vec<f64> = a.iter().copied().collect();
+            let ne = cfg.cl.ell.len();
+            if let Some(i) = rows.iter().position(|v| !v.is_finite()) {
+                bail!(
+                    "[data] file {}: 'cl' is not finite at [{}, {}]",
+                    p.display(),
+                    i / ne,
+                    i % ne
+                );
+            }
+            // Auto-spectra (pairs (i, i) in the order of `tracer_pairs`) are >= 0.
+            for (k, (i, j)) in cosmodiff_cosmo::cl::tracer_pairs(tracers.len())
+                .into_iter()
+                .enumerate()
+            {
+                if i == j {
+                    if let Some(l) = rows[k * ne..(k + 1) * ne].iter().position(|v| *v < 0.0) {
+                        bail!(
+                            "[data] file {}: auto-spectrum of tracer {i} ('cl' row {k}) is negative at ell index {l}",
+                            p.display()
+                        );
+                    }
+                }
+            }
+            Some(rows)
         }
     };
     let like = ClLikelihood::new(
