@@ -58,6 +58,25 @@ impl Default for SdeConfig {
 }
 
 impl SdeConfig {
+    /// Check the schedule. VE noise levels are in units of the training
+    /// maps' pixel std, so far outside `[1e-5, 1e4]` they either vanish in
+    /// float32 or drown the maps (sampling then diverges).
+    pub fn validate(&self) -> Result<(), ScoreError> {
+        self.sde(1.0).validate()?;
+        if let SdeConfig::Ve {
+            sigma_min,
+            sigma_max,
+        } = *self
+        {
+            if !(sigma_min >= 1e-5 && sigma_max <= 1e4) {
+                return invalid(format!(
+                    "[sde] sigma_min = {sigma_min}, sigma_max = {sigma_max}: in units of the maps' pixel std they must lie in [1e-5, 1e4]"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The schedule in data units (normalised units times `scale`).
     ///
     /// For VP the schedule's shape is fixed by `beta`; `scale` only matters

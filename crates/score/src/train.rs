@@ -107,7 +107,7 @@ pub fn train_score(
     if cfg.batch_size == 0 || cfg.steps == 0 {
         return invalid("batch_size and steps must be at least 1");
     }
-    cfg.sde.sde(1.0).validate()?;
+    cfg.sde.validate()?;
     // Zero-mean maps in units of their pixel std.
     let centred: Vec<Vec<f64>> = maps
         .iter()

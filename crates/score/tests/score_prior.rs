@@ -141,4 +141,18 @@ fn model_directory_round_trips() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("too large"), "{e}");
+    // Noise levels far outside the maps' scale are refused before training.
+    for (lo, hi) in [(1e-300, 50.0), (0.005, 1e300)] {
+        let bad = ScoreTrainConfig {
+            sde: SdeConfig::Ve {
+                sigma_min: lo,
+                sigma_max: hi,
+            },
+            ..cfg.clone()
+        };
+        let e = train_score(&maps, grid.n, grid.pixel_arcmin, &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[sde]"), "{e}");
+    }
 }
