@@ -154,6 +154,17 @@ fn bounding_box_prior_and_errors() {
             .arg(p.join("bad")),
         "weight decay must be finite",
     );
+    std::fs::write(p.join("a_file"), "").unwrap();
+    fails(
+        bin()
+            .args(["sbi", "train", "--theta"])
+            .arg(p.join("theta.npy"))
+            .arg("--x")
+            .arg(p.join("x.npy"))
+            .args(["--method", "npe", "--out"])
+            .arg(p.join("a_file")),
+        "exists and is not a directory",
+    );
     fails(
         bin()
             .args(["sbi", "train", "--theta"])

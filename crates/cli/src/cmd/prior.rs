@@ -977,6 +977,11 @@ fn bench(a: &BenchArgs) -> Result<()> {
     if a.batch == 0 || a.eval_batch == 0 || a.steps == 0 || a.evals == 0 {
         bail!("--batch, --eval-batch, --steps and --evals must be >= 1");
     }
+    if let Some(dir) = a.json.as_ref().and_then(|p| p.parent()) {
+        if !dir.as_os_str().is_empty() && !dir.is_dir() {
+            bail!("--json: directory {} does not exist", dir.display());
+        }
+    }
     // A benchmark of the U-Net on CPU: 1024^2 maps already need ~GBs.
     if a.side > 1024 || a.batch.max(a.eval_batch) > 4096 {
         bail!("--side must be <= 1024 and --batch / --eval-batch <= 4096 for the CPU benchmark");
@@ -1018,7 +1023,8 @@ fn bench(a: &BenchArgs) -> Result<()> {
         "score_eval_s": eval,
     });
     if let Some(p) = &a.json {
-        std::fs::write(p, serde_json::to_string_pretty(&ours)?)?;
+        std::fs::write(p, serde_json::to_string_pretty(&ours)?)
+            .with_context(|| format!("cannot write --json {}", p.display()))?;
     }
     println!("U-Net {:?}, {}x{} maps", unet.channels, a.side, a.side);
     println!(

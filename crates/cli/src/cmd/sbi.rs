@@ -200,6 +200,12 @@ fn options(method: Method, net: &NetArgs, seed: u64) -> Result<SbiOptions> {
 
 fn train(a: &TrainArgs) -> Result<()> {
     let method = Method::parse(&a.method)?;
+    if a.out.exists() && !a.out.is_dir() {
+        bail!(
+            "--out {}: exists and is not a directory (the model is a directory)",
+            a.out.display()
+        );
+    }
     let theta = read_matrix(&a.theta, "--theta", false)?;
     let x = read_matrix(&a.x, "--x", false)?;
     if theta.nrows() != x.nrows() {
