@@ -82,15 +82,18 @@ impl Npz {
                     .with_context(|| format!("cannot create folder {}", dir.display()))?;
             }
         }
-        let f = std::fs::File::create(path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        let mut w = NpzWriter::new(f);
+        // Built in memory, written in one go: a failed write (disk full) is
+        // one error, not also a complaint from the zip writer's destructor.
+        let mut w = NpzWriter::new(std::io::Cursor::new(Vec::new()));
         for (n, a) in &self.arrays {
             w.add_array(n.as_str(), a)
                 .with_context(|| format!("writing '{n}' to {}", path.display()))?;
         }
-        w.finish()
-            .with_context(|| format!("finishing {}", path.display()))?;
+        let bytes = w
+            .finish()
+            .with_context(|| format!("finishing {}", path.display()))?
+            .into_inner();
+        std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
         Ok(())
     }
 }

@@ -534,8 +534,10 @@ impl GradSetup {
             None => bail!("[gradient] loss = \"pk\" or \"mse\" is required"),
         };
         let omega_m_step = g.omega_m_step.unwrap_or(1e-3);
-        if !(omega_m_step > 0.0 && omega_m_step < 0.05) {
-            bail!("[gradient] omega_m_step = {omega_m_step}: expected 0 < step < 0.05");
+        // Below ~1e-6 the central difference of the growth integrals is
+        // rounding noise (1e-300 gave exactly 0).
+        if !(omega_m_step >= 1e-6 && omega_m_step < 0.05) {
+            bail!("[gradient] omega_m_step = {omega_m_step}: expected 1e-6 <= step < 0.05");
         }
         Ok(Self { loss, omega_m_step })
     }
