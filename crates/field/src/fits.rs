@@ -271,6 +271,9 @@ fn parse_hdus<'a>(bytes: &'a [u8], path: &str) -> Result<Vec<Hdu<'a>>> {
         pos += nbytes.div_ceil(BLOCK) * BLOCK;
         hdu += 1;
     }
+    if out.is_empty() {
+        return Err(bad("empty file: no FITS header".into()));
+    }
     Ok(out)
 }
 
@@ -304,6 +307,14 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsImage>> {
             .chunks(bytes_per)
             .map(|c| bzero + bscale * be_value(bitpix, c))
             .collect();
+        if let (Some(c1), Some(c2)) = (h.getf("CDELT1"), h.getf("CDELT2")) {
+            if (c1.abs() - c2.abs()).abs() > 1e-6 * c2.abs() {
+                return Err(FieldError::Fits {
+                    path: path.into(),
+                    msg: format!("HDU {i}: pixels are not square (CDELT1 = {c1}, CDELT2 = {c2})"),
+                });
+            }
+        }
         let pixel_arcmin = h.getf("PIXSCALE").or_else(|| {
             h.getf("CDELT2")
                 .or_else(|| h.getf("CDELT1"))
@@ -520,6 +531,26 @@ pub fn read_fits(path: &Path) -> Result<Vec<FitsImage>> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn empty_files_and_non_square_pixels_are_errors() {
+        let e = from_bytes(&[], "e.fits").unwrap_err().to_string();
+        assert!(e.contains("empty file"), "{e}");
+        let im = FitsImage::new("E1", vec![2, 2], vec![0.0; 4], Some(2.0));
+        let dir = std::env::temp_dir().join(format!("cosmodiff-fits-sq-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("a.fits");
+        write_fits(&p, &[im]).unwrap();
+        // Make CDELT1 differ from CDELT2 (same card width, so offsets hold).
+        let mut b = std::fs::read(&p).unwrap();
+        let text = String::from_utf8_lossy(&b).into_owned();
+        let k = text.find("CDELT1").unwrap();
+        let v = text[k..k + 80].find('=').unwrap() + k + 2;
+        b[v..v + 20].copy_from_slice(format!("{:>20}", "0.1").as_bytes());
+        let e = from_bytes(&b, "a.fits").unwrap_err().to_string();
+        assert!(e.contains("not square"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
     use super::*;
 
     #[test]

@@ -186,16 +186,27 @@ fn read_input(path: &Path) -> Result<Input> {
             let hdus = read_fits(path).map_err(|e| anyhow!("{e}"))?;
             let mut arrays = vec![];
             let mut pixel_arcmin = None;
+            let mut scales = vec![];
             for h in hdus {
                 let Some(name) = h.name.as_ref().map(|s| s.to_ascii_lowercase()) else {
                     continue;
                 };
-                if pixel_arcmin.is_none() && name == "e1" {
+                if name == "e1" {
                     pixel_arcmin = h.pixel_arcmin;
                 }
+                scales.push((name.clone(), h.pixel_arcmin));
                 let a = ArrayD::from_shape_vec(h.shape.clone(), h.data)
                     .map_err(|e| anyhow!("{p}: HDU {name}: {e}"))?;
                 arrays.push((name, a));
+            }
+            // Maps of one survey share one pixel scale.
+            if let Some(p0) = pixel_arcmin {
+                if let Some((n, Some(q))) = scales
+                    .iter()
+                    .find(|(_, q)| q.is_some_and(|q| (q - p0).abs() > 1e-6 * p0))
+                {
+                    bail!("{p}: HDU {n} has pixels of {q} arcmin but E1 has {p0}");
+                }
             }
             Ok(Input {
                 path: p,
@@ -734,5 +745,16 @@ mod tests {
         z.write(&empty).unwrap();
         let e = format!("{:#}", run(&args(Method::Ks, &empty, &out)).unwrap_err());
         assert!(e.contains("at least one bin"), "{e}");
+        // FITS maps of one survey with different pixel scales.
+        let mixed = dir.path().join("mixed.fits");
+        let hdu =
+            |name: &str, pix: f64| FitsImage::new(name, vec![n, n], vec![0.01; n * n], Some(pix));
+        write_fits(
+            &mixed,
+            &[hdu("E1", 2.0), hdu("E2", 3.0), hdu("NOISE_STD", 2.0)],
+        )
+        .unwrap();
+        let e = format!("{:#}", run(&args(Method::Ks, &mixed, &out)).unwrap_err());
+        assert!(e.contains("e2") && e.contains("3 arcmin"), "{e}");
     }
 }
