@@ -331,6 +331,8 @@ where
                 out.n_leapfrog.push(progress.num_steps);
                 out.energy.push(stats.point.energy);
                 out.logp.push(stats.point.logp);
+                // Mean Metropolis acceptance over the draw's trajectory tree.
+                out.accept.push(stats.adapt.step_size.mean_tree_accept);
             }
         }};
     }

@@ -495,6 +495,13 @@ fn reproducible_seeds_and_outputs() {
         a.draws.slice(ndarray::s![0, .., ..]),
         a.draws.slice(ndarray::s![1, .., ..])
     );
+    // NUTS reports each draw's mean tree acceptance, near the 0.8 target.
+    assert!(a.accept_prob.iter().all(|p| (0.0..=1.0).contains(p)));
+    let mean_accept = a.accept_prob.mean().unwrap();
+    assert!(
+        (0.6..0.99).contains(&mean_accept),
+        "mean acceptance {mean_accept}"
+    );
     // Outputs.
     let dir = std::env::temp_dir().join("cosmodiff_infer_outputs_test");
     std::fs::create_dir_all(&dir).unwrap();
