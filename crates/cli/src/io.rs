@@ -5,7 +5,6 @@ use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::NpzWriter;
 use std::path::Path;
 
-/// A float `.npy` of any shape, stored as float32 or float64, as f64.
 /// Commands that write only numpy archives: refuse another extension
 /// instead of writing an `.npz` under a misleading name.
 pub fn require_npz(out: &Path) -> Result<()> {
@@ -18,6 +17,7 @@ pub fn require_npz(out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A float `.npy` of any shape, stored as float32 or float64, as f64.
 pub fn read_float_npy(path: &Path, what: &str) -> Result<ArrayD<f64>> {
     match ndarray_npy::read_npy::<_, ArrayD<f32>>(path) {
         Ok(a) => Ok(a.mapv(f64::from)),

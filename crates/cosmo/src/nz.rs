@@ -74,6 +74,26 @@ impl RedshiftDistribution {
         }
     }
 
+    /// `int_lo^hi raw(z) dz` (unnormalised), by 8x8-point Gauss-Legendre
+    /// panels between the breakpoints inside `[lo, hi]`.
+    fn raw_integral(&self, lo: f64, hi: f64) -> f64 {
+        let mut edges = vec![lo];
+        edges.extend(self.breakpoints().into_iter().filter(|&z| z > lo && z < hi));
+        edges.push(hi);
+        edges.sort_by(|a, b| a.total_cmp(b));
+        edges.dedup();
+        edges
+            .windows(2)
+            .map(|w| {
+                let (x, wt) = composite_gl(w[0], w[1], 8, 8);
+                x.iter()
+                    .zip(&wt)
+                    .map(|(z, w)| w * self.raw(*z))
+                    .sum::<f64>()
+            })
+            .sum()
+    }
+
     /// Points where n(z) has kinks or jumps (for quadrature panel edges).
     pub fn breakpoints(&self) -> Vec<f64> {
         match self {
@@ -201,21 +221,7 @@ impl Nz {
         let norm = if let RedshiftDistribution::Delta { .. } = dist {
             1.0
         } else {
-            let mut edges = vec![0.0];
-            edges.extend(dist.breakpoints());
-            edges.push(dist.zmax());
-            edges.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            edges.dedup();
-            let mut s = 0.0;
-            for w in edges.windows(2) {
-                let (x, wt) = composite_gl(w[0], w[1], 8, 8);
-                s += x
-                    .iter()
-                    .zip(&wt)
-                    .map(|(z, w)| w * dist.raw(*z))
-                    .sum::<f64>();
-            }
-            s
+            dist.raw_integral(0.0, dist.zmax())
         };
         if !(norm > 0.0 && norm.is_finite()) {
             return Err(CosmoError::Input("n(z) integrates to zero".into()));
@@ -230,25 +236,7 @@ impl Nz {
                     0.0
                 }
             }
-            _ if shift < 0.0 => {
-                let top = (-shift).min(dist.zmax());
-                let mut edges = vec![0.0];
-                edges.extend(dist.breakpoints().into_iter().filter(|&z| z < top));
-                edges.push(top);
-                edges.sort_by(|a, b| a.total_cmp(b));
-                edges.dedup();
-                edges
-                    .windows(2)
-                    .map(|w| {
-                        let (x, wt) = composite_gl(w[0], w[1], 8, 8);
-                        x.iter()
-                            .zip(&wt)
-                            .map(|(z, w)| w * dist.raw(*z))
-                            .sum::<f64>()
-                    })
-                    .sum::<f64>()
-                    / norm
-            }
+            _ if shift < 0.0 => dist.raw_integral(0.0, (-shift).min(dist.zmax())) / norm,
             _ => 0.0,
         };
         if below > 0.01 {

@@ -531,6 +531,7 @@ pub fn read_fits(path: &Path) -> Result<Vec<FitsImage>> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn empty_files_and_non_square_pixels_are_errors() {
@@ -551,7 +552,6 @@ mod tests {
         assert!(e.contains("not square"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
     }
-    use super::*;
 
     #[test]
     fn roundtrip_2d_3d_and_header() {
