@@ -62,6 +62,11 @@ impl<'a> Target<'a> {
             .map(|l| l.min_variance())
             .fold(f64::INFINITY, f64::min)
     }
+    /// Chains per data set when `chains` are split over the likelihoods
+    /// (all of them for the prior alone).
+    pub fn chains_per_set(&self, chains: usize) -> usize {
+        chains / self.likelihoods.len().max(1)
+    }
     fn npix(&self) -> usize {
         let n = self.prior.side();
         n * n
@@ -70,7 +75,7 @@ impl<'a> Target<'a> {
     pub fn score(&self, x: &[Vec<f64>], sigma: f64) -> Result<Vec<Vec<f64>>> {
         let mut s = self.prior.score(x, sigma)?;
         if !self.likelihoods.is_empty() {
-            let group = x.len() / self.likelihoods.len();
+            let group = self.chains_per_set(x.len());
             let ls: Vec<Vec<f64>> = x
                 .par_iter()
                 .enumerate()
@@ -184,18 +189,29 @@ impl MapSamples {
         let m = (n / 2) as f64;
         self.std = (0..self.mean.len())
             .map(|i| {
-                let (mut d2, mut p2) = (0.0, 0.0);
-                for pair in self.samples.chunks_exact(2) {
-                    let (a, b) = (pair[0][i], pair[1][i]);
-                    d2 += (a - b).powi(2) / 4.0;
-                    p2 += (0.5 * (a + b) - self.mean[i]).powi(2);
-                }
-                let between = if m >= 2.0 { p2 / (m - 1.0) } else { 0.0 };
+                let d2: f64 = self
+                    .samples
+                    .chunks_exact(2)
+                    .map(|pair| (pair[0][i] - pair[1][i]).powi(2) / 4.0)
+                    .sum();
+                let between = if m >= 2.0 {
+                    self.pair_mean_ss(i) / (m - 1.0)
+                } else {
+                    0.0
+                };
                 (d2 / m + between).sqrt()
             })
             .collect();
         self.antithetic = true;
         self
+    }
+
+    /// `sum_j (p_j - mean)^2` at pixel `i` over the pair means `p_j`.
+    fn pair_mean_ss(&self, i: usize) -> f64 {
+        self.samples
+            .chunks_exact(2)
+            .map(|pair| (0.5 * (pair[0][i] + pair[1][i]) - self.mean[i]).powi(2))
+            .sum()
     }
 
     /// Per-pixel Monte Carlo variance of [`MapSamples::mean`] as an estimate
@@ -209,14 +225,7 @@ impl MapSamples {
             return self.std.iter().map(|s| s * s / n.max(1) as f64).collect();
         }
         (0..self.mean.len())
-            .map(|i| {
-                let p2: f64 = self
-                    .samples
-                    .chunks_exact(2)
-                    .map(|pair| (0.5 * (pair[0][i] + pair[1][i]) - self.mean[i]).powi(2))
-                    .sum();
-                p2 / (m - 1) as f64 / m as f64
-            })
+            .map(|i| self.pair_mean_ss(i) / (m - 1) as f64 / m as f64)
             .collect()
     }
 }
@@ -424,7 +433,7 @@ pub fn reverse_sde(target: &Target, opts: &ReverseSde) -> Result<MapSamples> {
     if opts.corrector_steps > 0 && !(opts.snr > 0.0 && opts.snr < 1.0) {
         return Err(value("snr", format!("must be in (0, 1), got {}", opts.snr)));
     }
-    let per_set = opts.chains / target.likelihoods.len().max(1);
+    let per_set = target.chains_per_set(opts.chains);
     if opts.antithetic && !per_set.is_multiple_of(2) {
         return Err(value(
             "antithetic",

@@ -563,7 +563,7 @@ pub fn sample_posterior(
     antithetic: bool,
 ) -> cosmodiff_lensing::Result<MapSamples> {
     let progress = !crate::cmd::is_quiet();
-    let per_set = chains / target.likelihoods.len().max(1);
+    let per_set = target.chains_per_set(chains);
     match sampler {
         DiffusionSampler::ReverseSde => reverse_sde(
             target,
