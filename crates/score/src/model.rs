@@ -251,11 +251,7 @@ impl ScoreModel {
         if !(config.data_std > 0.0 && config.data_std.is_finite()) {
             return invalid(format!("{CONFIG}: data_std must be positive"));
         }
-        let shells = crate::power::shell_index(config.side)
-            .into_iter()
-            .max()
-            .unwrap_or(0)
-            + 1;
+        let shells = crate::power::n_shells(config.side);
         if config.radial_power.len() != shells
             || config
                 .radial_power

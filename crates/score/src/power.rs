@@ -20,10 +20,16 @@ pub fn shell_index(n: usize) -> Vec<usize> {
         .collect()
 }
 
+/// Number of shells (radii `0 ..= max |m|`) of a side-`n` map: the length of
+/// its [`radial_power`] table.
+pub fn n_shells(n: usize) -> usize {
+    shell_index(n).into_iter().max().unwrap_or(0) + 1
+}
+
 /// Radial power `S(r)` of zero-mean maps of side `n` (each `n*n`, row-major).
 pub fn radial_power(maps: &[Vec<f64>], n: usize) -> Vec<f64> {
     let shells = shell_index(n);
-    let nr = shells.iter().max().copied().unwrap_or(0) + 1;
+    let nr = n_shells(n);
     let fft = Fft2::new(n);
     let parts: Vec<(Vec<f64>, Vec<usize>)> = maps
         .par_iter()
