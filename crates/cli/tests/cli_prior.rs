@@ -55,7 +55,8 @@ fn prior_train_then_diffusion_massmap() {
         .arg("--out")
         .arg(d.join("sim.npz")));
     let out = d.join("post.npz");
-    for sampler in ["reverse-sde", "annealed-hmc"] {
+    // `massmap --method diffusion` on sim.npz with the trained prior into `out`.
+    let diffusion = |opts: &[&str]| {
         run(bin()
             .args(["-q", "massmap", "--method", "diffusion", "--input"])
             .arg(d.join("sim.npz"))
@@ -63,16 +64,19 @@ fn prior_train_then_diffusion_massmap() {
             .arg(&out)
             .arg("--prior")
             .arg(&model)
-            .args([
-                "--samples",
-                "3",
-                "--seed",
-                "1",
-                "--steps",
-                "3",
-                "--sampler",
-                sampler,
-            ]));
+            .args(opts));
+    };
+    for sampler in ["reverse-sde", "annealed-hmc"] {
+        diffusion(&[
+            "--samples",
+            "3",
+            "--seed",
+            "1",
+            "--steps",
+            "3",
+            "--sampler",
+            sampler,
+        ]);
         // One source bin ([1, 16, 16] input): [npix, npix] and [N, npix, npix].
         assert_eq!(read(&out, "kappa_mean").shape(), &[16, 16]);
         assert_eq!(read(&out, "kappa_std").shape(), &[16, 16]);
@@ -84,15 +88,7 @@ fn prior_train_then_diffusion_massmap() {
     // Reverse SDE with an even --samples: antithetic pairs, whose pair means
     // agree far better than independent draws do (--independent).
     let pair_scatter = |extra: &[&str]| -> f64 {
-        run(bin()
-            .args(["-q", "massmap", "--method", "diffusion", "--input"])
-            .arg(d.join("sim.npz"))
-            .arg("--out")
-            .arg(&out)
-            .arg("--prior")
-            .arg(&model)
-            .args(["--samples", "4", "--steps", "5"])
-            .args(extra));
+        diffusion(&[&["--samples", "4", "--steps", "5"], extra].concat());
         let s = read(&out, "samples");
         let s = s.as_slice().unwrap();
         let np = 16 * 16;

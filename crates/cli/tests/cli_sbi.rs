@@ -124,55 +124,44 @@ fn bounding_box_prior_and_errors() {
     }
 
     write_npy(p.join("x_short.npy"), &Array2::<f64>::zeros((10, 2))).unwrap();
-    fails(
-        bin()
-            .args(["sbi", "train", "--theta"])
-            .arg(p.join("theta.npy"))
-            .arg("--x")
-            .arg(p.join("x_short.npy"))
-            .args(["--method", "npe", "--out"])
-            .arg(p.join("bad")),
+    // `sbi train` with theta.npy, the given x file and options: fails with `needle`.
+    let train_fails = |x: &str, opts: &[&str], out: &str, needle: &str| {
+        fails(
+            bin()
+                .args(["sbi", "train", "--theta"])
+                .arg(p.join("theta.npy"))
+                .arg("--x")
+                .arg(p.join(x))
+                .args(opts)
+                .arg("--out")
+                .arg(p.join(out)),
+            needle,
+        );
+    };
+    train_fails(
+        "x_short.npy",
+        &["--method", "npe"],
+        "bad",
         "300 simulations but --x has 10",
     );
-    fails(
-        bin()
-            .args(["sbi", "train", "--theta"])
-            .arg(p.join("theta.npy"))
-            .arg("--x")
-            .arg(p.join("x.npy"))
-            .args(["--method", "abc", "--out"])
-            .arg(p.join("bad")),
-        "unknown method 'abc'",
-    );
-    fails(
-        bin()
-            .args(["sbi", "train", "--theta"])
-            .arg(p.join("theta.npy"))
-            .arg("--x")
-            .arg(p.join("x.npy"))
-            .args(["--method", "npe", "--weight-decay", "nan", "--out"])
-            .arg(p.join("bad")),
+    train_fails("x.npy", &["--method", "abc"], "bad", "unknown method 'abc'");
+    train_fails(
+        "x.npy",
+        &["--method", "npe", "--weight-decay", "nan"],
+        "bad",
         "weight decay must be finite",
     );
     std::fs::write(p.join("a_file"), "").unwrap();
-    fails(
-        bin()
-            .args(["sbi", "train", "--theta"])
-            .arg(p.join("theta.npy"))
-            .arg("--x")
-            .arg(p.join("x.npy"))
-            .args(["--method", "npe", "--out"])
-            .arg(p.join("a_file")),
+    train_fails(
+        "x.npy",
+        &["--method", "npe"],
+        "a_file",
         "exists and is not a directory",
     );
-    fails(
-        bin()
-            .args(["sbi", "train", "--theta"])
-            .arg(p.join("theta.npy"))
-            .arg("--x")
-            .arg(p.join("x.npy"))
-            .args(["--method", "npe", "--flow", "glow", "--out"])
-            .arg(p.join("bad")),
+    train_fails(
+        "x.npy",
+        &["--method", "npe", "--flow", "glow"],
+        "bad",
         "unknown flow 'glow'",
     );
     write_npy(p.join("xo3.npy"), &Array1::from(vec![0.1, 0.2, 0.3])).unwrap();
