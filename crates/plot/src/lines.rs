@@ -109,17 +109,17 @@ impl LinePlot {
         if !(x0 <= x1) || !(y0 <= y1) {
             return Err(PlotError::Input("nothing finite to plot".into()));
         }
-        // A single x value (e.g. one training epoch): a range around it.
+        // A single value (e.g. one training epoch): a range around it.
+        let widen = |v: f64| (v - 0.5 * v.abs().max(1.0), v + 0.5 * v.abs().max(1.0));
         if x0 == x1 {
-            if self.logx {
-                (x0, x1) = (x0 / 2.0, x1 * 2.0);
+            (x0, x1) = if self.logx {
+                (x0 / 2.0, x1 * 2.0)
             } else {
-                (x0, x1) = (x0 - 0.5 * x0.abs().max(1.0), x1 + 0.5 * x1.abs().max(1.0));
-            }
+                widen(x0)
+            };
         }
         if y0 == y1 {
-            y0 -= 0.5 * y0.abs().max(1.0);
-            y1 += 0.5 * y1.abs().max(1.0);
+            (y0, y1) = widen(y0);
         }
         if self.logy {
             Ok(((x0, x1), (y0 / 1.5, y1 * 1.5)))
