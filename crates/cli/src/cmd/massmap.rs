@@ -185,21 +185,18 @@ fn read_input(path: &Path) -> Result<Input> {
         "fits" | "fit" => {
             let hdus = read_fits(path).map_err(|e| anyhow!("{e}"))?;
             let mut arrays = vec![];
-            let mut pixel_arcmin = None;
             let mut scales = vec![];
             for h in hdus {
                 let Some(name) = h.name.as_ref().map(|s| s.to_ascii_lowercase()) else {
                     continue;
                 };
-                if name == "e1" {
-                    pixel_arcmin = h.pixel_arcmin;
-                }
                 scales.push((name.clone(), h.pixel_arcmin));
                 let a = ArrayD::from_shape_vec(h.shape.clone(), h.data)
                     .map_err(|e| anyhow!("{p}: HDU {name}: {e}"))?;
                 arrays.push((name, a));
             }
-            // Maps of one survey share one pixel scale.
+            // Maps of one survey share one pixel scale, E1's.
+            let pixel_arcmin = scales.iter().find(|(n, _)| n == "e1").and_then(|s| s.1);
             if let Some(p0) = pixel_arcmin {
                 if let Some((n, Some(q))) = scales
                     .iter()
