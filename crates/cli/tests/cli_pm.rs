@@ -308,4 +308,6 @@ fn pm_run_gradient_matches_finite_differences() {
             msg,
         );
     }
+    // all four are refused before the simulation runs
+    assert!(!d.join("bad/density.npy").exists());
 }

@@ -209,6 +209,13 @@ fn bin(q: &[f64], n: usize, box_size: f64) -> PowerSpectrum {
     out
 }
 
+/// The bins [`power_spectrum`] returns for a cube of side `n` in a box of
+/// side `box_size` [Mpc/h] (`k`, `n_modes`, edges; `p` all zero), without a
+/// field: they depend on the mesh alone.
+pub fn k_bins(n: usize, box_size: f64) -> PowerSpectrum {
+    bin(&vec![0.0; n * n * (n / 2 + 1)], n, box_size)
+}
+
 /// Auto power spectrum of a cube of side `n` in a box of side `box_size` [Mpc/h].
 pub fn power_spectrum<T: Copy + Into<f64>>(
     field: &[T],
@@ -465,6 +472,13 @@ mod tests {
         // total mode count = n^3 - 1 minus the corner modes beyond k_Nyq
         let nm: f64 = ps.n_modes.iter().sum();
         assert!(nm < (n * n * n) as f64 && nm > 0.5 * (n * n * n) as f64);
+        // the field-free bins are the field's
+        let kb = k_bins(n, l);
+        assert_eq!(
+            (&kb.k, &kb.n_modes, &kb.edge_lo),
+            (&ps.k, &ps.n_modes, &ps.edge_lo)
+        );
+        assert!(kb.p.iter().all(|p| *p == 0.0));
     }
 
     /// Against the reference `pk_fastpm10_a1.txt` computed by pkutil.py.

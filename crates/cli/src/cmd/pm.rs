@@ -82,7 +82,7 @@
 use crate::config::{load, CosmologySection};
 use anyhow::{anyhow, bail, Context, Result};
 use cosmodiff_cosmo::{Cosmology, NonLinear, PowerSpectrum, TransferFunction};
-use cosmodiff_field::pk3::{power_spectrum, power_spectrum_vjp, Compensation, PkOptions};
+use cosmodiff_field::pk3::{k_bins, power_spectrum, power_spectrum_vjp, Compensation, PkOptions};
 use cosmodiff_plot::lines::{LinePlot, Series};
 use cosmodiff_pm::{
     Factors, GradientKernel, Growth, HalfStep, Pm, PmConfig, Schedule, Spacing, StepConfig,
@@ -321,7 +321,7 @@ pub fn run(c: &Command) -> Result<()> {
     };
     // check the [gradient] section before the run
     let grad_setup = match &t.gradient {
-        Some(g) => Some(GradSetup::new(g, &base, nm)?),
+        Some(g) => Some(GradSetup::new(g, &base, nm, box_size)?),
         None => None,
     };
     let mut snap_a: Vec<f64> = t.steps.snapshots.clone().unwrap_or_default();
@@ -442,7 +442,6 @@ pub fn run(c: &Command) -> Result<()> {
             steps: &steps,
             lin: &lin,
             white: white.as_deref(),
-            rho: &rho,
             config,
         };
         gradient_outputs(&gs, &ctx, out)?;
@@ -461,16 +460,17 @@ enum LossKind {
         target: Vec<f32>,
     },
     Pk {
-        table: Vec<(f64, f64)>,
+        /// `(bin, target P, modes)` of the bins in the loss
+        sel: Vec<(usize, f64, f64)>,
+        /// number of bins of the mesh's spectrum
+        n_bins: usize,
         chi2: bool,
-        k_min: f64,
-        k_max: f64,
         compensate: bool,
     },
 }
 
 impl GradSetup {
-    fn new(g: &GradientSection, base: &Path, nm: usize) -> Result<Self> {
+    fn new(g: &GradientSection, base: &Path, nm: usize, box_size: f64) -> Result<Self> {
         let target = g
             .target
             .as_ref()
@@ -522,11 +522,31 @@ impl GradSetup {
                 if !(k_min >= 0.0 && k_max > k_min) {
                     bail!("[gradient] need 0 <= k_min < k_max, got {k_min}, {k_max}");
                 }
+                // the bins depend on the mesh alone: select them before the run
+                let bins = k_bins(nm, box_size);
+                let sel: Vec<(usize, f64, f64)> = (0..bins.k.len())
+                    .filter(|&b| bins.k[b] >= k_min && bins.k[b] <= k_max)
+                    .filter_map(|b| {
+                        interp_loglog(&table, bins.k[b]).map(|t| (b, t, bins.n_modes[b]))
+                    })
+                    .collect();
+                let (Some(first), Some(last)) = (sel.first(), sel.last()) else {
+                    bail!(
+                        "[gradient] no P(k) bin (k = {:.4} .. {:.4} h/Mpc) inside the target table's k range and [k_min, k_max]",
+                        bins.k[0],
+                        bins.k[bins.k.len() - 1]
+                    );
+                };
+                log::info!(
+                    "pm gradient: P(k) loss over {} bins, k = {:.4} .. {:.4} h/Mpc",
+                    sel.len(),
+                    bins.k[first.0],
+                    bins.k[last.0]
+                );
                 LossKind::Pk {
-                    table,
+                    sel,
+                    n_bins: bins.k.len(),
                     chi2,
-                    k_min,
-                    k_max,
                     compensate: g.compensate.unwrap_or(false),
                 }
             }
@@ -616,16 +636,15 @@ struct GradContext<'a> {
     steps: &'a StepConfig,
     lin: &'a [f64],
     white: Option<&'a [f64]>,
-    rho: &'a [f32],
     config: &'a Path,
 }
 
 /// The loss of the final counts: `(L, dL/drho)`.
 type DensityLoss<'a> = Box<dyn Fn(&[f32]) -> (f64, Vec<f32>) + Sync + 'a>;
 
-fn density_loss<'a>(gs: &'a GradSetup, ctx: &GradContext) -> Result<DensityLoss<'a>> {
+fn density_loss<'a>(gs: &'a GradSetup, ctx: &GradContext) -> DensityLoss<'a> {
     let (nm, box_size) = (ctx.pm.cfg.n_mesh, ctx.pm.cfg.box_size);
-    Ok(match &gs.loss {
+    match &gs.loss {
         LossKind::Mse { target } => Box::new(move |rho: &[f32]| {
             let n = rho.len() as f64;
             let mut l = 0.0f64;
@@ -641,43 +660,23 @@ fn density_loss<'a>(gs: &'a GradSetup, ctx: &GradContext) -> Result<DensityLoss<
             (l / n, u)
         }),
         LossKind::Pk {
-            table,
+            sel,
+            n_bins,
             chi2,
-            k_min,
-            k_max,
             compensate,
         } => {
             let opt = PkOptions {
                 compensate: compensate.then_some(Compensation::Cic),
                 is_delta: false,
             };
-            // the bins (k, N) do not depend on the field: select them once
-            let ps = power_spectrum(ctx.rho, nm, box_size, &opt)?;
-            let sel: Vec<(usize, f64, f64)> = (0..ps.k.len())
-                .filter(|&b| ps.k[b] >= *k_min && ps.k[b] <= *k_max)
-                .filter_map(|b| interp_loglog(table, ps.k[b]).map(|t| (b, t, ps.n_modes[b])))
-                .collect();
-            if sel.is_empty() {
-                bail!(
-                    "[gradient] no P(k) bin (k = {:.4} .. {:.4} h/Mpc) inside the target table's k range and [k_min, k_max]",
-                    ps.k[0],
-                    ps.k[ps.k.len() - 1]
-                );
-            }
-            log::info!(
-                "pm gradient: P(k) loss over {} bins, k = {:.4} .. {:.4} h/Mpc",
-                sel.len(),
-                ps.k[sel[0].0],
-                ps.k[sel[sel.len() - 1].0]
-            );
-            let (chi2, nb) = (*chi2, ps.k.len());
+            let (chi2, nb) = (*chi2, *n_bins);
             Box::new(move |rho: &[f32]| {
                 let p = power_spectrum(rho, nm, box_size, &opt)
                     .expect("same mesh as the checked run")
                     .p;
                 let mut pbar = vec![0.0f64; nb];
                 let mut l = 0.0;
-                for &(b, t, nmod) in &sel {
+                for &(b, t, nmod) in sel {
                     if chi2 {
                         l += nmod * (p[b] - t).powi(2) / (2.0 * t * t);
                         pbar[b] = nmod * (p[b] - t) / (t * t);
@@ -692,14 +691,14 @@ fn density_loss<'a>(gs: &'a GradSetup, ctx: &GradContext) -> Result<DensityLoss<
                 (l, g.iter().map(|v| *v as f32).collect())
             })
         }
-    })
+    }
 }
 
 fn gradient_outputs(gs: &GradSetup, ctx: &GradContext, out: &Path) -> Result<()> {
     let t0 = Instant::now();
     let pm = ctx.pm;
     let np = pm.cfg.n_particles;
-    let dl = density_loss(gs, ctx)?;
+    let dl = density_loss(gs, ctx);
     let loss = |st: &cosmodiff_pm::State| {
         let rho = pm.density_counts(st);
         let (l, u) = dl(&rho);
