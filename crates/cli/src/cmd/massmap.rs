@@ -85,21 +85,23 @@ pub struct Args {
     /// Gaussian smoothing of the Kaiser-Squires maps (kernel sigma, arcmin; ks only).
     #[arg(long, default_value_t = 0.0)]
     pub smoothing_arcmin: f64,
-    /// Number of posterior samples, Wiener or diffusion (>= 2; also sets kappa_std).
-    #[arg(long, default_value_t = 16)]
-    pub samples: usize,
+    /// Number of posterior samples, Wiener or diffusion (>= 2; also sets
+    /// kappa_std) [default: 16].
+    #[arg(long)]
+    pub samples: Option<usize>,
     /// Score-prior model directory for --method diffusion (default: the shipped prior).
     #[arg(long)]
     pub prior: Option<PathBuf>,
-    /// Posterior sampler for --method diffusion.
-    #[arg(long, value_enum, default_value_t = DiffusionSampler::ReverseSde)]
-    pub sampler: DiffusionSampler,
-    /// Noise levels for --method diffusion (reverse-SDE steps or annealed-HMC levels).
-    #[arg(long, default_value_t = 300)]
-    pub steps: usize,
-    /// Seed for the posterior samples.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Posterior sampler for --method diffusion [default: reverse-sde].
+    #[arg(long, value_enum)]
+    pub sampler: Option<DiffusionSampler>,
+    /// Noise levels for --method diffusion (reverse-SDE steps or annealed-HMC
+    /// levels) [default: 300].
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Seed for the posterior samples, Wiener or diffusion [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Independent diffusion chains. By default (reverse SDE, even --samples
     /// >= 4) the chains come in antithetic pairs: samples 2j and 2j+1 are driven
     /// by opposite random numbers. Each is still a posterior sample, but
@@ -114,12 +116,56 @@ pub struct Args {
     /// Pixel size in arcmin (overrides `pixel_arcmin` / the FITS header).
     #[arg(long)]
     pub pixel_arcmin: Option<f64>,
-    /// Wiener solver.
-    #[arg(long, value_enum, default_value_t = Solver::Cg)]
-    pub solver: Solver,
-    /// Relative tolerance of the Wiener solves.
-    #[arg(long, default_value_t = 1e-6)]
-    pub tol: f64,
+    /// Wiener solver [default: cg].
+    #[arg(long, value_enum)]
+    pub solver: Option<Solver>,
+    /// Relative tolerance of the Wiener solves [default: 1e-6].
+    #[arg(long)]
+    pub tol: Option<f64>,
+}
+
+impl Args {
+    fn samples(&self) -> usize {
+        self.samples.unwrap_or(16)
+    }
+    fn seed(&self) -> u64 {
+        self.seed.unwrap_or(0)
+    }
+    fn steps(&self) -> usize {
+        self.steps.unwrap_or(300)
+    }
+    fn tol(&self) -> f64 {
+        self.tol.unwrap_or(1e-6)
+    }
+
+    /// Refuse options the chosen method would silently ignore.
+    fn check_applicable(&self) -> Result<()> {
+        let only = |set: bool, flag: &str, methods: &[Method]| -> Result<()> {
+            if set && !methods.contains(&self.method) {
+                let names: Vec<String> = methods
+                    .iter()
+                    .map(|m| format!("{m:?}").to_ascii_lowercase())
+                    .collect();
+                bail!("{flag} applies to --method {} only", names.join(" and "));
+            }
+            Ok(())
+        };
+        use Method::{Diffusion, Ks, Wiener};
+        only(self.smoothing_arcmin > 0.0, "--smoothing-arcmin", &[Ks])?;
+        only(self.samples.is_some(), "--samples", &[Wiener, Diffusion])?;
+        only(self.seed.is_some(), "--seed", &[Wiener, Diffusion])?;
+        only(self.cl_theory, "--cl-theory", &[Wiener])?;
+        only(self.solver.is_some(), "--solver", &[Wiener])?;
+        only(self.tol.is_some(), "--tol", &[Wiener])?;
+        only(self.prior.is_some(), "--prior", &[Diffusion])?;
+        only(self.sampler.is_some(), "--sampler", &[Diffusion])?;
+        only(self.steps.is_some(), "--steps", &[Diffusion])?;
+        only(self.independent, "--independent", &[Diffusion])?;
+        if self.independent && self.sampler == Some(DiffusionSampler::AnnealedHmc) {
+            bail!("--independent applies to --sampler reverse-sde only (annealed-HMC chains are always independent)");
+        }
+        Ok(())
+    }
 }
 
 /// Named arrays read from the input.
@@ -255,23 +301,18 @@ pub fn run(a: &Args) -> Result<()> {
             a.smoothing_arcmin
         );
     }
-    if a.method != Method::Ks && a.smoothing_arcmin > 0.0 {
-        bail!("--smoothing-arcmin applies to --method ks only");
+    a.check_applicable()?;
+    if !(2..=100_000).contains(&a.steps()) {
+        bail!("--steps must be in 2..=100000, got {}", a.steps());
     }
-    if a.method != Method::Diffusion && a.prior.is_some() {
-        bail!("--prior applies to --method diffusion only");
-    }
-    if a.method == Method::Diffusion && !(2..=100_000).contains(&a.steps) {
-        bail!("--steps must be in 2..=100000, got {}", a.steps);
-    }
-    if a.method != Method::Ks && a.samples < 2 {
+    if a.samples() < 2 {
         bail!(
             "--samples must be >= 2 (kappa_std is estimated from the samples), got {}",
-            a.samples
+            a.samples()
         );
     }
-    if !(a.tol > 0.0 && a.tol < 1.0) {
-        bail!("--tol must be in (0, 1), got {}", a.tol);
+    if !(a.tol() > 0.0 && a.tol() < 1.0) {
+        bail!("--tol must be in (0, 1), got {}", a.tol());
     }
     let inp = read_input(&a.input)?;
     let e1a = inp.need("e1")?;
@@ -353,9 +394,6 @@ pub fn run(a: &Args) -> Result<()> {
         None => Grid2::new(n, 1.0).map_err(|e| anyhow!("{}: {e}", inp.path))?,
     };
     let theory: Option<ClMatrixTable> = if a.cl_theory {
-        if a.method != Method::Wiener {
-            bail!("--cl-theory applies to --method wiener only");
-        }
         let ell = inp.need("ell")?;
         let cl = inp.need("cl_theory")?;
         if ell.ndim() != 1 || cl.ndim() != 2 || cl.shape()[1] != ell.len() {
@@ -431,13 +469,13 @@ pub fn run(a: &Args) -> Result<()> {
                     None => estimate_prior_from_shear(grid, &g1, &g2, &noise[b], m).map_err(ctx)?,
                 };
                 let wf = Wiener::from_cl(grid, &prior, &noise[b], m).map_err(ctx)?;
-                let solve = |d1: &[f64], d2: &[f64]| match a.solver {
-                    Solver::Cg => wf.cg(d1, d2, a.tol, 20_000),
+                let solve = |d1: &[f64], d2: &[f64]| match a.solver.unwrap_or(Solver::Cg) {
+                    Solver::Cg => wf.cg(d1, d2, a.tol(), 20_000),
                     Solver::Messenger => wf.messenger(
                         d1,
                         d2,
                         &MessengerOpts {
-                            tol: a.tol,
+                            tol: a.tol(),
                             ..Default::default()
                         },
                     ),
@@ -451,7 +489,12 @@ pub fn run(a: &Args) -> Result<()> {
                 let (r1, r2) = rotate_b_to_e(&g1, &g2);
                 let kb = solve(&r1, &r2).map_err(ctx)?;
                 let s = wf
-                    .samples(&ke.kappa, a.samples, a.seed.wrapping_add(b as u64), a.tol)
+                    .samples(
+                        &ke.kappa,
+                        a.samples(),
+                        a.seed().wrapping_add(b as u64),
+                        a.tol(),
+                    )
                     .map_err(ctx)?;
                 std_all.push(pixel_std(&s).map_err(ctx)?);
                 ke_all.push(ke.kappa);
@@ -473,9 +516,9 @@ pub fn run(a: &Args) -> Result<()> {
     let single = e1a.ndim() == 2 || (a.method == Method::Diffusion && nb == 1);
     let map_shape: Vec<usize> = if single { vec![n, n] } else { vec![nb, n, n] };
     let samp_shape: Vec<usize> = if single {
-        vec![a.samples, n, n]
+        vec![a.samples(), n, n]
     } else {
-        vec![nb, a.samples, n, n]
+        vec![nb, a.samples(), n, n]
     };
     let mut out: Vec<(&str, Vec<usize>, Vec<f64>)> = if a.method == Method::Diffusion {
         vec![("kappa_mean", map_shape.clone(), ke_all.concat())]
@@ -533,11 +576,11 @@ fn diffusion_posterior(
     let target = Target::posterior(model, &lik);
     sample_posterior(
         &target,
-        a.sampler,
+        a.sampler.unwrap_or(DiffusionSampler::ReverseSde),
         model.config.sde(),
-        a.steps,
-        a.samples,
-        a.seed.wrapping_add(bin as u64),
+        a.steps(),
+        a.samples(),
+        a.seed().wrapping_add(bin as u64),
         !a.independent,
     )
 }
@@ -644,16 +687,16 @@ mod tests {
             input: input.into(),
             out: out.into(),
             smoothing_arcmin: 0.0,
-            samples: 4,
+            samples: (method != Method::Ks).then_some(4),
             prior: None,
-            sampler: DiffusionSampler::ReverseSde,
-            steps: 300,
-            seed: 0,
+            sampler: None,
+            steps: None,
+            seed: None,
             independent: false,
             cl_theory: false,
             pixel_arcmin: None,
-            solver: Solver::Cg,
-            tol: 1e-6,
+            solver: None,
+            tol: None,
         }
     }
 
@@ -677,7 +720,7 @@ mod tests {
         let out = dir.path().join("wf.npz");
         let mut a = args(Method::Wiener, &inp, &out);
         a.cl_theory = true;
-        a.samples = 3;
+        a.samples = Some(3);
         run(&a).unwrap();
         assert_eq!(read(&out, "samples").shape(), &[3, n, n]);
         let sd = read(&out, "kappa_std");
@@ -685,7 +728,7 @@ mod tests {
         // Messenger solver and data-estimated prior; FITS output.
         let out = dir.path().join("wf.fits");
         let mut a = args(Method::Wiener, &inp, &out);
-        a.solver = Solver::Messenger;
+        a.solver = Some(Solver::Messenger);
         run(&a).unwrap();
         let h = read_fits(&out).unwrap();
         let names: Vec<_> = h.iter().map(|x| x.name.clone().unwrap()).collect();
@@ -717,7 +760,7 @@ mod tests {
         let mut a = args(Method::Wiener, &inp, &out);
         a.cl_theory = true;
         a.pixel_arcmin = Some(2.0);
-        a.samples = 1;
+        a.samples = Some(1);
         assert!(format!("{:#}", run(&a).unwrap_err()).contains("--samples"));
         // KS without a pixel scale works (the operator is scale-free).
         run(&args(Method::Ks, &inp, &out)).unwrap();
@@ -753,5 +796,48 @@ mod tests {
         .unwrap();
         let e = format!("{:#}", run(&args(Method::Ks, &mixed, &out)).unwrap_err());
         assert!(e.contains("e2") && e.contains("3 arcmin"), "{e}");
+    }
+
+    /// Options the chosen method would ignore are refused before any input
+    /// is read, naming the option and the methods it belongs to.
+    #[test]
+    fn options_of_another_method_are_refused() {
+        let (inp, out) = (Path::new("absent.npz"), Path::new("o.npz"));
+        let refused = |a: Args, want: &str| {
+            let e = format!("{:#}", run(&a).unwrap_err());
+            assert!(e.contains(want), "{e}");
+        };
+        let mut a = args(Method::Ks, inp, out);
+        a.samples = Some(8);
+        refused(a, "--samples applies to --method wiener and diffusion only");
+        let mut a = args(Method::Ks, inp, out);
+        a.seed = Some(1);
+        refused(a, "--seed applies");
+        let mut a = args(Method::Diffusion, inp, out);
+        a.solver = Some(Solver::Messenger);
+        refused(a, "--solver applies to --method wiener only");
+        let mut a = args(Method::Diffusion, inp, out);
+        a.tol = Some(1e-3);
+        refused(a, "--tol applies");
+        let mut a = args(Method::Wiener, inp, out);
+        a.steps = Some(50);
+        refused(a, "--steps applies to --method diffusion only");
+        let mut a = args(Method::Wiener, inp, out);
+        a.sampler = Some(DiffusionSampler::AnnealedHmc);
+        refused(a, "--sampler applies");
+        let mut a = args(Method::Wiener, inp, out);
+        a.independent = true;
+        refused(a, "--independent applies");
+        let mut a = args(Method::Diffusion, inp, out);
+        a.independent = true;
+        a.sampler = Some(DiffusionSampler::AnnealedHmc);
+        refused(a, "--sampler reverse-sde only");
+        let mut a = args(Method::Wiener, inp, out);
+        a.smoothing_arcmin = 2.0;
+        refused(a, "--smoothing-arcmin applies to --method ks only");
+        // the options of the method itself pass the check and reach the input
+        let mut a = args(Method::Diffusion, inp, out);
+        (a.steps, a.seed, a.independent) = (Some(50), Some(2), true);
+        refused(a, "absent.npz");
     }
 }
