@@ -219,9 +219,11 @@ fn prior_train_from_data_and_config_errors() {
     )
     .unwrap();
     z.finish().unwrap();
+    // with `data` every map of the file is used: no n_maps
+    let train_data = TRAIN.replace("n_maps = 16\n", "");
     std::fs::write(
         d.join("data.toml"),
-        format!("data = \"maps.npz\"\npixel_arcmin = 2.0\n{TRAIN}"),
+        format!("data = \"maps.npz\"\npixel_arcmin = 2.0\n{train_data}"),
     )
     .unwrap();
     run(bin()
@@ -248,7 +250,7 @@ fn prior_train_from_data_and_config_errors() {
     assert!(e.contains("data") && e.contains("[map]"), "{e}");
     std::fs::write(
         d.join("bad2.toml"),
-        format!("data = \"maps.npz\"\npixel_arcmin = 2.0\n{TRAIN}\n[sde]\nkind = \"vq\"\n"),
+        format!("data = \"maps.npz\"\npixel_arcmin = 2.0\n{train_data}\n[sde]\nkind = \"vq\"\n"),
     )
     .unwrap();
     let e = fails(
@@ -262,7 +264,7 @@ fn prior_train_from_data_and_config_errors() {
     assert!(e.contains("vq"), "{e}");
     std::fs::write(
         d.join("bad3.toml"),
-        format!("data = \"maps.npz\"\npixel_arcmin = 2.0\n{TRAIN}")
+        format!("data = \"maps.npz\"\npixel_arcmin = 2.0\n{train_data}")
             .replace("channels = [8, 8]", "channels = [8, 8, 8, 8, 8]"),
     )
     .unwrap();
@@ -275,6 +277,19 @@ fn prior_train_from_data_and_config_errors() {
         "",
     );
     assert!(e.contains("multiple of 16"), "{e}");
+    std::fs::write(
+        d.join("bad4.toml"),
+        format!("data = \"maps.npz\"\npixel_arcmin = 2.0\n{TRAIN}"),
+    )
+    .unwrap();
+    fails(
+        bin()
+            .args(["prior", "train", "--config"])
+            .arg(d.join("bad4.toml"))
+            .arg("--out")
+            .arg(d.join("x")),
+        "n_maps applies to simulated maps",
+    );
 }
 
 #[test]

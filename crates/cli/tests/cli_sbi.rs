@@ -164,6 +164,12 @@ fn bounding_box_prior_and_errors() {
         "bad",
         "unknown flow 'glow'",
     );
+    train_fails(
+        "x.npy",
+        &["--method", "npe", "--summary-dim", "2"],
+        "bad",
+        "a summary dimension needs an embedding network",
+    );
     write_npy(p.join("xo3.npy"), &Array1::from(vec![0.1, 0.2, 0.3])).unwrap();
     fails(
         bin()

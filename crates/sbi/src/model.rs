@@ -165,6 +165,11 @@ impl SbiModel {
         flow.seed = opts.train.seed;
         let mut emb = EmbeddingConfig::new(opts.embedding, c.ncols());
         if let Some(d) = opts.summary_dim {
+            if opts.embedding == EmbeddingKind::Identity {
+                return invalid(
+                    "a summary dimension needs an embedding network (mlp or cnn); without one x is used as it is",
+                );
+            }
             if d == 0 {
                 return invalid("summary dimension must be at least 1");
             }

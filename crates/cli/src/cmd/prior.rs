@@ -20,7 +20,7 @@ pub enum Command {
     ///   data = "maps.npz"      array `kappa` [n_maps, npix, npix] (relative to the config)
     ///   pixel_arcmin = 2.0     pixel size of the data maps
     ///   [cosmology] [options] [map] [[source]] [field]   simulator (when no `data`)
-    ///   [training]  n_maps = 2000 (simulated), steps = 3000, batch_size = 32,
+    ///   [training]  n_maps = 2000 (simulator only), steps = 3000, batch_size = 32,
     ///               learning_rate = 1e-3, seed = 0
     ///   [network]   channels = [16, 32, 64], embed_dim = 64,
     ///               hybrid = true (learn the residual of the Gaussian score
@@ -161,8 +161,9 @@ pub struct PriorConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingSection {
-    #[serde(default = "d_n_maps")]
-    pub n_maps: usize,
+    /// Simulated training maps (default 2000; not with `data`).
+    #[serde(default)]
+    pub n_maps: Option<usize>,
     #[serde(default = "d_steps")]
     pub steps: usize,
     #[serde(default = "d_batch")]
@@ -171,9 +172,6 @@ pub struct TrainingSection {
     pub learning_rate: f64,
     #[serde(default)]
     pub seed: u64,
-}
-fn d_n_maps() -> usize {
-    2000
 }
 fn d_steps() -> usize {
     3000
@@ -187,7 +185,7 @@ fn d_lr() -> f64 {
 impl Default for TrainingSection {
     fn default() -> Self {
         Self {
-            n_maps: d_n_maps(),
+            n_maps: None,
             steps: d_steps(),
             batch_size: d_batch(),
             learning_rate: d_lr(),
@@ -377,9 +375,13 @@ fn train(a: &TrainArgs) -> Result<()> {
     let cfg: PriorConfig = config::load(&a.config)?;
     let base = config::base_dir(&a.config);
     let t = &cfg.training;
-    if t.n_maps < 4 && cfg.data.is_none() {
-        bail!("[training] n_maps = {}: need at least 4", t.n_maps);
-    }
+    let n_maps = match (&cfg.data, t.n_maps) {
+        (Some(_), Some(_)) => {
+            bail!("[training] n_maps applies to simulated maps; with `data` every map in the file is used")
+        }
+        (None, Some(n)) if n < 4 => bail!("[training] n_maps = {n}: need at least 4"),
+        (_, n) => n.unwrap_or(2000),
+    };
     if t.steps == 0 || t.batch_size == 0 {
         bail!("[training] steps and batch_size must be at least 1");
     }
@@ -395,7 +397,7 @@ fn train(a: &TrainArgs) -> Result<()> {
         channels: cfg.network.channels.clone(),
         embed_dim: cfg.network.embed_dim,
     };
-    let (grid, maps) = training_maps(&cfg, &base, t.n_maps, cfg.field.seed)?;
+    let (grid, maps) = training_maps(&cfg, &base, n_maps, cfg.field.seed)?;
     unet.validate(grid.n)
         .map_err(|e| anyhow!("[network] {e}"))?;
     let tc = ScoreTrainConfig {

@@ -32,7 +32,7 @@ pub struct NetArgs {
     /// Embedding network for x (npe only): mlp or cnn (square 2-D maps); default none.
     #[arg(long)]
     pub embedding: Option<String>,
-    /// Number of learned summaries of the embedding network.
+    /// Number of learned summaries of the embedding network (needs --embedding).
     #[arg(long)]
     pub summary_dim: Option<usize>,
     /// Flow transforms.
