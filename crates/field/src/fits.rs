@@ -11,7 +11,8 @@
 //!
 //! Reading accepts `BITPIX` 8, 16, 32, 64, -32, -64 (with `BSCALE`/`BZERO`),
 //! skips non-image extensions in [`from_bytes`], and takes the pixel scale
-//! from `PIXSCALE`, else from `|CDELT2|` (or `|CDELT1|`) in degrees.
+//! from `PIXSCALE`, else from `|CDELT2|` (or `|CDELT1|`) in degrees; an
+//! extension without one takes that of a data-less primary header.
 //! Binary tables (`BINTABLE`, e.g. galaxy catalogues) are read by
 //! [`read_fits_tables`] (scalar L/B/I/J/K/E/D columns with `TSCAL`/`TZERO`)
 //! and written by [`table_to_bytes`] (float64 columns).
@@ -280,12 +281,22 @@ fn parse_hdus<'a>(bytes: &'a [u8], path: &str) -> Result<Vec<Hdu<'a>>> {
 /// Parse FITS bytes into its image HDUs (`path` names the source in errors).
 pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsImage>> {
     let mut out = vec![];
+    // A data-less primary header may carry the scale for all extensions
+    // (the usual layout of multi-extension files).
+    let mut primary_pixel_arcmin = None;
     for (i, h) in parse_hdus(bytes, path)?.into_iter().enumerate() {
         let is_image = i == 0
             || h.get("XTENSION")
                 .map(|x| x.trim() == "IMAGE")
                 .unwrap_or(false);
-        if !is_image || h.data.is_empty() {
+        if !is_image {
+            continue;
+        }
+        let pixel_arcmin = pixel_scale(&h, i, path)?;
+        if h.data.is_empty() {
+            if i == 0 {
+                primary_pixel_arcmin = pixel_arcmin;
+            }
             continue;
         }
         let bitpix: i64 = h.get("BITPIX").and_then(|v| v.parse().ok()).unwrap_or(-64);
@@ -307,27 +318,32 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsImage>> {
             .chunks(bytes_per)
             .map(|c| bzero + bscale * be_value(bitpix, c))
             .collect();
-        if let (Some(c1), Some(c2)) = (h.getf("CDELT1"), h.getf("CDELT2")) {
-            if (c1.abs() - c2.abs()).abs() > 1e-6 * c2.abs() {
-                return Err(FieldError::Fits {
-                    path: path.into(),
-                    msg: format!("HDU {i}: pixels are not square (CDELT1 = {c1}, CDELT2 = {c2})"),
-                });
-            }
-        }
-        let pixel_arcmin = h.getf("PIXSCALE").or_else(|| {
-            h.getf("CDELT2")
-                .or_else(|| h.getf("CDELT1"))
-                .map(|d| d.abs() * 60.0)
-        });
         out.push(FitsImage {
             name: h.get("EXTNAME").map(|s| s.to_string()),
             shape: dims.iter().rev().copied().collect(),
             data,
-            pixel_arcmin,
+            pixel_arcmin: pixel_arcmin.or(primary_pixel_arcmin),
         });
     }
     Ok(out)
+}
+
+/// Pixel scale of HDU `i` in arcmin: `PIXSCALE`, else `|CDELT2|` (or
+/// `|CDELT1|`) in degrees; non-square pixels are an error.
+fn pixel_scale(h: &Hdu<'_>, i: usize, path: &str) -> Result<Option<f64>> {
+    if let (Some(c1), Some(c2)) = (h.getf("CDELT1"), h.getf("CDELT2")) {
+        if (c1.abs() - c2.abs()).abs() > 1e-6 * c2.abs() {
+            return Err(FieldError::Fits {
+                path: path.into(),
+                msg: format!("HDU {i}: pixels are not square (CDELT1 = {c1}, CDELT2 = {c2})"),
+            });
+        }
+    }
+    Ok(h.getf("PIXSCALE").or_else(|| {
+        h.getf("CDELT2")
+            .or_else(|| h.getf("CDELT1"))
+            .map(|d| d.abs() * 60.0)
+    }))
 }
 
 fn be_value(bitpix: i64, c: &[u8]) -> f64 {
@@ -626,5 +642,43 @@ mod tests {
         nonascii[3] = 0xC3;
         assert!(from_bytes(&nonascii, "u.fits").is_err());
         assert!(to_bytes(&[FitsImage::new("A", vec![2, 2], vec![1.0; 3], None)]).is_err());
+    }
+
+    /// Multi-extension layout: the scale sits in a data-less primary header
+    /// and the extensions carry none of their own.
+    #[test]
+    fn extensions_inherit_the_primary_pixel_scale() {
+        let mut hdr = String::new();
+        for c in [
+            card("SIMPLE", "T", ""),
+            card("BITPIX", "8", ""),
+            card("NAXIS", "0", ""),
+            card("PIXSCALE", "1.5", ""),
+        ] {
+            hdr.push_str(&c);
+        }
+        hdr.push_str(&format!("{:<80}", "END"));
+        let mut b = hdr.into_bytes();
+        b.resize(2880, b' ');
+        // two scale-free images: drop the first (the primary) and keep the
+        // extension (one header block, one data block each)
+        let ims = [
+            FitsImage::new("A", vec![2, 2], vec![0.0; 4], None),
+            FitsImage::new("E1", vec![2, 2], vec![1.0, 2.0, 3.0, 4.0], None),
+        ];
+        b.extend_from_slice(&to_bytes(&ims).unwrap()[2 * 2880..]);
+        let im = from_bytes(&b, "mem").unwrap();
+        assert_eq!(im.len(), 1);
+        assert_eq!(im[0].name.as_deref(), Some("E1"));
+        assert_eq!(im[0].data, vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(im[0].pixel_arcmin, Some(1.5));
+        // an extension's own scale wins
+        let own = [
+            FitsImage::new("A", vec![2, 2], vec![0.0; 4], None),
+            FitsImage::new("E1", vec![2, 2], vec![0.0; 4], Some(2.0)),
+        ];
+        b.truncate(2880);
+        b.extend_from_slice(&to_bytes(&own).unwrap()[2 * 2880..]);
+        assert_eq!(from_bytes(&b, "mem").unwrap()[0].pixel_arcmin, Some(2.0));
     }
 }
