@@ -221,11 +221,8 @@ fn prior_train_from_data_and_config_errors() {
     z.finish().unwrap();
     // with `data` every map of the file is used: no n_maps
     let train_data = TRAIN.replace("n_maps = 16\n", "");
-    std::fs::write(
-        d.join("data.toml"),
-        format!("data = \"maps.npz\"\npixel_arcmin = 2.0\n{train_data}"),
-    )
-    .unwrap();
+    let data = format!("data = \"maps.npz\"\npixel_arcmin = 2.0\n{train_data}");
+    std::fs::write(d.join("data.toml"), &data).unwrap();
     run(bin()
         .args(["-q", "prior", "train", "--config"])
         .arg(d.join("data.toml"))
@@ -237,58 +234,28 @@ fn prior_train_from_data_and_config_errors() {
     assert_eq!(cfg["side"], 16);
     assert_eq!(cfg["hybrid"], true);
 
-    // Errors name the problem in one line.
-    std::fs::write(d.join("bad.toml"), format!("{TRAIN}")).unwrap();
-    let e = fails(
-        bin()
-            .args(["prior", "train", "--config"])
-            .arg(d.join("bad.toml"))
-            .arg("--out")
-            .arg(d.join("x")),
-        "",
+    // Errors name the problem in one line (every needle must appear).
+    let refused = |config: String, needles: &[&str]| {
+        std::fs::write(d.join("bad.toml"), config).unwrap();
+        let e = fails(
+            bin()
+                .args(["prior", "train", "--config"])
+                .arg(d.join("bad.toml"))
+                .arg("--out")
+                .arg(d.join("x")),
+            "",
+        );
+        assert!(needles.iter().all(|n| e.contains(n)), "{needles:?}: {e}");
+    };
+    refused(TRAIN.to_string(), &["data", "[map]"]);
+    refused(format!("{data}\n[sde]\nkind = \"vq\"\n"), &["vq"]);
+    refused(
+        data.replace("channels = [8, 8]", "channels = [8, 8, 8, 8, 8]"),
+        &["multiple of 16"],
     );
-    assert!(e.contains("data") && e.contains("[map]"), "{e}");
-    std::fs::write(
-        d.join("bad2.toml"),
-        format!("data = \"maps.npz\"\npixel_arcmin = 2.0\n{train_data}\n[sde]\nkind = \"vq\"\n"),
-    )
-    .unwrap();
-    let e = fails(
-        bin()
-            .args(["prior", "train", "--config"])
-            .arg(d.join("bad2.toml"))
-            .arg("--out")
-            .arg(d.join("x")),
-        "",
-    );
-    assert!(e.contains("vq"), "{e}");
-    std::fs::write(
-        d.join("bad3.toml"),
-        format!("data = \"maps.npz\"\npixel_arcmin = 2.0\n{train_data}")
-            .replace("channels = [8, 8]", "channels = [8, 8, 8, 8, 8]"),
-    )
-    .unwrap();
-    let e = fails(
-        bin()
-            .args(["prior", "train", "--config"])
-            .arg(d.join("bad3.toml"))
-            .arg("--out")
-            .arg(d.join("x")),
-        "",
-    );
-    assert!(e.contains("multiple of 16"), "{e}");
-    std::fs::write(
-        d.join("bad4.toml"),
+    refused(
         format!("data = \"maps.npz\"\npixel_arcmin = 2.0\n{TRAIN}"),
-    )
-    .unwrap();
-    fails(
-        bin()
-            .args(["prior", "train", "--config"])
-            .arg(d.join("bad4.toml"))
-            .arg("--out")
-            .arg(d.join("x")),
-        "n_maps applies to simulated maps",
+        &["n_maps applies to simulated maps"],
     );
 }
 
