@@ -46,66 +46,6 @@ pub enum PmError {
     Growth(#[from] growth::GrowthError),
 }
 
-/// Linear power spectrum tabulated at `a = 1`, linearly interpolated in
-/// `(k, P)` and clamped outside the table (JaxPM's `jnp.interp`).
-#[derive(Debug, Clone)]
-pub struct PowerTable {
-    pub k: Vec<f64>,
-    pub p: Vec<f64>,
-}
-
-impl PowerTable {
-    pub fn new(k: Vec<f64>, p: Vec<f64>) -> Result<Self, PmError> {
-        if k.len() != p.len() || k.len() < 2 || k.windows(2).any(|w| !(w[1] > w[0])) {
-            return Err(PmError::Input(
-                "power table: need >= 2 rows with strictly increasing k".into(),
-            ));
-        }
-        Ok(Self { k, p })
-    }
-    /// Two columns `k P` (`#` comments).
-    pub fn from_file(path: &std::path::Path) -> Result<Self, PmError> {
-        let txt = std::fs::read_to_string(path)
-            .map_err(|e| PmError::Input(format!("{}: {e}", path.display())))?;
-        let (mut k, mut p) = (vec![], vec![]);
-        for (i, l) in txt.lines().enumerate() {
-            let l = l.trim();
-            if l.is_empty() || l.starts_with('#') {
-                continue;
-            }
-            let v: Vec<f64> = l
-                .split_whitespace()
-                .map(str::parse)
-                .collect::<Result<_, _>>()
-                .map_err(|_| {
-                    PmError::Input(format!("{}: line {}: not numbers", path.display(), i + 1))
-                })?;
-            if v.len() < 2 {
-                return Err(PmError::Input(format!(
-                    "{}: line {}: need k and P",
-                    path.display(),
-                    i + 1
-                )));
-            }
-            k.push(v[0]);
-            p.push(v[1]);
-        }
-        Self::new(k, p)
-    }
-    pub fn eval(&self, k: f64) -> f64 {
-        let n = self.k.len();
-        if k <= self.k[0] {
-            return self.p[0];
-        }
-        if k >= self.k[n - 1] {
-            return self.p[n - 1];
-        }
-        let j = self.k.partition_point(|v| *v <= k) - 1;
-        let t = (k - self.k[j]) / (self.k[j + 1] - self.k[j]);
-        self.p[j] + t * (self.p[j + 1] - self.p[j])
-    }
-}
-
 /// Geometry and numerics of a run.
 #[derive(Debug, Clone)]
 pub struct PmConfig {
