@@ -65,7 +65,7 @@ impl EllBins {
                 .collect(),
         )
     }
-    /// Linear bins of width `width` fundamentals from the fundamental to the Nyquist `ell`.
+    /// `nbins` linear bins from half the fundamental `ell` to the Nyquist `ell`.
     pub fn default_for(grid: &Grid2, nbins: usize) -> Result<Self> {
         Self::linear(0.5 * grid.ell_fundamental(), grid.ell_nyquist(), nbins)
     }

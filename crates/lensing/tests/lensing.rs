@@ -5,7 +5,7 @@ use cosmodiff_field::linalg::{cholesky_psd, cholesky_solve};
 use cosmodiff_field::tomo2::FieldKind;
 use cosmodiff_field::{ClMatrixTable, ClTable, Grid2, C64};
 use cosmodiff_lensing::catalog::{bin_catalog, parse_catalog_csv, AngleUnit};
-use cosmodiff_lensing::metrics::{one_point_pdf, peak_counts, pearson, rmse};
+use cosmodiff_lensing::metrics::{one_point_pdf, peak_counts, pearson, residual_cl, rmse};
 use cosmodiff_lensing::noise::{add_shape_noise, pixel_noise_std};
 use cosmodiff_lensing::wiener::pixel_std;
 use cosmodiff_lensing::*;
@@ -550,6 +550,45 @@ fn metrics_basics() {
     let total: f64 = pdf.iter().map(|p| p * 2.0).sum();
     assert!((total - 1.0).abs() < 1e-15);
     assert!(rmse(&a, &b[..3], None).is_err());
+}
+
+/// The residual of a map and a copy with white noise of std `sigma` added
+/// has the flat spectrum `C = sigma^2 A_pix` (the signal cancels exactly),
+/// within the Gaussian error of every bin; with a mask, the f_sky
+/// correction keeps it unbiased.
+#[test]
+fn residual_cl_of_added_white_noise_is_flat() {
+    let (n, sigma) = (64, 0.01);
+    let grid = Grid2::new(n, 2.0).unwrap();
+    let signal = Grf2::from_cl(grid, &table()).unwrap().sample(3);
+    let noise = white_noise(n * n, 4);
+    let a: Vec<f64> = signal
+        .iter()
+        .zip(&noise)
+        .map(|(s, w)| s + sigma * w)
+        .collect();
+    let bins = cosmodiff_field::cl2::EllBins::default_for(&grid, 8).unwrap();
+    let want = sigma * sigma * grid.pixel_area_sr();
+    let mask: Vec<f64> = (0..n * n)
+        .map(|i| if i % n < 3 * n / 4 { 1.0 } else { 0.0 })
+        .collect();
+    for m in [None, Some(mask.as_slice())] {
+        let r = residual_cl(&grid, &a, &signal, &bins, m).unwrap();
+        let err = r.gaussian_error();
+        assert_eq!(r.cl.len(), 8);
+        for b in 0..8 {
+            let z = (r.cl[b] - want) / (want * err[b] / r.cl[b]);
+            assert!(
+                z.abs() < 4.0,
+                "bin {b}: {} vs {want} ({z:.1} sigma)",
+                r.cl[b]
+            );
+        }
+    }
+    // the same map twice: zero residual
+    let z = residual_cl(&grid, &a, &a, &bins, None).unwrap();
+    assert!(z.cl.iter().all(|c| *c == 0.0));
+    assert!(residual_cl(&grid, &a, &a[1..], &bins, None).is_err());
 }
 
 #[test]
