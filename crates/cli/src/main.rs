@@ -41,14 +41,14 @@ enum Command {
     /// Simulate fields and observations (e.g. tomographic lensing maps).
     #[command(subcommand)]
     Simulate(cmd::simulate::Command),
-    /// Reconstruct convergence (mass) maps from shear: Kaiser-Squires, Wiener.
+    /// Reconstruct convergence (mass) maps from shear: Kaiser-Squires, Wiener, diffusion prior.
     Massmap(cmd::massmap::Args),
     /// Sample cosmological parameters with NUTS from the Gaussian C_ell likelihood.
     Sample(cmd::sample::Args),
     /// Particle-mesh N-body simulation.
     #[command(subcommand)]
     Pm(cmd::pm::Command),
-    /// Learned score (diffusion) priors of convergence maps: train.
+    /// Learned score (diffusion) priors of convergence maps: train, evaluate, bench.
     #[command(subcommand)]
     Prior(cmd::prior::Command),
     /// Simulation-based inference: neural posterior / likelihood estimation with normalizing flows.
