@@ -12,12 +12,16 @@
 //!   Gaussian part).
 //! - [`model`]: the score model, its configuration and model directories.
 //! - [`train`]: denoising score matching with dihedral augmentation.
+//! - [`posterior`]: posterior samples of shear maps with a score prior
+//!   (the sampler settings of the CLI and the Python package).
 
 pub mod error;
 pub mod model;
+pub mod posterior;
 pub mod power;
 pub mod train;
 
 pub use error::ScoreError;
 pub use model::{ScoreModel, ScoreModelConfig, SdeConfig};
+pub use posterior::{map_posterior, sample_posterior, PosteriorSettings, Sampler};
 pub use train::{train_score, ScoreTrainConfig};

@@ -5,14 +5,10 @@ use crate::io::Npz;
 use anyhow::{anyhow, bail, Context, Result};
 use cosmodiff_field::fits::{read_fits, write_fits, FitsImage};
 use cosmodiff_field::{ClMatrixTable, ClTable, Grid2};
-use cosmodiff_lensing::posterior::{
-    annealed_hmc, reverse_sde, AnnealedHmc, MapSamples, ReverseSde, Target,
-};
 use cosmodiff_lensing::prior::estimate_prior_from_shear;
-use cosmodiff_lensing::score::ShearLikelihood;
 use cosmodiff_lensing::wiener::{pixel_std, rotate_b_to_e};
 use cosmodiff_lensing::{MessengerOpts, ShearOp, Wiener};
-use cosmodiff_score::ScoreModel;
+use cosmodiff_score::{map_posterior, PosteriorSettings, Sampler, ScoreModel};
 use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
 
@@ -503,8 +499,14 @@ pub fn run(a: &Args) -> Result<()> {
             }
             Method::Diffusion => {
                 let model = prior.as_ref().expect("loaded above");
+                let settings = a.sampler.unwrap_or(DiffusionSampler::ReverseSde).settings(
+                    a.steps(),
+                    a.samples(),
+                    a.seed().wrapping_add(b as u64),
+                    !a.independent,
+                );
                 let post =
-                    diffusion_posterior(a, model, grid, &g1, &g2, &noise[b], m, b).map_err(ctx)?;
+                    map_posterior(model, grid, &g1, &g2, &noise[b], m, &settings).map_err(ctx)?;
                 ke_all.push(post.mean);
                 std_all.push(post.std);
                 samples_all.push(post.samples.concat());
@@ -560,78 +562,25 @@ fn load_prior(dir: Option<&Path>) -> Result<ScoreModel> {
     }
 }
 
-/// Posterior samples of one bin with the score prior.
-#[allow(clippy::too_many_arguments)]
-fn diffusion_posterior(
-    a: &Args,
-    model: &ScoreModel,
-    grid: Grid2,
-    g1: &[f64],
-    g2: &[f64],
-    noise: &[f64],
-    mask: Option<&[f64]>,
-    bin: usize,
-) -> cosmodiff_lensing::Result<MapSamples> {
-    let lik = ShearLikelihood::new(grid, g1, g2, noise, mask)?;
-    let target = Target::posterior(model, &lik);
-    sample_posterior(
-        &target,
-        a.sampler.unwrap_or(DiffusionSampler::ReverseSde),
-        model.config.sde(),
-        a.steps(),
-        a.samples(),
-        a.seed().wrapping_add(bin as u64),
-        !a.independent,
-    )
-}
-
-/// Run the chosen sampler with the settings documented on
-/// [`DiffusionSampler`] (`steps` noise levels, `chains` chains); shared by
-/// `massmap` and `prior evaluate`. With `antithetic`, the reverse SDE runs
-/// its chains in antithetic pairs where every data set has an even number
-/// of at least 4 chains (two pairs or more: the pair means' scatter is what
-/// measures the Monte Carlo error of the mean); annealed HMC always runs
-/// independent chains.
-#[allow(clippy::too_many_arguments)]
-pub fn sample_posterior(
-    target: &Target,
-    sampler: DiffusionSampler,
-    sde: cosmodiff_lensing::score::Sde,
-    steps: usize,
-    chains: usize,
-    seed: u64,
-    antithetic: bool,
-) -> cosmodiff_lensing::Result<MapSamples> {
-    let progress = !crate::cmd::is_quiet();
-    let per_set = target.chains_per_set(chains);
-    match sampler {
-        DiffusionSampler::ReverseSde => reverse_sde(
-            target,
-            &ReverseSde {
-                sde,
-                steps,
-                corrector_steps: 1,
-                snr: 0.16,
-                chains,
-                seed,
-                progress,
-                antithetic: antithetic && per_set.is_multiple_of(2) && per_set >= 4,
+impl DiffusionSampler {
+    pub fn settings(
+        self,
+        steps: usize,
+        chains: usize,
+        seed: u64,
+        antithetic: bool,
+    ) -> PosteriorSettings {
+        PosteriorSettings {
+            sampler: match self {
+                DiffusionSampler::ReverseSde => Sampler::ReverseSde,
+                DiffusionSampler::AnnealedHmc => Sampler::AnnealedHmc,
             },
-        ),
-        DiffusionSampler::AnnealedHmc => annealed_hmc(
-            target,
-            &AnnealedHmc {
-                sde,
-                levels: steps,
-                steps_per_level: 2,
-                leapfrog: 5,
-                step_scale: 0.5,
-                metropolis: true,
-                chains,
-                seed,
-                progress,
-            },
-        ),
+            steps,
+            chains,
+            seed,
+            antithetic,
+            progress: !crate::cmd::is_quiet(),
+        }
     }
 }
 

@@ -494,11 +494,12 @@ fn moments(maps: &[Vec<f64>]) -> (f64, f64) {
 }
 
 fn evaluate(a: &EvaluateArgs) -> Result<()> {
+    use crate::cmd::massmap::DiffusionSampler;
     use cosmodiff_field::cl2::{cl_auto, EllBins};
     use cosmodiff_field::Fft2;
     use cosmodiff_lensing::metrics::{one_point_pdf, pearson, rmse};
     use cosmodiff_lensing::noise::{add_shape_noise, pixel_noise_std};
-    use cosmodiff_lensing::posterior::{reverse_sde, ReverseSde, Target};
+    use cosmodiff_lensing::posterior::Target;
     use cosmodiff_lensing::score::ShearLikelihood;
     use cosmodiff_lensing::wiener::pixel_std;
     use cosmodiff_lensing::{ShearOp, Wiener};
@@ -597,17 +598,11 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
         prior: &model,
         likelihoods: liks.iter().collect(),
     };
-    let sde = model.config.sde();
-    let progress = !crate::cmd::is_quiet();
     let start = std::time::Instant::now();
-    let post = crate::cmd::massmap::sample_posterior(
+    let post = cosmodiff_score::sample_posterior(
         &target,
-        a.sampler,
-        sde,
-        a.steps,
-        chains,
-        a.seed,
-        !a.independent,
+        model.config.sde(),
+        &a.sampler.settings(a.steps, chains, a.seed, !a.independent),
     )?;
     let seconds = start.elapsed().as_secs_f64();
     let groups = post.groups(a.maps);
@@ -740,18 +735,16 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
     // Unconditional prior samples vs the simulations.
     let mut prior_check = serde_json::Value::Null;
     if a.prior_samples >= 2 {
-        let ps = reverse_sde(
+        // independent reverse-SDE draws of the prior itself
+        let ps = cosmodiff_score::sample_posterior(
             &Target::prior(&model),
-            &ReverseSde {
-                sde,
-                steps: a.steps,
-                corrector_steps: 1,
-                snr: 0.16,
-                chains: a.prior_samples,
-                seed: a.seed.wrapping_add(99),
-                progress,
-                antithetic: false,
-            },
+            model.config.sde(),
+            &DiffusionSampler::ReverseSde.settings(
+                a.steps,
+                a.prior_samples,
+                a.seed.wrapping_add(99),
+                false,
+            ),
         )?;
         let mean_cl = |maps: &[Vec<f64>]| -> Result<Vec<f64>> {
             let mut acc = vec![0.0; bins.nbins()];
