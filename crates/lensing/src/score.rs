@@ -217,13 +217,17 @@ impl ShearLikelihood {
                 .map(|(g, v)| if v.is_finite() { *g } else { 0.0 })
                 .collect()
         };
-        if let Some(i) = g1.iter().chain(g2).position(|g| !g.is_finite()) {
-            if var[i % np].is_finite() {
-                return Err(value(
-                    "shear",
-                    format!("non-finite value at observed pixel {}", i % np),
-                ));
-            }
+        // unobserved pixels may hold anything (NaN included); observed ones not
+        if let Some(i) = g1
+            .iter()
+            .chain(g2)
+            .enumerate()
+            .position(|(i, g)| !g.is_finite() && var[i % np].is_finite())
+        {
+            return Err(value(
+                "shear",
+                format!("non-finite value at observed pixel {}", i % np),
+            ));
         }
         Ok(Self {
             op: ShearOp::new(grid),
@@ -295,5 +299,36 @@ impl ShearLikelihood {
         let mean = self.op.fft().filter_real(&pt, &h)?;
         let std = (post.iter().sum::<f64>() / np as f64).sqrt();
         Ok(Some((mean, std)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Unobserved pixels may hold NaN (they are zeroed); a NaN in an
+    /// observed pixel is an error wherever it sits, also after a NaN in an
+    /// unobserved one.
+    #[test]
+    fn likelihood_takes_nan_only_in_unobserved_pixels() {
+        let grid = Grid2::new(8, 2.0).unwrap();
+        let np = grid.npix();
+        let mut noise = vec![0.02; np];
+        noise[0] = f64::INFINITY;
+        let mut g1 = vec![0.01; np];
+        let g2 = vec![0.0; np];
+        g1[0] = f64::NAN;
+        let lik = ShearLikelihood::new(grid, &g1, &g2, &noise, None).unwrap();
+        let (l, g) = lik.log_likelihood(&vec![0.0; np]).unwrap();
+        assert!(l.is_finite() && g.iter().all(|v| v.is_finite()));
+        g1[5] = f64::NAN;
+        let e = ShearLikelihood::new(grid, &g1, &g2, &noise, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("observed pixel 5"), "{e}");
+        // the same through the mask
+        let mut mask = vec![1.0; np];
+        mask[5] = 0.0;
+        assert!(ShearLikelihood::new(grid, &g1, &g2, &noise, Some(&mask)).is_ok());
     }
 }
