@@ -2,7 +2,7 @@
 //! filter with posterior samples, C_ell estimators and map metrics.
 
 use crate::cosmo::{PyCosmology, PyTracer};
-use crate::{bad, err, flat2, flat3, slice, square_map, vec1};
+use crate::{bad, err, flat2, flat3, like_map, slice, square_map, vec1};
 use cosmodiff_cosmo::tracers::TracerKind;
 use cosmodiff_cosmo::{angular_cl, ClOptions, NonLinear, TransferFunction};
 use cosmodiff_field::cl2::{cl_cross, EllBins};
@@ -138,20 +138,10 @@ fn wiener<'py>(
     b_mode: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (n, g1) = square_map(&e1, "e1")?;
-    for (name, a) in [("e2", &e2), ("noise_std", &noise_std)] {
-        if a.shape() != [n, n] {
-            return Err(bad(format!("{name}: expected shape [{n}, {n}] like e1, got {:?}", a.shape())));
-        }
-    }
-    let g2 = slice(&e2, "e2")?;
-    let sd = slice(&noise_std, "noise_std")?;
+    let g2 = like_map(&e2, n, "e2")?;
+    let sd = like_map(&noise_std, n, "noise_std")?;
     let m = match &mask {
-        Some(a) => {
-            if a.shape() != [n, n] {
-                return Err(bad(format!("mask: expected shape [{n}, {n}] like e1, got {:?}", a.shape())));
-            }
-            Some(slice(a, "mask")?)
-        }
+        Some(a) => Some(like_map(a, n, "mask")?),
         None => None,
     };
     if !(tol > 0.0 && tol < 1.0) {

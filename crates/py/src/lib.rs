@@ -1,7 +1,8 @@
 //! `cosmodiff._core`: the compiled half of the `cosmodiff` Python package.
 //!
 //! Thin PyO3 bindings over the Rust library crates (`cosmodiff-cosmo`,
-//! `cosmodiff-field`, `cosmodiff-lensing`, `cosmodiff-infer`). Arrays cross
+//! `cosmodiff-field`, `cosmodiff-lensing`, `cosmodiff-infer`, and the
+//! burn-based `cosmodiff-score` and `cosmodiff-sbi`). Arrays cross
 //! the boundary as float64 numpy arrays: inputs are borrowed read-only
 //! (C-contiguous; the pure-Python layer `cosmodiff/__init__.py` converts
 //! lists and scalars), outputs are built from Rust vectors by moving them
@@ -21,8 +22,10 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 mod cosmo;
+mod diffusion;
 mod lensing;
 mod sampling;
+mod sbi;
 
 pyo3::create_exception!(
     cosmodiff,
@@ -55,6 +58,14 @@ pub(crate) fn square_map<'a>(a: &'a PyReadonlyArrayDyn<'_, f64>, what: &str) -> 
     Ok((s[0], slice(a, what)?))
 }
 
+/// A map of shape [n, n] like `e1`, as a slice.
+pub(crate) fn like_map<'a>(a: &'a PyReadonlyArrayDyn<'_, f64>, n: usize, what: &str) -> PyResult<&'a [f64]> {
+    if a.shape() != [n, n] {
+        return Err(bad(format!("{what}: expected shape [{n}, {n}] like e1, got {:?}", a.shape())));
+    }
+    slice(a, what)
+}
+
 pub(crate) fn vec1(py: Python<'_>, v: Vec<f64>) -> Bound<'_, PyArray1<f64>> {
     Array1::from_vec(v).into_pyarray(py)
 }
@@ -83,5 +94,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     cosmo::register(m)?;
     lensing::register(m)?;
     sampling::register(m)?;
+    diffusion::register(m)?;
+    sbi::register(m)?;
     Ok(())
 }

@@ -28,6 +28,11 @@ Maps
     :func:`measure_cl`, :func:`rmse`, :func:`pearson`.
 Sampling
     :func:`sample_cl` (NUTS), :func:`find_map_cl` (MAP + Laplace).
+Mass maps with a learned score (diffusion) prior
+    :func:`massmap_diffusion`, :func:`diffusion_prior_info`.
+Simulation-based inference (normalizing flows)
+    :func:`sbi_train` -> :class:`SbiModel` (``sample``, ``summaries``,
+    ``save``), :func:`sbi_load`.
 
 Units and conventions
 ---------------------
@@ -59,6 +64,7 @@ from ._core import (
     Cosmology,
     NumberCounts,
     Nz,
+    SbiModel,
     Tracer,
     WeakLensing,
 )
@@ -103,6 +109,11 @@ __all__ = [
     "pearson",
     "sample_cl",
     "find_map_cl",
+    "massmap_diffusion",
+    "diffusion_prior_info",
+    "SbiModel",
+    "sbi_train",
+    "sbi_load",
 ]
 
 
@@ -575,3 +586,114 @@ def find_map_cl(
     )
     start = list(like.fiducial) if init is None else [float(v) for v in init]
     return json.loads(_core.find_map_cl(like, priors, start))
+
+
+def massmap_diffusion(
+    e1: ArrayLike,
+    e2: ArrayLike,
+    noise_std: ArrayLike,
+    mask: Optional[ArrayLike] = None,
+    pixel_arcmin: Optional[float] = None,
+    prior: Optional[str] = None,
+    samples: int = 16,
+    steps: int = 300,
+    seed: int = 0,
+    sampler: str = "reverse_sde",
+    independent: bool = False,
+    progress: bool = False,
+) -> Dict[str, Any]:
+    """Posterior samples of kappa given one shear map, with a learned score prior.
+
+    As ``cosmodiff massmap --method diffusion`` for one source bin (same
+    samplers and settings; the same ``seed`` gives the same maps): the
+    posterior score is the prior's learned score (``prior``: a model
+    directory written by ``cosmodiff prior train``; None: the shipped 64x64,
+    2-arcmin model trained on log-normal maps) plus the likelihood score of
+    ``gamma = P kappa + n`` with per-component ``noise_std`` (scalar or
+    ``[npix, npix]``; inf = unobserved) and optional ``mask`` (1 observed, 0
+    masked; masked pixels may hold NaN).
+
+    ``sampler``: ``"reverse_sde"`` (Euler-Maruyama + one Langevin corrector
+    per step, ``steps`` steps; with an even ``samples >= 4``, chains in
+    antithetic pairs unless ``independent``) or ``"annealed_hmc"`` (Remy et
+    al. 2022; ``steps`` noise levels). ``pixel_arcmin`` (optional) must match
+    the prior's pixel size; the maps must have the prior's size.
+
+    Returns a dict: ``kappa_mean``, ``kappa_std`` ``[npix, npix]``,
+    ``samples`` ``[samples, npix, npix]``, ``pixel_arcmin``, ``antithetic``
+    (whether samples 2j, 2j+1 are pairs), ``acceptance`` (annealed HMC).
+    """
+    a1, a2 = _f64(e1, "e1"), _f64(e2, "e2")
+    sd = _f64(noise_std, "noise_std")
+    if sd.ndim == 0:
+        sd = np.full(a1.shape, float(sd))
+    m = None if mask is None else _f64(mask, "mask")
+    return _core.massmap_diffusion(
+        a1, a2, sd, m, None if pixel_arcmin is None else float(pixel_arcmin),
+        None if prior is None else str(prior), int(samples), int(steps), int(seed),
+        str(sampler), bool(independent), bool(progress),
+    )
+
+
+def diffusion_prior_info(prior: Optional[str] = None) -> Dict[str, Any]:
+    """Map size (``npix``), ``pixel_arcmin``, ``hybrid`` and U-Net ``channels``
+    of a score-prior model directory (None: the shipped default)."""
+    return _core.diffusion_prior_info(None if prior is None else str(prior))
+
+
+def sbi_train(
+    theta: ArrayLike,
+    x: ArrayLike,
+    method: str = "npe",
+    prior: Any = None,
+    flow: Optional[str] = None,
+    embedding: Optional[str] = None,
+    summary_dim: Optional[int] = None,
+    transforms: int = 5,
+    hidden: int = 50,
+    bins: int = 10,
+    lr: float = 5e-4,
+    batch_size: int = 200,
+    max_epochs: int = 2000,
+    patience: int = 20,
+    weight_decay: float = 0.0,
+    cosine: bool = False,
+    seed: int = 0,
+    progress: bool = False,
+) -> SbiModel:
+    """Train a neural posterior (``method="npe"``) or likelihood (``"nle"``) estimator.
+
+    As ``cosmodiff sbi train`` (same defaults as sbi/sbibm): ``theta``
+    ``[N, dim_theta]`` simulation parameters and ``x`` ``[N, dim_x]`` (2-D maps
+    ``[N, side, side]`` for ``embedding="cnn"``) simulated data. ``prior``:
+    None (uniform on the bounding box of ``theta``), a sequence of
+    ``(low, high)`` uniform bounds per parameter, or the path of a TOML file
+    with one ``[[param]]`` block per parameter (as ``cosmodiff sample``).
+    ``flow``: ``"nsf"`` (default for NPE), ``"maf"`` (default for NLE),
+    ``"realnvp"``, ``"nsf_ar"``; ``embedding``: None, ``"mlp"`` or ``"cnn"``
+    (NPE only; ``summary_dim`` learned summaries). Training stops when the
+    validation loss has not improved for ``patience`` epochs.
+
+    Returns an :class:`SbiModel`: ``model.sample(x_obs, n, seed)`` draws
+    ``[n, dim_theta]`` from the posterior, ``model.save(dir)`` writes a
+    directory that ``cosmodiff sbi sample --model dir`` and :func:`sbi_load`
+    read; ``model.report`` has the loss curves.
+    """
+    prior_file = None
+    prior_box = None
+    if isinstance(prior, (str, bytes)) or hasattr(prior, "__fspath__"):
+        prior_file = str(prior)
+    elif prior is not None:
+        prior_box = [(float(lo), float(hi)) for lo, hi in prior]
+    return _core.sbi_train(
+        _f64(theta, "theta"), _f64(x, "x"), str(method), prior_file, prior_box,
+        flow, embedding, None if summary_dim is None else int(summary_dim),
+        int(transforms), int(hidden), int(bins), float(lr), int(batch_size),
+        int(max_epochs), int(patience), float(weight_decay), bool(cosine), int(seed),
+        bool(progress),
+    )
+
+
+def sbi_load(path: str) -> SbiModel:
+    """Load an SBI model directory (``cosmodiff sbi train --out`` or ``SbiModel.save``)."""
+    return _core.sbi_load(str(path))

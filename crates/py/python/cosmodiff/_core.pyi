@@ -211,3 +211,58 @@ def run_nuts_cl(
     max_depth: int = 10,
 ) -> Dict[str, Any]: ...
 def find_map_cl(likelihood: ClLikelihood, priors: Sequence[str], init: Optional[Sequence[float]] = None) -> str: ...
+def massmap_diffusion(
+    e1: F64,
+    e2: F64,
+    noise_std: F64,
+    mask: Optional[F64] = None,
+    pixel_arcmin: Optional[float] = None,
+    prior: Optional[str] = None,
+    samples: int = 16,
+    steps: int = 300,
+    seed: int = 0,
+    sampler: str = "reverse_sde",
+    independent: bool = False,
+    progress: bool = False,
+) -> Dict[str, Any]: ...
+def diffusion_prior_info(prior: Optional[str] = None) -> Dict[str, Any]: ...
+
+class SbiModel:
+    """A trained neural posterior (NPE) or likelihood (NLE) estimator with its prior."""
+    @property
+    def method(self) -> str: ...
+    @property
+    def dim_theta(self) -> int: ...
+    @property
+    def dim_x(self) -> int: ...
+    @property
+    def param_names(self) -> List[str]: ...
+    @property
+    def report(self) -> Dict[str, Any]: ...
+    def sample(self, x_obs: F64, num_samples: int, seed: int = 0) -> F64: ...
+    def summaries(self, x: F64) -> F64: ...
+    def prior_log_prob(self, theta: F64) -> List[float]: ...
+    def save(self, dir: str) -> None: ...
+
+def sbi_train(
+    theta: F64,
+    x: F64,
+    method: str,
+    prior_file: Optional[str] = None,
+    prior_box: Optional[List[Tuple[float, float]]] = None,
+    flow: Optional[str] = None,
+    embedding: Optional[str] = None,
+    summary_dim: Optional[int] = None,
+    transforms: int = 5,
+    hidden: int = 50,
+    bins: int = 10,
+    lr: float = 5e-4,
+    batch_size: int = 200,
+    max_epochs: int = 2000,
+    patience: int = 20,
+    weight_decay: float = 0.0,
+    cosine: bool = False,
+    seed: int = 0,
+    progress: bool = False,
+) -> SbiModel: ...
+def sbi_load(dir: str) -> SbiModel: ...

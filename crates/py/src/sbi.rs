@@ -1,0 +1,187 @@
+//! Simulation-based inference with normalizing flows (`cosmodiff-sbi`):
+//! train an NPE or NLE model on simulations, sample its posterior, save and
+//! load model directories (the same format as `cosmodiff sbi train`).
+
+use crate::{bad, err, vec2};
+use cosmodiff_infer::Prior;
+use cosmodiff_sbi::{EmbeddingKind, FlowKind, LrSchedule, Method, SbiModel, SbiOptions, SbiPrior};
+use numpy::ndarray::{Array2, ArrayView1};
+use numpy::{PyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::path::PathBuf;
+
+/// Rows of a float64 array: [N] -> [N, 1] (or one row with `one_row`),
+/// [N, ...] -> [N, prod(...)]; finite values only.
+fn rows(a: &PyReadonlyArrayDyn<'_, f64>, what: &str, one_row: bool) -> PyResult<Array2<f64>> {
+    let s = a.shape();
+    let (r, c) = match s.len() {
+        0 => return Err(bad(format!("{what}: a scalar; expected an array"))),
+        1 if one_row => (1, s[0]),
+        1 => (s[0], 1),
+        _ => (s[0], s[1..].iter().product()),
+    };
+    if r == 0 || c == 0 {
+        return Err(bad(format!("{what}: empty array of shape {s:?}")));
+    }
+    let v = crate::slice(a, what)?;
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(bad(format!("{what}: non-finite value in row {}", i / c)));
+    }
+    Array2::from_shape_vec((r, c), v.to_vec()).map_err(err)
+}
+
+/// A trained neural posterior (NPE) or likelihood (NLE) estimator with its prior.
+#[pyclass(name = "SbiModel", module = "cosmodiff", unsendable)]
+pub struct PySbiModel {
+    inner: SbiModel,
+}
+
+#[pymethods]
+impl PySbiModel {
+    /// "npe" or "nle".
+    #[getter]
+    fn method(&self) -> &'static str {
+        self.inner.method.name()
+    }
+    #[getter]
+    fn dim_theta(&self) -> usize {
+        self.inner.dim_theta()
+    }
+    #[getter]
+    fn dim_x(&self) -> usize {
+        self.inner.dim_x
+    }
+    /// Parameter names of the prior (theta_0, ... unless a TOML prior named them).
+    #[getter]
+    fn param_names(&self) -> Vec<String> {
+        self.inner.prior.names()
+    }
+    /// Training report: epochs, best_epoch, best_validation_loss, train_loss,
+    /// validation_loss (per epoch, -mean log q), seconds, n_train, n_validation.
+    #[getter]
+    fn report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let r = &self.inner.report;
+        let d = PyDict::new(py);
+        d.set_item("epochs", r.epochs)?;
+        d.set_item("best_epoch", r.best_epoch)?;
+        d.set_item("best_validation_loss", r.best_validation_loss)?;
+        d.set_item("train_loss", r.train_loss.clone())?;
+        d.set_item("validation_loss", r.validation_loss.clone())?;
+        d.set_item("seconds", r.seconds)?;
+        d.set_item("n_train", r.n_train)?;
+        d.set_item("n_validation", r.n_validation)?;
+        Ok(d)
+    }
+    /// `num_samples` posterior draws [num_samples, dim_theta] for one observation.
+    #[pyo3(signature = (x_obs, num_samples, seed=0))]
+    fn sample<'py>(&self, py: Python<'py>, x_obs: PyReadonlyArrayDyn<'py, f64>, num_samples: usize, seed: u64) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        if num_samples == 0 || num_samples > 100_000_000 {
+            return Err(bad(format!("num_samples = {num_samples}: expected 1 to 100000000")));
+        }
+        let xo = rows(&x_obs, "x_obs", true)?;
+        if xo.nrows() != 1 {
+            return Err(bad(format!("x_obs: one observation expected ([dim_x] or [1, dim_x]), got {} rows", xo.nrows())));
+        }
+        let (s, _) = self.inner.sample(xo.row(0), num_samples, seed).map_err(err)?;
+        let d = self.inner.dim_theta();
+        vec2(py, s.outer_iter().map(|r| r.to_vec()).collect(), d)
+    }
+    /// Learned summaries f(x) [N, summary_dim] of an NPE model with an embedding network.
+    fn summaries<'py>(&self, py: Python<'py>, x: PyReadonlyArrayDyn<'py, f64>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let x = rows(&x, "x", false)?;
+        let s = self.inner.summaries(x.view()).map_err(err)?;
+        let c = s.ncols();
+        vec2(py, s.outer_iter().map(|r| r.to_vec()).collect(), c)
+    }
+    /// Log prior density of each row of theta [N, dim_theta] (-inf outside the support).
+    fn prior_log_prob(&self, theta: PyReadonlyArrayDyn<'_, f64>) -> PyResult<Vec<f64>> {
+        let t = rows(&theta, "theta", false)?;
+        self.inner.prior.check_dim(t.ncols(), "theta").map_err(err)?;
+        Ok(t.outer_iter().map(|r: ArrayView1<f64>| self.inner.prior.log_prob(r)).collect())
+    }
+    /// Write the model directory (sbi.json + weights), readable by
+    /// `cosmodiff sbi sample --model DIR` and `cosmodiff.sbi_load(DIR)`.
+    fn save(&self, dir: PathBuf) -> PyResult<()> {
+        self.inner.save(&dir).map_err(err)
+    }
+    fn __repr__(&self) -> String {
+        format!("SbiModel(method={:?}, dim_theta={}, dim_x={}, flow={:?})", self.inner.method.name(), self.inner.dim_theta(), self.inner.dim_x, self.inner.options.flow.name())
+    }
+}
+
+/// Train NPE or NLE; see `cosmodiff.sbi_train`.
+#[pyfunction]
+#[pyo3(signature = (theta, x, method, prior_file=None, prior_box=None, flow=None, embedding=None, summary_dim=None, transforms=5, hidden=50, bins=10, lr=5e-4, batch_size=200, max_epochs=2000, patience=20, weight_decay=0.0, cosine=false, seed=0, progress=false))]
+#[allow(clippy::too_many_arguments)]
+fn sbi_train(
+    py: Python<'_>,
+    theta: PyReadonlyArrayDyn<'_, f64>,
+    x: PyReadonlyArrayDyn<'_, f64>,
+    method: &str,
+    prior_file: Option<PathBuf>,
+    prior_box: Option<Vec<(f64, f64)>>,
+    flow: Option<&str>,
+    embedding: Option<&str>,
+    summary_dim: Option<usize>,
+    transforms: usize,
+    hidden: usize,
+    bins: usize,
+    lr: f64,
+    batch_size: usize,
+    max_epochs: usize,
+    patience: usize,
+    weight_decay: f64,
+    cosine: bool,
+    seed: u64,
+    progress: bool,
+) -> PyResult<PySbiModel> {
+    let method = Method::parse(method).map_err(err)?;
+    let theta = rows(&theta, "theta", false)?;
+    let x = rows(&x, "x", false)?;
+    if theta.nrows() != x.nrows() {
+        return Err(bad(format!("theta has {} simulations but x has {}", theta.nrows(), x.nrows())));
+    }
+    let prior = match (prior_file, prior_box) {
+        (Some(_), Some(_)) => return Err(bad("give prior as a TOML file or as (low, high) bounds, not both")),
+        (Some(p), None) => SbiPrior::from_toml_file(&p).map_err(err)?,
+        (None, Some(b)) => SbiPrior::new(b.into_iter().map(|(low, high)| Prior::Uniform { low, high }).collect()).map_err(err)?,
+        (None, None) => SbiPrior::bounding_box(theta.view()).map_err(err)?,
+    };
+    let mut o = SbiOptions::new(method);
+    if let Some(f) = flow {
+        o.flow = FlowKind::parse(f).map_err(err)?;
+    }
+    if let Some(e) = embedding {
+        o.embedding = EmbeddingKind::parse(e).map_err(err)?;
+    }
+    o.summary_dim = summary_dim;
+    o.num_transforms = transforms;
+    o.hidden = hidden;
+    o.bins = bins;
+    o.train.learning_rate = lr;
+    o.train.batch_size = batch_size;
+    o.train.max_epochs = max_epochs;
+    o.train.patience = patience;
+    o.train.weight_decay = weight_decay;
+    if cosine {
+        o.train.schedule = LrSchedule::Cosine { final_fraction: 0.01 };
+    }
+    o.train.seed = seed;
+    o.train.progress = progress;
+    let inner = py.detach(|| SbiModel::train(theta.view(), x.view(), prior, &o)).map_err(err)?;
+    Ok(PySbiModel { inner })
+}
+
+/// Load a model directory written by `cosmodiff sbi train` or `SbiModel.save`.
+#[pyfunction]
+fn sbi_load(dir: PathBuf) -> PyResult<PySbiModel> {
+    Ok(PySbiModel { inner: SbiModel::load(&dir).map_err(err)? })
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PySbiModel>()?;
+    m.add_function(wrap_pyfunction!(sbi_train, m)?)?;
+    m.add_function(wrap_pyfunction!(sbi_load, m)?)?;
+    Ok(())
+}
