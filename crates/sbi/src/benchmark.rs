@@ -88,6 +88,11 @@ pub fn run_task(
             "--num-simulations {num_simulations} is too small (at least 100)"
         ));
     }
+    if !(100..=100_000_000).contains(&num_samples) {
+        return invalid(format!(
+            "--num-samples {num_samples}: the C2ST needs 100 to 100000000 posterior draws"
+        ));
+    }
     std::fs::create_dir_all(out)?;
     let seed = opts.train.seed;
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
@@ -116,8 +121,15 @@ pub fn run_task(
             path: path.display().to_string(),
             msg: e.to_string(),
         })?;
+        // sbibm compares equal numbers of draws: with unequal classes the
+        // accuracy would be pulled towards the larger class's share.
+        let k = num_samples.min(r.posterior_samples.nrows());
         let t2 = Instant::now();
-        let score = c2st(r.posterior_samples.view(), s.view(), seed)?;
+        let score = c2st(
+            r.posterior_samples.slice(ndarray::s![..k, ..]),
+            s.slice(ndarray::s![..k, ..]),
+            seed,
+        )?;
         c2st_seconds += t2.elapsed().as_secs_f64();
         c2.insert(format!("obs{o}"), score);
     }

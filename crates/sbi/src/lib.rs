@@ -24,9 +24,9 @@ pub mod mcmc;
 pub mod model;
 pub mod prior;
 
-pub use error::SbiError;
-pub use model::{Method, SampleInfo, SbiModel, SbiOptions};
-pub use prior::SbiPrior;
 /// The network and training choices of [`SbiOptions`], re-exported so that
 /// users of this crate need not depend on `cosmodiff-nn`.
 pub use cosmodiff_nn::{EmbeddingKind, FlowKind, LrSchedule, TrainReport};
+pub use error::SbiError;
+pub use model::{Method, SampleInfo, SbiModel, SbiOptions};
+pub use prior::SbiPrior;
