@@ -32,7 +32,9 @@ pub fn pixel_noise_std(grid: &Grid2, sigma_e: f64, gals_per_arcmin2: f64) -> Res
     Ok(sigma_e / (gals_per_arcmin2 * grid.pixel_area_arcmin2()).sqrt())
 }
 
-/// Per-pixel inverse variance `mask / sigma^2` (0 where masked or `sigma = inf`).
+/// Per-pixel inverse variance `mask / sigma^2` (0 where masked or `sigma = inf`):
+/// a mask value in (0, 1] is an inverse-variance weight, i.e. the pixel's
+/// noise std becomes `sigma / sqrt(mask)` (Wiener filter, score likelihood).
 /// Errors on negative, NaN or zero noise in an observed pixel.
 pub fn inverse_variance(noise_std: &[f64], mask: Option<&[f64]>) -> Result<Vec<f64>> {
     if let Some(m) = mask {

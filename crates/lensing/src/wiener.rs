@@ -119,6 +119,13 @@ impl Wiener {
         }
         cosmodiff_field::grf2::check_even(&grid, &power, "prior power")?;
         power[0] = 0.0;
+        if power.iter().all(|p| *p == 0.0) {
+            // the filter would return kappa = 0 whatever the data
+            return Err(value(
+                "prior power",
+                "zero for every mode (an all-zero C_ell?)",
+            ));
+        }
         let inv_var = inverse_variance(noise_std, mask)?;
         if inv_var.iter().all(|&w| w == 0.0) {
             return Err(value("mask", "no observed pixels"));
@@ -126,10 +133,17 @@ impl Wiener {
         let a = grid.pixel_area_sr();
         let s: Vec<f64> = power.iter().map(|p| p / a).collect();
         let sqrt_s = s.iter().map(|v| v.sqrt()).collect();
-        let noise_std = noise_std
+        // The effective per-pixel noise: a mask value m in (0, 1] is an
+        // inverse-variance weight (std / sqrt(m)), as in the CG solver.
+        let noise_std = inv_var
             .iter()
-            .zip(&inv_var)
-            .map(|(&s, &w)| if w > 0.0 { s } else { f64::INFINITY })
+            .map(|&w| {
+                if w > 0.0 {
+                    (1.0 / w).sqrt()
+                } else {
+                    f64::INFINITY
+                }
+            })
             .collect();
         let op = ShearOp::new(grid);
         let h_fwd: Vec<cosmodiff_field::C64> = op

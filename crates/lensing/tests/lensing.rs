@@ -195,6 +195,16 @@ fn dense_wiener(w: &Wiener, g1: &[f64], g2: &[f64]) -> DenseWiener {
 
 /// 16x16 (or n) masked map with inhomogeneous noise.
 fn masked_problem(n: usize, seed: u64) -> (Wiener, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+    weighted_problem(n, seed, 1.0)
+}
+
+/// [`masked_problem`] with the mask value `weight` (an inverse-variance
+/// weight) instead of 1 in every seventh observed pixel.
+fn weighted_problem(
+    n: usize,
+    seed: u64,
+    weight: f64,
+) -> (Wiener, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
     let grid = Grid2::new(n, 2.0).unwrap();
     let t = table();
     let truth = Grf2::from_cl(grid, &t).unwrap().sample(seed);
@@ -209,6 +219,8 @@ fn masked_problem(n: usize, seed: u64) -> (Wiener, Vec<f64>, Vec<f64>, Vec<f64>,
             let (y, x) = (i / n, i % n);
             if (x >= n / 4 && x < n / 2 && y >= n / 3 && y < 2 * n / 3) || (x + y) % 11 == 0 {
                 0.0
+            } else if (x * y) % 7 == 3 {
+                weight
             } else {
                 1.0
             }
@@ -296,9 +308,17 @@ fn cg_wiener_equals_dense_solution_16x16_masked() {
     assert!((l - r).abs() < 1e-12 * l.abs().max(r.abs()));
 }
 
+/// Also with fractional mask values (inverse-variance weights), which both
+/// solvers must read the same way.
 #[test]
 fn messenger_agrees_with_cg() {
-    let (w, e1, e2, _, _) = masked_problem(32, 5);
+    for weight in [1.0, 0.3] {
+        messenger_agrees_with_cg_for(weight);
+    }
+}
+
+fn messenger_agrees_with_cg_for(weight: f64) {
+    let (w, e1, e2, _, _) = weighted_problem(32, 5, weight);
     let cg = w.cg(&e1, &e2, 1e-12, 5000).unwrap();
     let m = w
         .messenger(
@@ -313,7 +333,7 @@ fn messenger_agrees_with_cg() {
     let rms_cg = (dot(&cg.kappa, &cg.kappa) / cg.kappa.len() as f64).sqrt();
     let d = rmse(&m.kappa, &cg.kappa, None).unwrap();
     eprintln!(
-        "messenger: {} iterations, rms diff / rms = {:.2e}; CG {} iterations",
+        "weight {weight}: messenger {} iterations, rms diff / rms = {:.2e}; CG {} iterations",
         m.iterations,
         d / rms_cg,
         cg.iterations
@@ -602,4 +622,10 @@ fn wiener_rejects_bad_input() {
     let mut g = vec![0.0; 64];
     g[3] = f64::NAN;
     assert!(w.cg(&g, &vec![0.0; 64], 1e-8, 100).is_err());
+    // an all-zero prior spectrum would return kappa = 0 whatever the data
+    let zero = ClTable::new(vec![10.0, 1e4], vec![0.0, 0.0]).unwrap();
+    let e = Wiener::from_cl(grid, &zero, &vec![0.1; 64], None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("zero for every mode"), "{e}");
 }

@@ -45,7 +45,8 @@ pub enum Solver {
 ///
 /// Input (.npz or .fits): `e1`, `e2`, `noise_std` (per-component noise
 /// standard deviation per pixel; inf = unobserved), optional `mask`
-/// (1 observed, 0 masked), optional `pixel_arcmin` (scalar; or pass
+/// (1 observed, 0 masked; values in between weight the pixel's inverse
+/// noise variance for wiener and diffusion), optional `pixel_arcmin` (scalar; or pass
 /// --pixel-arcmin), and for --cl-theory `ell` and `cl_theory` [n_pairs, n_ell].
 /// Maps are [npix, npix] or, for several source bins, [n_bins, npix, npix];
 /// each bin is reconstructed separately. FITS inputs use HDUs named E1, E2,
