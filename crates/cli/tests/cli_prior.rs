@@ -164,18 +164,31 @@ fn prior_train_then_diffusion_massmap() {
         (noise_30 / noise_120 - 2.0).abs() < 1e-12,
         "{noise_30} {noise_120}"
     );
-    let e = fails(
-        bin()
-            .args(["prior", "evaluate", "--config"])
-            .arg(d.join("prior.toml"))
-            .arg("--out")
-            .arg(&ev)
-            .arg("--prior")
-            .arg(&model)
-            .args(["--gals-per-arcmin2", "0"]),
-        "",
-    );
-    assert!(e.contains("galaxy density"), "{e}");
+    for (bad, needle) in [
+        (&["--gals-per-arcmin2", "0"][..], "galaxy density"),
+        (
+            &["--exact-draws", "20"],
+            "--exact-draws applies with --exact only",
+        ),
+        (&["--exact", "--exact-draws", "3"], "need >= 10 draws"),
+        (&["--prior-samples", "1"], "--prior-samples 1"),
+        (
+            &["--sampler", "annealed-hmc", "--independent"],
+            "--independent applies",
+        ),
+    ] {
+        fails(
+            bin()
+                .args(["prior", "evaluate", "--config"])
+                .arg(d.join("prior.toml"))
+                .arg("--out")
+                .arg(&ev)
+                .arg("--prior")
+                .arg(&model)
+                .args(bad),
+            needle,
+        );
+    }
     // With a survey mask (a masked stripe): masked metrics.
     let mut mask = ndarray::Array2::<f64>::ones((16, 16));
     mask.row_mut(5).fill(0.0);

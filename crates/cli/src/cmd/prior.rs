@@ -110,10 +110,11 @@ pub struct EvaluateArgs {
     /// the Bayes-optimal reference a learned prior can at best match.
     #[arg(long)]
     pub exact: bool,
-    /// NUTS draws per chain for `--exact` (2 chains, as many warmup steps).
-    #[arg(long, default_value_t = 300)]
-    pub exact_draws: usize,
-    /// Unconditional prior samples for the C_ell / PDF check (0: skip).
+    /// NUTS draws per chain for `--exact` (2 chains, as many warmup steps;
+    /// >= 10 for a meaningful R-hat) [default: 300].
+    #[arg(long)]
+    pub exact_draws: Option<usize>,
+    /// Unconditional prior samples for the C_ell / PDF check (0: skip; else >= 2).
     #[arg(long, default_value_t = 32)]
     pub prior_samples: usize,
     /// Galaxy density of the held-out shear catalogue, per arcmin^2
@@ -517,8 +518,18 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
     if !(2..=100_000).contains(&a.steps) {
         bail!("--steps must be in 2..=100000, got {}", a.steps);
     }
-    if a.exact && a.exact_draws < 2 {
-        bail!("--exact-draws must be >= 2");
+    let exact_draws = match (a.exact, a.exact_draws) {
+        (false, Some(_)) => bail!("--exact-draws applies with --exact only"),
+        (true, Some(d)) if d < 10 => {
+            bail!("--exact-draws {d}: need >= 10 draws per chain for the R-hat check")
+        }
+        (_, d) => d.unwrap_or(300),
+    };
+    if a.prior_samples == 1 {
+        bail!("--prior-samples 1: give 0 (skip the prior check) or >= 2");
+    }
+    if a.independent && a.sampler == DiffusionSampler::AnnealedHmc {
+        bail!("--independent applies to --sampler reverse-sde only (annealed-HMC chains are always independent)");
     }
     let model = match &a.prior {
         Some(d) => ScoreModel::load(d).map_err(|e| anyhow!("--prior: {e}"))?,
@@ -608,7 +619,7 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
     let groups = post.groups(a.maps);
 
     let exact = if a.exact {
-        Some(exact_posteriors(&field, &liks, a.exact_draws, a.seed)?)
+        Some(exact_posteriors(&field, &liks, exact_draws, a.seed)?)
     } else {
         None
     };
