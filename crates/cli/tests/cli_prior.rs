@@ -236,11 +236,14 @@ fn prior_train_from_data_and_config_errors() {
     let train_data = TRAIN.replace("n_maps = 16\n", "");
     let data = format!("data = \"maps.npz\"\npixel_arcmin = 2.0\n{train_data}");
     std::fs::write(d.join("data.toml"), &data).unwrap();
-    run(bin()
-        .args(["-q", "prior", "train", "--config"])
-        .arg(d.join("data.toml"))
-        .arg("--out")
-        .arg(d.join("m")));
+    // twice into the same directory: the second run rewrites the model
+    for _ in 0..2 {
+        run(bin()
+            .args(["-q", "prior", "train", "--config"])
+            .arg(d.join("data.toml"))
+            .arg("--out")
+            .arg(d.join("m")));
+    }
     let cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("m/score_model.json")).unwrap())
             .unwrap();

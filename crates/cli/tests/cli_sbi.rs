@@ -82,21 +82,33 @@ fn bounding_box_prior_and_errors() {
     let p = d.path();
     data(p, 300);
     let model = p.join("m");
-    run(bin()
-        .args(["-q", "sbi", "train", "--theta"])
-        .arg(p.join("theta.npy"))
-        .arg("--x")
-        .arg(p.join("x.npy"))
-        .args([
-            "--method",
-            "npe",
-            "--flow",
-            "realnvp",
-            "--max-epochs",
-            "5",
-            "--out",
-        ])
-        .arg(&model));
+    // twice into the same directory: the second run rewrites the model
+    for _ in 0..2 {
+        run(bin()
+            .args(["-q", "sbi", "train", "--theta"])
+            .arg(p.join("theta.npy"))
+            .arg("--x")
+            .arg(p.join("x.npy"))
+            .args([
+                "--method",
+                "npe",
+                "--flow",
+                "realnvp",
+                "--max-epochs",
+                "5",
+                "--out",
+            ])
+            .arg(&model));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(model.join("weights.safetensors"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644, "weights readable by others");
+    }
     let meta = std::fs::read_to_string(model.join("sbi.json")).unwrap();
     assert!(
         meta.contains("\"uniform\""),

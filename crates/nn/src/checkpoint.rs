@@ -3,3 +3,23 @@
 //! [`crate::estimator::ConditionalEstimator::save`] / `load`.
 
 pub use burn::store::{ModuleSnapshot, SafetensorsStore};
+
+/// A safetensors store that writes `path`, replacing an existing file (a
+/// model directory is rewritten as a whole when training again into it).
+pub fn weights_store(path: &std::path::Path) -> SafetensorsStore {
+    SafetensorsStore::from_file(path).overwrite(true)
+}
+
+/// Give a written weights file the usual `rw-r--r--` permissions: the store
+/// writes through a private temporary file (0600), which would keep a
+/// shared model directory unreadable to others.
+pub fn make_readable(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}

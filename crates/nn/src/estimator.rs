@@ -244,13 +244,14 @@ impl ConditionalEstimator {
     pub fn save(&self, dir: &Path) -> Result<(), NnError> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(WEIGHTS);
-        let mut store = SafetensorsStore::from_file(path.clone());
+        let mut store = crate::checkpoint::weights_store(&path);
         self.net
             .save_into(&mut store)
             .map_err(|e| NnError::Checkpoint {
                 path: path.display().to_string(),
                 msg: e.to_string(),
             })?;
+        crate::checkpoint::make_readable(&path)?;
         let json = serde_json::to_string_pretty(&self.config).expect("config serialises");
         std::fs::write(dir.join(CONFIG), json)?;
         Ok(())

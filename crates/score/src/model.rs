@@ -216,10 +216,12 @@ impl ScoreModel {
             msg: e,
         };
         std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-        let mut store = SafetensorsStore::from_file(dir.join(WEIGHTS));
+        let path = dir.join(WEIGHTS);
+        let mut store = cosmodiff_nn::checkpoint::weights_store(&path);
         self.net
             .save_into(&mut store)
             .map_err(|e| err(e.to_string()))?;
+        cosmodiff_nn::checkpoint::make_readable(&path).map_err(|e| err(e.to_string()))?;
         let json = serde_json::to_string_pretty(&self.config).expect("config serialises");
         std::fs::write(dir.join(CONFIG), json).map_err(|e| err(e.to_string()))?;
         Ok(())
