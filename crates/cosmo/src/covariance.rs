@@ -51,6 +51,12 @@ pub fn gaussian_covariance(
             "f_sky = {f_sky} must be in (0, 1]"
         )));
     }
+    // the Knox bin widths (numpy.gradient of ell) need increasing multipoles
+    if ell.iter().any(|l| !(l.is_finite() && *l > 0.0)) || ell.windows(2).any(|w| w[1] <= w[0]) {
+        return Err(CosmoError::Input(
+            "covariance: ell must be positive and strictly increasing".into(),
+        ));
+    }
     let pairs = tracer_pairs(n_tracers);
     if cl_total.len() != pairs.len() || cl_total.iter().any(|c| c.len() != ell.len()) {
         return Err(CosmoError::Input(format!(

@@ -148,3 +148,18 @@ fn vector_dual_gradient_equals_per_parameter_passes() {
         }
     }
 }
+
+/// Repeated, descending or non-positive multipoles have no Knox bin width:
+/// refused with the reason instead of a singular covariance downstream.
+#[test]
+fn covariance_needs_increasing_ell() {
+    use cosmodiff_cosmo::covariance::gaussian_covariance;
+    let cl = vec![vec![1e-9, 1e-9, 1e-9]];
+    assert!(gaussian_covariance(&cl, 1, &[10.0, 20.0, 40.0], 0.1).is_ok());
+    for ell in [[10.0, 10.0, 40.0], [40.0, 20.0, 10.0], [0.0, 20.0, 40.0]] {
+        let e = gaussian_covariance(&cl, 1, &ell, 0.1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("strictly increasing"), "{ell:?}: {e}");
+    }
+}
