@@ -120,17 +120,58 @@ impl NzSpec {
         let need = |v: Option<f64>, k: &str| {
             v.ok_or_else(|| anyhow!("{ctx} nz: kind = \"{}\" needs key '{k}'", self.kind))
         };
+        // keys of another kind would be silently ignored: refuse them
+        let allowed: &[&str] = match self.kind.as_str() {
+            "smail" => &["a", "b", "z0", "zmax", "shift"],
+            "gaussian" => &["z0", "sigma", "zmax", "shift"],
+            "delta" => &["z0", "shift"],
+            "histogram" | "tabulated" => &["file", "shift"],
+            k => bail!("{ctx} nz: kind = \"{k}\": expected \"smail\", \"gaussian\", \"delta\" or \"histogram\""),
+        };
+        let given = [
+            ("a", self.a.is_some()),
+            ("b", self.b.is_some()),
+            ("z0", self.z0.is_some()),
+            ("sigma", self.sigma.is_some()),
+            ("zmax", self.zmax.is_some()),
+            ("file", self.file.is_some()),
+            ("shift", self.shift.is_some()),
+        ];
+        if let Some((k, _)) = given.iter().find(|(k, set)| *set && !allowed.contains(k)) {
+            bail!(
+                "{ctx} nz: kind = \"{}\" does not take key '{k}' (it takes {})",
+                self.kind,
+                allowed.join(", ")
+            );
+        }
         let zmax = self.zmax.unwrap_or(5.0);
         let d = match self.kind.as_str() {
-            "smail" => RedshiftDistribution::Smail { a: need(self.a, "a")?, b: need(self.b, "b")?, z0: need(self.z0, "z0")?, zmax },
-            "gaussian" => RedshiftDistribution::Gaussian { z0: need(self.z0, "z0")?, sigma: need(self.sigma, "sigma")?, zmax },
-            "delta" => RedshiftDistribution::Delta { z0: need(self.z0, "z0")? },
+            "smail" => RedshiftDistribution::Smail {
+                a: need(self.a, "a")?,
+                b: need(self.b, "b")?,
+                z0: need(self.z0, "z0")?,
+                zmax,
+            },
+            "gaussian" => RedshiftDistribution::Gaussian {
+                z0: need(self.z0, "z0")?,
+                sigma: need(self.sigma, "sigma")?,
+                zmax,
+            },
+            "delta" => RedshiftDistribution::Delta {
+                z0: need(self.z0, "z0")?,
+            },
             "histogram" | "tabulated" => {
-                let f = self.file.as_ref().ok_or_else(|| anyhow!("{ctx} nz: kind = \"{}\" needs key 'file'", self.kind))?;
-                let p = if f.is_absolute() { f.clone() } else { base.join(f) };
+                let f = self.file.as_ref().ok_or_else(|| {
+                    anyhow!("{ctx} nz: kind = \"{}\" needs key 'file'", self.kind)
+                })?;
+                let p = if f.is_absolute() {
+                    f.clone()
+                } else {
+                    base.join(f)
+                };
                 RedshiftDistribution::from_file(&p).map_err(|e| anyhow!("{ctx} nz: {e}"))?
             }
-            k => bail!("{ctx} nz: kind = \"{k}\": expected \"smail\", \"gaussian\", \"delta\" or \"histogram\""),
+            _ => unreachable!("kind checked above"),
         };
         Nz::new(d, self.shift.unwrap_or(0.0)).map_err(|e| anyhow!("{ctx} nz: {e}"))
     }

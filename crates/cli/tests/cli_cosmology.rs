@@ -126,6 +126,26 @@ fn bad_inputs_give_one_line_errors() {
     expect_error("[fisher]\nparams = [\"Omega_x\"]\n[cl]\nell=[10.0]\nf_sky=0.1\n[[tracer]]\nkind=\"weak_lensing\"\nnz={kind=\"delta\", z0=1.0}\n", "Omega_x");
     expect_error("[fisher]\nparams = [\"sigma8\", \"sigma8\"]\n[cl]\nell=[10.0]\nf_sky=0.1\n[[tracer]]\nkind=\"weak_lensing\"\nnz={kind=\"delta\", z0=1.0}\n", "listed twice");
     expect_error("[cl]\nell=[10.0]\n[[tracer]]\nkind=\"weak_lensing\"\nnz={kind=\"smail\", a=1.0, b=2.0, z0=1.0, shift=-5.0}\n", "below z = 0");
+    // keys of another n(z) kind, and a Gaussian n(z) centred below z = 0
+    let wl = |nz: &str| format!("[cl]\nell=[10.0]\n[[tracer]]\nkind=\"weak_lensing\"\nnz={nz}\n");
+    expect_error(
+        &wl("{kind=\"smail\", a=1.0, b=2.0, z0=1.0, sigma=0.5}"),
+        "kind = \"smail\" does not take key 'sigma'",
+    );
+    expect_error(
+        &wl("{kind=\"delta\", z0=1.0, file=\"x.txt\"}"),
+        "does not take key 'file'",
+    );
+    expect_error(
+        &wl("{kind=\"lorentz\", a=1.0}"),
+        "kind = \"lorentz\": expected",
+    );
+    expect_error(
+        &wl("{kind=\"gaussian\", z0=-1.0, sigma=0.1}"),
+        "0 < z0 < zmax",
+    );
+    // multipoles for the Knox covariance
+    expect_error("[cl]\nell=[10.0, 10.0]\nf_sky=0.1\n[[tracer]]\nkind=\"weak_lensing\"\nnz={kind=\"delta\", z0=1.0}\n", "strictly increasing");
     fails(
         bin().args([
             "cosmology",

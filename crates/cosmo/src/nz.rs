@@ -119,8 +119,8 @@ impl RedshiftDistribution {
                 }
             }
             Self::Gaussian { z0, sigma, zmax } => {
-                if !(*sigma > 0.0 && *zmax > 0.0 && *z0 < *zmax) {
-                    return bad(format!("gaussian n(z): need sigma > 0 and z0 < zmax (got z0={z0}, sigma={sigma}, zmax={zmax})"));
+                if !(*sigma > 0.0 && *z0 > 0.0 && *zmax > 0.0 && *z0 < *zmax) {
+                    return bad(format!("gaussian n(z): need sigma > 0 and 0 < z0 < zmax (got z0={z0}, sigma={sigma}, zmax={zmax})"));
                 }
             }
             Self::Delta { z0 } => {
@@ -136,22 +136,32 @@ impl RedshiftDistribution {
                         nz.len()
                     ));
                 }
-                if z.windows(2).any(|w| w[1] <= w[0]) || z[0] < 0.0 {
-                    return bad("tabulated n(z): z must be >= 0 and strictly increasing".into());
+                if z.windows(2).any(|w| w[1] <= w[0])
+                    || !(z[0] >= 0.0)
+                    || !z[z.len() - 1].is_finite()
+                {
+                    return bad(
+                        "tabulated n(z): z must be finite, >= 0 and strictly increasing".into(),
+                    );
                 }
-                if nz.iter().any(|v| !(*v >= 0.0)) {
-                    return bad("tabulated n(z): n(z) values must be >= 0".into());
+                if nz.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+                    return bad("tabulated n(z): n(z) values must be finite and >= 0".into());
                 }
             }
             Self::Histogram { edges, counts } => {
                 if edges.len() != counts.len() + 1 || counts.is_empty() {
                     return bad("histogram n(z): need one more edge than counts".into());
                 }
-                if edges.windows(2).any(|w| w[1] <= w[0]) || edges[0] < 0.0 {
-                    return bad("histogram n(z): edges must be >= 0 and strictly increasing".into());
+                if edges.windows(2).any(|w| w[1] <= w[0])
+                    || !(edges[0] >= 0.0)
+                    || !edges[edges.len() - 1].is_finite()
+                {
+                    return bad(
+                        "histogram n(z): edges must be finite, >= 0 and strictly increasing".into(),
+                    );
                 }
-                if counts.iter().any(|v| !(*v >= 0.0)) {
-                    return bad("histogram n(z): counts must be >= 0".into());
+                if counts.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+                    return bad("histogram n(z): counts must be finite and >= 0".into());
                 }
             }
         }
@@ -310,6 +320,29 @@ mod tests {
         let e = Nz::new(smail, -5.0).unwrap_err().to_string();
         assert!(e.contains("below z = 0") && e.contains("100%"), "{e}");
         assert!(Nz::new(RedshiftDistribution::Delta { z0: 0.5 }, -0.6).is_err());
+    }
+
+    /// Distributions centred below z = 0 or holding infinities are refused
+    /// with the reason (not "integrates to zero" or a C_ell of the far tail).
+    #[test]
+    fn unphysical_distributions_are_refused() {
+        let msg = |d: RedshiftDistribution| Nz::new(d, 0.0).unwrap_err().to_string();
+        let e = msg(RedshiftDistribution::Gaussian {
+            z0: -1.0,
+            sigma: 0.1,
+            zmax: 5.0,
+        });
+        assert!(e.contains("0 < z0 < zmax"), "{e}");
+        let e = msg(RedshiftDistribution::Histogram {
+            edges: vec![0.0, 0.5, 1.0],
+            counts: vec![1.0, f64::INFINITY],
+        });
+        assert!(e.contains("finite"), "{e}");
+        let e = msg(RedshiftDistribution::Tabulated {
+            z: vec![0.0, 0.5, f64::INFINITY],
+            nz: vec![0.0, 1.0, 0.0],
+        });
+        assert!(e.contains("finite"), "{e}");
     }
 
     #[test]
