@@ -35,7 +35,7 @@ fn is_pos_inf(v: &f64) -> bool {
 /// `{"prior": "uniform", "low": 0.1, "high": 0.5}` or, in TOML,
 /// `prior = "normal", mean = 0.96, sd = 0.01`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "prior", rename_all = "snake_case")]
+#[serde(tag = "prior", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Prior {
     /// Uniform on `[low, high]`: `p(x) = 1/(high - low)`.
     Uniform { low: f64, high: f64 },
@@ -493,5 +493,33 @@ mod tests {
         assert_eq!(q.support(), (0.0, f64::INFINITY));
         let s = serde_json::to_string(&q).unwrap();
         assert_eq!(serde_json::from_str::<Prior>(&s).unwrap(), q);
+    }
+
+    /// Keys of another kind (`low` on a normal prior: the user meant a
+    /// truncated one) are refused, also when the prior is flattened into a
+    /// named parameter block as in the `[[param]]` configs.
+    #[test]
+    fn keys_of_another_kind_are_refused() {
+        let e =
+            serde_json::from_str::<Prior>(r#"{"prior":"normal","mean":0.25,"sd":0.05,"low":0.26}"#)
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("low"), "{e}");
+        #[derive(Debug, Deserialize)]
+        struct Named {
+            #[allow(dead_code)]
+            name: String,
+            #[serde(flatten)]
+            prior: Prior,
+        }
+        let ok: Named =
+            serde_json::from_str(r#"{"name":"x","prior":"uniform","low":0.1,"high":0.5}"#).unwrap();
+        assert_eq!(ok.prior.support(), (0.1, 0.5));
+        let e = serde_json::from_str::<Named>(
+            r#"{"name":"x","prior":"uniform","low":0.1,"high":0.5,"mean":0.3}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("mean"), "{e}");
     }
 }

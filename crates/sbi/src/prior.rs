@@ -48,9 +48,18 @@ impl SbiPrior {
 
     /// Parse a TOML prior file with one `[[param]]` block per dimension.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, SbiError> {
-        let f: PriorFile = toml::from_str(text).map_err(|e| SbiError::File {
-            path: origin.to_string(),
-            msg: e.to_string().trim().replace('\n', " "),
+        // "origin:line: message", without toml's multi-line source excerpt
+        let f: PriorFile = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            SbiError::File {
+                path: match line {
+                    Some(l) => format!("{origin}:{l}"),
+                    None => origin.to_string(),
+                },
+                msg: e.message().replace('\n', " "),
+            }
         })?;
         let p = Self { param: f.param };
         p.validate().map_err(|e| SbiError::File {
@@ -95,6 +104,13 @@ impl SbiPrior {
             p.prior.validate().map_err(|e| {
                 SbiError::Invalid(format!("[[param]] #{} ({}): {e}", i + 1, p.name))
             })?;
+            if self.param[..i].iter().any(|q| q.name == p.name) {
+                return invalid(format!(
+                    "[[param]] #{}: parameter {} listed twice",
+                    i + 1,
+                    p.name
+                ));
+            }
         }
         Ok(())
     }

@@ -121,6 +121,22 @@ fn priors_from_toml_and_bounding_box() {
         "bad.toml",
     );
     assert!(e.is_err());
+    // the same name twice, and a key of another prior kind
+    let twice = "[[param]]\nname = \"a\"\nprior = \"uniform\"\nlow = 0\nhigh = 1\n";
+    let e = SbiPrior::from_toml_str(&twice.repeat(2), "twice.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("listed twice"), "{e}");
+    let e = SbiPrior::from_toml_str(
+        "[[param]]\nname = \"a\"\nprior = \"normal\"\nmean = 0.25\nsd = 0.05\nlow = 0.26\n",
+        "low.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("low.toml:1") && e.contains("unknown field `low`") && !e.contains('|'),
+        "{e}"
+    );
     let theta = ndarray::arr2(&[[0.0, 1.0], [2.0, -1.0], [1.0, 0.0]]);
     let b = SbiPrior::bounding_box(theta.view()).unwrap();
     assert_eq!(
