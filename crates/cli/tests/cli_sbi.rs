@@ -182,6 +182,22 @@ fn bounding_box_prior_and_errors() {
         "bad",
         "a summary dimension needs an embedding network",
     );
+    train_fails(
+        "x.npy",
+        &["--method", "nle", "--bins", "4"],
+        "bad",
+        "--bins applies to spline flows (nsf, nsf_ar), not maf",
+    );
+    fails(
+        bin()
+            .args(["sbi", "sample", "--model"])
+            .arg(&model)
+            .arg("--x-obs")
+            .arg(p.join("xo.npy"))
+            .args(["--num-samples", "10", "--out"])
+            .arg(p.join("o.npz")),
+        "written as .npy",
+    );
     write_npy(p.join("xo3.npy"), &Array1::from(vec![0.1, 0.2, 0.3])).unwrap();
     fails(
         bin()

@@ -359,6 +359,10 @@ pub enum FlowKind {
 }
 
 impl FlowKind {
+    /// Whether the flow's transforms are splines (so a bin count applies).
+    pub fn has_splines(&self) -> bool {
+        matches!(self, Self::Nsf | Self::NsfAr)
+    }
     pub fn parse(s: &str) -> Result<Self, NnError> {
         match s {
             "nsf" => Ok(Self::Nsf),

@@ -112,7 +112,7 @@ impl PySbiModel {
 
 /// Train NPE or NLE; see `cosmodiff.sbi_train`.
 #[pyfunction]
-#[pyo3(signature = (theta, x, method, prior_file=None, prior_box=None, flow=None, embedding=None, summary_dim=None, transforms=5, hidden=50, bins=10, lr=5e-4, batch_size=200, max_epochs=2000, patience=20, weight_decay=0.0, cosine=false, seed=0, progress=false))]
+#[pyo3(signature = (theta, x, method, prior_file=None, prior_box=None, flow=None, embedding=None, summary_dim=None, transforms=5, hidden=50, bins=None, lr=5e-4, batch_size=200, max_epochs=2000, patience=20, weight_decay=0.0, cosine=false, seed=0, progress=false))]
 #[allow(clippy::too_many_arguments)]
 fn sbi_train(
     py: Python<'_>,
@@ -126,7 +126,7 @@ fn sbi_train(
     summary_dim: Option<usize>,
     transforms: usize,
     hidden: usize,
-    bins: usize,
+    bins: Option<usize>,
     lr: f64,
     batch_size: usize,
     max_epochs: usize,
@@ -158,7 +158,12 @@ fn sbi_train(
     o.summary_dim = summary_dim;
     o.num_transforms = transforms;
     o.hidden = hidden;
-    o.bins = bins;
+    if let Some(b) = bins {
+        if !o.flow.has_splines() {
+            return Err(bad(format!("bins applies to spline flows (nsf, nsf_ar), not {}", o.flow.name())));
+        }
+        o.bins = b;
+    }
     o.train.learning_rate = lr;
     o.train.batch_size = batch_size;
     o.train.max_epochs = max_epochs;

@@ -109,6 +109,8 @@ def test_sbi_rejects_bad_input():
         cd.sbi_train(theta, x[:50], "npe")
     with pytest.raises(cd.CosmodiffError, match="embedding"):
         cd.sbi_train(theta, x, "npe", summary_dim=2)
+    with pytest.raises(cd.CosmodiffError, match="bins applies to spline flows"):
+        cd.sbi_train(theta, x, "nle", bins=4)
     bad = x.copy()
     bad[7, 1] = np.nan
     with pytest.raises(cd.CosmodiffError, match="row 7"):

@@ -41,9 +41,9 @@ pub struct NetArgs {
     /// Hidden units per layer.
     #[arg(long, default_value_t = 50)]
     pub hidden: usize,
-    /// Spline bins.
-    #[arg(long, default_value_t = 10)]
-    pub bins: usize,
+    /// Spline bins (nsf, nsf_ar only) [default: 10].
+    #[arg(long)]
+    pub bins: Option<usize>,
     /// Adam learning rate.
     #[arg(long, default_value_t = 5e-4)]
     pub lr: f64,
@@ -182,7 +182,15 @@ fn options(method: Method, net: &NetArgs, seed: u64) -> Result<SbiOptions> {
     o.summary_dim = net.summary_dim;
     o.num_transforms = net.transforms;
     o.hidden = net.hidden;
-    o.bins = net.bins;
+    if let Some(b) = net.bins {
+        if !o.flow.has_splines() {
+            bail!(
+                "--bins applies to spline flows (nsf, nsf_ar), not {}",
+                o.flow.name()
+            );
+        }
+        o.bins = b;
+    }
     o.train.learning_rate = net.lr;
     o.train.batch_size = net.batch_size;
     o.train.max_epochs = net.max_epochs;
@@ -265,6 +273,9 @@ fn loss_plot(path: &Path, m: &SbiModel) -> Result<()> {
 fn sample(a: &SampleArgs) -> Result<()> {
     if a.num_samples == 0 || a.num_samples > 100_000_000 {
         bail!("--num-samples must be between 1 and 100000000");
+    }
+    if a.out.extension().and_then(|e| e.to_str()) != Some("npy") {
+        bail!("--out {}: the samples are written as .npy", a.out.display());
     }
     let model = SbiModel::load(&a.model)?;
     let xo = read_matrix(&a.x_obs, "--x-obs", true)?;

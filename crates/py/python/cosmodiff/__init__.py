@@ -651,7 +651,7 @@ def sbi_train(
     summary_dim: Optional[int] = None,
     transforms: int = 5,
     hidden: int = 50,
-    bins: int = 10,
+    bins: Optional[int] = None,
     lr: float = 5e-4,
     batch_size: int = 200,
     max_epochs: int = 2000,
@@ -671,7 +671,8 @@ def sbi_train(
     with one ``[[param]]`` block per parameter (as ``cosmodiff sample``).
     ``flow``: ``"nsf"`` (default for NPE), ``"maf"`` (default for NLE),
     ``"realnvp"``, ``"nsf_ar"``; ``embedding``: None, ``"mlp"`` or ``"cnn"``
-    (NPE only; ``summary_dim`` learned summaries). Training stops when the
+    (NPE only; ``summary_dim`` learned summaries); ``bins``: spline bins of
+    ``nsf``/``nsf_ar`` (default 10). Training stops when the
     validation loss has not improved for ``patience`` epochs.
 
     Returns an :class:`SbiModel`: ``model.sample(x_obs, n, seed)`` draws
@@ -688,7 +689,7 @@ def sbi_train(
     return _core.sbi_train(
         _f64(theta, "theta"), _f64(x, "x"), str(method), prior_file, prior_box,
         flow, embedding, None if summary_dim is None else int(summary_dim),
-        int(transforms), int(hidden), int(bins), float(lr), int(batch_size),
+        int(transforms), int(hidden), None if bins is None else int(bins), float(lr), int(batch_size),
         int(max_epochs), int(patience), float(weight_decay), bool(cosine), int(seed),
         bool(progress),
     )

@@ -255,7 +255,7 @@ def sbi_train(
     summary_dim: Optional[int] = None,
     transforms: int = 5,
     hidden: int = 50,
-    bins: int = 10,
+    bins: Optional[int] = None,
     lr: float = 5e-4,
     batch_size: int = 200,
     max_epochs: int = 2000,
