@@ -144,6 +144,11 @@ fn bad_inputs_give_one_line_errors() {
         &wl("{kind=\"gaussian\", z0=-1.0, sigma=0.1}"),
         "0 < z0 < zmax",
     );
+    // tracers that nothing uses
+    expect_error(
+        "[background]\na = [1.0]\n[[tracer]]\nkind=\"weak_lensing\"\nnz={kind=\"delta\", z0=1.0}\n",
+        "add [cl]",
+    );
     // multipoles for the Knox covariance
     expect_error("[cl]\nell=[10.0, 10.0]\nf_sky=0.1\n[[tracer]]\nkind=\"weak_lensing\"\nnz={kind=\"delta\", z0=1.0}\n", "strictly increasing");
     fails(

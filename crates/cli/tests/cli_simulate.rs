@@ -120,13 +120,27 @@ fn simulate_then_massmap() {
 fn simulate_rejects_bad_config() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("sim.toml");
-    std::fs::write(&cfg, SIM.replace("npix = 32", "npix = 3")).unwrap();
-    fails(
-        bin()
-            .args(["simulate", "lensing", "--config"])
-            .arg(&cfg)
-            .arg("--out")
-            .arg(dir.path().join("x.npz")),
-        "npix",
-    );
+    let gaussian_with_shift = SIM
+        .replace("kind = \"lognormal\"", "kind = \"gaussian\"")
+        .replace(
+            "gals_per_arcmin2 = 30.0\n[field]",
+            "gals_per_arcmin2 = 30.0\nlognormal_shift = 0.5\n[field]",
+        );
+    for (text, needle) in [
+        (SIM.replace("npix = 32", "npix = 3"), "npix"),
+        (
+            gaussian_with_shift,
+            "lognormal_shift applies to [field] kind = \"lognormal\" only",
+        ),
+    ] {
+        std::fs::write(&cfg, text).unwrap();
+        fails(
+            bin()
+                .args(["simulate", "lensing", "--config"])
+                .arg(&cfg)
+                .arg("--out")
+                .arg(dir.path().join("x.npz")),
+            needle,
+        );
+    }
 }

@@ -129,6 +129,9 @@ pub fn compute(cfg: &Config, base: &Path) -> Result<Npz> {
         out.add("pk_nonlinear", &[ps.z.len(), ps.k.len()], grid(&nl))?;
     }
     let tracers = config::build_tracers(&cfg.tracer, base)?;
+    if !tracers.is_empty() && cfg.cl.is_none() && cfg.fisher.is_none() {
+        bail!("[[tracer]] blocks are used by [cl] and [fisher]: add [cl] with ell (and f_sky for the covariance)");
+    }
     if let Some(cl) = &cfg.cl {
         cl.check()?;
         if tracers.is_empty() {

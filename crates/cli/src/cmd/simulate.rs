@@ -193,6 +193,9 @@ pub fn lensing_setup(cfg: &LensingConfig, base: &Path) -> Result<LensingSetup> {
         tracers.push(t);
     }
     let kind = match cfg.field.kind.as_str() {
+        "gaussian" if cfg.source.iter().any(|s| s.lognormal_shift.is_some()) => {
+            bail!("[[source]] lognormal_shift applies to [field] kind = \"lognormal\" only")
+        }
         "gaussian" => FieldKind::Gaussian,
         "lognormal" => FieldKind::LogNormal {
             shifts: cfg
