@@ -273,6 +273,10 @@ fn prior_train_from_data_and_config_errors() {
         format!("data = \"maps.npz\"\npixel_arcmin = 2.0\n{TRAIN}"),
         &["n_maps applies to simulated maps"],
     );
+    refused(
+        format!("{data}\n[cosmology]\nsigma8 = 0.9\n"),
+        &["either `data` or a simulator"],
+    );
 }
 
 #[test]

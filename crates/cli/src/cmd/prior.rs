@@ -1,7 +1,9 @@
 //! `cosmodiff prior train|evaluate`: learned score priors of convergence maps
 //! (denoising score matching with a U-Net; see `cosmodiff-score`).
 
-use crate::cmd::simulate::{lensing_setup, LensingConfig, LensingSetup, MapSection, SourceSection};
+use crate::cmd::simulate::{
+    lensing_setup, FieldSection, LensingConfig, LensingSetup, MapSection, SourceSection,
+};
 use crate::config::{self, CosmologySection, OptionsSection};
 use anyhow::{anyhow, bail, Context, Result};
 use cosmodiff_field::tomo2::TomoField;
@@ -142,21 +144,28 @@ pub struct TrainArgs {
 pub struct PriorConfig {
     pub data: Option<String>,
     pub pixel_arcmin: Option<f64>,
-    #[serde(default)]
-    pub cosmology: CosmologySection,
-    #[serde(default)]
-    pub options: OptionsSection,
+    /// Simulator sections (absent with `data`; defaults otherwise).
+    pub cosmology: Option<CosmologySection>,
+    pub options: Option<OptionsSection>,
     pub map: Option<MapSection>,
     #[serde(default)]
     pub source: Vec<SourceSection>,
-    #[serde(default)]
-    pub field: crate::cmd::simulate::FieldSection,
+    pub field: Option<crate::cmd::simulate::FieldSection>,
     #[serde(default)]
     pub training: TrainingSection,
     #[serde(default)]
     pub network: NetworkSection,
     #[serde(default)]
     pub sde: SdeSection,
+}
+
+impl PriorConfig {
+    /// `[field] seed` (the simulator's default without a [field] section).
+    fn field_seed(&self) -> u64 {
+        self.field
+            .as_ref()
+            .map_or(FieldSection::default().seed, |f| f.seed)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -296,8 +305,13 @@ pub fn training_maps(
     seed: u64,
 ) -> Result<(Grid2, Vec<Vec<f64>>)> {
     if let Some(d) = &cfg.data {
-        if cfg.map.is_some() || !cfg.source.is_empty() {
-            bail!("give either `data` or a simulator ([map], [[source]]), not both");
+        if cfg.map.is_some()
+            || !cfg.source.is_empty()
+            || cfg.cosmology.is_some()
+            || cfg.options.is_some()
+            || cfg.field.is_some()
+        {
+            bail!("give either `data` or a simulator ([cosmology], [options], [map], [[source]], [field]), not both");
         }
         let path = base.join(d);
         let p = path.display().to_string();
@@ -343,11 +357,11 @@ fn simulator_setup(cfg: &PriorConfig, base: &Path) -> Result<LensingSetup> {
         bail!("`pixel_arcmin` goes with `data`; the simulator uses [map] pixel_arcmin");
     }
     let lc = LensingConfig {
-        cosmology: cfg.cosmology.clone(),
-        options: cfg.options.clone(),
+        cosmology: cfg.cosmology.clone().unwrap_or_default(),
+        options: cfg.options.clone().unwrap_or_default(),
         map: map.clone(),
         source: cfg.source.clone(),
-        field: cfg.field.clone(),
+        field: cfg.field.clone().unwrap_or_default(),
     };
     lensing_setup(&lc, base)
 }
@@ -398,7 +412,7 @@ fn train(a: &TrainArgs) -> Result<()> {
         channels: cfg.network.channels.clone(),
         embed_dim: cfg.network.embed_dim,
     };
-    let (grid, maps) = training_maps(&cfg, &base, n_maps, cfg.field.seed)?;
+    let (grid, maps) = training_maps(&cfg, &base, n_maps, cfg.field_seed())?;
     unet.validate(grid.n)
         .map_err(|e| anyhow!("[network] {e}"))?;
     let tc = ScoreTrainConfig {
@@ -555,7 +569,7 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
     // Held-out truths: a seed no training run uses.
-    let test_seed = cfg.field.seed.wrapping_add(0x7e57_0000_0000);
+    let test_seed = cfg.field_seed().wrapping_add(0x7e57_0000_0000);
     let setup = simulator_setup(&cfg, &base)?;
     let field = simulator_field(&setup)?;
     let grid = setup.grid;
