@@ -76,6 +76,12 @@ impl PmConfig {
                 self.n_particles, self.n_mesh
             ));
         }
+        if self.n_mesh < 8 {
+            return e(format!(
+                "box.n_mesh = {} is too coarse (need >= 8 cells per side for forces and P(k))",
+                self.n_mesh
+            ));
+        }
         if self.n_mesh > 2048 {
             return e(format!(
                 "box.n_mesh = {} exceeds 2048 (single-node limit)",

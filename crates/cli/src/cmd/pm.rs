@@ -833,13 +833,20 @@ mod tests {
         let d: ndarray::Array3<f32> = ndarray_npy::read_npy(dir.join("o/density.npy")).unwrap();
         let s: f64 = d.iter().map(|v| *v as f64).sum();
         assert!((s - 4096.0).abs() < 1e-2);
-        // bad input: odd mesh
-        std::fs::write(&cfgp, "[box]\nn_mesh = 33\nn_particles = 16\n").unwrap();
-        assert!(run(&Command::Run {
-            config: cfgp,
-            out: dir.join("o2")
-        })
-        .is_err());
+        // bad input: odd mesh, a mesh too coarse for forces and P(k)
+        for (text, needle) in [
+            ("[box]\nn_mesh = 33\nn_particles = 16\n", "even"),
+            ("[box]\nn_mesh = 2\nn_particles = 2\n", "too coarse"),
+        ] {
+            std::fs::write(&cfgp, text).unwrap();
+            let e = run(&Command::Run {
+                config: cfgp.clone(),
+                out: dir.join("o2"),
+            })
+            .unwrap_err();
+            assert!(format!("{e:#}").contains(needle), "{e:#}");
+            assert!(!dir.join("o2").exists(), "no partial output");
+        }
 
         // the reference problem through the CLI (cosmology from cosmodiff-cosmo)
         let refd = PathBuf::from(concat!(
