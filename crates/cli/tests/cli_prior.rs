@@ -301,3 +301,49 @@ fn default_prior_runs_out_of_the_box() {
     let m = read(&out, "kappa_mean");
     assert!(m.iter().all(|v| v.is_finite()));
 }
+
+#[test]
+fn prior_bench_checks_its_reference_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sizes = ["--side", "16", "--batch", "4", "--eval-batch", "2"];
+    let quick = ["--steps", "1", "--evals", "1"];
+    run(bin()
+        .args(["-q", "prior", "bench"])
+        .args(sizes)
+        .args(quick)
+        .arg("--json")
+        .arg(d.join("ours.json")));
+    let ours: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("ours.json")).unwrap()).unwrap();
+    assert!(ours["train_maps_per_s"].as_f64().unwrap() > 0.0, "{ours}");
+    // our own JSON is a valid reference of the same sizes
+    run(bin()
+        .args(["-q", "prior", "bench"])
+        .args(sizes)
+        .args(quick)
+        .arg("--torch-json")
+        .arg(d.join("ours.json")));
+    let reference = |text: &str, needle: &str| {
+        std::fs::write(d.join("ref.json"), text).unwrap();
+        fails(
+            bin()
+                .args(["prior", "bench"])
+                .args(sizes)
+                .args(quick)
+                .arg("--torch-json")
+                .arg(d.join("ref.json")),
+            needle,
+        );
+    };
+    reference("{}", "'train_maps_per_s' must be a positive number");
+    let at = |side: usize, rate: f64| {
+        format!("{{\"side\": {side}, \"train_batch\": 4, \"eval_batch\": 2, \"train_maps_per_s\": {rate}, \"score_eval_s\": 0.1}}")
+    };
+    reference(&at(64, 10.0), "measured with side = 64, this run uses 16");
+    reference(&at(16, -3.0), "must be a positive number");
+    fails(
+        bin().args(["prior", "bench", "--batch", "2"]),
+        "needs at least 4 maps",
+    );
+}

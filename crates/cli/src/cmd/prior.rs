@@ -994,9 +994,20 @@ fn exact_posteriors(
 
 fn bench(a: &BenchArgs) -> Result<()> {
     use cosmodiff_lensing::score::MapScore;
-    if a.batch == 0 || a.eval_batch == 0 || a.steps == 0 || a.evals == 0 {
-        bail!("--batch, --eval-batch, --steps and --evals must be >= 1");
+    if a.eval_batch == 0 || a.steps == 0 || a.evals == 0 {
+        bail!("--eval-batch, --steps and --evals must be >= 1");
     }
+    if a.batch < 4 {
+        bail!(
+            "--batch {}: the training batch needs at least 4 maps",
+            a.batch
+        );
+    }
+    // the reference timings, checked before the (long) measurement
+    let theirs = match &a.torch_json {
+        Some(p) => Some(torch_reference(p, a)?),
+        None => None,
+    };
     if let Some(dir) = a.json.as_ref().and_then(|p| p.parent()) {
         if !dir.as_os_str().is_empty() && !dir.is_dir() {
             bail!("--json: directory {} does not exist", dir.display());
@@ -1051,12 +1062,6 @@ fn bench(a: &BenchArgs) -> Result<()> {
         "{:<34} {:>12} {:>12} {:>8}",
         "", "cosmodiff", "reference", "ratio"
     );
-    let theirs: Option<serde_json::Value> = match &a.torch_json {
-        Some(p) => Some(serde_json::from_str(
-            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
-        )?),
-        None => None,
-    };
     let row = |name: &str, key: &str, higher_better: bool| {
         let o = ours[key].as_f64().unwrap_or(f64::NAN);
         match theirs.as_ref().and_then(|t| t[key].as_f64()) {
@@ -1084,6 +1089,39 @@ fn bench(a: &BenchArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The JSON of `bench/diffusion/unet_torch.py`: its timings must be
+/// positive numbers measured at the sizes of this run.
+fn torch_reference(p: &Path, a: &BenchArgs) -> Result<serde_json::Value> {
+    let t: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+    )
+    .with_context(|| format!("--torch-json {}: not JSON", p.display()))?;
+    for key in ["train_maps_per_s", "score_eval_s"] {
+        match t[key].as_f64() {
+            Some(v) if v > 0.0 && v.is_finite() => {}
+            _ => bail!(
+                "--torch-json {}: '{key}' must be a positive number (got {})",
+                p.display(),
+                t[key]
+            ),
+        }
+    }
+    for (key, ours) in [
+        ("side", a.side),
+        ("train_batch", a.batch),
+        ("eval_batch", a.eval_batch),
+    ] {
+        if t[key].as_u64() != Some(ours as u64) {
+            bail!(
+                "--torch-json {}: measured with {key} = {}, this run uses {ours}; run both with the same sizes",
+                p.display(),
+                t[key]
+            );
+        }
+    }
+    Ok(t)
 }
 
 #[cfg(test)]
