@@ -384,7 +384,24 @@ impl Samples {
                     ess_tail: diagnostics::ess_tail(&chains),
                 }
             })
-            .collect();
+            .collect::<Vec<ParamSummary>>();
+        // Convergence checks of Vehtari et al. (2021): split R-hat below 1.01
+        // and a bulk ESS of at least 100 before trusting the summaries.
+        let mut warnings = self.warnings.clone();
+        for p in &params {
+            if p.r_hat > 1.01 {
+                warnings.push(format!(
+                    "{}: r_hat = {:.3} > 1.01 (chains disagree: more warmup or draws)",
+                    p.name, p.r_hat
+                ));
+            }
+            if p.ess_bulk < 100.0 {
+                warnings.push(format!(
+                    "{}: ess_bulk = {:.0} < 100 (too few effective draws for reliable quantiles)",
+                    p.name, p.ess_bulk
+                ));
+            }
+        }
         Summary {
             sampler: self.sampler.clone(),
             chains: self.n_chains(),
@@ -394,7 +411,7 @@ impl Samples {
             warmup_divergences: self.warmup_divergences,
             elapsed_s: self.elapsed_s,
             params,
-            warnings: self.warnings.clone(),
+            warnings,
         }
     }
 

@@ -594,3 +594,30 @@ fn low_rank_mass_matrix_handles_strong_degeneracy() {
         "low-rank should need far fewer leapfrog steps: {depth:?}"
     );
 }
+
+/// The summary flags too few effective draws and disagreeing chains
+/// (Vehtari et al. 2021: R-hat > 1.01, bulk ESS < 100), and stays quiet on
+/// a well-mixed run.
+#[test]
+fn summary_warns_on_poor_convergence() {
+    let d = FnDensity::new(2, |x: &[f64], g: &mut [f64]| {
+        g[0] = -x[0];
+        g[1] = -x[1];
+        Ok(-0.5 * (x[0] * x[0] + x[1] * x[1]))
+    });
+    let good = run_nuts(&d, &quiet_nuts(4, 300, 500, 1)).unwrap().summary();
+    assert!(good.warnings.is_empty(), "{:?}", good.warnings);
+    let short = run_nuts(&d, &quiet_nuts(2, 50, 12, 1)).unwrap().summary();
+    assert!(
+        short.warnings.iter().any(|w| w.contains("ess_bulk")),
+        "{:?}",
+        short.warnings
+    );
+    // two chains stuck in different places: R-hat far above 1.01
+    let mut s = run_nuts(&d, &quiet_nuts(2, 100, 200, 2)).unwrap();
+    s.draws
+        .slice_mut(ndarray::s![1, .., 0])
+        .mapv_inplace(|v| v + 5.0);
+    let w = s.summary().warnings;
+    assert!(w.iter().any(|w| w.contains("x0: r_hat")), "{w:?}");
+}
