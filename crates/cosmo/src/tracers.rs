@@ -80,9 +80,14 @@ impl Tracer {
                         "sigma_e = {sigma_e} must be in [0, 2)"
                     )));
                 }
-                if !ia_amplitude.is_finite() || !(m_bias > -1.0 && m_bias < 1.0) {
+                if !ia_amplitude.is_finite() {
                     return Err(CosmoError::Input(format!(
-                        "ia_amplitude = {ia_amplitude} must be finite and m_bias = {m_bias} in (-1, 1)"
+                        "ia_amplitude = {ia_amplitude} must be finite"
+                    )));
+                }
+                if !(m_bias > -1.0 && m_bias < 1.0) {
+                    return Err(CosmoError::Input(format!(
+                        "m_bias = {m_bias} must be in (-1, 1)"
                     )));
                 }
             }

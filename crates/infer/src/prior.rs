@@ -130,28 +130,43 @@ impl Bijection {
 impl Prior {
     /// Check the parameters (finite, positive scales, `low < high`).
     pub fn validate(&self) -> Result<(), InferError> {
-        let ok = match *self {
-            Prior::Uniform { low, high } => low.is_finite() && high.is_finite() && low < high,
-            Prior::Normal { mean, sd } => mean.is_finite() && sd.is_finite() && sd > 0.0,
+        // (is valid, what is required, the values given) in the TOML's words
+        let (ok, need, got) = match *self {
+            Prior::Uniform { low, high } => (
+                low.is_finite() && high.is_finite() && low < high,
+                "uniform prior needs finite low < high",
+                format!("low = {low}, high = {high}"),
+            ),
+            Prior::Normal { mean, sd } => (
+                mean.is_finite() && sd.is_finite() && sd > 0.0,
+                "normal prior needs a finite mean and sd > 0",
+                format!("mean = {mean}, sd = {sd}"),
+            ),
             Prior::TruncatedNormal {
                 mean,
                 sd,
                 low,
                 high,
-            } => {
+            } => (
                 mean.is_finite()
                     && sd.is_finite()
                     && sd > 0.0
                     && low < high
                     && !low.is_nan()
-                    && !high.is_nan()
-            }
-            Prior::LogNormal { mu, sigma } => mu.is_finite() && sigma.is_finite() && sigma > 0.0,
+                    && !high.is_nan(),
+                "truncated_normal prior needs a finite mean, sd > 0 and low < high",
+                format!("mean = {mean}, sd = {sd}, low = {low}, high = {high}"),
+            ),
+            Prior::LogNormal { mu, sigma } => (
+                mu.is_finite() && sigma.is_finite() && sigma > 0.0,
+                "log_normal prior needs a finite mu and sigma > 0",
+                format!("mu = {mu}, sigma = {sigma}"),
+            ),
         };
         if ok {
             Ok(())
         } else {
-            Err(InferError::Prior(format!("invalid parameters: {self:?}")))
+            Err(InferError::Prior(format!("{need} (got {got})")))
         }
     }
 
@@ -493,6 +508,22 @@ mod tests {
         assert_eq!(q.support(), (0.0, f64::INFINITY));
         let s = serde_json::to_string(&q).unwrap();
         assert_eq!(serde_json::from_str::<Prior>(&s).unwrap(), q);
+    }
+
+    /// Invalid numbers are named in the config's words, not Rust's.
+    #[test]
+    fn invalid_parameters_are_named() {
+        let e = Prior::Uniform {
+            low: 0.5,
+            high: 0.1,
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "prior: uniform prior needs finite low < high (got low = 0.5, high = 0.1)"
+        );
     }
 
     /// Keys of another kind (`low` on a normal prior: the user meant a
