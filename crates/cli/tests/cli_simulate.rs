@@ -132,6 +132,13 @@ fn simulate_rejects_bad_config() {
             gaussian_with_shift,
             "lognormal_shift applies to [field] kind = \"lognormal\" only",
         ),
+        (
+            SIM.replace(
+                "gals_per_arcmin2 = 30.0\n[field]",
+                "gals_per_arcmin2 = 30.0\nlognormal_shift = 0.0\n[field]",
+            ),
+            "[[source]] #2: lognormal_shift = 0 must be > 0",
+        ),
     ] {
         std::fs::write(&cfg, text).unwrap();
         fails(

@@ -197,17 +197,26 @@ pub fn lensing_setup(cfg: &LensingConfig, base: &Path) -> Result<LensingSetup> {
             bail!("[[source]] lognormal_shift applies to [field] kind = \"lognormal\" only")
         }
         "gaussian" => FieldKind::Gaussian,
-        "lognormal" => FieldKind::LogNormal {
-            shifts: cfg
-                .source
-                .iter()
-                .zip(&tracers)
-                .map(|(s, t)| {
-                    s.lognormal_shift
-                        .unwrap_or_else(|| hilbert_shift(t.nz.mean_z()))
-                })
-                .collect(),
-        },
+        "lognormal" => {
+            if let Some((i, v)) = cfg.source.iter().enumerate().find_map(|(i, s)| {
+                s.lognormal_shift
+                    .filter(|v| !(v.is_finite() && *v > 0.0))
+                    .map(|v| (i, v))
+            }) {
+                bail!("[[source]] #{}: lognormal_shift = {v} must be > 0 (the field's minimum is -shift)", i + 1);
+            }
+            FieldKind::LogNormal {
+                shifts: cfg
+                    .source
+                    .iter()
+                    .zip(&tracers)
+                    .map(|(s, t)| {
+                        s.lognormal_shift
+                            .unwrap_or_else(|| hilbert_shift(t.nz.mean_z()))
+                    })
+                    .collect(),
+            }
+        }
         k => bail!("[field] kind = \"{k}\": expected \"gaussian\" or \"lognormal\""),
     };
     let ell = theory_ells(&grid);
