@@ -188,37 +188,23 @@ fn bounding_box_prior_and_errors() {
         "bad",
         "--bins applies to spline flows (nsf, nsf_ar), not maf",
     );
-    fails(
-        bin()
-            .args(["sbi", "sample", "--model"])
-            .arg(&model)
-            .arg("--x-obs")
-            .arg(p.join("xo.npy"))
-            .args(["--num-samples", "10", "--out"])
-            .arg(p.join("o.npz")),
-        "written as .npy",
-    );
+    // `sbi sample` of 10 draws: model, observation, output -> fails with `needle`.
+    let sample_fails = |model: &std::path::Path, x_obs: &str, out: &str, needle: &str| {
+        fails(
+            bin()
+                .args(["sbi", "sample", "--model"])
+                .arg(model)
+                .arg("--x-obs")
+                .arg(p.join(x_obs))
+                .args(["--num-samples", "10", "--out"])
+                .arg(p.join(out)),
+            needle,
+        );
+    };
+    sample_fails(&model, "xo.npy", "o.npz", "written as .npy");
     write_npy(p.join("xo3.npy"), &Array1::from(vec![0.1, 0.2, 0.3])).unwrap();
-    fails(
-        bin()
-            .args(["sbi", "sample", "--model"])
-            .arg(&model)
-            .arg("--x-obs")
-            .arg(p.join("xo3.npy"))
-            .args(["--num-samples", "10", "--out"])
-            .arg(p.join("o.npy")),
-        "the model was trained on 2",
-    );
-    fails(
-        bin()
-            .args(["sbi", "sample", "--model"])
-            .arg(p.join("nope"))
-            .arg("--x-obs")
-            .arg(p.join("xo.npy"))
-            .args(["--num-samples", "10", "--out"])
-            .arg(p.join("o.npy")),
-        "sbi.json",
-    );
+    sample_fails(&model, "xo3.npy", "o.npy", "the model was trained on 2");
+    sample_fails(&p.join("nope"), "xo.npy", "o.npy", "sbi.json");
     fails(
         bin()
             .args([

@@ -136,9 +136,9 @@ impl RedshiftDistribution {
                         nz.len()
                     ));
                 }
-                if z.windows(2).any(|w| w[1] <= w[0])
-                    || !(z[0] >= 0.0)
-                    || !z[z.len() - 1].is_finite()
+                if z.iter().any(|v| !v.is_finite())
+                    || z.windows(2).any(|w| w[1] <= w[0])
+                    || z[0] < 0.0
                 {
                     return bad(
                         "tabulated n(z): z must be finite, >= 0 and strictly increasing".into(),
@@ -152,9 +152,9 @@ impl RedshiftDistribution {
                 if edges.len() != counts.len() + 1 || counts.is_empty() {
                     return bad("histogram n(z): need one more edge than counts".into());
                 }
-                if edges.windows(2).any(|w| w[1] <= w[0])
-                    || !(edges[0] >= 0.0)
-                    || !edges[edges.len() - 1].is_finite()
+                if edges.iter().any(|v| !v.is_finite())
+                    || edges.windows(2).any(|w| w[1] <= w[0])
+                    || edges[0] < 0.0
                 {
                     return bad(
                         "histogram n(z): edges must be finite, >= 0 and strictly increasing".into(),

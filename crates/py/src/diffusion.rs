@@ -2,13 +2,21 @@
 //! one shear map, as `cosmodiff massmap --method diffusion` (same sampler
 //! settings, `cosmodiff_score::posterior`; the same seed gives the same maps).
 
-use crate::{bad, err, flat2, flat3, like_map, square_map};
+use crate::{bad, err, flat2, flat3, shear_inputs};
 use cosmodiff_field::Grid2;
 use cosmodiff_score::{map_posterior, PosteriorSettings, Sampler, ScoreModel};
 use numpy::PyReadonlyArrayDyn;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
+
+/// The score prior of a model directory, or the shipped default.
+fn load_model(prior: Option<PathBuf>) -> PyResult<ScoreModel> {
+    match prior {
+        Some(d) => ScoreModel::load(&d).map_err(|e| bad(format!("prior: {e}"))),
+        None => ScoreModel::default_model().map_err(|e| bad(format!("default diffusion prior: {e}"))),
+    }
+}
 
 /// Posterior samples with a score prior; see `cosmodiff.massmap_diffusion`.
 #[pyfunction]
@@ -29,13 +37,7 @@ fn massmap_diffusion<'py>(
     independent: bool,
     progress: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let (n, g1) = square_map(&e1, "e1")?;
-    let g2 = like_map(&e2, n, "e2")?;
-    let sd = like_map(&noise_std, n, "noise_std")?;
-    let m = match &mask {
-        Some(a) => Some(like_map(a, n, "mask")?),
-        None => None,
-    };
+    let (n, g1, g2, sd, m) = shear_inputs(&e1, &e2, &noise_std, &mask)?;
     let sampler = match sampler {
         "reverse_sde" => Sampler::ReverseSde,
         "annealed_hmc" => Sampler::AnnealedHmc,
@@ -50,16 +52,13 @@ fn massmap_diffusion<'py>(
     if !(2..=100_000).contains(&steps) {
         return Err(bad(format!("steps = {steps}: expected 2 <= steps <= 100000")));
     }
-    let model = match &prior {
-        Some(d) => ScoreModel::load(d).map_err(|e| bad(format!("prior: {e}")))?,
-        None => ScoreModel::default_model().map_err(|e| bad(format!("default diffusion prior: {e}")))?,
-    };
+    let model = load_model(prior)?;
     let c = &model.config;
     if n != c.side {
         return Err(bad(format!("maps are {n}x{n} pixels but the diffusion prior was trained on {}x{} maps; train one for this size with `cosmodiff prior train`", c.side, c.side)));
     }
     let pix = match pixel_arcmin {
-        Some(v) if !(((v - c.pixel_arcmin) / c.pixel_arcmin).abs() <= 1e-6) => {
+        Some(v) if !v.is_finite() || ((v - c.pixel_arcmin) / c.pixel_arcmin).abs() > 1e-6 => {
             return Err(bad(format!("pixel_arcmin = {v} but the diffusion prior was trained on {} arcmin pixels", c.pixel_arcmin)));
         }
         _ => c.pixel_arcmin,
@@ -82,10 +81,7 @@ fn massmap_diffusion<'py>(
 #[pyfunction]
 #[pyo3(signature = (prior=None))]
 fn diffusion_prior_info(py: Python<'_>, prior: Option<PathBuf>) -> PyResult<Bound<'_, PyDict>> {
-    let model = match &prior {
-        Some(d) => ScoreModel::load(d).map_err(|e| bad(format!("prior: {e}")))?,
-        None => ScoreModel::default_model().map_err(|e| bad(format!("default diffusion prior: {e}")))?,
-    };
+    let model = load_model(prior)?;
     let c = &model.config;
     let d = PyDict::new(py);
     d.set_item("npix", c.side)?;

@@ -2,7 +2,7 @@
 //! filter with posterior samples, C_ell estimators and map metrics.
 
 use crate::cosmo::{PyCosmology, PyTracer};
-use crate::{bad, err, flat2, flat3, like_map, slice, square_map, vec1};
+use crate::{bad, err, flat2, flat3, shear_inputs, slice, square_map, vec1};
 use cosmodiff_cosmo::tracers::TracerKind;
 use cosmodiff_cosmo::{angular_cl, ClOptions, NonLinear, TransferFunction};
 use cosmodiff_field::cl2::{cl_cross, EllBins};
@@ -137,13 +137,7 @@ fn wiener<'py>(
     max_iter: usize,
     b_mode: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let (n, g1) = square_map(&e1, "e1")?;
-    let g2 = like_map(&e2, n, "e2")?;
-    let sd = like_map(&noise_std, n, "noise_std")?;
-    let m = match &mask {
-        Some(a) => Some(like_map(a, n, "mask")?),
-        None => None,
-    };
+    let (n, g1, g2, sd, m) = shear_inputs(&e1, &e2, &noise_std, &mask)?;
     if !(tol > 0.0 && tol < 1.0) {
         return Err(bad(format!("tol must be in (0, 1), got {tol}")));
     }

@@ -66,6 +66,26 @@ pub(crate) fn like_map<'a>(a: &'a PyReadonlyArrayDyn<'_, f64>, n: usize, what: &
     slice(a, what)
 }
 
+/// One shear map's inputs: `e1` [n, n] and `e2`, `noise_std` and the
+/// optional `mask` of the same shape, as slices.
+pub(crate) type ShearInputs<'a> = (usize, &'a [f64], &'a [f64], &'a [f64], Option<&'a [f64]>);
+
+pub(crate) fn shear_inputs<'a>(
+    e1: &'a PyReadonlyArrayDyn<'_, f64>,
+    e2: &'a PyReadonlyArrayDyn<'_, f64>,
+    noise_std: &'a PyReadonlyArrayDyn<'_, f64>,
+    mask: &'a Option<PyReadonlyArrayDyn<'_, f64>>,
+) -> PyResult<ShearInputs<'a>> {
+    let (n, g1) = square_map(e1, "e1")?;
+    let g2 = like_map(e2, n, "e2")?;
+    let sd = like_map(noise_std, n, "noise_std")?;
+    let m = match mask {
+        Some(a) => Some(like_map(a, n, "mask")?),
+        None => None,
+    };
+    Ok((n, g1, g2, sd, m))
+}
+
 pub(crate) fn vec1(py: Python<'_>, v: Vec<f64>) -> Bound<'_, PyArray1<f64>> {
     Array1::from_vec(v).into_pyarray(py)
 }
