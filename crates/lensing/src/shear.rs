@@ -30,7 +30,7 @@
 //! With this treatment KS inverts `P` to machine precision on odd and even
 //! grids for zero-mean `kappa`, and E and B modes separate exactly.
 
-use crate::error::{check_len, Result};
+use crate::error::{check_len, value, Result};
 use cosmodiff_field::{Fft2, Grid2, C64};
 use rayon::prelude::*;
 
@@ -142,6 +142,16 @@ impl ShearOp {
     }
     /// Kaiser-Squires inverse `P^{-1} gamma`; returns `(kappa_E, kappa_B)`.
     pub fn kaiser_squires(&self, g1: &[f64], g2: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
+        // one NaN would spread over the whole map through the FFT
+        if let Some(i) = g1.iter().chain(g2).position(|g| !g.is_finite()) {
+            return Err(value(
+                "shear",
+                format!(
+                    "non-finite value at pixel {} (Kaiser-Squires uses every pixel: set masked ones to 0)",
+                    i % g1.len().max(1)
+                ),
+            ));
+        }
         self.apply(g1, Some(g2), &self.pinv, false)
     }
     /// Kaiser-Squires followed by Gaussian smoothing of width `sigma_arcmin`

@@ -112,6 +112,12 @@ fn kaiser_squires_inverts_p_on_odd_and_even_grids() {
         let im = b.iter().fold(0.0f64, |m, c| m.max(c.im.abs()));
         assert!(im < 1e-13 * maxabs(&ke), "n={n}: D2 not Hermitian ({im:e})");
     }
+    // a NaN shear is an error, not a map of NaN
+    let op = ShearOp::new(Grid2::new(8, 1.0).unwrap());
+    let mut g1 = vec![0.0; 64];
+    g1[9] = f64::NAN;
+    let e = op.kaiser_squires(&g1, &[0.0; 64]).unwrap_err().to_string();
+    assert!(e.contains("pixel 9"), "{e}");
 }
 
 #[test]

@@ -72,7 +72,8 @@ fn massmap_diffusion<'py>(
     d.set_item("samples", flat3(py, post.samples.concat(), (samples, n, n))?)?;
     d.set_item("pixel_arcmin", pix)?;
     d.set_item("antithetic", post.antithetic)?;
-    d.set_item("acceptance", post.acceptance)?;
+    // a Metropolis acceptance exists for annealed HMC only
+    d.set_item("acceptance", (sampler == Sampler::AnnealedHmc).then_some(post.acceptance))?;
     Ok(d)
 }
 

@@ -58,6 +58,7 @@ fn simulate_lensing<'py>(
         Some(v) => return Err(bad(format!("lognormal_shifts: expected {} values (one per source bin), got {}", ts.len(), v.len()))),
     };
     let fk = match kind {
+        "gaussian" if lognormal_shifts.is_some() => return Err(bad("lognormal_shifts applies to kind=\"lognormal\" only")),
         "gaussian" => FieldKind::Gaussian,
         "lognormal" => FieldKind::LogNormal { shifts: shifts.clone() },
         k => return Err(bad(format!("kind = \"{k}\": expected \"gaussian\" or \"lognormal\""))),

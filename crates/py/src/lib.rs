@@ -44,9 +44,27 @@ pub(crate) fn bad(msg: impl Into<String>) -> PyErr {
     CosmodiffError::new_err(msg.into())
 }
 
-/// Borrow a C-contiguous float64 array as a slice.
+/// Borrow a C-contiguous float64 array as a slice (a Fortran-ordered one
+/// would be read in the wrong order, so it is refused too).
 pub(crate) fn slice<'a>(a: &'a PyReadonlyArrayDyn<'_, f64>, what: &str) -> PyResult<&'a [f64]> {
+    if !a.is_c_contiguous() {
+        return Err(bad(format!("{what}: expected a C-contiguous float64 array")));
+    }
     a.as_slice().map_err(|_| bad(format!("{what}: expected a C-contiguous float64 array")))
+}
+
+/// Any array-like (list, float32, int, strided or Fortran-ordered array) as
+/// a C-contiguous float64 numpy array, for methods called without the
+/// Python layer's conversion.
+pub(crate) fn to_f64<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<PyReadonlyArrayDyn<'py, f64>> {
+    let np = obj.py().import("numpy")?;
+    let kw = pyo3::types::PyDict::new(obj.py());
+    kw.set_item("dtype", "float64")?;
+    let a = np
+        .call_method("ascontiguousarray", (obj,), Some(&kw))
+        .map_err(|e| bad(format!("{what}: not a float array ({e})")))?;
+    a.extract::<PyReadonlyArrayDyn<'py, f64>>()
+        .map_err(|e| bad(format!("{what}: not a float array ({e})")))
 }
 
 /// A square [n, n] map as (n, slice).

@@ -75,11 +75,15 @@ impl PySbiModel {
     }
     /// `num_samples` posterior draws [num_samples, dim_theta] for one observation.
     #[pyo3(signature = (x_obs, num_samples, seed=0))]
-    fn sample<'py>(&self, py: Python<'py>, x_obs: PyReadonlyArrayDyn<'py, f64>, num_samples: usize, seed: u64) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        if num_samples == 0 || num_samples > 100_000_000 {
+    fn sample<'py>(&self, py: Python<'py>, x_obs: &Bound<'py, PyAny>, num_samples: i64, seed: i64) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        if !(1..=100_000_000).contains(&num_samples) {
             return Err(bad(format!("num_samples = {num_samples}: expected 1 to 100000000")));
         }
-        let xo = rows(&x_obs, "x_obs", true)?;
+        if seed < 0 {
+            return Err(bad(format!("seed = {seed}: expected an integer >= 0")));
+        }
+        let (num_samples, seed) = (num_samples as usize, seed as u64);
+        let xo = rows(&crate::to_f64(x_obs, "x_obs")?, "x_obs", true)?;
         if xo.nrows() != 1 {
             return Err(bad(format!("x_obs: one observation expected ([dim_x] or [1, dim_x]), got {} rows", xo.nrows())));
         }
@@ -88,15 +92,15 @@ impl PySbiModel {
         vec2(py, s.outer_iter().map(|r| r.to_vec()).collect(), d)
     }
     /// Learned summaries f(x) [N, summary_dim] of an NPE model with an embedding network.
-    fn summaries<'py>(&self, py: Python<'py>, x: PyReadonlyArrayDyn<'py, f64>) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        let x = rows(&x, "x", false)?;
+    fn summaries<'py>(&self, py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let x = rows(&crate::to_f64(x, "x")?, "x", false)?;
         let s = self.inner.summaries(x.view()).map_err(err)?;
         let c = s.ncols();
         vec2(py, s.outer_iter().map(|r| r.to_vec()).collect(), c)
     }
     /// Log prior density of each row of theta [N, dim_theta] (-inf outside the support).
-    fn prior_log_prob(&self, theta: PyReadonlyArrayDyn<'_, f64>) -> PyResult<Vec<f64>> {
-        let t = rows(&theta, "theta", false)?;
+    fn prior_log_prob(&self, theta: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+        let t = rows(&crate::to_f64(theta, "theta")?, "theta", false)?;
         self.inner.prior.check_dim(t.ncols(), "theta").map_err(err)?;
         Ok(t.outer_iter().map(|r: ArrayView1<f64>| self.inner.prior.log_prob(r)).collect())
     }

@@ -29,7 +29,7 @@ def test_massmap_diffusion_matches_cli_and_beats_noise(cli, tmp_path):
     out = cd.massmap_diffusion(e1, e2, sd, samples=4, steps=20, seed=3)
     assert out["samples"].shape == (4, 64, 64)
     assert out["kappa_mean"].shape == out["kappa_std"].shape == (64, 64)
-    assert out["antithetic"] and np.all(out["kappa_std"] > 0)
+    assert out["antithetic"] and np.all(out["kappa_std"] > 0) and out["acceptance"] is None
     # the same run through `cosmodiff massmap --method diffusion`
     inp, res = tmp_path / "in.npz", tmp_path / "out.npz"
     np.savez(inp, e1=e1, e2=e2, noise_std=sd, pixel_arcmin=2.0)
@@ -63,6 +63,11 @@ def test_massmap_diffusion_rejects_bad_input():
         cd.massmap_diffusion(m, m, 0.02, mask=np.zeros((64, 64)), steps=2)
     with pytest.raises(cd.CosmodiffError, match="noise_std"):
         cd.massmap_diffusion(m, m, np.zeros((32, 32)))
+    with pytest.raises(cd.CosmodiffError, match="GiB"):
+        cd.massmap_diffusion(m, m, 0.02, samples=10**9, steps=2)
+    for bad in (-1, 2.5, True):
+        with pytest.raises(cd.CosmodiffError, match="seed"):
+            cd.massmap_diffusion(m, m, 0.02, seed=bad)
 
 
 def gaussian_linear(n, seed):
@@ -99,6 +104,17 @@ def test_sbi_npe_recovers_a_known_posterior_and_matches_cli(cli, tmp_path):
     assert r.returncode == 0, r.stderr
     np.testing.assert_allclose(np.load(tmp_path / "s.npy"), s, rtol=1e-9, atol=1e-12)
     assert np.isneginf(model.prior_log_prob(np.array([[2.0, 0.0]]))[0])
+    # any array-like, in any memory order, means the same rows
+    t = np.array([[0.2, 0.5], [0.3, 1.2], [0.55, 0.45]])
+    want = model.prior_log_prob(t)
+    assert np.isneginf(want[1]) and np.isfinite(want[0]) and np.isfinite(want[2])
+    for same in (np.asfortranarray(t), t.tolist(), t.astype(np.float32), np.repeat(t, 2, axis=0)[::2]):
+        np.testing.assert_array_equal(model.prior_log_prob(same), want)
+    np.testing.assert_array_equal(model.sample(list(x_obs), 10, seed=5), model.sample(x_obs, 10, seed=5))
+    with pytest.raises(cd.CosmodiffError, match="seed"):
+        model.sample(x_obs, 10, seed=-1)
+    with pytest.raises(cd.CosmodiffError, match="empty"):
+        model.save("")
 
 
 def test_sbi_rejects_bad_input():
@@ -117,3 +133,18 @@ def test_sbi_rejects_bad_input():
         cd.sbi_train(theta, bad, "npe")
     with pytest.raises(cd.CosmodiffError):
         cd.sbi_load("/nonexistent/model")
+    with pytest.raises(cd.CosmodiffError, match="one \\(low, high\\) pair"):
+        cd.sbi_train(theta, x, "npe", prior=[0.1, 0.6])
+
+
+def test_map_inputs_are_checked():
+    m = np.zeros((16, 16))
+    nan = m.copy()
+    nan[2, 3] = np.nan
+    with pytest.raises(cd.CosmodiffError, match="non-finite value at pixel 35"):
+        cd.kaiser_squires(nan, m, pixel_arcmin=2.0)
+    with pytest.raises(cd.CosmodiffError, match="no source bins"):
+        cd.kaiser_squires(np.zeros((0, 16, 16)), np.zeros((0, 16, 16)))
+    src = cd.WeakLensing(cd.smail_nz(2.0, 1.5, 0.64))
+    with pytest.raises(cd.CosmodiffError, match="lognormal_shifts applies"):
+        cd.simulate_lensing(cd.Cosmology(), src, npix=16, kind="gaussian", lognormal_shifts=[0.1])

@@ -347,6 +347,9 @@ impl SbiModel {
     /// (architecture + standardisation) and `sbi.json` (method, prior,
     /// options, training report).
     pub fn save(&self, dir: &Path) -> Result<(), SbiError> {
+        if dir.as_os_str().is_empty() {
+            return invalid("the model directory path is empty");
+        }
         self.estimator.save(dir)?;
         let meta = ModelMeta {
             method: self.method,
@@ -373,6 +376,23 @@ impl SbiModel {
             path: p.display().to_string(),
             msg: e.to_string(),
         })?;
+        // a hand-edited file must give an error, not a panic or a hang later
+        meta.prior.validate()?;
+        if meta.prior.dim() != meta.dim_theta {
+            return invalid(format!(
+                "{}: the prior has {} parameters but dim_theta = {}",
+                p.display(),
+                meta.prior.dim(),
+                meta.dim_theta
+            ));
+        }
+        let o = &meta.options;
+        if o.mcmc_chains == 0 || o.mcmc_thin == 0 || o.mcmc_warmup > 1_000_000 {
+            return invalid(format!(
+                "{}: need mcmc_chains >= 1, mcmc_thin >= 1 and mcmc_warmup <= 1000000",
+                p.display()
+            ));
+        }
         let estimator = ConditionalEstimator::load(dir)?;
         Ok(Self {
             method: meta.method,

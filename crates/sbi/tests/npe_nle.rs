@@ -85,7 +85,23 @@ fn npe_recovers_gaussian_posterior_and_round_trips_through_disk() {
     let (s2, _) = back.sample(arr1(&xo).view(), 4000, 3).unwrap();
     let diff = (&s - &s2).mapv(f64::abs).fold(0.0f64, |a, &b| a.max(b));
     assert!(diff < 1e-6, "reloaded model samples differ by {diff}");
+    // hand-edited sbi.json: an error on load, not a panic or a hang later
+    let meta = std::fs::read_to_string(dir.join("sbi.json")).unwrap();
+    for (from, to, needle) in [
+        (
+            "\"mcmc_chains\": 100",
+            "\"mcmc_chains\": 0",
+            "mcmc_chains >= 1",
+        ),
+        ("\"dim_theta\": 2", "\"dim_theta\": 3", "dim_theta = 3"),
+    ] {
+        assert!(meta.contains(from), "{from} not in sbi.json");
+        std::fs::write(dir.join("sbi.json"), meta.replace(from, to)).unwrap();
+        let e = SbiModel::load(&dir).err().expect("refused").to_string();
+        assert!(e.contains(needle), "{e}");
+    }
     std::fs::remove_dir_all(&dir).ok();
+    assert!(model.save(std::path::Path::new("")).is_err());
     // Wrong observation size is an error, not a panic.
     assert!(model.sample(arr1(&[0.1, 0.2, 0.3]).view(), 10, 0).is_err());
 }

@@ -249,6 +249,12 @@ impl ScoreModel {
         };
         let config: ScoreModelConfig =
             serde_json::from_str(config_json).map_err(|e| err(format!("{CONFIG}: {e}")))?;
+        // a hand-edited file must give an error, not a panic further on
+        config.grid().map_err(|e| err(format!("{CONFIG}: {e}")))?;
+        config
+            .sde
+            .validate()
+            .map_err(|e| err(format!("{CONFIG}: {e}")))?;
         config.unet.validate(config.side)?;
         if !(config.data_std > 0.0 && config.data_std.is_finite()) {
             return invalid(format!("{CONFIG}: data_std must be positive"));

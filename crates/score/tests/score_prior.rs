@@ -125,6 +125,12 @@ fn model_directory_round_trips() {
     std::fs::write(dir.join("score_model.json"), v.to_string()).unwrap();
     let e = ScoreModel::load(&dir).unwrap_err().to_string();
     assert!(e.contains("radial_power"), "{e}");
+    // a map size past the grid limit: an error, not a panic in the power table
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    v["side"] = serde_json::json!(1_000_000);
+    std::fs::write(dir.join("score_model.json"), v.to_string()).unwrap();
+    let e = ScoreModel::load(&dir).unwrap_err().to_string();
+    assert!(e.contains("too large"), "{e}");
     let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
     v["unet"]["embed_dim"] = serde_json::json!(16);
     std::fs::write(dir.join("score_model.json"), v.to_string()).unwrap();

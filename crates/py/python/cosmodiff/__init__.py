@@ -126,6 +126,16 @@ def _f64(x: Any, name: str = "array") -> np.ndarray:
     return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
 
 
+def _n(x: Any, name: str) -> int:
+    """A non-negative whole number (counts, sizes, seeds): 3, 3.0 and
+    np.int64(3) pass; 2.7, -1, True and "3" raise CosmodiffError naming it."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
+        raise CosmodiffError(f"{name} = {x!r}: expected a whole number >= 0")
+    if not float(x).is_integer() or x < 0:
+        raise CosmodiffError(f"{name} = {x!r}: expected a whole number >= 0")
+    return int(x)
+
+
 def _vectorised(cosmo: Cosmology, a: ArrayLike, quantity: str):
     arr = _f64(a, "a")
     out = _core.background(cosmo, arr, quantity)
@@ -256,7 +266,7 @@ def noise_cl(tracers: Union[Tracer, Sequence[Tracer]], ell: ArrayLike) -> np.nda
 
 def tracer_pairs(n: int) -> np.ndarray:
     """Pair indices ``[n_pairs, 2]`` ((i, j) with j >= i), the row order of every C_ell array."""
-    return _core.tracer_pairs(int(n))
+    return _core.tracer_pairs(_n(n, "n"))
 
 
 def gaussian_covariance(cl_total: ArrayLike, n_tracers: int, ell: ArrayLike, f_sky: float) -> np.ndarray:
@@ -265,7 +275,7 @@ def gaussian_covariance(cl_total: ArrayLike, n_tracers: int, ell: ArrayLike, f_s
     ``cl_total`` = signal + noise ``[n_pairs, n_ell]``;
     Cov = (C_ac C_bd + C_ad C_bc) / ((2 ell + 1) Delta_ell f_sky), Delta_ell = numpy.gradient(ell).
     """
-    return _core.gaussian_covariance(_f64(cl_total, "cl_total"), int(n_tracers), _f64(ell, "ell").ravel(), float(f_sky))
+    return _core.gaussian_covariance(_f64(cl_total, "cl_total"), _n(n_tracers, "n_tracers"), _f64(ell, "ell").ravel(), float(f_sky))
 
 
 def cl_gradient(
@@ -360,10 +370,10 @@ def simulate_lensing(
     return _core.simulate_lensing(
         cosmo,
         _sources(sources),
-        int(npix),
+        _n(npix, "npix"),
         float(pixel_arcmin),
         kind,
-        int(seed),
+        _n(seed, "seed"),
         None if lognormal_shifts is None else list(lognormal_shifts),
         transfer,
         nonlinear,
@@ -383,6 +393,8 @@ def kaiser_squires(
     a1, a2 = _f64(e1, "e1"), _f64(e2, "e2")
     if a1.shape != a2.shape:
         raise CosmodiffError(f"e1 has shape {a1.shape} but e2 has {a2.shape}")
+    if a1.ndim == 3 and a1.shape[0] == 0:
+        raise CosmodiffError("e1: no source bins (shape [0, npix, npix])")
     if a1.ndim == 3:
         res = [_core.kaiser_squires(a1[b], a2[b], float(pixel_arcmin), float(smoothing_arcmin)) for b in range(a1.shape[0])]
         return np.stack([r[0] for r in res]), np.stack([r[1] for r in res])
@@ -424,7 +436,7 @@ def wiener(
     m = None if mask is None else _f64(mask, "mask")
     return _core.wiener(
         a1, a2, sd, float(pixel_arcmin), _f64(ell, "ell").ravel(), _f64(cl, "cl").ravel(),
-        m, int(samples), int(seed), float(tol), int(max_iter), bool(b_mode),
+        m, _n(samples, "samples"), _n(seed, "seed"), float(tol), _n(max_iter, "max_iter"), bool(b_mode),
     )
 
 
@@ -451,7 +463,7 @@ def measure_cl(
     x = _f64(a, "a")
     y = x if b is None else _f64(b, "b")
     return _core.measure_cl(
-        x, y, float(pixel_arcmin), int(n_bins),
+        x, y, float(pixel_arcmin), _n(n_bins, "n_bins"),
         None if lmin is None else float(lmin), None if lmax is None else float(lmax), spacing,
         None if edges is None else [float(v) for v in _f64(edges, "edges").ravel()],
         None if mask is None else _f64(mask, "mask"),
@@ -554,8 +566,8 @@ def sample_cl(
         None if data_cl is None else _f64(data_cl, "data_cl"), transfer, nonlinear,
     )
     out = _core.run_nuts_cl(
-        like, priors, int(chains), int(warmup), int(draws), int(seed), bool(progress),
-        None if init is None else [float(v) for v in init], float(target_accept), int(max_depth),
+        like, priors, _n(chains, "chains"), _n(warmup, "warmup"), _n(draws, "draws"), _n(seed, "seed"), bool(progress),
+        None if init is None else [float(v) for v in init], float(target_accept), _n(max_depth, "max_depth"),
     )
     out["summary"] = json.loads(out.pop("summary_json"))
     out["likelihood"] = like
@@ -630,7 +642,7 @@ def massmap_diffusion(
     m = None if mask is None else _f64(mask, "mask")
     return _core.massmap_diffusion(
         a1, a2, sd, m, None if pixel_arcmin is None else float(pixel_arcmin),
-        None if prior is None else str(prior), int(samples), int(steps), int(seed),
+        None if prior is None else str(prior), _n(samples, "samples"), _n(steps, "steps"), _n(seed, "seed"),
         str(sampler), bool(independent), bool(progress),
     )
 
@@ -685,12 +697,17 @@ def sbi_train(
     if isinstance(prior, (str, bytes)) or hasattr(prior, "__fspath__"):
         prior_file = str(prior)
     elif prior is not None:
-        prior_box = [(float(lo), float(hi)) for lo, hi in prior]
+        try:
+            prior_box = [(float(lo), float(hi)) for lo, hi in prior]
+        except (TypeError, ValueError):
+            raise CosmodiffError(
+                f"prior = {prior!r}: expected None, a TOML file path, or one (low, high) pair per parameter"
+            ) from None
     return _core.sbi_train(
         _f64(theta, "theta"), _f64(x, "x"), str(method), prior_file, prior_box,
-        flow, embedding, None if summary_dim is None else int(summary_dim),
-        int(transforms), int(hidden), None if bins is None else int(bins), float(lr), int(batch_size),
-        int(max_epochs), int(patience), float(weight_decay), bool(cosine), int(seed),
+        flow, embedding, None if summary_dim is None else _n(summary_dim, "summary_dim"),
+        _n(transforms, "transforms"), _n(hidden, "hidden"), None if bins is None else _n(bins, "bins"), float(lr), _n(batch_size, "batch_size"),
+        _n(max_epochs, "max_epochs"), _n(patience, "patience"), float(weight_decay), bool(cosine), _n(seed, "seed"),
         bool(progress),
     )
 
