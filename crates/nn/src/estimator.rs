@@ -242,7 +242,10 @@ impl ConditionalEstimator {
 
     /// Write `DIR/weights.safetensors` and `DIR/estimator.json`.
     pub fn save(&self, dir: &Path) -> Result<(), NnError> {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(|e| NnError::Checkpoint {
+            path: dir.display().to_string(),
+            msg: format!("cannot create the model directory: {e}"),
+        })?;
         let path = dir.join(WEIGHTS);
         let mut store = crate::checkpoint::weights_store(&path);
         self.net
@@ -272,10 +275,28 @@ impl ConditionalEstimator {
         let device = default_device();
         let mut net = config.init_net(&device)?;
         let path = dir.join(WEIGHTS);
+        if !path.is_file() {
+            return Err(NnError::Checkpoint {
+                path: path.display().to_string(),
+                msg: format!("missing (a model directory holds {CONFIG} and {WEIGHTS})"),
+            });
+        }
         let mut store = SafetensorsStore::from_file(path.clone());
-        net.load_from(&mut store).map_err(|e| NnError::Checkpoint {
-            path: path.display().to_string(),
-            msg: e.to_string(),
+        net.load_from(&mut store).map_err(|e| {
+            // burn lists every mismatching tensor over many lines; the
+            // first line says enough
+            let full = e.to_string();
+            let first: String = full
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(240)
+                .collect();
+            NnError::Checkpoint {
+                path: path.display().to_string(),
+                msg: format!("does not match the network of {CONFIG}: {first} ..."),
+            }
         })?;
         Ok(Self {
             config,

@@ -94,8 +94,11 @@ impl TrainConfig {
                 self.weight_decay
             ));
         }
-        if self.batch_size == 0 || self.max_epochs == 0 {
-            return invalid("batch size and max epochs must be at least 1");
+        if self.batch_size == 0 {
+            return invalid("batch size must be at least 1");
+        }
+        if self.max_epochs == 0 {
+            return invalid("max epochs must be at least 1");
         }
         if !(0.0..0.9).contains(&self.validation_fraction) {
             return invalid(format!(

@@ -83,7 +83,11 @@ impl PySbiModel {
             return Err(bad(format!("seed = {seed}: expected an integer >= 0")));
         }
         let (num_samples, seed) = (num_samples as usize, seed as u64);
-        let xo = rows(&crate::to_f64(x_obs, "x_obs")?, "x_obs", true)?;
+        let mut xo = rows(&crate::to_f64(x_obs, "x_obs")?, "x_obs", true)?;
+        // one map of a CNN model ([side, side]) is one observation
+        if xo.nrows() > 1 && xo.len() == self.inner.dim_x {
+            xo = xo.into_shape_with_order((1, self.inner.dim_x)).map_err(err)?;
+        }
         if xo.nrows() != 1 {
             return Err(bad(format!("x_obs: one observation expected ([dim_x] or [1, dim_x]), got {} rows", xo.nrows())));
         }

@@ -111,6 +111,8 @@ def test_sbi_npe_recovers_a_known_posterior_and_matches_cli(cli, tmp_path):
     for same in (np.asfortranarray(t), t.tolist(), t.astype(np.float32), np.repeat(t, 2, axis=0)[::2]):
         np.testing.assert_array_equal(model.prior_log_prob(same), want)
     np.testing.assert_array_equal(model.sample(list(x_obs), 10, seed=5), model.sample(x_obs, 10, seed=5))
+    # an observation of dim_x values in another shape (a CNN model's map) is one observation
+    np.testing.assert_array_equal(model.sample(x_obs.reshape(2, 1), 10, seed=5), model.sample(x_obs, 10, seed=5))
     with pytest.raises(cd.CosmodiffError, match="seed"):
         model.sample(x_obs, 10, seed=-1)
     with pytest.raises(cd.CosmodiffError, match="empty"):
@@ -125,6 +127,8 @@ def test_sbi_rejects_bad_input():
         cd.sbi_train(theta, x[:50], "npe")
     with pytest.raises(cd.CosmodiffError, match="embedding"):
         cd.sbi_train(theta, x, "npe", summary_dim=2)
+    with pytest.raises(cd.CosmodiffError, match="max epochs must be at least 1"):
+        cd.sbi_train(theta, x, "npe", max_epochs=0)
     with pytest.raises(cd.CosmodiffError, match="bins applies to spline flows"):
         cd.sbi_train(theta, x, "nle", bins=4)
     bad = x.copy()

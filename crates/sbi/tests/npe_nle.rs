@@ -100,6 +100,10 @@ fn npe_recovers_gaussian_posterior_and_round_trips_through_disk() {
         let e = SbiModel::load(&dir).err().expect("refused").to_string();
         assert!(e.contains(needle), "{e}");
     }
+    std::fs::write(dir.join("sbi.json"), &meta).unwrap();
+    std::fs::remove_file(dir.join("weights.safetensors")).unwrap();
+    let e = SbiModel::load(&dir).err().expect("refused").to_string();
+    assert!(e.contains("weights.safetensors: missing"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
     assert!(model.save(std::path::Path::new("")).is_err());
     // Wrong observation size is an error, not a panic.

@@ -277,7 +277,13 @@ impl ScoreModel {
         net.load_from(&mut store).map_err(|e| {
             // burn lists every mismatching tensor; the first one says enough.
             let full = e.to_string();
-            let short: String = full.chars().take(240).collect();
+            let short: String = full
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(240)
+                .collect();
             let more = if short.len() < full.len() { " ..." } else { "" };
             err(format!(
                 "{WEIGHTS} does not match the network of {CONFIG}: {short}{more}"

@@ -278,7 +278,11 @@ fn sample(a: &SampleArgs) -> Result<()> {
         bail!("--out {}: the samples are written as .npy", a.out.display());
     }
     let model = SbiModel::load(&a.model)?;
-    let xo = read_matrix(&a.x_obs, "--x-obs", true)?;
+    let mut xo = read_matrix(&a.x_obs, "--x-obs", true)?;
+    // one map of a CNN model ([side, side]) is one observation
+    if xo.nrows() > 1 && xo.len() == model.dim_x {
+        xo = xo.into_shape_with_order((1, model.dim_x))?;
+    }
     if xo.nrows() != 1 {
         bail!(
             "--x-obs must hold one observation ([dim_x] or [1, dim_x]); got {} rows",
