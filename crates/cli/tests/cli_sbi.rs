@@ -221,4 +221,22 @@ fn bounding_box_prior_and_errors() {
             .arg(p.join("b")),
         "two_moons",
     );
+    fails(
+        bin()
+            .args([
+                "sbi",
+                "benchmark",
+                "--task",
+                "two_moons",
+                "--num-simulations",
+                "1000",
+                "--method",
+                "npe",
+                "--observations",
+                "1,1",
+                "--out",
+            ])
+            .arg(p.join("b")),
+        "1 is listed twice",
+    );
 }

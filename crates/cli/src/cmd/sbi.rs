@@ -312,6 +312,10 @@ fn benchmark(a: &BenchArgs) -> Result<()> {
     if let Some(o) = a.observations.iter().find(|&&o| !(1..=5).contains(&o)) {
         bail!("--observations {o}: reference posteriors exist for observations 1-5");
     }
+    let obs = &a.observations;
+    if let Some(o) = (1..obs.len()).find(|&i| obs[..i].contains(&obs[i])) {
+        bail!("--observations: {} is listed twice", obs[o]);
+    }
     let reference = find_reference_root(a.reference.as_deref())?;
     let opts = options(method, &a.net, a.seed)?;
     let r = run_task(
