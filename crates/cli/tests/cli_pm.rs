@@ -94,16 +94,21 @@ fn pm_run_writes_snapshots_at_requested_a() {
         rms(2)
     );
 
-    // a snapshot outside [a_start, a_end] is a one-line error (exit 2)
-    std::fs::write(&cfg, CFG.replace("[1.0, 0.25, 0.4]", "[0.05]")).unwrap();
-    fails(
-        bin()
-            .args(["pm", "run", "--config"])
-            .arg(&cfg)
-            .arg("--out")
-            .arg(dir.path().join("bad")),
-        "snapshot a = 0.05",
-    );
+    // a snapshot outside [a_start, a_end] or listed twice is a one-line error (exit 2)
+    for (snaps, needle) in [
+        ("[0.05]", "snapshot a = 0.05"),
+        ("[0.5, 1.0, 0.5]", "a = 0.5 is listed twice"),
+    ] {
+        std::fs::write(&cfg, CFG.replace("[1.0, 0.25, 0.4]", snaps)).unwrap();
+        fails(
+            bin()
+                .args(["pm", "run", "--config"])
+                .arg(&cfg)
+                .arg("--out")
+                .arg(dir.path().join("bad")),
+            needle,
+        );
+    }
 }
 
 fn run_cfg(dir: &Path, name: &str, cfg: &str) -> std::path::PathBuf {

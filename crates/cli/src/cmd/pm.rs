@@ -329,7 +329,9 @@ pub fn run(c: &Command) -> Result<()> {
         bail!("[steps] snapshots: {a} is not a number");
     }
     snap_a.sort_by(f64::total_cmp);
-    snap_a.dedup();
+    if let Some(w) = snap_a.windows(2).find(|w| w[0] == w[1]) {
+        bail!("[steps] snapshots: a = {} is listed twice", w[0]);
+    }
     let (st, snaps) = pm
         .simulate_snapshots(&lin, &sch, &growth, &snap_a)
         .map_err(|e| anyhow!("{}: [steps] {e}", config.display()))?;
