@@ -296,11 +296,13 @@ fn pm_run_gradient_matches_finite_differences() {
     assert_eq!(num(&jl, "dloss_dOmega_m_linear_power"), 0.0);
 
     // errors are one line, exit 2
+    std::fs::write(d.join("ragged_pk.txt"), "0.1 100\n0.2 80 1\n").unwrap();
     for (bad, msg) in [
         ("loss = \"bogus\"\ntarget = \"ones.npy\"", "loss = \"bogus\""),
         ("loss = \"mse\"", "target"),
         ("loss = \"mse\"\ntarget = \"ones.npy\"\npk_form = \"log\"", "pk_form"),
         ("loss = \"pk\"\ntarget = \"target_pk.txt\"\nk_min = 5.0\nk_max = 6.0\ntarget_column = 5", "no P(k) bin"),
+        ("loss = \"pk\"\ntarget = \"ragged_pk.txt\"", "3 columns where earlier rows have 2"),
     ] {
         let p = d.join("bad.toml");
         std::fs::write(&p, cfg("sigma8 = 0.8", "w.npy", bad)).unwrap();
@@ -313,6 +315,6 @@ fn pm_run_gradient_matches_finite_differences() {
             msg,
         );
     }
-    // all four are refused before the simulation runs
+    // all are refused before the simulation runs
     assert!(!d.join("bad/density.npy").exists());
 }

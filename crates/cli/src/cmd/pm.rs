@@ -571,6 +571,7 @@ fn read_pk_table(path: &Path, col: usize) -> Result<Vec<(f64, f64)>> {
     let txt = std::fs::read_to_string(path)
         .with_context(|| format!("[gradient] target {}", path.display()))?;
     let mut rows = vec![];
+    let mut ncols = None;
     for (i, l) in txt.lines().enumerate() {
         let l = l.trim();
         if l.is_empty() || l.starts_with('#') {
@@ -594,6 +595,17 @@ fn read_pk_table(path: &Path, col: usize) -> Result<Vec<(f64, f64)>> {
                 i + 1,
                 v.len()
             );
+        }
+        // a row with another column count is a damaged or concatenated table
+        match ncols {
+            None => ncols = Some(v.len()),
+            Some(n) if n != v.len() => bail!(
+                "[gradient] target {}: line {}: {} columns where earlier rows have {n}",
+                path.display(),
+                i + 1,
+                v.len()
+            ),
+            Some(_) => {}
         }
         let (k, p) = (v[0], v[col - 1]);
         if !(k > 0.0 && p > 0.0 && k.is_finite() && p.is_finite()) {
