@@ -23,3 +23,21 @@ pub fn make_readable(path: &std::path::Path) -> std::io::Result<()> {
     let _ = path;
     Ok(())
 }
+
+/// One line of a failed weights load: burn lists every mismatching tensor
+/// over many lines; the first (at most 240 characters) says enough.
+pub fn load_error_line(e: &impl std::fmt::Display) -> String {
+    let full = e.to_string();
+    let first: String = full
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(240)
+        .collect();
+    if first.len() < full.len() {
+        format!("{first} ...")
+    } else {
+        first
+    }
+}

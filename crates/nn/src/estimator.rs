@@ -282,21 +282,12 @@ impl ConditionalEstimator {
             });
         }
         let mut store = SafetensorsStore::from_file(path.clone());
-        net.load_from(&mut store).map_err(|e| {
-            // burn lists every mismatching tensor over many lines; the
-            // first line says enough
-            let full = e.to_string();
-            let first: String = full
-                .lines()
-                .next()
-                .unwrap_or("")
-                .chars()
-                .take(240)
-                .collect();
-            NnError::Checkpoint {
-                path: path.display().to_string(),
-                msg: format!("does not match the network of {CONFIG}: {first} ..."),
-            }
+        net.load_from(&mut store).map_err(|e| NnError::Checkpoint {
+            path: path.display().to_string(),
+            msg: format!(
+                "does not match the network of {CONFIG}: {}",
+                crate::checkpoint::load_error_line(&e)
+            ),
         })?;
         Ok(Self {
             config,

@@ -6,29 +6,14 @@ use crate::{bad, err, vec2};
 use cosmodiff_infer::Prior;
 use cosmodiff_sbi::{EmbeddingKind, FlowKind, LrSchedule, Method, SbiModel, SbiOptions, SbiPrior};
 use numpy::ndarray::{Array2, ArrayView1};
-use numpy::{PyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{PyArray2, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
 
-/// Rows of a float64 array: [N] -> [N, 1] (or one row with `one_row`),
-/// [N, ...] -> [N, prod(...)]; finite values only.
-fn rows(a: &PyReadonlyArrayDyn<'_, f64>, what: &str, one_row: bool) -> PyResult<Array2<f64>> {
-    let s = a.shape();
-    let (r, c) = match s.len() {
-        0 => return Err(bad(format!("{what}: a scalar; expected an array"))),
-        1 if one_row => (1, s[0]),
-        1 => (s[0], 1),
-        _ => (s[0], s[1..].iter().product()),
-    };
-    if r == 0 || c == 0 {
-        return Err(bad(format!("{what}: empty array of shape {s:?}")));
-    }
-    let v = crate::slice(a, what)?;
-    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(bad(format!("{what}: non-finite value in row {}", i / c)));
-    }
-    Array2::from_shape_vec((r, c), v.to_vec()).map_err(err)
+/// Rows of an array-like (see `cosmodiff_sbi::arrays::rows`).
+fn rows(a: &PyReadonlyArrayDyn<'_, f64>, what: &str) -> PyResult<Array2<f64>> {
+    cosmodiff_sbi::arrays::rows(a.as_array(), what, false).map_err(err)
 }
 
 /// A trained neural posterior (NPE) or likelihood (NLE) estimator with its prior.
@@ -83,28 +68,21 @@ impl PySbiModel {
             return Err(bad(format!("seed = {seed}: expected an integer >= 0")));
         }
         let (num_samples, seed) = (num_samples as usize, seed as u64);
-        let mut xo = rows(&crate::to_f64(x_obs, "x_obs")?, "x_obs", true)?;
-        // one map of a CNN model ([side, side]) is one observation
-        if xo.nrows() > 1 && xo.len() == self.inner.dim_x {
-            xo = xo.into_shape_with_order((1, self.inner.dim_x)).map_err(err)?;
-        }
-        if xo.nrows() != 1 {
-            return Err(bad(format!("x_obs: one observation expected ([dim_x] or [1, dim_x]), got {} rows", xo.nrows())));
-        }
-        let (s, _) = self.inner.sample(xo.row(0), num_samples, seed).map_err(err)?;
+        let xo = self.inner.observation(crate::to_f64(x_obs, "x_obs")?.as_array(), "x_obs").map_err(err)?;
+        let (s, _) = self.inner.sample(xo.view(), num_samples, seed).map_err(err)?;
         let d = self.inner.dim_theta();
         vec2(py, s.outer_iter().map(|r| r.to_vec()).collect(), d)
     }
     /// Learned summaries f(x) [N, summary_dim] of an NPE model with an embedding network.
     fn summaries<'py>(&self, py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        let x = rows(&crate::to_f64(x, "x")?, "x", false)?;
+        let x = rows(&crate::to_f64(x, "x")?, "x")?;
         let s = self.inner.summaries(x.view()).map_err(err)?;
         let c = s.ncols();
         vec2(py, s.outer_iter().map(|r| r.to_vec()).collect(), c)
     }
     /// Log prior density of each row of theta [N, dim_theta] (-inf outside the support).
     fn prior_log_prob(&self, theta: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
-        let t = rows(&crate::to_f64(theta, "theta")?, "theta", false)?;
+        let t = rows(&crate::to_f64(theta, "theta")?, "theta")?;
         self.inner.prior.check_dim(t.ncols(), "theta").map_err(err)?;
         Ok(t.outer_iter().map(|r: ArrayView1<f64>| self.inner.prior.log_prob(r)).collect())
     }
@@ -145,8 +123,8 @@ fn sbi_train(
     progress: bool,
 ) -> PyResult<PySbiModel> {
     let method = Method::parse(method).map_err(err)?;
-    let theta = rows(&theta, "theta", false)?;
-    let x = rows(&x, "x", false)?;
+    let theta = rows(&theta, "theta")?;
+    let x = rows(&x, "x")?;
     if theta.nrows() != x.nrows() {
         return Err(bad(format!("theta has {} simulations but x has {}", theta.nrows(), x.nrows())));
     }

@@ -17,6 +17,7 @@
 //! the networks. It is a separate crate so that `cosmodiff-infer` (and the
 //! Python package built on it) does not compile burn.
 
+pub mod arrays;
 pub mod benchmark;
 pub mod calibration;
 pub mod error;

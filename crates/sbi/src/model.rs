@@ -18,7 +18,7 @@ use cosmodiff_nn::{
     ConditionalEstimator, EmbeddingConfig, EmbeddingKind, FlowConfig, FlowKind, TrainConfig,
     TrainReport,
 };
-use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewD, Axis};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
@@ -196,6 +196,24 @@ impl SbiModel {
             return invalid("summaries exist for NPE models only");
         }
         Ok(self.estimator.summaries(x)?)
+    }
+
+    /// One observation from an array: `[dim_x]`, `[1, dim_x]`, or any shape
+    /// holding `dim_x` values (a CNN model's `[side, side]` map).
+    pub fn observation(&self, x: ArrayViewD<f64>, what: &str) -> Result<Array1<f64>, SbiError> {
+        let mut xo = crate::arrays::rows(x, what, true)?;
+        if xo.nrows() > 1 && xo.len() == self.dim_x {
+            xo = xo
+                .into_shape_with_order((1, self.dim_x))
+                .expect("dim_x values");
+        }
+        if xo.nrows() != 1 {
+            return invalid(format!(
+                "{what} must hold one observation ([dim_x] or [1, dim_x]); got {} rows",
+                xo.nrows()
+            ));
+        }
+        Ok(xo.row(0).to_owned())
     }
 
     /// `n` posterior draws `[n, dim_theta]` for one observation.

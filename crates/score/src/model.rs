@@ -275,18 +275,9 @@ impl ScoreModel {
         }
         let mut net = config.unet.init(&default_device());
         net.load_from(&mut store).map_err(|e| {
-            // burn lists every mismatching tensor; the first one says enough.
-            let full = e.to_string();
-            let short: String = full
-                .lines()
-                .next()
-                .unwrap_or("")
-                .chars()
-                .take(240)
-                .collect();
-            let more = if short.len() < full.len() { " ..." } else { "" };
             err(format!(
-                "{WEIGHTS} does not match the network of {CONFIG}: {short}{more}"
+                "{WEIGHTS} does not match the network of {CONFIG}: {}",
+                cosmodiff_nn::checkpoint::load_error_line(&e)
             ))
         })?;
         Self::from_parts(config, net)

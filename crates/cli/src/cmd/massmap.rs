@@ -158,10 +158,9 @@ impl Args {
         only(self.sampler.is_some(), "--sampler", &[Diffusion])?;
         only(self.steps.is_some(), "--steps", &[Diffusion])?;
         only(self.independent, "--independent", &[Diffusion])?;
-        if self.independent && self.sampler == Some(DiffusionSampler::AnnealedHmc) {
-            bail!("--independent applies to --sampler reverse-sde only (annealed-HMC chains are always independent)");
-        }
-        Ok(())
+        self.sampler
+            .unwrap_or(DiffusionSampler::ReverseSde)
+            .check_independent(self.independent)
     }
 }
 
@@ -564,6 +563,15 @@ fn load_prior(dir: Option<&Path>) -> Result<ScoreModel> {
 }
 
 impl DiffusionSampler {
+    /// `--independent` changes the reverse SDE only (annealed-HMC chains are
+    /// always independent); shared by `massmap` and `prior evaluate`.
+    pub fn check_independent(self, independent: bool) -> Result<()> {
+        if independent && self == DiffusionSampler::AnnealedHmc {
+            bail!("--independent applies to --sampler reverse-sde only (annealed-HMC chains are always independent)");
+        }
+        Ok(())
+    }
+
     pub fn settings(
         self,
         steps: usize,

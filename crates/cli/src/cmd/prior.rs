@@ -542,9 +542,7 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
     if a.prior_samples == 1 {
         bail!("--prior-samples 1: give 0 (skip the prior check) or >= 2");
     }
-    if a.independent && a.sampler == DiffusionSampler::AnnealedHmc {
-        bail!("--independent applies to --sampler reverse-sde only (annealed-HMC chains are always independent)");
-    }
+    a.sampler.check_independent(a.independent)?;
     let model = match &a.prior {
         Some(d) => ScoreModel::load(d).map_err(|e| anyhow!("--prior: {e}"))?,
         None => ScoreModel::default_model().map_err(|e| anyhow!("default prior: {e}"))?,

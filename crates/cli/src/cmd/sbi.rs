@@ -4,13 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args as ClapArgs, Subcommand};
 use cosmodiff_infer::sbi::tasks::Task;
 use cosmodiff_nn::{EmbeddingKind, FlowKind, LrSchedule};
+use cosmodiff_sbi::arrays::rows;
 use cosmodiff_sbi::benchmark::{find_reference_root, run_task};
 use cosmodiff_sbi::{Method, SbiModel, SbiOptions, SbiPrior};
-use ndarray::{Array2, Ix2};
+use ndarray::Array2;
 use ndarray_npy::write_npy;
 
 #[derive(Subcommand, Debug)]
@@ -142,33 +143,15 @@ pub fn run(c: &Command) -> Result<()> {
     }
 }
 
-/// Read a float .npy (float64 or float32) as a matrix: 1-D -> one row per
-/// value only when `one_row` is false; higher ranks are flattened per row.
-fn read_matrix(path: &Path, what: &str, one_row: bool) -> Result<Array2<f64>> {
+/// Read a float .npy (float64 or float32) as a matrix (see
+/// [`cosmodiff_sbi::arrays::rows`]).
+fn read_matrix(path: &Path, what: &str) -> Result<Array2<f64>> {
     let a = crate::io::read_float_npy(path, what)?;
-    let shape = a.shape().to_vec();
-    let (r, c) = match shape.len() {
-        0 => bail!("{what} {} is a scalar; expected an array", path.display()),
-        1 if one_row => (1, shape[0]),
-        1 => (shape[0], 1),
-        _ => (shape[0], shape[1..].iter().product()),
-    };
-    if r == 0 || c == 0 {
-        bail!("{what} {} is empty (shape {shape:?})", path.display());
-    }
-    let a = a
-        .into_shape_with_order((r, c))
-        .map_err(|e| anyhow!("{what}: {e}"))?;
-    let a = a
-        .into_dimensionality::<Ix2>()
-        .map_err(|e| anyhow!("{what}: {e}"))?;
-    if let Some(i) = a
-        .outer_iter()
-        .position(|row| row.iter().any(|v| !v.is_finite()))
-    {
-        bail!("{what} {} has non-finite values in row {i}", path.display());
-    }
-    Ok(a)
+    Ok(rows(
+        a.view(),
+        &format!("{what} {}", path.display()),
+        false,
+    )?)
 }
 
 fn options(method: Method, net: &NetArgs, seed: u64) -> Result<SbiOptions> {
@@ -214,8 +197,8 @@ fn train(a: &TrainArgs) -> Result<()> {
             a.out.display()
         );
     }
-    let theta = read_matrix(&a.theta, "--theta", false)?;
-    let x = read_matrix(&a.x, "--x", false)?;
+    let theta = read_matrix(&a.theta, "--theta")?;
+    let x = read_matrix(&a.x, "--x")?;
     if theta.nrows() != x.nrows() {
         bail!(
             "--theta has {} simulations but --x has {}",
@@ -278,18 +261,9 @@ fn sample(a: &SampleArgs) -> Result<()> {
         bail!("--out {}: the samples are written as .npy", a.out.display());
     }
     let model = SbiModel::load(&a.model)?;
-    let mut xo = read_matrix(&a.x_obs, "--x-obs", true)?;
-    // one map of a CNN model ([side, side]) is one observation
-    if xo.nrows() > 1 && xo.len() == model.dim_x {
-        xo = xo.into_shape_with_order((1, model.dim_x))?;
-    }
-    if xo.nrows() != 1 {
-        bail!(
-            "--x-obs must hold one observation ([dim_x] or [1, dim_x]); got {} rows",
-            xo.nrows()
-        );
-    }
-    let (s, info) = model.sample(xo.row(0), a.num_samples, a.seed)?;
+    let x = crate::io::read_float_npy(&a.x_obs, "--x-obs")?;
+    let xo = model.observation(x.view(), &format!("--x-obs {}", a.x_obs.display()))?;
+    let (s, info) = model.sample(xo.view(), a.num_samples, a.seed)?;
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
