@@ -84,8 +84,8 @@ pub struct Wiener {
     /// Prior power per mode in pixel units `C_k / A` (ell = 0 set to 0).
     s: Vec<f64>,
     sqrt_s: Vec<f64>,
+    /// Per-pixel inverse noise variance, mask weights included (0 = unobserved).
     inv_var: Vec<f64>,
-    noise_std: Vec<f64>,
     /// Fused per-mode kernels `S^{1/2} P` and `S^{1/2} conj(P)`.
     h_fwd: Vec<cosmodiff_field::C64>,
     h_adj: Vec<cosmodiff_field::C64>,
@@ -133,18 +133,6 @@ impl Wiener {
         let a = grid.pixel_area_sr();
         let s: Vec<f64> = power.iter().map(|p| p / a).collect();
         let sqrt_s = s.iter().map(|v| v.sqrt()).collect();
-        // The effective per-pixel noise: a mask value m in (0, 1] is an
-        // inverse-variance weight (std / sqrt(m)), as in the CG solver.
-        let noise_std = inv_var
-            .iter()
-            .map(|&w| {
-                if w > 0.0 {
-                    (1.0 / w).sqrt()
-                } else {
-                    f64::INFINITY
-                }
-            })
-            .collect();
         let op = ShearOp::new(grid);
         let h_fwd: Vec<cosmodiff_field::C64> = op
             .kernel()
@@ -158,7 +146,6 @@ impl Wiener {
             s,
             sqrt_s,
             inv_var,
-            noise_std,
             h_fwd,
             h_adj,
         })
@@ -297,19 +284,21 @@ impl Wiener {
                 "need lambda0 >= 1, 0 < cooling < 1, tol > 0",
             ));
         }
+        // The per-pixel noise variance N = 1/inv_var: a mask value m in
+        // (0, 1] weights the pixel (N = sigma^2 / m), as in the CG solver.
         let tau = self
-            .noise_std
+            .inv_var
             .iter()
-            .filter(|s| s.is_finite())
-            .map(|s| s * s)
+            .filter(|&&w| w > 0.0)
+            .map(|w| 1.0 / w)
             .fold(f64::INFINITY, f64::min);
         // Nbar^-1 per pixel: inf where N == tau (t = d there), 0 where masked.
         let nbar_inv: Vec<f64> = self
-            .noise_std
+            .inv_var
             .iter()
-            .map(|s| {
-                let v = s * s - tau;
-                if !s.is_finite() {
+            .map(|&w| {
+                let v = 1.0 / w - tau;
+                if w == 0.0 {
                     0.0
                 } else if v <= 1e-14 * tau {
                     f64::INFINITY
