@@ -136,6 +136,15 @@ def _n(x: Any, name: str) -> int:
     return int(x)
 
 
+def _shear_inputs(e1: ArrayLike, e2: ArrayLike, noise_std: ArrayLike, mask: Optional[ArrayLike]):
+    """One shear map's arrays: e1, e2, noise_std (a scalar fills e1's shape), mask or None."""
+    a1, a2 = _f64(e1, "e1"), _f64(e2, "e2")
+    sd = _f64(noise_std, "noise_std")
+    if sd.ndim == 0:
+        sd = np.full(a1.shape, float(sd))
+    return a1, a2, sd, None if mask is None else _f64(mask, "mask")
+
+
 def _vectorised(cosmo: Cosmology, a: ArrayLike, quantity: str):
     arr = _f64(a, "a")
     out = _core.background(cosmo, arr, quantity)
@@ -429,11 +438,7 @@ def wiener(
     posterior), ``kappa_std`` (per-pixel posterior sd, if samples >= 2),
     ``iterations``, ``residual``.
     """
-    a1, a2 = _f64(e1, "e1"), _f64(e2, "e2")
-    sd = _f64(noise_std, "noise_std")
-    if sd.ndim == 0:
-        sd = np.full(a1.shape, float(sd))
-    m = None if mask is None else _f64(mask, "mask")
+    a1, a2, sd, m = _shear_inputs(e1, e2, noise_std, mask)
     return _core.wiener(
         a1, a2, sd, float(pixel_arcmin), _f64(ell, "ell").ravel(), _f64(cl, "cl").ravel(),
         m, _n(samples, "samples"), _n(seed, "seed"), float(tol), _n(max_iter, "max_iter"), bool(b_mode),
@@ -635,11 +640,7 @@ def massmap_diffusion(
     ``samples`` ``[samples, npix, npix]``, ``pixel_arcmin``, ``antithetic``
     (whether samples 2j, 2j+1 are pairs), ``acceptance`` (annealed HMC).
     """
-    a1, a2 = _f64(e1, "e1"), _f64(e2, "e2")
-    sd = _f64(noise_std, "noise_std")
-    if sd.ndim == 0:
-        sd = np.full(a1.shape, float(sd))
-    m = None if mask is None else _f64(mask, "mask")
+    a1, a2, sd, m = _shear_inputs(e1, e2, noise_std, mask)
     return _core.massmap_diffusion(
         a1, a2, sd, m, None if pixel_arcmin is None else float(pixel_arcmin),
         None if prior is None else str(prior), _n(samples, "samples"), _n(steps, "steps"), _n(seed, "seed"),
