@@ -133,9 +133,15 @@ impl TrainConfig {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainReport {
     pub epochs: usize,
+    /// Epoch (from 0) whose weights were kept.
     pub best_epoch: usize,
+    /// Loss of the kept weights on the validation rows; without a validation
+    /// split (`n_validation == 0`), the lowest epoch-mean training loss.
     pub best_validation_loss: f64,
+    /// Epoch-mean training loss (averaged while the weights change).
     pub train_loss: Vec<f64>,
+    /// Loss on the validation rows after each epoch; empty without a
+    /// validation split.
     pub validation_loss: Vec<f64>,
     pub seconds: f64,
     pub n_train: usize,
@@ -295,7 +301,9 @@ where
             s / val.len() as f64
         };
         report.train_loss.push(train_loss);
-        report.validation_loss.push(val_loss);
+        if !val.is_empty() {
+            report.validation_loss.push(val_loss);
+        }
         report.epochs = epoch + 1;
         if val_loss < report.best_validation_loss {
             report.best_validation_loss = val_loss;
@@ -355,5 +363,63 @@ mod tests {
         clip_global_norm(&lin, &mut grads, 100.0);
         let b = to_vec(grads.get::<1>(lin.bias.as_ref().unwrap().id).unwrap());
         assert!((b[0] - 1.0).abs() < 1e-6);
+    }
+
+    /// Least squares `y = 2 x + 1` with a 1x1 linear layer: the fitted
+    /// weights approach (2, 1); the report's curves have one value per
+    /// epoch, the validation curve only when there is a validation split,
+    /// and the kept weights are those of the best epoch.
+    #[test]
+    fn fit_recovers_a_line_and_reports_honest_curves() {
+        let dev = default_device();
+        let xs: Vec<f32> = (0..64).map(|i| i as f32 / 32.0 - 1.0).collect();
+        let ys: Vec<f32> = xs.iter().map(|x| 2.0 * x + 1.0).collect();
+        for fraction in [0.0, 0.25] {
+            let ad = dev.clone().autodiff();
+            ad.seed(3);
+            let lin = LinearConfig::new(1, 1).init(&ad);
+            let cfg = TrainConfig {
+                learning_rate: 0.05,
+                batch_size: 16,
+                max_epochs: 150,
+                validation_fraction: fraction,
+                patience: 1000,
+                clip_norm: None,
+                ..Default::default()
+            };
+            let (fitted, report) = fit(lin, xs.len(), &cfg, |m: &Linear, rows: &[usize]| {
+                let d = m.weight.val().device();
+                let x = const2(rows.iter().map(|&r| xs[r]).collect(), [rows.len(), 1], &d);
+                let y = const2(rows.iter().map(|&r| ys[r]).collect(), [rows.len(), 1], &d);
+                let r = m.forward(x) - y;
+                (r.clone() * r).mean().reshape([1])
+            })
+            .unwrap();
+            let w = to_vec(fitted.weight.val());
+            let b = to_vec(fitted.bias.as_ref().unwrap().val());
+            assert!(
+                (w[0] - 2.0).abs() < 0.02 && (b[0] - 1.0).abs() < 0.02,
+                "w {w:?} b {b:?}"
+            );
+            assert_eq!(report.epochs, 150);
+            assert_eq!(report.train_loss.len(), 150);
+            assert_eq!(report.n_validation, (fraction * 64.0) as usize);
+            assert_eq!(report.n_train + report.n_validation, 64);
+            let curve = if fraction > 0.0 {
+                assert_eq!(report.validation_loss.len(), 150);
+                &report.validation_loss
+            } else {
+                assert!(report.validation_loss.is_empty());
+                &report.train_loss
+            };
+            let min = curve.iter().cloned().fold(f64::INFINITY, f64::min);
+            assert_eq!(report.best_validation_loss, min);
+            assert_eq!(curve[report.best_epoch], min);
+            assert!(
+                min < 1e-3 * report.train_loss[0],
+                "loss {min} vs {}",
+                report.train_loss[0]
+            );
+        }
     }
 }

@@ -223,10 +223,15 @@ fn train(a: &TrainArgs) -> Result<()> {
     let r = &model.report;
     if !super::is_quiet() {
         eprintln!(
-            "trained {} in {:.1} s: {} epochs, best validation loss {:.4} at epoch {}; model in {}",
+            "trained {} in {:.1} s: {} epochs, best {} loss {:.4} at epoch {}; model in {}",
             method.name(),
             r.seconds,
             r.epochs,
+            if r.n_validation > 0 {
+                "validation"
+            } else {
+                "training"
+            },
             r.best_validation_loss,
             r.best_epoch + 1,
             a.out.display()
@@ -238,18 +243,17 @@ fn train(a: &TrainArgs) -> Result<()> {
 fn loss_plot(path: &Path, m: &SbiModel) -> Result<()> {
     let r = &m.report;
     let ep: Vec<f64> = (1..=r.train_loss.len()).map(|e| e as f64).collect();
-    cosmodiff_plot::lines::LinePlot::new("training", "epoch", "-mean log q")
-        .add(cosmodiff_plot::lines::Series::line(
-            "train",
-            &ep,
-            &r.train_loss,
-        ))
-        .add(cosmodiff_plot::lines::Series::line(
+    let mut plot = cosmodiff_plot::lines::LinePlot::new("training", "epoch", "-mean log q").add(
+        cosmodiff_plot::lines::Series::line("train", &ep, &r.train_loss),
+    );
+    if !r.validation_loss.is_empty() {
+        plot = plot.add(cosmodiff_plot::lines::Series::line(
             "validation",
             &ep,
             &r.validation_loss,
-        ))
-        .save(path)?;
+        ));
+    }
+    plot.save(path)?;
     Ok(())
 }
 
