@@ -186,7 +186,7 @@ fn bounding_box_prior_and_errors() {
         "x.npy",
         &["--method", "nle", "--bins", "4"],
         "bad",
-        "--bins applies to spline flows (nsf, nsf_ar), not maf",
+        "bins applies to spline flows (nsf, nsf_ar), not maf",
     );
     // `sbi sample` of 10 draws: model, observation, output -> fails with `needle`.
     let sample_fails = |model: &std::path::Path, x_obs: &str, out: &str, needle: &str| {

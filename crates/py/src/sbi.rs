@@ -4,7 +4,7 @@
 
 use crate::{bad, err, vec2};
 use cosmodiff_infer::Prior;
-use cosmodiff_sbi::{EmbeddingKind, FlowKind, LrSchedule, Method, SbiModel, SbiOptions, SbiPrior};
+use cosmodiff_sbi::{Method, SbiModel, SbiOptions, SbiPrior};
 use numpy::ndarray::{Array2, ArrayView1};
 use numpy::{PyArray2, PyReadonlyArrayDyn};
 use pyo3::prelude::*;
@@ -134,30 +134,15 @@ fn sbi_train(
         (None, Some(b)) => SbiPrior::new(b.into_iter().map(|(low, high)| Prior::Uniform { low, high }).collect()).map_err(err)?,
         (None, None) => SbiPrior::bounding_box(theta.view()).map_err(err)?,
     };
-    let mut o = SbiOptions::new(method);
-    if let Some(f) = flow {
-        o.flow = FlowKind::parse(f).map_err(err)?;
-    }
-    if let Some(e) = embedding {
-        o.embedding = EmbeddingKind::parse(e).map_err(err)?;
-    }
+    let mut o = SbiOptions::from_names(method, flow, embedding, bins, cosine).map_err(err)?;
     o.summary_dim = summary_dim;
     o.num_transforms = transforms;
     o.hidden = hidden;
-    if let Some(b) = bins {
-        if !o.flow.has_splines() {
-            return Err(bad(format!("bins applies to spline flows (nsf, nsf_ar), not {}", o.flow.name())));
-        }
-        o.bins = b;
-    }
     o.train.learning_rate = lr;
     o.train.batch_size = batch_size;
     o.train.max_epochs = max_epochs;
     o.train.patience = patience;
     o.train.weight_decay = weight_decay;
-    if cosine {
-        o.train.schedule = LrSchedule::Cosine { final_fraction: 0.01 };
-    }
     o.train.seed = seed;
     o.train.progress = progress;
     let inner = py.detach(|| SbiModel::train(theta.view(), x.view(), prior, &o)).map_err(err)?;

@@ -15,8 +15,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use cosmodiff_nn::{
-    ConditionalEstimator, EmbeddingConfig, EmbeddingKind, FlowConfig, FlowKind, TrainConfig,
-    TrainReport,
+    ConditionalEstimator, EmbeddingConfig, EmbeddingKind, FlowConfig, FlowKind, LrSchedule,
+    TrainConfig, TrainReport,
 };
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewD, Axis};
 use rand::SeedableRng;
@@ -88,6 +88,41 @@ impl SbiOptions {
             mcmc_warmup: 100,
             mcmc_thin: 10,
         }
+    }
+
+    /// The method's defaults with the choices a user names (the flags of
+    /// `cosmodiff sbi train`, the keywords of `cosmodiff.sbi_train`): flow
+    /// family and embedding by name (`None`: the method's default), spline
+    /// bins (spline flows only) and cosine learning-rate decay to 1%.
+    pub fn from_names(
+        method: Method,
+        flow: Option<&str>,
+        embedding: Option<&str>,
+        bins: Option<usize>,
+        cosine: bool,
+    ) -> Result<Self, SbiError> {
+        let mut o = Self::new(method);
+        if let Some(f) = flow {
+            o.flow = FlowKind::parse(f)?;
+        }
+        if let Some(e) = embedding {
+            o.embedding = EmbeddingKind::parse(e)?;
+        }
+        if let Some(b) = bins {
+            if !o.flow.has_splines() {
+                return invalid(format!(
+                    "bins applies to spline flows (nsf, nsf_ar), not {}",
+                    o.flow.name()
+                ));
+            }
+            o.bins = b;
+        }
+        if cosine {
+            o.train.schedule = LrSchedule::Cosine {
+                final_fraction: 0.01,
+            };
+        }
+        Ok(o)
     }
 }
 
@@ -420,5 +455,41 @@ impl SbiModel {
             report: meta.report,
             dim_x: meta.dim_x,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_from_names_apply_defaults_and_refuse_mismatches() {
+        let o = SbiOptions::from_names(Method::Nle, None, None, None, false).unwrap();
+        assert_eq!(
+            (o.flow, o.embedding),
+            (FlowKind::Maf, EmbeddingKind::Identity)
+        );
+        assert_eq!(o.train.schedule, LrSchedule::Constant);
+        let o = SbiOptions::from_names(Method::Npe, Some("nsf_ar"), Some("mlp"), Some(7), true)
+            .unwrap();
+        assert_eq!(
+            (o.flow, o.embedding, o.bins),
+            (FlowKind::NsfAr, EmbeddingKind::Mlp, 7)
+        );
+        assert_eq!(
+            o.train.schedule,
+            LrSchedule::Cosine {
+                final_fraction: 0.01
+            }
+        );
+        let e = SbiOptions::from_names(Method::Npe, Some("maf"), None, Some(7), false);
+        assert!(e
+            .unwrap_err()
+            .to_string()
+            .contains("bins applies to spline flows"));
+        assert!(SbiOptions::from_names(Method::Npe, Some("glow"), None, None, false).is_err());
+        assert!(
+            SbiOptions::from_names(Method::Npe, None, Some("transformer"), None, false).is_err()
+        );
     }
 }

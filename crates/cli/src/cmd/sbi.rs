@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Args as ClapArgs, Subcommand};
 use cosmodiff_infer::sbi::tasks::Task;
-use cosmodiff_nn::{EmbeddingKind, FlowKind, LrSchedule};
 use cosmodiff_sbi::arrays::rows;
 use cosmodiff_sbi::benchmark::{find_reference_root, run_task};
 use cosmodiff_sbi::{Method, SbiModel, SbiOptions, SbiPrior};
@@ -155,35 +154,21 @@ fn read_matrix(path: &Path, what: &str) -> Result<Array2<f64>> {
 }
 
 fn options(method: Method, net: &NetArgs, seed: u64) -> Result<SbiOptions> {
-    let mut o = SbiOptions::new(method);
-    if let Some(f) = &net.flow {
-        o.flow = FlowKind::parse(f)?;
-    }
-    if let Some(e) = &net.embedding {
-        o.embedding = EmbeddingKind::parse(e)?;
-    }
+    let mut o = SbiOptions::from_names(
+        method,
+        net.flow.as_deref(),
+        net.embedding.as_deref(),
+        net.bins,
+        net.cosine,
+    )?;
     o.summary_dim = net.summary_dim;
     o.num_transforms = net.transforms;
     o.hidden = net.hidden;
-    if let Some(b) = net.bins {
-        if !o.flow.has_splines() {
-            bail!(
-                "--bins applies to spline flows (nsf, nsf_ar), not {}",
-                o.flow.name()
-            );
-        }
-        o.bins = b;
-    }
     o.train.learning_rate = net.lr;
     o.train.batch_size = net.batch_size;
     o.train.max_epochs = net.max_epochs;
     o.train.patience = net.patience;
     o.train.weight_decay = net.weight_decay;
-    if net.cosine {
-        o.train.schedule = LrSchedule::Cosine {
-            final_fraction: 0.01,
-        };
-    }
     o.train.seed = seed;
     o.train.progress = !super::is_quiet();
     Ok(o)
