@@ -258,9 +258,9 @@ mod tests {
     fn curvature_series_matches_closed_form() {
         for s in [-0.3f64, -0.09, -1e-3, 0.0, 2e-3, 0.09, 0.5] {
             let exact = if s > 0.0 {
-                (s as f64).sqrt().sinh() / (s as f64).sqrt()
+                s.sqrt().sinh() / s.sqrt()
             } else if s < 0.0 {
-                (-s as f64).sqrt().sin() / (-s as f64).sqrt()
+                (-s).sqrt().sin() / (-s).sqrt()
             } else {
                 1.0
             };

@@ -239,13 +239,8 @@ impl Nz {
         // A negative shift moves the low-z end below z = 0, where no source
         // can be: allow at most 1% of the galaxies there.
         let below = match dist {
-            RedshiftDistribution::Delta { z0 } => {
-                if z0 + shift <= 0.0 {
-                    1.0
-                } else {
-                    0.0
-                }
-            }
+            RedshiftDistribution::Delta { z0 } if z0 + shift <= 0.0 => 1.0,
+            RedshiftDistribution::Delta { .. } => 0.0,
             _ if shift < 0.0 => dist.raw_integral(0.0, (-shift).min(dist.zmax())) / norm,
             _ => 0.0,
         };

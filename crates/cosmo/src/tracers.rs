@@ -75,7 +75,7 @@ impl Tracer {
                 ia_amplitude,
                 m_bias,
             } => {
-                if !(sigma_e >= 0.0 && sigma_e < 2.0) {
+                if !(0.0..2.0).contains(&sigma_e) {
                     return Err(CosmoError::Input(format!(
                         "sigma_e = {sigma_e} must be in [0, 2)"
                     )));

@@ -4,6 +4,7 @@
 //!   (their eqs. 2-24) and the zero-baryon-wiggle shape fit (eqs. 26, 28-31).
 //! - BBKS: Bardeen, Bond, Kaiser & Szalay (1986, ApJ 304, 15), eq. G3, with the
 //!   shape parameter of Sugiyama (1995, ApJS 100, 281).
+//!
 //! All are evaluated with T_CMB = cosmology.t_cmb, Theta_2.7 = T_CMB / 2.7.
 
 use crate::{Cosmology, Scalar};

@@ -316,7 +316,7 @@ fn masked_white_noise_spectrum_is_unbiased() {
         .map(|i| if (i % 32) < 20 { 1.0 } else { 0.0 })
         .collect();
     let bins = EllBins::linear(0.5 * grid.ell_fundamental(), grid.ell_nyquist(), 4).unwrap();
-    let mut m = vec![0.0; 4];
+    let mut m = [0.0; 4];
     for s in 0..50 {
         let w = white_noise(grid.npix(), s);
         let c = cl_auto(&grid, &fft, &w, &bins, Some(&mask)).unwrap();

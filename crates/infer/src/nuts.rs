@@ -235,6 +235,8 @@ where
     )
 }
 
+// The nuts-rs settings are filled field by field inside `drive!`.
+#[allow(clippy::field_reassign_with_default)]
 fn run_chain<D>(
     density: &D,
     settings: &NutsSettings,

@@ -51,7 +51,9 @@ fn names_dims_priors() {
 /// the analytic moments.
 #[test]
 fn simulator_moments_match_numpy_spec() {
-    let cases: Vec<(Task, Vec<f64>, Vec<f64>, Vec<f64>)> = vec![
+    // (task, theta, mean of x, variance of x)
+    type Case = (Task, Vec<f64>, Vec<f64>, Vec<f64>);
+    let cases: Vec<Case> = vec![
         (
             Task::TwoMoons,
             vec![0.3, -0.4],

@@ -85,7 +85,11 @@ fn gaussian_score_matches_finite_difference_of_log_density() {
         .map(|v| 0.02 * v)
         .collect::<Vec<_>>();
     let sigma = 0.01;
-    let g = s.prior.score(&[x.clone()], sigma).unwrap().remove(0);
+    let g = s
+        .prior
+        .score(std::slice::from_ref(&x), sigma)
+        .unwrap()
+        .remove(0);
     let logp = |m: &[f64]| -> f64 {
         let fft = cosmodiff_field::Fft2::new(s.grid.n);
         let mut b = fft.forward_real(m).unwrap();

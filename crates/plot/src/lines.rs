@@ -70,6 +70,8 @@ impl LinePlot {
         self.logy = on;
         self
     }
+    /// Append a series (builder style, not `std::ops::Add`).
+    #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, s: Series) -> Self {
         self.series.push(s);
         self

@@ -35,9 +35,11 @@ use rayon::prelude::*;
 macro_rules! simd_dispatch {
     ($avx:expr, [$($gen:tt)*], [$($inst:tt)*], ($($arg:ident : $ty:ty),*), $body:block) => {{
         #[inline(always)]
+        #[allow(clippy::too_many_arguments)]
         fn body<$($gen)*>($($arg: $ty),*) $body
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
         unsafe fn body_avx2<$($gen)*>($($arg: $ty),*) {
             body::<$($inst)*>($($arg),*)
         }
@@ -631,7 +633,9 @@ impl RowSt {
 #[inline(always)]
 fn axis_fast(qi: i32, qf: f32, s: f32, n: i32) -> (i32, i32, f32, bool) {
     let y = qf + s;
-    // clamp (f32::max/min drop NaN) so that the conversion is defined
+    // clamp (f32::max/min drop NaN, f32::clamp keeps it) so that the
+    // conversion is defined
+    #[allow(clippy::manual_clamp)]
     let yc = y.max(-1.0e7).min(1.0e7);
     // SAFETY: |yc| <= 1e7 is representable as i32.
     let t: i32 = unsafe { yc.to_int_unchecked() };

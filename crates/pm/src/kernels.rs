@@ -43,7 +43,7 @@ impl AxisKernels {
             w2[i] = w * w;
             g[i] = match kernel {
                 GradientKernel::Exact => {
-                    if n % 2 == 0 && m == -(n as i64) / 2 {
+                    if n.is_multiple_of(2) && m == -(n as i64) / 2 {
                         0.0
                     } else {
                         w

@@ -64,13 +64,13 @@ pub struct PmConfig {
 impl PmConfig {
     pub fn validate(&self) -> Result<(), PmError> {
         let e = |m: String| Err(PmError::Config(m));
-        if self.n_particles < 2 || self.n_particles % 2 != 0 {
+        if self.n_particles < 2 || !self.n_particles.is_multiple_of(2) {
             return e(format!(
                 "box.n_particles must be even and >= 2, got {}",
                 self.n_particles
             ));
         }
-        if self.n_mesh < self.n_particles || self.n_mesh % 2 != 0 {
+        if self.n_mesh < self.n_particles || !self.n_mesh.is_multiple_of(2) {
             return e(format!(
                 "box.n_mesh must be even and >= n_particles = {}, got {}",
                 self.n_particles, self.n_mesh

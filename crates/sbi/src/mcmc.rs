@@ -139,7 +139,7 @@ where
                 }
             }
         }
-        if sweep >= s.warmup && (sweep - s.warmup + 1) % s.thin.max(1) == 0 {
+        if sweep >= s.warmup && (sweep - s.warmup + 1).is_multiple_of(s.thin.max(1)) {
             for c in 0..chains {
                 if filled < n {
                     out.row_mut(filled).assign(&x.row(c));

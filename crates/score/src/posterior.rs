@@ -64,7 +64,7 @@ pub fn sample_posterior(
             msg: format!(
                 "{} chains of {side}x{side} maps need more than {} GiB; use fewer samples",
                 s.chains,
-                MAX_CHAIN_VALUES * 8 >> 30
+                (MAX_CHAIN_VALUES * 8) >> 30
             ),
         });
     }

@@ -8,6 +8,7 @@
 //!    posterior samples and per-pixel standard deviation.
 //! 4. The measured C_ell of the noisy maps against theory.
 //! 5. A NUTS posterior on (Omega_c, sigma8) from the measured C_ell.
+//!
 //! Everything lands in one folder with PNG figures, .npz arrays and report.md.
 
 use crate::cmd::progress;

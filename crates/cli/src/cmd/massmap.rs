@@ -99,8 +99,8 @@ pub struct Args {
     /// Seed for the posterior samples, Wiener or diffusion [default: 0].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Independent diffusion chains. By default (reverse SDE, even --samples
-    /// >= 4) the chains come in antithetic pairs: samples 2j and 2j+1 are driven
+    /// Independent diffusion chains. By default (reverse SDE, an even number
+    /// of at least 4 --samples) the chains come in antithetic pairs: samples 2j and 2j+1 are driven
     /// by opposite random numbers. Each is still a posterior sample, but
     /// `kappa_mean` then carries ~5x less Monte Carlo noise for the same
     /// cost (`kappa_std` accounts for the pairing; a plain std over

@@ -558,7 +558,7 @@ impl GradSetup {
         let omega_m_step = g.omega_m_step.unwrap_or(1e-3);
         // Below ~1e-6 the central difference of the growth integrals is
         // rounding noise (1e-300 gave exactly 0).
-        if !(omega_m_step >= 1e-6 && omega_m_step < 0.05) {
+        if !(1e-6..0.05).contains(&omega_m_step) {
             bail!("[gradient] omega_m_step = {omega_m_step}: expected 1e-6 <= step < 0.05");
         }
         Ok(Self { loss, omega_m_step })

@@ -105,7 +105,7 @@ where
                 for k in 0..dim {
                     lp = update_coordinate(&logp, &mut x, lp, k, width, &mut rng);
                 }
-                if it >= warmup && (it - warmup + 1) % thin == 0 {
+                if it >= warmup && (it - warmup + 1).is_multiple_of(thin) {
                     out.extend_from_slice(&x);
                 }
             }
