@@ -58,6 +58,10 @@ pub(crate) fn slice<'a>(a: &'a PyReadonlyArrayDyn<'_, f64>, what: &str) -> PyRes
 /// Python layer's conversion.
 pub(crate) fn to_f64<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<PyReadonlyArrayDyn<'py, f64>> {
     let np = obj.py().import("numpy")?;
+    // numpy would drop the imaginary part with only a warning.
+    if np.call_method1("iscomplexobj", (obj,))?.is_truthy()? {
+        return Err(bad(format!("{what}: complex values; pass real arrays")));
+    }
     let kw = pyo3::types::PyDict::new(obj.py());
     kw.set_item("dtype", "float64")?;
     let a = np

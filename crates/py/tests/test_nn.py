@@ -115,6 +115,9 @@ def test_sbi_npe_recovers_a_known_posterior_and_matches_cli(cli, tmp_path):
     np.testing.assert_array_equal(model.sample(x_obs.reshape(2, 1), 10, seed=5), model.sample(x_obs, 10, seed=5))
     with pytest.raises(cd.CosmodiffError, match="seed"):
         model.sample(x_obs, 10, seed=-1)
+    # complex input would lose its imaginary part with only a numpy warning
+    with pytest.raises(cd.CosmodiffError, match="theta: complex values"):
+        model.prior_log_prob(t + 0j)
     with pytest.raises(cd.CosmodiffError, match="empty"):
         model.save("")
 
@@ -125,6 +128,8 @@ def test_sbi_rejects_bad_input():
         cd.sbi_train(theta, x, "abc")
     with pytest.raises(cd.CosmodiffError, match="simulations"):
         cd.sbi_train(theta, x[:50], "npe")
+    with pytest.raises(cd.CosmodiffError, match="x: complex values"):
+        cd.sbi_train(theta, x * (1 + 1j), "npe")
     with pytest.raises(cd.CosmodiffError, match="embedding"):
         cd.sbi_train(theta, x, "npe", summary_dim=2)
     with pytest.raises(cd.CosmodiffError, match="max epochs must be at least 1"):
@@ -143,6 +148,8 @@ def test_sbi_rejects_bad_input():
 
 def test_map_inputs_are_checked():
     m = np.zeros((16, 16))
+    with pytest.raises(cd.CosmodiffError, match="e1: complex values"):
+        cd.kaiser_squires(m + 1j * m, m, pixel_arcmin=2.0)
     nan = m.copy()
     nan[2, 3] = np.nan
     with pytest.raises(cd.CosmodiffError, match="non-finite value at pixel 35"):

@@ -118,7 +118,11 @@ __all__ = [
 
 
 def _f64(x: Any, name: str = "array") -> np.ndarray:
-    """A C-contiguous float64 array view of x (no copy when it already is one)."""
+    """A C-contiguous float64 array view of x (no copy when it already is one).
+    Complex input is refused: numpy would drop the imaginary part with only a
+    warning (a complex shear g1 + i g2 would silently become g1)."""
+    if np.iscomplexobj(x):
+        raise CosmodiffError(f"{name}: complex values; pass real arrays (a complex shear g as g.real, g.imag)")
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as e:
