@@ -1,5 +1,9 @@
 //! `cosmodiff`: field-level Bayesian inference for cosmology from the command line.
 
+// The argument docs are clap's --help text: `[cosmology]`, `[n_pairs][n_ell]`
+// there are TOML sections and array shapes, not rustdoc links.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 use clap::{Parser, Subcommand};
 
 /// mimalloc keeps freed memory for reuse: the networks' training steps

@@ -49,7 +49,7 @@ pub fn tracer_pairs(n: usize) -> Vec<(usize, usize)> {
     v
 }
 
-/// Noise spectra [n_pairs][n_ell]: shape/shot noise on auto pairs, 0 on crosses.
+/// Noise spectra `[n_pairs][n_ell]`: shape/shot noise on auto pairs, 0 on crosses.
 pub fn angular_cl_noise(tracers: &[Tracer], ell: &[f64]) -> Vec<Vec<f64>> {
     tracer_pairs(tracers.len())
         .into_iter()
@@ -75,7 +75,7 @@ fn check_inputs(tracers: &[Tracer], ell: &[f64]) -> Result<()> {
     Ok(())
 }
 
-/// Limber C_ell [n_pairs][n_ell] for a cosmology (builds background, growth
+/// Limber C_ell `[n_pairs][n_ell]` for a cosmology (builds background, growth
 /// and power spectrum).
 pub fn angular_cl<T: Scalar>(
     cosmo: &Cosmology<T>,

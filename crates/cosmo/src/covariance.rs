@@ -38,8 +38,8 @@ pub fn delta_ell(ell: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Knox covariance [n_pairs*n_ell]^2 (row-major) from total spectra
-/// `cl_total` [n_pairs][n_ell] (signal + noise) of `n_tracers` tracers.
+/// Knox covariance `[n_pairs*n_ell]^2` (row-major) from total spectra
+/// `cl_total` `[n_pairs][n_ell]` (signal + noise) of `n_tracers` tracers.
 pub fn gaussian_covariance(
     cl_total: &[Vec<f64>],
     n_tracers: usize,
@@ -315,7 +315,7 @@ impl ClLikelihood {
         Ok((res[0].0, res.iter().map(|r| r.1).collect()))
     }
 
-    /// Jacobian d mu / d theta [n_params][n_data] (exact, forward mode).
+    /// Jacobian d mu / d theta `[n_params][n_data]` (exact, forward mode).
     pub fn jacobian(&self, values: &[f64]) -> Result<Vec<Vec<f64>>> {
         (0..self.params.len())
             .into_par_iter()

@@ -9,7 +9,7 @@
 //! `num_dual` dual number (`Dual64`, `Dual2_64`, `HyperDual64`, `DualSVec64<N>`,
 //! ...). Evaluating with dual numbers gives exact derivatives with respect to
 //! the cosmological parameters (no finite differences, no approximation of the
-//! numerical model), which is how [`fisher`] and the samplers get gradients
+//! numerical model), which is how [`fisher_matrix`] and the samplers get gradients
 //! and Hessians.
 //!
 //! ## Units

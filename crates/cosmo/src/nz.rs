@@ -15,7 +15,7 @@ pub enum RedshiftDistribution {
     Delta { z0: f64 },
     /// Tabulated n(z): values at nodes z, linearly interpolated, zero outside.
     Tabulated { z: Vec<f64>, nz: Vec<f64> },
-    /// Histogram: counts in bins [edges[i], edges[i+1]), piecewise constant.
+    /// Histogram: counts in bins `[edges[i], edges[i+1])`, piecewise constant.
     Histogram { edges: Vec<f64>, counts: Vec<f64> },
 }
 

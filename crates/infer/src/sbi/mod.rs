@@ -5,13 +5,13 @@
 //! - [`tasks`]: the sbibm benchmark tasks `two_moons`, `gaussian_linear`,
 //!   `gaussian_mixture` and `slcp` (Lueckmann et al. 2021): priors,
 //!   simulators, analytic likelihoods and the stored reference posteriors.
-//! - [`c2st`]: the classifier two-sample test exactly as sbibm runs it
+//! - [`mod@c2st`]: the classifier two-sample test exactly as sbibm runs it
 //!   (sklearn `MLPClassifier` re-implemented, 5-fold cross-validation).
-//! - [`tarp`]: TARP expected coverage (Lemos et al. 2023).
-//! - [`sbc`]: simulation-based calibration ranks and uniformity tests
+//! - [`mod@tarp`]: TARP expected coverage (Lemos et al. 2023).
+//! - [`mod@sbc`]: simulation-based calibration ranks and uniformity tests
 //!   (Talts et al. 2018).
 //! - [`plots`]: coverage curves and SBC rank histograms (PNG).
-//! - [`slice`]: coordinate-wise slice sampler (Neal 2003) with parallel
+//! - [`mod@slice`]: coordinate-wise slice sampler (Neal 2003) with parallel
 //!   chains.
 //!
 //! References:
