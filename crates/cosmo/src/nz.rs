@@ -75,10 +75,21 @@ impl RedshiftDistribution {
     }
 
     /// `int_lo^hi raw(z) dz` (unnormalised), by 8x8-point Gauss-Legendre
-    /// panels between the breakpoints inside `[lo, hi]`.
+    /// panels between the breakpoints inside `[lo, hi]`. A Smail n(z) gets
+    /// panel edges at `z0 2^k` (k >= -10, up to 64 of them): its mass sits
+    /// within a few `z0` of the origin, which a single panel over
+    /// `[0, zmax]` misses when `z0 << zmax` (it was 20% low at z0 = 0.5,
+    /// zmax = 100, and 94% low at z0 = 0.003, zmax = 5).
     fn raw_integral(&self, lo: f64, hi: f64) -> f64 {
         let mut edges = vec![lo];
         edges.extend(self.breakpoints().into_iter().filter(|&z| z > lo && z < hi));
+        if let Self::Smail { z0, .. } = self {
+            edges.extend(
+                (-10..54)
+                    .map(|k| z0 * 2f64.powi(k))
+                    .filter(|&z| z > lo && z < hi),
+            );
+        }
         edges.push(hi);
         edges.sort_by(|a, b| a.total_cmp(b));
         edges.dedup();
@@ -378,6 +389,30 @@ mod tests {
             0.0
         )
         .is_err());
+    }
+
+    /// With `zmax >> z0` the Smail normalisation is the complete gamma
+    /// integral `z0^(a+1) Gamma((a+1)/b) / b`; cases with integer
+    /// `(a+1)/b`, from a narrow `z0` to a far `zmax`.
+    #[test]
+    fn smail_normalisation_matches_the_gamma_integral() {
+        // (a, b, z0, zmax, Gamma((a+1)/b))
+        for (a, b, z0, zmax, g) in [
+            (2.0, 1.5, 0.5, 100.0, 1.0),
+            (2.0, 1.5, 0.5, 1e6, 1.0),
+            (2.0, 1.5, 0.003, 5.0, 1.0),
+            (2.0, 1.0, 0.5, 1000.0, 2.0),
+            (1.0, 2.0, 0.001, 3.0, 1.0),
+            (0.0, 0.5, 0.1, 1e4, 1.0),
+        ] {
+            let n = Nz::new(RedshiftDistribution::Smail { a, b, z0, zmax }, 0.0).unwrap();
+            let want = z0.powf(a + 1.0) * g / b;
+            assert!(
+                (n.norm / want - 1.0).abs() < 1e-8,
+                "a={a} b={b} z0={z0} zmax={zmax}: {} vs {want}",
+                n.norm
+            );
+        }
     }
 
     #[test]
