@@ -52,19 +52,33 @@ pub fn gaussian_covariance(
         )));
     }
     // the Knox bin widths (numpy.gradient of ell) need increasing multipoles
-    if ell.iter().any(|l| !(l.is_finite() && *l > 0.0)) || ell.windows(2).any(|w| w[1] <= w[0]) {
+    if ell.is_empty()
+        || ell.iter().any(|l| !(l.is_finite() && *l > 0.0))
+        || ell.windows(2).any(|w| w[1] <= w[0])
+    {
         return Err(CosmoError::Input(
-            "covariance: ell must be positive and strictly increasing".into(),
+            "covariance: ell must be non-empty, positive and strictly increasing".into(),
+        ));
+    }
+    // Shapes first: the pair list of a mistaken n_tracers may not fit in memory.
+    let n_pairs = n_tracers
+        .checked_mul(n_tracers + 1)
+        .map(|v| v / 2)
+        .unwrap_or(usize::MAX);
+    if n_tracers == 0 || cl_total.len() != n_pairs || cl_total.iter().any(|c| c.len() != ell.len())
+    {
+        return Err(CosmoError::Input(format!(
+            "covariance: expected spectra of shape [n_tracers (n_tracers + 1) / 2, len(ell)] = [{n_pairs}, {}] for n_tracers = {n_tracers}, got {} rows",
+            ell.len(),
+            cl_total.len()
+        )));
+    }
+    if cl_total.iter().flatten().any(|v| !v.is_finite()) {
+        return Err(CosmoError::Input(
+            "covariance: the spectra contain NaN or inf".into(),
         ));
     }
     let pairs = tracer_pairs(n_tracers);
-    if cl_total.len() != pairs.len() || cl_total.iter().any(|c| c.len() != ell.len()) {
-        return Err(CosmoError::Input(format!(
-            "covariance: expected spectra of shape [{}, {}]",
-            pairs.len(),
-            ell.len()
-        )));
-    }
     let idx = |a: usize, b: usize| -> usize {
         let (i, j) = if a <= b { (a, b) } else { (b, a) };
         pairs.iter().position(|&p| p == (i, j)).unwrap()

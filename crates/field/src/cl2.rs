@@ -19,6 +19,10 @@ use crate::error::{check_finite, check_len, FieldError, Result};
 use crate::fft2::Fft2;
 use crate::grid2::Grid2;
 
+/// Most bins [`EllBins::linear`] and [`EllBins::log`] make (a 4096^2 map
+/// has about 2900 Nyquist-limited ell modes along an axis).
+pub const MAX_BINS: usize = 100_000;
+
 /// Bin edges in `ell`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EllBins {
@@ -39,10 +43,10 @@ impl EllBins {
         Ok(Self { edges })
     }
     pub fn linear(lmin: f64, lmax: f64, nbins: usize) -> Result<Self> {
-        if nbins == 0 {
+        if nbins == 0 || nbins > MAX_BINS {
             return Err(FieldError::Value {
                 what: "ell bins".into(),
-                msg: "need at least one bin".into(),
+                msg: format!("need 1 to {MAX_BINS} bins, got {nbins}"),
             });
         }
         Self::from_edges(
@@ -52,10 +56,10 @@ impl EllBins {
         )
     }
     pub fn log(lmin: f64, lmax: f64, nbins: usize) -> Result<Self> {
-        if !(lmin > 0.0) || nbins == 0 {
+        if !(lmin > 0.0) || nbins == 0 || nbins > MAX_BINS {
             return Err(FieldError::Value {
                 what: "ell bins".into(),
-                msg: "log bins need lmin > 0 and >= 1 bin".into(),
+                msg: format!("log bins need lmin > 0 and 1 to {MAX_BINS} bins (got lmin = {lmin}, {nbins} bins)"),
             });
         }
         let r = (lmax / lmin).ln();

@@ -244,6 +244,7 @@ where
     if dim == 0 {
         return Err(InferError::Dim("density has no parameters".into()));
     }
+    runner::check_run_size(settings.chains, settings.warmup, settings.draws, dim)?;
     let base = runner::init_base(density, settings.init.as_deref())?;
     let total = (settings.chains * (settings.warmup + settings.draws)) as u64;
     let pb = runner::progress_bar(total, settings.progress, "HMC");

@@ -23,6 +23,38 @@ pub fn chain_seed(seed: u64, chain: usize) -> u64 {
     splitmix64(splitmix64(seed) ^ splitmix64(0xC0FFEE ^ chain as u64))
 }
 
+/// Most values the draws of one run may hold (1 GiB of f64).
+const MAX_DRAW_VALUES: usize = 1 << 27;
+
+/// Refuse a run whose size would exhaust memory before it starts:
+/// `chains` at most 4096, `chains * draws * dim` values at most 2^27
+/// (1 GiB), `chains * (warmup + draws)` iterations representable.
+pub fn check_run_size(
+    chains: usize,
+    warmup: usize,
+    draws: usize,
+    dim: usize,
+) -> Result<(), InferError> {
+    if chains > 4096 {
+        return Err(InferError::Settings(format!(
+            "chains = {chains}: at most 4096"
+        )));
+    }
+    let values = chains
+        .checked_mul(draws)
+        .and_then(|v| v.checked_mul(dim))
+        .filter(|&v| v <= MAX_DRAW_VALUES);
+    let iterations = warmup
+        .checked_add(draws)
+        .and_then(|v| v.checked_mul(chains));
+    if values.is_none() || iterations.is_none() {
+        return Err(InferError::Settings(format!(
+            "{chains} chains x {draws} draws x {dim} parameters is more than {MAX_DRAW_VALUES} values (1 GiB); use fewer chains or draws"
+        )));
+    }
+    Ok(())
+}
+
 /// Random number generator of one chain.
 pub fn chain_rng(seed: u64, chain: usize) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(chain_seed(seed, chain))

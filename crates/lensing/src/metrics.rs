@@ -5,6 +5,7 @@ use crate::error::{check_len, value, Result};
 use cosmodiff_field::cl2::{cl_auto, ClEstimate, EllBins};
 use cosmodiff_field::{Fft2, Grid2};
 
+/// 1 on pixels with mask > 0 (all without a mask), else 0.
 fn weights(n: usize, mask: Option<&[f64]>) -> Result<Vec<f64>> {
     match mask {
         Some(m) => {
@@ -15,41 +16,54 @@ fn weights(n: usize, mask: Option<&[f64]>) -> Result<Vec<f64>> {
     }
 }
 
+/// The pixel pairs `(a_i, b_i)` with `mask_i > 0` (all without a mask);
+/// masked pixels may hold anything (NaN included), an unmasked non-finite
+/// value is an error.
+fn unmasked(a: &[f64], b: &[f64], mask: Option<&[f64]>) -> Result<Vec<(f64, f64)>> {
+    check_len("map b", a.len(), b.len())?;
+    if let Some(m) = mask {
+        check_len("mask", a.len(), m.len())?;
+    }
+    let mut out = Vec::with_capacity(a.len());
+    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+        if mask.is_some_and(|m| !(m[i] > 0.0)) {
+            continue;
+        }
+        if !(x.is_finite() && y.is_finite()) {
+            let which = if x.is_finite() { "b" } else { "a" };
+            return Err(value(
+                &format!("map {which}"),
+                format!("non-finite value at unmasked pixel {i}"),
+            ));
+        }
+        out.push((x, y));
+    }
+    Ok(out)
+}
+
 /// `sqrt( sum_{mask} (a - b)^2 / n_mask )` over pixels with mask > 0.
 pub fn rmse(a: &[f64], b: &[f64], mask: Option<&[f64]>) -> Result<f64> {
-    check_len("map b", a.len(), b.len())?;
-    let w = weights(a.len(), mask)?;
-    let n: f64 = w.iter().sum();
-    if n == 0.0 {
+    let px = unmasked(a, b, mask)?;
+    if px.is_empty() {
         return Err(value("mask", "no unmasked pixels"));
     }
-    Ok((a
-        .iter()
-        .zip(b)
-        .zip(&w)
-        .map(|((x, y), w)| w * (x - y).powi(2))
-        .sum::<f64>()
-        / n)
-        .sqrt())
+    Ok((px.iter().map(|(x, y)| (x - y).powi(2)).sum::<f64>() / px.len() as f64).sqrt())
 }
 
 /// Pearson correlation coefficient over unmasked pixels.
 pub fn pearson(a: &[f64], b: &[f64], mask: Option<&[f64]>) -> Result<f64> {
-    check_len("map b", a.len(), b.len())?;
-    let w = weights(a.len(), mask)?;
-    let n: f64 = w.iter().sum();
-    if n < 2.0 {
+    let px = unmasked(a, b, mask)?;
+    if px.len() < 2 {
         return Err(value("mask", "need at least 2 unmasked pixels"));
     }
-    let ma = a.iter().zip(&w).map(|(x, w)| x * w).sum::<f64>() / n;
-    let mb = b.iter().zip(&w).map(|(x, w)| x * w).sum::<f64>() / n;
+    let n = px.len() as f64;
+    let ma = px.iter().map(|p| p.0).sum::<f64>() / n;
+    let mb = px.iter().map(|p| p.1).sum::<f64>() / n;
     let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for i in 0..a.len() {
-        if w[i] > 0.0 {
-            sab += (a[i] - ma) * (b[i] - mb);
-            saa += (a[i] - ma).powi(2);
-            sbb += (b[i] - mb).powi(2);
-        }
+    for (x, y) in &px {
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma).powi(2);
+        sbb += (y - mb).powi(2);
     }
     if saa == 0.0 || sbb == 0.0 {
         return Err(value("maps", "constant map has no correlation coefficient"));

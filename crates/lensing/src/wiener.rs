@@ -401,6 +401,15 @@ impl Wiener {
         tol: f64,
     ) -> Result<Vec<Vec<f64>>> {
         check_len("Wiener map", self.grid().npix(), kappa_wf.len())?;
+        if n.saturating_mul(kappa_wf.len()) > 1 << 27 {
+            return Err(value(
+                "number of samples",
+                format!(
+                    "{n} samples of {} pixels need more than 1 GiB; use fewer samples",
+                    kappa_wf.len()
+                ),
+            ));
+        }
         (0..n)
             .into_par_iter()
             .map(|i| {

@@ -564,6 +564,17 @@ fn metrics_basics() {
     assert_eq!(rmse(&a, &b, Some(&[1.0, 1.0, 1.0, 0.0])).unwrap(), 0.0);
     assert_eq!(rmse(&a, &b, None).unwrap(), 2.0);
     assert!((pearson(&a, &a, None).unwrap() - 1.0).abs() < 1e-15);
+    // masked pixels may hold NaN; an unmasked NaN is an error, not a NaN
+    let c = [1.0, 2.0, 3.0, f64::NAN];
+    let mask = [1.0, 1.0, 1.0, 0.0];
+    assert_eq!(rmse(&c, &b, Some(&mask)).unwrap(), 0.0);
+    assert!((pearson(&c, &a, Some(&mask)).unwrap() - 1.0).abs() < 1e-15);
+    let e = rmse(&c, &b, None).unwrap_err().to_string();
+    assert!(e.contains("map a") && e.contains("pixel 3"), "{e}");
+    assert!(pearson(&a, &c, None)
+        .unwrap_err()
+        .to_string()
+        .contains("map b"));
     let n = 8;
     let mut m = vec![0.0; n * n];
     m[3 * n + 3] = 1.0;

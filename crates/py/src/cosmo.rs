@@ -543,10 +543,13 @@ fn noise_cl<'py>(py: Python<'py>, tracers: Vec<PyRef<'py, PyTracer>>, ell: PyRea
 
 /// Pair indices [n_pairs, 2] (i, j), j >= i, in the order C_ell rows use.
 #[pyfunction(name = "tracer_pairs")]
-fn tracer_pairs_(py: Python<'_>, n: usize) -> Bound<'_, PyArray2<i64>> {
+fn tracer_pairs_(py: Python<'_>, n: usize) -> PyResult<Bound<'_, PyArray2<i64>>> {
+    if n > 10_000 {
+        return Err(bad(format!("tracer_pairs: n = {n}; at most 10000 tracers")));
+    }
     let p = tracer_pairs(n);
     let flat: Vec<i64> = p.iter().flat_map(|&(i, j)| [i as i64, j as i64]).collect();
-    Array2::from_shape_vec((p.len(), 2), flat).expect("pairs").into_pyarray(py)
+    Ok(Array2::from_shape_vec((p.len(), 2), flat).expect("pairs").into_pyarray(py))
 }
 
 /// Knox covariance [n_pairs*n_ell, n_pairs*n_ell] (pair-major) of total spectra.
@@ -559,6 +562,9 @@ fn gaussian_covariance_<'py>(
     f_sky: f64,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let l = slice(&ell, "ell")?;
+    if l.is_empty() {
+        return Err(bad("ell: empty (the covariance needs at least one multipole)"));
+    }
     let s = cl_total.shape().to_vec();
     if s.len() != 2 || s[1] != l.len() {
         return Err(bad(format!("cl_total: expected shape [n_pairs, len(ell)] = [n_pairs, {}], got {s:?}", l.len())));

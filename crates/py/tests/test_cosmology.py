@@ -177,6 +177,30 @@ def test_likelihood_object():
         cd.ClLikelihood(c, wl2(), ell, 0.1, data=np.zeros((2, 6)))
 
 
+def test_probe_regressions():
+    """Inputs a robustness probe found mishandled: each now gives the right
+    answer or a CosmodiffError instead of a panic, an abort or a wrong value."""
+    c = cd.Cosmology()
+    ell = np.geomspace(30, 2000, 6)
+    # a single name is one parameter, not its letters
+    np.testing.assert_array_equal(cd.cl_gradient(c, wl2(), ell, "sigma8"), cd.cl_gradient(c, wl2(), ell, ["sigma8"]))
+    f = cd.fisher(c, wl2(), ell, 0.1, params="sigma8")
+    assert f.shape == (1, 1) and f[0, 0] > 0
+    # covariance: shapes are checked before anything is allocated
+    with pytest.raises(cd.CosmodiffError, match="empty"):
+        cd.gaussian_covariance(np.ones((1, 0)), 1, np.array([]), 0.5)
+    with pytest.raises(cd.CosmodiffError, match="n_tracers = 70000"):
+        cd.gaussian_covariance(np.ones((1, 3)), 70000, np.array([10.0, 20, 30]), 0.5)
+    with pytest.raises(cd.CosmodiffError, match="NaN or inf"):
+        cd.gaussian_covariance(np.array([[1.0, np.nan, 1.0]]), 1, np.array([10.0, 20, 30]), 0.5)
+    with pytest.raises(cd.CosmodiffError, match="at most 10000"):
+        cd.tracer_pairs(10**6)
+    # Smail n(z) far beyond its core is normalised: C_ell does not depend on zmax
+    near = cd.angular_cl(c, cd.WeakLensing(cd.smail_nz(2, 1.5, 0.5, zmax=5)), [100.0])
+    far = cd.angular_cl(c, cd.WeakLensing(cd.smail_nz(2, 1.5, 0.5, zmax=100)), [100.0])
+    np.testing.assert_allclose(far, near, rtol=1e-3)
+
+
 def test_pickle_roundtrip():
     import pickle
 

@@ -30,6 +30,9 @@ def test_simulation_outputs(sim):
 
 
 def test_simulation_errors():
+    # one bare Nz is one source bin; a scalar shift applies to every bin
+    one = cd.simulate_lensing(cd.Cosmology(), cd.smail_nz(1, 2, 1.0), npix=16, lognormal_shifts=0.02)
+    assert one["kappa"].shape == (1, 16, 16) and one["lognormal_shifts"][0] == 0.02
     with pytest.raises(ValueError, match="npix"):
         cd.simulate_lensing(cd.Cosmology(), [cd.smail_nz(1, 2, 1.0)], npix=4)
     with pytest.raises(ValueError, match="kind"):

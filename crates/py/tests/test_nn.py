@@ -148,6 +148,16 @@ def test_sbi_rejects_bad_input():
 
 def test_map_inputs_are_checked():
     m = np.zeros((16, 16))
+    # metrics skip masked pixels (NaN there is fine) and refuse unmasked NaN
+    assert cd.rmse([[1.0, np.nan]], [[2.0, 3.0]], mask=[[1, 0]]) == 1.0
+    with pytest.raises(cd.CosmodiffError, match="pixel 1"):
+        cd.rmse([[1.0, np.nan]], [[2.0, 3.0]])
+    with pytest.raises(cd.CosmodiffError, match="1 to 100000 bins"):
+        cd.measure_cl(np.ones((32, 32)), pixel_arcmin=2.0, n_bins=10**9)
+    with pytest.raises(cd.CosmodiffError, match="1 GiB"):
+        cd.wiener(m, m, 0.3, 2.0, [10.0, 1e4], [1e-9, 1e-9], samples=10**9)
+    with pytest.raises(cd.CosmodiffError, match="below 2\\*\\*64"):
+        cd.wiener(m, m, 0.3, 2.0, [10.0, 1e4], [1e-9, 1e-9], seed=2**64)
     with pytest.raises(cd.CosmodiffError, match="e1: complex values"):
         cd.kaiser_squires(m + 1j * m, m, pixel_arcmin=2.0)
     nan = m.copy()

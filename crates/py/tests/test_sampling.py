@@ -40,3 +40,12 @@ def test_map_and_prior_errors():
         cd.sample_cl(c, ts, ell, 0.1, params=[("Omega_x", ("uniform", 0.1, 0.6))], draws=10)
     with pytest.raises(ValueError, match="draws"):
         cd.sample_cl(c, ts, ell, 0.1, draws=5)
+    # names without priors (as fisher takes them), NaN in a prior, a run too big for memory
+    with pytest.raises(cd.CosmodiffError, match=r"params\[0\] = 'sigma8': expected a \(name, prior\) pair"):
+        cd.sample_cl(c, ts, ell, 0.1, params=["sigma8"], draws=10)
+    with pytest.raises(cd.CosmodiffError, match="prior of sigma8: NaN or infinite"):
+        cd.sample_cl(c, ts, ell, 0.1, params={"sigma8": {"prior": "uniform", "low": float("nan"), "high": 1.0}}, draws=10)
+    with pytest.raises(cd.CosmodiffError, match="chains = 4611686018427387904: at most 4096"):
+        cd.sample_cl(c, ts, ell, 0.1, chains=2**62, warmup=1, draws=10)
+    with pytest.raises(cd.CosmodiffError, match="1 GiB"):
+        cd.sample_cl(c, ts, ell, 0.1, chains=4, warmup=1, draws=10**9)

@@ -137,7 +137,20 @@ def _n(x: Any, name: str) -> int:
         raise CosmodiffError(f"{name} = {x!r}: expected a whole number >= 0")
     if not float(x).is_integer() or x < 0:
         raise CosmodiffError(f"{name} = {x!r}: expected a whole number >= 0")
+    if x >= 2**64:
+        raise CosmodiffError(f"{name} = {x!r}: expected a whole number below 2**64")
     return int(x)
+
+
+def _names(params: Any) -> List[str]:
+    """Parameter names: one name or a sequence of names."""
+    if isinstance(params, str):
+        return [params]
+    names = list(params)
+    for i, p in enumerate(names):
+        if not isinstance(p, str):
+            raise CosmodiffError(f"params[{i}] = {p!r}: expected a parameter name such as 'sigma8'")
+    return names
 
 
 def _shear_inputs(e1: ArrayLike, e2: ArrayLike, noise_std: ArrayLike, mask: Optional[ArrayLike]):
@@ -303,7 +316,7 @@ def cl_gradient(
 
     Parameter names: Omega_c, Omega_b, h, n_s, sigma8, Omega_k, w0, wa.
     """
-    return _core.cl_gradient(cosmo, _tracers(tracers), _f64(ell, "ell").ravel(), list(params), transfer, nonlinear)
+    return _core.cl_gradient(cosmo, _tracers(tracers), _f64(ell, "ell").ravel(), _names(params), transfer, nonlinear)
 
 
 def fisher(
@@ -323,7 +336,7 @@ def fisher(
     (hyper-dual numbers) at data = theory. The two agree to rounding.
     Covariance: Knox with the tracers' noise and ``f_sky``.
     """
-    return _core.fisher(cosmo, _tracers(tracers), _f64(ell, "ell").ravel(), float(f_sky), list(params), method, transfer, nonlinear)
+    return _core.fisher(cosmo, _tracers(tracers), _f64(ell, "ell").ravel(), float(f_sky), _names(params), method, transfer, nonlinear)
 
 
 # --------------------------------------------------------------------- maps
@@ -332,6 +345,8 @@ def fisher(
 def _sources(sources: Any) -> List[Tracer]:
     if isinstance(sources, Tracer):
         return [sources]
+    if isinstance(sources, Nz):
+        return [WeakLensing(sources)]
     out = []
     for i, s in enumerate(sources):
         if isinstance(s, Tracer):
@@ -380,9 +395,12 @@ def simulate_lensing(
     ``[n_bins, npix, npix]``; ``ell`` ``[n_ell]`` and ``cl_theory``
     ``[n_pairs, n_ell]``; ``pixel_arcmin``; ``lognormal_shifts``.
     """
+    srcs = _sources(sources)
+    if lognormal_shifts is not None and np.ndim(lognormal_shifts) == 0:
+        lognormal_shifts = [lognormal_shifts] * len(srcs)  # one shift for every bin
     return _core.simulate_lensing(
         cosmo,
-        _sources(sources),
+        srcs,
         _n(npix, "npix"),
         float(pixel_arcmin),
         kind,
@@ -517,14 +535,26 @@ def _prior_json(name: str, p: PriorSpec) -> str:
         d = {"prior": p[0], **{k: float(v) for k, v in zip(keys, p[1:])}}
     else:
         raise CosmodiffError(f"prior of {name}: expected a dict like {{'prior': 'uniform', 'low': 0.1, 'high': 0.5}}")
-    return json.dumps(d)
+    try:
+        return json.dumps(d, allow_nan=False)
+    except ValueError:
+        raise CosmodiffError(f"prior of {name}: NaN or infinite value in {p!r}") from None
 
 
 def _params(params: Any) -> Tuple[List[str], List[str]]:
     if isinstance(params, Mapping):
         items = list(params.items())
     else:
-        items = [tuple(p) for p in params]
+        if isinstance(params, str):
+            params = [params]
+        items = []
+        for i, p in enumerate(params):
+            if isinstance(p, str) or not isinstance(p, (tuple, list)) or len(p) != 2:
+                raise CosmodiffError(
+                    f"params[{i}] = {p!r}: expected a (name, prior) pair such as "
+                    "('sigma8', ('uniform', 0.4, 1.3)), or a dict name -> prior"
+                )
+            items.append(tuple(p))
     if not items:
         raise CosmodiffError("params: expected at least one (name, prior) pair")
     return [str(n) for n, _ in items], [_prior_json(str(n), p) for n, p in items]
