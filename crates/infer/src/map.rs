@@ -205,6 +205,24 @@ pub fn find_map<D: LogDensity + ?Sized>(
             "at x = {x:?}; the mode may lie on a prior boundary or the optimiser did not converge ({status})"
         ))
     })?;
+    // At an interior mode the constrained gradient vanishes. Where the
+    // optimiser was stopped by a prior bound (the sampling-space gradient
+    // vanishes only because dx/dy does), the Newton step to the stationary
+    // point, cov g, reaches beyond the bound: the Laplace approximation
+    // there describes nothing.
+    for i in 0..dim {
+        let step: f64 = (0..dim).map(|j| cov[i * dim + j] * g[j]).sum();
+        let sd = cov[i * dim + i].sqrt();
+        if !(step.abs() <= sd) {
+            let names = density.names();
+            return Err(InferError::Optim(format!(
+                "the mode in {} lies on its prior boundary (x = {}; the log density still rises {:.3} sd beyond it): the Laplace approximation does not apply there; widen the prior or check the data",
+                names.get(i).map(String::as_str).unwrap_or("the parameters"),
+                x[i],
+                step.abs() / sd
+            )));
+        }
+    }
     let rows = |m: &[f64]| {
         (0..dim)
             .map(|i| m[i * dim..(i + 1) * dim].to_vec())

@@ -413,6 +413,32 @@ fn map_and_laplace_exact_on_gaussian() {
     );
     let json = r3.to_json().unwrap();
     assert!(json.contains("\"cov\""));
+    // A likelihood peaked 10 sd above the upper bound of x0's prior: the
+    // optimiser stops at the bound, which is refused rather than reported
+    // as a converged mode with a meaningless Laplace covariance.
+    let lik = GaussianDensity::new(vec![1.1, 0.8], &[1e-4, 0.0, 0.0, 4e-4]).unwrap();
+    let post = Posterior::new(
+        lik,
+        vec![
+            Prior::Uniform {
+                low: 0.0,
+                high: 1.0,
+            },
+            Prior::Uniform {
+                low: 0.5,
+                high: 1.5,
+            },
+        ],
+    )
+    .unwrap();
+    let e = find_map(&post, &MapSettings::default())
+        .unwrap_err()
+        .to_string();
+    let name = &post.names()[0];
+    assert!(
+        e.contains(&format!("the mode in {name} lies on its prior boundary")),
+        "{e}"
+    );
 }
 
 #[test]

@@ -40,6 +40,9 @@ def test_map_and_prior_errors():
         cd.sample_cl(c, ts, ell, 0.1, params=[("Omega_x", ("uniform", 0.1, 0.6))], draws=10)
     with pytest.raises(ValueError, match="draws"):
         cd.sample_cl(c, ts, ell, 0.1, draws=5)
+    # data far outside the prior: the optimiser stops on a bound, which is no mode
+    with pytest.raises(cd.CosmodiffError, match="lies on its prior boundary"):
+        cd.find_map_cl(c, ts, ell, 0.1, data_cl=np.full((3, 4), 1.0))
     # names without priors (as fisher takes them), NaN in a prior, a run too big for memory
     with pytest.raises(cd.CosmodiffError, match=r"params\[0\] = 'sigma8': expected a \(name, prior\) pair"):
         cd.sample_cl(c, ts, ell, 0.1, params=["sigma8"], draws=10)
