@@ -319,11 +319,13 @@ impl PyNz {
     /// Evaluate the normalised n(z) at redshifts z (array of any shape).
     /// A float for a scalar z, otherwise an array of the shape of z.
     fn __call__<'py>(&self, py: Python<'py>, z: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        if z.is_none() {
+            return Err(bad("z: expected redshifts, got None"));
+        }
         if let Ok(x) = z.extract::<f64>() {
             return Ok(self.inner.eval(x).into_pyobject(py)?.into_any());
         }
-        let arr = py.import("numpy")?.call_method1("ascontiguousarray", (z, "float64"))?;
-        let z: PyReadonlyArrayDyn<'py, f64> = arr.extract()?;
+        let z = crate::to_f64(z, "z")?;
         let shape = z.shape().to_vec();
         let v: Vec<f64> = slice(&z, "z")?.iter().map(|&x| self.inner.eval(x)).collect();
         Ok(ArrayD::from_shape_vec(IxDyn(&shape), v).map_err(err)?.into_pyarray(py).into_any())

@@ -182,6 +182,11 @@ def test_probe_regressions():
     answer or a CosmodiffError instead of a panic, an abort or a wrong value."""
     c = cd.Cosmology()
     ell = np.geomspace(30, 2000, 6)
+    with pytest.raises(cd.CosmodiffError, match="got None"):
+        cd.comoving_distance(c, None)
+    with pytest.raises(cd.CosmodiffError, match="z: expected redshifts, got None"):
+        cd.smail_nz(2, 1.5, 0.5)(None)
+    np.testing.assert_array_equal(cd.smail_nz(2, 1.5, 0.5)([[0.5, 1.0]]).shape, (1, 2))
     # a single name is one parameter, not its letters
     np.testing.assert_array_equal(cd.cl_gradient(c, wl2(), ell, "sigma8"), cd.cl_gradient(c, wl2(), ell, ["sigma8"]))
     f = cd.fisher(c, wl2(), ell, 0.1, params="sigma8")

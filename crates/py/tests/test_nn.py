@@ -142,6 +142,8 @@ def test_sbi_rejects_bad_input():
         cd.sbi_train(theta, bad, "npe")
     with pytest.raises(cd.CosmodiffError):
         cd.sbi_load("/nonexistent/model")
+    with pytest.raises(cd.CosmodiffError, match="expected a model directory, got None"):
+        cd.sbi_load(None)
     with pytest.raises(cd.CosmodiffError, match="one \\(low, high\\) pair"):
         cd.sbi_train(theta, x, "npe", prior=[0.1, 0.6])
 

@@ -121,6 +121,8 @@ def _f64(x: Any, name: str = "array") -> np.ndarray:
     """A C-contiguous float64 array view of x (no copy when it already is one).
     Complex input is refused: numpy would drop the imaginary part with only a
     warning (a complex shear g1 + i g2 would silently become g1)."""
+    if x is None:
+        raise CosmodiffError(f"{name}: expected numbers, got None")
     if np.iscomplexobj(x):
         raise CosmodiffError(f"{name}: complex values; pass real arrays (a complex shear g as g.real, g.imag)")
     try:
@@ -749,4 +751,6 @@ def sbi_train(
 
 def sbi_load(path: str) -> SbiModel:
     """Load an SBI model directory (``cosmodiff sbi train --out`` or ``SbiModel.save``)."""
+    if path is None or str(path) == "":
+        raise CosmodiffError(f"sbi_load: expected a model directory, got {path!r}")
     return _core.sbi_load(str(path))
