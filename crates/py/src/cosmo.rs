@@ -630,44 +630,92 @@ impl PyClLikelihood {
         self.inner.cosmology(values).validate().map_err(err)
     }
 
+    /// The likelihood from converted inputs (shared by the constructor and `fisher`).
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        py: Python<'_>,
+        c: cosmodiff_cosmo::Cosmology,
+        ts: Vec<cosmodiff_cosmo::Tracer>,
+        l: Vec<f64>,
+        f_sky: f64,
+        params: &[String],
+        data: Option<(Vec<usize>, Vec<f64>)>,
+        transfer: &str,
+        nonlinear: &str,
+    ) -> PyResult<Self> {
+        if l.is_empty() || l.iter().any(|x| !(*x >= 2.0 && x.is_finite())) {
+            return Err(bad("ell: expected a non-empty list of multipoles >= 2"));
+        }
+        let o = opts(transfer, nonlinear)?;
+        let ps = self::params(params)?;
+        let np = ts.len() * (ts.len() + 1) / 2;
+        let d = match data {
+            None => None,
+            Some((shape, v)) => {
+                if shape != [np, l.len()] {
+                    return Err(bad(format!("data: expected shape [n_pairs, n_ell] = [{np}, {}], got {shape:?}", l.len())));
+                }
+                Some(v)
+            }
+        };
+        let like = py.detach(|| ClLikelihood::new(c, ts, l, f_sky, o, d, ps)).map_err(err)?;
+        Ok(Self { inner: like })
+    }
+}
+
+/// Tracers given as one tracer or a sequence of them.
+fn tracer_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<cosmodiff_cosmo::Tracer>> {
+    if let Ok(t) = obj.extract::<PyRef<'_, PyTracer>>() {
+        return Ok(vec![t.inner.clone()]);
+    }
+    let ts: Vec<PyRef<'_, PyTracer>> =
+        obj.extract().map_err(|_| bad("tracers: expected a tracer (WeakLensing, NumberCounts) or a list of them"))?;
+    self::tracers(&ts)
+}
+
+/// Parameter names given as one name or a sequence of names.
+fn name_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    if let Ok(s) = obj.extract::<String>() {
+        return Ok(vec![s]);
+    }
+    obj.extract().map_err(|_| bad("params: expected a parameter name or a list of names such as [\"Omega_c\", \"sigma8\"]"))
+}
+
+/// Parameter values: a number or any array-like, flattened.
+fn value_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+    Ok(slice(&crate::to_f64(obj, "values")?, "values")?.to_vec())
 }
 
 #[allow(clippy::too_many_arguments)]
 #[pymethods]
 impl PyClLikelihood {
     #[new]
-    #[pyo3(signature = (cosmo, tracers, ell, f_sky, params=vec!["Omega_c".to_string(), "sigma8".to_string()], data=None, transfer="eisenstein_hu", nonlinear="halofit"))]
+    #[pyo3(signature = (cosmo, tracers, ell, f_sky, params=None, data=None, transfer="eisenstein_hu", nonlinear="halofit"))]
     fn new(
         py: Python<'_>,
         cosmo: PyRef<'_, PyCosmology>,
-        tracers: Vec<PyRef<'_, PyTracer>>,
-        ell: PyReadonlyArrayDyn<'_, f64>,
+        tracers: &Bound<'_, PyAny>,
+        ell: &Bound<'_, PyAny>,
         f_sky: f64,
-        params: Vec<String>,
-        data: Option<PyReadonlyArrayDyn<'_, f64>>,
+        params: Option<&Bound<'_, PyAny>>,
+        data: Option<&Bound<'_, PyAny>>,
         transfer: &str,
         nonlinear: &str,
     ) -> PyResult<Self> {
-        let c = cosmo.inner;
-        let ts = self::tracers(&tracers)?;
-        let l = slice(&ell, "ell")?.to_vec();
-        if l.is_empty() || l.iter().any(|x| !(*x >= 2.0 && x.is_finite())) {
-            return Err(bad("ell: expected a non-empty list of multipoles >= 2"));
-        }
-        let o = opts(transfer, nonlinear)?;
-        let ps = self::params(&params)?;
-        let np = ts.len() * (ts.len() + 1) / 2;
-        let d = match &data {
-            None => None,
-            Some(a) => {
-                if a.shape() != [np, l.len()] {
-                    return Err(bad(format!("data: expected shape [n_pairs, n_ell] = [{np}, {}], got {:?}", l.len(), a.shape())));
-                }
-                Some(slice(a, "data")?.to_vec())
-            }
+        let ts = tracer_list(tracers)?;
+        let l = slice(&crate::to_f64(ell, "ell")?, "ell")?.to_vec();
+        let params = match params {
+            Some(p) => name_list(p)?,
+            None => vec!["Omega_c".to_string(), "sigma8".to_string()],
         };
-        let like = py.detach(|| ClLikelihood::new(c, ts, l, f_sky, o, d, ps)).map_err(err)?;
-        Ok(Self { inner: like })
+        let data = match data {
+            Some(d) => {
+                let a = crate::to_f64(d, "data")?;
+                Some((a.shape().to_vec(), slice(&a, "data")?.to_vec()))
+            }
+            None => None,
+        };
+        Self::build(py, cosmo.inner, ts, l, f_sky, &params, data, transfer, nonlinear)
     }
 
     /// Free parameter names.
@@ -698,39 +746,47 @@ impl PyClLikelihood {
     }
 
     /// log L (without the constant -1/2 ln det C - n/2 ln 2 pi).
-    fn log_likelihood(&self, py: Python<'_>, values: Vec<f64>) -> PyResult<f64> {
+    fn log_likelihood(&self, py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<f64> {
+        let values = value_list(values)?;
         self.check(&values)?;
         py.detach(|| self.inner.log_likelihood(&self.inner.cosmology(&values))).map_err(err)
     }
     /// (log L, exact gradient d log L / d theta).
-    fn value_and_grad<'py>(&self, py: Python<'py>, values: Vec<f64>) -> PyResult<(f64, Bound<'py, numpy::PyArray1<f64>>)> {
+    fn value_and_grad<'py>(&self, py: Python<'py>, values: &Bound<'_, PyAny>) -> PyResult<(f64, Bound<'py, numpy::PyArray1<f64>>)> {
+        let values = value_list(values)?;
         self.check(&values)?;
         let (v, g) = py.detach(|| self.inner.value_and_grad(&values)).map_err(err)?;
         Ok((v, vec1(py, g)))
     }
     /// Model mean C_ell [n_pairs, n_ell] at `values`.
-    fn mean<'py>(&self, py: Python<'py>, values: Vec<f64>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    fn mean<'py>(&self, py: Python<'py>, values: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let values = value_list(values)?;
         self.check(&values)?;
         let m = py.detach(|| self.inner.mean(&self.inner.cosmology(&values))).map_err(err)?;
         let ne = self.inner.ell.len();
         flat2(py, m, (self.inner.data.len() / ne, ne))
     }
     /// Exact Jacobian d mu / d theta [n_params, n_pairs * n_ell].
-    fn jacobian<'py>(&self, py: Python<'py>, values: Vec<f64>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    fn jacobian<'py>(&self, py: Python<'py>, values: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let values = value_list(values)?;
         self.check(&values)?;
         let j = py.detach(|| self.inner.jacobian(&values)).map_err(err)?;
         vec2(py, j, self.inner.data.len())
     }
     /// Fisher matrix J^T C^-1 J at `values` (default: the fiducial).
     #[pyo3(signature = (values=None))]
-    fn fisher<'py>(&self, py: Python<'py>, values: Option<Vec<f64>>) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        let v = values.unwrap_or_else(|| self.inner.params.iter().map(|p| self.inner.fiducial.get(*p)).collect());
+    fn fisher<'py>(&self, py: Python<'py>, values: Option<&Bound<'_, PyAny>>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let v = match values {
+            Some(v) => value_list(v)?,
+            None => self.inner.params.iter().map(|p| self.inner.fiducial.get(*p)).collect(),
+        };
         self.check(&v)?;
         let f = py.detach(|| self.inner.fisher(&v)).map_err(err)?;
         vec2(py, f, v.len())
     }
     /// Exact Hessian of log L at `values` (hyper-dual numbers).
-    fn hessian<'py>(&self, py: Python<'py>, values: Vec<f64>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    fn hessian<'py>(&self, py: Python<'py>, values: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let values = value_list(values)?;
         self.check(&values)?;
         let h = py.detach(|| self.inner.hessian(&values)).map_err(err)?;
         vec2(py, h, values.len())
@@ -757,7 +813,9 @@ fn fisher<'py>(
         return Err(bad(format!("method = \"{method}\": expected \"jacobian\" or \"hessian\"")));
     }
     let n = params.len();
-    let like = PyClLikelihood::new(py, cosmo, tracers, ell, f_sky, params, None, transfer, nonlinear)?.inner;
+    let ts = self::tracers(&tracers)?;
+    let l = slice(&ell, "ell")?.to_vec();
+    let like = PyClLikelihood::build(py, cosmo.inner, ts, l, f_sky, &params, None, transfer, nonlinear)?.inner;
     let f = py
         .detach(|| if method == "jacobian" { fisher_matrix(&like) } else { fisher_hessian(&like) })
         .map_err(err)?;

@@ -175,6 +175,14 @@ def test_likelihood_object():
         like.log_likelihood([0.3])
     with pytest.raises(ValueError, match="data"):
         cd.ClLikelihood(c, wl2(), ell, 0.1, data=np.zeros((2, 6)))
+    # the forms the module-level functions accept: one tracer, ell as a list
+    # of ints, one parameter name, a scalar value
+    one = cd.ClLikelihood(c, wl2()[0], [30, 100, 300, 1000], 0.1, params="sigma8")
+    assert one.names == ["sigma8"] and one.data.shape == (1, 4)
+    assert one.log_likelihood(c.sigma8) == pytest.approx(0.0, abs=1e-9)
+    assert one.log_likelihood(0.7) == one.log_likelihood([0.7]) < 0
+    with pytest.raises(cd.CosmodiffError, match="tracers: expected a tracer"):
+        cd.ClLikelihood(c, "wl", ell, 0.1)
 
 
 def test_probe_regressions():
