@@ -137,13 +137,17 @@ pub fn cl_cross(
     let np = grid.npix();
     check_len("map a", np, a.len())?;
     check_len("map b", np, b.len())?;
-    check_finite("map a", a)?;
-    check_finite("map b", b)?;
     check_len("fft size", grid.n, fft.n())?;
     let (fa, fb, w2) = match mask {
         Some(m) => {
             check_len("mask", np, m.len())?;
-            check_finite("mask", m)?;
+            if m.iter().any(|w| !(0.0..=1.0).contains(w)) {
+                return Err(FieldError::Value {
+                    what: "mask".into(),
+                    msg: "values must be in [0, 1] (0: masked, 1: observed, fractions weight)"
+                        .into(),
+                });
+            }
             let w2 = m.iter().map(|x| x * x).sum::<f64>() / np as f64;
             if !(w2 > 0.0) {
                 return Err(FieldError::Value {
@@ -151,11 +155,23 @@ pub fn cl_cross(
                     msg: "mask is empty".into(),
                 });
             }
-            let am: Vec<f64> = a.iter().zip(m).map(|(x, w)| x * w).collect();
-            let bm: Vec<f64> = b.iter().zip(m).map(|(x, w)| x * w).collect();
+            // Masked pixels (weight 0) may hold anything, NaN included.
+            let weigh = |x: &[f64]| -> Vec<f64> {
+                x.iter()
+                    .zip(m)
+                    .map(|(v, &w)| if w > 0.0 { v * w } else { 0.0 })
+                    .collect()
+            };
+            let (am, bm) = (weigh(a), weigh(b));
+            check_finite("map a", &am)?;
+            check_finite("map b", &bm)?;
             (fft.forward_real(&am)?, fft.forward_real(&bm)?, w2)
         }
-        None => (fft.forward_real(a)?, fft.forward_real(b)?, 1.0),
+        None => {
+            check_finite("map a", a)?;
+            check_finite("map b", b)?;
+            (fft.forward_real(a)?, fft.forward_real(b)?, 1.0)
+        }
     };
     let nb = bins.nbins();
     let mut sum = vec![0.0; nb];

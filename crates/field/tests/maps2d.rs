@@ -332,6 +332,20 @@ fn masked_white_noise_spectrum_is_unbiased() {
             m[b] / expect
         );
     }
+    // Masked pixels may hold NaN (same spectrum); unmasked NaN and mask
+    // values outside [0, 1] are refused.
+    let w = white_noise(grid.npix(), 7);
+    let mut holes = w.clone();
+    holes[25] = f64::NAN;
+    let c = cl_auto(&grid, &fft, &w, &bins, Some(&mask)).unwrap();
+    assert_eq!(cl_auto(&grid, &fft, &holes, &bins, Some(&mask)).unwrap(), c);
+    holes[3] = f64::NAN;
+    let e = cl_auto(&grid, &fft, &holes, &bins, Some(&mask)).unwrap_err();
+    assert!(e.to_string().contains("index 3"), "{e}");
+    let mut heavy = mask.clone();
+    heavy[0] = 5.0;
+    let e = cl_auto(&grid, &fft, &w, &bins, Some(&heavy)).unwrap_err();
+    assert!(e.to_string().contains("[0, 1]"), "{e}");
 }
 
 #[test]
