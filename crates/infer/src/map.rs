@@ -215,12 +215,19 @@ pub fn find_map<D: LogDensity + ?Sized>(
         let sd = cov[i * dim + i].sqrt();
         if !(step.abs() <= sd) {
             let names = density.names();
-            return Err(InferError::Optim(format!(
-                "the mode in {} lies on its prior boundary (x = {}; the log density still rises {:.3} sd beyond it): the Laplace approximation does not apply there; widen the prior or check the data",
-                names.get(i).map(String::as_str).unwrap_or("the parameters"),
-                x[i],
-                step.abs() / sd
-            )));
+            let name = names.get(i).map(String::as_str).unwrap_or("the parameters");
+            let rise = step.abs() / sd;
+            return Err(InferError::Optim(if converged {
+                format!(
+                    "the mode in {name} lies on its prior boundary (x = {}; the log density still rises {rise:.3} sd beyond it): the Laplace approximation does not apply there; widen the prior or check the data",
+                    x[i]
+                )
+            } else {
+                format!(
+                    "the optimiser stopped {rise:.3} sd short of the mode in {name} (x = {}; {status}): raise the iteration limit, or the mode may lie on a prior boundary",
+                    x[i]
+                )
+            }));
         }
     }
     let rows = |m: &[f64]| {
