@@ -192,6 +192,10 @@ def test_probe_regressions():
     ell = np.geomspace(30, 2000, 6)
     with pytest.raises(cd.CosmodiffError, match="got None"):
         cd.comoving_distance(c, None)
+    with pytest.raises(cd.CosmodiffError, match="tracers: expected a tracer or a list of tracers, got NoneType"):
+        cd.angular_cl(c, None, [100.0])
+    with pytest.raises(cd.CosmodiffError, match="sources: expected"):
+        cd.simulate_lensing(c, None, npix=16)
     with pytest.raises(cd.CosmodiffError, match="z: expected redshifts, got None"):
         cd.smail_nz(2, 1.5, 0.5)(None)
     np.testing.assert_array_equal(cd.smail_nz(2, 1.5, 0.5)([[0.5, 1.0]]).shape, (1, 2))

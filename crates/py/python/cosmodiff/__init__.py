@@ -264,7 +264,10 @@ def histogram_nz(edges: ArrayLike, counts: ArrayLike, shift: float = 0.0) -> Nz:
 def _tracers(tracers: Union[Tracer, Iterable[Tracer]]) -> List[Tracer]:
     if isinstance(tracers, Tracer):
         return [tracers]
-    ts = list(tracers)
+    try:
+        ts = list(tracers)
+    except TypeError:
+        raise CosmodiffError(f"tracers: expected a tracer or a list of tracers, got {type(tracers).__name__}") from None
     for i, t in enumerate(ts):
         if not isinstance(t, Tracer):
             raise CosmodiffError(f"tracers[{i}]: expected a WeakLensing or NumberCounts tracer, got {type(t).__name__}")
@@ -349,6 +352,8 @@ def _sources(sources: Any) -> List[Tracer]:
         return [sources]
     if isinstance(sources, Nz):
         return [WeakLensing(sources)]
+    if not isinstance(sources, Iterable):
+        raise CosmodiffError(f"sources: expected a WeakLensing tracer, an Nz or a list of them, got {type(sources).__name__}")
     out = []
     for i, s in enumerate(sources):
         if isinstance(s, Tracer):
