@@ -22,6 +22,10 @@ pub enum LensingError {
 
 pub type Result<T> = std::result::Result<T, LensingError>;
 
+/// Most map values a set of posterior samples or chains may hold in memory
+/// (1 GiB of f64): Wiener samples and the score-based samplers.
+pub(crate) const MAX_SAMPLE_VALUES: usize = 1 << 27;
+
 pub(crate) fn value(what: &str, msg: impl Into<String>) -> LensingError {
     LensingError::Value {
         what: what.into(),

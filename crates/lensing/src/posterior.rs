@@ -90,6 +90,16 @@ impl<'a> Target<'a> {
         Ok(s)
     }
     fn check(&self, chains: usize) -> Result<()> {
+        // the chains live in memory together (several copies during a step)
+        let side = self.prior.side();
+        if chains.saturating_mul(side * side) > crate::error::MAX_SAMPLE_VALUES {
+            return Err(value(
+                "chains",
+                format!(
+                    "{chains} chains of {side}x{side} maps need more than 1 GiB; use fewer samples"
+                ),
+            ));
+        }
         let nl = self.likelihoods.len();
         if nl > 0 && !chains.is_multiple_of(nl) {
             return Err(value(

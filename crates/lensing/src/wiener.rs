@@ -401,7 +401,7 @@ impl Wiener {
         tol: f64,
     ) -> Result<Vec<Vec<f64>>> {
         check_len("Wiener map", self.grid().npix(), kappa_wf.len())?;
-        if n.saturating_mul(kappa_wf.len()) > 1 << 27 {
+        if n.saturating_mul(kappa_wf.len()) > crate::error::MAX_SAMPLE_VALUES {
             return Err(value(
                 "number of samples",
                 format!(

@@ -19,9 +19,6 @@ use cosmodiff_lensing::score::{Sde, ShearLikelihood};
 
 use crate::ScoreModel;
 
-/// At most this many map values over all chains (1 GiB of f64 per copy).
-const MAX_CHAIN_VALUES: usize = 1 << 27;
-
 /// Which posterior sampler runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sampler {
@@ -56,18 +53,6 @@ pub fn sample_posterior(
     sde: Sde,
     s: &PosteriorSettings,
 ) -> cosmodiff_lensing::Result<MapSamples> {
-    // the chains live in memory together (several copies during a step)
-    let side = target.prior.side();
-    if s.chains.saturating_mul(side * side) > MAX_CHAIN_VALUES {
-        return Err(cosmodiff_lensing::LensingError::Value {
-            what: "chains".into(),
-            msg: format!(
-                "{} chains of {side}x{side} maps need more than {} GiB; use fewer samples",
-                s.chains,
-                (MAX_CHAIN_VALUES * 8) >> 30
-            ),
-        });
-    }
     let per_set = target.chains_per_set(s.chains);
     match s.sampler {
         Sampler::ReverseSde => reverse_sde(
