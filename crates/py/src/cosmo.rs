@@ -579,13 +579,13 @@ fn gaussian_covariance_<'py>(
 
 /// Exact derivatives d C_ell / d theta [n_params, n_pairs, n_ell] (dual numbers).
 #[pyfunction]
-#[pyo3(signature = (cosmo, tracers, ell, params, transfer="eisenstein_hu", nonlinear="halofit"))]
+#[pyo3(signature = (cosmo, tracers, ell, params=None, transfer="eisenstein_hu", nonlinear="halofit"))]
 fn cl_gradient<'py>(
     py: Python<'py>,
     cosmo: PyRef<'py, PyCosmology>,
     tracers: Vec<PyRef<'py, PyTracer>>,
     ell: PyReadonlyArrayDyn<'py, f64>,
-    params: Vec<String>,
+    params: Option<&Bound<'py, PyAny>>,
     transfer: &str,
     nonlinear: &str,
 ) -> PyResult<Bound<'py, PyArray3<f64>>> {
@@ -593,7 +593,7 @@ fn cl_gradient<'py>(
     let ts = self::tracers(&tracers)?;
     let l = slice(&ell, "ell")?;
     let o = opts(transfer, nonlinear)?;
-    let ps = self::params(&params)?;
+    let ps = self::params(&name_list(params)?)?;
     let np = ts.len() * (ts.len() + 1) / 2;
     let rows = py.detach(|| -> PyResult<Vec<Vec<f64>>> {
         ps.par_iter()
@@ -673,8 +673,12 @@ fn tracer_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<cosmodiff_cosmo::Tracer>>
     self::tracers(&ts)
 }
 
-/// Parameter names given as one name or a sequence of names.
-fn name_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+/// Parameter names given as one name or a sequence of names; None:
+/// (Omega_c, sigma8).
+fn name_list(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
+    let Some(obj) = obj else {
+        return Ok(vec!["Omega_c".to_string(), "sigma8".to_string()]);
+    };
     if let Ok(s) = obj.extract::<String>() {
         return Ok(vec![s]);
     }
@@ -704,10 +708,7 @@ impl PyClLikelihood {
     ) -> PyResult<Self> {
         let ts = tracer_list(tracers)?;
         let l = slice(&crate::to_f64(ell, "ell")?, "ell")?.to_vec();
-        let params = match params {
-            Some(p) => name_list(p)?,
-            None => vec!["Omega_c".to_string(), "sigma8".to_string()],
-        };
+        let params = name_list(params)?;
         let data = match data {
             Some(d) => {
                 let a = crate::to_f64(d, "data")?;
@@ -796,7 +797,7 @@ impl PyClLikelihood {
 /// Fisher matrix [n_params, n_params] at `cosmo` with exact derivatives:
 /// method "jacobian" (J^T C^-1 J) or "hessian" (-d^2 log L at the fiducial data).
 #[pyfunction]
-#[pyo3(signature = (cosmo, tracers, ell, f_sky, params=vec!["Omega_c".to_string(), "sigma8".to_string()], method="jacobian", transfer="eisenstein_hu", nonlinear="halofit"))]
+#[pyo3(signature = (cosmo, tracers, ell, f_sky, params=None, method="jacobian", transfer="eisenstein_hu", nonlinear="halofit"))]
 #[allow(clippy::too_many_arguments)]
 fn fisher<'py>(
     py: Python<'py>,
@@ -804,7 +805,7 @@ fn fisher<'py>(
     tracers: Vec<PyRef<'py, PyTracer>>,
     ell: PyReadonlyArrayDyn<'py, f64>,
     f_sky: f64,
-    params: Vec<String>,
+    params: Option<&Bound<'py, PyAny>>,
     method: &str,
     transfer: &str,
     nonlinear: &str,
@@ -812,6 +813,7 @@ fn fisher<'py>(
     if method != "jacobian" && method != "hessian" {
         return Err(bad(format!("method = \"{method}\": expected \"jacobian\" or \"hessian\"")));
     }
+    let params = name_list(params)?;
     let n = params.len();
     let ts = self::tracers(&tracers)?;
     let l = slice(&ell, "ell")?.to_vec();

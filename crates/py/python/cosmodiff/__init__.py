@@ -144,17 +144,6 @@ def _n(x: Any, name: str) -> int:
     return int(x)
 
 
-def _names(params: Any) -> List[str]:
-    """Parameter names: one name or a sequence of names."""
-    if isinstance(params, str):
-        return [params]
-    names = list(params)
-    for i, p in enumerate(names):
-        if not isinstance(p, str):
-            raise CosmodiffError(f"params[{i}] = {p!r}: expected a parameter name such as 'sigma8'")
-    return names
-
-
 def _shear_inputs(e1: ArrayLike, e2: ArrayLike, noise_std: ArrayLike, mask: Optional[ArrayLike]):
     """One shear map's arrays: e1, e2, noise_std (a scalar fills e1's shape), mask or None."""
     a1, a2 = _f64(e1, "e1"), _f64(e2, "e2")
@@ -313,7 +302,7 @@ def cl_gradient(
     cosmo: Cosmology,
     tracers: Union[Tracer, Sequence[Tracer]],
     ell: ArrayLike,
-    params: Sequence[str] = ("Omega_c", "sigma8"),
+    params: Union[str, Sequence[str]] = ("Omega_c", "sigma8"),
     transfer: str = "eisenstein_hu",
     nonlinear: str = "halofit",
 ) -> np.ndarray:
@@ -321,7 +310,7 @@ def cl_gradient(
 
     Parameter names: Omega_c, Omega_b, h, n_s, sigma8, Omega_k, w0, wa.
     """
-    return _core.cl_gradient(cosmo, _tracers(tracers), _f64(ell, "ell").ravel(), _names(params), transfer, nonlinear)
+    return _core.cl_gradient(cosmo, _tracers(tracers), _f64(ell, "ell").ravel(), params, transfer, nonlinear)
 
 
 def fisher(
@@ -329,7 +318,7 @@ def fisher(
     tracers: Union[Tracer, Sequence[Tracer]],
     ell: ArrayLike,
     f_sky: float,
-    params: Sequence[str] = ("Omega_c", "sigma8"),
+    params: Union[str, Sequence[str]] = ("Omega_c", "sigma8"),
     method: str = "jacobian",
     transfer: str = "eisenstein_hu",
     nonlinear: str = "halofit",
@@ -341,7 +330,7 @@ def fisher(
     (hyper-dual numbers) at data = theory. The two agree to rounding.
     Covariance: Knox with the tracers' noise and ``f_sky``.
     """
-    return _core.fisher(cosmo, _tracers(tracers), _f64(ell, "ell").ravel(), float(f_sky), _names(params), method, transfer, nonlinear)
+    return _core.fisher(cosmo, _tracers(tracers), _f64(ell, "ell").ravel(), float(f_sky), params, method, transfer, nonlinear)
 
 
 # --------------------------------------------------------------------- maps
