@@ -385,9 +385,7 @@ fn map_and_laplace_exact_on_gaussian() {
     // Through a Posterior with wide priors of every kind: the mode of the
     // constrained density is unchanged by the bijections (no Jacobian in
     // the MAP objective), and flat priors leave the covariance exact.
-    let lik = GaussianDensity::new(vec![0.3, 0.8], &[1e-4, 0.5e-4, 0.5e-4, 4e-4]).unwrap();
-    let post = Posterior::new(
-        lik,
+    let boxes = || {
         vec![
             Prior::Uniform {
                 low: 0.0,
@@ -397,9 +395,10 @@ fn map_and_laplace_exact_on_gaussian() {
                 low: 0.5,
                 high: 1.5,
             },
-        ],
-    )
-    .unwrap();
+        ]
+    };
+    let lik = GaussianDensity::new(vec![0.3, 0.8], &[1e-4, 0.5e-4, 0.5e-4, 4e-4]).unwrap();
+    let post = Posterior::new(lik, boxes()).unwrap();
     let r3 = find_map(&post, &MapSettings::default()).unwrap();
     assert!(
         (r3.x[0] - 0.3).abs() < 1e-7 && (r3.x[1] - 0.8).abs() < 1e-7,
@@ -417,20 +416,7 @@ fn map_and_laplace_exact_on_gaussian() {
     // optimiser stops at the bound, which is refused rather than reported
     // as a converged mode with a meaningless Laplace covariance.
     let lik = GaussianDensity::new(vec![1.1, 0.8], &[1e-4, 0.0, 0.0, 4e-4]).unwrap();
-    let post = Posterior::new(
-        lik,
-        vec![
-            Prior::Uniform {
-                low: 0.0,
-                high: 1.0,
-            },
-            Prior::Uniform {
-                low: 0.5,
-                high: 1.5,
-            },
-        ],
-    )
-    .unwrap();
+    let post = Posterior::new(lik, boxes()).unwrap();
     let e = find_map(&post, &MapSettings::default())
         .unwrap_err()
         .to_string();
