@@ -4,7 +4,7 @@
 // there are TOML sections and array shapes, not rustdoc links.
 #![allow(rustdoc::broken_intra_doc_links)]
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
 /// mimalloc keeps freed memory for reuse: the networks' training steps
 /// allocate and free many multi-megabyte tensors, which glibc's allocator
@@ -12,9 +12,7 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-mod cmd;
-mod config;
-mod io;
+mod commands;
 
 /// Field-level Bayesian inference for cosmology: differentiable forward
 /// models (cosmology, random fields, weak lensing, particle mesh), mass
@@ -33,31 +31,7 @@ struct Cli {
     #[arg(short, long, global = true)]
     quiet: bool,
     #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Run the end-to-end demonstration on built-in defaults (no downloads).
-    Demo(cmd::demo::Args),
-    /// Background, growth, P(k), angular C_ell, covariance and Fisher matrix from a TOML config.
-    Cosmology(cmd::cosmology::Args),
-    /// Simulate fields and observations (e.g. tomographic lensing maps).
-    #[command(subcommand)]
-    Simulate(cmd::simulate::Command),
-    /// Reconstruct convergence (mass) maps from shear: Kaiser-Squires, Wiener, diffusion prior.
-    Massmap(cmd::massmap::Args),
-    /// Sample cosmological parameters with NUTS from the Gaussian C_ell likelihood.
-    Sample(cmd::sample::Args),
-    /// Particle-mesh N-body simulation.
-    #[command(subcommand)]
-    Pm(cmd::pm::Command),
-    /// Learned score (diffusion) priors of convergence maps: train, evaluate, bench.
-    #[command(subcommand)]
-    Prior(cmd::prior::Command),
-    /// Simulation-based inference: neural posterior / likelihood estimation with normalizing flows.
-    #[command(subcommand)]
-    Sbi(cmd::sbi::Command),
+    command: commands::Command,
 }
 
 /// The command line with negative numbers accepted as option values
@@ -128,30 +102,33 @@ fn main() {
         .filter_level(level)
         .format_timestamp(None)
         .init();
-    cmd::set_quiet(cli.quiet);
-    let result = match &cli.command {
-        Command::Demo(a) => cmd::demo::run(a),
-        Command::Cosmology(a) => cmd::cosmology::run(a),
-        Command::Simulate(c) => cmd::simulate::run(c),
-        Command::Massmap(a) => cmd::massmap::run(a),
-        Command::Sample(a) => cmd::sample::run(a),
-        Command::Pm(c) => cmd::pm::run(c),
-        Command::Sbi(c) => cmd::sbi::run(c),
-        Command::Prior(c) => cmd::prior::run(c),
+    cosmodiff_pipeline::report::set_quiet(cli.quiet);
+    // A panic is a bug, never the user's fault: one line asking for a report
+    // instead of a backtrace, and the same exit code as any other failure.
+    let name = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let name = name.unwrap_or_default();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "error: internal error in `cosmodiff {name}`: {}{at}; please report it with the command that caused it",
+            msg.replace('\n', " ")
+        );
+    }));
+    let result = match std::panic::catch_unwind(|| cli.command.run()) {
+        Ok(r) => r,
+        Err(_) => std::process::exit(2),
     };
     if let Err(e) = result {
-        // One line: the chain of contexts joined by ': ', leaving out a cause
-        // whose text the message before it already shows (many error types
-        // print their source themselves).
-        let mut parts: Vec<String> = vec![];
-        for cause in e.chain() {
-            let s = cause.to_string();
-            if !parts.last().is_some_and(|p| p.contains(&s)) {
-                parts.push(s);
-            }
-        }
-        let msg = parts.join(": ").replace('\n', " ");
-        eprintln!("error: {msg}");
+        eprintln!("error: {}", cosmodiff_pipeline::report::one_line(&e));
         std::process::exit(2);
     }
 }

@@ -2,9 +2,9 @@
 //! one shear map, as `cosmodiff massmap --method diffusion` (same sampler
 //! settings, `cosmodiff_score::posterior`; the same seed gives the same maps).
 
-use crate::{bad, err, flat2, flat3, shear_inputs};
-use cosmodiff_field::Grid2;
-use cosmodiff_score::{map_posterior, PosteriorSettings, Sampler, ScoreModel};
+use crate::{bad, flat2, flat3, one_line, shear_inputs};
+use cosmodiff_pipeline::massmap;
+use cosmodiff_score::ScoreModel;
 use numpy::PyReadonlyArrayDyn;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -19,6 +19,8 @@ fn load_model(prior: Option<PathBuf>) -> PyResult<ScoreModel> {
 }
 
 /// Posterior samples with a score prior; see `cosmodiff.massmap_diffusion`.
+/// The checks and the sampling are `cosmodiff_pipeline::massmap::reconstruct`,
+/// as behind `cosmodiff massmap --method diffusion`.
 #[pyfunction]
 #[pyo3(signature = (e1, e2, noise_std, mask=None, pixel_arcmin=None, prior=None, samples=16, steps=300, seed=0, sampler="reverse_sde", independent=false, progress=false))]
 #[allow(clippy::too_many_arguments)]
@@ -38,42 +40,44 @@ fn massmap_diffusion<'py>(
     progress: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (n, g1, g2, sd, m) = shear_inputs(&e1, &e2, &noise_std, &mask)?;
-    let sampler = match sampler {
-        "reverse_sde" => Sampler::ReverseSde,
-        "annealed_hmc" => Sampler::AnnealedHmc,
+    let mut settings = massmap::Settings::new(massmap::Method::Diffusion);
+    settings.sampler = Some(match sampler {
+        "reverse_sde" => massmap::DiffusionSampler::ReverseSde,
+        "annealed_hmc" => massmap::DiffusionSampler::AnnealedHmc,
         s => return Err(bad(format!("sampler = {s:?}: expected \"reverse_sde\" or \"annealed_hmc\""))),
+    });
+    settings.samples = Some(samples);
+    settings.steps = Some(steps);
+    settings.seed = Some(seed);
+    settings.independent = independent;
+    settings.prior = prior;
+    settings.pixel_arcmin = pixel_arcmin;
+    let shear = massmap::ShearMaps {
+        source: "maps".into(),
+        npix: n,
+        e1: vec![g1.to_vec()],
+        e2: vec![g2.to_vec()],
+        noise_std: vec![sd.to_vec()],
+        mask: m.map(|m| vec![m.to_vec()]),
+        pixel_arcmin: None,
+        cl_theory: None,
+        single_map: true,
     };
-    if independent && sampler == Sampler::AnnealedHmc {
-        return Err(bad("independent applies to sampler=\"reverse_sde\" only (annealed-HMC chains are always independent)"));
-    }
-    if samples < 2 {
-        return Err(bad(format!("samples = {samples}: need >= 2 (kappa_std is estimated from the samples)")));
-    }
-    if !(2..=100_000).contains(&steps) {
-        return Err(bad(format!("steps = {steps}: expected 2 <= steps <= 100000")));
-    }
-    let model = load_model(prior)?;
-    let c = &model.config;
-    if n != c.side {
-        return Err(bad(format!("maps are {n}x{n} pixels but the diffusion prior was trained on {}x{} maps; train one for this size with `cosmodiff prior train`", c.side, c.side)));
-    }
-    let pix = match pixel_arcmin {
-        Some(v) if !v.is_finite() || ((v - c.pixel_arcmin) / c.pixel_arcmin).abs() > 1e-6 => {
-            return Err(bad(format!("pixel_arcmin = {v} but the diffusion prior was trained on {} arcmin pixels", c.pixel_arcmin)));
-        }
-        _ => c.pixel_arcmin,
-    };
-    let grid = Grid2::new(n, pix).map_err(err)?;
-    let settings = PosteriorSettings { sampler, steps, chains: samples, seed, antithetic: !independent, progress };
-    let post = py.detach(|| map_posterior(&model, grid, g1, g2, sd, m, &settings)).map_err(err)?;
+    let post = py
+        .detach(|| {
+            cosmodiff_pipeline::report::set_quiet(!progress);
+            massmap::reconstruct(&settings, &shear)
+        })
+        .map_err(|e| bad(one_line(&e)))?;
+    let get = |k: &str| post.get(k).map(<[f64]>::to_vec).ok_or_else(|| bad(format!("no {k} in the result")));
     let d = PyDict::new(py);
-    d.set_item("kappa_mean", flat2(py, post.mean, (n, n))?)?;
-    d.set_item("kappa_std", flat2(py, post.std, (n, n))?)?;
-    d.set_item("samples", flat3(py, post.samples.concat(), (samples, n, n))?)?;
-    d.set_item("pixel_arcmin", pix)?;
+    d.set_item("kappa_mean", flat2(py, get("kappa_mean")?, (n, n))?)?;
+    d.set_item("kappa_std", flat2(py, get("kappa_std")?, (n, n))?)?;
+    d.set_item("samples", flat3(py, get("samples")?, (samples, n, n))?)?;
+    d.set_item("pixel_arcmin", post.pixel_arcmin)?;
     d.set_item("antithetic", post.antithetic)?;
     // a Metropolis acceptance exists for annealed HMC only
-    d.set_item("acceptance", (sampler == Sampler::AnnealedHmc).then_some(post.acceptance))?;
+    d.set_item("acceptance", post.acceptance.first().copied())?;
     Ok(d)
 }
 

@@ -14,30 +14,14 @@ use cosmodiff_lensing::{
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-#[derive(clap::Subcommand, Debug)]
-pub enum Command {
-    /// Tomographic weak-lensing maps: convergence, shear and noisy ellipticities.
-    ///
-    /// Config (TOML):
-    ///   [cosmology]  as in `cosmodiff cosmology` (missing keys: Planck 2015)
-    ///   [options]    transfer, nonlinear (as in `cosmodiff cosmology`)
-    ///   [map]        npix = 128, pixel_arcmin = 2.0
-    ///   [[source]]   nz = {kind = "smail", a = 1.0, b = 2.0, z0 = 1.0}, sigma_e = 0.26,
-    ///                gals_per_arcmin2 = 10.0 (arcmin^-2), lognormal_shift (optional)
-    ///   [field]      kind = "gaussian" | "lognormal", seed = 1
-    /// Output (.npz): kappa, gamma1, gamma2 (noiseless), e1, e2 (with shape noise),
-    /// noise_std [n_bins, npix, npix]; ell, cl_theory [n_pairs, n_ell]; pixel_arcmin.
-    #[command(verbatim_doc_comment)]
-    Lensing(LensingArgs),
-}
-
-#[derive(clap::Args, Debug)]
-pub struct LensingArgs {
+#[derive(Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct LensingSettings {
     /// TOML config.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub config: PathBuf,
     /// Output .npz.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
 }
 
@@ -95,29 +79,26 @@ impl Default for FieldSection {
     }
 }
 
-pub fn run(c: &Command) -> Result<()> {
-    match c {
-        Command::Lensing(a) => {
-            crate::io::require_npz(&a.out)?;
-            let cfg: LensingConfig = config::load(&a.config)?;
-            let (sim, ell, cl) = simulate_lensing(&cfg, &config::base_dir(&a.config))?;
-            let mut npz = Npz::new();
-            add_sim(&mut npz, &sim)?;
-            npz.add_1d("ell", &ell)?;
-            npz.add_2d("cl_theory", &cl)?;
-            npz.add("pixel_arcmin", &[], vec![cfg.map.pixel_arcmin])?;
-            npz.write(&a.out)?;
-            say!(
-                "wrote {} ({} bins of {}x{} pixels, {})",
-                a.out.display(),
-                sim.kappa.shape()[0],
-                cfg.map.npix,
-                cfg.map.npix,
-                cfg.field.kind
-            );
-            Ok(())
-        }
-    }
+/// `cosmodiff simulate lensing`: simulate the maps of a TOML config into one `.npz`.
+pub fn lensing(a: &LensingSettings) -> Result<()> {
+    crate::io::require_npz(&a.out)?;
+    let cfg: LensingConfig = config::load(&a.config)?;
+    let (sim, ell, cl) = simulate_lensing(&cfg, &config::base_dir(&a.config))?;
+    let mut npz = Npz::new();
+    add_sim(&mut npz, &sim)?;
+    npz.add_1d("ell", &ell)?;
+    npz.add_2d("cl_theory", &cl)?;
+    npz.add("pixel_arcmin", &[], vec![cfg.map.pixel_arcmin])?;
+    npz.write(&a.out)?;
+    say!(
+        "wrote {} ({} bins of {}x{} pixels, {})",
+        a.out.display(),
+        sim.kappa.shape()[0],
+        cfg.map.npix,
+        cfg.map.npix,
+        cfg.field.kind
+    );
+    Ok(())
 }
 
 pub fn add_sim(npz: &mut Npz, sim: &TomoLensingSim) -> Result<()> {

@@ -12,7 +12,8 @@ use cosmodiff_score::{map_posterior, PosteriorSettings, Sampler, ScoreModel};
 use ndarray::ArrayD;
 use std::path::{Path, PathBuf};
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Method {
     /// Kaiser-Squires inversion, optional Gaussian smoothing.
     Ks,
@@ -22,7 +23,8 @@ pub enum Method {
     Diffusion,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum DiffusionSampler {
     /// Reverse-time SDE, Euler-Maruyama predictor + one Langevin corrector
     /// per step; with an even number (>= 4) of samples, in antithetic pairs
@@ -33,7 +35,8 @@ pub enum DiffusionSampler {
     AnnealedHmc,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Solver {
     /// Conjugate gradients (exact to --tol).
     Cg,
@@ -67,37 +70,38 @@ pub enum Solver {
 /// [1, npix, npix]; [n_bins, ...] for several bins). Maps must
 /// match the prior's size and pixel scale. With the reverse SDE and an even
 /// N >= 4, samples 2j and 2j+1 are an antithetic pair (see --independent).
-#[derive(clap::Args, Debug)]
-#[command(verbatim_doc_comment)]
-pub struct Args {
+#[derive(Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[cfg_attr(feature = "cli", command(verbatim_doc_comment))]
+pub struct Settings {
     /// Reconstruction method.
-    #[arg(long, value_enum)]
+    #[cfg_attr(feature = "cli", arg(long, value_enum))]
     pub method: Method,
     /// Input shear maps (.npz or .fits).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub input: PathBuf,
     /// Output file (.npz or .fits).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
     /// Gaussian smoothing of the Kaiser-Squires maps (kernel sigma, arcmin; ks only).
-    #[arg(long, default_value_t = 0.0)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0.0))]
     pub smoothing_arcmin: f64,
     /// Number of posterior samples, Wiener or diffusion (>= 2; also sets
     /// kappa_std) [default: 16].
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub samples: Option<usize>,
     /// Score-prior model directory for --method diffusion (default: the shipped prior).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub prior: Option<PathBuf>,
     /// Posterior sampler for --method diffusion [default: reverse-sde].
-    #[arg(long, value_enum)]
+    #[cfg_attr(feature = "cli", arg(long, value_enum))]
     pub sampler: Option<DiffusionSampler>,
     /// Noise levels for --method diffusion (reverse-SDE steps or annealed-HMC
     /// levels) [default: 300].
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub steps: Option<usize>,
     /// Seed for the posterior samples, Wiener or diffusion [default: 0].
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub seed: Option<u64>,
     /// Independent diffusion chains. By default (reverse SDE, an even number
     /// of at least 4 --samples) the chains come in antithetic pairs: samples 2j and 2j+1 are driven
@@ -105,23 +109,23 @@ pub struct Args {
     /// `kappa_mean` then carries ~5x less Monte Carlo noise for the same
     /// cost (`kappa_std` accounts for the pairing; a plain std over
     /// `samples` reads slightly high for few samples).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub independent: bool,
     /// Use the theory spectrum (`ell`, `cl_theory` in the input) as the Wiener prior.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub cl_theory: bool,
     /// Pixel size in arcmin (overrides `pixel_arcmin` / the FITS header).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub pixel_arcmin: Option<f64>,
     /// Wiener solver [default: cg].
-    #[arg(long, value_enum)]
+    #[cfg_attr(feature = "cli", arg(long, value_enum))]
     pub solver: Option<Solver>,
     /// Relative tolerance of the Wiener solves [default: 1e-6].
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub tol: Option<f64>,
 }
 
-impl Args {
+impl Settings {
     fn samples(&self) -> usize {
         self.samples.unwrap_or(16)
     }
@@ -278,7 +282,187 @@ fn maps(inp: &Input, name: &str, a: &ArrayD<f64>) -> Result<(usize, Vec<Vec<f64>
     Ok((n, flat.chunks(n * n).map(|c| c.to_vec()).collect()))
 }
 
-pub fn run(a: &Args) -> Result<()> {
+impl Settings {
+    /// Settings for `method` with every option at its default, and no files
+    /// (for [`reconstruct`] on maps in memory).
+    pub fn new(method: Method) -> Self {
+        Self {
+            method,
+            input: PathBuf::new(),
+            out: PathBuf::new(),
+            smoothing_arcmin: 0.0,
+            samples: None,
+            prior: None,
+            sampler: None,
+            steps: None,
+            seed: None,
+            independent: false,
+            cl_theory: false,
+            pixel_arcmin: None,
+            solver: None,
+            tol: None,
+        }
+    }
+
+    /// Every check of the options alone, made before any file is read.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.smoothing_arcmin.is_finite() && self.smoothing_arcmin >= 0.0) {
+            bail!(
+                "--smoothing-arcmin must be >= 0, got {}",
+                self.smoothing_arcmin
+            );
+        }
+        self.check_applicable()?;
+        if !(2..=100_000).contains(&self.steps()) {
+            bail!("--steps must be in 2..=100000, got {}", self.steps());
+        }
+        if self.samples() < 2 {
+            bail!(
+                "--samples must be >= 2 (kappa_std is estimated from the samples), got {}",
+                self.samples()
+            );
+        }
+        if !(self.tol() > 0.0 && self.tol() < 1.0) {
+            bail!("--tol must be in (0, 1), got {}", self.tol());
+        }
+        Ok(())
+    }
+}
+
+/// Shear maps of one or more source bins, in memory: what [`reconstruct`]
+/// works on, whether read from a file or handed over from Python.
+pub struct ShearMaps {
+    /// Where the maps came from, the first word of every message about them
+    /// (the input file's path, or a name such as `maps`).
+    pub source: String,
+    /// Map side, pixels.
+    pub npix: usize,
+    /// Ellipticity components per bin, each `[npix * npix]` row-major.
+    pub e1: Vec<Vec<f64>>,
+    /// Second ellipticity component per bin.
+    pub e2: Vec<Vec<f64>>,
+    /// Per-component noise standard deviation per pixel and bin (inf = unobserved).
+    pub noise_std: Vec<Vec<f64>>,
+    /// Optional weights in [0, 1] per pixel and bin (1 observed, 0 masked).
+    pub mask: Option<Vec<Vec<f64>>>,
+    /// Pixel size of the maps, arcmin, if they say (`--pixel-arcmin` overrides it).
+    pub pixel_arcmin: Option<f64>,
+    /// Theory spectra of the bins, the Wiener prior with `--cl-theory`.
+    pub cl_theory: Option<ClMatrixTable>,
+    /// One `[npix, npix]` map was given (rather than `[n_bins, npix, npix]`):
+    /// the outputs drop the bin axis too.
+    pub single_map: bool,
+}
+
+impl ShearMaps {
+    /// The maps of a file read by [`read_input`]: shapes checked against
+    /// `e1`, a single `noise_std` or `mask` map broadcast to every bin.
+    fn from_input(inp: &Input, want_theory: bool) -> Result<Self> {
+        let e1a = inp.need("e1")?;
+        let (n, e1) = maps(inp, "e1", e1a)?;
+        let nb = e1.len();
+        let same = |name: &str, arr: &ArrayD<f64>| -> Result<Vec<Vec<f64>>> {
+            let (m, v) = maps(inp, name, arr)?;
+            if m != n {
+                bail!(
+                    "{}: array '{name}' is {m}x{m} but 'e1' is {n}x{n}",
+                    inp.path
+                );
+            }
+            if v.len() == nb {
+                Ok(v)
+            } else if v.len() == 1 {
+                Ok(vec![v[0].clone(); nb])
+            } else {
+                bail!(
+                    "{}: array '{name}' has {} bins but 'e1' has {nb}",
+                    inp.path,
+                    v.len()
+                )
+            }
+        };
+        let e2 = same("e2", inp.need("e2")?)?;
+        if inp.need("e2")?.shape() != e1a.shape() {
+            bail!(
+                "{}: array 'e2' has shape {:?} but 'e1' has {:?}",
+                inp.path,
+                inp.need("e2")?.shape(),
+                e1a.shape()
+            );
+        }
+        let noise_std = same("noise_std", inp.need("noise_std")?)?;
+        let mask = match inp.get("mask") {
+            Some(m) => Some(same("mask", m)?),
+            None => None,
+        };
+        let cl_theory = if want_theory {
+            let ell = inp.need("ell")?;
+            let cl = inp.need("cl_theory")?;
+            if ell.ndim() != 1 || cl.ndim() != 2 || cl.shape()[1] != ell.len() {
+                bail!(
+                    "{}: 'cl_theory' must be [n_pairs, len(ell)], got {:?} with {} ell",
+                    inp.path,
+                    cl.shape(),
+                    ell.len()
+                );
+            }
+            let rows: Vec<Vec<f64>> = cl
+                .outer_iter()
+                .map(|r| r.iter().copied().collect())
+                .collect();
+            let t = ClMatrixTable::new(ell.iter().copied().collect(), rows)
+                .map_err(|e| anyhow!("{}: 'cl_theory': {e}", inp.path))?;
+            if t.n_bins() != nb {
+                bail!(
+                    "{}: 'cl_theory' describes {} bins but 'e1' has {nb}",
+                    inp.path,
+                    t.n_bins()
+                );
+            }
+            Some(t)
+        } else {
+            None
+        };
+        Ok(Self {
+            source: inp.path.clone(),
+            npix: n,
+            e1,
+            e2,
+            noise_std,
+            mask,
+            pixel_arcmin: inp.pixel_arcmin,
+            cl_theory,
+            single_map: e1a.ndim() == 2,
+        })
+    }
+}
+
+/// The reconstructed maps, as written: `(name, shape, values)` in order,
+/// and what the samplers report.
+pub struct MassMaps {
+    /// `kappa_e`, `kappa_b` (ks, wiener) or `kappa_mean` (diffusion), then
+    /// `kappa_std` and `samples` (wiener, diffusion).
+    pub arrays: Vec<(&'static str, Vec<usize>, Vec<f64>)>,
+    /// The pixel size used, arcmin (None: KS without smoothing and no scale given).
+    pub pixel_arcmin: Option<f64>,
+    /// Diffusion: the chains ran in antithetic pairs.
+    pub antithetic: bool,
+    /// Diffusion with annealed HMC: the mean Metropolis acceptance, per bin.
+    pub acceptance: Vec<f64>,
+}
+
+impl MassMaps {
+    /// The array called `name`.
+    pub fn get(&self, name: &str) -> Option<&[f64]> {
+        self.arrays
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, _, v)| v.as_slice())
+    }
+}
+
+/// `cosmodiff massmap`: read the shear maps, reconstruct, write `.npz` or `.fits`.
+pub fn run(a: &Settings) -> Result<()> {
     let out_ext = a
         .out
         .extension()
@@ -291,83 +475,71 @@ pub fn run(a: &Args) -> Result<()> {
             a.out.display()
         );
     }
-    if !(a.smoothing_arcmin.is_finite() && a.smoothing_arcmin >= 0.0) {
-        bail!(
-            "--smoothing-arcmin must be >= 0, got {}",
-            a.smoothing_arcmin
-        );
-    }
-    a.check_applicable()?;
-    if !(2..=100_000).contains(&a.steps()) {
-        bail!("--steps must be in 2..=100000, got {}", a.steps());
-    }
-    if a.samples() < 2 {
-        bail!(
-            "--samples must be >= 2 (kappa_std is estimated from the samples), got {}",
-            a.samples()
-        );
-    }
-    if !(a.tol() > 0.0 && a.tol() < 1.0) {
-        bail!("--tol must be in (0, 1), got {}", a.tol());
-    }
+    a.validate()?;
+    crate::output::refuse_overwriting_inputs("--out", &a.out, &[("--input", &a.input)])?;
     let inp = read_input(&a.input)?;
-    let e1a = inp.need("e1")?;
-    let (n, e1) = maps(&inp, "e1", e1a)?;
-    let nb = e1.len();
-    let same = |name: &str, arr: &ArrayD<f64>| -> Result<Vec<Vec<f64>>> {
-        let (m, v) = maps(&inp, name, arr)?;
-        if m != n {
-            bail!(
-                "{}: array '{name}' is {m}x{m} but 'e1' is {n}x{n}",
-                inp.path
-            );
+    let shear = ShearMaps::from_input(&inp, a.cl_theory)?;
+    let result = reconstruct(a, &shear)?;
+    let pix = result.pixel_arcmin;
+    if out_ext == "npz" {
+        let mut z = Npz::new();
+        for (name, shape, data) in result.arrays {
+            z.add(name, &shape, data)?;
         }
-        if v.len() == nb {
-            Ok(v)
-        } else if v.len() == 1 {
-            Ok(vec![v[0].clone(); nb])
-        } else {
-            bail!(
-                "{}: array '{name}' has {} bins but 'e1' has {nb}",
-                inp.path,
-                v.len()
-            )
+        if let Some(p) = pix {
+            z.add("pixel_arcmin", &[], vec![p])?;
         }
-    };
-    let e2 = same("e2", inp.need("e2")?)?;
-    if inp.need("e2")?.shape() != e1a.shape() {
-        bail!(
-            "{}: array 'e2' has shape {:?} but 'e1' has {:?}",
-            inp.path,
-            inp.need("e2")?.shape(),
-            e1a.shape()
-        );
+        z.write(&a.out)?;
+    } else {
+        let imgs: Vec<FitsImage> = result
+            .arrays
+            .into_iter()
+            .map(|(name, shape, data)| FitsImage::new(&name.to_ascii_uppercase(), shape, data, pix))
+            .collect();
+        crate::output::write_via(&a.out, |t| write_fits(t, &imgs).map_err(|e| anyhow!("{e}")))?;
     }
-    let noise = same("noise_std", inp.need("noise_std")?)?;
-    let mask = match inp.get("mask") {
-        Some(m) => Some(same("mask", m)?),
-        None => None,
-    };
+    log::info!("wrote {}", a.out.display());
+    Ok(())
+}
+
+/// Convergence maps from shear maps, each bin separately, by the method and
+/// options of `a` (its `input` and `out` are not used): Kaiser-Squires,
+/// Wiener filter with posterior samples, or posterior samples under a
+/// learned score prior. The one implementation behind `cosmodiff massmap`
+/// and the Python `massmap_*` functions.
+pub fn reconstruct(a: &Settings, shear: &ShearMaps) -> Result<MassMaps> {
+    a.validate()?;
+    let src = &shear.source;
+    let n = shear.npix;
+    let nb = shear.e1.len();
+    let noise = &shear.noise_std;
+    if nb == 0
+        || [&shear.e2, noise].iter().any(|v| v.len() != nb)
+        || shear.mask.as_ref().is_some_and(|m| m.len() != nb)
+    {
+        bail!("{src}: e1, e2, noise_std (and mask) need one map per bin, at least one bin");
+    }
+    if a.cl_theory && shear.cl_theory.is_none() {
+        bail!("{src}: --cl-theory needs the theory spectra ('ell', 'cl_theory')");
+    }
     let prior = if a.method == Method::Diffusion {
         Some(load_prior(a.prior.as_deref())?)
     } else {
         None
     };
-    let mut pix = a.pixel_arcmin.or(inp.pixel_arcmin);
+    let mut pix = a.pixel_arcmin.or(shear.pixel_arcmin);
     if let Some(p) = &prior {
         let c = &p.config;
         if n != c.side {
             bail!(
-                "{}: maps are {n}x{n} pixels but the diffusion prior was trained on {}x{} maps; train one for this size with `cosmodiff prior train`",
-                inp.path,
+                "{src}: maps are {n}x{n} pixels but the diffusion prior was trained on {}x{} maps; train one for this size with `cosmodiff prior train`",
                 c.side,
                 c.side
             );
         }
         match pix {
-            Some(v) if ((v - c.pixel_arcmin) / c.pixel_arcmin).abs() > 1e-6 => bail!(
-                "{}: pixels of {v} arcmin but the diffusion prior was trained on {} arcmin pixels",
-                inp.path,
+            Some(v) if !(((v - c.pixel_arcmin) / c.pixel_arcmin).abs() <= 1e-6) => bail!(
+                "{src}: pixel_arcmin = {v} but the diffusion prior was trained on {} arcmin pixels",
                 c.pixel_arcmin
             ),
             Some(_) => {}
@@ -382,38 +554,12 @@ pub fn run(a: &Args) -> Result<()> {
     }
     let need_pix = a.method == Method::Wiener || a.smoothing_arcmin > 0.0;
     let grid = match pix {
-        Some(p) => Grid2::new(n, p).map_err(|e| anyhow!("{}: {e}", inp.path))?,
-        None if need_pix => bail!(
-            "{}: no 'pixel_arcmin' in the input; pass --pixel-arcmin",
-            inp.path
-        ),
-        None => Grid2::new(n, 1.0).map_err(|e| anyhow!("{}: {e}", inp.path))?,
+        Some(p) => Grid2::new(n, p).map_err(|e| anyhow!("{src}: {e}"))?,
+        None if need_pix => bail!("{src}: no 'pixel_arcmin' in the input; pass --pixel-arcmin"),
+        None => Grid2::new(n, 1.0).map_err(|e| anyhow!("{src}: {e}"))?,
     };
-    let theory: Option<ClMatrixTable> = if a.cl_theory {
-        let ell = inp.need("ell")?;
-        let cl = inp.need("cl_theory")?;
-        if ell.ndim() != 1 || cl.ndim() != 2 || cl.shape()[1] != ell.len() {
-            bail!(
-                "{}: 'cl_theory' must be [n_pairs, len(ell)], got {:?} with {} ell",
-                inp.path,
-                cl.shape(),
-                ell.len()
-            );
-        }
-        let rows: Vec<Vec<f64>> = cl
-            .outer_iter()
-            .map(|r| r.iter().copied().collect())
-            .collect();
-        let t = ClMatrixTable::new(ell.iter().copied().collect(), rows)
-            .map_err(|e| anyhow!("{}: 'cl_theory': {e}", inp.path))?;
-        if t.n_bins() != nb {
-            bail!(
-                "{}: 'cl_theory' describes {} bins but 'e1' has {nb}",
-                inp.path,
-                t.n_bins()
-            );
-        }
-        Some(t)
+    let theory = if a.cl_theory {
+        shear.cl_theory.as_ref()
     } else {
         None
     };
@@ -423,31 +569,29 @@ pub fn run(a: &Args) -> Result<()> {
     let mut kb_all = vec![];
     let mut std_all = vec![];
     let mut samples_all = vec![];
+    let mut antithetic = false;
+    let mut acceptance = vec![];
     for b in 0..nb {
-        let ctx = |e: cosmodiff_lensing::LensingError| anyhow!("{}: bin {b}: {e}", inp.path);
-        let m = mask.as_ref().map(|m| m[b].as_slice());
+        let ctx = |e: cosmodiff_lensing::LensingError| anyhow!("{src}: bin {b}: {e}");
+        let m = shear.mask.as_ref().map(|m| m[b].as_slice());
         let w = cosmodiff_lensing::noise::inverse_variance(&noise[b], m).map_err(ctx)?;
         if !w.iter().any(|&v| v > 0.0) {
-            bail!(
-                "{}: bin {b}: no observed pixels (mask all 0 or noise_std all inf)",
-                inp.path
-            );
+            bail!("{src}: bin {b}: no observed pixels (mask all 0 or noise_std all inf)");
         }
         // Zero unobserved pixels (they may hold NaN).
-        let g1: Vec<f64> = e1[b]
+        let g1: Vec<f64> = shear.e1[b]
             .iter()
             .zip(&w)
             .map(|(g, w)| if *w > 0.0 { *g } else { 0.0 })
             .collect();
-        let g2: Vec<f64> = e2[b]
+        let g2: Vec<f64> = shear.e2[b]
             .iter()
             .zip(&w)
             .map(|(g, w)| if *w > 0.0 { *g } else { 0.0 })
             .collect();
         if let Some(i) = g1.iter().chain(&g2).position(|v| !v.is_finite()) {
             bail!(
-                "{}: bin {b}: non-finite shear in observed pixel {}",
-                inp.path,
+                "{src}: bin {b}: non-finite shear in observed pixel {}",
                 i % (n * n)
             );
         }
@@ -460,7 +604,7 @@ pub fn run(a: &Args) -> Result<()> {
                 kb_all.push(kb);
             }
             Method::Wiener => {
-                let prior: ClTable = match &theory {
+                let prior: ClTable = match theory {
                     Some(t) => t.pair(b, b).clone(),
                     None => estimate_prior_from_shear(grid, &g1, &g2, &noise[b], m).map_err(ctx)?,
                 };
@@ -499,7 +643,8 @@ pub fn run(a: &Args) -> Result<()> {
             }
             Method::Diffusion => {
                 let model = prior.as_ref().expect("loaded above");
-                let settings = a.sampler.unwrap_or(DiffusionSampler::ReverseSde).settings(
+                let sampler = a.sampler.unwrap_or(DiffusionSampler::ReverseSde);
+                let settings = sampler.settings(
                     a.steps(),
                     a.samples(),
                     a.seed().wrapping_add(b as u64),
@@ -507,6 +652,10 @@ pub fn run(a: &Args) -> Result<()> {
                 );
                 let post =
                     map_posterior(model, grid, &g1, &g2, &noise[b], m, &settings).map_err(ctx)?;
+                antithetic = post.antithetic;
+                if sampler == DiffusionSampler::AnnealedHmc {
+                    acceptance.push(post.acceptance);
+                }
                 ke_all.push(post.mean);
                 std_all.push(post.std);
                 samples_all.push(post.samples.concat());
@@ -515,14 +664,14 @@ pub fn run(a: &Args) -> Result<()> {
     }
     // Output shapes follow the input: [n, n] or [n_bins, n, n]; the diffusion
     // output of a single bin is always [n, n] / samples [N, n, n].
-    let single = e1a.ndim() == 2 || (a.method == Method::Diffusion && nb == 1);
+    let single = shear.single_map || (a.method == Method::Diffusion && nb == 1);
     let map_shape: Vec<usize> = if single { vec![n, n] } else { vec![nb, n, n] };
     let samp_shape: Vec<usize> = if single {
         vec![a.samples(), n, n]
     } else {
         vec![nb, a.samples(), n, n]
     };
-    let mut out: Vec<(&str, Vec<usize>, Vec<f64>)> = if a.method == Method::Diffusion {
+    let mut arrays: Vec<(&str, Vec<usize>, Vec<f64>)> = if a.method == Method::Diffusion {
         vec![("kappa_mean", map_shape.clone(), ke_all.concat())]
     } else {
         vec![
@@ -531,27 +680,15 @@ pub fn run(a: &Args) -> Result<()> {
         ]
     };
     if a.method != Method::Ks {
-        out.push(("kappa_std", map_shape.clone(), std_all.concat()));
-        out.push(("samples", samp_shape, samples_all.concat()));
+        arrays.push(("kappa_std", map_shape.clone(), std_all.concat()));
+        arrays.push(("samples", samp_shape, samples_all.concat()));
     }
-    if out_ext == "npz" {
-        let mut z = Npz::new();
-        for (name, shape, data) in out {
-            z.add(name, &shape, data)?;
-        }
-        if let Some(p) = pix {
-            z.add("pixel_arcmin", &[], vec![p])?;
-        }
-        z.write(&a.out)?;
-    } else {
-        let imgs: Vec<FitsImage> = out
-            .into_iter()
-            .map(|(name, shape, data)| FitsImage::new(&name.to_ascii_uppercase(), shape, data, pix))
-            .collect();
-        write_fits(&a.out, &imgs).map_err(|e| anyhow!("{e}"))?;
-    }
-    log::info!("wrote {}", a.out.display());
-    Ok(())
+    Ok(MassMaps {
+        arrays,
+        pixel_arcmin: pix,
+        antithetic,
+        acceptance,
+    })
 }
 
 /// The score prior from `--prior DIR`, or the shipped default.
@@ -588,7 +725,7 @@ impl DiffusionSampler {
             chains,
             seed,
             antithetic,
-            progress: !crate::cmd::is_quiet(),
+            progress: !crate::report::is_quiet(),
         }
     }
 }
@@ -639,8 +776,8 @@ mod tests {
         kappa
     }
 
-    fn args(method: Method, input: &Path, out: &Path) -> Args {
-        Args {
+    fn args(method: Method, input: &Path, out: &Path) -> Settings {
+        Settings {
             method,
             input: input.into(),
             out: out.into(),
@@ -761,7 +898,7 @@ mod tests {
     #[test]
     fn options_of_another_method_are_refused() {
         let (inp, out) = (Path::new("absent.npz"), Path::new("o.npz"));
-        let refused = |a: Args, want: &str| {
+        let refused = |a: Settings, want: &str| {
             let e = format!("{:#}", run(&a).unwrap_err());
             assert!(e.contains(want), "{e}");
         };

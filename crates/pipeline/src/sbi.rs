@@ -4,142 +4,129 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-use clap::{Args as ClapArgs, Subcommand};
+use anyhow::{bail, Result};
 use cosmodiff_infer::sbi::tasks::Task;
 use cosmodiff_sbi::arrays::rows;
 use cosmodiff_sbi::benchmark::{find_reference_root, run_task};
 use cosmodiff_sbi::{Method, SbiModel, SbiOptions, SbiPrior};
 use ndarray::Array2;
-use ndarray_npy::write_npy;
-
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Train a neural posterior (npe) or likelihood (nle) estimator on simulations.
-    Train(TrainArgs),
-    /// Draw posterior samples for one observation from a trained model.
-    Sample(SampleArgs),
-    /// Simulate, train and score an sbibm task (C2ST against reference posteriors).
-    Benchmark(BenchArgs),
-}
 
 /// Network and training options shared by `train` and `benchmark`.
-#[derive(ClapArgs, Debug, Clone)]
-pub struct NetArgs {
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct NetSettings {
     /// Flow family: nsf (spline coupling, default for npe), maf (default for nle), realnvp, nsf_ar.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub flow: Option<String>,
     /// Embedding network for x (npe only): mlp or cnn (square 2-D maps); default none.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub embedding: Option<String>,
     /// Number of learned summaries of the embedding network (needs --embedding).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub summary_dim: Option<usize>,
     /// Flow transforms.
-    #[arg(long, default_value_t = 5)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 5))]
     pub transforms: usize,
     /// Hidden units per layer.
-    #[arg(long, default_value_t = 50)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 50))]
     pub hidden: usize,
     /// Spline bins (nsf, nsf_ar only) [default: 10].
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub bins: Option<usize>,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 5e-4)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 5e-4))]
     pub lr: f64,
     /// Mini-batch size (sbi's default 200; sbibm's published numbers used
     /// 10000, i.e. full-batch training, which is slower and less accurate here).
-    #[arg(long, default_value_t = 200)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 200))]
     pub batch_size: usize,
     /// Maximum epochs (training stops earlier when the validation loss stalls).
-    #[arg(long, default_value_t = 2000)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 2000))]
     pub max_epochs: usize,
     /// Epochs without validation improvement before stopping.
-    #[arg(long, default_value_t = 20)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 20))]
     pub patience: usize,
     /// AdamW weight decay (0: Adam).
-    #[arg(long, default_value_t = 0.0)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0.0))]
     pub weight_decay: f64,
     /// Cosine learning-rate decay to 1% over max-epochs instead of a constant rate.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub cosine: bool,
 }
 
-#[derive(ClapArgs, Debug)]
-pub struct TrainArgs {
+#[derive(Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct TrainSettings {
     /// Parameters of the simulations, [N, dim_theta] (.npy, float64 or float32).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub theta: PathBuf,
     /// Simulated data, [N, dim_x] (.npy); 2-D maps may be [N, side, side].
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub x: PathBuf,
     /// npe (posterior) or nle (likelihood).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub method: String,
     /// Model directory to write.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
     /// Prior: TOML with one [[param]] block per dimension (name, prior = "uniform", low, high, ...).
     /// Default: the bounding box of THETA.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub prior: Option<PathBuf>,
-    #[arg(long, default_value_t = 0)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
     pub seed: u64,
-    #[command(flatten)]
-    pub net: NetArgs,
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub net: NetSettings,
 }
 
-#[derive(ClapArgs, Debug)]
-pub struct SampleArgs {
+#[derive(Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct SampleSettings {
     /// Model directory written by `cosmodiff sbi train`.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub model: PathBuf,
     /// One observation, [dim_x] or [1, dim_x] (.npy).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub x_obs: PathBuf,
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub num_samples: usize,
     /// Output .npy, [N, dim_theta] float64.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
-    #[arg(long, default_value_t = 0)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
     pub seed: u64,
 }
 
-#[derive(ClapArgs, Debug)]
-pub struct BenchArgs {
+#[derive(Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct BenchmarkSettings {
     /// two_moons, gaussian_linear, gaussian_mixture or slcp.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub task: String,
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub num_simulations: usize,
     /// npe or nle.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub method: String,
     /// Output directory (c2st.json, timings.json, samples, model/).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
     /// Posterior draws per observation.
-    #[arg(long, default_value_t = 10_000)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 10_000))]
     pub num_samples: usize,
     /// Observations to score (1-5).
-    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, value_delimiter = ',', default_value = "1,2,3,4,5")
+    )]
     pub observations: Vec<usize>,
     /// Folder with the reference tasks (default: ../shared/reference/sbi).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub reference: Option<PathBuf>,
-    #[arg(long, default_value_t = 0)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
     pub seed: u64,
-    #[command(flatten)]
-    pub net: NetArgs,
-}
-
-pub fn run(c: &Command) -> Result<()> {
-    match c {
-        Command::Train(a) => train(a),
-        Command::Sample(a) => sample(a),
-        Command::Benchmark(a) => benchmark(a),
-    }
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub net: NetSettings,
 }
 
 /// Read a float .npy (float64 or float32) as a matrix (see
@@ -153,7 +140,7 @@ fn read_matrix(path: &Path, what: &str) -> Result<Array2<f64>> {
     )?)
 }
 
-fn options(method: Method, net: &NetArgs, seed: u64) -> Result<SbiOptions> {
+fn options(method: Method, net: &NetSettings, seed: u64) -> Result<SbiOptions> {
     let mut o = SbiOptions::from_names(
         method,
         net.flow.as_deref(),
@@ -170,11 +157,12 @@ fn options(method: Method, net: &NetArgs, seed: u64) -> Result<SbiOptions> {
     o.train.patience = net.patience;
     o.train.weight_decay = net.weight_decay;
     o.train.seed = seed;
-    o.train.progress = !super::is_quiet();
+    o.train.progress = !crate::report::is_quiet();
     Ok(o)
 }
 
-fn train(a: &TrainArgs) -> Result<()> {
+/// `cosmodiff sbi train`: fit NPE or NLE to (theta, x) simulations.
+pub fn train(a: &TrainSettings) -> Result<()> {
     let method = Method::parse(&a.method)?;
     if a.out.exists() && !a.out.is_dir() {
         bail!(
@@ -206,7 +194,7 @@ fn train(a: &TrainArgs) -> Result<()> {
     model.save(&a.out)?;
     loss_plot(&a.out.join("loss.png"), &model)?;
     let r = &model.report;
-    if !super::is_quiet() {
+    if !crate::report::is_quiet() {
         eprintln!(
             "trained {} in {:.1} s: {} epochs, best {} loss {:.4} at epoch {}; model in {}",
             method.name(),
@@ -238,11 +226,11 @@ fn loss_plot(path: &Path, m: &SbiModel) -> Result<()> {
             &r.validation_loss,
         ));
     }
-    plot.save(path)?;
-    Ok(())
+    crate::output::write_via(path, |t| Ok(plot.save(t)?))
 }
 
-fn sample(a: &SampleArgs) -> Result<()> {
+/// `cosmodiff sbi sample`: posterior samples for one observation.
+pub fn sample(a: &SampleSettings) -> Result<()> {
     if a.num_samples == 0 || a.num_samples > 100_000_000 {
         bail!("--num-samples must be between 1 and 100000000");
     }
@@ -253,11 +241,8 @@ fn sample(a: &SampleArgs) -> Result<()> {
     let x = crate::io::read_float_npy(&a.x_obs, "--x-obs")?;
     let xo = model.observation(x.view(), &format!("--x-obs {}", a.x_obs.display()))?;
     let (s, info) = model.sample(xo.view(), a.num_samples, a.seed)?;
-    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    write_npy(&a.out, &s).with_context(|| format!("cannot write {}", a.out.display()))?;
-    if !super::is_quiet() {
+    crate::output::write_npy(&a.out, &s)?;
+    if !crate::report::is_quiet() {
         eprintln!(
             "{} samples in {:.2} s (prior acceptance {:.3}) -> {}",
             a.num_samples,
@@ -269,7 +254,8 @@ fn sample(a: &SampleArgs) -> Result<()> {
     Ok(())
 }
 
-fn benchmark(a: &BenchArgs) -> Result<()> {
+/// `cosmodiff sbi benchmark`: an sbibm task end to end, scored by C2ST.
+pub fn benchmark(a: &BenchmarkSettings) -> Result<()> {
     let task = Task::from_name(&a.task)?;
     let method = Method::parse(&a.method)?;
     if let Some(o) = a.observations.iter().find(|&&o| !(1..=5).contains(&o)) {
@@ -290,7 +276,7 @@ fn benchmark(a: &BenchArgs) -> Result<()> {
         a.num_samples,
         &a.observations,
     )?;
-    if !super::is_quiet() {
+    if !crate::report::is_quiet() {
         println!(
             "{} {} ({}) with {} simulations",
             r.task, r.method, r.flow, r.num_simulations

@@ -11,10 +11,10 @@
 //!
 //! Everything lands in one folder with PNG figures, .npz arrays and report.md.
 
-use crate::cmd::progress;
-use crate::cmd::simulate::{simulate_lensing, LensingConfig};
 use crate::config;
 use crate::io::Npz;
+use crate::report::progress;
+use crate::simulate::{simulate_lensing, LensingConfig};
 use anyhow::{anyhow, Context, Result};
 use cosmodiff_cosmo::covariance::ClLikelihood;
 use cosmodiff_cosmo::{angular_cl, angular_cl_noise, fisher_matrix, ClOptions, Cosmology, Param};
@@ -29,21 +29,22 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-#[derive(clap::Args, Debug)]
-pub struct Args {
+#[derive(Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct Settings {
     /// Output folder for figures, arrays and report.md.
-    #[arg(long, default_value = "cosmodiff-demo")]
+    #[cfg_attr(feature = "cli", arg(long, default_value = "cosmodiff-demo"))]
     pub out: PathBuf,
     /// Smaller maps and shorter chains (under 30 s on 2 cores).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub quick: bool,
     /// Random seed (results are deterministic for a given seed).
-    #[arg(long, default_value_t = 1)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 1))]
     pub seed: u64,
 }
 
 /// Demo sizes.
-pub struct Settings {
+pub struct Sizes {
     pub npix: usize,
     pub pixel_arcmin: f64,
     pub gals_per_arcmin2: f64,
@@ -55,7 +56,7 @@ pub struct Settings {
     pub n_ell_bins: usize,
 }
 
-impl Settings {
+impl Sizes {
     pub fn new(quick: bool) -> Self {
         if quick {
             Self {
@@ -92,7 +93,7 @@ pub struct Measured {
     pub cl: Vec<Vec<f64>>,
 }
 
-fn simulation_toml(s: &Settings, seed: u64) -> String {
+fn simulation_toml(s: &Sizes, seed: u64) -> String {
     format!(
         r#"# Written by `cosmodiff demo`; rerun with: cosmodiff simulate lensing --config simulate.toml --out sim.npz
 [cosmology]
@@ -119,9 +120,9 @@ seed = {seed}
     )
 }
 
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(a: &Settings) -> Result<()> {
     let t0 = Instant::now();
-    let s = Settings::new(a.quick);
+    let s = Sizes::new(a.quick);
     let out = &a.out;
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create output folder {}", out.display()))?;
@@ -134,8 +135,7 @@ pub fn run(a: &Args) -> Result<()> {
     // 1. Simulation config (also the source of the tracers used for theory).
     let sim_toml = simulation_toml(&s, a.seed);
     let sim_path = out.join("simulate.toml");
-    std::fs::write(&sim_path, &sim_toml)
-        .with_context(|| format!("cannot write {}", sim_path.display()))?;
+    crate::output::write_bytes(&sim_path, sim_toml.as_bytes())?;
     let sim_cfg: LensingConfig = config::parse(&sim_toml, &sim_path)?;
     let grid = Grid2::new(s.npix, s.pixel_arcmin).map_err(|e| anyhow!("{e}"))?;
     let area_deg2 = grid.area_sr() * (180.0 / std::f64::consts::PI).powi(2);
@@ -215,7 +215,7 @@ pub fn run(a: &Args) -> Result<()> {
         / np as f64;
     pb.inc(1);
     let vmax = truth.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    MapPlot::new(&format!(
+    let plot = MapPlot::new(&format!(
         "Convergence, source bin {} ({}x{} px, {} arcmin)",
         b + 1,
         n,
@@ -231,12 +231,12 @@ pub fn run(a: &Args) -> Result<()> {
     .add("Wiener mean", &kappa_wf, n)
     .add("Wiener sample", &samples[0], n)
     .range(-vmax, vmax)
-    .label("kappa")
-    .save(&out.join("maps.png"))?;
-    MapPlot::new("Wiener posterior standard deviation")
+    .label("kappa");
+    crate::output::write_via(&out.join("maps.png"), |t| Ok(plot.save(t)?))?;
+    let plot = MapPlot::new("Wiener posterior standard deviation")
         .add("std(kappa)", &kappa_std, n)
-        .label("kappa")
-        .save(&out.join("kappa_std.png"))?;
+        .label("kappa");
+    crate::output::write_via(&out.join("kappa_std.png"), |t| Ok(plot.save(t)?))?;
 
     // 4. Measured spectra of the noisy Kaiser-Squires E maps, noise removed.
     pb.set_message("measured C_ell");
@@ -315,7 +315,7 @@ pub fn run(a: &Args) -> Result<()> {
             Some(&err),
         ));
     }
-    plot.save(&out.join("cl.png"))?;
+    crate::output::write_via(&out.join("cl.png"), |t| Ok(plot.save(t)?))?;
     pb.inc(1);
 
     // Fisher forecast for this survey (C_ell at the measured bins).
@@ -340,8 +340,7 @@ pub fn run(a: &Args) -> Result<()> {
         ell: ell_meas.clone(),
         cl: cl_meas.clone(),
     };
-    let post =
-        crate::cmd::sample::demo_posterior(&like, &s, a.seed, &out.join("corner.png"), &fid)?;
+    let post = crate::sample::demo_posterior(&like, &s, a.seed, &out.join("corner.png"), &fid)?;
     pb.inc(1);
     pb.finish_and_clear();
 
@@ -401,8 +400,7 @@ pub fn run(a: &Args) -> Result<()> {
     )?;
     report.push_str(&post.report);
     writeln!(report, "\n## Files\n\n- `demo.npz`: {}\n- `maps.png`, `kappa_std.png`, `cl.png`, `corner.png`\n- `simulate.toml`", npz.names().join(", "))?;
-    std::fs::write(out.join("report.md"), &report)
-        .with_context(|| format!("cannot write {}", out.join("report.md").display()))?;
+    crate::output::write_bytes(&out.join("report.md"), report.as_bytes())?;
 
     say!(
         "cosmodiff demo finished in {secs:.1} s. Results in {}/:",

@@ -25,14 +25,15 @@ use std::path::{Path, PathBuf};
 ///                ia_amplitude, m_bias, sigma_e, gals_per_arcmin2 (arcmin^-2), bias
 ///   [cl]         ell = [...], f_sky -> ell, cl, cl_noise [n_pairs, n_ell], cl_pairs [n_pairs, 2], cl_covariance
 ///   [fisher]     params = ["Omega_c", "sigma8"] -> fisher [n_params, n_params] (exact derivatives)
-#[derive(clap::Args, Debug)]
-#[command(verbatim_doc_comment)]
-pub struct Args {
+#[derive(Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[cfg_attr(feature = "cli", command(verbatim_doc_comment))]
+pub struct Settings {
     /// TOML config file.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub config: PathBuf,
     /// Output .npz of named float64 arrays.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
 }
 
@@ -70,7 +71,7 @@ pub struct FisherSection {
     pub params: Vec<String>,
 }
 
-pub fn run(args: &Args) -> Result<()> {
+pub fn run(args: &Settings) -> Result<()> {
     crate::io::require_npz(&args.out)?;
     let cfg: Config = config::load(&args.config)?;
     let npz = compute(&cfg, &config::base_dir(&args.config))?;

@@ -1,4 +1,4 @@
-//! .npy/.npz reading and writing helpers.
+//! Reading `.npy`/`.npz` files, and [`Npz`], the archive every workflow writes.
 
 use anyhow::{Context, Result};
 use ndarray::{ArrayD, IxDyn};
@@ -75,13 +75,8 @@ impl Npz {
         self.arrays.iter().map(|(n, _)| n.as_str()).collect()
     }
 
+    /// Write the archive atomically (see [`crate::output`]).
     pub fn write(&self, path: &Path) -> Result<()> {
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create folder {}", dir.display()))?;
-            }
-        }
         // Built in memory, written in one go: a failed write (disk full) is
         // one error, not also a complaint from the zip writer's destructor.
         let mut w = NpzWriter::new(std::io::Cursor::new(Vec::new()));
@@ -93,7 +88,6 @@ impl Npz {
             .finish()
             .with_context(|| format!("finishing {}", path.display()))?
             .into_inner();
-        std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(())
+        crate::output::write_bytes(path, &bytes)
     }
 }

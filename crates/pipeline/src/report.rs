@@ -1,32 +1,27 @@
-//! One module per subcommand; each has `Args` (clap) and `run`.
+//! Progress reporting shared by every workflow: the `say!` summary lines and
+//! progress bars, both silenced by [`set_quiet`] (`-q` on the command line;
+//! the Python module keeps them quiet unless asked).
 
 /// `eprintln!` unless `-q` was given: summaries and "wrote ..." lines (errors
 /// are reported by `main` regardless).
 macro_rules! say {
     ($($t:tt)*) => {
-        if !$crate::cmd::is_quiet() {
+        if !$crate::report::is_quiet() {
             eprintln!($($t)*);
         }
     };
 }
 
-pub mod cosmology;
-pub mod demo;
-pub mod massmap;
-pub mod pm;
-pub mod prior;
-pub mod sample;
-pub mod sbi;
-pub mod simulate;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static QUIET: AtomicBool = AtomicBool::new(false);
 
+/// Whether summaries and progress bars are silenced.
 pub fn is_quiet() -> bool {
     QUIET.load(Ordering::Relaxed)
 }
 
+/// Silence (or restore) summaries and progress bars for the whole process.
 pub fn set_quiet(q: bool) {
     QUIET.store(q, Ordering::Relaxed);
 }
@@ -46,4 +41,19 @@ pub fn progress(len: u64, msg: &str) -> indicatif::ProgressBar {
     );
     pb.set_message(msg.to_string());
     pb
+}
+
+/// An error and its causes as one line, `outer: inner: ...`, leaving out a
+/// cause whose text the message before it already shows (many error types
+/// print their source themselves). What the CLI prints after `error: ` and
+/// what the Python module raises.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = vec![];
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if !parts.last().is_some_and(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
 }

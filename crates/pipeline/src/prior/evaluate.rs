@@ -1,446 +1,61 @@
-//! `cosmodiff prior train|evaluate`: learned score priors of convergence maps
-//! (denoising score matching with a U-Net; see `cosmodiff-score`).
+//! `cosmodiff prior evaluate`: a prior on held-out simulations, side by side
+//! with Kaiser-Squires, the Wiener filter and (optionally) the exact posterior.
 
-use crate::cmd::simulate::{
-    lensing_setup, FieldSection, LensingConfig, LensingSetup, MapSection, SourceSection,
-};
-use crate::config::{self, CosmologySection, OptionsSection};
-use anyhow::{anyhow, bail, Context, Result};
-use cosmodiff_field::tomo2::TomoField;
-use cosmodiff_field::Grid2;
-use cosmodiff_nn::UNetConfig;
-use cosmodiff_score::{train_score, ScoreTrainConfig, SdeConfig};
-use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use super::*;
 
-#[derive(clap::Subcommand, Debug)]
-pub enum Command {
-    /// Train a score prior p(kappa) by denoising score matching.
-    ///
-    /// Config (TOML), either a simulator as in `cosmodiff simulate lensing`
-    /// (exactly one [[source]]; maps are drawn on the fly from it) or data:
-    ///   data = "maps.npz"      array `kappa` [n_maps, npix, npix] (relative to the config)
-    ///   pixel_arcmin = 2.0     pixel size of the data maps
-    ///   [cosmology] [options] [map] [[source]] [field]   simulator (when no `data`)
-    ///   [training]  n_maps = 2000 (simulator only), steps = 3000, batch_size = 32,
-    ///               learning_rate = 1e-3, seed = 0
-    ///   [network]   channels = [16, 32, 64], embed_dim = 64,
-    ///               hybrid = true (learn the residual of the Gaussian score
-    ///               of the maps' power spectrum)
-    ///   [sde]       kind = "ve", sigma_min = 0.005, sigma_max = 50.0 (units of
-    ///               the maps' pixel std) | kind = "vp", beta_min = 0.1,
-    ///               beta_max = 20.0, t_min = 1e-3
-    /// Output: MODEL_DIR/weights.safetensors, MODEL_DIR/score_model.json
-    /// (architecture, data scale, noise schedule, Gaussian power, training losses).
-    #[command(verbatim_doc_comment)]
-    Train(TrainArgs),
-    /// Validate a prior on held-out simulations, side by side with
-    /// Kaiser-Squires and the Wiener filter.
-    ///
-    /// Uses the simulator of a `prior train` config (its [[source]] sets the
-    /// shape noise) with a seed disjoint from the training maps. Writes
-    /// DIR/metrics.json (RMSE, Pearson r, 68%/95% per-pixel coverage of
-    /// mean +- 1, 2 std, C_ell of posterior samples / truth, prior-sample
-    /// C_ell and one-point PDF vs the simulations) and DIR/maps.png.
-    #[command(verbatim_doc_comment)]
-    Evaluate(EvaluateArgs),
-    /// Time the default U-Net: training throughput (maps/s) and one batched
-    /// score evaluation; with --torch-json, ratios against
-    /// bench/diffusion/unet_torch.py run on the same machine.
-    Bench(BenchArgs),
-}
-
-#[derive(clap::Args, Debug)]
-pub struct BenchArgs {
-    /// Map side, pixels.
-    #[arg(long, default_value_t = 64)]
-    pub side: usize,
-    /// Training batch.
-    #[arg(long, default_value_t = 32)]
-    pub batch: usize,
-    /// Maps per score evaluation (chains).
-    #[arg(long, default_value_t = 16)]
-    pub eval_batch: usize,
-    /// Timed training steps.
-    #[arg(long, default_value_t = 10)]
-    pub steps: usize,
-    /// Timed score evaluations.
-    #[arg(long, default_value_t = 10)]
-    pub evals: usize,
-    /// JSON written by bench/diffusion/unet_torch.py with the same sizes.
-    #[arg(long)]
-    pub torch_json: Option<PathBuf>,
-    /// Write our timings as JSON here.
-    #[arg(long)]
-    pub json: Option<PathBuf>,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct EvaluateArgs {
+#[derive(Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct EvaluateSettings {
     /// TOML config with a simulator (as for `prior train`).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub config: PathBuf,
     /// Output directory.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
     /// Score-prior model directory (default: the shipped prior).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub prior: Option<PathBuf>,
     /// Held-out maps.
-    #[arg(long, default_value_t = 20)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 20))]
     pub maps: usize,
     /// Posterior samples per map (also Wiener samples).
-    #[arg(long, default_value_t = 16)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 16))]
     pub samples: usize,
     /// Posterior sampler.
-    #[arg(long, value_enum, default_value_t = crate::cmd::massmap::DiffusionSampler::ReverseSde)]
-    pub sampler: crate::cmd::massmap::DiffusionSampler,
+    #[cfg_attr(feature = "cli", arg(long, value_enum, default_value_t = crate::massmap::DiffusionSampler::ReverseSde))]
+    pub sampler: crate::massmap::DiffusionSampler,
     /// Noise levels (reverse-SDE steps or annealed-HMC levels).
-    #[arg(long, default_value_t = 300)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 300))]
     pub steps: usize,
     /// Independent diffusion chains instead of antithetic pairs (as
     /// `massmap --independent`).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub independent: bool,
     /// Survey mask, `.npy` [npix, npix] (1 observed, 0 masked): applied to
     /// the data of every method; RMSE, Pearson r and coverage are then
     /// computed over the observed pixels.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub mask: Option<PathBuf>,
     /// Also sample the exact posterior under the simulator's own prior
     /// (NUTS over the field's white noise, `cosmodiff_lensing::field_posterior`):
     /// the Bayes-optimal reference a learned prior can at best match.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub exact: bool,
     /// NUTS draws per chain for `--exact` (2 chains, as many warmup steps;
     /// >= 10 for a meaningful R-hat) [default: 300].
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub exact_draws: Option<usize>,
     /// Unconditional prior samples for the C_ell / PDF check (0: skip; else >= 2).
-    #[arg(long, default_value_t = 32)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 32))]
     pub prior_samples: usize,
     /// Galaxy density of the held-out shear catalogue, per arcmin^2
     /// (default: the config's [[source]] `gals_per_arcmin2`): sets the
     /// shape noise, e.g. ~10 DES-like, ~30 LSST-like, so one prior can be
     /// judged at several survey depths.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub gals_per_arcmin2: Option<f64>,
-    #[arg(long, default_value_t = 0)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
     pub seed: u64,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct TrainArgs {
-    /// TOML config.
-    #[arg(long)]
-    pub config: PathBuf,
-    /// Model directory to write.
-    #[arg(long)]
-    pub out: PathBuf,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PriorConfig {
-    pub data: Option<String>,
-    pub pixel_arcmin: Option<f64>,
-    /// Simulator sections (absent with `data`; defaults otherwise).
-    pub cosmology: Option<CosmologySection>,
-    pub options: Option<OptionsSection>,
-    pub map: Option<MapSection>,
-    #[serde(default)]
-    pub source: Vec<SourceSection>,
-    pub field: Option<crate::cmd::simulate::FieldSection>,
-    #[serde(default)]
-    pub training: TrainingSection,
-    #[serde(default)]
-    pub network: NetworkSection,
-    #[serde(default)]
-    pub sde: SdeSection,
-}
-
-impl PriorConfig {
-    /// `[field] seed` (the simulator's default without a [field] section).
-    fn field_seed(&self) -> u64 {
-        self.field
-            .as_ref()
-            .map_or(FieldSection::default().seed, |f| f.seed)
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrainingSection {
-    /// Simulated training maps (default 2000; not with `data`).
-    #[serde(default)]
-    pub n_maps: Option<usize>,
-    #[serde(default = "d_steps")]
-    pub steps: usize,
-    #[serde(default = "d_batch")]
-    pub batch_size: usize,
-    #[serde(default = "d_lr")]
-    pub learning_rate: f64,
-    #[serde(default)]
-    pub seed: u64,
-}
-fn d_steps() -> usize {
-    3000
-}
-fn d_batch() -> usize {
-    32
-}
-fn d_lr() -> f64 {
-    1e-3
-}
-impl Default for TrainingSection {
-    fn default() -> Self {
-        Self {
-            n_maps: None,
-            steps: d_steps(),
-            batch_size: d_batch(),
-            learning_rate: d_lr(),
-            seed: 0,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NetworkSection {
-    #[serde(default = "d_channels")]
-    pub channels: Vec<usize>,
-    #[serde(default = "d_embed")]
-    pub embed_dim: usize,
-    #[serde(default = "d_true")]
-    pub hybrid: bool,
-}
-fn d_channels() -> Vec<usize> {
-    vec![16, 32, 64]
-}
-fn d_embed() -> usize {
-    64
-}
-fn d_true() -> bool {
-    true
-}
-impl Default for NetworkSection {
-    fn default() -> Self {
-        Self {
-            channels: d_channels(),
-            embed_dim: d_embed(),
-            hybrid: true,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SdeSection {
-    #[serde(default = "d_kind")]
-    pub kind: String,
-    pub sigma_min: Option<f64>,
-    pub sigma_max: Option<f64>,
-    pub beta_min: Option<f64>,
-    pub beta_max: Option<f64>,
-    pub t_min: Option<f64>,
-}
-fn d_kind() -> String {
-    "ve".into()
-}
-impl Default for SdeSection {
-    fn default() -> Self {
-        Self {
-            kind: d_kind(),
-            sigma_min: None,
-            sigma_max: None,
-            beta_min: None,
-            beta_max: None,
-            t_min: None,
-        }
-    }
-}
-
-impl SdeSection {
-    fn build(&self) -> Result<SdeConfig> {
-        let c = match self.kind.as_str() {
-            "ve" => {
-                if self.beta_min.is_some() || self.beta_max.is_some() || self.t_min.is_some() {
-                    bail!("[sde] kind = \"ve\" takes sigma_min and sigma_max only");
-                }
-                SdeConfig::Ve {
-                    sigma_min: self.sigma_min.unwrap_or(0.005),
-                    sigma_max: self.sigma_max.unwrap_or(50.0),
-                }
-            }
-            "vp" => {
-                if self.sigma_min.is_some() || self.sigma_max.is_some() {
-                    bail!("[sde] kind = \"vp\" takes beta_min, beta_max and t_min only");
-                }
-                SdeConfig::Vp {
-                    beta_min: self.beta_min.unwrap_or(0.1),
-                    beta_max: self.beta_max.unwrap_or(20.0),
-                    t_min: self.t_min.unwrap_or(1e-3),
-                }
-            }
-            k => bail!("[sde] kind = \"{k}\": expected \"ve\" or \"vp\""),
-        };
-        c.sde(1.0).validate().map_err(|e| anyhow!("[sde] {e}"))?;
-        Ok(c)
-    }
-}
-
-pub fn run(c: &Command) -> Result<()> {
-    match c {
-        Command::Train(a) => train(a),
-        Command::Evaluate(a) => evaluate(a),
-        Command::Bench(a) => bench(a),
-    }
-}
-
-/// Training maps: from `data` or simulated (first and only source bin).
-pub fn training_maps(
-    cfg: &PriorConfig,
-    base: &Path,
-    n_maps: usize,
-    seed: u64,
-) -> Result<(Grid2, Vec<Vec<f64>>)> {
-    if let Some(d) = &cfg.data {
-        if cfg.map.is_some()
-            || !cfg.source.is_empty()
-            || cfg.cosmology.is_some()
-            || cfg.options.is_some()
-            || cfg.field.is_some()
-        {
-            bail!("give either `data` or a simulator ([cosmology], [options], [map], [[source]], [field]), not both");
-        }
-        let path = base.join(d);
-        let p = path.display().to_string();
-        let f = std::fs::File::open(&path).with_context(|| format!("cannot open {p}"))?;
-        let mut z = ndarray_npy::NpzReader::new(f)
-            .map_err(|e| anyhow!("{p}: not a readable .npz ({e})"))?;
-        let a = crate::io::npz_float(&mut z, "kappa")
-            .map_err(|e| anyhow!("{p}: no float array 'kappa' ({e})"))?;
-        let s = a.shape().to_vec();
-        let (nm, n) = match s.as_slice() {
-            [m, n1, n2] if n1 == n2 => (*m, *n1),
-            _ => bail!("{p}: 'kappa' has shape {s:?}; expected [n_maps, npix, npix]"),
-        };
-        let pix = cfg
-            .pixel_arcmin
-            .ok_or_else(|| anyhow!("`pixel_arcmin` is required with `data`"))?;
-        let grid = Grid2::new(n, pix).map_err(|e| anyhow!("{p}: {e}"))?;
-        let flat: Vec<f64> = a.iter().copied().collect();
-        if flat.iter().any(|v| !v.is_finite()) {
-            bail!("{p}: 'kappa' contains NaN or infinite values");
-        }
-        let maps = flat.chunks(n * n).map(|c| c.to_vec()).collect::<Vec<_>>();
-        debug_assert_eq!(maps.len(), nm);
-        return Ok((grid, maps));
-    }
-    let field = simulator_field(&simulator_setup(cfg, base)?)?;
-    Ok((*field.grid(), simulate_maps(&field, n_maps, seed)))
-}
-
-/// The config's simulator (exactly one source bin): grid, theory C_ell and
-/// field kind.
-fn simulator_setup(cfg: &PriorConfig, base: &Path) -> Result<LensingSetup> {
-    let map = cfg.map.as_ref().ok_or_else(|| {
-        anyhow!("need `data = \"maps.npz\"` or a simulator with [map] and [[source]]")
-    })?;
-    if cfg.source.len() != 1 {
-        bail!(
-            "the simulator needs exactly one [[source]] block for a prior (got {})",
-            cfg.source.len()
-        );
-    }
-    if cfg.pixel_arcmin.is_some() {
-        bail!("`pixel_arcmin` goes with `data`; the simulator uses [map] pixel_arcmin");
-    }
-    let lc = LensingConfig {
-        cosmology: cfg.cosmology.clone().unwrap_or_default(),
-        options: cfg.options.clone().unwrap_or_default(),
-        map: map.clone(),
-        source: cfg.source.clone(),
-        field: cfg.field.clone().unwrap_or_default(),
-    };
-    lensing_setup(&lc, base)
-}
-
-/// The convergence field of a simulator setup.
-fn simulator_field(s: &LensingSetup) -> Result<TomoField> {
-    TomoField::new(s.grid, &s.table, s.kind.clone()).map_err(|e| anyhow!("{e}"))
-}
-
-/// `n_maps` convergence maps of the field's first bin from `seed`.
-fn simulate_maps(field: &TomoField, n_maps: usize, seed: u64) -> Vec<Vec<f64>> {
-    use rand::SeedableRng;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let pb = crate::cmd::progress(n_maps as u64, "simulating maps");
-    let maps = (0..n_maps)
-        .map(|_| {
-            pb.inc(1);
-            field.sample(&mut rng).remove(0)
-        })
-        .collect();
-    pb.finish_and_clear();
-    maps
-}
-
-fn train(a: &TrainArgs) -> Result<()> {
-    let cfg: PriorConfig = config::load(&a.config)?;
-    let base = config::base_dir(&a.config);
-    let t = &cfg.training;
-    let n_maps = match (&cfg.data, t.n_maps) {
-        (Some(_), Some(_)) => {
-            bail!("[training] n_maps applies to simulated maps; with `data` every map in the file is used")
-        }
-        (None, Some(n)) if n < 4 => bail!("[training] n_maps = {n}: need at least 4"),
-        (_, n) => n.unwrap_or(2000),
-    };
-    if t.steps == 0 || t.batch_size == 0 {
-        bail!("[training] steps and batch_size must be at least 1");
-    }
-    if !(t.learning_rate > 0.0 && t.learning_rate < 1.0) {
-        bail!(
-            "[training] learning_rate = {}: expected a value in (0, 1)",
-            t.learning_rate
-        );
-    }
-    let sde = cfg.sde.build()?;
-    let unet = UNetConfig {
-        in_channels: 1,
-        channels: cfg.network.channels.clone(),
-        embed_dim: cfg.network.embed_dim,
-    };
-    let (grid, maps) = training_maps(&cfg, &base, n_maps, cfg.field_seed())?;
-    unet.validate(grid.n)
-        .map_err(|e| anyhow!("[network] {e}"))?;
-    let tc = ScoreTrainConfig {
-        unet,
-        sde,
-        hybrid: cfg.network.hybrid,
-        batch_size: t.batch_size,
-        steps: t.steps,
-        learning_rate: t.learning_rate,
-        seed: t.seed,
-        progress: !crate::cmd::is_quiet(),
-    };
-    let model = train_score(&maps, grid.n, grid.pixel_arcmin, &tc)?;
-    model.save(&a.out)?;
-    let r = model.config.report.as_ref().expect("trained");
-    say!(
-        "trained on {} maps of {}x{} ({} arcmin pixels) for {} epochs in {:.0} s ({:.1} maps/s); final loss {:.4}; wrote {}",
-        maps.len(),
-        grid.n,
-        grid.n,
-        grid.pixel_arcmin,
-        r.epochs,
-        r.seconds,
-        (r.epochs * maps.len()) as f64 / r.seconds,
-        r.train_loss.last().copied().unwrap_or(f64::NAN),
-        a.out.display()
-    );
-    Ok(())
 }
 
 /// Per-method accumulators of the held-out metrics.
@@ -508,8 +123,9 @@ fn moments(maps: &[Vec<f64>]) -> (f64, f64) {
     (var.sqrt(), skew)
 }
 
-fn evaluate(a: &EvaluateArgs) -> Result<()> {
-    use crate::cmd::massmap::DiffusionSampler;
+/// `cosmodiff prior evaluate`: validate a prior on held-out simulations.
+pub fn evaluate(a: &EvaluateSettings) -> Result<()> {
+    use crate::massmap::DiffusionSampler;
     use cosmodiff_field::cl2::{cl_auto, EllBins};
     use cosmodiff_field::Fft2;
     use cosmodiff_lensing::metrics::{one_point_pdf, pearson, rmse};
@@ -803,7 +419,7 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
         });
     }
     let n = grid.n;
-    cosmodiff_plot::map::MapPlot::new(&format!(
+    let plot = cosmodiff_plot::map::MapPlot::new(&format!(
         "Held-out map 1 ({n}x{n} px, {} arcmin)",
         grid.pixel_arcmin
     ))
@@ -811,8 +427,8 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
     .add("Kaiser-Squires", &first_maps[1], n)
     .add("Wiener", &first_maps[2], n)
     .add("diffusion mean", &first_maps[3], n)
-    .label("kappa")
-    .save(&a.out.join("maps.png"))?;
+    .label("kappa");
+    crate::output::write_via(&a.out.join("maps.png"), |t| Ok(plot.save(t)?))?;
     let mut methods = serde_json::Map::new();
     for (name, m) in &res {
         methods.insert(name.to_string(), serde_json::to_value(m)?);
@@ -842,9 +458,9 @@ fn evaluate(a: &EvaluateArgs) -> Result<()> {
         "methods": methods,
         "prior_check": prior_check,
     });
-    std::fs::write(
-        a.out.join("metrics.json"),
-        serde_json::to_string_pretty(&json)?,
+    crate::output::write_bytes(
+        &a.out.join("metrics.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
     )?;
     say!(
         "{:<16} {:>10} {:>9} {:>8} {:>8}",
@@ -931,7 +547,7 @@ fn exact_posteriors(
     use cosmodiff_lensing::field_posterior::FieldPosterior;
     use cosmodiff_lensing::posterior::MapSamples;
     let np = field.grid().npix();
-    let pb = crate::cmd::progress(liks.len() as u64, "exact posterior (NUTS)");
+    let pb = crate::report::progress(liks.len() as u64, "exact posterior (NUTS)");
     let mut out = Vec::with_capacity(liks.len());
     for (i, lik) in liks.iter().enumerate() {
         let post = FieldPosterior::new(field, vec![lik])?;
@@ -988,138 +604,6 @@ fn exact_posteriors(
     }
     pb.finish_and_clear();
     Ok(out)
-}
-
-fn bench(a: &BenchArgs) -> Result<()> {
-    use cosmodiff_lensing::score::MapScore;
-    if a.eval_batch == 0 || a.steps == 0 || a.evals == 0 {
-        bail!("--eval-batch, --steps and --evals must be >= 1");
-    }
-    if a.batch < 4 {
-        bail!(
-            "--batch {}: the training batch needs at least 4 maps",
-            a.batch
-        );
-    }
-    // the reference timings, checked before the (long) measurement
-    let theirs = match &a.torch_json {
-        Some(p) => Some(torch_reference(p, a)?),
-        None => None,
-    };
-    if let Some(dir) = a.json.as_ref().and_then(|p| p.parent()) {
-        if !dir.as_os_str().is_empty() && !dir.is_dir() {
-            bail!("--json: directory {} does not exist", dir.display());
-        }
-    }
-    // A benchmark of the U-Net on CPU: 1024^2 maps already need ~GBs.
-    if a.side > 1024 || a.batch.max(a.eval_batch) > 4096 {
-        bail!("--side must be <= 1024 and --batch / --eval-batch <= 4096 for the CPU benchmark");
-    }
-    let unet = UNetConfig::default();
-    unet.validate(a.side)?;
-    // Training: the real DSM path (no hybrid part, as the PyTorch twin),
-    // one warm-up step, then `steps` timed steps on `batch` maps.
-    let maps: Vec<Vec<f64>> = (0..a.batch)
-        .map(|i| cosmodiff_field::grf2::white_noise(a.side * a.side, i as u64))
-        .collect();
-    let cfg = |steps| ScoreTrainConfig {
-        unet: unet.clone(),
-        hybrid: false,
-        batch_size: a.batch,
-        steps,
-        ..Default::default()
-    };
-    let warm = train_score(&maps, a.side, 2.0, &cfg(1))?;
-    let t0 = std::time::Instant::now();
-    train_score(&maps, a.side, 2.0, &cfg(a.steps))?;
-    let train_step = t0.elapsed().as_secs_f64() / a.steps as f64;
-    let x: Vec<Vec<f64>> = maps.iter().cycle().take(a.eval_batch).cloned().collect();
-    let sigma = warm.config.data_std;
-    warm.score(&x, sigma)?;
-    let t0 = std::time::Instant::now();
-    for _ in 0..a.evals {
-        warm.score(&x, sigma)?;
-    }
-    let eval = t0.elapsed().as_secs_f64() / a.evals as f64;
-    let ours = serde_json::json!({
-        "tool": "cosmodiff (burn flex)",
-        "threads": rayon::current_num_threads(),
-        "side": a.side,
-        "train_batch": a.batch,
-        "train_step_s": train_step,
-        "train_maps_per_s": a.batch as f64 / train_step,
-        "eval_batch": a.eval_batch,
-        "score_eval_s": eval,
-    });
-    if let Some(p) = &a.json {
-        std::fs::write(p, serde_json::to_string_pretty(&ours)?)
-            .with_context(|| format!("cannot write --json {}", p.display()))?;
-    }
-    println!("U-Net {:?}, {}x{} maps", unet.channels, a.side, a.side);
-    println!(
-        "{:<34} {:>12} {:>12} {:>8}",
-        "", "cosmodiff", "reference", "ratio"
-    );
-    let row = |name: &str, key: &str, higher_better: bool| {
-        let o = ours[key].as_f64().unwrap_or(f64::NAN);
-        match theirs.as_ref().and_then(|t| t[key].as_f64()) {
-            Some(r) => {
-                let ratio = if higher_better { o / r } else { r / o };
-                println!("{name:<34} {o:>12.4} {r:>12.4} {ratio:>7.2}x")
-            }
-            None => println!("{name:<34} {o:>12.4}"),
-        }
-    };
-    row(
-        &format!("training maps/s (batch {})", a.batch),
-        "train_maps_per_s",
-        true,
-    );
-    row(
-        &format!("score evaluation s (batch {})", a.eval_batch),
-        "score_eval_s",
-        false,
-    );
-    if let Some(t) = &theirs {
-        println!(
-            "reference: {} ({} threads); ratio > 1 means cosmodiff is faster",
-            t["tool"], t["threads"]
-        );
-    }
-    Ok(())
-}
-
-/// The JSON of `bench/diffusion/unet_torch.py`: its timings must be
-/// positive numbers measured at the sizes of this run.
-fn torch_reference(p: &Path, a: &BenchArgs) -> Result<serde_json::Value> {
-    let t: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
-    )
-    .with_context(|| format!("--torch-json {}: not JSON", p.display()))?;
-    for key in ["train_maps_per_s", "score_eval_s"] {
-        match t[key].as_f64() {
-            Some(v) if v > 0.0 && v.is_finite() => {}
-            _ => bail!(
-                "--torch-json {}: '{key}' must be a positive number (got {})",
-                p.display(),
-                t[key]
-            ),
-        }
-    }
-    for (key, ours) in [
-        ("side", a.side),
-        ("train_batch", a.batch),
-        ("eval_batch", a.eval_batch),
-    ] {
-        if t[key].as_u64() != Some(ours as u64) {
-            bail!(
-                "--torch-json {}: measured with {key} = {}, this run uses {ours}; run both with the same sizes",
-                p.display(),
-                t[key]
-            );
-        }
-    }
-    Ok(t)
 }
 
 #[cfg(test)]

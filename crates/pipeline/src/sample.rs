@@ -26,17 +26,18 @@ use std::path::{Path, PathBuf};
 /// Writes DIR/draws.npz (draws [chains, draws, dim], names, sampler statistics),
 /// DIR/summary.json (mean, sd, q05, q50, q95, r_hat, ess_bulk, ess_tail per
 /// parameter; divergences) and DIR/corner.png; with --map also DIR/map.json.
-#[derive(clap::Args, Debug)]
-#[command(verbatim_doc_comment)]
-pub struct Args {
+#[derive(Debug)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+#[cfg_attr(feature = "cli", command(verbatim_doc_comment))]
+pub struct Settings {
     /// TOML config.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub config: PathBuf,
     /// Output folder.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
     /// Also find the MAP (L-BFGS) and the Laplace covariance (exact Hessian) -> DIR/map.json.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub map: bool,
 }
 
@@ -103,7 +104,7 @@ impl Default for SamplerSection {
     }
 }
 
-pub fn run(a: &Args) -> Result<()> {
+pub fn run(a: &Settings) -> Result<()> {
     let cfg: SampleConfig = config::load(&a.config)?;
     let base = config::base_dir(&a.config);
     let (like, priors) = build(&cfg, &base)?;
@@ -124,19 +125,18 @@ pub fn run(a: &Args) -> Result<()> {
         warmup: s.warmup,
         draws: s.draws,
         seed: s.seed,
-        progress: !crate::cmd::is_quiet(),
+        progress: !crate::report::is_quiet(),
         ..Default::default()
     };
     let samples = run_nuts(&post, &settings)?;
     write_outputs(&samples, &a.out, Some(&fid))?;
-    if !crate::cmd::is_quiet() {
+    if !crate::report::is_quiet() {
         println!("{}", samples.summary());
     }
     if a.map {
         let m = find_map(&post, &MapSettings::default())?;
         let p = a.out.join("map.json");
-        std::fs::write(&p, serde_json::to_string_pretty(&m)?)
-            .with_context(|| format!("cannot write {}", p.display()))?;
+        crate::output::write_bytes(&p, serde_json::to_string_pretty(&m)?.as_bytes())?;
         say!(
             "MAP: {}",
             m.names
@@ -157,10 +157,12 @@ pub fn run(a: &Args) -> Result<()> {
 }
 
 fn write_outputs(samples: &Samples, dir: &Path, truths: Option<&[f64]>) -> Result<()> {
-    samples.write_npz(&dir.join("draws.npz"))?;
-    samples.summary().write_json(&dir.join("summary.json"))?;
-    samples.corner(&dir.join("corner.png"), truths)?;
-    Ok(())
+    use crate::output::write_via;
+    write_via(&dir.join("draws.npz"), |t| Ok(samples.write_npz(t)?))?;
+    write_via(&dir.join("summary.json"), |t| {
+        Ok(samples.summary().write_json(t)?)
+    })?;
+    write_via(&dir.join("corner.png"), |t| Ok(samples.corner(t, truths)?))
 }
 
 /// Likelihood and priors from a sample config.
@@ -275,7 +277,7 @@ impl DemoPosterior {
 /// The demo's posterior: NUTS on (Omega_c, sigma8) with wide uniform priors.
 pub fn demo_posterior(
     like: &ClLikelihood,
-    s: &crate::cmd::demo::Settings,
+    s: &crate::demo::Sizes,
     seed: u64,
     corner: &Path,
     fid: &Cosmology,
@@ -301,7 +303,7 @@ pub fn demo_posterior(
     };
     let samples = run_nuts(&post, &settings)?;
     let truths = [fid.omega_c, fid.sigma8];
-    samples.corner(corner, Some(&truths))?;
+    crate::output::write_via(corner, |t| Ok(samples.corner(t, Some(&truths))?))?;
     let sum = samples.summary();
     let mut r = String::new();
     writeln!(r, "NUTS ({} chains x {} draws after {} warmup, {:.1} s, {} divergences), uniform priors Omega_c in [0.1, 0.6], sigma8 in [0.4, 1.3]:\n", s.chains, s.draws, s.warmup, sum.elapsed_s, sum.divergences)?;

@@ -1,0 +1,127 @@
+//! The subcommand tree: each leaf parses into a settings type of
+//! `cosmodiff-pipeline` and runs its workflow; nothing else happens here.
+
+use anyhow::Result;
+use clap::Subcommand;
+use cosmodiff_pipeline::{cosmology, demo, massmap, pm, prior, sample, sbi, simulate};
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the end-to-end demonstration on built-in defaults (no downloads).
+    Demo(demo::Settings),
+    /// Background, growth, P(k), angular C_ell, covariance and Fisher matrix from a TOML config.
+    Cosmology(cosmology::Settings),
+    /// Simulate fields and observations (e.g. tomographic lensing maps).
+    #[command(subcommand)]
+    Simulate(Simulate),
+    /// Reconstruct convergence (mass) maps from shear: Kaiser-Squires, Wiener, diffusion prior.
+    Massmap(massmap::Settings),
+    /// Sample cosmological parameters with NUTS from the Gaussian C_ell likelihood.
+    Sample(sample::Settings),
+    /// Particle-mesh N-body simulation.
+    #[command(subcommand)]
+    Pm(Pm),
+    /// Learned score (diffusion) priors of convergence maps: train, evaluate, bench.
+    #[command(subcommand)]
+    Prior(Prior),
+    /// Simulation-based inference: neural posterior / likelihood estimation with normalizing flows.
+    #[command(subcommand)]
+    Sbi(Sbi),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Simulate {
+    /// Tomographic weak-lensing maps: convergence, shear and noisy ellipticities.
+    ///
+    /// Config (TOML):
+    ///   [cosmology]  as in `cosmodiff cosmology` (missing keys: Planck 2015)
+    ///   [options]    transfer, nonlinear (as in `cosmodiff cosmology`)
+    ///   [map]        npix = 128, pixel_arcmin = 2.0
+    ///   [[source]]   nz = {kind = "smail", a = 1.0, b = 2.0, z0 = 1.0}, sigma_e = 0.26,
+    ///                gals_per_arcmin2 = 10.0 (arcmin^-2), lognormal_shift (optional)
+    ///   [field]      kind = "gaussian" | "lognormal", seed = 1
+    /// Output (.npz): kappa, gamma1, gamma2 (noiseless), e1, e2 (with shape noise),
+    /// noise_std [n_bins, npix, npix]; ell, cl_theory [n_pairs, n_ell]; pixel_arcmin.
+    #[command(verbatim_doc_comment)]
+    Lensing(simulate::LensingSettings),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Pm {
+    /// Run a FastPM simulation from a TOML config and write density, positions, P(k).
+    ///
+    /// Optional [gradient] section: adjoint gradient of a loss of the final
+    /// density, loss = "pk" (P(k) against a target table: pk_form = "log" or
+    /// "chi2") or "mse" (against a target density .npy), written to
+    /// DIR/grad_white_noise.npy (or grad_linear_field.npy for [ic]
+    /// linear_field) and DIR/grad_cosmology.json (d loss/d sigma8, d loss/d
+    /// Omega_m). See docs/pm.md.
+    Run(pm::RunSettings),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Prior {
+    /// Train a score prior p(kappa) by denoising score matching.
+    ///
+    /// Config (TOML), either a simulator as in `cosmodiff simulate lensing`
+    /// (exactly one [[source]]; maps are drawn on the fly from it) or data:
+    ///   data = "maps.npz"      array `kappa` [n_maps, npix, npix] (relative to the config)
+    ///   pixel_arcmin = 2.0     pixel size of the data maps
+    ///   [cosmology] [options] [map] [[source]] [field]   simulator (when no `data`)
+    ///   [training]  n_maps = 2000 (simulator only), steps = 3000, batch_size = 32,
+    ///               learning_rate = 1e-3, seed = 0
+    ///   [network]   channels = [16, 32, 64], embed_dim = 64,
+    ///               hybrid = true (learn the residual of the Gaussian score
+    ///               of the maps' power spectrum)
+    ///   [sde]       kind = "ve", sigma_min = 0.005, sigma_max = 50.0 (units of
+    ///               the maps' pixel std) | kind = "vp", beta_min = 0.1,
+    ///               beta_max = 20.0, t_min = 1e-3
+    /// Output: MODEL_DIR/weights.safetensors, MODEL_DIR/score_model.json
+    /// (architecture, data scale, noise schedule, Gaussian power, training losses).
+    #[command(verbatim_doc_comment)]
+    Train(prior::TrainSettings),
+    /// Validate a prior on held-out simulations, side by side with
+    /// Kaiser-Squires and the Wiener filter.
+    ///
+    /// Uses the simulator of a `prior train` config (its [[source]] sets the
+    /// shape noise) with a seed disjoint from the training maps. Writes
+    /// DIR/metrics.json (RMSE, Pearson r, 68%/95% per-pixel coverage of
+    /// mean +- 1, 2 std, C_ell of posterior samples / truth, prior-sample
+    /// C_ell and one-point PDF vs the simulations) and DIR/maps.png.
+    #[command(verbatim_doc_comment)]
+    Evaluate(prior::EvaluateSettings),
+    /// Time the default U-Net: training throughput (maps/s) and one batched
+    /// score evaluation; with --torch-json, ratios against
+    /// bench/diffusion/unet_torch.py run on the same machine.
+    Bench(prior::BenchSettings),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Sbi {
+    /// Train a neural posterior (npe) or likelihood (nle) estimator on simulations.
+    Train(sbi::TrainSettings),
+    /// Draw posterior samples for one observation from a trained model.
+    Sample(sbi::SampleSettings),
+    /// Simulate, train and score an sbibm task (C2ST against reference posteriors).
+    Benchmark(sbi::BenchmarkSettings),
+}
+
+impl Command {
+    /// Run the workflow the arguments name.
+    pub fn run(&self) -> Result<()> {
+        match self {
+            Command::Demo(s) => demo::run(s),
+            Command::Cosmology(s) => cosmology::run(s),
+            Command::Simulate(Simulate::Lensing(s)) => simulate::lensing(s),
+            Command::Massmap(s) => massmap::run(s),
+            Command::Sample(s) => sample::run(s),
+            Command::Pm(Pm::Run(s)) => pm::run(s),
+            Command::Prior(Prior::Train(s)) => prior::train(s),
+            Command::Prior(Prior::Evaluate(s)) => prior::evaluate(s),
+            Command::Prior(Prior::Bench(s)) => prior::bench(s),
+            Command::Sbi(Sbi::Train(s)) => sbi::train(s),
+            Command::Sbi(Sbi::Sample(s)) => sbi::sample(s),
+            Command::Sbi(Sbi::Benchmark(s)) => sbi::benchmark(s),
+        }
+    }
+}

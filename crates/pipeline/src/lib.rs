@@ -1,0 +1,34 @@
+//! cosmodiff workflows as functions of typed settings.
+//!
+//! The layer between the front ends (the `cosmodiff` binary in `crates/cli`,
+//! the Python module in `crates/py`) and the domain crates. It holds
+//!
+//! - the TOML config sections and their one-line errors ([`config`]),
+//! - reading and writing numpy, FITS and JSON files ([`io`]), every file
+//!   written through one atomic helper ([`output`]),
+//! - progress bars and summary lines ([`report`]),
+//! - every workflow, one module each: [`cosmology`], [`simulate`],
+//!   [`massmap`], [`sample`], [`pm`], [`prior`], [`sbi`] and the end-to-end
+//!   [`demo`].
+//!
+//! A front end builds the settings (from arguments or Python keywords) and
+//! calls the workflow; it adds no check and no computation of its own, so the
+//! same settings give the same numbers from both. With the `cli` feature the
+//! settings types derive `clap::Args`, so the binary parses straight into them.
+//! New workflows go here, as a module with a settings type and a `run`.
+
+#[macro_use]
+pub mod report;
+
+pub mod config;
+pub mod io;
+pub mod output;
+
+pub mod cosmology;
+pub mod demo;
+pub mod massmap;
+pub mod pm;
+pub mod prior;
+pub mod sample;
+pub mod sbi;
+pub mod simulate;
