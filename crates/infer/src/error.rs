@@ -46,9 +46,6 @@ pub enum InferError {
     /// JSON (de)serialisation.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
-    /// Drawing the corner plot.
-    #[error(transparent)]
-    Plot(#[from] cosmodiff_plot::PlotError),
 }
 
 /// Result alias of the crate.

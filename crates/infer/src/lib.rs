@@ -13,9 +13,11 @@
 //! - [`diagnostics`]: rank-normalised split R-hat, bulk/tail ESS (Vehtari
 //!   et al. 2021).
 //! - [`Samples`]: draws `[chains, draws, dim]`, [`Summary`] table / JSON,
-//!   `.npz` output, corner plot.
-//! - [`sbi`]: simulation-based-inference support: sbibm benchmark tasks,
-//!   C2ST, TARP, SBC, coverage plots, slice sampler.
+//!   `.npz` output.
+//!
+//! A sampler crate only: no cosmology and no plotting here (the C_ell
+//! likelihood as a [`LogDensity`] and corner plots live in
+//! `cosmodiff-pipeline`, simulation-based inference in `cosmodiff-sbi`).
 //!
 //! ```no_run
 //! use cosmodiff_infer::*;
@@ -28,12 +30,10 @@
 //! println!("{}", samples.summary());
 //! samples.write_npz(std::path::Path::new("draws.npz"))?;
 //! samples.summary().write_json(std::path::Path::new("summary.json"))?;
-//! samples.corner(std::path::Path::new("corner.png"), None)?;
 //! let map = find_map(&post, &MapSettings::default())?;
 //! # Ok::<(), InferError>(())
 //! ```
 
-pub mod cl;
 pub mod density;
 pub mod diagnostics;
 pub mod error;
@@ -45,10 +45,8 @@ pub mod posterior;
 pub mod prior;
 pub mod runner;
 pub mod samples;
-pub mod sbi;
 pub mod special;
 
-pub use cl::ClDensity;
 pub use density::{DensityError, FnDensity, GaussianDensity, LogDensity};
 pub use error::InferError;
 pub use hmc::{run_hmc, HmcSettings};

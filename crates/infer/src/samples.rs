@@ -448,46 +448,4 @@ impl Samples {
         npz.finish().map_err(|x| e(x.to_string()))?;
         Ok(())
     }
-
-    /// Corner plot of the first (at most) 12 parameters with optional
-    /// truth markers (in constrained parameters, one per parameter).
-    pub fn corner(&self, path: &Path, truths: Option<&[f64]>) -> Result<(), InferError> {
-        let k = self.dim().min(12);
-        self.corner_params(path, &(0..k).collect::<Vec<_>>(), truths)
-    }
-
-    /// Corner plot of the selected parameters (`truths` indexed like all
-    /// parameters).
-    pub fn corner_params(
-        &self,
-        path: &Path,
-        params: &[usize],
-        truths: Option<&[f64]>,
-    ) -> Result<(), InferError> {
-        let d = self.dim();
-        if params.iter().any(|&p| p >= d) {
-            return Err(InferError::Dim(format!(
-                "corner: parameter index out of range (dim {d})"
-            )));
-        }
-        let flat = self.flat_draws();
-        let s = self.n_chains() * self.n_draws();
-        let mut sel = Vec::with_capacity(s * params.len());
-        for r in 0..s {
-            for &p in params {
-                sel.push(flat[r * d + p]);
-            }
-        }
-        let names: Vec<String> = params.iter().map(|&p| self.names[p].clone()).collect();
-        let t: Option<Vec<f64>> = truths.map(|t| {
-            params
-                .iter()
-                .map(|&p| t.get(p).copied().unwrap_or(f64::NAN))
-                .collect()
-        });
-        cosmodiff_plot::corner::CornerPlot::new(&names)
-            .truths(t.as_deref())
-            .save(path, &sel)?;
-        Ok(())
-    }
 }

@@ -552,12 +552,6 @@ fn reproducible_seeds_and_outputs() {
     assert!(back["divergences"].is_number());
     let table = sum.to_string();
     assert!(table.contains("x0") && table.contains("ess_tail"));
-    a.corner(&dir.join("corner.png"), Some(&[0.0, 1.0]))
-        .unwrap();
-    assert_eq!(
-        &std::fs::read(dir.join("corner.png")).unwrap()[1..4],
-        b"PNG"
-    );
 }
 
 #[test]

@@ -17,6 +17,10 @@
 //! settings types derive `clap::Args`, so the binary parses straight into them.
 //! New workflows go here, as a module with a settings type and a `run`.
 
+// The settings' docs are also the CLI's --help text: `[cosmology]`,
+// `[n_pairs][n_ell]` there are TOML sections and array shapes, not links.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::private_intra_doc_links)]
+
 #[macro_use]
 pub mod report;
 

@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use cosmodiff_infer::sbi::tasks::Task;
 use cosmodiff_sbi::arrays::rows;
 use cosmodiff_sbi::benchmark::{find_reference_root, run_task};
+use cosmodiff_sbi::tasks::Task;
 use cosmodiff_sbi::{Method, SbiModel, SbiOptions, SbiPrior};
 use ndarray::Array2;
 

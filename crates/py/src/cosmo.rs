@@ -6,12 +6,14 @@ use cosmodiff_cosmo::covariance::ClLikelihood;
 use cosmodiff_cosmo::nz::{Nz, RedshiftDistribution};
 use cosmodiff_cosmo::tracers::TracerKind;
 use cosmodiff_cosmo::{
-    angular_cl, angular_cl_noise, fisher_hessian, fisher_matrix, gaussian_covariance, tracer_pairs, Background, ClOptions,
-    Cosmology, Growth, NonLinear, Param, PowerSpectrum, TransferFunction,
+    angular_cl, angular_cl_noise, fisher_hessian, fisher_matrix, gaussian_covariance, tracer_pairs,
+    Background, ClOptions, Cosmology, Growth, NonLinear, Param, PowerSpectrum, TransferFunction,
 };
 use num_dual::Dual64;
 use numpy::ndarray::{Array2, Array3, ArrayD, IxDyn};
-use numpy::{IntoPyArray, PyArray2, PyArray3, PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyArray2, PyArray3, PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rayon::prelude::*;
@@ -39,8 +41,28 @@ pub struct PyCosmology {
 impl PyCosmology {
     #[new]
     #[pyo3(signature = (Omega_c=0.2589, Omega_b=0.0486, h=0.6774, n_s=0.9667, sigma8=0.8159, Omega_k=0.0, w0=-1.0, wa=0.0, T_CMB=2.726))]
-    fn new(Omega_c: f64, Omega_b: f64, h: f64, n_s: f64, sigma8: f64, Omega_k: f64, w0: f64, wa: f64, T_CMB: f64) -> PyResult<Self> {
-        let c = Cosmology { omega_c: Omega_c, omega_b: Omega_b, h, n_s, sigma8, omega_k: Omega_k, w0, wa, t_cmb: T_CMB };
+    fn new(
+        Omega_c: f64,
+        Omega_b: f64,
+        h: f64,
+        n_s: f64,
+        sigma8: f64,
+        Omega_k: f64,
+        w0: f64,
+        wa: f64,
+        T_CMB: f64,
+    ) -> PyResult<Self> {
+        let c = Cosmology {
+            omega_c: Omega_c,
+            omega_b: Omega_b,
+            h,
+            n_s,
+            sigma8,
+            omega_k: Omega_k,
+            w0,
+            wa,
+            t_cmb: T_CMB,
+        };
         c.validate().map_err(err)?;
         Ok(Self { inner: c })
     }
@@ -48,13 +70,17 @@ impl PyCosmology {
     /// Planck 2015 (TT,TE,EE+lowP+lensing+ext; the default).
     #[staticmethod]
     fn planck15() -> Self {
-        Self { inner: Cosmology::planck15() }
+        Self {
+            inner: Cosmology::planck15(),
+        }
     }
 
     /// Planck 2018 (TT,TE,EE+lowE+lensing+BAO), massless neutrinos.
     #[staticmethod]
     fn planck18() -> Self {
-        Self { inner: Cosmology::planck18() }
+        Self {
+            inner: Cosmology::planck18(),
+        }
     }
 
     #[getter]
@@ -152,9 +178,19 @@ impl PyCosmology {
         )
     }
 
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (f64, f64, f64, f64, f64, f64, f64, f64, f64))> {
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(
+        Bound<'py, PyAny>,
+        (f64, f64, f64, f64, f64, f64, f64, f64, f64),
+    )> {
         let c = slf.get().inner;
-        Ok((slf.get_type().into_any(), (c.omega_c, c.omega_b, c.h, c.n_s, c.sigma8, c.omega_k, c.w0, c.wa, c.t_cmb)))
+        Ok((
+            slf.get_type().into_any(),
+            (
+                c.omega_c, c.omega_b, c.h, c.n_s, c.sigma8, c.omega_k, c.w0, c.wa, c.t_cmb,
+            ),
+        ))
     }
 }
 
@@ -233,7 +269,9 @@ fn background<'py>(
             ))),
         }
     })?;
-    Ok(ArrayD::from_shape_vec(IxDyn(&shape), out).map_err(err)?.into_pyarray(py))
+    Ok(ArrayD::from_shape_vec(IxDyn(&shape), out)
+        .map_err(err)?
+        .into_pyarray(py))
 }
 
 // ------------------------------------------------------------------ power
@@ -261,7 +299,14 @@ fn power<'py>(
     let o = opts(transfer, nonlinear)?;
     let v = py.detach(|| -> PyResult<Vec<f64>> {
         let p = PowerSpectrum::new(&c, o.transfer, o.nonlinear).map_err(err)?;
-        Ok(zv.iter().flat_map(|z| kv.iter().map(|k| p.pk(*k, 1.0 / (1.0 + z))).collect::<Vec<_>>()).collect())
+        Ok(zv
+            .iter()
+            .flat_map(|z| {
+                kv.iter()
+                    .map(|k| p.pk(*k, 1.0 / (1.0 + z)))
+                    .collect::<Vec<_>>()
+            })
+            .collect())
     })?;
     flat2(py, v, (zv.len(), kv.len()))
 }
@@ -279,7 +324,9 @@ pub struct PyNz {
 
 impl PyNz {
     fn build(d: RedshiftDistribution, shift: f64) -> PyResult<Self> {
-        Ok(Self { inner: Nz::new(d, shift).map_err(err)? })
+        Ok(Self {
+            inner: Nz::new(d, shift).map_err(err)?,
+        })
     }
 }
 
@@ -327,21 +374,38 @@ impl PyNz {
         }
         let z = crate::to_f64(z, "z")?;
         let shape = z.shape().to_vec();
-        let v: Vec<f64> = slice(&z, "z")?.iter().map(|&x| self.inner.eval(x)).collect();
-        Ok(ArrayD::from_shape_vec(IxDyn(&shape), v).map_err(err)?.into_pyarray(py).into_any())
+        let v: Vec<f64> = slice(&z, "z")?
+            .iter()
+            .map(|&x| self.inner.eval(x))
+            .collect();
+        Ok(ArrayD::from_shape_vec(IxDyn(&shape), v)
+            .map_err(err)?
+            .into_pyarray(py)
+            .into_any())
     }
     /// Pickle support: rebuild through the matching constructor.
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, pyo3::types::PyTuple>)> {
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, pyo3::types::PyTuple>)> {
         let py = slf.py();
         let cls = slf.get_type();
         let n = &slf.get().inner;
         let sh = n.shift;
         let (ctor, args) = match &n.dist {
-            RedshiftDistribution::Smail { a, b, z0, zmax } => ("smail", (*a, *b, *z0, *zmax, sh).into_pyobject(py)?),
-            RedshiftDistribution::Gaussian { z0, sigma, zmax } => ("gaussian", (*z0, *sigma, *zmax, sh).into_pyobject(py)?),
+            RedshiftDistribution::Smail { a, b, z0, zmax } => {
+                ("smail", (*a, *b, *z0, *zmax, sh).into_pyobject(py)?)
+            }
+            RedshiftDistribution::Gaussian { z0, sigma, zmax } => {
+                ("gaussian", (*z0, *sigma, *zmax, sh).into_pyobject(py)?)
+            }
             RedshiftDistribution::Delta { z0 } => ("delta", (*z0, sh).into_pyobject(py)?),
-            RedshiftDistribution::Tabulated { z, nz } => ("tabulated", (z.clone(), nz.clone(), sh).into_pyobject(py)?),
-            RedshiftDistribution::Histogram { edges, counts } => ("histogram", (edges.clone(), counts.clone(), sh).into_pyobject(py)?),
+            RedshiftDistribution::Tabulated { z, nz } => {
+                ("tabulated", (z.clone(), nz.clone(), sh).into_pyobject(py)?)
+            }
+            RedshiftDistribution::Histogram { edges, counts } => (
+                "histogram",
+                (edges.clone(), counts.clone(), sh).into_pyobject(py)?,
+            ),
         };
         Ok((cls.getattr(ctor)?, args))
     }
@@ -357,11 +421,19 @@ impl PyNz {
     }
     fn __repr__(&self) -> String {
         let s = match &self.inner.dist {
-            RedshiftDistribution::Smail { a, b, z0, zmax } => format!("smail_nz(a={a}, b={b}, z0={z0}, zmax={zmax}"),
-            RedshiftDistribution::Gaussian { z0, sigma, zmax } => format!("gaussian_nz(z0={z0}, sigma={sigma}, zmax={zmax}"),
+            RedshiftDistribution::Smail { a, b, z0, zmax } => {
+                format!("smail_nz(a={a}, b={b}, z0={z0}, zmax={zmax}")
+            }
+            RedshiftDistribution::Gaussian { z0, sigma, zmax } => {
+                format!("gaussian_nz(z0={z0}, sigma={sigma}, zmax={zmax}")
+            }
             RedshiftDistribution::Delta { z0 } => format!("delta_nz(z0={z0}"),
-            RedshiftDistribution::Tabulated { z, .. } => format!("tabulated_nz(<{} nodes>", z.len()),
-            RedshiftDistribution::Histogram { counts, .. } => format!("histogram_nz(<{} bins>", counts.len()),
+            RedshiftDistribution::Tabulated { z, .. } => {
+                format!("tabulated_nz(<{} nodes>", z.len())
+            }
+            RedshiftDistribution::Histogram { counts, .. } => {
+                format!("histogram_nz(<{} bins>", counts.len())
+            }
         };
         if self.inner.shift != 0.0 {
             format!("{s}, shift={})", self.inner.shift)
@@ -384,7 +456,9 @@ impl PyTracer {
     /// The redshift distribution.
     #[getter]
     fn nz(&self) -> PyNz {
-        PyNz { inner: self.inner.nz.clone() }
+        PyNz {
+            inner: self.inner.nz.clone(),
+        }
     }
     /// Galaxy surface density in arcmin^-2.
     #[getter]
@@ -406,7 +480,10 @@ impl PyTracer {
         self.inner.noise()
     }
     fn __repr__(&self) -> String {
-        let nz = PyNz { inner: self.inner.nz.clone() }.__repr__();
+        let nz = PyNz {
+            inner: self.inner.nz.clone(),
+        }
+        .__repr__();
         match self.inner.kind {
             TracerKind::WeakLensing { ia_amplitude, m_bias, sigma_e } => format!(
                 "WeakLensing({nz}, sigma_e={sigma_e}, gals_per_arcmin2={}, ia_amplitude={ia_amplitude}, m_bias={m_bias})",
@@ -429,23 +506,47 @@ pub struct PyWeakLensing;
 impl PyWeakLensing {
     #[new]
     #[pyo3(signature = (nz, sigma_e=0.26, gals_per_arcmin2=10.0, ia_amplitude=0.0, m_bias=0.0))]
-    fn new(nz: PyRef<'_, PyNz>, sigma_e: f64, gals_per_arcmin2: f64, ia_amplitude: f64, m_bias: f64) -> PyResult<PyClassInitializer<Self>> {
+    fn new(
+        nz: PyRef<'_, PyNz>,
+        sigma_e: f64,
+        gals_per_arcmin2: f64,
+        ia_amplitude: f64,
+        m_bias: f64,
+    ) -> PyResult<PyClassInitializer<Self>> {
         let t = cosmodiff_cosmo::Tracer {
             nz: nz.inner.clone(),
-            kind: TracerKind::WeakLensing { ia_amplitude, m_bias, sigma_e },
+            kind: TracerKind::WeakLensing {
+                ia_amplitude,
+                m_bias,
+                sigma_e,
+            },
             gals_per_arcmin2,
         };
         t.validate().map_err(err)?;
         Ok(PyClassInitializer::from(PyTracer { inner: t }).add_subclass(Self))
     }
     /// Pickle support.
-    fn __reduce__<'py>(slf: PyRef<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (PyNz, f64, f64, f64, f64))> {
+    fn __reduce__<'py>(
+        slf: PyRef<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, (PyNz, f64, f64, f64, f64))> {
         let py = slf.py();
         let t = &slf.as_super().inner;
         match t.kind {
-            TracerKind::WeakLensing { ia_amplitude, m_bias, sigma_e } => Ok((
+            TracerKind::WeakLensing {
+                ia_amplitude,
+                m_bias,
+                sigma_e,
+            } => Ok((
                 py.get_type::<PyWeakLensing>().into_any(),
-                (PyNz { inner: t.nz.clone() }, sigma_e, t.gals_per_arcmin2, ia_amplitude, m_bias),
+                (
+                    PyNz {
+                        inner: t.nz.clone(),
+                    },
+                    sigma_e,
+                    t.gals_per_arcmin2,
+                    ia_amplitude,
+                    m_bias,
+                ),
             )),
             _ => unreachable!(),
         }
@@ -482,7 +583,11 @@ pub struct PyNumberCounts;
 impl PyNumberCounts {
     #[new]
     #[pyo3(signature = (nz, bias=1.0, gals_per_arcmin2=10.0))]
-    fn new(nz: PyRef<'_, PyNz>, bias: f64, gals_per_arcmin2: f64) -> PyResult<PyClassInitializer<Self>> {
+    fn new(
+        nz: PyRef<'_, PyNz>,
+        bias: f64,
+        gals_per_arcmin2: f64,
+    ) -> PyResult<PyClassInitializer<Self>> {
         let t = cosmodiff_cosmo::Tracer::number_counts(nz.inner.clone(), bias, gals_per_arcmin2);
         t.validate().map_err(err)?;
         Ok(PyClassInitializer::from(PyTracer { inner: t }).add_subclass(Self))
@@ -492,9 +597,16 @@ impl PyNumberCounts {
         let py = slf.py();
         let t = &slf.as_super().inner;
         match t.kind {
-            TracerKind::NumberCounts { bias } => {
-                Ok((py.get_type::<PyNumberCounts>().into_any(), (PyNz { inner: t.nz.clone() }, bias, t.gals_per_arcmin2)))
-            }
+            TracerKind::NumberCounts { bias } => Ok((
+                py.get_type::<PyNumberCounts>().into_any(),
+                (
+                    PyNz {
+                        inner: t.nz.clone(),
+                    },
+                    bias,
+                    t.gals_per_arcmin2,
+                ),
+            )),
             _ => unreachable!(),
         }
     }
@@ -537,7 +649,11 @@ fn angular_cl_<'py>(
 
 /// Noise spectra [n_pairs, n_ell]: sigma_e^2/n or 1/n (n per sr) on auto pairs, 0 on crosses.
 #[pyfunction]
-fn noise_cl<'py>(py: Python<'py>, tracers: Vec<PyRef<'py, PyTracer>>, ell: PyReadonlyArrayDyn<'py, f64>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+fn noise_cl<'py>(
+    py: Python<'py>,
+    tracers: Vec<PyRef<'py, PyTracer>>,
+    ell: PyReadonlyArrayDyn<'py, f64>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let ts = self::tracers(&tracers)?;
     let l = slice(&ell, "ell")?;
     vec2(py, angular_cl_noise(&ts, l), l.len())
@@ -551,7 +667,9 @@ fn tracer_pairs_(py: Python<'_>, n: usize) -> PyResult<Bound<'_, PyArray2<i64>>>
     }
     let p = tracer_pairs(n);
     let flat: Vec<i64> = p.iter().flat_map(|&(i, j)| [i as i64, j as i64]).collect();
-    Ok(Array2::from_shape_vec((p.len(), 2), flat).expect("pairs").into_pyarray(py))
+    Ok(Array2::from_shape_vec((p.len(), 2), flat)
+        .expect("pairs")
+        .into_pyarray(py))
 }
 
 /// Knox covariance [n_pairs*n_ell, n_pairs*n_ell] (pair-major) of total spectra.
@@ -565,13 +683,21 @@ fn gaussian_covariance_<'py>(
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let l = slice(&ell, "ell")?;
     if l.is_empty() {
-        return Err(bad("ell: empty (the covariance needs at least one multipole)"));
+        return Err(bad(
+            "ell: empty (the covariance needs at least one multipole)",
+        ));
     }
     let s = cl_total.shape().to_vec();
     if s.len() != 2 || s[1] != l.len() {
-        return Err(bad(format!("cl_total: expected shape [n_pairs, len(ell)] = [n_pairs, {}], got {s:?}", l.len())));
+        return Err(bad(format!(
+            "cl_total: expected shape [n_pairs, len(ell)] = [n_pairs, {}], got {s:?}",
+            l.len()
+        )));
     }
-    let rows: Vec<Vec<f64>> = slice(&cl_total, "cl_total")?.chunks(l.len()).map(|c| c.to_vec()).collect();
+    let rows: Vec<Vec<f64>> = slice(&cl_total, "cl_total")?
+        .chunks(l.len())
+        .map(|c| c.to_vec())
+        .collect();
     let cov = gaussian_covariance(&rows, n_tracers, l, f_sky).map_err(err)?;
     let n = s[0] * l.len();
     flat2(py, cov, (n, n))
@@ -605,7 +731,11 @@ fn cl_gradient<'py>(
             })
             .collect()
     })?;
-    Ok(Array3::from_shape_vec((ps.len(), np, l.len()), rows.concat()).map_err(err)?.into_pyarray(py))
+    Ok(
+        Array3::from_shape_vec((ps.len(), np, l.len()), rows.concat())
+            .map_err(err)?
+            .into_pyarray(py),
+    )
 }
 
 // ------------------------------------------------------------- likelihood
@@ -625,7 +755,12 @@ pub struct PyClLikelihood {
 impl PyClLikelihood {
     fn check(&self, values: &[f64]) -> PyResult<()> {
         if values.len() != self.inner.params.len() {
-            return Err(bad(format!("values: expected {} parameters ({}), got {}", self.inner.params.len(), self.names().join(", "), values.len())));
+            return Err(bad(format!(
+                "values: expected {} parameters ({}), got {}",
+                self.inner.params.len(),
+                self.names().join(", "),
+                values.len()
+            )));
         }
         self.inner.cosmology(values).validate().map_err(err)
     }
@@ -653,12 +788,17 @@ impl PyClLikelihood {
             None => None,
             Some((shape, v)) => {
                 if shape != [np, l.len()] {
-                    return Err(bad(format!("data: expected shape [n_pairs, n_ell] = [{np}, {}], got {shape:?}", l.len())));
+                    return Err(bad(format!(
+                        "data: expected shape [n_pairs, n_ell] = [{np}, {}], got {shape:?}",
+                        l.len()
+                    )));
                 }
                 Some(v)
             }
         };
-        let like = py.detach(|| ClLikelihood::new(c, ts, l, f_sky, o, d, ps)).map_err(err)?;
+        let like = py
+            .detach(|| ClLikelihood::new(c, ts, l, f_sky, o, d, ps))
+            .map_err(err)?;
         Ok(Self { inner: like })
     }
 }
@@ -668,8 +808,9 @@ fn tracer_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<cosmodiff_cosmo::Tracer>>
     if let Ok(t) = obj.extract::<PyRef<'_, PyTracer>>() {
         return Ok(vec![t.inner.clone()]);
     }
-    let ts: Vec<PyRef<'_, PyTracer>> =
-        obj.extract().map_err(|_| bad("tracers: expected a tracer (WeakLensing, NumberCounts) or a list of them"))?;
+    let ts: Vec<PyRef<'_, PyTracer>> = obj.extract().map_err(|_| {
+        bad("tracers: expected a tracer (WeakLensing, NumberCounts) or a list of them")
+    })?;
     self::tracers(&ts)
 }
 
@@ -716,7 +857,17 @@ impl PyClLikelihood {
             }
             None => None,
         };
-        Self::build(py, cosmo.inner, ts, l, f_sky, &params, data, transfer, nonlinear)
+        Self::build(
+            py,
+            cosmo.inner,
+            ts,
+            l,
+            f_sky,
+            &params,
+            data,
+            transfer,
+            nonlinear,
+        )
     }
 
     /// Free parameter names.
@@ -727,13 +878,24 @@ impl PyClLikelihood {
     /// Fiducial values of the free parameters.
     #[getter]
     fn fiducial<'py>(&self, py: Python<'py>) -> Bound<'py, numpy::PyArray1<f64>> {
-        vec1(py, self.inner.params.iter().map(|p| self.inner.fiducial.get(*p)).collect())
+        vec1(
+            py,
+            self.inner
+                .params
+                .iter()
+                .map(|p| self.inner.fiducial.get(*p))
+                .collect(),
+        )
     }
     /// Data vector [n_pairs, n_ell].
     #[getter]
     fn data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let ne = self.inner.ell.len();
-        flat2(py, self.inner.data.clone(), (self.inner.data.len() / ne, ne))
+        flat2(
+            py,
+            self.inner.data.clone(),
+            (self.inner.data.len() / ne, ne),
+        )
     }
     /// Covariance [n, n] (pair-major data order).
     #[getter]
@@ -750,25 +912,42 @@ impl PyClLikelihood {
     fn log_likelihood(&self, py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<f64> {
         let values = value_list(values)?;
         self.check(&values)?;
-        py.detach(|| self.inner.log_likelihood(&self.inner.cosmology(&values))).map_err(err)
+        py.detach(|| self.inner.log_likelihood(&self.inner.cosmology(&values)))
+            .map_err(err)
     }
     /// (log L, exact gradient d log L / d theta).
-    fn value_and_grad<'py>(&self, py: Python<'py>, values: &Bound<'_, PyAny>) -> PyResult<(f64, Bound<'py, numpy::PyArray1<f64>>)> {
+    fn value_and_grad<'py>(
+        &self,
+        py: Python<'py>,
+        values: &Bound<'_, PyAny>,
+    ) -> PyResult<(f64, Bound<'py, numpy::PyArray1<f64>>)> {
         let values = value_list(values)?;
         self.check(&values)?;
-        let (v, g) = py.detach(|| self.inner.value_and_grad(&values)).map_err(err)?;
+        let (v, g) = py
+            .detach(|| self.inner.value_and_grad(&values))
+            .map_err(err)?;
         Ok((v, vec1(py, g)))
     }
     /// Model mean C_ell [n_pairs, n_ell] at `values`.
-    fn mean<'py>(&self, py: Python<'py>, values: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    fn mean<'py>(
+        &self,
+        py: Python<'py>,
+        values: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let values = value_list(values)?;
         self.check(&values)?;
-        let m = py.detach(|| self.inner.mean(&self.inner.cosmology(&values))).map_err(err)?;
+        let m = py
+            .detach(|| self.inner.mean(&self.inner.cosmology(&values)))
+            .map_err(err)?;
         let ne = self.inner.ell.len();
         flat2(py, m, (self.inner.data.len() / ne, ne))
     }
     /// Exact Jacobian d mu / d theta [n_params, n_pairs * n_ell].
-    fn jacobian<'py>(&self, py: Python<'py>, values: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    fn jacobian<'py>(
+        &self,
+        py: Python<'py>,
+        values: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let values = value_list(values)?;
         self.check(&values)?;
         let j = py.detach(|| self.inner.jacobian(&values)).map_err(err)?;
@@ -776,17 +955,30 @@ impl PyClLikelihood {
     }
     /// Fisher matrix J^T C^-1 J at `values` (default: the fiducial).
     #[pyo3(signature = (values=None))]
-    fn fisher<'py>(&self, py: Python<'py>, values: Option<&Bound<'_, PyAny>>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    fn fisher<'py>(
+        &self,
+        py: Python<'py>,
+        values: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let v = match values {
             Some(v) => value_list(v)?,
-            None => self.inner.params.iter().map(|p| self.inner.fiducial.get(*p)).collect(),
+            None => self
+                .inner
+                .params
+                .iter()
+                .map(|p| self.inner.fiducial.get(*p))
+                .collect(),
         };
         self.check(&v)?;
         let f = py.detach(|| self.inner.fisher(&v)).map_err(err)?;
         vec2(py, f, v.len())
     }
     /// Exact Hessian of log L at `values` (hyper-dual numbers).
-    fn hessian<'py>(&self, py: Python<'py>, values: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    fn hessian<'py>(
+        &self,
+        py: Python<'py>,
+        values: &Bound<'_, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let values = value_list(values)?;
         self.check(&values)?;
         let h = py.detach(|| self.inner.hessian(&values)).map_err(err)?;
@@ -811,15 +1003,34 @@ fn fisher<'py>(
     nonlinear: &str,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     if method != "jacobian" && method != "hessian" {
-        return Err(bad(format!("method = \"{method}\": expected \"jacobian\" or \"hessian\"")));
+        return Err(bad(format!(
+            "method = \"{method}\": expected \"jacobian\" or \"hessian\""
+        )));
     }
     let params = name_list(params)?;
     let n = params.len();
     let ts = self::tracers(&tracers)?;
     let l = slice(&ell, "ell")?.to_vec();
-    let like = PyClLikelihood::build(py, cosmo.inner, ts, l, f_sky, &params, None, transfer, nonlinear)?.inner;
+    let like = PyClLikelihood::build(
+        py,
+        cosmo.inner,
+        ts,
+        l,
+        f_sky,
+        &params,
+        None,
+        transfer,
+        nonlinear,
+    )?
+    .inner;
     let f = py
-        .detach(|| if method == "jacobian" { fisher_matrix(&like) } else { fisher_hessian(&like) })
+        .detach(|| {
+            if method == "jacobian" {
+                fisher_matrix(&like)
+            } else {
+                fisher_hessian(&like)
+            }
+        })
         .map_err(err)?;
     vec2(py, f, n)
 }

@@ -14,7 +14,9 @@ use std::path::PathBuf;
 fn load_model(prior: Option<PathBuf>) -> PyResult<ScoreModel> {
     match prior {
         Some(d) => ScoreModel::load(&d).map_err(|e| bad(format!("prior: {e}"))),
-        None => ScoreModel::default_model().map_err(|e| bad(format!("default diffusion prior: {e}"))),
+        None => {
+            ScoreModel::default_model().map_err(|e| bad(format!("default diffusion prior: {e}")))
+        }
     }
 }
 
@@ -44,7 +46,11 @@ fn massmap_diffusion<'py>(
     settings.sampler = Some(match sampler {
         "reverse_sde" => massmap::DiffusionSampler::ReverseSde,
         "annealed_hmc" => massmap::DiffusionSampler::AnnealedHmc,
-        s => return Err(bad(format!("sampler = {s:?}: expected \"reverse_sde\" or \"annealed_hmc\""))),
+        s => {
+            return Err(bad(format!(
+                "sampler = {s:?}: expected \"reverse_sde\" or \"annealed_hmc\""
+            )))
+        }
     });
     settings.samples = Some(samples);
     settings.steps = Some(steps);
@@ -69,7 +75,11 @@ fn massmap_diffusion<'py>(
             massmap::reconstruct(&settings, &shear)
         })
         .map_err(|e| bad(one_line(&e)))?;
-    let get = |k: &str| post.get(k).map(<[f64]>::to_vec).ok_or_else(|| bad(format!("no {k} in the result")));
+    let get = |k: &str| {
+        post.get(k)
+            .map(<[f64]>::to_vec)
+            .ok_or_else(|| bad(format!("no {k} in the result")))
+    };
     let d = PyDict::new(py);
     d.set_item("kappa_mean", flat2(py, get("kappa_mean")?, (n, n))?)?;
     d.set_item("kappa_std", flat2(py, get("kappa_std")?, (n, n))?)?;

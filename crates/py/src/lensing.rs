@@ -10,7 +10,9 @@ use cosmodiff_field::tomo2::FieldKind;
 use cosmodiff_field::{ClMatrixTable, ClTable, Fft2, Grid2};
 use cosmodiff_lensing::metrics::{pearson, rmse};
 use cosmodiff_lensing::wiener::{pixel_std, rotate_b_to_e};
-use cosmodiff_lensing::{hilbert_shift, simulate_tomographic, theory_ells, ShearOp, SourceBin, Wiener};
+use cosmodiff_lensing::{
+    hilbert_shift, simulate_tomographic, theory_ells, ShearOp, SourceBin, Wiener,
+};
 use numpy::ndarray::Array1;
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -42,36 +44,66 @@ fn simulate_lensing<'py>(
         return Err(bad(format!("npix = {npix}: expected 8 <= npix <= 8192")));
     }
     if !(pixel_arcmin > 0.0 && pixel_arcmin < 600.0) {
-        return Err(bad(format!("pixel_arcmin = {pixel_arcmin}: expected a value in (0, 600) arcmin")));
+        return Err(bad(format!(
+            "pixel_arcmin = {pixel_arcmin}: expected a value in (0, 600) arcmin"
+        )));
     }
     let ts = crate::cosmo::tracers(&tracers)?;
     let mut bins = vec![];
     for (i, t) in ts.iter().enumerate() {
         match t.kind {
-            TracerKind::WeakLensing { sigma_e, .. } => bins.push(SourceBin { sigma_e, gals_per_arcmin2: t.gals_per_arcmin2 }),
-            _ => return Err(bad(format!("sources[{i}]: expected a WeakLensing tracer (source bin), got number counts"))),
+            TracerKind::WeakLensing { sigma_e, .. } => bins.push(SourceBin {
+                sigma_e,
+                gals_per_arcmin2: t.gals_per_arcmin2,
+            }),
+            _ => {
+                return Err(bad(format!(
+                    "sources[{i}]: expected a WeakLensing tracer (source bin), got number counts"
+                )))
+            }
         }
     }
     let shifts: Vec<f64> = match &lognormal_shifts {
         None => ts.iter().map(|t| hilbert_shift(t.nz.mean_z())).collect(),
-        Some(v) if v.len() == ts.len() => v.iter().zip(&ts).map(|(s, t)| s.unwrap_or_else(|| hilbert_shift(t.nz.mean_z()))).collect(),
-        Some(v) => return Err(bad(format!("lognormal_shifts: expected {} values (one per source bin), got {}", ts.len(), v.len()))),
+        Some(v) if v.len() == ts.len() => v
+            .iter()
+            .zip(&ts)
+            .map(|(s, t)| s.unwrap_or_else(|| hilbert_shift(t.nz.mean_z())))
+            .collect(),
+        Some(v) => {
+            return Err(bad(format!(
+                "lognormal_shifts: expected {} values (one per source bin), got {}",
+                ts.len(),
+                v.len()
+            )))
+        }
     };
     let fk = match kind {
-        "gaussian" if lognormal_shifts.is_some() => return Err(bad("lognormal_shifts applies to kind=\"lognormal\" only")),
+        "gaussian" if lognormal_shifts.is_some() => {
+            return Err(bad("lognormal_shifts applies to kind=\"lognormal\" only"))
+        }
         "gaussian" => FieldKind::Gaussian,
-        "lognormal" => FieldKind::LogNormal { shifts: shifts.clone() },
-        k => return Err(bad(format!("kind = \"{k}\": expected \"gaussian\" or \"lognormal\""))),
+        "lognormal" => FieldKind::LogNormal {
+            shifts: shifts.clone(),
+        },
+        k => {
+            return Err(bad(format!(
+                "kind = \"{k}\": expected \"gaussian\" or \"lognormal\""
+            )))
+        }
     };
     let grid = Grid2::new(npix, pixel_arcmin).map_err(err)?;
-    let (sim, ell, cl) = py.detach(|| -> Result<_, String> {
-        let ell = theory_ells(&grid);
-        let cl = angular_cl(&c, &ts, &ell, &opts).map_err(|e| e.to_string())?;
-        let table = ClMatrixTable::new(ell.clone(), cl.clone()).map_err(|e| format!("theory C_ell: {e}"))?;
-        let sim = simulate_tomographic(grid, &table, &bins, &fk, seed).map_err(|e| format!("simulation: {e}"))?;
-        Ok((sim, ell, cl))
-    })
-    .map_err(bad)?;
+    let (sim, ell, cl) = py
+        .detach(|| -> Result<_, String> {
+            let ell = theory_ells(&grid);
+            let cl = angular_cl(&c, &ts, &ell, &opts).map_err(|e| e.to_string())?;
+            let table = ClMatrixTable::new(ell.clone(), cl.clone())
+                .map_err(|e| format!("theory C_ell: {e}"))?;
+            let sim = simulate_tomographic(grid, &table, &bins, &fk, seed)
+                .map_err(|e| format!("simulation: {e}"))?;
+            Ok((sim, ell, cl))
+        })
+        .map_err(bad)?;
     let d = PyDict::new(py);
     let ne = ell.len();
     d.set_item("kappa", sim.kappa.into_pyarray(py))?;
@@ -81,9 +113,15 @@ fn simulate_lensing<'py>(
     d.set_item("e2", sim.e2.into_pyarray(py))?;
     d.set_item("noise_std", sim.noise_std.into_pyarray(py))?;
     d.set_item("ell", vec1(py, ell))?;
-    d.set_item("cl_theory", flat2(py, cl.concat(), (ts.len() * (ts.len() + 1) / 2, ne))?)?;
+    d.set_item(
+        "cl_theory",
+        flat2(py, cl.concat(), (ts.len() * (ts.len() + 1) / 2, ne))?,
+    )?;
     d.set_item("pixel_arcmin", pixel_arcmin)?;
-    d.set_item("lognormal_shifts", vec1(py, if kind == "lognormal" { shifts } else { vec![] }))?;
+    d.set_item(
+        "lognormal_shifts",
+        vec1(py, if kind == "lognormal" { shifts } else { vec![] }),
+    )?;
     Ok(d)
 }
 
@@ -103,7 +141,9 @@ fn kaiser_squires<'py>(
         return Err(bad(format!("e2 is {m}x{m} but e1 is {n}x{n}")));
     }
     if !(smoothing_arcmin.is_finite() && smoothing_arcmin >= 0.0) {
-        return Err(bad(format!("smoothing_arcmin must be >= 0, got {smoothing_arcmin}")));
+        return Err(bad(format!(
+            "smoothing_arcmin must be >= 0, got {smoothing_arcmin}"
+        )));
     }
     let grid = Grid2::new(n, pixel_arcmin).map_err(err)?;
     let (ke, kb) = py
@@ -142,7 +182,8 @@ fn wiener<'py>(
     if !(tol > 0.0 && tol < 1.0) {
         return Err(bad(format!("tol must be in (0, 1), got {tol}")));
     }
-    let prior = ClTable::new(slice(&ell, "ell")?.to_vec(), slice(&cl, "cl")?.to_vec()).map_err(err)?;
+    let prior =
+        ClTable::new(slice(&ell, "ell")?.to_vec(), slice(&cl, "cl")?.to_vec()).map_err(err)?;
     let grid = Grid2::new(n, pixel_arcmin).map_err(err)?;
     struct Out {
         kappa: Vec<f64>,
@@ -156,8 +197,16 @@ fn wiener<'py>(
         .detach(|| -> Result<Out, cosmodiff_lensing::LensingError> {
             let w = cosmodiff_lensing::noise::inverse_variance(sd, m)?;
             // Unobserved pixels may hold NaN: zero them (as `cosmodiff massmap`).
-            let d1: Vec<f64> = g1.iter().zip(&w).map(|(g, w)| if *w > 0.0 { *g } else { 0.0 }).collect();
-            let d2: Vec<f64> = g2.iter().zip(&w).map(|(g, w)| if *w > 0.0 { *g } else { 0.0 }).collect();
+            let d1: Vec<f64> = g1
+                .iter()
+                .zip(&w)
+                .map(|(g, w)| if *w > 0.0 { *g } else { 0.0 })
+                .collect();
+            let d2: Vec<f64> = g2
+                .iter()
+                .zip(&w)
+                .map(|(g, w)| if *w > 0.0 { *g } else { 0.0 })
+                .collect();
             let wf = Wiener::from_cl(grid, &prior, sd, m)?;
             let sol = wf.cg(&d1, &d2, tol, max_iter)?;
             let kappa_b = if b_mode {
@@ -166,9 +215,24 @@ fn wiener<'py>(
             } else {
                 None
             };
-            let s = if samples > 0 { wf.samples(&sol.kappa, samples, seed, tol)? } else { vec![] };
-            let std = if samples >= 2 { Some(pixel_std(&s)?) } else { None };
-            Ok(Out { kappa: sol.kappa, kappa_b, samples: s, std, iterations: sol.iterations, residual: sol.residual })
+            let s = if samples > 0 {
+                wf.samples(&sol.kappa, samples, seed, tol)?
+            } else {
+                vec![]
+            };
+            let std = if samples >= 2 {
+                Some(pixel_std(&s)?)
+            } else {
+                None
+            };
+            Ok(Out {
+                kappa: sol.kappa,
+                kappa_b,
+                samples: s,
+                std,
+                iterations: sol.iterations,
+                residual: sol.residual,
+            })
         })
         .map_err(err)?;
     let d = PyDict::new(py);
@@ -185,12 +249,26 @@ fn wiener<'py>(
     Ok(d)
 }
 
-fn pair<'a>(a: &'a PyReadonlyArrayDyn<'_, f64>, b: &'a PyReadonlyArrayDyn<'_, f64>, mask: &'a Option<PyReadonlyArrayDyn<'_, f64>>) -> PyResult<(&'a [f64], &'a [f64], Option<&'a [f64]>)> {
+fn pair<'a>(
+    a: &'a PyReadonlyArrayDyn<'_, f64>,
+    b: &'a PyReadonlyArrayDyn<'_, f64>,
+    mask: &'a Option<PyReadonlyArrayDyn<'_, f64>>,
+) -> PyResult<(&'a [f64], &'a [f64], Option<&'a [f64]>)> {
     if a.shape() != b.shape() {
-        return Err(bad(format!("maps have different shapes {:?} and {:?}", a.shape(), b.shape())));
+        return Err(bad(format!(
+            "maps have different shapes {:?} and {:?}",
+            a.shape(),
+            b.shape()
+        )));
     }
     let m = match mask {
-        Some(m) if m.shape() != a.shape() => return Err(bad(format!("mask has shape {:?}, maps {:?}", m.shape(), a.shape()))),
+        Some(m) if m.shape() != a.shape() => {
+            return Err(bad(format!(
+                "mask has shape {:?}, maps {:?}",
+                m.shape(),
+                a.shape()
+            )))
+        }
         Some(m) => Some(slice(m, "mask")?),
         None => None,
     };
@@ -200,7 +278,11 @@ fn pair<'a>(a: &'a PyReadonlyArrayDyn<'_, f64>, b: &'a PyReadonlyArrayDyn<'_, f6
 /// Root-mean-square difference of two maps over pixels with mask > 0.
 #[pyfunction(name = "rmse")]
 #[pyo3(signature = (a, b, mask=None))]
-fn rmse_(a: PyReadonlyArrayDyn<'_, f64>, b: PyReadonlyArrayDyn<'_, f64>, mask: Option<PyReadonlyArrayDyn<'_, f64>>) -> PyResult<f64> {
+fn rmse_(
+    a: PyReadonlyArrayDyn<'_, f64>,
+    b: PyReadonlyArrayDyn<'_, f64>,
+    mask: Option<PyReadonlyArrayDyn<'_, f64>>,
+) -> PyResult<f64> {
     let (x, y, m) = pair(&a, &b, &mask)?;
     rmse(x, y, m).map_err(err)
 }
@@ -208,7 +290,11 @@ fn rmse_(a: PyReadonlyArrayDyn<'_, f64>, b: PyReadonlyArrayDyn<'_, f64>, mask: O
 /// Pearson correlation coefficient of two maps over pixels with mask > 0.
 #[pyfunction(name = "pearson")]
 #[pyo3(signature = (a, b, mask=None))]
-fn pearson_(a: PyReadonlyArrayDyn<'_, f64>, b: PyReadonlyArrayDyn<'_, f64>, mask: Option<PyReadonlyArrayDyn<'_, f64>>) -> PyResult<f64> {
+fn pearson_(
+    a: PyReadonlyArrayDyn<'_, f64>,
+    b: PyReadonlyArrayDyn<'_, f64>,
+    mask: Option<PyReadonlyArrayDyn<'_, f64>>,
+) -> PyResult<f64> {
     let (x, y, m) = pair(&a, &b, &mask)?;
     pearson(x, y, m).map_err(err)
 }
@@ -243,16 +329,25 @@ fn measure_cl<'py>(
             match spacing {
                 "log" => EllBins::log(lo, hi, n_bins),
                 "linear" => EllBins::linear(lo, hi, n_bins),
-                s => return Err(bad(format!("spacing = \"{s}\": expected \"log\" or \"linear\""))),
+                s => {
+                    return Err(bad(format!(
+                        "spacing = \"{s}\": expected \"log\" or \"linear\""
+                    )))
+                }
             }
         }
     }
     .map_err(err)?;
-    let est = py.detach(|| cl_cross(&grid, &Fft2::new(n), x, y, &bins, m)).map_err(err)?;
+    let est = py
+        .detach(|| cl_cross(&grid, &Fft2::new(n), x, y, &bins, m))
+        .map_err(err)?;
     let d = PyDict::new(py);
     d.set_item("ell", vec1(py, est.ell))?;
     d.set_item("cl", vec1(py, est.cl))?;
-    d.set_item("n_modes", Array1::from_vec(est.n_modes.iter().map(|&k| k as i64).collect()).into_pyarray(py))?;
+    d.set_item(
+        "n_modes",
+        Array1::from_vec(est.n_modes.iter().map(|&k| k as i64).collect()).into_pyarray(py),
+    )?;
     d.set_item("edges", vec1(py, est.bins.edges))?;
     Ok(d)
 }

@@ -53,15 +53,21 @@ pub(crate) fn bad(msg: impl Into<String>) -> PyErr {
 /// would be read in the wrong order, so it is refused too).
 pub(crate) fn slice<'a>(a: &'a PyReadonlyArrayDyn<'_, f64>, what: &str) -> PyResult<&'a [f64]> {
     if !a.is_c_contiguous() {
-        return Err(bad(format!("{what}: expected a C-contiguous float64 array")));
+        return Err(bad(format!(
+            "{what}: expected a C-contiguous float64 array"
+        )));
     }
-    a.as_slice().map_err(|_| bad(format!("{what}: expected a C-contiguous float64 array")))
+    a.as_slice()
+        .map_err(|_| bad(format!("{what}: expected a C-contiguous float64 array")))
 }
 
 /// Any array-like (list, float32, int, strided or Fortran-ordered array) as
 /// a C-contiguous float64 numpy array, for methods called without the
 /// Python layer's conversion.
-pub(crate) fn to_f64<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<PyReadonlyArrayDyn<'py, f64>> {
+pub(crate) fn to_f64<'py>(
+    obj: &Bound<'py, PyAny>,
+    what: &str,
+) -> PyResult<PyReadonlyArrayDyn<'py, f64>> {
     let np = obj.py().import("numpy")?;
     // numpy would drop the imaginary part with only a warning.
     if np.call_method1("iscomplexobj", (obj,))?.is_truthy()? {
@@ -77,18 +83,30 @@ pub(crate) fn to_f64<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<PyRea
 }
 
 /// A square [n, n] map as (n, slice).
-pub(crate) fn square_map<'a>(a: &'a PyReadonlyArrayDyn<'_, f64>, what: &str) -> PyResult<(usize, &'a [f64])> {
+pub(crate) fn square_map<'a>(
+    a: &'a PyReadonlyArrayDyn<'_, f64>,
+    what: &str,
+) -> PyResult<(usize, &'a [f64])> {
     let s = a.shape();
     if s.len() != 2 || s[0] != s[1] || s[0] < 2 {
-        return Err(bad(format!("{what}: expected a square map of shape [npix, npix] (npix >= 2), got shape {s:?}")));
+        return Err(bad(format!(
+            "{what}: expected a square map of shape [npix, npix] (npix >= 2), got shape {s:?}"
+        )));
     }
     Ok((s[0], slice(a, what)?))
 }
 
 /// A map of shape [n, n] like `e1`, as a slice.
-pub(crate) fn like_map<'a>(a: &'a PyReadonlyArrayDyn<'_, f64>, n: usize, what: &str) -> PyResult<&'a [f64]> {
+pub(crate) fn like_map<'a>(
+    a: &'a PyReadonlyArrayDyn<'_, f64>,
+    n: usize,
+    what: &str,
+) -> PyResult<&'a [f64]> {
     if a.shape() != [n, n] {
-        return Err(bad(format!("{what}: expected shape [{n}, {n}] like e1, got {:?}", a.shape())));
+        return Err(bad(format!(
+            "{what}: expected shape [{n}, {n}] like e1, got {:?}",
+            a.shape()
+        )));
     }
     slice(a, what)
 }
@@ -118,18 +136,43 @@ pub(crate) fn vec1(py: Python<'_>, v: Vec<f64>) -> Bound<'_, PyArray1<f64>> {
 }
 
 /// Rows of equal length as a 2-D array (rows are concatenated once).
-pub(crate) fn vec2(py: Python<'_>, rows: Vec<Vec<f64>>, ncol: usize) -> PyResult<Bound<'_, PyArray2<f64>>> {
+pub(crate) fn vec2(
+    py: Python<'_>,
+    rows: Vec<Vec<f64>>,
+    ncol: usize,
+) -> PyResult<Bound<'_, PyArray2<f64>>> {
     let nrow = rows.len();
     let flat: Vec<f64> = rows.concat();
-    Ok(Array2::from_shape_vec((nrow, ncol), flat).map_err(err)?.into_pyarray(py))
+    Ok(Array2::from_shape_vec((nrow, ncol), flat)
+        .map_err(err)?
+        .into_pyarray(py))
 }
 
-pub(crate) fn flat2(py: Python<'_>, v: Vec<f64>, shape: (usize, usize)) -> PyResult<Bound<'_, PyArray2<f64>>> {
-    Ok(Array2::from_shape_vec(shape, v).map_err(err)?.into_pyarray(py))
+pub(crate) fn flat2(
+    py: Python<'_>,
+    v: Vec<f64>,
+    shape: (usize, usize),
+) -> PyResult<Bound<'_, PyArray2<f64>>> {
+    Ok(Array2::from_shape_vec(shape, v)
+        .map_err(err)?
+        .into_pyarray(py))
 }
 
-pub(crate) fn flat3(py: Python<'_>, v: Vec<f64>, shape: (usize, usize, usize)) -> PyResult<Bound<'_, PyArray3<f64>>> {
-    Ok(Array3::from_shape_vec(shape, v).map_err(err)?.into_pyarray(py))
+pub(crate) fn flat3(
+    py: Python<'_>,
+    v: Vec<f64>,
+    shape: (usize, usize, usize),
+) -> PyResult<Bound<'_, PyArray3<f64>>> {
+    Ok(Array3::from_shape_vec(shape, v)
+        .map_err(err)?
+        .into_pyarray(py))
+}
+
+/// `python -m cosmodiff ARGS`: the command line of the `cosmodiff` binary
+/// (`argv[0]` is the program name); returns the exit code.
+#[pyfunction]
+fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
+    py.detach(|| cosmodiff_cli::main_with_args(argv))
 }
 
 /// Compiled core of cosmodiff. Use the `cosmodiff` package, which wraps
@@ -143,5 +186,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sampling::register(m)?;
     diffusion::register(m)?;
     sbi::register(m)?;
+    m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     Ok(())
 }

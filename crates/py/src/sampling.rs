@@ -3,7 +3,8 @@
 
 use crate::cosmo::PyClLikelihood;
 use crate::{bad, err};
-use cosmodiff_infer::{find_map, run_nuts, ClDensity, MapSettings, NutsSettings, Posterior, Prior};
+use cosmodiff_infer::{find_map, run_nuts, MapSettings, NutsSettings, Posterior, Prior};
+use cosmodiff_pipeline::sample::ClDensity;
 use numpy::IntoPyArray;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -11,15 +12,26 @@ use pyo3::types::PyDict;
 fn posterior(like: &PyClLikelihood, priors: Vec<String>) -> PyResult<Posterior<ClDensity>> {
     let n = like.inner.params.len();
     if priors.len() != n {
-        return Err(bad(format!("priors: expected {n} priors (one per parameter), got {}", priors.len())));
+        return Err(bad(format!(
+            "priors: expected {n} priors (one per parameter), got {}",
+            priors.len()
+        )));
     }
     let mut ps = vec![];
     for (p, name) in priors.iter().zip(&like.inner.params) {
-        let pr: Prior = serde_json::from_str(p).map_err(|e| bad(format!("prior of {}: {e}", name.name())))?;
-        pr.validate().map_err(|e| bad(format!("prior of {}: {e}", name.name())))?;
+        let pr: Prior =
+            serde_json::from_str(p).map_err(|e| bad(format!("prior of {}: {e}", name.name())))?;
+        pr.validate()
+            .map_err(|e| bad(format!("prior of {}: {e}", name.name())))?;
         ps.push(pr);
     }
-    Posterior::new(ClDensity { like: like.inner.clone() }, ps).map_err(err)
+    Posterior::new(
+        ClDensity {
+            like: like.inner.clone(),
+        },
+        ps,
+    )
+    .map_err(err)
 }
 
 /// NUTS on a likelihood with one prior per parameter (JSON strings in the
@@ -41,10 +53,22 @@ fn run_nuts_cl<'py>(
     max_depth: u64,
 ) -> PyResult<Bound<'py, PyDict>> {
     if chains == 0 || draws < 10 {
-        return Err(bad(format!("need chains >= 1 and draws >= 10 (got chains = {chains}, draws = {draws})")));
+        return Err(bad(format!(
+            "need chains >= 1 and draws >= 10 (got chains = {chains}, draws = {draws})"
+        )));
     }
     let post = posterior(&likelihood, priors)?;
-    let settings = NutsSettings { chains, warmup, draws, seed, progress, init, target_accept, max_depth, ..Default::default() };
+    let settings = NutsSettings {
+        chains,
+        warmup,
+        draws,
+        seed,
+        progress,
+        init,
+        target_accept,
+        max_depth,
+        ..Default::default()
+    };
     let s = py.detach(|| run_nuts(&post, &settings)).map_err(err)?;
     let summary = s.summary().to_json().map_err(err)?;
     let d = PyDict::new(py);
@@ -67,9 +91,17 @@ fn run_nuts_cl<'py>(
 /// the library's MapResult.
 #[pyfunction]
 #[pyo3(signature = (likelihood, priors, init=None))]
-fn find_map_cl(py: Python<'_>, likelihood: PyRef<'_, PyClLikelihood>, priors: Vec<String>, init: Option<Vec<f64>>) -> PyResult<String> {
+fn find_map_cl(
+    py: Python<'_>,
+    likelihood: PyRef<'_, PyClLikelihood>,
+    priors: Vec<String>,
+    init: Option<Vec<f64>>,
+) -> PyResult<String> {
     let post = posterior(&likelihood, priors)?;
-    let settings = MapSettings { init, ..Default::default() };
+    let settings = MapSettings {
+        init,
+        ..Default::default()
+    };
     let m = py.detach(|| find_map(&post, &settings)).map_err(err)?;
     m.to_json().map_err(err)
 }

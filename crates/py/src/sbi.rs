@@ -60,21 +60,39 @@ impl PySbiModel {
     }
     /// `num_samples` posterior draws [num_samples, dim_theta] for one observation.
     #[pyo3(signature = (x_obs, num_samples, seed=0))]
-    fn sample<'py>(&self, py: Python<'py>, x_obs: &Bound<'py, PyAny>, num_samples: i64, seed: i64) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    fn sample<'py>(
+        &self,
+        py: Python<'py>,
+        x_obs: &Bound<'py, PyAny>,
+        num_samples: i64,
+        seed: i64,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         if !(1..=100_000_000).contains(&num_samples) {
-            return Err(bad(format!("num_samples = {num_samples}: expected 1 to 100000000")));
+            return Err(bad(format!(
+                "num_samples = {num_samples}: expected 1 to 100000000"
+            )));
         }
         if seed < 0 {
             return Err(bad(format!("seed = {seed}: expected an integer >= 0")));
         }
         let (num_samples, seed) = (num_samples as usize, seed as u64);
-        let xo = self.inner.observation(crate::to_f64(x_obs, "x_obs")?.as_array(), "x_obs").map_err(err)?;
-        let (s, _) = self.inner.sample(xo.view(), num_samples, seed).map_err(err)?;
+        let xo = self
+            .inner
+            .observation(crate::to_f64(x_obs, "x_obs")?.as_array(), "x_obs")
+            .map_err(err)?;
+        let (s, _) = self
+            .inner
+            .sample(xo.view(), num_samples, seed)
+            .map_err(err)?;
         let d = self.inner.dim_theta();
         vec2(py, s.outer_iter().map(|r| r.to_vec()).collect(), d)
     }
     /// Learned summaries f(x) [N, summary_dim] of an NPE model with an embedding network.
-    fn summaries<'py>(&self, py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    fn summaries<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let x = rows(&crate::to_f64(x, "x")?, "x")?;
         let s = self.inner.summaries(x.view()).map_err(err)?;
         let c = s.ncols();
@@ -83,8 +101,13 @@ impl PySbiModel {
     /// Log prior density of each row of theta [N, dim_theta] (-inf outside the support).
     fn prior_log_prob(&self, theta: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
         let t = rows(&crate::to_f64(theta, "theta")?, "theta")?;
-        self.inner.prior.check_dim(t.ncols(), "theta").map_err(err)?;
-        Ok(t.outer_iter().map(|r: ArrayView1<f64>| self.inner.prior.log_prob(r)).collect())
+        self.inner
+            .prior
+            .check_dim(t.ncols(), "theta")
+            .map_err(err)?;
+        Ok(t.outer_iter()
+            .map(|r: ArrayView1<f64>| self.inner.prior.log_prob(r))
+            .collect())
     }
     /// Write the model directory (sbi.json + weights), readable by
     /// `cosmodiff sbi sample --model DIR` and `cosmodiff.sbi_load(DIR)`.
@@ -92,7 +115,13 @@ impl PySbiModel {
         self.inner.save(&dir).map_err(err)
     }
     fn __repr__(&self) -> String {
-        format!("SbiModel(method={:?}, dim_theta={}, dim_x={}, flow={:?})", self.inner.method.name(), self.inner.dim_theta(), self.inner.dim_x, self.inner.options.flow.name())
+        format!(
+            "SbiModel(method={:?}, dim_theta={}, dim_x={}, flow={:?})",
+            self.inner.method.name(),
+            self.inner.dim_theta(),
+            self.inner.dim_x,
+            self.inner.options.flow.name()
+        )
     }
 }
 
@@ -126,12 +155,25 @@ fn sbi_train(
     let theta = rows(&theta, "theta")?;
     let x = rows(&x, "x")?;
     if theta.nrows() != x.nrows() {
-        return Err(bad(format!("theta has {} simulations but x has {}", theta.nrows(), x.nrows())));
+        return Err(bad(format!(
+            "theta has {} simulations but x has {}",
+            theta.nrows(),
+            x.nrows()
+        )));
     }
     let prior = match (prior_file, prior_box) {
-        (Some(_), Some(_)) => return Err(bad("give prior as a TOML file or as (low, high) bounds, not both")),
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "give prior as a TOML file or as (low, high) bounds, not both",
+            ))
+        }
         (Some(p), None) => SbiPrior::from_toml_file(&p).map_err(err)?,
-        (None, Some(b)) => SbiPrior::new(b.into_iter().map(|(low, high)| Prior::Uniform { low, high }).collect()).map_err(err)?,
+        (None, Some(b)) => SbiPrior::new(
+            b.into_iter()
+                .map(|(low, high)| Prior::Uniform { low, high })
+                .collect(),
+        )
+        .map_err(err)?,
         (None, None) => SbiPrior::bounding_box(theta.view()).map_err(err)?,
     };
     let mut o = SbiOptions::from_names(method, flow, embedding, bins, cosine).map_err(err)?;
@@ -145,14 +187,18 @@ fn sbi_train(
     o.train.weight_decay = weight_decay;
     o.train.seed = seed;
     o.train.progress = progress;
-    let inner = py.detach(|| SbiModel::train(theta.view(), x.view(), prior, &o)).map_err(err)?;
+    let inner = py
+        .detach(|| SbiModel::train(theta.view(), x.view(), prior, &o))
+        .map_err(err)?;
     Ok(PySbiModel { inner })
 }
 
 /// Load a model directory written by `cosmodiff sbi train` or `SbiModel.save`.
 #[pyfunction]
 fn sbi_load(dir: PathBuf) -> PyResult<PySbiModel> {
-    Ok(PySbiModel { inner: SbiModel::load(&dir).map_err(err)? })
+    Ok(PySbiModel {
+        inner: SbiModel::load(&dir).map_err(err)?,
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use cosmodiff_infer::sbi::c2st::c2st;
-use cosmodiff_infer::sbi::tasks::{load_reference, Task};
+use crate::c2st::c2st;
+use crate::tasks::{load_reference, Task};
 use ndarray_npy::write_npy;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};

@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use cosmodiff_infer::sbi::plots::{coverage_plot, sbc_rank_plot};
-use cosmodiff_infer::sbi::sbc::{sbc, SbcResult};
-use cosmodiff_infer::sbi::tarp::{tarp, TarpResult};
+use crate::plots::{coverage_plot, sbc_rank_plot};
+use crate::sbc::{sbc, SbcResult};
+use crate::tarp::{tarp, TarpResult};
 use ndarray::{Array3, ArrayView2};
 use serde::Serialize;
 

@@ -15,6 +15,9 @@ pub enum SbiError {
     File { path: String, msg: String },
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// Drawing a figure.
+    #[error(transparent)]
+    Plot(#[from] cosmodiff_plot::PlotError),
 }
 
 pub(crate) fn invalid<T>(msg: impl Into<String>) -> Result<T, SbiError> {

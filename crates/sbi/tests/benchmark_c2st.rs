@@ -7,8 +7,8 @@
 //! `cargo test --release -p cosmodiff-sbi --test benchmark_c2st -- --ignored --nocapture`.
 //! Results are recorded in docs/sbi.md.
 
-use cosmodiff_infer::sbi::tasks::Task;
 use cosmodiff_sbi::benchmark::{find_reference_root, run_task};
+use cosmodiff_sbi::tasks::Task;
 use cosmodiff_sbi::{Method, SbiOptions};
 
 fn check(task: &str, method: Method, published: f64) {

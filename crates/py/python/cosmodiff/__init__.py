@@ -107,6 +107,7 @@ __all__ = [
     "measure_cl",
     "rmse",
     "pearson",
+    "Chains",
     "sample_cl",
     "find_map_cl",
     "massmap_diffusion",
@@ -556,6 +557,71 @@ def _params(params: Any) -> Tuple[List[str], List[str]]:
     return [str(n) for n, _ in items], [_prior_json(str(n), p) for n, p in items]
 
 
+#: LaTeX labels of the cosmological parameters (getdist convention: no $).
+LATEX_LABELS: Dict[str, str] = {
+    "Omega_c": r"\Omega_c",
+    "Omega_b": r"\Omega_b",
+    "Omega_k": r"\Omega_k",
+    "Omega_m": r"\Omega_m",
+    "sigma8": r"\sigma_8",
+    "S8": r"S_8",
+    "h": "h",
+    "n_s": "n_s",
+    "w0": "w_0",
+    "wa": "w_a",
+}
+
+
+class Chains(dict):
+    """MCMC chains as returned by :func:`sample_cl`: a ``dict`` (``draws``
+    ``[chains, draws, dim]``, ``names``, ``summary``, per-draw sampler
+    statistics ``[chains, draws]``) with exports to the usual tools.
+    """
+
+    def to_arviz(self):
+        """An ArviZ ``InferenceData``: ``posterior`` with one variable per
+        parameter ``[chain, draw]``, ``sample_stats`` with ``diverging``,
+        ``lp``, ``step_size``, ``tree_depth``, ``n_steps`` and
+        ``acceptance_rate`` (ArviZ's names). ``arviz.summary`` of it gives the
+        same R-hat and ESS as ``self["summary"]`` (both Vehtari et al. 2021).
+        """
+        try:
+            import arviz as az
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise CosmodiffError("to_arviz needs arviz: pip install arviz") from e
+        draws = np.asarray(self["draws"])
+        posterior = {n: draws[:, :, i] for i, n in enumerate(self["names"])}
+        stats = {
+            "diverging": np.asarray(self["diverging"]).astype(bool),
+            "lp": np.asarray(self["logp"]),
+            "step_size": np.asarray(self["step_size"]),
+            "tree_depth": np.asarray(self["tree_depth"]),
+            "n_steps": np.asarray(self["n_leapfrog"]),
+            "acceptance_rate": np.asarray(self["accept_prob"]),
+        }
+        return az.from_dict(posterior=posterior, sample_stats=stats)
+
+    def to_getdist(self, labels: Optional[Mapping[str, str]] = None, **kwargs: Any):
+        """A getdist ``MCSamples`` with one chain per sampler chain and LaTeX
+        labels (:data:`LATEX_LABELS`, overridden by ``labels``); extra keyword
+        arguments go to ``MCSamples`` (``ranges``, ``label``, ...).
+        """
+        try:
+            from getdist import MCSamples
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise CosmodiffError("to_getdist needs getdist: pip install getdist") from e
+        draws = np.asarray(self["draws"])
+        names = list(self["names"])
+        table = dict(LATEX_LABELS, **(labels or {}))
+        return MCSamples(
+            samples=[draws[c] for c in range(draws.shape[0])],
+            names=names,
+            labels=[table.get(n, n) for n in names],
+            sampler="mcmc",
+            **kwargs,
+        )
+
+
 def sample_cl(
     cosmo: Cosmology,
     tracers: Union[Tracer, Sequence[Tracer]],
@@ -573,7 +639,7 @@ def sample_cl(
     max_depth: int = 10,
     transfer: str = "eisenstein_hu",
     nonlinear: str = "halofit",
-) -> Dict[str, Any]:
+) -> Chains:
     """NUTS posterior of cosmological parameters from the Gaussian C_ell likelihood.
 
     As ``cosmodiff sample``: Knox covariance at ``cosmo`` (the fiducial, whose
@@ -593,7 +659,8 @@ def sample_cl(
     ``summary`` (dict: per-parameter mean, sd, q05, q50, q95, r_hat,
     ess_bulk, ess_tail; divergences, elapsed_s, warnings), per-draw
     ``diverging``, ``step_size``, ``tree_depth``, ``n_leapfrog``, ``logp``,
-    ``accept_prob`` ``[chains, draws]``, and the ``likelihood``.
+    ``accept_prob`` ``[chains, draws]``, and the ``likelihood``; a
+    :class:`Chains`, so ``.to_arviz()`` and ``.to_getdist()`` export it.
     """
     names, priors = _params(params)
     like = ClLikelihood(
@@ -606,7 +673,7 @@ def sample_cl(
     )
     out["summary"] = json.loads(out.pop("summary_json"))
     out["likelihood"] = like
-    return out
+    return Chains(out)
 
 
 def find_map_cl(

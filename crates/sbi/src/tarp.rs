@@ -28,9 +28,9 @@
 //!   `int_a^1 1[f <= alpha] d alpha = 1 - max(f, a)` it is exact:
 //!   `atc = mean_i(1 - max(f_i, 1/2)) - 3/8`.
 
-use crate::error::InferError;
-use crate::runner::chain_rng;
-use crate::sbi::stats::{ks_pvalue, ks_uniform_statistic};
+use crate::stats::{ks_pvalue, ks_uniform_statistic};
+use cosmodiff_infer::runner::chain_rng;
+use cosmodiff_infer::InferError;
 use ndarray::{Array2, ArrayView2, ArrayView3};
 use rand::RngExt;
 use rayon::prelude::*;

@@ -2,9 +2,9 @@
 //! (`shared/reference/sbi/tasks_numpy.py`) and the stored reference
 //! posteriors.
 
-use cosmodiff_infer::sbi::tasks::{load_reference, Task};
 use cosmodiff_infer::special::norm_cdf;
 use cosmodiff_infer::Prior;
+use cosmodiff_sbi::tasks::{load_reference, Task};
 use ndarray::{arr1, Array1, Array2, Axis};
 use rand::{rngs::ChaCha8Rng, SeedableRng};
 use std::path::PathBuf;

@@ -1,8 +1,8 @@
 //! C2ST (sbibm's classifier two-sample test): null, separable and
 //! analytically known cases, and the stored two_moons reference posterior.
 
-use cosmodiff_infer::sbi::c2st::{bayes_accuracy_gaussian_shift, c2st, c2st_with, C2stOptions};
-use cosmodiff_infer::sbi::tasks::{load_reference, read_npy_f64, Task};
+use cosmodiff_sbi::c2st::{bayes_accuracy_gaussian_shift, c2st, c2st_with, C2stOptions};
+use cosmodiff_sbi::tasks::{load_reference, read_npy_f64, Task};
 use ndarray::Array2;
 use rand::{rngs::ChaCha8Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};

@@ -40,8 +40,8 @@
 //! use (its torch tensors are float32 and sklearn keeps float32 inputs in
 //! float32).
 
-use crate::error::InferError;
-use crate::runner::chain_rng;
+use cosmodiff_infer::runner::chain_rng;
+use cosmodiff_infer::InferError;
 use ndarray::{ArrayView2, Axis};
 use rand::{Rng, RngExt};
 use rayon::prelude::*;
@@ -506,7 +506,7 @@ fn logistic(z: Real) -> Real {
 /// Mahalanobis distance between the means. The C2ST of a perfect
 /// classifier on infinitely many draws.
 pub fn bayes_accuracy_gaussian_shift(mahalanobis: f64) -> f64 {
-    crate::special::norm_cdf(0.5 * mahalanobis)
+    cosmodiff_infer::special::norm_cdf(0.5 * mahalanobis)
 }
 
 #[cfg(test)]

@@ -24,8 +24,8 @@
 //! [`SbcResult::passes`] applies a Bonferroni correction over the
 //! `2 dim` tests.
 
-use crate::error::InferError;
-use crate::sbi::stats::{chi2_sf, ks_pvalue};
+use crate::stats::{chi2_sf, ks_pvalue};
+use cosmodiff_infer::InferError;
 use ndarray::{Array2, ArrayView2, ArrayView3};
 
 /// Ranks and per-dimension uniformity tests of [`sbc`].

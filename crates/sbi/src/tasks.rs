@@ -15,11 +15,11 @@
 //! `gaussian_mixture`: `0.5 N(x_o, I) + 0.5 N(x_o, 0.01 I)` truncated to the
 //! prior box; `two_moons`: sbibm's exact sampler (draw the noise, invert the
 //! simulator, random sign of the folded coordinate, reject outside the
-//! box). `slcp` has none (sbibm uses MCMC; see [`crate::sbi::slice`]).
+//! box). `slcp` has none (sbibm uses MCMC; here the batched slice sampler [`crate::mcmc`] serves).
 
-use crate::error::InferError;
-use crate::prior::Prior;
-use crate::special::LN_SQRT_2PI;
+use cosmodiff_infer::special::LN_SQRT_2PI;
+use cosmodiff_infer::InferError;
+use cosmodiff_infer::Prior;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2};
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;

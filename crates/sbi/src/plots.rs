@@ -1,16 +1,16 @@
 //! PNG figures of the calibration diagnostics, drawn with
 //! `cosmodiff-plot`'s [`LinePlot`].
 
-use crate::error::InferError;
-use crate::sbi::sbc::SbcResult;
-use crate::sbi::tarp::TarpResult;
+use crate::error::SbiError;
+use crate::sbc::SbcResult;
+use crate::tarp::TarpResult;
 use cosmodiff_plot::lines::{LinePlot, Series};
 use std::path::Path;
 
 /// TARP coverage plot: expected coverage probability against credibility
 /// level, with the diagonal of a calibrated posterior (curves above the
 /// diagonal at high credibility: under-confident; below: over-confident).
-pub fn coverage_plot(path: &Path, tarp: &TarpResult, title: &str) -> Result<(), InferError> {
+pub fn coverage_plot(path: &Path, tarp: &TarpResult, title: &str) -> Result<(), SbiError> {
     let diag = [0.0, 1.0];
     let label = format!(
         "TARP (max dev {:.3}, ATC {:+.3})",
@@ -31,7 +31,7 @@ pub fn sbc_rank_plot(
     sbc: &SbcResult,
     names: Option<&[String]>,
     title: &str,
-) -> Result<(), InferError> {
+) -> Result<(), SbiError> {
     let dim = sbc.ranks.ncols();
     let b = sbc.bins;
     let l1 = (sbc.n_samples + 1) as f64;
