@@ -239,7 +239,12 @@ fn digests(d: &Path) -> BTreeMap<String, String> {
 #[test]
 fn workflow_outputs_are_bit_identical_to_the_recorded_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let got = digests(dir.path());
+    // COSMODIFF_GOLDEN_KEEP=DIR keeps the outputs there, to measure by how
+    // much two binaries differ (tests/golden/compare.py A B).
+    let keep = std::env::var_os("COSMODIFF_GOLDEN_KEEP").map(PathBuf::from);
+    let out = keep.clone().unwrap_or_else(|| dir.path().to_path_buf());
+    std::fs::create_dir_all(&out).unwrap();
+    let got = digests(&out);
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/digests.json");
     if std::env::var_os("COSMODIFF_RECORD_GOLDEN").is_some() {
         std::fs::write(&path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();

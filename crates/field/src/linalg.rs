@@ -1,5 +1,11 @@
 //! Small dense linear algebra (row-major `n x n`), enough for per-mode
 //! tomographic covariance matrices and for dense reference solutions in tests.
+//!
+//! The symmetric eigensolver is `nalgebra`'s. The Cholesky factorisation is
+//! written here because it must accept positive *semi*-definite matrices
+//! (zero pivots of bins without power at some `ell` give a zero column),
+//! which `nalgebra`'s and `faer`'s Cholesky refuse; the positive definite
+//! factorisations elsewhere (`cosmodiff_infer::linalg`) use `nalgebra`.
 
 /// Cholesky `A = L L^T` of a symmetric positive *semi*-definite matrix.
 ///
@@ -45,57 +51,13 @@ pub fn cholesky_psd(a: &[f64], n: usize, tol: f64) -> Result<Vec<f64>, f64> {
     Ok(l)
 }
 
-/// Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations.
-/// Returns `(eigenvalues, V)` with `A = V diag(w) V^T`, `V` row-major with
-/// eigenvectors in columns.
+/// Eigen-decomposition of a symmetric matrix (`nalgebra`'s symmetric QR
+/// algorithm). Returns `(eigenvalues, V)` with `A = V diag(w) V^T`, `V`
+/// row-major with eigenvectors in columns (in no particular order).
 pub fn sym_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut m = a.to_vec();
-    let mut v = vec![0.0; n * n];
-    for i in 0..n {
-        v[i * n + i] = 1.0;
-    }
-    for _sweep in 0..100 {
-        let off: f64 = (0..n)
-            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| m[i * n + j].powi(2))
-            .sum();
-        let tot: f64 = m.iter().map(|x| x * x).sum();
-        if off <= 1e-30 * tot.max(f64::MIN_POSITIVE) {
-            break;
-        }
-        for p in 0..n {
-            for q in p + 1..n {
-                let apq = m[p * n + q];
-                if apq == 0.0 {
-                    continue;
-                }
-                let theta = (m[q * n + q] - m[p * n + p]) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for k in 0..n {
-                    let mkp = m[k * n + p];
-                    let mkq = m[k * n + q];
-                    m[k * n + p] = c * mkp - s * mkq;
-                    m[k * n + q] = s * mkp + c * mkq;
-                }
-                for k in 0..n {
-                    let mpk = m[p * n + k];
-                    let mqk = m[q * n + k];
-                    m[p * n + k] = c * mpk - s * mqk;
-                    m[q * n + k] = s * mpk + c * mqk;
-                }
-                for k in 0..n {
-                    let vkp = v[k * n + p];
-                    let vkq = v[k * n + q];
-                    v[k * n + p] = c * vkp - s * vkq;
-                    v[k * n + q] = s * vkp + c * vkq;
-                }
-            }
-        }
-    }
-    ((0..n).map(|i| m[i * n + i]).collect(), v)
+    let e = nalgebra::DMatrix::from_row_slice(n, n, a).symmetric_eigen();
+    let v = e.eigenvectors.transpose().as_slice().to_vec();
+    (e.eigenvalues.as_slice().to_vec(), v)
 }
 
 /// Solve `A x = b` given the Cholesky factor `L` of `A` (full rank).

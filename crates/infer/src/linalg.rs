@@ -1,59 +1,34 @@
 //! Small dense linear algebra on row-major `Vec<f64>` matrices: Cholesky
-//! factorisation, SPD inverse and symmetrisation. Sizes here are the number
-//! of parameters (at most a few hundred), so O(n^3) loops are fine.
+//! factorisation and SPD inverse (from `nalgebra`), and symmetrisation.
+//! Sizes here are the number of parameters (at most a few hundred).
 
-/// Lower Cholesky factor `L` with `A = L L^T`, or `None` when `A` is not
-/// (numerically) symmetric positive definite.
+/// Lower Cholesky factor `L` with `A = L L^T` (row-major), or `None` when
+/// `A` is not (numerically) symmetric positive definite (`nalgebra`).
 pub fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
     assert_eq!(a.len(), n * n);
-    let mut l = vec![0.0; n * n];
-    for i in 0..n {
-        for j in 0..=i {
-            let mut s = a[i * n + j];
-            for k in 0..j {
-                s -= l[i * n + k] * l[j * n + k];
-            }
-            if i == j {
-                if !(s > 0.0) || !s.is_finite() {
-                    return None;
-                }
-                l[i * n + i] = s.sqrt();
-            } else {
-                l[i * n + j] = s / l[j * n + j];
-            }
-        }
+    if a.iter().any(|v| !v.is_finite()) {
+        return None;
     }
-    Some(l)
+    let m = nalgebra::DMatrix::from_row_slice(n, n, a);
+    let l = m.cholesky()?.l();
+    Some(row_major(&l))
 }
 
-/// Inverse of an SPD matrix through its Cholesky factor.
+/// Inverse of an SPD matrix through its Cholesky factor (`nalgebra`).
 pub fn spd_inverse(a: &[f64], n: usize) -> Option<Vec<f64>> {
-    let l = cholesky(a, n)?;
-    // Inverse of L (lower triangular).
-    let mut linv = vec![0.0; n * n];
-    for i in 0..n {
-        linv[i * n + i] = 1.0 / l[i * n + i];
-        for j in 0..i {
-            let mut s = 0.0;
-            for k in j..i {
-                s -= l[i * n + k] * linv[k * n + j];
-            }
-            linv[i * n + j] = s / l[i * n + i];
-        }
+    assert_eq!(a.len(), n * n);
+    if a.iter().any(|v| !v.is_finite()) {
+        return None;
     }
-    // A^{-1} = L^{-T} L^{-1}.
-    let mut inv = vec![0.0; n * n];
-    for i in 0..n {
-        for j in 0..=i {
-            let mut s = 0.0;
-            for k in i..n {
-                s += linv[k * n + i] * linv[k * n + j];
-            }
-            inv[i * n + j] = s;
-            inv[j * n + i] = s;
-        }
-    }
-    Some(inv)
+    let inv = nalgebra::DMatrix::from_row_slice(n, n, a)
+        .cholesky()?
+        .inverse();
+    Some(row_major(&inv))
+}
+
+/// A matrix as a row-major vector.
+fn row_major(m: &nalgebra::DMatrix<f64>) -> Vec<f64> {
+    m.transpose().as_slice().to_vec()
 }
 
 /// Replace `A` by `(A + A^T)/2`.
