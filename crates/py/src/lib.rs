@@ -21,6 +21,7 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArrayDyn, PyUnt
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+mod calibration;
 mod cosmo;
 mod diffusion;
 mod lensing;
@@ -186,6 +187,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sampling::register(m)?;
     diffusion::register(m)?;
     sbi::register(m)?;
+    calibration::register(m)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     Ok(())
 }

@@ -115,6 +115,9 @@ __all__ = [
     "SbiModel",
     "sbi_train",
     "sbi_load",
+    "c2st",
+    "tarp",
+    "sbc",
 ]
 
 
@@ -815,3 +818,42 @@ def sbi_load(path: str) -> SbiModel:
     if path is None or str(path) == "":
         raise CosmodiffError(f"sbi_load: expected a model directory, got {path!r}")
     return _core.sbi_load(str(path))
+
+
+def c2st(reference: ArrayLike, candidate: ArrayLike, seed: int = 0) -> float:
+    """Classifier two-sample test accuracy of ``candidate`` against
+    ``reference`` samples (both ``[n, dim]``): 0.5 when the two are
+    indistinguishable, 1 when fully separated.
+
+    Exactly as sbibm runs it (Lopez-Paz & Oquab 2017; Lueckmann et al. 2021):
+    both sets z-scored by the reference, an MLP classifier (sklearn's
+    ``MLPClassifier`` settings, 10 x dim hidden units) scored by 5-fold
+    cross-validation. Deterministic for a given ``seed``.
+    """
+    return _core.c2st(_f64(reference, "reference"), _f64(candidate, "candidate"), _n(seed, "seed"))
+
+
+def tarp(samples: ArrayLike, theta: ArrayLike, seed: int = 0) -> Dict[str, Any]:
+    """TARP expected coverage (Lemos et al. 2023, arXiv:2302.03026) of
+    posterior ``samples`` ``[sims, draws, dim]`` for the true parameters
+    ``theta`` ``[sims, dim]``.
+
+    Returns ``alpha`` (credibility levels), ``ecp`` (expected coverage at
+    each), ``atc`` (signed area to the diagonal on [1/2, 1]: < 0
+    over-confident, > 0 under-confident), ``max_deviation`` (KS statistic)
+    and its ``ks_pvalue``, and each simulation's ``credibility``.
+    """
+    return _core.tarp(_f64(samples, "samples"), _f64(theta, "theta"), _n(seed, "seed"))
+
+
+def sbc(samples: ArrayLike, theta: ArrayLike) -> Dict[str, Any]:
+    """Simulation-based calibration (Talts et al. 2018, arXiv:1804.06788):
+    the rank of each true parameter among its posterior ``samples``
+    (``[sims, draws, dim]`` against ``theta`` ``[sims, dim]``), with KS and
+    chi-square uniformity tests per dimension.
+
+    Returns ``ranks`` ``[sims, dim]``, ``ks_statistic``, ``ks_pvalues``,
+    ``chi2_statistic``, ``chi2_pvalues`` (per dimension) and ``passes_1pct``
+    (every p-value above 1%).
+    """
+    return _core.sbc(_f64(samples, "samples"), _f64(theta, "theta"))
