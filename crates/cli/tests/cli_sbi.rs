@@ -205,6 +205,10 @@ fn bounding_box_prior_and_errors() {
     write_npy(p.join("xo3.npy"), &Array1::from(vec![0.1, 0.2, 0.3])).unwrap();
     sample_fails(&model, "xo3.npy", "o.npy", "the model was trained on 2");
     sample_fails(&p.join("nope"), "xo.npy", "o.npy", "sbi.json");
+    // --out naming the observation: refused before any work, input intact.
+    let before = std::fs::read(p.join("xo.npy")).unwrap();
+    sample_fails(&model, "xo.npy", "xo.npy", "also the --x-obs file");
+    assert_eq!(std::fs::read(p.join("xo.npy")).unwrap(), before);
     fails(
         bin()
             .args([

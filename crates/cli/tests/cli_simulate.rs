@@ -114,6 +114,41 @@ fn simulate_then_massmap() {
             .sqrt()
     };
     assert!(rms(&w) < rms(&ks), "wiener {} ks {}", rms(&w), rms(&ks));
+    // An --out naming the --input is refused before any work; the input and
+    // an earlier good output stay as they were.
+    let (input_before, ks_before) = (std::fs::read(&out).unwrap(), std::fs::read(&ks).unwrap());
+    let same = dir.path().join(".").join("sim.npz");
+    fails(
+        bin()
+            .args(["massmap", "--method", "ks", "--input"])
+            .arg(&out)
+            .arg("--out")
+            .arg(&same),
+        "also the --input file",
+    );
+    fails(
+        bin()
+            .args([
+                "massmap",
+                "--method",
+                "ks",
+                "--pixel-arcmin",
+                "nan",
+                "--input",
+            ])
+            .arg(&out)
+            .arg("--out")
+            .arg(&ks),
+        "pixel",
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), input_before);
+    assert_eq!(std::fs::read(&ks).unwrap(), ks_before);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".partial-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
 #[test]

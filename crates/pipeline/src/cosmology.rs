@@ -73,6 +73,7 @@ pub struct FisherSection {
 
 pub fn run(args: &Settings) -> Result<()> {
     crate::io::require_npz(&args.out)?;
+    crate::output::refuse_overwriting_inputs("--out", &args.out, &[("--config", &args.config)])?;
     let cfg: Config = config::load(&args.config)?;
     let npz = compute(&cfg, &config::base_dir(&args.config))?;
     if npz.names().is_empty() {

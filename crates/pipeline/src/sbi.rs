@@ -237,6 +237,7 @@ pub fn sample(a: &SampleSettings) -> Result<()> {
     if a.out.extension().and_then(|e| e.to_str()) != Some("npy") {
         bail!("--out {}: the samples are written as .npy", a.out.display());
     }
+    crate::output::refuse_overwriting_inputs("--out", &a.out, &[("--x-obs", &a.x_obs)])?;
     let model = SbiModel::load(&a.model)?;
     let x = crate::io::read_float_npy(&a.x_obs, "--x-obs")?;
     let xo = model.observation(x.view(), &format!("--x-obs {}", a.x_obs.display()))?;

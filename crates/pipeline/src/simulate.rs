@@ -82,6 +82,7 @@ impl Default for FieldSection {
 /// `cosmodiff simulate lensing`: simulate the maps of a TOML config into one `.npz`.
 pub fn lensing(a: &LensingSettings) -> Result<()> {
     crate::io::require_npz(&a.out)?;
+    crate::output::refuse_overwriting_inputs("--out", &a.out, &[("--config", &a.config)])?;
     let cfg: LensingConfig = config::load(&a.config)?;
     let (sim, ell, cl) = simulate_lensing(&cfg, &config::base_dir(&a.config))?;
     let mut npz = Npz::new();
