@@ -66,8 +66,15 @@ pub fn corner_plot(samples: &Samples, path: &Path, truths: Option<&[f64]>) -> Re
             .map(|p| t.get(p).copied().unwrap_or(f64::NAN))
             .collect()
     });
-    let plot = cosmodiff_plot::corner::CornerPlot::new(&samples.names[..k]).truths(t.as_deref());
-    crate::output::write_via(path, |tmp| Ok(plot.save(tmp, &sel)?))
+    let names = &samples.names[..k];
+    crate::output::write_via(path, |tmp| {
+        Ok(cosmodiff_plot::corner::corner(
+            tmp,
+            &sel,
+            names,
+            t.as_deref(),
+        )?)
+    })
 }
 
 /// Sample cosmological parameters with NUTS from the Gaussian C_ell likelihood.

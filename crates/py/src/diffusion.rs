@@ -2,8 +2,8 @@
 //! one shear map, as `cosmodiff massmap --method diffusion` (same sampler
 //! settings, `cosmodiff_score::posterior`; the same seed gives the same maps).
 
-use crate::{bad, flat2, flat3, one_line, shear_inputs};
-use cosmodiff_pipeline::massmap;
+use crate::{bad, flat2, flat3, shear_inputs};
+use cosmodiff_pipeline::{massmap, report::one_line};
 use cosmodiff_score::ScoreModel;
 use numpy::PyReadonlyArrayDyn;
 use pyo3::prelude::*;

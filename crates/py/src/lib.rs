@@ -40,11 +40,6 @@ pub(crate) fn err<E: std::fmt::Display>(e: E) -> PyErr {
     CosmodiffError::new_err(e.to_string())
 }
 
-/// A workflow's error chain as one line (as the CLI prints it).
-pub(crate) fn one_line(e: &anyhow::Error) -> String {
-    cosmodiff_pipeline::report::one_line(e)
-}
-
 /// A one-line `CosmodiffError` with a message.
 pub(crate) fn bad(msg: impl Into<String>) -> PyErr {
     CosmodiffError::new_err(msg.into())

@@ -40,8 +40,9 @@ def test_massmap_diffusion_matches_cli_and_beats_noise(cli, tmp_path):
     )
     assert r.returncode == 0, r.stderr
     ref = np.load(res)
+    # one implementation (cosmodiff_pipeline::massmap::reconstruct) behind both
     for k in ("kappa_mean", "kappa_std", "samples"):
-        np.testing.assert_allclose(out[k], ref[k], rtol=1e-9, atol=1e-12, err_msg=k)
+        np.testing.assert_array_equal(out[k], ref[k], err_msg=k)
     # the posterior mean is closer to the truth than the Kaiser-Squires map
     truth = sim["kappa"][0] - sim["kappa"][0].mean()
     ks, _ = cd.kaiser_squires(e1, e2, pixel_arcmin=2.0)
