@@ -209,6 +209,14 @@ fn bin(q: &[f64], n: usize, box_size: f64) -> PowerSpectrum {
     out
 }
 
+/// Bin a per-mode quantity `q` (half-complex layout of [`Fft3`], one value
+/// per stored mode, already in (Mpc/h)^3) exactly as [`power_spectrum`] bins
+/// `|delta_k|^2 / V`: for estimators that build their own modes (e.g. the
+/// P(k) of points with interlacing and shot noise in `cosmodiff-catalog`).
+pub fn bin_modes(q: &[f64], n: usize, box_size: f64) -> PowerSpectrum {
+    bin(q, n, box_size)
+}
+
 /// The bins [`power_spectrum`] returns for a cube of side `n` in a box of
 /// side `box_size` [Mpc/h] (`k`, `n_modes`, edges; `p` all zero), without a
 /// field: they depend on the mesh alone.
