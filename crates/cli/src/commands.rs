@@ -3,7 +3,9 @@
 
 use anyhow::Result;
 use clap::Subcommand;
-use cosmodiff_pipeline::{cosmology, demo, massmap, pm, prior, sample, sbi, simulate};
+use cosmodiff_pipeline::{
+    cosmology, demo, halos, hod, massmap, pm, prior, sample, sbi, simulate, stats,
+};
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -27,6 +29,39 @@ pub enum Command {
     /// Simulation-based inference: neural posterior / likelihood estimation with normalizing flows.
     #[command(subcommand)]
     Sbi(Sbi),
+    /// Halo catalogues from N-body particles (friends-of-friends).
+    #[command(subcommand)]
+    Halos(Halos),
+    /// Galaxies in halos: the Zheng et al. (2007) halo occupation distribution.
+    #[command(subcommand)]
+    Hod(Hod),
+    /// Clustering statistics of a catalogue: xi(r), P(k), kNN-CDFs.
+    #[command(subcommand)]
+    Stats(Stats),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Halos {
+    /// Friends-of-friends halos: position [n, 3] (Mpc/h), velocity [n, 3] (km/s,
+    /// with --velocities), mass [n] (Msun/h), n_particles [n], sorted by mass.
+    #[command(verbatim_doc_comment)]
+    Fof(halos::FofArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Hod {
+    /// Populate halos with galaxies: position [n, 3], is_central [n], weight [n].
+    Populate(hod::PopulateSettings),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Stats {
+    /// Two-point correlation function by exact periodic pair counts (analytic randoms).
+    Xi(stats::XiSettings),
+    /// Power spectrum of the points (CIC, interlacing, shot noise subtracted).
+    Pk(stats::PkSettings),
+    /// k-nearest-neighbour CDFs from random query points (Banerjee & Abel 2021).
+    Knn(stats::KnnArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -44,6 +79,17 @@ pub enum Simulate {
     /// noise_std [n_bins, npix, npix]; ell, cl_theory [n_pairs, n_ell]; pixel_arcmin.
     #[command(verbatim_doc_comment)]
     Lensing(simulate::LensingSettings),
+    /// A campaign of PM runs + friends-of-friends over a design of cosmologies (resumable).
+    ///
+    /// Config (TOML): the `pm run` sections ([cosmology] [box] [ic] [steps] [force]),
+    ///   [halos]   linking_length = 0.2, min_particles = 20
+    ///   [design]  kind = "latin_hypercube", n = 100, seed = 0,
+    ///             Omega_m = [0.1, 0.5], sigma8 = [0.6, 1.0]
+    ///             (or kind = "list" with one Omega_m and sigma8 value per simulation)
+    /// Output: DIR/params.csv (index,seed,Omega_m,sigma8,Omega_c), DIR/halos_00000.npz, ...
+    /// Rerunning the same command resumes an interrupted campaign.
+    #[command(verbatim_doc_comment)]
+    Halos(halos::campaign::CampaignSettings),
 }
 
 #[derive(Subcommand, Debug)]
@@ -122,6 +168,12 @@ impl Command {
             Command::Sbi(Sbi::Train(s)) => sbi::train(s),
             Command::Sbi(Sbi::Sample(s)) => sbi::sample(s),
             Command::Sbi(Sbi::Benchmark(s)) => sbi::benchmark(s),
+            Command::Simulate(Simulate::Halos(s)) => halos::campaign::run(s),
+            Command::Halos(Halos::Fof(s)) => halos::fof(s).map(drop),
+            Command::Hod(Hod::Populate(s)) => hod::populate(s).map(drop),
+            Command::Stats(Stats::Xi(s)) => stats::xi(s).map(drop),
+            Command::Stats(Stats::Pk(s)) => stats::pk(s).map(drop),
+            Command::Stats(Stats::Knn(s)) => stats::knn(s).map(drop),
         }
     }
 }

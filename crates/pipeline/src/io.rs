@@ -44,10 +44,17 @@ pub fn npz_float<R: std::io::Read + std::io::Seek>(
     }
 }
 
-/// Collects named float64 arrays and writes them as one `.npz`.
+/// One array of an [`Npz`]: float64 (most), int64 (counts) or bool (flags).
+enum Array {
+    F64(ArrayD<f64>),
+    I64(ArrayD<i64>),
+    Bool(ArrayD<bool>),
+}
+
+/// Collects named arrays and writes them as one `.npz`.
 #[derive(Default)]
 pub struct Npz {
-    arrays: Vec<(String, ArrayD<f64>)>,
+    arrays: Vec<(String, Array)>,
 }
 
 impl Npz {
@@ -58,7 +65,23 @@ impl Npz {
     pub fn add(&mut self, name: &str, shape: &[usize], data: Vec<f64>) -> Result<()> {
         let a = ArrayD::from_shape_vec(IxDyn(shape), data)
             .with_context(|| format!("array '{name}' has the wrong size"))?;
-        self.arrays.push((name.to_string(), a));
+        self.arrays.push((name.to_string(), Array::F64(a)));
+        Ok(())
+    }
+
+    /// An int64 array (counts, indices).
+    pub fn add_i64(&mut self, name: &str, shape: &[usize], data: Vec<i64>) -> Result<()> {
+        let a = ArrayD::from_shape_vec(IxDyn(shape), data)
+            .with_context(|| format!("array '{name}' has the wrong size"))?;
+        self.arrays.push((name.to_string(), Array::I64(a)));
+        Ok(())
+    }
+
+    /// A bool array (flags).
+    pub fn add_bool(&mut self, name: &str, shape: &[usize], data: Vec<bool>) -> Result<()> {
+        let a = ArrayD::from_shape_vec(IxDyn(shape), data)
+            .with_context(|| format!("array '{name}' has the wrong size"))?;
+        self.arrays.push((name.to_string(), Array::Bool(a)));
         Ok(())
     }
 
@@ -81,8 +104,12 @@ impl Npz {
         // one error, not also a complaint from the zip writer's destructor.
         let mut w = NpzWriter::new(std::io::Cursor::new(Vec::new()));
         for (n, a) in &self.arrays {
-            w.add_array(n.as_str(), a)
-                .with_context(|| format!("writing '{n}' to {}", path.display()))?;
+            match a {
+                Array::F64(a) => w.add_array(n.as_str(), a),
+                Array::I64(a) => w.add_array(n.as_str(), a),
+                Array::Bool(a) => w.add_array(n.as_str(), a),
+            }
+            .with_context(|| format!("writing '{n}' to {}", path.display()))?;
         }
         let bytes = w
             .finish()

@@ -8,8 +8,9 @@
 //!   written through one atomic helper ([`output`]),
 //! - progress bars and summary lines ([`report`]),
 //! - every workflow, one module each: [`cosmology`], [`simulate`],
-//!   [`massmap`], [`sample`], [`pm`], [`prior`], [`sbi`] and the end-to-end
-//!   [`demo`].
+//!   [`massmap`], [`sample`], [`pm`], [`prior`], [`sbi`], the catalogue
+//!   workflows [`halos`] (friends-of-friends, campaigns), [`hod`], [`stats`],
+//!   and the end-to-end [`demo`].
 //!
 //! A front end builds the settings (from arguments or Python keywords) and
 //! calls the workflow; it adds no check and no computation of its own, so the
@@ -30,9 +31,12 @@ pub mod output;
 
 pub mod cosmology;
 pub mod demo;
+pub mod halos;
+pub mod hod;
 pub mod massmap;
 pub mod pm;
 pub mod prior;
 pub mod sample;
 pub mod sbi;
 pub mod simulate;
+pub mod stats;

@@ -96,23 +96,27 @@ use gradient::{gradient_outputs, GradContext, GradSetup};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PmToml {
+pub(crate) struct PmToml {
     #[serde(default)]
-    cosmology: CosmologySection,
+    pub(crate) cosmology: CosmologySection,
     #[serde(rename = "box", default)]
     box_: BoxSection,
     #[serde(default)]
-    ic: IcSection,
+    pub(crate) ic: IcSection,
     #[serde(default)]
     steps: StepsSection,
     #[serde(default)]
     force: ForceSection,
-    gradient: Option<GradientSection>,
+    pub(crate) gradient: Option<GradientSection>,
+    /// `[halos]`: friends-of-friends on the final particles (`halos.npz`).
+    pub(crate) halos: Option<crate::halos::HalosSection>,
+    /// `[design]`: the cosmologies of a `simulate halos` campaign.
+    pub(crate) design: Option<crate::halos::campaign::DesignSection>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct GradientSection {
+pub(crate) struct GradientSection {
     loss: Option<String>,
     target: Option<PathBuf>,
     pk_form: Option<String>,
@@ -133,8 +137,8 @@ struct BoxSection {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct IcSection {
-    seed: Option<u64>,
+pub(crate) struct IcSection {
+    pub(crate) seed: Option<u64>,
     linear_field: Option<PathBuf>,
     white_noise: Option<PathBuf>,
     lpt_order: Option<usize>,
@@ -237,13 +241,33 @@ pub struct RunSettings {
     pub out: PathBuf,
 }
 
-/// `cosmodiff pm run`: simulate, then write density, positions, P(k) and the
-/// optional gradients into the output folder.
-pub fn run(settings: &RunSettings) -> Result<()> {
-    let RunSettings { config, out } = settings;
-    let t: PmToml = load(config)?;
+/// A finished particle-mesh run and what produced it.
+pub(crate) struct Simulation {
+    pub(crate) pm: Pm,
+    pub(crate) growth: CosmoGrowth,
+    pub(crate) sch: Schedule,
+    pub(crate) steps: StepConfig,
+    pub(crate) power: PowerSpectrum<f64>,
+    pub(crate) lin: Vec<f64>,
+    pub(crate) white: Option<Vec<f64>>,
+    pub(crate) st: cosmodiff_pm::State,
+    pub(crate) snaps: Vec<cosmodiff_pm::State>,
+    pub(crate) snap_a: Vec<f64>,
+    pub(crate) box_size: f64,
+    pub(crate) n_particles: usize,
+    pub(crate) n_mesh: usize,
+    pub(crate) elapsed_s: f64,
+}
+
+/// Checks of a config that need no simulation: geometry, choices, the
+/// initial-condition source. `seed` overrides `[ic] seed` (campaigns).
+pub(crate) fn simulate(
+    t: &PmToml,
+    cosmo: &Cosmology,
+    config: &Path,
+    seed: Option<u64>,
+) -> Result<Simulation> {
     let base = config.parent().map(Path::to_path_buf).unwrap_or_default();
-    let cosmo = t.cosmology.build()?;
     let np = t.box_.n_particles.unwrap_or(64);
     let nm = t.box_.n_mesh.unwrap_or(np);
     let box_size = t.box_.box_size.unwrap_or(256.0);
@@ -280,9 +304,9 @@ pub fn run(settings: &RunSettings) -> Result<()> {
         steps: steps.clone(),
     };
     let pm = Pm::new(cfg).map_err(|e| anyhow!("{}: {e}", config.display()))?;
-    let growth = CosmoGrowth::new(&cosmo)?;
+    let growth = CosmoGrowth::new(cosmo)?;
     let sch = Schedule::new(&growth, &steps).map_err(|e| anyhow!("{}: {e}", config.display()))?;
-    let power = PowerSpectrum::new(&cosmo, TransferFunction::EisensteinHu, NonLinear::Linear)
+    let power = PowerSpectrum::new(cosmo, TransferFunction::EisensteinHu, NonLinear::Linear)
         .map_err(|e| anyhow!("power spectrum: {e}"))?;
     let pk = |k: f64| {
         if k > 0.0 {
@@ -293,7 +317,7 @@ pub fn run(settings: &RunSettings) -> Result<()> {
     };
 
     let n_ic = [
-        t.ic.seed.is_some(),
+        t.ic.seed.is_some() || seed.is_some(),
         t.ic.linear_field.is_some(),
         t.ic.white_noise.is_some(),
     ]
@@ -312,14 +336,11 @@ pub fn run(settings: &RunSettings) -> Result<()> {
     } else {
         let w = match &t.ic.white_noise {
             Some(p) => read_cube(&resolve(&base, p), np, "[ic] white_noise")?,
-            None => cosmodiff_field::grf2::white_noise(np * np * np, t.ic.seed.unwrap_or(0)),
+            None => {
+                cosmodiff_field::grf2::white_noise(np * np * np, seed.or(t.ic.seed).unwrap_or(0))
+            }
         };
         (pm.linear_field(&w, &pk)?, Some(w))
-    };
-    // check the [gradient] section before the run
-    let grad_setup = match &t.gradient {
-        Some(g) => Some(GradSetup::new(g, &base, nm, box_size)?),
-        None => None,
     };
     let mut snap_a: Vec<f64> = t.steps.snapshots.clone().unwrap_or_default();
     if let Some(a) = snap_a.iter().find(|a| !a.is_finite()) {
@@ -332,11 +353,74 @@ pub fn run(settings: &RunSettings) -> Result<()> {
     let (st, snaps) = pm
         .simulate_snapshots(&lin, &sch, &growth, &snap_a)
         .map_err(|e| anyhow!("{}: [steps] {e}", config.display()))?;
-    let el = t0.elapsed().as_secs_f64();
+    let elapsed_s = t0.elapsed().as_secs_f64();
     log::info!(
-        "pm: {np}^3 particles, {nm}^3 mesh, {} steps in {el:.2} s",
+        "pm: {np}^3 particles, {nm}^3 mesh, {} steps in {elapsed_s:.2} s",
         steps.n_steps
     );
+    Ok(Simulation {
+        pm,
+        growth,
+        sch,
+        steps,
+        power,
+        lin,
+        white,
+        st,
+        snaps,
+        snap_a,
+        box_size,
+        n_particles: np,
+        n_mesh: nm,
+        elapsed_s,
+    })
+}
+
+/// `cosmodiff pm run`: simulate, then write density, positions, P(k), the
+/// optional gradients and the optional halo catalogue into the output folder.
+pub fn run(settings: &RunSettings) -> Result<()> {
+    let RunSettings { config, out } = settings;
+    let t: PmToml = load(config)?;
+    if t.design.is_some() {
+        bail!(
+            "{}: [design] belongs to `cosmodiff simulate halos` campaigns, not to `pm run`",
+            config.display()
+        );
+    }
+    let base = config.parent().map(Path::to_path_buf).unwrap_or_default();
+    let cosmo = t.cosmology.build()?;
+    let halo_settings = t.halos.as_ref().map(|h| h.settings()).transpose()?;
+    let box_size = t.box_.box_size.unwrap_or(256.0);
+    let nm = t.box_.n_mesh.unwrap_or(t.box_.n_particles.unwrap_or(64));
+    // check the [gradient] section before the run
+    let grad_setup = match &t.gradient {
+        Some(g) => Some(GradSetup::new(g, &base, nm, box_size)?),
+        None => None,
+    };
+    let sim = simulate(&t, &cosmo, config, None)?;
+    let Simulation {
+        pm,
+        growth,
+        sch,
+        steps,
+        power,
+        lin,
+        white,
+        st,
+        snaps,
+        snap_a,
+        n_particles: np,
+        elapsed_s: el,
+        ..
+    } = &sim;
+    let (np, el) = (*np, *el);
+    let pk = |k: f64| {
+        if k > 0.0 {
+            power.pk_linear(k, 1.0)
+        } else {
+            0.0
+        }
+    };
 
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let rho = pm.density_counts(&st);
@@ -372,7 +456,7 @@ pub fn run(settings: &RunSettings) -> Result<()> {
             let mut xs = Vec::with_capacity(ns * np * np * np * 3);
             let mut ps = Vec::with_capacity(ns * np * np * np * 3);
             let mut ds = Vec::with_capacity(ns * nm * nm * nm);
-            for s in &snaps {
+            for s in snaps {
                 let x = pm.integrator().positions(&s.disp);
                 xs.extend(x.iter().flatten().map(|v| *v as f64));
                 ps.extend(s.mom.iter().flatten().map(|v| *v as f64));
@@ -433,13 +517,24 @@ pub fn run(settings: &RunSettings) -> Result<()> {
         "wrote {}/density.npy, positions.npy, pk.txt, pk.png, snapshot.npz ({el:.2} s)",
         out.display()
     );
+    if let Some(hs) = halo_settings {
+        let h = crate::halos::halos_of_simulation(&sim, cosmo.omega_m(), &hs)?;
+        crate::halos::write_halos(&out.join("halos.npz"), &h)?;
+        println!(
+            "wrote {}/halos.npz: {} friends-of-friends halos (b = {}, >= {} particles)",
+            out.display(),
+            h.len(),
+            hs.linking_length,
+            hs.min_particles
+        );
+    }
     if let Some(gs) = grad_setup {
         let ctx = GradContext {
-            pm: &pm,
-            sch: &sch,
+            pm,
+            sch,
             cosmo: &cosmo,
-            steps: &steps,
-            lin: &lin,
+            steps,
+            lin,
             white: white.as_deref(),
             config,
         };
