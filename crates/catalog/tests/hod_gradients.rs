@@ -16,7 +16,11 @@ fn halos(n: usize, l: f64) -> (Vec<[f64; 3]>, Vec<f64>) {
     let mut mass = Vec::new();
     for i in 0..n {
         // a few groups of halos so that xi is well above zero
-        let c = [(i % 7) as f64 * l / 7.0, (i % 5) as f64 * l / 5.0, (i % 3) as f64 * l / 3.0];
+        let c = [
+            (i % 7) as f64 * l / 7.0,
+            (i % 5) as f64 * l / 5.0,
+            (i % 3) as f64 * l / 3.0,
+        ];
         pos.push([
             (c[0] + 4.0 * u()) % l,
             (c[1] + 4.0 * u()) % l,
@@ -38,7 +42,10 @@ fn check(name: &str, grad: [f64; 5], f: impl Fn([f64; 5]) -> f64) {
         b[k] -= h;
         let fd = (f(a) - f(b)) / (2.0 * h);
         let rel = (grad[k] - fd).abs() / fd.abs().max(1e-12);
-        eprintln!("{name} d/dtheta_{k}: vjp {:.8e} fd {fd:.8e} (rel {rel:.1e})", grad[k]);
+        eprintln!(
+            "{name} d/dtheta_{k}: vjp {:.8e} fd {fd:.8e} (rel {rel:.1e})",
+            grad[k]
+        );
         assert!(rel < 1e-3, "{name} parameter {k}: {} vs {fd}", grad[k]);
     }
 }
@@ -52,7 +59,9 @@ fn dxi_dhod_matches_finite_differences() {
     let edges = [0.5, 2.0, 5.0, 10.0, 20.0];
     let g = [1.0, -0.5, 2.0, 0.7];
     let loss = |theta: [f64; 5]| -> f64 {
-        let w = Zheng07::from_array(theta, false).relaxed_weights(&cand, TAU).unwrap();
+        let w = Zheng07::from_array(theta, false)
+            .relaxed_weights(&cand, TAU)
+            .unwrap();
         let x = xi(&cand.sample.position, Some(&w), l, &edges).unwrap();
         x.xi.iter().zip(&g).map(|(a, b)| a * b).sum()
     };
@@ -75,7 +84,9 @@ fn dpk_dhod_matches_finite_differences() {
     let p0 = pk_points(&cand.sample.position, None, l, &s).unwrap();
     let g: Vec<f64> = (0..p0.k.len()).map(|b| 1.0 / (1.0 + b as f64)).collect();
     let loss = |theta: [f64; 5]| -> f64 {
-        let w = Zheng07::from_array(theta, true).relaxed_weights(&cand, TAU).unwrap();
+        let w = Zheng07::from_array(theta, true)
+            .relaxed_weights(&cand, TAU)
+            .unwrap();
         let p = pk_points(&cand.sample.position, Some(&w), l, &s).unwrap();
         p.pk.iter().zip(&g).map(|(a, b)| a * b).sum()
     };
@@ -90,7 +101,10 @@ fn dpk_dhod_matches_finite_differences() {
         b[k] -= h;
         let fd = (loss(a) - loss(b)) / (2.0 * h);
         let rel = (grad[k] - fd).abs() / fd.abs().max(1e-12);
-        eprintln!("pk d/dtheta_{k}: vjp {:.6e} fd {fd:.6e} (rel {rel:.1e})", grad[k]);
+        eprintln!(
+            "pk d/dtheta_{k}: vjp {:.6e} fd {fd:.6e} (rel {rel:.1e})",
+            grad[k]
+        );
         assert!(rel < 1e-2, "pk parameter {k}: {} vs {fd}", grad[k]);
     }
 }

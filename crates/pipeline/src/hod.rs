@@ -85,21 +85,24 @@ fn hod_error(e: cosmodiff_catalog::CatalogError) -> anyhow::Error {
     }
 }
 
-/// Draw galaxies for halos at `position` [Mpc/h] of `mass` [Msun/h].
+/// Draw galaxies for halos at `position` [Mpc/h] of `mass` [Msun/h] in a box
+/// of side `box_size`: exact sampling, or relaxed at `relaxed_temperature`.
+/// Errors name the CLI flag of the offending parameter.
 pub fn populate_halos(
-    s: &PopulateSettings,
+    model: &Zheng07,
+    relaxed_temperature: Option<f64>,
+    box_size: f64,
+    seed: u64,
     position: &[[f64; 3]],
     mass: &[f64],
 ) -> Result<HodSample> {
-    let m = s.model();
-    let flag = hod_error;
-    Ok(match s.relaxed_temperature {
-        None => m
-            .populate(position, mass, s.box_size, s.seed)
-            .map_err(flag)?,
-        Some(tau) => m
-            .populate_relaxed(position, mass, s.box_size, tau, s.seed)
-            .map_err(flag)?,
+    Ok(match relaxed_temperature {
+        None => model
+            .populate(position, mass, box_size, seed)
+            .map_err(hod_error)?,
+        Some(tau) => model
+            .populate_relaxed(position, mass, box_size, tau, seed)
+            .map_err(hod_error)?,
     })
 }
 
@@ -132,7 +135,14 @@ pub fn populate(s: &PopulateSettings) -> Result<HodSample> {
     let Some(mass) = cat.mass else {
         bail!("--halos {}: no 'mass' array (Msun/h)", s.halos.display());
     };
-    let g = populate_halos(s, &cat.position, &mass)?;
+    let g = populate_halos(
+        &s.model(),
+        s.relaxed_temperature,
+        s.box_size,
+        s.seed,
+        &cat.position,
+        &mass,
+    )?;
     write_galaxies(&s.out, &g)?;
     let nc = g.is_central.iter().filter(|c| **c).count();
     say!(

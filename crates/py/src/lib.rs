@@ -22,6 +22,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 mod calibration;
+mod catalog;
 mod cosmo;
 mod diffusion;
 mod lensing;
@@ -183,6 +184,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     diffusion::register(m)?;
     sbi::register(m)?;
     calibration::register(m)?;
+    catalog::register(m)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     Ok(())
 }

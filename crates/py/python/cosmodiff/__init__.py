@@ -33,6 +33,10 @@ Mass maps with a learned score (diffusion) prior
 Simulation-based inference (normalizing flows)
     :func:`sbi_train` -> :class:`SbiModel` (``sample``, ``summaries``,
     ``save``), :func:`sbi_load`.
+Halo and galaxy catalogues (periodic boxes, Mpc/h)
+    :func:`fof` (friends-of-friends), :func:`hod_populate` (Zheng07, exact
+    or relaxed), :func:`xi` and :func:`xi_vjp`, :func:`pk_points` and
+    :func:`pk_points_vjp`, :func:`knn_cdf`.
 
 Units and conventions
 ---------------------
@@ -116,6 +120,13 @@ __all__ = [
     "sbi_train",
     "sbi_load",
     "c2st",
+    "fof",
+    "hod_populate",
+    "xi",
+    "xi_vjp",
+    "pk_points",
+    "pk_points_vjp",
+    "knn_cdf",
     "tarp",
     "sbc",
 ]
@@ -857,3 +868,206 @@ def sbc(samples: ArrayLike, theta: ArrayLike) -> Dict[str, Any]:
     (every p-value above 1%).
     """
     return _core.sbc(_f64(samples, "samples"), _f64(theta, "theta"))
+
+
+# ---------------------------------------------------------------------------
+# Halo and galaxy catalogues
+# ---------------------------------------------------------------------------
+
+
+def _points(x: Any, name: str) -> np.ndarray:
+    a = _f64(x, name)
+    if a.ndim != 2 or a.shape[1] != 3:
+        raise CosmodiffError(f"{name}: expected shape [n, 3] (Mpc/h), got {list(a.shape)}")
+    return a
+
+
+def _opt(x: Any, name: str) -> Optional[np.ndarray]:
+    return None if x is None else _f64(x, name)
+
+
+def fof(
+    positions: ArrayLike,
+    box_size: float,
+    omega_m: float,
+    velocities: Optional[ArrayLike] = None,
+    linking_length: float = 0.2,
+    min_particles: int = 20,
+) -> Dict[str, Any]:
+    """Friends-of-friends halos (Davis et al. 1985) of particles at
+    ``positions`` ``[N, 3]`` (Mpc/h, in ``[0, box_size)``) in a periodic box.
+
+    Two particles are friends within ``b L / N^(1/3)`` (``linking_length`` b
+    in units of the mean inter-particle separation); halos are groups of at
+    least ``min_particles``. The particle mass is
+    ``Omega_m rho_crit L^3 / N`` (Msun/h).
+
+    Returns ``position`` ``[n, 3]`` (centre of mass, periodic, Mpc/h),
+    ``velocity`` ``[n, 3]`` (km/s, when ``velocities`` ``[N, 3]`` are given),
+    ``mass`` ``[n]`` (Msun/h), ``n_particles`` ``[n]``, ``particle_halo``
+    ``[N]`` (halo index of each particle, -1 for none) and
+    ``particle_mass``; halos sorted by mass, descending. The same
+    computation as ``cosmodiff halos fof``.
+    """
+    return _core.fof(
+        _points(positions, "positions"),
+        float(box_size),
+        float(omega_m),
+        None if velocities is None else _points(velocities, "velocities"),
+        float(linking_length),
+        _n(min_particles, "min_particles"),
+    )
+
+
+def hod_populate(
+    halo_position: ArrayLike,
+    halo_mass: ArrayLike,
+    box_size: float,
+    log_mmin: float = 13.0,
+    sigma_logm: float = 0.5,
+    log_m0: float = 13.0,
+    log_m1: float = 14.0,
+    alpha: float = 1.0,
+    relaxed_temperature: Optional[float] = None,
+    seed: int = 0,
+    modulate_with_cenocc: bool = False,
+) -> Dict[str, np.ndarray]:
+    """Galaxies in halos from the Zheng et al. (2007) HOD:
+    ``<N_cen> = (1 + erf((log M - log_mmin) / sigma_logm)) / 2``,
+    ``<N_sat> = ((M - M_0) / M_1)^alpha`` (masses Msun/h; times ``<N_cen>``
+    with ``modulate_with_cenocc``, as halotools).
+
+    Exact sampling (Bernoulli centrals at the halo centres, Poisson
+    satellites on NFW profiles with the Duffy et al. 2008 concentration), or
+    with ``relaxed_temperature`` the relaxed sampler of Horowitz et al.
+    (2022): every candidate galaxy with a weight in (0, 1), differentiable in
+    the five parameters.
+
+    Returns ``position`` ``[n, 3]`` (Mpc/h), ``is_central`` ``[n]`` (bool),
+    ``weight`` ``[n]`` and ``halo`` ``[n]`` (host index). The same
+    computation as ``cosmodiff hod populate``.
+    """
+    return _core.hod_populate(
+        _points(halo_position, "halo_position"),
+        _f64(halo_mass, "halo_mass"),
+        float(box_size),
+        float(log_mmin),
+        float(sigma_logm),
+        float(log_m0),
+        float(log_m1),
+        float(alpha),
+        None if relaxed_temperature is None else float(relaxed_temperature),
+        _n(seed, "seed"),
+        bool(modulate_with_cenocc),
+    )
+
+
+def xi(
+    positions: ArrayLike,
+    box_size: float,
+    r_edges: Sequence[float],
+    weights: Optional[ArrayLike] = None,
+) -> Dict[str, np.ndarray]:
+    """Two-point correlation function of points ``[n, 3]`` (Mpc/h) in a
+    periodic box by exact pair counts with analytic randoms (natural
+    estimator): ``xi = DD / RR - 1``, ``DD`` counting each pair once
+    (weighted by ``w_i w_j`` with ``weights``), ``RR`` the expected pairs
+    of a uniform set with the same weights. ``r_edges`` (Mpc/h) must
+    increase and end at most at ``box_size / 2`` (the minimum image).
+
+    Returns ``r`` (mean separation of random pairs in each shell), ``xi``,
+    ``pair_counts``, ``rr`` and ``r_edges``.
+    """
+    return _core.xi(
+        _points(positions, "positions"),
+        float(box_size),
+        [float(e) for e in r_edges],
+        _opt(weights, "weights"),
+    )
+
+
+def xi_vjp(
+    positions: ArrayLike,
+    box_size: float,
+    r_edges: Sequence[float],
+    cotangent: Sequence[float],
+    weights: Optional[ArrayLike] = None,
+) -> np.ndarray:
+    """Vector-Jacobian product of :func:`xi` in the weights:
+    ``dL/dw_i = sum_b cotangent_b dxi_b/dw_i`` (``[n]``), e.g. to
+    back-propagate through the relaxed HOD weights."""
+    return _core.xi_vjp(
+        _points(positions, "positions"),
+        float(box_size),
+        [float(e) for e in r_edges],
+        [float(c) for c in cotangent],
+        _opt(weights, "weights"),
+    )
+
+
+def pk_points(
+    positions: ArrayLike,
+    box_size: float,
+    n_mesh: int = 128,
+    weights: Optional[ArrayLike] = None,
+    interlacing: bool = True,
+) -> Dict[str, Any]:
+    """Power spectrum of points ``[n, 3]`` (Mpc/h) in a periodic box: CIC
+    on an ``n_mesh^3`` mesh with interlacing, divided by the CIC window,
+    shot noise ``V sum w^2 / (sum w)^2`` subtracted; bins of width
+    ``2 pi / L`` (k = mean |k| of the modes).
+
+    Returns ``k`` (h/Mpc), ``pk`` ((Mpc/h)^3), ``n_modes``, ``shot_noise``.
+    """
+    return _core.pk_points(
+        _points(positions, "positions"),
+        float(box_size),
+        _n(n_mesh, "n_mesh"),
+        _opt(weights, "weights"),
+        bool(interlacing),
+    )
+
+
+def pk_points_vjp(
+    positions: ArrayLike,
+    box_size: float,
+    cotangent: Sequence[float],
+    n_mesh: int = 128,
+    weights: Optional[ArrayLike] = None,
+    interlacing: bool = True,
+) -> np.ndarray:
+    """Vector-Jacobian product of :func:`pk_points` in the weights:
+    ``dL/dw_i = sum_b cotangent_b dP_b/dw_i`` (``[n]``)."""
+    return _core.pk_points_vjp(
+        _points(positions, "positions"),
+        float(box_size),
+        [float(c) for c in cotangent],
+        _n(n_mesh, "n_mesh"),
+        _opt(weights, "weights"),
+        bool(interlacing),
+    )
+
+
+def knn_cdf(
+    positions: ArrayLike,
+    box_size: float,
+    k: Sequence[int] = (1, 2, 3, 4, 5, 6, 7, 8, 9),
+    n_query: int = 100_000,
+    r: Optional[Sequence[float]] = None,
+    seed: int = 0,
+) -> Dict[str, np.ndarray]:
+    """k-nearest-neighbour CDFs (Banerjee & Abel 2021) of points ``[n, 3]``
+    (Mpc/h): for ``n_query`` uniform random queries, the fraction whose
+    ``k``-th nearest point is within ``r`` (periodic distances).
+
+    Returns ``k``, ``r`` (Mpc/h; by default 64 log-spaced radii over the
+    measured range) and ``cdf`` ``[len(k), len(r)]``.
+    """
+    return _core.knn_cdf(
+        _points(positions, "positions"),
+        float(box_size),
+        [_n(x, "k") for x in k],
+        _n(n_query, "n_query"),
+        None if r is None else [float(x) for x in r],
+        _n(seed, "seed"),
+    )
