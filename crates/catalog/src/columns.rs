@@ -47,6 +47,13 @@ pub struct Offset {
     /// The offset is its own inverse modulo `nc` (e.g. `nc/2`): visit a
     /// column pair from the lower column index only.
     pub self_inverse: bool,
+    /// Signed minimum-image column offsets, in `[-nc/2, nc/2]`.
+    pub sx: i64,
+    pub sy: i64,
+    /// Every offset of the stencil is a distinct column (`nc >= 2 reach + 1`):
+    /// the periodic image of a neighbour column is fixed, so separations need
+    /// no minimum-image rounding.
+    pub unique: bool,
 }
 
 impl Columns {
@@ -113,6 +120,11 @@ impl Columns {
         }
     }
 
+    /// Box side [Mpc/h].
+    pub fn box_size(&self) -> f64 {
+        self.box_size
+    }
+
     /// Columns per side.
     pub fn nc(&self) -> usize {
         self.nc
@@ -150,6 +162,7 @@ impl Columns {
     pub fn full_stencil(&self, r: f64) -> Vec<Offset> {
         let nc = self.nc as i64;
         let reach = ((r / self.side).ceil() as i64).min(nc);
+        let unique = nc >= 2 * reach + 1;
         let mut seen = vec![false; self.nc * self.nc];
         let mut out = Vec::new();
         for dx in -reach..=reach {
@@ -173,6 +186,9 @@ impl Columns {
                     oy,
                     h: (r * r - d2).sqrt(),
                     self_inverse,
+                    sx,
+                    sy,
+                    unique,
                 });
             }
         }
@@ -204,23 +220,165 @@ impl Columns {
     }
 
     /// Up to two sorted-index ranges of column `c` holding every point with
-    /// periodic `|z - z0| <= h` (a superset bounded by the window).
+    /// periodic `|z - z0| <= h` (a superset bounded by the window), each with
+    /// the shift that brings its points to the image nearest `z0`
+    /// (`z - z0 + shift` is the separation). With `2 h >= L` the whole column
+    /// is returned with shift NaN: use the minimum image.
     #[inline]
-    pub fn z_window(&self, c: usize, z0: f64, h: f64) -> [(usize, usize); 2] {
+    pub fn z_window(&self, c: usize, z0: f64, h: f64) -> [(usize, usize, f64); 2] {
         let l = self.box_size;
         if 2.0 * h >= l {
             let r = self.range(c);
-            return [(r.start, r.end), (r.end, r.end)];
+            return [(r.start, r.end, f64::NAN), (r.end, r.end, 0.0)];
         }
         let (a, b) = (z0 - h, z0 + h);
         // right-closed windows: nudge the upper bound past equality
         let up = |v: f64| v.next_up();
+        let with = |(lo, hi): (usize, usize), s: f64| (lo, hi, s);
         if a < 0.0 {
-            [self.z_between(c, 0.0, up(b)), self.z_between(c, a + l, l)]
+            [
+                with(self.z_between(c, 0.0, up(b)), 0.0),
+                with(self.z_between(c, a + l, l), -l),
+            ]
         } else if b >= l {
-            [self.z_between(c, a, l), self.z_between(c, 0.0, up(b - l))]
+            [
+                with(self.z_between(c, a, l), 0.0),
+                with(self.z_between(c, 0.0, up(b - l)), l),
+            ]
         } else {
-            [self.z_between(c, a, up(b)), (0, 0)]
+            [with(self.z_between(c, a, up(b)), 0.0), (0, 0, 0.0)]
+        }
+    }
+
+    /// Periodic shift of the neighbour column at signed offset `s` from
+    /// column index `c` along one axis: `-L`, 0 or `L`.
+    #[inline]
+    fn image_shift(&self, c: usize, s: i64) -> f64 {
+        let u = c as i64 + s;
+        let nc = self.nc as i64;
+        if u < 0 {
+            -self.box_size
+        } else if u >= nc {
+            self.box_size
+        } else {
+            0.0
+        }
+    }
+
+    /// Separation squared of sorted points `i` and `j` with fixed image
+    /// shifts, or with the minimum image where a shift is NaN.
+    #[inline(always)]
+    fn d2_shifted(&self, i: usize, j: usize, s: [f64; 3]) -> f64 {
+        let l = self.box_size;
+        let d = |xj: f64, xi: f64, sh: f64| {
+            if sh.is_nan() {
+                min_image(xj - xi, l)
+            } else {
+                xj + sh - xi
+            }
+        };
+        let dx = d(self.x[j], self.x[i], s[0]);
+        let dy = d(self.y[j], self.y[i], s[1]);
+        let dz = d(self.z[j], self.z[i], s[2]);
+        dx * dx + dy * dy + dz * dz
+    }
+
+    /// The candidate ranges of the half stencil of column `c`: for each sorted
+    /// point `i` of the column, contiguous sorted ranges `a..b` (of `j > i`
+    /// in the own column) with the image shifts `[sx, sy, sz]` such that
+    /// `x_j + sx - x_i` (etc.) is the separation (a NaN shift: use the
+    /// minimum image on that axis). Every unordered pair within `r` lies in
+    /// exactly one range over all columns; candidates beyond `r` are the
+    /// caller's to reject.
+    #[inline]
+    pub fn for_each_candidate_range<F: FnMut(usize, usize, usize, [f64; 3])>(
+        &self,
+        c: usize,
+        half: &[Offset],
+        mut f: F,
+    ) {
+        let nc = self.nc;
+        let l = self.box_size;
+        let (cx, cy) = (c / nc, c % nc);
+        let own = self.range(c);
+        for o in half {
+            let c2 = ((cx + o.ox) % nc) * nc + (cy + o.oy) % nc;
+            // fixed x/y images of the neighbour column, unless the stencil aliases
+            let (shx, shy) = if o.unique {
+                (self.image_shift(cx, o.sx), self.image_shift(cy, o.sy))
+            } else {
+                (f64::NAN, f64::NAN)
+            };
+            if o.ox == 0 && o.oy == 0 {
+                // own column: j > i; direct window z_j - z_i <= h, or wrapped
+                // z_j >= z_i + L - h (image z_j - L). Both bounds only grow
+                // with z_i: two pointers.
+                let whole = 2.0 * o.h >= l;
+                let (mut hi1, mut lo2) = (own.start, own.start);
+                for i in own.clone() {
+                    if whole {
+                        f(i, i + 1, own.end, [0.0, 0.0, f64::NAN]);
+                        continue;
+                    }
+                    let zi = self.z[i];
+                    hi1 = hi1.max(i + 1);
+                    while hi1 < own.end && self.z[hi1] <= zi + o.h {
+                        hi1 += 1;
+                    }
+                    let t = zi + l - o.h;
+                    while lo2 < own.end && self.z[lo2] < t {
+                        lo2 += 1;
+                    }
+                    f(i, i + 1, hi1, [0.0, 0.0, 0.0]);
+                    let lo = lo2.max(hi1);
+                    if lo < own.end {
+                        f(i, lo, own.end, [0.0, 0.0, -l]);
+                    }
+                }
+                continue;
+            }
+            if o.self_inverse && c2 < c {
+                continue;
+            }
+            let nb = self.range(c2);
+            let m = nb.len();
+            if m == 0 {
+                continue;
+            }
+            if 2.0 * o.h >= l {
+                for i in own.clone() {
+                    f(i, nb.start, nb.end, [shx, shy, f64::NAN]);
+                }
+                continue;
+            }
+            // The neighbour column as a periodic sequence: virtual index
+            // t in [-m, 2m) holds z[t mod m] + L floor(t / m). The window
+            // [z_i - h, z_i + h] slides up with z_i: two pointers lo, hi.
+            let v = |t: i64| -> f64 {
+                let k = t.div_euclid(m as i64);
+                self.z[nb.start + t.rem_euclid(m as i64) as usize] + l * k as f64
+            };
+            let (mut lo, mut hi) = (-(m as i64), -(m as i64));
+            for i in own.clone() {
+                let zi = self.z[i];
+                while lo < 2 * m as i64 && v(lo) < zi - o.h {
+                    lo += 1;
+                }
+                hi = hi.max(lo);
+                while hi < 2 * m as i64 && v(hi) <= zi + o.h {
+                    hi += 1;
+                }
+                // split [lo, hi) by period: each piece one image shift
+                let mut t = lo;
+                while t < hi {
+                    let k = t.div_euclid(m as i64);
+                    let end = hi.min((k + 1) * m as i64);
+                    let a = nb.start + t.rem_euclid(m as i64) as usize;
+                    let b = a + (end - t) as usize;
+                    f(i, a, b, [shx, shy, l * k as f64]);
+                    t = end;
+                }
+            }
         }
     }
 
@@ -236,60 +394,15 @@ impl Columns {
         half: &[Offset],
         mut f: F,
     ) {
-        let nc = self.nc;
-        let l = self.box_size;
         let r2 = r * r;
-        let (cx, cy) = (c / nc, c % nc);
-        let own = self.range(c);
-        for o in half {
-            let c2 = ((cx + o.ox) % nc) * nc + (cy + o.oy) % nc;
-            if o.ox == 0 && o.oy == 0 {
-                // own column: j > i; direct window z_j - z_i <= h, or wrapped
-                // z_j >= z_i + L - h
-                for i in own.clone() {
-                    let zi = self.z[i];
-                    let (xi, yi) = (self.x[i], self.y[i]);
-                    let hi1 = if 2.0 * o.h >= l {
-                        own.end
-                    } else {
-                        i + 1 + self.z[i + 1..own.end].partition_point(|z| *z <= zi + o.h)
-                    };
-                    let lo2 = if 2.0 * o.h >= l {
-                        own.end
-                    } else {
-                        let t = zi + l - o.h;
-                        (own.start + self.z[own.clone()].partition_point(|z| *z < t)).max(hi1)
-                    };
-                    for j in (i + 1..hi1).chain(lo2..own.end) {
-                        let dx = min_image(self.x[j] - xi, l);
-                        let dy = min_image(self.y[j] - yi, l);
-                        let dz = min_image(self.z[j] - zi, l);
-                        let d2 = dx * dx + dy * dy + dz * dz;
-                        if d2 <= r2 {
-                            f(i, j, d2);
-                        }
-                    }
-                }
-                continue;
-            }
-            if o.self_inverse && c2 < c {
-                continue;
-            }
-            for i in own.clone() {
-                let (xi, yi, zi) = (self.x[i], self.y[i], self.z[i]);
-                for (a, b) in self.z_window(c2, zi, o.h) {
-                    for j in a..b {
-                        let dx = min_image(self.x[j] - xi, l);
-                        let dy = min_image(self.y[j] - yi, l);
-                        let dz = min_image(self.z[j] - zi, l);
-                        let d2 = dx * dx + dy * dy + dz * dz;
-                        if d2 <= r2 {
-                            f(i, j, d2);
-                        }
-                    }
+        self.for_each_candidate_range(c, half, |i, a, b, s| {
+            for j in a..b {
+                let d2 = self.d2_shifted(i, j, s);
+                if d2 <= r2 {
+                    f(i, j, d2);
                 }
             }
-        }
+        });
     }
 
     /// Visit every sorted point within periodic distance `r` of `q` (in
@@ -308,7 +421,7 @@ impl Columns {
         let (cx, cy) = self.column_of(q);
         for o in full {
             let c2 = ((cx + o.ox) % nc) * nc + (cy + o.oy) % nc;
-            for (a, b) in self.z_window(c2, q[2], o.h) {
+            for (a, b, _) in self.z_window(c2, q[2], o.h) {
                 for j in a..b {
                     let dx = min_image(self.x[j] - q[0], l);
                     let dy = min_image(self.y[j] - q[1], l);
