@@ -314,10 +314,12 @@ impl Columns {
                 // z_j >= z_i + L - h (image z_j - L). Both bounds only grow
                 // with z_i: two pointers.
                 let whole = 2.0 * o.h >= l;
+                // one column spans the box: x and y need the minimum image
+                let sxy = if nc >= 2 { 0.0 } else { f64::NAN };
                 let (mut hi1, mut lo2) = (own.start, own.start);
                 for i in own.clone() {
                     if whole {
-                        f(i, i + 1, own.end, [0.0, 0.0, f64::NAN]);
+                        f(i, i + 1, own.end, [sxy, sxy, f64::NAN]);
                         continue;
                     }
                     let zi = self.z[i];
@@ -329,10 +331,10 @@ impl Columns {
                     while lo2 < own.end && self.z[lo2] < t {
                         lo2 += 1;
                     }
-                    f(i, i + 1, hi1, [0.0, 0.0, 0.0]);
+                    f(i, i + 1, hi1, [sxy, sxy, 0.0]);
                     let lo = lo2.max(hi1);
                     if lo < own.end {
-                        f(i, lo, own.end, [0.0, 0.0, -l]);
+                        f(i, lo, own.end, [sxy, sxy, -l]);
                     }
                 }
                 continue;
