@@ -62,6 +62,8 @@ pub enum Stats {
     Pk(stats::PkSettings),
     /// k-nearest-neighbour CDFs from random query points (Banerjee & Abel 2021).
     Knn(stats::KnnArgs),
+    /// Halo mass function dn/dln M, with Tinker08 / Sheth-Tormen predictions (--omega-m).
+    Hmf(stats::HmfSettings),
 }
 
 #[derive(Subcommand, Debug)]
@@ -174,6 +176,7 @@ impl Command {
             Command::Stats(Stats::Xi(s)) => stats::xi(s).map(drop),
             Command::Stats(Stats::Pk(s)) => stats::pk(s).map(drop),
             Command::Stats(Stats::Knn(s)) => stats::knn(s).map(drop),
+            Command::Stats(Stats::Hmf(s)) => stats::hmf(s).map(drop),
         }
     }
 }

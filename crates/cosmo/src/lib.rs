@@ -26,6 +26,7 @@ pub mod background;
 pub mod cl;
 pub mod covariance;
 pub mod growth;
+pub mod halo_mass_function;
 pub mod numerics;
 pub mod nz;
 pub mod params;

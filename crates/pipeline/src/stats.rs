@@ -81,6 +81,31 @@ pub struct KnnArgs {
     pub out: PathBuf,
 }
 
+/// `cosmodiff stats hmf`.
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct HmfSettings {
+    /// Halo catalogue .npz (`mass` [n] Msun/h).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub catalog: PathBuf,
+    /// Box side [Mpc/h].
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub box_size: f64,
+    /// Bin edges in log10 M [Msun/h], comma-separated (default: 0.2 dex from the lightest halo).
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
+    pub log_mass_edges: Option<Vec<f64>>,
+    /// Omega_m of the simulation: adds the Tinker et al. (2008, 200m) and
+    /// Sheth & Tormen (1999) predictions at a = 1 (other parameters Planck 2015).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub omega_m: Option<f64>,
+    /// sigma8 of the simulation (with --omega-m; default Planck 2015).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub sigma8: Option<f64>,
+    /// Output .npz: log_mass, count, dn_dlnm, error [(Mpc/h)^-3], and tinker08, sheth_tormen with --omega-m; plus a .png of the same name.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub out: PathBuf,
+}
+
 fn prepare(catalog: &std::path::Path, out: &std::path::Path) -> Result<()> {
     crate::io::require_npz(out)?;
     crate::output::refuse_overwriting_inputs("--out", out, &[("--catalog", catalog)])
@@ -190,4 +215,109 @@ pub fn knn(s: &KnnArgs) -> Result<KnnCdf> {
         res.r.len()
     );
     Ok(res)
+}
+
+/// `cosmodiff stats hmf`: the measured halo mass function, with the
+/// Tinker et al. (2008) and Sheth & Tormen (1999) predictions of
+/// `cosmodiff_cosmo::halo_mass_function` when the cosmology is given.
+pub fn hmf(s: &HmfSettings) -> Result<cosmodiff_catalog::mass_function::MassFunction> {
+    use cosmodiff_cosmo::halo_mass_function::{dn_dlnm, MassFunctionModel};
+    prepare(&s.catalog, &s.out)?;
+    let c = read_catalogue(&s.catalog, s.box_size, "--catalog")?;
+    let Some(mass) = c.mass else {
+        return Err(anyhow!(
+            "--catalog {}: no 'mass' array (Msun/h)",
+            s.catalog.display()
+        ));
+    };
+    let edges = match &s.log_mass_edges {
+        Some(e) => e.clone(),
+        None => {
+            let lo = mass.iter().fold(f64::INFINITY, |a, b| a.min(*b)).log10();
+            let hi = mass.iter().fold(0.0f64, |a, b| a.max(*b)).log10();
+            let n = (((hi - lo) / 0.2).ceil() as usize).max(1);
+            (0..=n).map(|i| lo - 1e-9 + 0.2 * i as f64).collect()
+        }
+    };
+    let f = cosmodiff_catalog::mass_function::mass_function(&mass, s.box_size, &edges)
+        .map_err(|e| with_flag("--log-mass-edges", e))?;
+    let mut z = Npz::new();
+    z.add_1d("log_mass", &f.log_mass)?;
+    z.add_1d("log_mass_edges", &f.log_mass_edges)?;
+    z.add_i64(
+        "count",
+        &[f.count.len()],
+        f.count.iter().map(|&c| c as i64).collect(),
+    )?;
+    z.add_1d("dn_dlnm", &f.dn_dlnm)?;
+    z.add_1d("error", &f.error)?;
+    let mut theory = Vec::new();
+    if let Some(om) = s.omega_m {
+        let mut cosmo = cosmodiff_cosmo::Cosmology::planck15();
+        cosmo.omega_c = om - cosmo.omega_b;
+        if let Some(s8) = s.sigma8 {
+            cosmo.sigma8 = s8;
+        }
+        cosmo
+            .validate()
+            .map_err(|e| anyhow!("--omega-m/--sigma8: {e}"))?;
+        let p = cosmodiff_cosmo::PowerSpectrum::new(
+            &cosmo,
+            cosmodiff_cosmo::TransferFunction::EisensteinHu,
+            cosmodiff_cosmo::NonLinear::Linear,
+        )
+        .map_err(|e| anyhow!("power spectrum: {e}"))?;
+        for (key, model) in [
+            ("tinker08", MassFunctionModel::Tinker08),
+            ("sheth_tormen", MassFunctionModel::ShethTormen),
+        ] {
+            let v: Vec<f64> = f
+                .log_mass
+                .iter()
+                .map(|l| dn_dlnm(&cosmo, &p, model, 10f64.powf(*l), 1.0))
+                .collect();
+            z.add_1d(key, &v)?;
+            theory.push((key, v));
+        }
+    } else if s.sigma8.is_some() {
+        return Err(anyhow!("--sigma8 needs --omega-m"));
+    }
+    z.write(&s.out)?;
+    // plot: measured with Poisson errors, and the predictions
+    let keep: Vec<usize> = (0..f.count.len()).filter(|&i| f.count[i] > 0).collect();
+    let pick = |v: &[f64]| keep.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+    let m: Vec<f64> = pick(&f.log_mass).iter().map(|l| 10f64.powf(*l)).collect();
+    let mut plot = cosmodiff_plot::lines::LinePlot::new(
+        "halo mass function",
+        "M [Msun/h]",
+        "dn/dln M [(Mpc/h)^-3]",
+    )
+    .log_x(true)
+    .log_y(true)
+    .add(cosmodiff_plot::lines::Series::points(
+        "measured (Poisson errors)",
+        &m,
+        &pick(&f.dn_dlnm),
+        Some(&pick(&f.error)),
+    ));
+    for (k, v) in &theory {
+        plot = plot.add(cosmodiff_plot::lines::Series::line(k, &m, &pick(v)));
+    }
+    let png = s.out.with_extension("png");
+    if !m.is_empty() {
+        crate::output::write_via(&png, |t| Ok(plot.save(t)?))?;
+    }
+    say!(
+        "wrote {} and {}: dn/dln M of {} halos in {} bins{}",
+        s.out.display(),
+        png.display(),
+        mass.len(),
+        f.count.len(),
+        if theory.is_empty() {
+            ""
+        } else {
+            ", with Tinker08 and Sheth-Tormen"
+        }
+    );
+    Ok(f)
 }
