@@ -8,6 +8,8 @@
 //!    posterior samples and per-pixel standard deviation.
 //! 4. The measured C_ell of the noisy maps against theory.
 //! 5. A NUTS posterior on (Omega_c, sigma8) from the measured C_ell.
+//! 6. Halos and galaxies from a particle-mesh run: friends-of-friends, the
+//!    Zheng07 HOD, the mass function against Tinker08, xi(r) ([`crate::demo_halos`]).
 //!
 //! Everything lands in one folder with PNG figures, .npz arrays and report.md.
 
@@ -126,7 +128,7 @@ pub fn run(a: &Settings) -> Result<()> {
     let out = &a.out;
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create output folder {}", out.display()))?;
-    let pb = progress(6, "cosmology");
+    let pb = progress(7, "cosmology");
     let mut report = String::new();
     let mut npz = Npz::new();
     let fid = Cosmology::planck15();
@@ -342,6 +344,11 @@ pub fn run(a: &Settings) -> Result<()> {
     };
     let post = crate::sample::demo_posterior(&like, &s, a.seed, &out.join("corner.png"), &fid)?;
     pb.inc(1);
+
+    // 6. Halos and galaxies.
+    pb.set_message("PM halos and galaxies");
+    let halos = crate::demo_halos::run(out, a.seed, &mut npz)?;
+    pb.inc(1);
     pb.finish_and_clear();
 
     // Arrays.
@@ -399,7 +406,9 @@ pub fn run(a: &Settings) -> Result<()> {
         sig_fisher[0], sig_fisher[1]
     )?;
     report.push_str(&post.report);
-    writeln!(report, "\n## Files\n\n- `demo.npz`: {}\n- `maps.png`, `kappa_std.png`, `cl.png`, `corner.png`\n- `simulate.toml`", npz.names().join(", "))?;
+    report.push('\n');
+    report.push_str(&halos.report);
+    writeln!(report, "\n## Files\n\n- `demo.npz`: {}\n- `maps.png`, `kappa_std.png`, `cl.png`, `corner.png`, `hmf.png`, `xi.png`\n- `halos.npz`, `galaxies.npz`\n- `simulate.toml`, `pm.toml`", npz.names().join(", "))?;
     crate::output::write_bytes(&out.join("report.md"), report.as_bytes())?;
 
     say!(
@@ -411,8 +420,11 @@ pub fn run(a: &Settings) -> Result<()> {
     say!("  kappa_std.png  Wiener posterior standard deviation");
     say!("  cl.png         theory vs measured C_ell with error bars");
     say!("  corner.png     NUTS posterior of (Omega_c, sigma8)");
-    say!("  demo.npz       all arrays (numpy.load)");
+    say!("  hmf.png        halo mass function of a PM run vs Tinker et al. 2008");
+    say!("  xi.png         xi(r) of FoF halos and Zheng07 galaxies");
+    say!("  demo.npz       all arrays (numpy.load); halos.npz, galaxies.npz");
     say!("  RMSE: Kaiser-Squires {rmse_ks:.5}, Wiener {rmse_wf:.5}");
     say!("{}", post.summary_line);
+    say!("{}", halos.summary_line);
     Ok(())
 }

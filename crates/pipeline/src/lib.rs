@@ -31,6 +31,7 @@ pub mod output;
 
 pub mod cosmology;
 pub mod demo;
+pub mod demo_halos;
 pub mod halos;
 pub mod hod;
 pub mod massmap;
