@@ -162,7 +162,7 @@ impl Columns {
     pub fn full_stencil(&self, r: f64) -> Vec<Offset> {
         let nc = self.nc as i64;
         let reach = ((r / self.side).ceil() as i64).min(nc);
-        let unique = nc >= 2 * reach + 1;
+        let unique = nc > 2 * reach;
         let mut seen = vec![false; self.nc * self.nc];
         let mut out = Vec::new();
         for dx in -reach..=reach {

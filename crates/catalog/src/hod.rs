@@ -165,7 +165,7 @@ impl Zheng07 {
             ("log M_0", self.log_m0),
             ("log M_1", self.log_m1),
         ] {
-            if !(v >= 8.0 && v <= 17.0) {
+            if !(8.0..=17.0).contains(&v) {
                 return input(format!(
                     "HOD {name} = {v} is outside [8, 17] (log10 Msun/h)"
                 ));

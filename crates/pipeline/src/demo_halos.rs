@@ -4,7 +4,7 @@
 //! as `pm.toml`), friends-of-friends halos, Zheng07 galaxies, the halo mass
 //! function against Tinker et al. (2008), and xi(r) of halos and galaxies.
 
-use crate::halos::{halos_of_simulation, write_halos, HalosSection};
+use crate::halos::{halos_of_simulation, write_halos};
 use crate::hod::{populate_halos, write_galaxies};
 use anyhow::{anyhow, Result};
 use cosmodiff_catalog::mass_function::mass_function;
@@ -49,11 +49,7 @@ pub fn run(out: &Path, seed: u64, npz: &mut crate::io::Npz) -> Result<HaloStep> 
     let t: crate::pm::PmToml = crate::config::parse(&text, &cfg)?;
     let cosmo = t.cosmology.build()?;
     let sim = crate::pm::simulate(&t, &cosmo, &cfg, None)?;
-    let fof = t
-        .halos
-        .clone()
-        .unwrap_or(HalosSection::default())
-        .settings()?;
+    let fof = t.halos.clone().unwrap_or_default().settings()?;
     let h = halos_of_simulation(&sim, cosmo.omega_m(), &fof)?;
     write_halos(&out.join("halos.npz"), &h)?;
     let l = sim.box_size;

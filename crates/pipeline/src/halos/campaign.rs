@@ -24,7 +24,7 @@
 //! the same command skips the finished simulations. A rerun with a different
 //! config or design in the same folder is refused.
 
-use super::{halos_of_simulation, write_halos, HalosSection};
+use super::{halos_of_simulation, write_halos};
 use crate::config::load;
 use crate::pm::{simulate, PmToml};
 use anyhow::{anyhow, bail, Context, Result};
@@ -193,11 +193,7 @@ pub fn run(s: &CampaignSettings) -> Result<()> {
         )
     })?;
     let base = t.cosmology.build()?;
-    let fof = t
-        .halos
-        .clone()
-        .unwrap_or(HalosSection::default())
-        .settings()?;
+    let fof = t.halos.clone().unwrap_or_default().settings()?;
     let points = design_points(design, base.omega_b, t.ic.seed.unwrap_or(0))?;
     if s.workers == 0 {
         bail!("--workers must be at least 1");

@@ -423,7 +423,7 @@ pub fn run(settings: &RunSettings) -> Result<()> {
     };
 
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let rho = pm.density_counts(&st);
+    let rho = pm.density_counts(st);
     let arr = ndarray::Array3::from_shape_vec((nm, nm, nm), rho.clone())?;
     crate::output::write_npy(&out.join("density.npy"), &arr)?;
     let x = pm.integrator().positions(&st.disp);
