@@ -34,7 +34,7 @@ pub fn progress(len: u64, msg: &str) -> indicatif::ProgressBar {
     let pb = indicatif::ProgressBar::new(len);
     pb.set_style(
         indicatif::ProgressStyle::with_template(
-            "{spinner} {msg:<28} [{bar:30}] {pos}/{len} {elapsed_precise}",
+            "{spinner} {msg:<28} [{bar:30}] {pos}/{len} {elapsed_precise} (ETA {eta})",
         )
         .unwrap()
         .progress_chars("=> "),

@@ -239,6 +239,7 @@ pub fn run(s: &CampaignSettings) -> Result<()> {
     }
     let pb = crate::report::progress(points.len() as u64, "simulate halos");
     pb.set_position(done as u64);
+    pb.reset_eta(); // the ETA counts this run's simulations, not the resumed ones
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
