@@ -252,7 +252,7 @@ impl Columns {
 
     /// Periodic shift of the neighbour column at signed offset `s` from
     /// column index `c` along one axis: `-L`, 0 or `L`.
-    #[inline]
+    #[inline(always)]
     fn image_shift(&self, c: usize, s: i64) -> f64 {
         let u = c as i64 + s;
         let nc = self.nc as i64;
@@ -290,7 +290,7 @@ impl Columns {
     /// minimum image on that axis). Every unordered pair within `r` lies in
     /// exactly one range over all columns; candidates beyond `r` are the
     /// caller's to reject.
-    #[inline]
+    #[inline(always)]
     pub fn for_each_candidate_range<F: FnMut(usize, usize, usize, [f64; 3])>(
         &self,
         c: usize,
