@@ -36,7 +36,7 @@
 # pair counts identical integers to Corrfunc's / 2. Results: bench/halos/results.md.
 #
 # Knobs: BENCH_VENV (python with numpy, scipy, Corrfunc 2.5.3, pyfof 0.1.5, kdcount
-# 0.3.30; default /work/venv-halos), BENCH_CACHE (particles, outputs and logs; default
+# 0.3.30; default ~/.cache/halos-bench-venv, created with pip when it lacks them), BENCH_CACHE (particles, outputs and logs; default
 # ~/.cache/cosmodiff-halos-bench; PM particles are generated only if missing),
 # COSMODIFF_CLI (default $CARGO_TARGET_DIR/debug/cosmodiff; build it with
 # `cargo build -p cosmodiff-cli`), BENCH_THREADS (2), BENCH_OUTER (3), BENCH_REPEAT (3),
@@ -48,7 +48,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 HERE="$ROOT/bench/halos"
-VENV="${BENCH_VENV:-/work/venv-halos}"
+VENV="${BENCH_VENV:-$HOME/.cache/halos-bench-venv}"
 PY="$VENV/bin/python"
 CACHE="${BENCH_CACHE:-$HOME/.cache/cosmodiff-halos-bench}"
 THREADS="${BENCH_THREADS:-2}"
@@ -67,8 +67,17 @@ CLI="${COSMODIFF_CLI:-$CARGO_TARGET_DIR/debug/cosmodiff}"
 CPUS="0-$((THREADS - 1))"
 log() { echo "[halos $(date +%T) load $(cut -d' ' -f1 /proc/loadavg)] $*" >&2; }
 
-"$PY" -c 'import numpy, scipy, Corrfunc, pyfof, kdcount' \
-    || { echo "BENCH_VENV=$VENV lacks numpy/scipy/Corrfunc/pyfof/kdcount" >&2; exit 1; }
+# --- the peers, pip-installed into a throwaway venv (Corrfunc needs GSL, pyfof Boost)
+if ! "$PY" -c 'import numpy, scipy, Corrfunc, pyfof, kdcount' 2>/dev/null; then
+    log "creating the throwaway venv $VENV (numpy, scipy, Corrfunc 2.5.3, pyfof 0.1.5, kdcount 0.3.30)"
+    if command -v apt-get >/dev/null && ! { [ -f /usr/include/gsl/gsl_math.h ] && [ -d /usr/include/boost ]; }; then
+        apt-get install -y -q libgsl-dev libboost-dev >/dev/null
+    fi
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q numpy scipy cython
+    "$VENV/bin/pip" install -q Corrfunc==2.5.3 pyfof==0.1.5 kdcount==0.3.30
+    "$PY" -c 'import numpy, scipy, Corrfunc, pyfof, kdcount'
+fi
 mkdir -p "$CACHE/bin" "$CACHE/out" "$CACHE/logs"
 RUN="$CACHE/run"                      # this run's bookkeeping (reset each time)
 rm -rf "$RUN"; mkdir -p "$RUN"
@@ -177,3 +186,22 @@ cat /proc/loadavg > "$RUN/loadavg_end"
 log "comparing -> $RESULTS"
 "$PY" "$HERE/compare.py" --run "$RUN" --out-dir "$CACHE/out" --results "$RESULTS" \
     --threads "$THREADS" --outer "$OUTER" --repeat "$REPEAT" --big-repeat "$BIG_REPEAT"
+
+# the comparison also goes into docs/halos.md, between its bench-halos markers
+DOC="$ROOT/docs/halos.md"
+if [ -f "$DOC" ] && grep -q '<!-- bench-halos -->' "$DOC"; then
+    "$PY" - "$DOC" "$RESULTS" <<'PYEOF'
+import sys
+doc, res = sys.argv[1], sys.argv[2]
+text = open(doc).read()
+body = open(res).read().strip()
+# drop the results file's own title: the section lives under docs/halos.md's heading
+lines = body.splitlines()
+if lines and lines[0].startswith("# "):
+    lines = lines[1:]
+a, b = "<!-- bench-halos -->", "<!-- /bench-halos -->"
+i, j = text.index(a) + len(a), text.index(b)
+open(doc, "w").write(text[:i] + "\n" + "\n".join(lines).strip() + "\n" + text[j:])
+PYEOF
+    log "updated $DOC"
+fi
