@@ -199,6 +199,8 @@ body = open(res).read().strip()
 lines = body.splitlines()
 if lines and lines[0].startswith("# "):
     lines = lines[1:]
+# one heading level down: the section sits under a "##" heading of docs/halos.md
+lines = ["#" + l if l.startswith("## ") else l for l in lines]
 a, b = "<!-- bench-halos -->", "<!-- /bench-halos -->"
 i, j = text.index(a) + len(a), text.index(b)
 open(doc, "w").write(text[:i] + "\n" + "\n".join(lines).strip() + "\n" + text[j:])
