@@ -244,22 +244,33 @@ fn parse_hdus<'a>(bytes: &'a [u8], path: &str) -> Result<Vec<Hdu<'a>>> {
                 .checked_mul(d as usize)
                 .ok_or_else(|| bad(format!("HDU {hdu}: data too large")))?;
         }
-        let pcount = if hdu > 0 {
-            get("PCOUNT")
-                .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(0)
-        } else {
-            0
+        // optional counts of extensions: absent -> the standard default,
+        // present -> a non-negative integer
+        let count = |k: &str, default: usize| -> Result<usize> {
+            if hdu == 0 {
+                return Ok(default);
+            }
+            match get(k) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<usize>()
+                    .map_err(|_| bad(format!("HDU {hdu}: {k} = {v} is not an integer >= 0"))),
+            }
         };
-        let gcount = if hdu > 0 {
-            get("GCOUNT")
-                .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(1)
-        } else {
-            1
+        let (pcount, gcount) = (count("PCOUNT", 0)?, count("GCOUNT", 1)?);
+        // sizes come from the file: checked arithmetic, never a panic
+        let too_large = || {
+            bad(format!(
+                "HDU {hdu}: data size overflows (hostile or corrupt header)"
+            ))
         };
-        let nbytes = (bitpix.unsigned_abs() / 8) as usize * gcount * (pcount + nval);
-        if pos + nbytes > bytes.len() {
+        let nbytes = (bitpix.unsigned_abs() / 8) as usize;
+        let nbytes = pcount
+            .checked_add(nval)
+            .and_then(|v| v.checked_mul(gcount))
+            .and_then(|v| v.checked_mul(nbytes))
+            .ok_or_else(too_large)?;
+        if nbytes > bytes.len() - pos {
             return Err(bad(format!(
                 "HDU {hdu}: truncated data ({} of {nbytes} bytes)",
                 bytes.len() - pos
@@ -269,7 +280,10 @@ fn parse_hdus<'a>(bytes: &'a [u8], path: &str) -> Result<Vec<Hdu<'a>>> {
             kv,
             data: &bytes[pos..pos + nbytes],
         });
-        pos += nbytes.div_ceil(BLOCK) * BLOCK;
+        // the padding of the last HDU may be missing: stop at the end
+        pos = pos
+            .saturating_add(nbytes.div_ceil(BLOCK) * BLOCK)
+            .min(bytes.len());
         hdu += 1;
     }
     if out.is_empty() {
@@ -308,13 +322,21 @@ pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsImage>> {
                     .unwrap_or(0)
             })
             .collect();
-        let nval: usize = dims.iter().product();
         let bytes_per = (bitpix.unsigned_abs() / 8) as usize;
+        let values = dims
+            .iter()
+            .try_fold(1usize, |a, d| a.checked_mul(*d))
+            .and_then(|n| n.checked_mul(bytes_per))
+            .and_then(|n| h.data.get(..n))
+            .ok_or_else(|| FieldError::Fits {
+                path: path.into(),
+                msg: format!("HDU {i}: the image is larger than its data (GCOUNT = 0?)"),
+            })?;
         let (bscale, bzero) = (
             h.getf("BSCALE").unwrap_or(1.0),
             h.getf("BZERO").unwrap_or(0.0),
         );
-        let data: Vec<f64> = h.data[..nval * bytes_per]
+        let data: Vec<f64> = values
             .chunks(bytes_per)
             .map(|c| bzero + bscale * be_value(bitpix, c))
             .collect();
@@ -396,6 +418,15 @@ pub fn tables_from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsTable>> {
                 .ok_or_else(|| bad(format!("HDU {i}: missing or bad {k}")))
         };
         let (width, nrows, nf) = (geti("NAXIS1")?, geti("NAXIS2")?, geti("TFIELDS")?);
+        // the rows must be in the data (parse_hdus checked NAXIS1 x NAXIS2 fits)
+        if width == 0 && nrows > 0 && nf > 0 {
+            return Err(bad(format!(
+                "HDU {i}: NAXIS1 = 0 with {nrows} rows and {nf} columns"
+            )));
+        }
+        if nf > 999 {
+            return Err(bad(format!("HDU {i}: TFIELDS = {nf} (at most 999)")));
+        }
         let mut off = 0;
         let mut cols = vec![];
         for f in 1..=nf {
@@ -416,15 +447,26 @@ pub fn tables_from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsTable>> {
                 .chars()
                 .next()
                 .ok_or_else(|| bad(format!("HDU {i}: bad TFORM{f} '{form}'")))?;
-            let size = match t {
-                'L' | 'B' | 'A' => rep,
-                'X' => rep.div_ceil(8),
-                'I' => 2 * rep,
-                'J' | 'E' => 4 * rep,
-                'K' | 'D' | 'C' | 'P' => 8 * rep,
-                'M' | 'Q' => 16 * rep,
+            let bytes_each = match t {
+                'L' | 'B' | 'A' => 1,
+                'X' => 0,
+                'I' => 2,
+                'J' | 'E' => 4,
+                'K' | 'D' | 'C' | 'P' => 8,
+                'M' | 'Q' => 16,
                 _ => return Err(bad(format!("HDU {i}: unsupported TFORM{f} '{form}'"))),
             };
+            let size = if t == 'X' {
+                Some(rep.div_ceil(8))
+            } else {
+                rep.checked_mul(bytes_each)
+            }
+            .filter(|s| *s <= width)
+            .ok_or_else(|| {
+                bad(format!(
+                    "HDU {i}: TFORM{f} '{form}' is wider than a row (NAXIS1 = {width})"
+                ))
+            })?;
             let name = h.get(&format!("TTYPE{f}")).unwrap_or("").to_string();
             if rep == 1 && "LBIJKED".contains(t) {
                 let (sc, z) = (
@@ -439,12 +481,13 @@ pub fn tables_from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsTable>> {
                     'E' => -32,
                     _ => -64,
                 };
-                let mut v = Vec::with_capacity(nrows);
+                let mut v = Vec::new();
                 for r in 0..nrows {
-                    let a = r * width + off;
-                    let c = h
-                        .data
-                        .get(a..a + size)
+                    let c = r
+                        .checked_mul(width)
+                        .and_then(|a| a.checked_add(off))
+                        .and_then(|a| Some((a, a.checked_add(size)?)))
+                        .and_then(|(a, b)| h.data.get(a..b))
                         .ok_or_else(|| bad(format!("HDU {i}: row {r} is truncated")))?;
                     let x = if t == 'L' {
                         if c[0] == b'T' {
@@ -459,7 +502,9 @@ pub fn tables_from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsTable>> {
                 }
                 cols.push((name, v));
             }
-            off += size;
+            off = off
+                .checked_add(size)
+                .ok_or_else(|| bad(format!("HDU {i}: row size overflows")))?;
         }
         if off > width {
             return Err(bad(format!(
@@ -642,6 +687,128 @@ mod tests {
         nonascii[3] = 0xC3;
         assert!(from_bytes(&nonascii, "u.fits").is_err());
         assert!(to_bytes(&[FitsImage::new("A", vec![2, 2], vec![1.0; 3], None)]).is_err());
+    }
+
+    fn header(cards: &[(&str, &str)]) -> Vec<u8> {
+        let mut h: String = cards.iter().map(|(k, v)| card(k, v, "")).collect();
+        h.push_str(&format!("{:<80}", "END"));
+        let mut b = h.into_bytes();
+        b.resize(b.len().div_ceil(BLOCK) * BLOCK, b' ');
+        b
+    }
+
+    /// Headers whose sizes overflow or lie about the data: an error, never a
+    /// panic or a huge allocation (the reliability issue's PCOUNT = 2^61 - 255
+    /// among them).
+    #[test]
+    fn hostile_headers_are_errors_not_panics() {
+        let primary = header(&[("SIMPLE", "T"), ("BITPIX", "8"), ("NAXIS", "0")]);
+        let ext = |cards: &[(&str, &str)], data: usize| {
+            let mut b = primary.clone();
+            b.extend(header(cards));
+            b.extend(vec![0u8; data]);
+            b
+        };
+        let img = |n1: &str, n2: &str, p: &str, g: &str| {
+            ext(
+                &[
+                    ("XTENSION", "'IMAGE   '"),
+                    ("BITPIX", "-64"),
+                    ("NAXIS", "2"),
+                    ("NAXIS1", n1),
+                    ("NAXIS2", n2),
+                    ("PCOUNT", p),
+                    ("GCOUNT", g),
+                ],
+                2880,
+            )
+        };
+        let table = |n1: &str, n2: &str, tform: &str| {
+            ext(
+                &[
+                    ("XTENSION", "'BINTABLE'"),
+                    ("BITPIX", "8"),
+                    ("NAXIS", "2"),
+                    ("NAXIS1", n1),
+                    ("NAXIS2", n2),
+                    ("PCOUNT", "0"),
+                    ("GCOUNT", "1"),
+                    ("TFIELDS", "1"),
+                    ("TFORM1", tform),
+                    ("TTYPE1", "'X'"),
+                ],
+                2880,
+            )
+        };
+        let cases = [
+            (
+                "PCOUNT = 2^61 - 255",
+                img("2", "2", "2305843009213693697", "1"),
+            ),
+            ("GCOUNT huge", img("2", "2", "0", "4611686018427387904")),
+            ("GCOUNT = 0", img("2", "2", "0", "0")),
+            ("PCOUNT negative", img("2", "2", "-5", "1")),
+            (
+                "NAXIS1 x NAXIS2 overflow",
+                img("4294967296", "4294967296", "0", "1"),
+            ),
+            ("table NAXIS1 = 0", table("0", "1000000000000", "'D'")),
+            ("table rows beyond data", table("8", "1000000000", "'D'")),
+            (
+                "TFORM repeat overflow",
+                table("8", "1", "'9223372036854775807D'"),
+            ),
+        ];
+        for (what, b) in &cases {
+            let r1 = std::panic::catch_unwind(|| from_bytes(b, "h.fits"));
+            let r2 = std::panic::catch_unwind(|| tables_from_bytes(b, "h.fits"));
+            let (r1, r2) = (
+                r1.unwrap_or_else(|_| panic!("{what}: image reader panicked")),
+                r2.unwrap_or_else(|_| panic!("{what}: table reader panicked")),
+            );
+            assert!(r1.is_err() || r2.is_err(), "{what}: accepted");
+            let e = r1.err().or(r2.err()).unwrap().to_string();
+            assert!(e.contains("h.fits") && !e.contains('\n'), "{what}: {e}");
+        }
+    }
+
+    /// A fixed budget of random corruptions of valid image and table files:
+    /// every one is read or refused, none panics.
+    #[test]
+    fn corrupted_files_never_panic() {
+        use rand::{RngExt, SeedableRng};
+        let img = to_bytes(&[FitsImage::new(
+            "K",
+            vec![3, 4],
+            (0..12).map(|v| v as f64).collect(),
+            Some(2.0),
+        )])
+        .unwrap();
+        let tab = table_to_bytes("T", &[("ra", &[1.0, 2.0]), ("dec", &[3.0, 4.0])]).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let digits = b"0123456789-+ .'E";
+        for base in [&img, &tab] {
+            for _ in 0..3000 {
+                let mut b = base.to_vec();
+                for _ in 0..rng.random_range(1..6usize) {
+                    let i = rng.random_range(0..b.len());
+                    // mostly inside header values (digits and quotes), sometimes anywhere
+                    b[i] = if rng.random_range(0..3u8) > 0 {
+                        digits[rng.random_range(0..digits.len())]
+                    } else {
+                        rng.random()
+                    };
+                }
+                if rng.random_range(0..8u8) == 0 {
+                    b.truncate(rng.random_range(0..b.len()));
+                }
+                let ok = std::panic::catch_unwind(|| {
+                    let _ = from_bytes(&b, "f.fits");
+                    let _ = tables_from_bytes(&b, "f.fits");
+                });
+                assert!(ok.is_ok(), "panic on a corrupted file");
+            }
+        }
     }
 
     /// Multi-extension layout: the scale sits in a data-less primary header
