@@ -141,6 +141,46 @@ fn hod_populate<'py>(
     Ok(d)
 }
 
+/// `cosmodiff.hod_relaxed_vjp`.
+#[pyfunction]
+#[pyo3(signature = (halo_position, halo_mass, box_size, cotangent, log_mmin=13.0, sigma_logm=0.5, log_m0=13.0, log_m1=14.0, alpha=1.0, relaxed_temperature=0.1, seed=0, modulate_with_cenocc=false))]
+#[allow(clippy::too_many_arguments)]
+fn hod_relaxed_vjp<'py>(
+    py: Python<'py>,
+    halo_position: PyReadonlyArrayDyn<'py, f64>,
+    halo_mass: PyReadonlyArrayDyn<'py, f64>,
+    box_size: f64,
+    cotangent: PyReadonlyArrayDyn<'py, f64>,
+    log_mmin: f64,
+    sigma_logm: f64,
+    log_m0: f64,
+    log_m1: f64,
+    alpha: f64,
+    relaxed_temperature: f64,
+    seed: u64,
+    modulate_with_cenocc: bool,
+) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
+    let pos = points(&halo_position, "halo_position")?;
+    let mass = vector(&halo_mass, pos.len(), "halo_mass")?;
+    let wbar = slice(&cotangent, "cotangent")?.to_vec();
+    let model = Zheng07 {
+        log_mmin,
+        sigma_logm,
+        log_m0,
+        log_m1,
+        alpha,
+        modulate_with_cenocc,
+    };
+    let g = py
+        .detach(|| -> Result<[f64; 5], cosmodiff_catalog::CatalogError> {
+            // the same candidates as hod_populate(..., relaxed_temperature, seed)
+            let cand = model.relaxed_candidates(&pos, &mass, box_size, seed)?;
+            model.relaxed_weights_vjp(&cand, relaxed_temperature, &wbar)
+        })
+        .map_err(err)?;
+    Ok(Array1::from(g.to_vec()).into_pyarray(py))
+}
+
 /// `cosmodiff.xi`.
 #[pyfunction]
 #[pyo3(signature = (positions, box_size, r_edges, weights=None))]
@@ -287,6 +327,7 @@ fn knn_cdf<'py>(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fof, m)?)?;
     m.add_function(wrap_pyfunction!(hod_populate, m)?)?;
+    m.add_function(wrap_pyfunction!(hod_relaxed_vjp, m)?)?;
     m.add_function(wrap_pyfunction!(xi, m)?)?;
     m.add_function(wrap_pyfunction!(xi_vjp, m)?)?;
     m.add_function(wrap_pyfunction!(pk_points, m)?)?;

@@ -35,7 +35,7 @@ Simulation-based inference (normalizing flows)
     ``save``), :func:`sbi_load`.
 Halo and galaxy catalogues (periodic boxes, Mpc/h)
     :func:`fof` (friends-of-friends), :func:`hod_populate` (Zheng07, exact
-    or relaxed), :func:`xi` and :func:`xi_vjp`, :func:`pk_points` and
+    or relaxed) and :func:`hod_relaxed_vjp`, :func:`xi` and :func:`xi_vjp`, :func:`pk_points` and
     :func:`pk_points_vjp`, :func:`knn_cdf`.
 
 Units and conventions
@@ -122,6 +122,7 @@ __all__ = [
     "c2st",
     "fof",
     "hod_populate",
+    "hod_relaxed_vjp",
     "xi",
     "xi_vjp",
     "pk_points",
@@ -957,6 +958,43 @@ def hod_populate(
         float(log_m1),
         float(alpha),
         None if relaxed_temperature is None else float(relaxed_temperature),
+        _n(seed, "seed"),
+        bool(modulate_with_cenocc),
+    )
+
+
+def hod_relaxed_vjp(
+    halo_position: ArrayLike,
+    halo_mass: ArrayLike,
+    box_size: float,
+    cotangent: ArrayLike,
+    log_mmin: float = 13.0,
+    sigma_logm: float = 0.5,
+    log_m0: float = 13.0,
+    log_m1: float = 14.0,
+    alpha: float = 1.0,
+    relaxed_temperature: float = 0.1,
+    seed: int = 0,
+    modulate_with_cenocc: bool = False,
+) -> np.ndarray:
+    """Vector-Jacobian product of the relaxed galaxy weights of
+    :func:`hod_populate` (same halos, parameters, ``relaxed_temperature``
+    and ``seed``, hence the same candidates) in the five HOD parameters:
+    ``sum_i cotangent_i dw_i/dtheta`` for ``theta = (log_mmin, sigma_logm,
+    log_m0, log_m1, alpha)``. Chained with :func:`xi_vjp` or
+    :func:`pk_points_vjp` (as ``cotangent``) it gives d statistic / d theta.
+    """
+    return _core.hod_relaxed_vjp(
+        _points(halo_position, "halo_position"),
+        _f64(halo_mass, "halo_mass"),
+        float(box_size),
+        _f64(cotangent, "cotangent"),
+        float(log_mmin),
+        float(sigma_logm),
+        float(log_m0),
+        float(log_m1),
+        float(alpha),
+        float(relaxed_temperature),
         _n(seed, "seed"),
         bool(modulate_with_cenocc),
     )
