@@ -122,6 +122,12 @@ fn bad_inputs_give_one_line_errors() {
     expect_error("[cosmology]\nsigma9 = 0.8\n", "sigma9");
     expect_error("[cosmology]\nh = 3.0\n", "h = 3");
     expect_error("[power]\nk = [0.1]\nz = [-1.0]\n", "[power] z");
+    // valid-looking parameters whose spectra are not representable: an
+    // error naming the parameters, no all-NaN file (the reliability issue)
+    expect_error(
+        "[cosmology]\nsigma8 = 1e-200\n[power]\nk = [0.1, 1.0]\nz = [0.0]\n",
+        "is not finite",
+    );
     expect_error("[[tracer]]\nkind = \"weak_lensing\"\nnz = { kind = \"histogram\", file = \"missing.txt\" }\n[cl]\nell = [10.0]\n", "missing.txt");
     expect_error("[fisher]\nparams = [\"Omega_x\"]\n[cl]\nell=[10.0]\nf_sky=0.1\n[[tracer]]\nkind=\"weak_lensing\"\nnz={kind=\"delta\", z0=1.0}\n", "Omega_x");
     expect_error("[fisher]\nparams = [\"sigma8\", \"sigma8\"]\n[cl]\nell=[10.0]\nf_sky=0.1\n[[tracer]]\nkind=\"weak_lensing\"\nnz={kind=\"delta\", z0=1.0}\n", "listed twice");

@@ -82,10 +82,30 @@ pub fn run(args: &Settings) -> Result<()> {
             args.config.display()
         );
     }
+    // no silent garbage: a NaN from valid-looking parameters is an error
+    if let Some((name, i)) = npz.first_non_finite() {
+        let c = &cfg.cosmology;
+        bail!(
+            "{}: '{name}' is not finite (entry {i}): the cosmology is outside the range the models represent \
+             (check [cosmology]: sigma8 {}, Omega_c {}, Omega_b {}, h {}, n_s {}, w0 {}, wa {}; missing = Planck 2015)",
+            args.config.display(),
+            opt(c.sigma8),
+            opt(c.Omega_c),
+            opt(c.Omega_b),
+            opt(c.h),
+            opt(c.n_s),
+            opt(c.w0),
+            opt(c.wa)
+        );
+    }
     npz.write(&args.out)?;
     log::info!("wrote {} ({})", args.out.display(), npz.names().join(", "));
     say!("wrote {}: {}", args.out.display(), npz.names().join(", "));
     Ok(())
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or("-".into(), |x| format!("{x:.4e}"))
 }
 
 /// Evaluate a parsed config.

@@ -94,6 +94,18 @@ impl Npz {
         self.add(name, &[rows.len(), ncol], rows.concat())
     }
 
+    /// The first float64 array holding a NaN or an infinity, with the flat
+    /// index of the first such value.
+    pub fn first_non_finite(&self) -> Option<(&str, usize)> {
+        self.arrays.iter().find_map(|(n, a)| match a {
+            Array::F64(a) => a
+                .iter()
+                .position(|v| !v.is_finite())
+                .map(|i| (n.as_str(), i)),
+            _ => None,
+        })
+    }
+
     pub fn names(&self) -> Vec<&str> {
         self.arrays.iter().map(|(n, _)| n.as_str()).collect()
     }
