@@ -308,6 +308,14 @@ fn power<'py>(
             })
             .collect())
     })?;
+    // no silent garbage: NaN from valid-looking parameters is an error
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        let (iz, ik) = (i / kv.len(), i % kv.len());
+        return Err(bad(format!(
+            "P(k) is not finite at k = {} h/Mpc, z = {}: the cosmology is outside the range the models represent (sigma8 = {:.4e}, Omega_c = {:.4e}, Omega_b = {:.4e}, h = {:.4e}, n_s = {:.4e})",
+            kv[ik], zv[iz], c.sigma8, c.omega_c, c.omega_b, c.h, c.n_s
+        )));
+    }
     flat2(py, v, (zv.len(), kv.len()))
 }
 

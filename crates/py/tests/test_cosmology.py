@@ -41,6 +41,9 @@ def test_invalid_parameters_raise_valueerror():
         cd.comoving_distance(cd.Cosmology(), [0.5, 1.5])
     with pytest.raises(ValueError, match="transfer"):
         cd.pk_linear(cd.Cosmology(), [0.1], [0.0], transfer="camb")
+    # valid-looking but not representable: an error, not an all-NaN array
+    with pytest.raises(cd.CosmodiffError, match="not finite"):
+        cd.pk_nonlinear(cd.Cosmology(sigma8=1e-200), [0.1, 1.0], [0.0])
     with pytest.raises(ValueError, match="smail"):
         cd.smail_nz(1.0, -2.0, 1.0)
     with pytest.raises(ValueError, match="sigma_e"):
