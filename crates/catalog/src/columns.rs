@@ -452,8 +452,6 @@ fn signed(o: usize, n: usize) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
-    use rand_distr::{Distribution, StandardUniform};
 
     fn brute(pos: &[[f64; 3]], l: f64, r: f64) -> Vec<(u32, u32)> {
         let mut out = Vec::new();
@@ -474,18 +472,8 @@ mod tests {
     /// one column to many and radii up to L/2 (aliasing stencils).
     #[test]
     fn half_stencil_visits_each_pair_once() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let l = 10.0;
-        let pos: Vec<[f64; 3]> = (0..400)
-            .map(|_| {
-                let u: [f64; 3] = [
-                    StandardUniform.sample(&mut rng),
-                    StandardUniform.sample(&mut rng),
-                    StandardUniform.sample(&mut rng),
-                ];
-                [u[0] * l, u[1] * l, u[2] * l]
-            })
-            .collect();
+        let pos = crate::uniform_points(400, l, 1);
         for (r, side) in [
             (0.7, 0.7),
             (1.3, 0.4),
@@ -512,18 +500,8 @@ mod tests {
 
     #[test]
     fn within_finds_all_neighbours() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
         let l = 5.0;
-        let pos: Vec<[f64; 3]> = (0..300)
-            .map(|_| {
-                let u: [f64; 3] = [
-                    StandardUniform.sample(&mut rng),
-                    StandardUniform.sample(&mut rng),
-                    StandardUniform.sample(&mut rng),
-                ];
-                [u[0] * l, u[1] * l, u[2] * l]
-            })
-            .collect();
+        let pos = crate::uniform_points(300, l, 2);
         let cols = Columns::new(&pos, l, 0.5);
         for r in [0.3, 1.0, 2.5] {
             let full = cols.full_stencil(r);

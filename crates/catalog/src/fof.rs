@@ -275,7 +275,7 @@ pub fn friends_of_friends(
 mod tests {
     use super::*;
     use rand::SeedableRng;
-    use rand_distr::{Distribution, Normal, StandardUniform};
+    use rand_distr::{Distribution, Normal};
 
     /// O(N^2) union-find over all pairs: the definition.
     fn brute_labels(pos: &[[f64; 3]], l: f64, link: f64) -> Vec<u32> {
@@ -294,17 +294,7 @@ mod tests {
     }
 
     fn uniform(n: usize, l: f64, seed: u64) -> Vec<[f64; 3]> {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        (0..n)
-            .map(|_| {
-                let u: [f64; 3] = [
-                    StandardUniform.sample(&mut rng),
-                    StandardUniform.sample(&mut rng),
-                    StandardUniform.sample(&mut rng),
-                ];
-                [u[0] * l, u[1] * l, u[2] * l]
-            })
-            .collect()
+        crate::uniform_points(n, l, seed)
     }
 
     /// Gaussian blobs, some centred on the box faces and corners so that

@@ -14,9 +14,6 @@
 
 use crate::columns::Columns;
 use crate::{check_positions, input, Result};
-use rand::rngs::StdRng;
-use rand::SeedableRng;
-use rand_distr::{Distribution, StandardUniform};
 use rayon::prelude::*;
 
 /// kNN-CDF settings.
@@ -118,17 +115,7 @@ pub fn knn_cdf(data: &[[f64; 3]], box_size: f64, s: &KnnSettings) -> Result<KnnC
             return input("r: radii must be strictly increasing");
         }
     }
-    let mut rng = StdRng::seed_from_u64(s.seed);
-    let queries: Vec<[f64; 3]> = (0..s.n_query)
-        .map(|_| {
-            let u: [f64; 3] = [
-                StandardUniform.sample(&mut rng),
-                StandardUniform.sample(&mut rng),
-                StandardUniform.sample(&mut rng),
-            ];
-            [u[0] * box_size, u[1] * box_size, u[2] * box_size]
-        })
-        .collect();
+    let queries = crate::uniform_points(s.n_query, box_size, s.seed);
     let d = neighbour_distances(data, &queries, box_size, k_max);
     // sorted distances per order
     let per_k: Vec<Vec<f64>> =
@@ -177,17 +164,7 @@ mod tests {
     #[test]
     fn distances_match_brute_force_and_poisson_cdf() {
         let l = 100.0;
-        let mut rng = StdRng::seed_from_u64(4);
-        let data: Vec<[f64; 3]> = (0..4000)
-            .map(|_| {
-                let u: [f64; 3] = [
-                    StandardUniform.sample(&mut rng),
-                    StandardUniform.sample(&mut rng),
-                    StandardUniform.sample(&mut rng),
-                ];
-                [u[0] * l, u[1] * l, u[2] * l]
-            })
-            .collect();
+        let data: Vec<[f64; 3]> = crate::uniform_points(4000, l, 4);
         let queries = [[0.1, 99.9, 50.0], [50.0, 50.0, 50.0], [99.99, 0.0, 0.5]];
         let got = neighbour_distances(&data, &queries, l, 9);
         for (q, row) in queries.iter().zip(&got) {

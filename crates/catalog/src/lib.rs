@@ -79,6 +79,25 @@ pub fn check_positions(pos: &[[f64; 3]], box_size: f64) -> Result<()> {
     Ok(())
 }
 
+/// `n` points uniform in the box `[0, L)^3` from a seeded generator (three
+/// uniform draws per point, x then y then z): kNN query points, random
+/// catalogues.
+pub fn uniform_points(n: usize, box_size: f64, seed: u64) -> Vec<[f64; 3]> {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardUniform};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let u: [f64; 3] = [
+                StandardUniform.sample(&mut rng),
+                StandardUniform.sample(&mut rng),
+                StandardUniform.sample(&mut rng),
+            ];
+            [u[0] * box_size, u[1] * box_size, u[2] * box_size]
+        })
+        .collect()
+}
+
 /// Wrap a coordinate into `[0, L)` (a value that rounds to `L` becomes 0).
 #[inline]
 pub fn wrap(x: f64, box_size: f64) -> f64 {

@@ -450,21 +450,9 @@ pub fn xi_vjp(
 mod tests {
     use super::*;
     use crate::min_image;
-    use rand::SeedableRng;
-    use rand_distr::{Distribution, StandardUniform};
 
     fn uniform(n: usize, l: f64, seed: u64) -> Vec<[f64; 3]> {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        (0..n)
-            .map(|_| {
-                let u: [f64; 3] = [
-                    StandardUniform.sample(&mut rng),
-                    StandardUniform.sample(&mut rng),
-                    StandardUniform.sample(&mut rng),
-                ];
-                [u[0] * l, u[1] * l, u[2] * l]
-            })
-            .collect()
+        crate::uniform_points(n, l, seed)
     }
 
     fn brute(pos: &[[f64; 3]], w: Option<&[f64]>, l: f64, edges: &[f64]) -> Vec<f64> {

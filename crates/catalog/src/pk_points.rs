@@ -422,17 +422,7 @@ mod tests {
     #[test]
     fn shot_noise_of_uniform_points() {
         let l = 100.0;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let pos: Vec<[f64; 3]> = (0..50_000)
-            .map(|_| {
-                let u: [f64; 3] = [
-                    StandardUniform.sample(&mut rng),
-                    StandardUniform.sample(&mut rng),
-                    StandardUniform.sample(&mut rng),
-                ];
-                [u[0] * l, u[1] * l, u[2] * l]
-            })
-            .collect();
+        let pos: Vec<[f64; 3]> = crate::uniform_points(50_000, l, 1);
         let p = pk_points(
             &pos,
             None,
@@ -457,17 +447,7 @@ mod tests {
     #[test]
     fn vjp_matches_finite_differences() {
         let l = 50.0;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
-        let pos: Vec<[f64; 3]> = (0..400)
-            .map(|_| {
-                let u: [f64; 3] = [
-                    StandardUniform.sample(&mut rng),
-                    StandardUniform.sample(&mut rng),
-                    StandardUniform.sample(&mut rng),
-                ];
-                [u[0] * l, u[1] * l, u[2] * l]
-            })
-            .collect();
+        let pos: Vec<[f64; 3]> = crate::uniform_points(400, l, 2);
         let w: Vec<f64> = (0..pos.len()).map(|i| 0.5 + (i % 3) as f64 * 0.4).collect();
         for interlacing in [false, true] {
             let s = PkPointsSettings {

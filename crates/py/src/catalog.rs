@@ -40,6 +40,11 @@ fn vector(a: &PyReadonlyArrayDyn<'_, f64>, n: usize, what: &str) -> PyResult<Vec
     Ok(slice(a, what)?.to_vec())
 }
 
+/// The optional per-point `weights` `[n]`.
+fn weights_of(w: &Option<PyReadonlyArrayDyn<'_, f64>>, n: usize) -> PyResult<Option<Vec<f64>>> {
+    w.as_ref().map(|w| vector(w, n, "weights")).transpose()
+}
+
 fn rows(v: &[[f64; 3]]) -> Array2<f64> {
     Array2::from_shape_vec((v.len(), 3), v.iter().flatten().copied().collect()).expect("n x 3")
 }
@@ -192,10 +197,7 @@ fn xi<'py>(
     weights: Option<PyReadonlyArrayDyn<'py, f64>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let pos = points(&positions, "positions")?;
-    let w = match &weights {
-        Some(w) => Some(vector(w, pos.len(), "weights")?),
-        None => None,
-    };
+    let w = weights_of(&weights, pos.len())?;
     let x = py
         .detach(|| cosmodiff_catalog::xi(&pos, w.as_deref(), box_size, &r_edges))
         .map_err(err)?;
@@ -220,10 +222,7 @@ fn xi_vjp<'py>(
     weights: Option<PyReadonlyArrayDyn<'py, f64>>,
 ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
     let pos = points(&positions, "positions")?;
-    let w = match &weights {
-        Some(w) => Some(vector(w, pos.len(), "weights")?),
-        None => None,
-    };
+    let w = weights_of(&weights, pos.len())?;
     let g = py
         .detach(|| {
             cosmodiff_catalog::pairs::xi_vjp(&pos, w.as_deref(), box_size, &r_edges, &cotangent)
@@ -244,10 +243,7 @@ fn pk_points<'py>(
     interlacing: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let pos = points(&positions, "positions")?;
-    let w = match &weights {
-        Some(w) => Some(vector(w, pos.len(), "weights")?),
-        None => None,
-    };
+    let w = weights_of(&weights, pos.len())?;
     let s = PkPointsSettings {
         n_mesh,
         interlacing,
@@ -277,10 +273,7 @@ fn pk_points_vjp<'py>(
     interlacing: bool,
 ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
     let pos = points(&positions, "positions")?;
-    let w = match &weights {
-        Some(w) => Some(vector(w, pos.len(), "weights")?),
-        None => None,
-    };
+    let w = weights_of(&weights, pos.len())?;
     let s = PkPointsSettings {
         n_mesh,
         interlacing,

@@ -32,7 +32,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -303,18 +303,6 @@ pub fn run(s: &CampaignSettings) -> Result<()> {
         todo.len()
     );
     Ok(())
-}
-
-/// Whether the campaign in `dir` is complete (every catalogue of params.csv exists).
-pub fn is_complete(dir: &Path) -> Result<bool> {
-    let csv = std::fs::read_to_string(dir.join("params.csv"))
-        .with_context(|| format!("{}: no params.csv", dir.display()))?;
-    Ok(csv.lines().skip(1).filter(|l| !l.is_empty()).all(|l| {
-        l.split(',')
-            .next()
-            .and_then(|i| i.parse::<usize>().ok())
-            .is_some_and(|i| dir.join(catalogue_name(i)).exists())
-    }))
 }
 
 #[cfg(test)]
