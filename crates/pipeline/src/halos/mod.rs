@@ -212,25 +212,9 @@ pub fn read_catalogue(path: &Path, box_size: f64, flag: &str) -> Result<Catalogu
     if position.is_empty() {
         bail!("{flag} {}: the catalogue is empty", path.display());
     }
-    if let Some(i) = position
-        .iter()
-        .position(|q| q.iter().any(|c| !c.is_finite()))
-    {
-        bail!("{flag} {}: position {i} is not finite", path.display());
-    }
-    if let Some(i) = position
-        .iter()
-        .position(|q| q.iter().any(|c| !(*c >= 0.0 && *c < box_size)))
-    {
-        let q = position[i];
-        bail!(
-            "{flag} {}: position {i} = [{}, {}, {}] is outside the box [0, {box_size}) Mpc/h (--box-size)",
-            path.display(),
-            q[0],
-            q[1],
-            q[2]
-        );
-    }
+    // the library's check (finite, inside [0, L)), named by flag and file
+    cosmodiff_catalog::check_positions(&position, box_size)
+        .map_err(|e| anyhow!("{flag} {}: {e} (--box-size)", path.display()))?;
     let mut vec1 = |k: &str| -> Result<Option<Vec<f64>>> {
         if !has(k) {
             return Ok(None);
