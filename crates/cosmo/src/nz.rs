@@ -17,6 +17,17 @@ pub enum RedshiftDistribution {
     Tabulated { z: Vec<f64>, nz: Vec<f64> },
     /// Histogram: counts in bins `[edges[i], edges[i+1])`, piecewise constant.
     Histogram { edges: Vec<f64>, counts: Vec<f64> },
+    /// The galaxies of `parent` whose photometric redshift falls in
+    /// `[zlo, zhi)`, with a Gaussian photo-z error of width
+    /// `sigma (1 + z)` (Ma, Hu & Huterer 2006; the LSST DESC SRD bins):
+    /// `n(z) ~ parent(z) [erf((zhi - z) x) - erf((zlo - z) x)] / 2`,
+    /// `x = 1 / (sqrt(2) sigma (1 + z))`. `sigma = 0` gives a sharp cut.
+    PhotoZBin {
+        parent: Box<RedshiftDistribution>,
+        zlo: f64,
+        zhi: f64,
+        sigma: f64,
+    },
 }
 
 /// A normalised n(z) with an optional photometric-redshift shift:
@@ -61,6 +72,81 @@ impl RedshiftDistribution {
                 let i = edges.partition_point(|&x| x <= z) - 1;
                 counts[i] / (edges[i + 1] - edges[i])
             }
+            Self::PhotoZBin {
+                parent,
+                zlo,
+                zhi,
+                sigma,
+            } => {
+                let p = parent.raw(z);
+                if p == 0.0 {
+                    return 0.0;
+                }
+                if *sigma == 0.0 {
+                    return if z >= *zlo && z < *zhi { p } else { 0.0 };
+                }
+                let x = 1.0 / (std::f64::consts::SQRT_2 * sigma * (1.0 + z));
+                0.5 * p * (libm::erf((zhi - z) * x) - libm::erf((zlo - z) * x))
+            }
+        }
+    }
+
+    /// Split `parent` into `n` bins of equal galaxy number in true
+    /// redshift (edges where the cumulative n(z) reaches `i / n`, found by
+    /// bisection to 1e-12), each seen through a Gaussian photo-z error
+    /// `sigma (1 + z)`: the tomographic set-up of the LSST DESC SRD and of
+    /// sbi_lens. Returns the bins and their edges (`n + 1`, from 0 to zmax).
+    pub fn equal_number_bins(
+        parent: &RedshiftDistribution,
+        n: usize,
+        sigma: f64,
+    ) -> Result<(Vec<RedshiftDistribution>, Vec<f64>)> {
+        parent.validate()?;
+        if n == 0 || !(sigma >= 0.0 && sigma.is_finite()) {
+            return Err(CosmoError::Input(format!(
+                "equal-number bins: need n >= 1 and a finite photo-z sigma >= 0 (got n = {n}, sigma = {sigma})"
+            )));
+        }
+        if let Self::Delta { .. } | Self::PhotoZBin { .. } = parent {
+            return Err(CosmoError::Input(
+                "equal-number bins: the parent must be a continuous, unbinned n(z)".into(),
+            ));
+        }
+        let zmax = parent.zmax();
+        let total = parent.raw_integral(0.0, zmax);
+        let mut edges = vec![0.0];
+        for i in 1..n {
+            let target = total * i as f64 / n as f64;
+            let (mut a, mut b) = (*edges.last().unwrap(), zmax);
+            while b - a > 1e-12 {
+                let m = 0.5 * (a + b);
+                if parent.raw_integral(0.0, m) < target {
+                    a = m;
+                } else {
+                    b = m;
+                }
+            }
+            edges.push(0.5 * (a + b));
+        }
+        edges.push(zmax);
+        let bins = edges
+            .windows(2)
+            .map(|w| Self::PhotoZBin {
+                parent: Box::new(parent.clone()),
+                zlo: w[0],
+                zhi: w[1],
+                sigma,
+            })
+            .collect();
+        Ok((bins, edges))
+    }
+
+    /// The `z0` of a Smail n(z), also through a photo-z bin.
+    fn smail_z0(&self) -> Option<f64> {
+        match self {
+            Self::Smail { z0, .. } => Some(*z0),
+            Self::PhotoZBin { parent, .. } => parent.smail_z0(),
+            _ => None,
         }
     }
 
@@ -71,6 +157,7 @@ impl RedshiftDistribution {
             Self::Delta { z0 } => *z0,
             Self::Tabulated { z, .. } => *z.last().unwrap(),
             Self::Histogram { edges, .. } => *edges.last().unwrap(),
+            Self::PhotoZBin { parent, .. } => parent.zmax(),
         }
     }
 
@@ -83,7 +170,7 @@ impl RedshiftDistribution {
     fn raw_integral(&self, lo: f64, hi: f64) -> f64 {
         let mut edges = vec![lo];
         edges.extend(self.breakpoints().into_iter().filter(|&z| z > lo && z < hi));
-        if let Self::Smail { z0, .. } = self {
+        if let Some(z0) = self.smail_z0() {
             edges.extend(
                 (-10..54)
                     .map(|k| z0 * 2f64.powi(k))
@@ -111,6 +198,25 @@ impl RedshiftDistribution {
             Self::Tabulated { z, .. } => z.clone(),
             Self::Histogram { edges, .. } => edges.clone(),
             Self::Delta { z0 } => vec![*z0],
+            // The window's edges and a few photo-z widths around them.
+            Self::PhotoZBin {
+                parent,
+                zlo,
+                zhi,
+                sigma,
+            } => {
+                let zmax = parent.zmax();
+                let mut b = parent.breakpoints();
+                for e in [zlo, zhi] {
+                    for k in [-3.0, -1.0, 0.0, 1.0, 3.0] {
+                        b.push(e + k * sigma * (1.0 + e));
+                    }
+                }
+                b.retain(|z| *z > 0.0 && *z < zmax);
+                b.sort_by(|a, c| a.total_cmp(c));
+                b.dedup();
+                b
+            }
             // Resolve the core of (possibly narrow) Gaussians with panel edges.
             Self::Gaussian { z0, sigma, zmax } => [-8.0, -4.0, -2.0, 0.0, 2.0, 4.0, 8.0]
                 .iter()
@@ -173,6 +279,22 @@ impl RedshiftDistribution {
                 }
                 if counts.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
                     return bad("histogram n(z): counts must be finite and >= 0".into());
+                }
+            }
+            Self::PhotoZBin {
+                parent,
+                zlo,
+                zhi,
+                sigma,
+            } => {
+                parent.validate()?;
+                if !(zlo.is_finite() && zhi.is_finite() && *zlo >= 0.0 && zhi > zlo) {
+                    return bad(format!(
+                        "photo-z bin: need 0 <= zlo < zhi (got zlo={zlo}, zhi={zhi})"
+                    ));
+                }
+                if !(sigma.is_finite() && *sigma >= 0.0) {
+                    return bad(format!("photo-z bin: need sigma >= 0 (got {sigma})"));
                 }
             }
         }
@@ -349,6 +471,41 @@ mod tests {
             nz: vec![0.0, 1.0, 0.0],
         });
         assert!(e.contains("finite"), "{e}");
+    }
+
+    /// Equal-number bins hold 1/n of the parent each (sharp cuts), and the
+    /// photo-z windows partition the parent up to the error tails cut off
+    /// below z = 0 and above zmax.
+    #[test]
+    fn equal_number_photo_z_bins() {
+        let parent = RedshiftDistribution::Smail {
+            a: 2.0,
+            b: 0.68,
+            z0: 0.11,
+            zmax: 10.0,
+        };
+        let total = parent.raw_integral(0.0, 10.0);
+        let (sharp, edges) = RedshiftDistribution::equal_number_bins(&parent, 5, 0.0).unwrap();
+        assert_eq!(edges.len(), 6);
+        for w in edges.windows(2) {
+            let f = parent.raw_integral(w[0], w[1]) / total;
+            assert!((f - 0.2).abs() < 1e-9, "{f}");
+        }
+        let inside = 0.5 * (edges[1] + edges[2]);
+        assert_eq!(sharp[1].raw(inside), parent.raw(inside));
+        assert_eq!(sharp[0].raw(inside), 0.0);
+        let (bins, _) = RedshiftDistribution::equal_number_bins(&parent, 5, 0.05).unwrap();
+        for z in [0.05, 0.3, 0.77, 1.5, 3.0] {
+            let s: f64 = bins.iter().map(|b| b.raw(z)).sum();
+            let p = parent.raw(z);
+            let miss = 0.5 * libm::erfc(z / (std::f64::consts::SQRT_2 * 0.05 * (1.0 + z)));
+            assert!((s / p - (1.0 - miss)).abs() < 1e-12, "z={z}: {s} vs {p}");
+        }
+        let n = Nz::new(bins[2].clone(), 0.0).unwrap();
+        let (x, w) = composite_gl(0.0, 10.0, 4000, 4);
+        let s: f64 = x.iter().zip(&w).map(|(z, w)| w * n.eval(*z)).sum();
+        assert!((s - 1.0).abs() < 1e-6, "{s}");
+        assert!(RedshiftDistribution::equal_number_bins(&parent, 0, 0.05).is_err());
     }
 
     #[test]

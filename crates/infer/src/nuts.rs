@@ -58,6 +58,10 @@ pub struct NutsSettings {
     pub max_init_tries: usize,
     /// Mass-matrix adaptation.
     pub mass_matrix: MassMatrix,
+    /// Store only the first `keep` constrained coordinates of each draw
+    /// (e.g. the cosmological parameters of a field-level posterior whose
+    /// latent field has 10^5 dimensions); `None` stores all.
+    pub keep: Option<usize>,
 }
 
 /// Mass-matrix adaptation of [`run_nuts`].
@@ -93,6 +97,7 @@ impl Default for NutsSettings {
             init_radius: 2.0,
             max_init_tries: 100,
             mass_matrix: MassMatrix::Auto,
+            keep: None,
         }
     }
 }
@@ -205,7 +210,11 @@ where
     if dim == 0 {
         return Err(InferError::Dim("density has no parameters".into()));
     }
-    runner::check_run_size(settings.chains, settings.warmup, settings.draws, dim)?;
+    let kept = settings.keep.unwrap_or(dim).min(dim);
+    if kept == 0 {
+        return Err(InferError::Settings("keep = 0: nothing to store".into()));
+    }
+    runner::check_run_size(settings.chains, settings.warmup, settings.draws, kept)?;
     let base = runner::init_base(density, settings.init.as_deref())?;
     let total = (settings.chains * (settings.warmup + settings.draws)) as u64;
     let pb = runner::progress_bar(total, settings.progress, "NUTS");
@@ -225,9 +234,11 @@ where
         .collect();
     pb.finish_and_clear();
     let outputs = runner::collect_chains(outputs)?;
+    let mut names = density.names();
+    names.truncate(kept);
     Samples::from_chains(
-        density.names(),
-        dim,
+        names,
+        kept,
         outputs,
         "nuts",
         settings.warmup,
@@ -274,7 +285,7 @@ where
     };
     let n = settings.draws;
     let mut out = ChainOutput {
-        draws: Vec::with_capacity(n * dim),
+        draws: Vec::with_capacity(n * settings.keep.unwrap_or(dim).min(dim)),
         diverging: Vec::with_capacity(n),
         step_size: Vec::with_capacity(n),
         tree_depth: Vec::with_capacity(n),
@@ -327,7 +338,9 @@ where
                     }
                     continue;
                 }
-                out.draws.extend(density.constrain(&position));
+                let x = density.constrain(&position);
+                out.draws
+                    .extend_from_slice(&x[..settings.keep.unwrap_or(dim).min(dim)]);
                 out.diverging.push(progress.diverging);
                 out.step_size.push(stats.hamiltonian.step_size);
                 out.tree_depth.push(stats.depth);

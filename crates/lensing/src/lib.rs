@@ -13,6 +13,9 @@
 //!   of `p(kappa | gamma)` with a score prior.
 //! - [`field_posterior`]: exact log p(white noise | shear) of a simulated
 //!   Gaussian / log-normal field, for HMC under the simulator's own prior.
+//! - [`shift_table`]: tabulated log-normal shifts lambda(theta), interpolated as sbi_lens does.
+//! - [`tomo_lognormal`]: the sbi_lens tomographic log-normal simulator
+//!   `(C_ell, shifts, z) -> kappa` with its reverse mode.
 //! - [`metrics`]: RMSE, Pearson, residual C_ell, peak counts, one-point PDF.
 
 // Validation checks are written `!(x > 0.0)` on purpose so that NaN fails them.
@@ -27,7 +30,9 @@ pub mod posterior;
 pub mod prior;
 pub mod score;
 pub mod shear;
+pub mod shift_table;
 pub mod sim;
+pub mod tomo_lognormal;
 pub mod wiener;
 
 pub use error::{LensingError, Result};

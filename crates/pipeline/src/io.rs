@@ -49,6 +49,37 @@ enum Array {
     F64(ArrayD<f64>),
     I64(ArrayD<i64>),
     Bool(ArrayD<bool>),
+    Str(ArrayD<UStr>),
+}
+
+/// Longest string [`Npz::add_str`] stores (numpy dtype `<U32`).
+pub const MAX_STR_CHARS: usize = 32;
+
+/// One fixed-width numpy unicode string (`<U32`: UTF-32LE, zero-padded).
+/// ndarray-npy writes no strings, so the element format is written here.
+#[derive(Clone, Copy)]
+struct UStr([u32; MAX_STR_CHARS]);
+
+impl ndarray_npy::WritableElement for UStr {
+    fn type_descriptor() -> py_literal::Value {
+        py_literal::Value::String(format!("<U{MAX_STR_CHARS}"))
+    }
+    fn write<W: std::io::Write>(&self, mut w: W) -> Result<(), ndarray_npy::WriteDataError> {
+        for c in self.0 {
+            w.write_all(&c.to_le_bytes())
+                .map_err(ndarray_npy::WriteDataError::Io)?;
+        }
+        Ok(())
+    }
+    fn write_slice<W: std::io::Write>(
+        slice: &[Self],
+        mut w: W,
+    ) -> Result<(), ndarray_npy::WriteDataError> {
+        for s in slice {
+            s.write(&mut w)?;
+        }
+        Ok(())
+    }
 }
 
 /// Collects named arrays and writes them as one `.npz`.
@@ -82,6 +113,26 @@ impl Npz {
         let a = ArrayD::from_shape_vec(IxDyn(shape), data)
             .with_context(|| format!("array '{name}' has the wrong size"))?;
         self.arrays.push((name.to_string(), Array::Bool(a)));
+        Ok(())
+    }
+
+    /// A 1-D array of unicode strings (numpy `<U32`; names, labels).
+    pub fn add_str(&mut self, name: &str, strings: &[&str]) -> Result<()> {
+        let v = strings
+            .iter()
+            .map(|s| {
+                let mut u = [0u32; MAX_STR_CHARS];
+                if s.chars().count() > MAX_STR_CHARS {
+                    anyhow::bail!("'{s}' in '{name}' is longer than {MAX_STR_CHARS} characters");
+                }
+                for (d, c) in u.iter_mut().zip(s.chars()) {
+                    *d = c as u32;
+                }
+                Ok(UStr(u))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let a = ArrayD::from_shape_vec(IxDyn(&[v.len()]), v)?;
+        self.arrays.push((name.to_string(), Array::Str(a)));
         Ok(())
     }
 
@@ -120,6 +171,7 @@ impl Npz {
                 Array::F64(a) => w.add_array(n.as_str(), a),
                 Array::I64(a) => w.add_array(n.as_str(), a),
                 Array::Bool(a) => w.add_array(n.as_str(), a),
+                Array::Str(a) => w.add_array(n.as_str(), a),
             }
             .with_context(|| format!("writing '{n}' to {}", path.display()))?;
         }

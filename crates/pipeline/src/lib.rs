@@ -27,6 +27,7 @@ pub mod report;
 
 pub mod config;
 pub mod io;
+pub mod lensing_cosmology;
 pub mod output;
 
 pub mod cosmology;

@@ -1,0 +1,15 @@
+//! `cosmodiff lensing-cosmology`: cosmology from weak-lensing convergence
+//! maps on the sbi_lens benchmark (Zeghal, Lanzieri, Lanusse et al. 2024,
+//! arXiv:2409.17975; Lanzieri, Zeghal et al. 2024, arXiv:2407.10877).
+//!
+//! - [`setup`]: the LSST-Y10 and 128^2 set-ups (n(z), priors, shift tables)
+//!   and `theta -> (C_ell, lambda)` with exact Jacobians;
+//! - [`model`]: the log-normal forward model and the likelihood of the
+//!   observed maps in `(theta, z)` with gradients.
+
+pub mod fullfield;
+pub mod model;
+pub mod setup;
+
+pub use model::{FieldModel, LikelihoodGrad};
+pub use setup::{Setup, SetupName};
