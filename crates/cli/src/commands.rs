@@ -4,7 +4,8 @@
 use anyhow::Result;
 use clap::Subcommand;
 use cosmodiff_pipeline::{
-    cosmology, demo, halos, hod, massmap, pm, prior, sample, sbi, simulate, stats,
+    cosmology, demo, halos, hod, lensing_cosmology, massmap, pm, prior, sample, sbi, simulate,
+    stats,
 };
 
 #[derive(Subcommand, Debug)]
@@ -38,6 +39,17 @@ pub enum Command {
     /// Clustering statistics of a catalogue: xi(r), P(k), kNN-CDFs.
     #[command(subcommand)]
     Stats(Stats),
+    /// Cosmology from weak-lensing maps on the sbi_lens benchmark: C_ell, full-field, learned summaries.
+    #[command(subcommand)]
+    LensingCosmology(LensingCosmology),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LensingCosmology {
+    /// Simulate log-normal convergence maps with theta drawn from the set-up's prior.
+    Simulate(lensing_cosmology::SimulateSettings),
+    /// Posterior of the cosmological parameters of one observed map set.
+    Infer(lensing_cosmology::InferSettings),
 }
 
 #[derive(Subcommand, Debug)]
@@ -177,6 +189,12 @@ impl Command {
             Command::Stats(Stats::Pk(s)) => stats::pk(s).map(drop),
             Command::Stats(Stats::Knn(s)) => stats::knn(s).map(drop),
             Command::Stats(Stats::Hmf(s)) => stats::hmf(s).map(drop),
+            Command::LensingCosmology(LensingCosmology::Simulate(s)) => {
+                lensing_cosmology::simulate(s)
+            }
+            Command::LensingCosmology(LensingCosmology::Infer(s)) => {
+                lensing_cosmology::infer(s).map(drop)
+            }
         }
     }
 }

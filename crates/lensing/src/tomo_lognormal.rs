@@ -55,10 +55,12 @@ pub struct Factors<'a> {
     xi: Vec<Vec<f64>>,
     /// `FFT[ln(1 + xi_p / lambda_i lambda_j)]` per pair.
     fhat: Vec<Vec<C64>>,
-    /// Per mode: eigenvalues `[B]` and eigenvectors (row-major, columns).
-    eig: Vec<(Vec<f64>, Vec<f64>)>,
-    /// Per mode: `L(k)`, row-major `B x B`.
-    root: Vec<Vec<f64>>,
+    /// Eigenvalues, `[npix][B]` flat.
+    eval: Vec<f64>,
+    /// Eigenvectors, `[npix][B x B]` flat (row-major, vectors in columns).
+    evec: Vec<f64>,
+    /// `L(k)`, `[npix][B x B]` flat, row-major.
+    root: Vec<f64>,
 }
 
 /// One simulated field: the maps and what the reverse mode needs.
@@ -145,6 +147,12 @@ impl TomoLogNormal {
         &self.nodes
     }
 
+    /// Per Fourier mode `(a, b, t)`: the simulator's `C(|ell_k|)` is
+    /// `(1 - t) C[a] + t C[b]` (mode 0 unused).
+    pub fn mode_interp(&self) -> &[(usize, usize, f64)] {
+        &self.interp
+    }
+
     /// The nodes that carry weight for some mode (`C_ell` elsewhere is
     /// never read, so callers may leave it at zero).
     pub fn used_nodes(&self) -> std::ops::Range<usize> {
@@ -209,49 +217,48 @@ impl TomoLogNormal {
             })
             .collect::<Result<_>>()?;
         let (xi, fhat): (Vec<_>, Vec<_>) = per_pair.into_iter().unzip();
-        let eig: Vec<(Vec<f64>, Vec<f64>)> = (0..np)
-            .into_par_iter()
-            .map(|k| {
+        // C^G is even in k (|FFT| of a real map), so each mode and its
+        // partner -k share one decomposition: solve the canonical one.
+        let b2 = nb * nb;
+        let mut eval = vec![0.0; np * nb];
+        let mut evec = vec![0.0; np * b2];
+        let mut root = vec![0.0; np * b2];
+        eval.par_chunks_mut(nb)
+            .zip(evec.par_chunks_mut(b2))
+            .zip(root.par_chunks_mut(b2))
+            .enumerate()
+            .for_each(|(k, ((w, v), l))| {
                 if k == 0 {
-                    return (vec![0.0; nb], vec![0.0; nb * nb]);
+                    return;
                 }
-                let mut m = vec![0.0; nb * nb];
+                let kc = k.min(self.grid.neg_index(k));
+                let mut m = vec![0.0; b2];
                 for (p, &(i, j)) in prs.iter().enumerate() {
-                    let v = fhat[p][k].norm();
-                    m[i * nb + j] = v;
-                    m[j * nb + i] = v;
+                    let x = fhat[p][kc].norm();
+                    m[i * nb + j] = x;
+                    m[j * nb + i] = x;
                 }
-                if nb == 1 {
-                    (m, vec![1.0])
-                } else {
-                    sym_eigen(&m, nb)
-                }
-            })
-            .collect();
-        let root = eig
-            .par_iter()
-            .map(|(w, v)| {
-                let mut l = vec![0.0; nb * nb];
+                sym_eigen_into(&m, nb, w, v);
                 for q in 0..nb {
                     let s = w[q].max(0.0).sqrt();
                     if s == 0.0 {
                         continue;
                     }
                     for i in 0..nb {
+                        let a = v[i * nb + q] * s;
                         for j in 0..nb {
-                            l[i * nb + j] += v[i * nb + q] * s * v[j * nb + q];
+                            l[i * nb + j] += a * v[j * nb + q];
                         }
                     }
                 }
-                l
-            })
-            .collect();
+            });
         Ok(Factors {
             sim: self,
             shifts: shifts.to_vec(),
             xi,
             fhat,
-            eig,
+            eval,
+            evec,
             root,
         })
     }
@@ -263,9 +270,10 @@ impl Factors<'_> {
         &self.shifts
     }
 
-    /// `L(k)` per mode (row-major `B x B`).
-    pub fn root(&self) -> &[Vec<f64>] {
-        &self.root
+    /// `L(k)` of mode `k` (row-major `B x B`).
+    pub fn root(&self, k: usize) -> &[f64] {
+        let b2 = self.sim.nb * self.sim.nb;
+        &self.root[k * b2..(k + 1) * b2]
     }
 
     /// `|FFT[ln(1 + xi_p / lambda_i lambda_j)]|` of pair `p`, mode 0 set to 0:
@@ -293,7 +301,10 @@ impl Factors<'_> {
             .map(|i| {
                 let b: Vec<C64> = (0..np)
                     .into_par_iter()
-                    .map(|k| (0..nb).map(|j| zhat[j][k] * self.root[k][i * nb + j]).sum())
+                    .map(|k| {
+                        let l = self.root(k);
+                        (0..nb).map(|j| zhat[j][k] * l[i * nb + j]).sum()
+                    })
                     .collect();
                 sim.fft.inverse_real(b)
             })
@@ -340,27 +351,32 @@ impl Factors<'_> {
             h.iter_mut().for_each(|v| *v /= n2);
             gbar_hat.push(h);
         }
-        // G_i = sum_j L_ij Z_j: Zbar_j = sum_i L_ij Gbar_i, Lbar_ij = Re(conj(Gbar_i) Z_j).
-        let per_mode: Vec<(Vec<C64>, Vec<f64>)> = (0..np)
-            .into_par_iter()
-            .map(|k| {
-                let l = &self.root[k];
-                let zb: Vec<C64> = (0..nb)
-                    .map(|j| (0..nb).map(|i| gbar_hat[i][k] * l[i * nb + j]).sum())
-                    .collect();
-                let mut lb = vec![0.0; nb * nb];
+        // G_i = sum_j L_ij Z_j: Zbar_j = sum_i L_ij Gbar_i, Lbar_ij = Re(conj(Gbar_i) Z_j);
+        // then Mbar(k) through the matrix square root.
+        let b2 = nb * nb;
+        let mut zb_modes = vec![C64::new(0.0, 0.0); np * nb];
+        let mut mbar = vec![0.0; np * b2];
+        zb_modes
+            .par_chunks_mut(nb)
+            .zip(mbar.par_chunks_mut(b2))
+            .enumerate()
+            .for_each(|(k, (zb, mb))| {
+                let l = self.root(k);
+                for (j, z) in zb.iter_mut().enumerate() {
+                    *z = (0..nb).map(|i| gbar_hat[i][k] * l[i * nb + j]).sum();
+                }
+                let mut lb = vec![0.0; b2];
                 for i in 0..nb {
                     for j in 0..nb {
                         lb[i * nb + j] = (gbar_hat[i][k].conj() * field.zhat[j][k]).re;
                     }
                 }
-                (zb, self.root_vjp(k, &lb))
-            })
-            .collect();
+                self.root_vjp(k, &lb, mb);
+            });
         // Z_j = FFT[z_j]  =>  zbar_j = Re(n^2 IFFT[Zbar_j]).
         let z_bar = (0..nb)
             .map(|j| {
-                let b: Vec<C64> = per_mode.iter().map(|m| m.0[j] * n2).collect();
+                let b: Vec<C64> = (0..np).map(|k| zb_modes[k * nb + j] * n2).collect();
                 sim.fft.inverse_real(b)
             })
             .collect::<cosmodiff_field::Result<Vec<_>>>()?;
@@ -373,10 +389,11 @@ impl Factors<'_> {
             .map(|(p, &(i, j))| {
                 let mut fb: Vec<C64> = (0..np)
                     .map(|k| {
+                        let m = &mbar[k * b2..(k + 1) * b2];
                         let cb = if i == j {
-                            per_mode[k].1[i * nb + i]
+                            m[i * nb + i]
                         } else {
-                            per_mode[k].1[i * nb + j] + per_mode[k].1[j * nb + i]
+                            m[i * nb + j] + m[j * nb + i]
                         };
                         let f = self.fhat[p][k];
                         let a = f.norm();
@@ -421,57 +438,92 @@ impl Factors<'_> {
         })
     }
 
-    /// Adjoint of `M -> M^{1/2}` (negative eigenvalues clipped) at mode `k`:
-    /// in the eigenbasis `Mbar' = D o (V^T sym(Lbar) V)` with the divided
-    /// differences `D_ab = (f(w_a) - f(w_b)) / (w_a - w_b)`, `f = sqrt(max(., 0))`
-    /// (Daleckii-Krein), `1/(s_a + s_b)` when both are positive.
-    fn root_vjp(&self, k: usize, lb: &[f64]) -> Vec<f64> {
+    /// Adjoint of `M -> M^{1/2}` (negative eigenvalues clipped) at mode `k`,
+    /// written into `out`: in the eigenbasis `Mbar' = D o (V^T sym(Lbar) V)`
+    /// with the divided differences `D_ab = (f(w_a) - f(w_b)) / (w_a - w_b)`,
+    /// `f = sqrt(max(., 0))` (Daleckii-Krein), `1/(s_a + s_b)` when both
+    /// are positive; `O(B^3)` per mode.
+    fn root_vjp(&self, k: usize, lb: &[f64], out: &mut [f64]) {
         let nb = self.sim.nb;
         if k == 0 {
-            return vec![0.0; nb * nb];
+            out.iter_mut().for_each(|v| *v = 0.0);
+            return;
         }
-        let (w, v) = &self.eig[k];
+        let w = &self.eval[k * nb..(k + 1) * nb];
         if nb == 1 {
             let s = w[0].max(0.0).sqrt();
-            return vec![if s > 0.0 { 0.5 * lb[0] / s } else { 0.0 }];
+            out[0] = if s > 0.0 { 0.5 * lb[0] / s } else { 0.0 };
+            return;
         }
+        let v = &self.evec[k * nb * nb..(k + 1) * nb * nb];
         let f = |x: f64| x.max(0.0).sqrt();
-        // B = V^T sym(Lbar) V
-        let mut t = vec![0.0; nb * nb];
-        for a in 0..nb {
+        let sym = |i: usize, j: usize| 0.5 * (lb[i * nb + j] + lb[j * nb + i]);
+        // A = sym(Lbar) V, T = V^T A, T o= D.
+        let mut a = vec![0.0; nb * nb];
+        for i in 0..nb {
             for b in 0..nb {
-                let mut s = 0.0;
-                for i in 0..nb {
-                    for j in 0..nb {
-                        s +=
-                            v[i * nb + a] * 0.5 * (lb[i * nb + j] + lb[j * nb + i]) * v[j * nb + b];
-                    }
-                }
-                let (sa, sb) = (f(w[a]), f(w[b]));
+                a[i * nb + b] = (0..nb).map(|j| sym(i, j) * v[j * nb + b]).sum();
+            }
+        }
+        let mut t = vec![0.0; nb * nb];
+        for x in 0..nb {
+            for b in 0..nb {
+                let s: f64 = (0..nb).map(|i| v[i * nb + x] * a[i * nb + b]).sum();
+                let (sa, sb) = (f(w[x]), f(w[b]));
                 let d = if sa > 0.0 && sb > 0.0 {
                     1.0 / (sa + sb)
                 } else if sa == 0.0 && sb == 0.0 {
                     0.0
                 } else {
-                    (sa - sb) / (w[a] - w[b])
+                    (sa - sb) / (w[x] - w[b])
                 };
-                t[a * nb + b] = s * d;
+                t[x * nb + b] = s * d;
             }
         }
-        let mut m = vec![0.0; nb * nb];
+        // out = V T V^T.
+        for i in 0..nb {
+            for b in 0..nb {
+                a[i * nb + b] = (0..nb).map(|x| v[i * nb + x] * t[x * nb + b]).sum();
+            }
+        }
         for i in 0..nb {
             for j in 0..nb {
-                let mut s = 0.0;
-                for a in 0..nb {
-                    for b in 0..nb {
-                        s += v[i * nb + a] * t[a * nb + b] * v[j * nb + b];
-                    }
-                }
-                m[i * nb + j] = s;
+                out[i * nb + j] = (0..nb).map(|b| a[i * nb + b] * v[j * nb + b]).sum();
             }
         }
-        m
     }
+}
+
+/// Eigen-decomposition of the symmetric `n x n` matrix `m` into `w` and
+/// the column eigenvectors `v` (row-major): stack-allocated nalgebra
+/// matrices for the tomographic sizes (one per Fourier mode, 10^5 per
+/// evaluation), the heap version above.
+fn sym_eigen_into(m: &[f64], n: usize, w: &mut [f64], v: &mut [f64]) {
+    macro_rules! fixed {
+        ($($k:literal)*) => {
+            match n {
+                1 => {
+                    w[0] = m[0];
+                    v[0] = 1.0;
+                }
+                $($k => {
+                    let e = nalgebra::SMatrix::<f64, $k, $k>::from_row_slice(m).symmetric_eigen();
+                    w.copy_from_slice(e.eigenvalues.as_slice());
+                    for i in 0..$k {
+                        for q in 0..$k {
+                            v[i * $k + q] = e.eigenvectors[(i, q)];
+                        }
+                    }
+                })*
+                _ => {
+                    let (ww, vv) = sym_eigen(m, n);
+                    w.copy_from_slice(&ww);
+                    v.copy_from_slice(&vv);
+                }
+            }
+        };
+    }
+    fixed!(2 3 4 5 6 7 8);
 }
 
 /// `jax_cosmo.scipy.interpolate.interp(x, xp, fp)` as weights:

@@ -5,11 +5,16 @@
 //! - [`setup`]: the LSST-Y10 and 128^2 set-ups (n(z), priors, shift tables)
 //!   and `theta -> (C_ell, lambda)` with exact Jacobians;
 //! - [`model`]: the log-normal forward model and the likelihood of the
-//!   observed maps in `(theta, z)` with gradients.
+//!   observed maps in `(theta, z)` with gradients;
+//! - [`fullfield`]: the explicit full-field posterior (NUTS over theta and z);
+//! - [`run`]: the `simulate` and `infer` workflows.
 
+pub mod cl;
 pub mod fullfield;
 pub mod model;
+pub mod run;
 pub mod setup;
 
 pub use model::{FieldModel, LikelihoodGrad};
+pub use run::{infer, simulate, InferSettings, SimulateSettings};
 pub use setup::{Setup, SetupName};

@@ -1,0 +1,449 @@
+//! The `cosmodiff lensing-cosmology` workflows: `simulate` and `infer`.
+
+use super::fullfield;
+use super::model::FieldModel;
+use super::setup::{Setup, SetupName};
+use crate::io::Npz;
+use anyhow::{bail, Context, Result};
+use cosmodiff_infer::{NutsSettings, Samples};
+use rand::SeedableRng;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// `cosmodiff lensing-cosmology simulate`.
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct SimulateSettings {
+    /// Survey set-up: lsst-y10 (256^2, 5 bins, 6 parameters) or sbi-lens-128 (128^2, 1 bin, 2 parameters).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub setup: String,
+    /// Output .npz: theta [n, n_params], theta_names, kappa_obs and kappa [n, npix, npix, n_bins].
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub out: PathBuf,
+    /// Number of simulations (theta drawn from the prior).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 1000))]
+    pub n: usize,
+    /// Random seed.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
+    pub seed: u64,
+}
+
+/// Largest `simulate` output (float64 values of both map arrays): 2 GiB.
+const MAX_SIM_VALUES: usize = 1 << 28;
+
+/// Simulations from the prior: `theta`, `theta_names`, noisy `kappa_obs`
+/// and noiseless `kappa`, maps stored `[npix, npix, n_bins]` like the
+/// benchmark's observed maps.
+pub fn simulate(s: &SimulateSettings) -> Result<()> {
+    crate::io::require_npz(&s.out)?;
+    let setup = Setup::new(SetupName::parse(&s.setup)?)?;
+    if s.n == 0 {
+        bail!("--n 0: nothing to simulate");
+    }
+    let (n, nb) = (setup.npix, setup.n_bins());
+    let per = n * n * nb;
+    if s.n.checked_mul(2 * per).is_none_or(|v| v > MAX_SIM_VALUES) {
+        bail!(
+            "--n {}: {} maps of {n}x{n}x{nb} need more than 2 GiB; write at most {} per file",
+            s.n,
+            2 * s.n,
+            MAX_SIM_VALUES / (2 * per)
+        );
+    }
+    let model = FieldModel::new(setup)?;
+    let setup = &model.setup;
+    let np = setup.n_params();
+    let mut theta_all = Vec::with_capacity(s.n * np);
+    let mut kappa = Vec::with_capacity(s.n * per);
+    let mut obs = Vec::with_capacity(s.n * per);
+    let pb = crate::report::progress(s.n as u64, "simulating maps");
+    for i in 0..s.n {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(
+            s.seed
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .wrapping_add(i as u64),
+        );
+        let (theta, maps) = draw(&model, &mut rng)?;
+        let noise = model.noise_sd();
+        for p in 0..n * n {
+            for b in 0..nb {
+                let k = maps[b][p];
+                kappa.push(k);
+                let e: f64 =
+                    rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng);
+                obs.push(k + noise[b] * e);
+            }
+        }
+        theta_all.extend(theta);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let mut npz = Npz::new();
+    npz.add("theta", &[s.n, np], theta_all)?;
+    npz.add_str("theta_names", &setup.names)?;
+    npz.add("kappa_obs", &[s.n, n, n, nb], obs)?;
+    npz.add("kappa", &[s.n, n, n, nb], kappa)?;
+    if let Some((name, i)) = npz.first_non_finite() {
+        bail!(
+            "simulation produced a non-finite value in '{name}' (flat index {i}); nothing written"
+        );
+    }
+    npz.write(&s.out)?;
+    println!(
+        "wrote {} {} simulations ({n}x{n} pixels, {nb} bin(s)) to {}",
+        s.n,
+        setup.name.as_str(),
+        s.out.display()
+    );
+    Ok(())
+}
+
+/// One prior draw: `theta` (redrawn while the cosmology or the shifts are
+/// invalid, e.g. a negative Omega_m) and its noiseless maps.
+fn draw<R: rand::Rng>(model: &FieldModel, rng: &mut R) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
+    let setup = &model.setup;
+    let np2 = setup.npix * setup.npix;
+    let mut last = None;
+    for _ in 0..100 {
+        let theta: Vec<f64> = setup.priors.iter().map(|p| p.sample(rng)).collect();
+        let z: Vec<Vec<f64>> = (0..setup.n_bins())
+            .map(|_| cosmodiff_field::grf2::white_noise_rng(np2, rng))
+            .collect();
+        match model.kappa(&theta, &z) {
+            Ok(k) => return Ok((theta, k)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .unwrap()
+        .context("100 prior draws in a row gave no valid cosmology"))
+}
+
+/// `cosmodiff lensing-cosmology infer`.
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct InferSettings {
+    /// Survey set-up: lsst-y10 or sbi-lens-128.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub setup: String,
+    /// Method: cl (power-spectrum likelihood), fullfield (NUTS over theta and the latent field), vmim, mse, mae.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub method: String,
+    /// Observed convergence maps .npy: [npix, npix, n_bins], or [npix, npix] for one bin.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub data: PathBuf,
+    /// Output directory: samples.npy, summary.json, corner.png.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub out: PathBuf,
+    /// Simulations from `simulate` (cl: covariance from them instead of the analytic one).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub sims: Option<PathBuf>,
+    /// Density estimator of the learned-summary methods: npe or nle.
+    #[cfg_attr(feature = "cli", arg(long, default_value = "npe"))]
+    pub estimator: String,
+    /// Posterior draws per chain (default: cl 2000, fullfield 1000).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub draws: Option<usize>,
+    /// Warm-up iterations per chain (default: cl 500, fullfield 600).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub warmup: Option<usize>,
+    /// Number of chains.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 2))]
+    pub chains: usize,
+    /// Random seed.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
+    pub seed: u64,
+    /// Hide the progress bar.
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub quiet: bool,
+}
+
+/// The result of one analysis.
+#[derive(Debug, Clone)]
+pub struct Posterior {
+    pub setup: SetupName,
+    pub names: Vec<&'static str>,
+    /// Flat draws `[n][n_params]`.
+    pub samples: Vec<Vec<f64>>,
+    pub n_simulations: usize,
+    pub wall_seconds: f64,
+    /// Sampler diagnostics, if the method ran a chain.
+    pub chain: Option<Samples>,
+}
+
+/// Read an observed map set of `setup`'s shape, `[n_bins][npix^2]`.
+pub fn read_maps(path: &Path, setup: &Setup) -> Result<Vec<Vec<f64>>> {
+    let a = crate::io::read_float_npy(path, "--data map")?;
+    let (n, nb) = (setup.npix, setup.n_bins());
+    let ok = match a.shape() {
+        [r, c, b] => *r == n && *c == n && *b == nb,
+        [r, c] => *r == n && *c == n && nb == 1,
+        _ => false,
+    };
+    if !ok {
+        bail!(
+            "--data {}: shape {:?}, but set-up {} needs [{n}, {n}, {nb}]{}",
+            path.display(),
+            a.shape(),
+            setup.name.as_str(),
+            if nb == 1 {
+                format!(" or [{n}, {n}]")
+            } else {
+                String::new()
+            }
+        );
+    }
+    let flat = a.iter().copied().collect::<Vec<f64>>();
+    if let Some(i) = flat.iter().position(|v| !v.is_finite()) {
+        bail!(
+            "--data {}: pixel {i} is {} (the maps must be finite)",
+            path.display(),
+            flat[i]
+        );
+    }
+    Ok((0..nb)
+        .map(|b| (0..n * n).map(|p| flat[p * nb + b]).collect())
+        .collect())
+}
+
+/// Run one analysis and write `samples.npy`, `summary.json` and `corner.png`.
+pub fn infer(s: &InferSettings) -> Result<Posterior> {
+    let name = SetupName::parse(&s.setup)?;
+    let setup = Setup::new(name)?;
+    if !["cl", "fullfield", "vmim", "mse", "mae"].contains(&s.method.as_str()) {
+        bail!(
+            "--method {:?}: expected one of cl, fullfield, vmim, mse, mae",
+            s.method
+        );
+    }
+    if !["npe", "nle"].contains(&s.estimator.as_str()) {
+        bail!("--estimator {:?}: expected npe or nle", s.estimator);
+    }
+    let data = read_maps(&s.data, &setup)?;
+    for f in ["samples.npy", "summary.json"] {
+        crate::output::refuse_overwriting_inputs("--out", &s.out.join(f), &[("--data", &s.data)])?;
+    }
+    let post = match s.method.as_str() {
+        "fullfield" => infer_fullfield(s, setup, &data)?,
+        "cl" => infer_cl(s, setup, &data)?,
+        m => bail!(
+            "--method {m} is not available yet in this version (the learned-summary methods are being built; cl and fullfield work)"
+        ),
+    };
+    write_outputs(s, &post)?;
+    Ok(post)
+}
+
+/// Read `simulate`'s archive: `(theta, maps [n_bins][npix^2])` per simulation.
+pub fn read_sims(path: &Path, setup: &Setup) -> Result<Vec<(Vec<f64>, Vec<Vec<f64>>)>> {
+    let f = std::fs::File::open(path).with_context(|| format!("--sims {}", path.display()))?;
+    let mut z = ndarray_npy::NpzReader::new(f)
+        .with_context(|| format!("--sims {}: not an .npz archive", path.display()))?;
+    let theta = crate::io::npz_float(&mut z, "theta")
+        .with_context(|| format!("--sims {}: no float array 'theta'", path.display()))?;
+    let maps = crate::io::npz_float(&mut z, "kappa_obs")
+        .with_context(|| format!("--sims {}: no float array 'kappa_obs'", path.display()))?;
+    let (n, nb, np) = (setup.npix, setup.n_bins(), setup.n_params());
+    if theta.ndim() != 2 || theta.shape()[1] != np {
+        bail!(
+            "--sims {}: theta has shape {:?}, but set-up {} has {np} parameters ({})",
+            path.display(),
+            theta.shape(),
+            setup.name.as_str(),
+            setup.names.join(", ")
+        );
+    }
+    let m = theta.shape()[0];
+    if maps.shape() != [m, n, n, nb] {
+        bail!(
+            "--sims {}: kappa_obs has shape {:?}, expected [{m}, {n}, {n}, {nb}]",
+            path.display(),
+            maps.shape()
+        );
+    }
+    if let Some(v) = theta.iter().chain(maps.iter()).find(|v| !v.is_finite()) {
+        bail!("--sims {}: holds a non-finite value ({v})", path.display());
+    }
+    let flat = maps.as_slice().expect("standard layout").to_vec();
+    let per = n * n * nb;
+    Ok((0..m)
+        .map(|i| {
+            let t = (0..np).map(|k| theta[[i, k]]).collect();
+            let mp = (0..nb)
+                .map(|b| (0..n * n).map(|p| flat[i * per + p * nb + b]).collect())
+                .collect();
+            (t, mp)
+        })
+        .collect())
+}
+
+fn infer_cl(s: &InferSettings, setup: Setup, data: &[Vec<f64>]) -> Result<Posterior> {
+    let model = FieldModel::new(setup)?;
+    let start = Instant::now();
+    let (like, n_sims) = match &s.sims {
+        Some(p) => {
+            let sims = read_sims(p, &model.setup)?;
+            let n = sims.len();
+            (super::cl::ClMaps::with_simulations(&model, data, &sims)?, n)
+        }
+        None => (super::cl::ClMaps::new(&model, data)?, 0),
+    };
+    let settings = NutsSettings {
+        chains: s.chains,
+        warmup: s.warmup.unwrap_or(500),
+        draws: s.draws.unwrap_or(2000),
+        seed: s.seed,
+        progress: !s.quiet,
+        init: Some(model.setup.fiducial.clone()),
+        init_radius: 0.5,
+        ..Default::default()
+    };
+    let post = cosmodiff_infer::Posterior::new(&like, model.setup.priors.clone())?;
+    let samples = cosmodiff_infer::run_nuts(&post, &settings)?;
+    let np = model.setup.n_params();
+    Ok(Posterior {
+        setup: model.setup.name,
+        names: model.setup.names.clone(),
+        samples: samples
+            .flat_draws()
+            .chunks(np)
+            .map(|c| c.to_vec())
+            .collect(),
+        n_simulations: n_sims,
+        wall_seconds: start.elapsed().as_secs_f64(),
+        chain: Some(samples),
+    })
+}
+
+fn infer_fullfield(s: &InferSettings, setup: Setup, data: &[Vec<f64>]) -> Result<Posterior> {
+    let model = FieldModel::new(setup)?;
+    let start = Instant::now();
+    // One gradient, timed, for the expected wall time.
+    let like = fullfield::FullFieldLikelihood::new(&model, data);
+    let theta0: Vec<f64> = model.setup.fiducial.clone();
+    let mut x = theta0.clone();
+    x.resize(cosmodiff_infer::LogDensity::dim(&like), 0.0);
+    let mut g = vec![0.0; x.len()];
+    let t = Instant::now();
+    cosmodiff_infer::LogDensity::logp_and_grad(&like, &x, &mut g)
+        .context("evaluating the full-field posterior at the prior mean")?;
+    let grad_s = t.elapsed().as_secs_f64();
+    let warmup = s.warmup.unwrap_or(600);
+    let draws = s.draws.unwrap_or(1000);
+    // ~2^5 gradients per iteration in these posteriors; chains in parallel.
+    let par = s.chains.min(rayon::current_num_threads()).max(1) as f64;
+    let expect = grad_s * 32.0 * ((warmup + draws) * s.chains) as f64 / par;
+    println!(
+        "full-field NUTS over {} dimensions: {:.1} ms per gradient, expected wall time ~{:.0} min ({} chains x {} warm-up + {} draws)",
+        x.len(),
+        1e3 * grad_s,
+        expect / 60.0,
+        s.chains,
+        warmup,
+        draws
+    );
+    let settings = NutsSettings {
+        chains: s.chains,
+        warmup,
+        draws,
+        seed: s.seed,
+        progress: !s.quiet,
+        init_radius: 0.5,
+        ..Default::default()
+    };
+    let samples = fullfield::sample(&model, data, &theta0, settings)?;
+    let flat = samples.flat_draws();
+    let np = model.setup.n_params();
+    Ok(Posterior {
+        setup: model.setup.name,
+        names: model.setup.names.clone(),
+        samples: flat.chunks(np).map(|c| c.to_vec()).collect(),
+        n_simulations: 0,
+        wall_seconds: start.elapsed().as_secs_f64(),
+        chain: Some(samples),
+    })
+}
+
+/// Mean, standard deviation and the figures of merit `1/sqrt(det Cov)` of
+/// the benchmark's parameter pairs.
+pub fn summarize(p: &Posterior) -> serde_json::Value {
+    let n = p.samples.len() as f64;
+    let d = p.names.len();
+    let mean: Vec<f64> = (0..d)
+        .map(|k| p.samples.iter().map(|s| s[k]).sum::<f64>() / n)
+        .collect();
+    let cov = |a: usize, b: usize| {
+        p.samples
+            .iter()
+            .map(|s| (s[a] - mean[a]) * (s[b] - mean[b]))
+            .sum::<f64>()
+            / (n - 1.0)
+    };
+    let sd: Vec<f64> = (0..d).map(|k| cov(k, k).sqrt()).collect();
+    let idx = |name: &str| p.names.iter().position(|n| *n == name);
+    let mut fom = serde_json::Map::new();
+    for (a, b) in [("Omega_c", "sigma8"), ("Omega_c", "w0"), ("sigma8", "w0")] {
+        if let (Some(i), Some(j)) = (idx(a), idx(b)) {
+            let det = cov(i, i) * cov(j, j) - cov(i, j) * cov(i, j);
+            fom.insert(format!("{a},{b}"), json!(1.0 / det.sqrt()));
+        }
+    }
+    let mut v = json!({
+        "setup": p.setup.as_str(),
+        "names": p.names,
+        "mean": mean,
+        "sd": sd,
+        "fom": fom,
+        "n_samples": p.samples.len(),
+        "n_simulations": p.n_simulations,
+        "wall_seconds": p.wall_seconds,
+    });
+    if let Some(c) = &p.chain {
+        let sm = c.summary();
+        v["r_hat"] = json!(sm.params.iter().map(|q| q.r_hat).collect::<Vec<_>>());
+        v["ess_bulk"] = json!(sm.params.iter().map(|q| q.ess_bulk).collect::<Vec<_>>());
+        v["divergences"] = json!(c.divergences());
+    }
+    v
+}
+
+fn write_outputs(s: &InferSettings, p: &Posterior) -> Result<()> {
+    std::fs::create_dir_all(&s.out)
+        .with_context(|| format!("creating --out {}", s.out.display()))?;
+    let d = p.names.len();
+    let arr = ndarray::Array2::from_shape_vec((p.samples.len(), d), p.samples.concat())?;
+    crate::output::write_npy(&s.out.join("samples.npy"), &arr)?;
+    let summary = summarize(p);
+    crate::output::write_bytes(
+        &s.out.join("summary.json"),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    if let Some(c) = &p.chain {
+        let setup = Setup::new(p.setup)?;
+        crate::sample::corner_plot(c, &s.out.join("corner.png"), Some(&setup.fiducial))?;
+    }
+    println!(
+        "{} posterior ({} samples, {:.0} s): {}",
+        s.method,
+        p.samples.len(),
+        p.wall_seconds,
+        p.names
+            .iter()
+            .zip(summary["mean"].as_array().unwrap())
+            .zip(summary["sd"].as_array().unwrap())
+            .map(|((n, m), sd)| format!(
+                "{n} = {:.4} +- {:.4}",
+                m.as_f64().unwrap(),
+                sd.as_f64().unwrap()
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(f) = summary["fom"].as_object() {
+        for (k, v) in f {
+            println!("  FoM({k}) = {:.0}", v.as_f64().unwrap());
+        }
+    }
+    Ok(())
+}
