@@ -26,6 +26,7 @@ mod catalog;
 mod cosmo;
 mod diffusion;
 mod lensing;
+mod lensing_cosmology;
 mod sampling;
 mod sbi;
 
@@ -185,6 +186,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sbi::register(m)?;
     calibration::register(m)?;
     catalog::register(m)?;
+    lensing_cosmology::register(m)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     Ok(())
 }
