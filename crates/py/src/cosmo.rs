@@ -414,6 +414,10 @@ impl PyNz {
                 "histogram",
                 (edges.clone(), counts.clone(), sh).into_pyobject(py)?,
             ),
+            // Made only inside the library (the sbi_lens set-ups) for now.
+            RedshiftDistribution::PhotoZBin { .. } => {
+                return Err(crate::bad("photo-z bin n(z) cannot be pickled"))
+            }
         };
         Ok((cls.getattr(ctor)?, args))
     }
@@ -442,6 +446,9 @@ impl PyNz {
             RedshiftDistribution::Histogram { counts, .. } => {
                 format!("histogram_nz(<{} bins>", counts.len())
             }
+            RedshiftDistribution::PhotoZBin {
+                zlo, zhi, sigma, ..
+            } => format!("photoz_bin(zlo={zlo}, zhi={zhi}, sigma={sigma}"),
         };
         if self.inner.shift != 0.0 {
             format!("{s}, shift={})", self.inner.shift)

@@ -1,16 +1,14 @@
 """The sbi_lens simulator and the lensing-cosmology workflows from Python."""
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import cosmodiff
+from conftest import REFERENCE
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "sbi_lens"
-M128 = SHARED / "m_data__128N_5ms_30gpa_0.2se.npy"
+M128 = REFERENCE / "sbi_lens" / "m_data__128N_5ms_30gpa_0.2se.npy"
 
 
 def test_kappa_shapes_and_log_likelihood_gradient():
