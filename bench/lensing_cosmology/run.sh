@@ -22,8 +22,8 @@ for round in 1 2; do
   echo "== round $round: cosmodiff"
   "$EX" 20
   echo "== round $round: sbi_lens JAX f32"
-  "$PYTHON" bench/lensing_cosmology/jax_gradient_time.py --prec f32
+  PYTHONWARNINGS=ignore "$PYTHON" bench/lensing_cosmology/jax_gradient_time.py --prec f32
 done
 echo "== sbi_lens JAX f64"
-"$PYTHON" bench/lensing_cosmology/jax_gradient_time.py --prec f64
+PYTHONWARNINGS=ignore "$PYTHON" bench/lensing_cosmology/jax_gradient_time.py --prec f64
 uptime

@@ -62,7 +62,17 @@ pub struct NutsSettings {
     /// (e.g. the cosmological parameters of a field-level posterior whose
     /// latent field has 10^5 dimensions); `None` stores all.
     pub keep: Option<usize>,
+    /// Exact starting points per chain in the *sampling* (unconstrained)
+    /// space, e.g. the last positions of an interrupted run; overrides
+    /// `init` and `init_radius`.
+    #[serde(skip)]
+    pub start: Option<Vec<Vec<f64>>>,
 }
+
+/// Called after every iteration of every chain with the chain index, the
+/// position in sampling space, and (after warm-up) the stored draw and
+/// whether it diverged: the hook for checkpoints.
+pub type Observer<'a> = &'a (dyn Fn(usize, &[f64], Option<(&[f64], bool)>) + Sync);
 
 /// Mass-matrix adaptation of [`run_nuts`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +108,7 @@ impl Default for NutsSettings {
             max_init_tries: 100,
             mass_matrix: MassMatrix::Auto,
             keep: None,
+            start: None,
         }
     }
 }
@@ -205,6 +216,32 @@ pub fn run_nuts<D>(density: &D, settings: &NutsSettings) -> Result<Samples, Infe
 where
     D: LogDensity + Sync + ?Sized,
 {
+    let start = Instant::now();
+    let outputs = run_nuts_chains(density, settings, &|_, _, _| {})?;
+    let kept = settings.keep.unwrap_or(density.dim()).min(density.dim());
+    let mut names = density.names();
+    names.truncate(kept);
+    Samples::from_chains(
+        names,
+        kept,
+        outputs,
+        "nuts",
+        settings.warmup,
+        settings.seed,
+        start.elapsed().as_secs_f64(),
+    )
+}
+
+/// [`run_nuts`] returning the per-chain outputs, with an [`Observer`]
+/// called after every iteration (for checkpoints that outlive the process).
+pub fn run_nuts_chains<D>(
+    density: &D,
+    settings: &NutsSettings,
+    observer: Observer<'_>,
+) -> Result<Vec<ChainOutput>, InferError>
+where
+    D: LogDensity + Sync + ?Sized,
+{
     settings.validate()?;
     let dim = density.dim();
     if dim == 0 {
@@ -220,12 +257,28 @@ where
     let pb = runner::progress_bar(total, settings.progress, "NUTS");
     let divergences = AtomicU64::new(0);
     let abort = AtomicBool::new(false);
-    let start = Instant::now();
+    if let Some(st) = &settings.start {
+        if st.len() != settings.chains || st.iter().any(|p| p.len() != dim) {
+            return Err(InferError::Dim(format!(
+                "start: need {} positions of {dim} values",
+                settings.chains
+            )));
+        }
+    }
 
     let outputs: Vec<Result<ChainOutput, InferError>> = (0..settings.chains)
         .into_par_iter()
         .map(|c| {
-            let r = run_chain(density, settings, &base, c, &pb, &divergences, &abort);
+            let r = run_chain(
+                density,
+                settings,
+                &base,
+                c,
+                &pb,
+                &divergences,
+                &abort,
+                observer,
+            );
             if r.is_err() {
                 abort.store(true, Ordering::Relaxed);
             }
@@ -233,22 +286,11 @@ where
         })
         .collect();
     pb.finish_and_clear();
-    let outputs = runner::collect_chains(outputs)?;
-    let mut names = density.names();
-    names.truncate(kept);
-    Samples::from_chains(
-        names,
-        kept,
-        outputs,
-        "nuts",
-        settings.warmup,
-        settings.seed,
-        start.elapsed().as_secs_f64(),
-    )
+    runner::collect_chains(outputs)
 }
 
 // The nuts-rs settings are filled field by field inside `drive!`.
-#[allow(clippy::field_reassign_with_default)]
+#[allow(clippy::field_reassign_with_default, clippy::too_many_arguments)]
 fn run_chain<D>(
     density: &D,
     settings: &NutsSettings,
@@ -257,20 +299,24 @@ fn run_chain<D>(
     pb: &indicatif::ProgressBar,
     divergences: &AtomicU64,
     abort: &AtomicBool,
+    observer: Observer<'_>,
 ) -> Result<ChainOutput, InferError>
 where
     D: LogDensity + ?Sized,
 {
     let dim = density.dim();
     let mut rng = runner::chain_rng(settings.seed, c);
-    let y0 = runner::find_init(
-        density,
-        base,
-        settings.init_radius,
-        settings.max_init_tries,
-        c,
-        &mut rng,
-    )?;
+    let y0 = match &settings.start {
+        Some(st) => st[c].clone(),
+        None => runner::find_init(
+            density,
+            base,
+            settings.init_radius,
+            settings.max_init_tries,
+            c,
+            &mut rng,
+        )?,
+    };
 
     let problems = Problems::default();
     let sampler_err = |e: anyhow::Error, problems: &Problems| -> InferError {
@@ -336,11 +382,13 @@ where
                     if progress.diverging {
                         out.warmup_divergences += 1;
                     }
+                    observer(c, &position, None);
                     continue;
                 }
                 let x = density.constrain(&position);
-                out.draws
-                    .extend_from_slice(&x[..settings.keep.unwrap_or(dim).min(dim)]);
+                let kept = &x[..settings.keep.unwrap_or(dim).min(dim)];
+                observer(c, &position, Some((kept, progress.diverging)));
+                out.draws.extend_from_slice(kept);
                 out.diverging.push(progress.diverging);
                 out.step_size.push(stats.hamiltonian.step_size);
                 out.tree_depth.push(stats.depth);

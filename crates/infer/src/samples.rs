@@ -206,8 +206,9 @@ fn add_names<W: Write + std::io::Seek>(
 }
 
 impl Samples {
-    /// Assemble from per-chain outputs.
-    pub(crate) fn from_chains(
+    /// Assemble from per-chain outputs (all chains with the same number of
+    /// draws).
+    pub fn from_chains(
         names: Vec<String>,
         dim: usize,
         chains: Vec<ChainOutput>,

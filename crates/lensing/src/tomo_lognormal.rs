@@ -566,7 +566,10 @@ mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng};
 
-    fn setup(n: usize, nb: usize) -> (TomoLogNormal, Vec<Vec<f64>>, Vec<f64>, Vec<Vec<f64>>) {
+    /// The simulator, C_ell nodes, shifts and one white-noise field.
+    type Case = (TomoLogNormal, Vec<Vec<f64>>, Vec<f64>, Vec<Vec<f64>>);
+
+    fn setup(n: usize, nb: usize) -> Case {
         let grid = Grid2::new(n, 4.0).unwrap();
         let lmax = grid.ell_abs().iter().cloned().fold(0.0, f64::max);
         let nodes: Vec<f64> = (0..40)

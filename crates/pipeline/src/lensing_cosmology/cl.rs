@@ -59,7 +59,7 @@ impl<'a> ClMaps<'a> {
     pub fn with_simulations(
         model: &'a FieldModel,
         maps: &[Vec<f64>],
-        sims: &[(Vec<f64>, Vec<Vec<f64>>)],
+        sims: &[super::model::Simulation],
     ) -> Result<Self> {
         let mut s = Self::empty(model)?;
         s.data = s.measure(maps)?;
@@ -97,7 +97,7 @@ impl<'a> ClMaps<'a> {
     }
 
     fn empty(model: &'a FieldModel) -> Result<Self> {
-        let grid = model.simulator().grid().clone();
+        let grid = *model.simulator().grid();
         let bins = benchmark_bins();
         let ell = grid.ell_abs();
         let interp = model.simulator().mode_interp();

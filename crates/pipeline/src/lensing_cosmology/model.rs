@@ -16,6 +16,9 @@ use super::setup::Setup;
 use anyhow::{bail, Result};
 use cosmodiff_lensing::tomo_lognormal::TomoLogNormal;
 
+/// One simulation: `theta` and its maps `[n_bins][npix^2]`.
+pub type Simulation = (Vec<f64>, Vec<Vec<f64>>);
+
 /// Maps of one set-up with their noise, and the simulator.
 #[derive(Debug, Clone)]
 pub struct FieldModel {

@@ -236,7 +236,7 @@ pub fn infer(s: &InferSettings) -> Result<Posterior> {
 }
 
 /// Read `simulate`'s archive: `(theta, maps [n_bins][npix^2])` per simulation.
-pub fn read_sims(path: &Path, setup: &Setup) -> Result<Vec<(Vec<f64>, Vec<Vec<f64>>)>> {
+pub fn read_sims(path: &Path, setup: &Setup) -> Result<Vec<super::model::Simulation>> {
     let f = std::fs::File::open(path).with_context(|| format!("--sims {}", path.display()))?;
     let mut z = ndarray_npy::NpzReader::new(f)
         .with_context(|| format!("--sims {}: not an .npz archive", path.display()))?;
@@ -353,7 +353,10 @@ fn infer_fullfield(s: &InferSettings, setup: Setup, data: &[Vec<f64>]) -> Result
         init_radius: 0.5,
         ..Default::default()
     };
-    let samples = fullfield::sample(&model, data, &theta0, settings)?;
+    std::fs::create_dir_all(&s.out)
+        .with_context(|| format!("creating --out {}", s.out.display()))?;
+    let ck = s.out.join("checkpoint.npz");
+    let samples = fullfield::sample(&model, data, &theta0, settings, Some(&ck))?;
     let flat = samples.flat_draws();
     let np = model.setup.n_params();
     Ok(Posterior {

@@ -34,6 +34,10 @@ const LSST_SHIFTS: &[u8] =
     include_bytes!("../../data/sbi_lens/lognormal_shifts_LSSTY10_om_s8_w_bin.npy");
 const S128_SHIFTS: &str = include_str!("../../data/sbi_lens/lognormal_shift.csv");
 
+/// `C_ell` on the nodes `[n_pairs][n_nodes]` and, if asked for, their
+/// Jacobian `[n_pairs][n_nodes][n_params]`.
+pub type Spectra = (Vec<Vec<f64>>, Option<Vec<Vec<Vec<f64>>>>);
+
 /// Which benchmark set-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetupName {
@@ -284,7 +288,7 @@ impl Setup {
         theta: &[f64],
         used: std::ops::Range<usize>,
         jacobian: bool,
-    ) -> Result<(Vec<Vec<f64>>, Option<Vec<Vec<Vec<f64>>>>)> {
+    ) -> Result<Spectra> {
         if !jacobian {
             let c = self.cosmology(theta);
             c.validate()?;
@@ -301,7 +305,7 @@ impl Setup {
         &self,
         theta: &[f64],
         used: std::ops::Range<usize>,
-    ) -> Result<(Vec<Vec<f64>>, Option<Vec<Vec<Vec<f64>>>>)> {
+    ) -> Result<Spectra> {
         self.cosmology(theta).validate()?;
         let v: Vec<DualSVec64<N>> = theta
             .iter()
