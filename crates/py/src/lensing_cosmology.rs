@@ -78,7 +78,11 @@ fn sbi_lens_log_likelihood<'py>(
     data: PyReadonlyArrayDyn<'py, f64>,
     theta: Vec<f64>,
     z: PyReadonlyArrayDyn<'py, f64>,
-) -> PyResult<(f64, Bound<'py, numpy::PyArray1<f64>>, Bound<'py, numpy::PyArray3<f64>>)> {
+) -> PyResult<(
+    f64,
+    Bound<'py, numpy::PyArray1<f64>>,
+    Bound<'py, numpy::PyArray3<f64>>,
+)> {
     let m = model(setup)?;
     let x = maps(&data, &m)?;
     let zz = latent(&z, &m)?;
@@ -105,8 +109,19 @@ fn sbi_lens_log_likelihood<'py>(
 /// `cosmodiff.lensing_cosmology_simulate`.
 #[pyfunction]
 #[pyo3(signature = (setup, out, n=1000, seed=0))]
-fn lensing_cosmology_simulate(py: Python<'_>, setup: String, out: PathBuf, n: usize, seed: u64) -> PyResult<()> {
-    let s = SimulateSettings { setup, out, n, seed };
+fn lensing_cosmology_simulate(
+    py: Python<'_>,
+    setup: String,
+    out: PathBuf,
+    n: usize,
+    seed: u64,
+) -> PyResult<()> {
+    let s = SimulateSettings {
+        setup,
+        out,
+        n,
+        seed,
+    };
     py.detach(|| lc::simulate(&s)).map_err(one_line)
 }
 
@@ -144,7 +159,10 @@ fn lensing_cosmology_infer<'py>(
     let summary = lc::run::summarize(&p);
     let d = PyDict::new(py);
     let json = py.import("json")?;
-    d.set_item("summary", json.call_method1("loads", (summary.to_string(),))?)?;
+    d.set_item(
+        "summary",
+        json.call_method1("loads", (summary.to_string(),))?,
+    )?;
     let np = p.names.len();
     let a = Array2::from_shape_vec((p.samples.len(), np), p.samples.concat()).map_err(err)?;
     d.set_item("samples", a.into_pyarray(py))?;
