@@ -50,6 +50,8 @@ pub enum LensingCosmology {
     Simulate(lensing_cosmology::SimulateSettings),
     /// Posterior of the cosmological parameters of one observed map set.
     Infer(lensing_cosmology::InferSettings),
+    /// Compare posteriors of one map: mean, sd, FoM, pairwise C2ST, one overlaid corner plot.
+    Compare(lensing_cosmology::CompareSettings),
 }
 
 #[derive(Subcommand, Debug)]
@@ -194,6 +196,9 @@ impl Command {
             }
             Command::LensingCosmology(LensingCosmology::Infer(s)) => {
                 lensing_cosmology::infer(s).map(drop)
+            }
+            Command::LensingCosmology(LensingCosmology::Compare(s)) => {
+                lensing_cosmology::compare(s).map(drop)
             }
         }
     }

@@ -1,8 +1,8 @@
 //! `cosmodiff lensing-cosmology` with the interface of the sbi_lens issue
 //! exactly as written: `simulate` writes theta, theta_names, kappa_obs and
 //! kappa; `infer --method cl` writes samples.npy and summary.json with
-//! mean, sd, fom, n_simulations, wall_seconds; bad input is one line, exit 2,
-//! nothing written.
+//! mean, sd, fom, n_simulations, wall_seconds; `compare` puts runs beside the
+//! reference chain; bad input is one line, exit 2, nothing written.
 use std::path::Path;
 
 mod common;
@@ -109,6 +109,44 @@ fn cl_posterior_on_the_128_map() {
     let samples: ndarray::Array2<f64> = ndarray_npy::read_npy(out.join("samples.npy")).unwrap();
     assert_eq!(samples.shape(), &[300, 2]);
     assert!(out.join("corner.png").exists());
+    // Side by side with the benchmark's full-field reference chain.
+    let cmp = dir.path().join("cmp");
+    run(bin()
+        .args([
+            "lensing-cosmology",
+            "compare",
+            "--setup",
+            "sbi-lens-128",
+            "--runs",
+        ])
+        .arg(&out)
+        .arg("--reference")
+        .arg(shared("posterior_full_field__128N_5ms_30gpa_0.2se.npy"))
+        .arg("--out")
+        .arg(&cmp));
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cmp.join("compare.json")).unwrap()).unwrap();
+    let fom = c["methods"]["reference"]["fom"]["Omega_c,sigma8"]
+        .as_f64()
+        .unwrap();
+    assert!((fom - 4004.0).abs() < 1.0, "{fom}");
+    let acc = c["c2st"][0]["accuracy"].as_f64().unwrap();
+    assert!((0.45..=1.0).contains(&acc), "{acc}");
+    assert!(cmp.join("compare.png").exists());
+    fails(
+        bin()
+            .args([
+                "lensing-cosmology",
+                "compare",
+                "--setup",
+                "lsst-y10",
+                "--runs",
+            ])
+            .arg(&out)
+            .arg("--out")
+            .arg(&cmp),
+        "expected [n >= 2, 6]",
+    );
 }
 
 #[test]

@@ -22,7 +22,7 @@
 //!
 //! [`TomoLogNormal::factors`] runs the `theta`-dependent part once (all
 //! maps of one cosmology share it), [`Factors::field`] the `z` part;
-//! [`Field::vjp`] returns the cotangents of the `C_ell` nodes, the shifts
+//! [`Factors::vjp`] returns the cotangents of the `C_ell` nodes, the shifts
 //! and `z`, from which a caller contracts with `dC_ell/dtheta` (dual
 //! numbers) to get `d/dtheta`.
 
@@ -76,7 +76,7 @@ pub struct Field {
     pub kappa: Vec<Vec<f64>>,
 }
 
-/// Cotangents returned by [`Field::vjp`].
+/// Cotangents returned by [`Factors::vjp`].
 #[derive(Debug, Clone)]
 pub struct Cotangents {
     /// `d/dC_p(ell_n)` per pair and node (`[n_pairs][n_nodes]`).

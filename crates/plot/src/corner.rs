@@ -57,14 +57,31 @@ impl CornerPlot {
 
     /// Render to a PNG file.
     pub fn save(&self, path: &Path, draws: &[f64]) -> Result<()> {
+        self.save_many(path, &[("", draws)])
+    }
+
+    /// Several posteriors on one corner plot, each in its own colour
+    /// (contours and marginals; the first one shaded), with a legend of
+    /// the labels in the empty upper triangle. Ranges cover every set.
+    pub fn save_many(&self, path: &Path, sets: &[(&str, &[f64])]) -> Result<()> {
         init_fonts();
         let d = self.names.len();
-        if d == 0 || draws.is_empty() || !draws.len().is_multiple_of(d) {
-            return Err(PlotError::Input(format!(
-                "corner: {} values do not form rows of {} parameters",
-                draws.len(),
-                d
-            )));
+        if sets.is_empty() {
+            return Err(PlotError::Input("corner: no draws".into()));
+        }
+        for (label, draws) in sets {
+            if d == 0 || draws.is_empty() || !draws.len().is_multiple_of(d) {
+                return Err(PlotError::Input(format!(
+                    "corner: {} values{} do not form rows of {} parameters",
+                    draws.len(),
+                    if label.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" of '{label}'")
+                    },
+                    d
+                )));
+            }
         }
         if let Some(t) = &self.truths {
             if t.len() != d {
@@ -75,19 +92,30 @@ impl CornerPlot {
                 )));
             }
         }
-        let n = draws.len() / d;
-        let cols: Vec<Vec<f64>> = (0..d)
-            .map(|k| {
-                (0..n)
-                    .map(|r| draws[r * d + k])
-                    .filter(|v| v.is_finite())
+        // Per set: finite values per parameter, and full columns.
+        let cols: Vec<Vec<Vec<f64>>> = sets
+            .iter()
+            .map(|(_, draws)| {
+                let n = draws.len() / d;
+                (0..d)
+                    .map(|k| (0..n).map(|r| draws[r * d + k]).collect())
                     .collect()
             })
             .collect();
-        let ranges: Vec<(f64, f64)> = cols.iter().map(|c| range(c)).collect::<Result<_>>()?;
-        let full: Vec<Vec<f64>> = (0..d)
-            .map(|k| (0..n).map(|r| draws[r * d + k]).collect())
-            .collect();
+        let finite =
+            |v: &Vec<f64>| -> Vec<f64> { v.iter().copied().filter(|x| x.is_finite()).collect() };
+        let ranges: Vec<(f64, f64)> = (0..d)
+            .map(|k| {
+                let mut lo = f64::INFINITY;
+                let mut hi = f64::NEG_INFINITY;
+                for c in &cols {
+                    let (a, b) = range(&finite(&c[k]))?;
+                    lo = lo.min(a);
+                    hi = hi.max(b);
+                }
+                Ok((lo, hi))
+            })
+            .collect::<Result<_>>()?;
 
         let side = self.panel * d as u32 + 40;
         let top = if self.title.is_empty() { 0 } else { 40 };
@@ -100,7 +128,6 @@ impl CornerPlot {
             root.titled(&self.title, ("sans-serif", 24)).map_err(&e)?
         };
         let panels = area.split_evenly((d, d));
-        let blue = RGBColor(31, 90, 170);
         let truth_col = RGBColor(200, 60, 40);
         for i in 0..d {
             for j in 0..d {
@@ -114,9 +141,15 @@ impl CornerPlot {
                 b.margin(6).x_label_area_size(40).y_label_area_size(52);
                 let (x0, x1) = ranges[j];
                 if i == j {
-                    let (centers, counts) = hist1d(&cols[i], x0, x1, self.bins);
-                    let cmax = counts.iter().cloned().fold(0.0, f64::max).max(1.0);
-                    let mut chart = b.build_cartesian_2d(x0..x1, 0.0..1.1 * cmax).map_err(&e)?;
+                    let hists: Vec<(Vec<f64>, Vec<f64>)> = cols
+                        .iter()
+                        .map(|c| {
+                            let (centers, counts) = hist1d(&finite(&c[i]), x0, x1, self.bins);
+                            let m = counts.iter().cloned().fold(0.0, f64::max).max(1.0);
+                            (centers, counts.into_iter().map(|v| v / m).collect())
+                        })
+                        .collect();
+                    let mut chart = b.build_cartesian_2d(x0..x1, 0.0..1.1).map_err(&e)?;
                     let xdesc = if bottom { self.names[j].as_str() } else { "" };
                     chart
                         .configure_mesh()
@@ -131,25 +164,30 @@ impl CornerPlot {
                         .draw()
                         .map_err(&e)?;
                     let w = (x1 - x0) / self.bins as f64;
-                    let mut step = vec![(x0, 0.0)];
-                    for (c, h) in centers.iter().zip(&counts) {
-                        step.push((c - 0.5 * w, *h));
-                        step.push((c + 0.5 * w, *h));
+                    for (s, (centers, counts)) in hists.iter().enumerate() {
+                        let col = PALETTE[s % PALETTE.len()];
+                        let mut step = vec![(x0, 0.0)];
+                        for (c, h) in centers.iter().zip(counts) {
+                            step.push((c - 0.5 * w, *h));
+                            step.push((c + 0.5 * w, *h));
+                        }
+                        step.push((x1, 0.0));
+                        if s == 0 {
+                            chart
+                                .draw_series(std::iter::once(Polygon::new(
+                                    step.clone(),
+                                    col.mix(0.15).filled(),
+                                )))
+                                .map_err(&e)?;
+                        }
+                        chart
+                            .draw_series(LineSeries::new(step, col.stroke_width(2)))
+                            .map_err(&e)?;
                     }
-                    step.push((x1, 0.0));
-                    chart
-                        .draw_series(std::iter::once(Polygon::new(
-                            step.clone(),
-                            blue.mix(0.15).filled(),
-                        )))
-                        .map_err(&e)?;
-                    chart
-                        .draw_series(LineSeries::new(step, blue.stroke_width(2)))
-                        .map_err(&e)?;
                     if let Some(t) = self.truths.as_ref().map(|t| t[i]).filter(|t| t.is_finite()) {
                         chart
                             .draw_series(LineSeries::new(
-                                vec![(t, 0.0), (t, 1.1 * cmax)],
+                                vec![(t, 0.0), (t, 1.1)],
                                 truth_col.stroke_width(2),
                             ))
                             .map_err(&e)?;
@@ -173,39 +211,44 @@ impl CornerPlot {
                         .draw()
                         .map_err(&e)?;
                     let nb = self.bins;
-                    let mut h = hist2d(&full[j], &full[i], (x0, x1), (y0, y1), nb);
-                    smooth2d(&mut h, nb, self.smooth);
-                    let levels = hpd_levels(&h, &[0.95, 0.68]);
                     let (dx, dy) = ((x1 - x0) / nb as f64, (y1 - y0) / nb as f64);
-                    // Shading: 95% region light, 68% region darker.
-                    let mut cells = vec![];
-                    for a in 0..nb {
-                        for bb in 0..nb {
-                            let v = h[a * nb + bb];
-                            let alpha = if v >= levels[1] {
-                                0.45
-                            } else if v >= levels[0] {
-                                0.2
-                            } else {
-                                continue;
-                            };
-                            let (cx, cy) = (x0 + a as f64 * dx, y0 + bb as f64 * dy);
-                            cells.push(Rectangle::new(
-                                [(cx, cy), (cx + dx, cy + dy)],
-                                blue.mix(alpha).filled(),
-                            ));
+                    for (s, c) in cols.iter().enumerate() {
+                        let col = PALETTE[s % PALETTE.len()];
+                        let mut h = hist2d(&c[j], &c[i], (x0, x1), (y0, y1), nb);
+                        smooth2d(&mut h, nb, self.smooth);
+                        let levels = hpd_levels(&h, &[0.95, 0.68]);
+                        if s == 0 {
+                            // Shading of the first set: 95% region light, 68% darker.
+                            let mut cells = vec![];
+                            for a in 0..nb {
+                                for bb in 0..nb {
+                                    let v = h[a * nb + bb];
+                                    let alpha = if v >= levels[1] {
+                                        0.45
+                                    } else if v >= levels[0] {
+                                        0.2
+                                    } else {
+                                        continue;
+                                    };
+                                    let (cx, cy) = (x0 + a as f64 * dx, y0 + bb as f64 * dy);
+                                    cells.push(Rectangle::new(
+                                        [(cx, cy), (cx + dx, cy + dy)],
+                                        col.mix(alpha).filled(),
+                                    ));
+                                }
+                            }
+                            chart.draw_series(cells).map_err(&e)?;
                         }
-                    }
-                    chart.draw_series(cells).map_err(&e)?;
-                    for (li, &lev) in levels.iter().enumerate() {
-                        let segs = marching_squares(&h, nb, lev, (x0, dx), (y0, dy));
-                        let style = blue.stroke_width(if li == 1 { 2 } else { 1 });
-                        chart
-                            .draw_series(
-                                segs.into_iter()
-                                    .map(|s| PathElement::new(vec![s.0, s.1], style)),
-                            )
-                            .map_err(&e)?;
+                        for (li, &lev) in levels.iter().enumerate() {
+                            let segs = marching_squares(&h, nb, lev, (x0, dx), (y0, dy));
+                            let style = col.stroke_width(if li == 1 { 2 } else { 1 });
+                            chart
+                                .draw_series(
+                                    segs.into_iter()
+                                        .map(|s| PathElement::new(vec![s.0, s.1], style)),
+                                )
+                                .map_err(&e)?;
+                        }
                     }
                     if let Some(t) = &self.truths {
                         let (tx, ty) = (t[j], t[i]);
@@ -238,10 +281,43 @@ impl CornerPlot {
                 }
             }
         }
+        // Legend in the top-right panel (empty for d >= 2).
+        if sets.iter().any(|(l, _)| !l.is_empty()) {
+            let pa = &panels[d - 1];
+            for (s, (label, _)) in sets.iter().enumerate() {
+                let col = PALETTE[s % PALETTE.len()];
+                let y = 20 + 24 * s as i32;
+                pa.draw(&Rectangle::new([(10, y), (34, y + 12)], col.filled()))
+                    .map_err(&e)?;
+                pa.draw(&Text::new(
+                    label.to_string(),
+                    (42, y - 2),
+                    ("sans-serif", 15),
+                ))
+                .map_err(&e)?;
+            }
+            if self.truths.is_some() {
+                let y = 20 + 24 * sets.len() as i32;
+                pa.draw(&Circle::new((22, y + 6), 4, truth_col.filled()))
+                    .map_err(&e)?;
+                pa.draw(&Text::new("truth", (42, y - 2), ("sans-serif", 15)))
+                    .map_err(&e)?;
+            }
+        }
         root.present().map_err(&e)?;
         Ok(())
     }
 }
+
+/// Colours of the overlaid posteriors (blue, orange, green, purple, grey);
+/// the truth is drawn in red.
+const PALETTE: [RGBColor; 5] = [
+    RGBColor(31, 90, 170),
+    RGBColor(230, 120, 20),
+    RGBColor(40, 150, 60),
+    RGBColor(140, 70, 170),
+    RGBColor(100, 100, 100),
+];
 
 /// Plot range: the 0.1%..99.9% quantile range widened by 5% on each side.
 fn range(v: &[f64]) -> Result<(f64, f64)> {
@@ -432,6 +508,14 @@ mod tests {
         let bytes = std::fs::read(&p).unwrap();
         assert_eq!(&bytes[1..4], b"PNG");
         assert!(corner(&p, &draws[..5], &names, None).is_err());
+        // Two posteriors overlaid, with a legend.
+        let shifted: Vec<f64> = draws.iter().map(|v| v + 0.01).collect();
+        CornerPlot::new(&names)
+            .truths(Some(&[0.3, 0.8, 1.0]))
+            .save_many(&p, &[("a", &draws), ("b", &shifted)])
+            .unwrap();
+        assert_eq!(&std::fs::read(&p).unwrap()[1..4], b"PNG");
+        assert!(CornerPlot::new(&names).save_many(&p, &[]).is_err());
     }
 
     #[test]

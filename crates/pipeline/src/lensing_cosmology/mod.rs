@@ -7,14 +7,17 @@
 //! - [`model`]: the log-normal forward model and the likelihood of the
 //!   observed maps in `(theta, z)` with gradients;
 //! - [`fullfield`]: the explicit full-field posterior (NUTS over theta and z);
-//! - [`run`]: the `simulate` and `infer` workflows.
+//! - [`run`]: the `simulate` and `infer` workflows;
+//! - [`compare`]: several posteriors of one map side by side (table, C2ST, overlaid corner plot).
 
 pub mod cl;
+pub mod compare;
 pub mod fullfield;
 pub mod model;
 pub mod run;
 pub mod setup;
 
+pub use compare::{compare, CompareSettings};
 pub use model::{FieldModel, LikelihoodGrad};
 pub use run::{infer, simulate, InferSettings, SimulateSettings};
 pub use setup::{Setup, SetupName};
