@@ -290,21 +290,8 @@ impl ClLikelihood {
     }
 
     fn value_and_grad_n<const N: usize>(&self, values: &[f64]) -> Result<(f64, Vec<f64>)> {
-        use num_dual::{Derivative, DualSVec64};
-        let v: Vec<DualSVec64<N>> = values
-            .iter()
-            .enumerate()
-            .map(|(j, x)| {
-                let mut e = nalgebra::SVector::<f64, N>::zeros();
-                e[j] = 1.0;
-                DualSVec64::<N>::new(*x, Derivative::some(e))
-            })
-            .collect();
-        let l = self.log_likelihood(&self.cosmology(&v))?;
-        let g = l
-            .eps
-            .unwrap_generic(nalgebra::Const::<N>, nalgebra::Const::<1>);
-        Ok((l.re, g.iter().copied().collect()))
+        let l = self.log_likelihood(&self.cosmology(&crate::duals::seed_gradient::<N>(values)))?;
+        Ok((l.re, crate::duals::gradient(&l)))
     }
 
     /// One Dual64 pass per parameter.

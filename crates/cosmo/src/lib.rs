@@ -25,6 +25,7 @@
 pub mod background;
 pub mod cl;
 pub mod covariance;
+pub mod duals;
 pub mod growth;
 pub mod halo_mass_function;
 pub mod numerics;

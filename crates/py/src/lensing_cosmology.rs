@@ -34,26 +34,11 @@ fn latent(z: &PyReadonlyArrayDyn<'_, f64>, m: &FieldModel) -> PyResult<Vec<Vec<f
 
 /// `[npix, npix, n_bins]` (or `[npix, npix]`) maps -> `[n_bins][npix^2]`.
 fn maps(x: &PyReadonlyArrayDyn<'_, f64>, m: &FieldModel) -> PyResult<Vec<Vec<f64>>> {
-    let (n, nb) = (m.setup.npix, m.setup.n_bins());
-    let ok = x.shape() == [n, n, nb] || (nb == 1 && x.shape() == [n, n]);
-    if !ok {
-        return Err(bad(format!(
-            "data: shape {:?}, expected [npix, npix, n_bins] = [{n}, {n}, {nb}]",
-            x.shape()
-        )));
-    }
-    let v = slice(x, "data")?;
-    if v.iter().any(|p| !p.is_finite()) {
-        return Err(bad("data: the maps must be finite"));
-    }
-    Ok((0..nb)
-        .map(|b| (0..n * n).map(|p| v[p * nb + b]).collect())
-        .collect())
+    lc::run::check_maps(x.shape(), slice(x, "data")?, &m.setup, "data").map_err(one_line)
 }
 
-fn as_maps(v: &[Vec<f64>], n: usize) -> Array3<f64> {
-    let nb = v.len();
-    Array3::from_shape_fn((n, n, nb), |(i, j, b)| v[b][i * n + j])
+fn as_maps(v: &[Vec<f64>], n: usize) -> PyResult<Array3<f64>> {
+    Array3::from_shape_vec((n, n, v.len()), lc::run::maps_to_bins_last(v)).map_err(err)
 }
 
 /// `cosmodiff.sbi_lens_kappa`: noiseless maps `[npix, npix, n_bins]`.
@@ -67,7 +52,7 @@ fn sbi_lens_kappa<'py>(
     let m = model(setup)?;
     let zz = latent(&z, &m)?;
     let k = py.detach(|| m.kappa(&theta, &zz)).map_err(one_line)?;
-    Ok(as_maps(&k, m.setup.npix).into_pyarray(py))
+    Ok(as_maps(&k, m.setup.npix)?.into_pyarray(py))
 }
 
 /// `cosmodiff.sbi_lens_log_likelihood`: `(log L, d/dtheta, d/dz)`.

@@ -24,6 +24,7 @@ use cosmodiff_lensing::tomo_lognormal::pairs;
 /// The binned-spectrum likelihood of one observed map set.
 pub struct ClMaps<'a> {
     model: &'a FieldModel,
+    fft: Fft2,
     bins: EllBins,
     /// Per kept bin: `(node, weight)` of the mean over its modes.
     weights: Vec<Vec<(usize, f64)>>,
@@ -129,6 +130,7 @@ impl<'a> ClMaps<'a> {
         let noise = model.noise_sd().iter().map(|s| s * s * a_pix).collect();
         Ok(Self {
             model,
+            fft: Fft2::new(grid.n),
             bins,
             weights,
             n_modes: kept.iter().map(|&b| n_modes[b]).collect(),
@@ -161,10 +163,9 @@ impl<'a> ClMaps<'a> {
     /// Binned auto and cross spectra of `maps`, pair-major.
     pub fn measure(&self, maps: &[Vec<f64>]) -> Result<Vec<f64>> {
         let grid = self.model.simulator().grid();
-        let fft = Fft2::new(grid.n);
         let mut out = vec![];
         for (i, j) in pairs(maps.len()) {
-            let c = cl_cross(grid, &fft, &maps[i], &maps[j], &self.bins, None)?;
+            let c = cl_cross(grid, &self.fft, &maps[i], &maps[j], &self.bins, None)?;
             out.extend(self.kept.iter().map(|&b| c.cl[b]));
         }
         Ok(out)

@@ -101,11 +101,8 @@ impl FieldModel {
                 .zip(&field.kappa[b])
                 .map(|(x, k)| (x - k) * iv)
                 .collect();
-            let chi2: f64 = data[b]
-                .iter()
-                .zip(&field.kappa[b])
-                .map(|(x, k)| (x - k) * (x - k) * iv)
-                .sum();
+            // chi^2 = sum (x - k)^2 / sigma^2 = sum r^2 sigma^2.
+            let chi2 = r.iter().map(|v| v * v).sum::<f64>() / iv;
             value += -0.5 * chi2 - 0.5 * npix * (2.0 * std::f64::consts::PI / iv).ln();
             kbar.push(r);
         }

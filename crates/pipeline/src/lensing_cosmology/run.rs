@@ -66,15 +66,12 @@ pub fn simulate(s: &SimulateSettings) -> Result<()> {
         );
         let (theta, maps) = draw(&model, &mut rng)?;
         let noise = model.noise_sd();
-        for p in 0..n * n {
-            for b in 0..nb {
-                let k = maps[b][p];
-                kappa.push(k);
-                let e: f64 =
-                    rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng);
-                obs.push(k + noise[b] * e);
-            }
+        let k = maps_to_bins_last(&maps);
+        for (j, v) in k.iter().enumerate() {
+            let e: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng);
+            obs.push(v + noise[j % nb] * e);
         }
+        kappa.extend(k);
         theta_all.extend(theta);
         pb.inc(1);
     }
@@ -172,20 +169,40 @@ pub struct Posterior {
     pub chain: Option<Samples>,
 }
 
-/// Read an observed map set of `setup`'s shape, `[n_bins][npix^2]`.
-pub fn read_maps(path: &Path, setup: &Setup) -> Result<Vec<Vec<f64>>> {
-    let a = crate::io::read_float_npy(path, "--data map")?;
+/// Maps stored bins last (`[npix, npix, n_bins]` flat, the benchmark's
+/// layout) as `[n_bins][npix^2]`.
+pub fn maps_from_bins_last(flat: &[f64], n_bins: usize) -> Vec<Vec<f64>> {
+    (0..n_bins)
+        .map(|b| flat.iter().skip(b).step_by(n_bins).copied().collect())
+        .collect()
+}
+
+/// Inverse of [`maps_from_bins_last`]: `[n_bins][npix^2]` -> flat bins last.
+pub fn maps_to_bins_last(maps: &[Vec<f64>]) -> Vec<f64> {
+    let np = maps.first().map_or(0, |m| m.len());
+    (0..np)
+        .flat_map(|p| maps.iter().map(move |m| m[p]))
+        .collect()
+}
+
+/// An observed map set of `setup`'s shape (`[npix, npix, n_bins]`, or
+/// `[npix, npix]` for one bin) with finite pixels, as `[n_bins][npix^2]`;
+/// `what` names the input in the one-line error.
+pub fn check_maps(
+    shape: &[usize],
+    flat: &[f64],
+    setup: &Setup,
+    what: &str,
+) -> Result<Vec<Vec<f64>>> {
     let (n, nb) = (setup.npix, setup.n_bins());
-    let ok = match a.shape() {
+    let ok = match shape {
         [r, c, b] => *r == n && *c == n && *b == nb,
         [r, c] => *r == n && *c == n && nb == 1,
         _ => false,
     };
     if !ok {
         bail!(
-            "--data {}: shape {:?}, but set-up {} needs [{n}, {n}, {nb}]{}",
-            path.display(),
-            a.shape(),
+            "{what}: shape {shape:?}, but set-up {} needs [{n}, {n}, {nb}]{}",
             setup.name.as_str(),
             if nb == 1 {
                 format!(" or [{n}, {n}]")
@@ -194,17 +211,22 @@ pub fn read_maps(path: &Path, setup: &Setup) -> Result<Vec<Vec<f64>>> {
             }
         );
     }
-    let flat = a.iter().copied().collect::<Vec<f64>>();
     if let Some(i) = flat.iter().position(|v| !v.is_finite()) {
-        bail!(
-            "--data {}: pixel {i} is {} (the maps must be finite)",
-            path.display(),
-            flat[i]
-        );
+        bail!("{what}: pixel {i} is {} (the maps must be finite)", flat[i]);
     }
-    Ok((0..nb)
-        .map(|b| (0..n * n).map(|p| flat[p * nb + b]).collect())
-        .collect())
+    Ok(maps_from_bins_last(flat, nb))
+}
+
+/// Read an observed map set of `setup`'s shape, `[n_bins][npix^2]`.
+pub fn read_maps(path: &Path, setup: &Setup) -> Result<Vec<Vec<f64>>> {
+    let a = crate::io::read_float_npy(path, "--data map")?;
+    let flat = a.iter().copied().collect::<Vec<f64>>();
+    check_maps(
+        a.shape(),
+        &flat,
+        setup,
+        &format!("--data {}", path.display()),
+    )
 }
 
 /// Run one analysis and write `samples.npy`, `summary.json` and `corner.png`.
@@ -270,10 +292,7 @@ pub fn read_sims(path: &Path, setup: &Setup) -> Result<Vec<super::model::Simulat
     Ok((0..m)
         .map(|i| {
             let t = (0..np).map(|k| theta[[i, k]]).collect();
-            let mp = (0..nb)
-                .map(|b| (0..n * n).map(|p| flat[i * per + p * nb + b]).collect())
-                .collect();
-            (t, mp)
+            (t, maps_from_bins_last(&flat[i * per..(i + 1) * per], nb))
         })
         .collect())
 }

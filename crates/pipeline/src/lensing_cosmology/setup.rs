@@ -27,7 +27,6 @@ use cosmodiff_field::grid2::Grid2;
 use cosmodiff_infer::Prior;
 use cosmodiff_lensing::shift_table::ShiftTable;
 use cosmodiff_lensing::tomo_lognormal::TomoLogNormal;
-use num_dual::{Derivative, DualSVec64};
 
 /// Embedded copies of the benchmark's shift tables (`data/sbi_lens/README.md`).
 const LSST_SHIFTS: &[u8] =
@@ -307,15 +306,7 @@ impl Setup {
         used: std::ops::Range<usize>,
     ) -> Result<Spectra> {
         self.cosmology(theta).validate()?;
-        let v: Vec<DualSVec64<N>> = theta
-            .iter()
-            .enumerate()
-            .map(|(j, x)| {
-                let mut e = nalgebra::SVector::<f64, N>::zeros();
-                e[j] = 1.0;
-                DualSVec64::<N>::new(*x, Derivative::some(e))
-            })
-            .collect();
+        let v = cosmodiff_cosmo::duals::seed_gradient::<N>(theta);
         let cl = self.cl_on_nodes(&self.cosmology(&v), used)?;
         let values = cl
             .iter()
@@ -323,16 +314,7 @@ impl Setup {
             .collect();
         let jac = cl
             .iter()
-            .map(|r| {
-                r.iter()
-                    .map(|d| {
-                        let g = d
-                            .eps
-                            .unwrap_generic(nalgebra::Const::<N>, nalgebra::Const::<1>);
-                        g.iter().copied().collect()
-                    })
-                    .collect()
-            })
+            .map(|r| r.iter().map(cosmodiff_cosmo::duals::gradient).collect())
             .collect();
         Ok((values, Some(jac)))
     }
