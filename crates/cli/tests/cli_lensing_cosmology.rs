@@ -149,6 +149,100 @@ fn cl_posterior_on_the_128_map() {
     );
 }
 
+/// The learned-summary methods, tiny (a one-epoch compressor on 60
+/// simulations): the interface and the files, not the quality (see
+/// `crates/pipeline/tests/implicit_128.rs` and docs/lensing-cosmology.md).
+#[test]
+fn learned_summary_methods_write_samples_summary_models_and_coverage() {
+    let dir = tempfile::tempdir().unwrap();
+    let sims = dir.path().join("sims.npz");
+    run(bin()
+        .args([
+            "lensing-cosmology",
+            "simulate",
+            "--setup",
+            "sbi-lens-128",
+            "--n",
+            "60",
+            "--out",
+        ])
+        .arg(&sims));
+    let m128 = shared("m_data__128N_5ms_30gpa_0.2se.npy");
+    let out = dir.path().join("mse");
+    run(bin()
+        .args([
+            "lensing-cosmology",
+            "infer",
+            "--setup",
+            "sbi-lens-128",
+            "--method",
+            "mse",
+            "--epochs",
+            "1",
+            "--tarp",
+            "10",
+            "--draws",
+            "500",
+            "--quiet",
+            "--data",
+        ])
+        .arg(&m128)
+        .arg("--sims")
+        .arg(&sims)
+        .arg("--out")
+        .arg(&out));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    for k in ["mean", "sd", "fom", "wall_seconds", "tarp_mean_deviation"] {
+        assert!(s.get(k).is_some(), "summary.json lacks {k}");
+    }
+    assert_eq!(s["n_simulations"], 60);
+    assert_eq!(s["compression"], "mse");
+    let samples: ndarray::Array2<f64> = ndarray_npy::read_npy(out.join("samples.npy")).unwrap();
+    assert_eq!(samples.shape(), &[500, 2]);
+    for f in [
+        "corner.png",
+        "coverage.png",
+        "calibration.json",
+        "compressor/compressor.json",
+        "estimator/sbi.json",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    // VMIM with NLE on the summaries, training maps simulated internally.
+    let out = dir.path().join("vmim");
+    run(bin()
+        .args([
+            "lensing-cosmology",
+            "infer",
+            "--setup",
+            "sbi-lens-128",
+            "--method",
+            "vmim",
+            "--estimator",
+            "nle",
+            "--n-sims",
+            "40",
+            "--epochs",
+            "1",
+            "--tarp",
+            "0",
+            "--draws",
+            "200",
+            "--quiet",
+            "--data",
+        ])
+        .arg(&m128)
+        .arg("--out")
+        .arg(&out));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["n_simulations"], 40);
+    assert_eq!(s["estimator"], "nle");
+    assert!(s.get("tarp_mean_deviation").is_none());
+    assert!(out.join("compressor/sbi.json").exists());
+}
+
 #[test]
 fn bad_input_is_one_line_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -173,6 +267,14 @@ fn bad_input_is_one_line_and_writes_nothing() {
     fails(&mut infer("lsst-y10", "cl", &m128), "needs [256, 256, 5]");
     fails(&mut infer("sbi-lens-64", "cl", &m128), "unknown set-up");
     fails(&mut infer("sbi-lens-128", "hmc", &m128), "--method");
+    fails(
+        infer("sbi-lens-128", "vmim", &m128).args(["--estimator", "snpe"]),
+        "--estimator",
+    );
+    fails(
+        infer("sbi-lens-128", "mae", &m128).args(["--n-sims", "5"]),
+        "--n-sims 5",
+    );
     // NaN pixels.
     let nan = dir.path().join("nan.npy");
     let mut a: ndarray::Array2<f32> = ndarray_npy::read_npy(&m128).unwrap();

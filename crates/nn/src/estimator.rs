@@ -96,9 +96,10 @@ impl ConditionalEstimator {
         check_finite(y, "modelled variable")?;
         check_finite(c, "conditioning data")?;
         let y_std = Standardizer::fit(y)?;
-        let c_std = match embedding.kind {
-            EmbeddingKind::Cnn => Standardizer::fit_global(c)?,
-            _ => Standardizer::fit(c)?,
+        let c_std = if embedding.kind.reads_maps() {
+            Standardizer::fit_global(c)?
+        } else {
+            Standardizer::fit(c)?
         };
         embedding.input_dim = c.ncols();
         if embedding.kind == EmbeddingKind::Identity {
@@ -236,8 +237,27 @@ impl ConditionalEstimator {
     /// themselves for the identity embedding).
     pub fn summaries(&self, c: ArrayView2<f64>) -> Result<Array2<f64>, NnError> {
         self.check_context(c)?;
-        let cs = to_tensor(self.config.c_standardizer.forward(c).view(), &self.device);
-        Ok(to_array2(self.net.embed(cs)))
+        let dim = self.config.embedding.summary_dim();
+        let mut out = Array2::zeros((c.nrows(), dim));
+        // In batches: a convolutional network's activations of thousands of
+        // maps at once would not fit in memory.
+        let rows = if self.config.embedding.kind.reads_maps() {
+            256
+        } else {
+            8192
+        };
+        for start in (0..c.nrows()).step_by(rows) {
+            let end = (start + rows).min(c.nrows());
+            let cs = self
+                .config
+                .c_standardizer
+                .forward(c.slice(ndarray::s![start..end, ..]));
+            out.slice_mut(ndarray::s![start..end, ..])
+                .assign(&to_array2(
+                    self.net.embed(to_tensor(cs.view(), &self.device)),
+                ));
+        }
+        Ok(out)
     }
 
     /// Write `DIR/weights.safetensors` and `DIR/estimator.json`.

@@ -5,8 +5,10 @@
 //!   coupling, MAF, rational-quadratic neural spline flows (coupling and
 //!   autoregressive, linear tails), permutations and LU-linear layers;
 //!   `log_prob` and sampling for batches.
-//! - [`embedding`]: summary networks for the conditioning data (MLP; CNN for
-//!   2-D maps), trained jointly with the flow.
+//! - [`embedding`]: summary networks for the conditioning data (MLP; CNN and
+//!   ResNet for 2-D maps), trained jointly with the flow.
+//! - [`compressor`]: a summary network trained alone by regression (MSE or
+//!   MAE) on the parameters.
 //! - [`estimator`]: flow + embedding + standardisation as one conditional
 //!   density estimator with `fit`, `log_prob`, `sample`, `save`, `load`.
 //! - [`train`]: the shared training loop (Adam/AdamW, schedule, clipping,
@@ -27,6 +29,7 @@
 
 pub mod adam_kernel;
 pub mod checkpoint;
+pub mod compressor;
 pub mod conv_kernel;
 mod cpu;
 pub mod embedding;
@@ -45,6 +48,7 @@ pub mod train;
 pub mod unet;
 
 pub use burn;
+pub use compressor::{Compressor, RegressionLoss};
 pub use embedding::{EmbeddingConfig, EmbeddingKind};
 pub use error::NnError;
 pub use estimator::{ConditionalEstimator, EstimatorConfig};

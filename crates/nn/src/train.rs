@@ -60,6 +60,15 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Rows per forward pass when evaluating the validation loss (large for
+    /// flows, small for convolutional networks on maps, whose activations
+    /// grow with the batch).
+    #[serde(default = "default_eval_batch")]
+    pub eval_batch_size: usize,
+}
+
+fn default_eval_batch() -> usize {
+    4096
 }
 
 impl Default for TrainConfig {
@@ -76,6 +85,7 @@ impl Default for TrainConfig {
             schedule: LrSchedule::Constant,
             seed: 0,
             progress: false,
+            eval_batch_size: default_eval_batch(),
         }
     }
 }
@@ -94,8 +104,8 @@ impl TrainConfig {
                 self.weight_decay
             ));
         }
-        if self.batch_size == 0 {
-            return invalid("batch size must be at least 1");
+        if self.batch_size == 0 || self.eval_batch_size == 0 {
+            return invalid("batch sizes must be at least 1");
         }
         if self.max_epochs == 0 {
             return invalid("max epochs must be at least 1");
@@ -295,7 +305,7 @@ where
         } else {
             let m = model.valid();
             let mut s = 0.0;
-            for chunk in val.chunks(4096) {
+            for chunk in val.chunks(cfg.eval_batch_size) {
                 s += scalar(loss(&m, chunk)) * chunk.len() as f64;
             }
             s / val.len() as f64

@@ -80,20 +80,20 @@ impl UNetConfig {
                 .init(device)
         };
         let down = (1..c.len())
-            .map(|l| ResBlock::new(c[l - 1], c[l], e, device))
+            .map(|l| ResBlock::new(c[l - 1], c[l], Some(e), device))
             .collect();
         let up = (0..c.len() - 1)
             .rev()
-            .map(|l| ResBlock::new(c[l + 1] + c[l], c[l], e, device))
+            .map(|l| ResBlock::new(c[l + 1] + c[l], c[l], Some(e), device))
             .collect();
         let last = *c.last().expect("validated");
         UNet {
             embed1: LinearConfig::new(e, e).init(device),
             embed2: LinearConfig::new(e, e).init(device),
             conv_in: conv(self.in_channels, c[0], 3),
-            first: ResBlock::new(c[0], c[0], e, device),
+            first: ResBlock::new(c[0], c[0], Some(e), device),
             down,
-            mid: ResBlock::new(last, last, e, device),
+            mid: ResBlock::new(last, last, Some(e), device),
             up,
             norm_out: group_norm(c[0], device),
             conv_out: conv(c[0], self.in_channels, 3),
@@ -110,7 +110,7 @@ impl AvgPoolConfig {
     }
 }
 
-fn group_norm(ch: usize, device: &Device) -> GroupNorm {
+pub(crate) fn group_norm(ch: usize, device: &Device) -> GroupNorm {
     let groups = [8, 4, 2, 1]
         .into_iter()
         .find(|g| ch.is_multiple_of(*g))
@@ -118,19 +118,24 @@ fn group_norm(ch: usize, device: &Device) -> GroupNorm {
     GroupNormConfig::new(groups, ch).init(device)
 }
 
-/// Residual block with a noise-embedding bias.
+/// Pre-activation residual block (He et al. 2016):
+/// `GN, SiLU, conv3x3, [+ emb], GN, SiLU, conv3x3` plus the input (through a
+/// 1x1 convolution when the width changes), with an optional per-channel
+/// bias from a noise embedding (the U-Net's; the ResNet summary network has
+/// none).
 #[derive(Module, Debug)]
 pub struct ResBlock {
     norm1: GroupNorm,
     conv1: Conv2d,
-    emb: Linear,
+    emb: Option<Linear>,
     norm2: GroupNorm,
     conv2: Conv2d,
     skip: Option<Conv2d>,
 }
 
 impl ResBlock {
-    fn new(cin: usize, cout: usize, e: usize, device: &Device) -> Self {
+    /// `e`: width of the noise embedding, if any.
+    pub(crate) fn new(cin: usize, cout: usize, e: Option<usize>, device: &Device) -> Self {
         let conv = |i: usize, o: usize, k: usize| {
             Conv2dConfig::new([i, o], [k, k])
                 .with_padding(PaddingConfig2d::Same)
@@ -139,17 +144,19 @@ impl ResBlock {
         Self {
             norm1: group_norm(cin, device),
             conv1: conv(cin, cout, 3),
-            emb: LinearConfig::new(e, cout).init(device),
+            emb: e.map(|e| LinearConfig::new(e, cout).init(device)),
             norm2: group_norm(cout, device),
             conv2: conv(cout, cout, 3),
             skip: (cin != cout).then(|| conv(cin, cout, 1)),
         }
     }
 
-    fn forward(&self, x: Tensor<4>, emb: Tensor<2>) -> Tensor<4> {
-        let h = conv2d_same(&self.conv1, group_norm_silu(&self.norm1, x.clone()));
-        let [b, c] = [h.dims()[0], h.dims()[1]];
-        let h = h + self.emb.forward(emb).reshape([b, c, 1, 1]);
+    pub(crate) fn forward(&self, x: Tensor<4>, emb: Option<Tensor<2>>) -> Tensor<4> {
+        let mut h = conv2d_same(&self.conv1, group_norm_silu(&self.norm1, x.clone()));
+        if let (Some(layer), Some(emb)) = (&self.emb, emb) {
+            let [b, c] = [h.dims()[0], h.dims()[1]];
+            h = h + layer.forward(emb).reshape([b, c, 1, 1]);
+        }
         let h = conv2d_same(&self.conv2, group_norm_silu(&self.norm2, h));
         let s = match &self.skip {
             Some(conv) => conv2d_same(conv, x),
@@ -209,17 +216,17 @@ impl UNet {
         let emb = self.embed2.forward(silu(self.embed1.forward(f)));
         let mut h = self
             .first
-            .forward(conv2d_same(&self.conv_in, x), emb.clone());
+            .forward(conv2d_same(&self.conv_in, x), Some(emb.clone()));
         let mut skips = vec![h.clone()];
         for block in &self.down {
-            h = block.forward(self.pool.forward(h), emb.clone());
+            h = block.forward(self.pool.forward(h), Some(emb.clone()));
             skips.push(h.clone());
         }
-        h = self.mid.forward(h, emb.clone());
+        h = self.mid.forward(h, Some(emb.clone()));
         skips.pop();
         for block in &self.up {
             let s = skips.pop().expect("one skip per level");
-            h = block.forward(Tensor::cat(vec![upsample2(h), s], 1), emb.clone());
+            h = block.forward(Tensor::cat(vec![upsample2(h), s], 1), Some(emb.clone()));
         }
         conv2d_same(&self.conv_out, group_norm_silu(&self.norm_out, h))
     }

@@ -53,10 +53,19 @@ impl LogDensity for ClDensity {
 /// parameters of a chain, with optional truth markers (constrained
 /// parameters, one per parameter).
 pub fn corner_plot(samples: &Samples, path: &Path, truths: Option<&[f64]>) -> Result<()> {
-    let d = samples.dim();
+    corner_flat(path, &samples.flat_draws(), &samples.names, truths)
+}
+
+/// Corner plot of flat draws `[n][names.len()]` (the first 12 parameters).
+pub fn corner_flat<S: AsRef<str>>(
+    path: &Path,
+    flat: &[f64],
+    names: &[S],
+    truths: Option<&[f64]>,
+) -> Result<()> {
+    let d = names.len();
     let k = d.min(12);
-    let flat = samples.flat_draws();
-    let rows = samples.n_chains() * samples.n_draws();
+    let rows = flat.len() / d.max(1);
     let mut sel = Vec::with_capacity(rows * k);
     for r in 0..rows {
         sel.extend_from_slice(&flat[r * d..r * d + k]);
@@ -66,12 +75,12 @@ pub fn corner_plot(samples: &Samples, path: &Path, truths: Option<&[f64]>) -> Re
             .map(|p| t.get(p).copied().unwrap_or(f64::NAN))
             .collect()
     });
-    let names = &samples.names[..k];
+    let names: Vec<String> = names[..k].iter().map(|n| n.as_ref().to_string()).collect();
     crate::output::write_via(path, |tmp| {
         Ok(cosmodiff_plot::corner::corner(
             tmp,
             &sel,
-            names,
+            &names,
             t.as_deref(),
         )?)
     })

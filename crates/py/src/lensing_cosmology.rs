@@ -112,7 +112,7 @@ fn lensing_cosmology_simulate(
 
 /// `cosmodiff.lensing_cosmology_infer`: writes `out/` and returns the summary and samples.
 #[pyfunction]
-#[pyo3(signature = (setup, method, data, out, sims=None, estimator="npe".to_string(), draws=None, warmup=None, chains=2, seed=0))]
+#[pyo3(signature = (setup, method, data, out, sims=None, estimator="npe".to_string(), draws=None, warmup=None, chains=2, seed=0, n_sims=None, tarp=200, epochs=None))]
 #[allow(clippy::too_many_arguments)]
 fn lensing_cosmology_infer<'py>(
     py: Python<'py>,
@@ -126,6 +126,9 @@ fn lensing_cosmology_infer<'py>(
     warmup: Option<usize>,
     chains: usize,
     seed: u64,
+    n_sims: Option<usize>,
+    tarp: usize,
+    epochs: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = InferSettings {
         setup,
@@ -133,6 +136,9 @@ fn lensing_cosmology_infer<'py>(
         data,
         out,
         sims,
+        n_sims,
+        tarp,
+        epochs,
         estimator,
         draws,
         warmup,

@@ -58,8 +58,16 @@ pub struct SbiOptions {
     pub method: Method,
     pub flow: FlowKind,
     pub embedding: EmbeddingKind,
-    /// Number of learned summaries for `mlp` / `cnn` embeddings.
+    /// Number of learned summaries for `mlp` / `cnn` / `resnet` embeddings.
     pub summary_dim: Option<usize>,
+    /// Width of the embedding network (MLP hidden units, ResNet channels
+    /// of the first stage); `None`: the embedding's default.
+    #[serde(default)]
+    pub embedding_width: Option<usize>,
+    /// Map channels of a convolutional embedding (`x` holds `channels` maps
+    /// one after the other); `None`: one.
+    #[serde(default)]
+    pub map_channels: Option<usize>,
     pub num_transforms: usize,
     pub hidden: usize,
     pub bins: usize,
@@ -80,6 +88,8 @@ impl SbiOptions {
             },
             embedding: EmbeddingKind::Identity,
             summary_dim: None,
+            embedding_width: None,
+            map_channels: None,
             num_transforms: 5,
             hidden: 50,
             bins: 10,
@@ -202,13 +212,19 @@ impl SbiModel {
         if let Some(d) = opts.summary_dim {
             if opts.embedding == EmbeddingKind::Identity {
                 return invalid(
-                    "a summary dimension needs an embedding network (mlp or cnn); without one x is used as it is",
+                    "a summary dimension needs an embedding network (mlp, cnn or resnet); without one x is used as it is",
                 );
             }
             if d == 0 {
                 return invalid("summary dimension must be at least 1");
             }
             emb.output_dim = d;
+        }
+        if let Some(w) = opts.embedding_width {
+            emb.hidden = w;
+        }
+        if let Some(c) = opts.map_channels {
+            emb.channels = c;
         }
         let (estimator, report) = ConditionalEstimator::fit(y, c, flow, emb, opts.train.clone())?;
         Ok(Self {

@@ -73,6 +73,9 @@ pub struct TarpResult {
     pub atc: f64,
     /// `sup |ECP(alpha) - alpha|` (KS statistic).
     pub max_deviation: f64,
+    /// `mean |ECP(alpha) - alpha|` over the `alpha` grid (about 0.02 for a
+    /// calibrated posterior on 200 simulations).
+    pub mean_deviation: f64,
     /// Asymptotic KS p-value of `max_deviation` for `n_sims` points.
     pub ks_pvalue: f64,
     /// Credibility level `f_i` of each simulation's truth.
@@ -185,11 +188,18 @@ pub fn tarp_with(
         .collect();
     let atc = credibility.iter().map(|&f| 1.0 - f.max(0.5)).sum::<f64>() / ns as f64 - 0.375;
     let max_deviation = ks_uniform_statistic(&credibility);
+    let mean_deviation = alpha
+        .iter()
+        .zip(&ecp)
+        .map(|(a, e)| (e - a).abs())
+        .sum::<f64>()
+        / alpha.len() as f64;
     Ok(TarpResult {
         alpha,
         ecp,
         atc,
         max_deviation,
+        mean_deviation,
         ks_pvalue: ks_pvalue(max_deviation, ns),
         credibility,
     })

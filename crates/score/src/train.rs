@@ -164,6 +164,7 @@ pub fn train_score(
         },
         seed: cfg.seed,
         progress: cfg.progress,
+        ..Default::default()
     };
     let rng = RefCell::new(ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xd5d5_0001));
     let np = side * side;

@@ -80,6 +80,7 @@ pub fn compare(s: &CompareSettings) -> Result<serde_json::Value> {
             n_simulations: 0,
             wall_seconds: f64::NAN,
             chain: None,
+            extra: serde_json::Value::Null,
         };
         let v = summarize(&p);
         methods.insert(

@@ -7,12 +7,15 @@
 //! - [`model`]: the log-normal forward model and the likelihood of the
 //!   observed maps in `(theta, z)` with gradients;
 //! - [`fullfield`]: the explicit full-field posterior (NUTS over theta and z);
+//! - [`implicit`]: learned summaries (VMIM, MSE, MAE ResNet compressors)
+//!   and NPE/NLE on them, with a TARP coverage test;
 //! - [`run`]: the `simulate` and `infer` workflows;
 //! - [`compare`]: several posteriors of one map side by side (table, C2ST, overlaid corner plot).
 
 pub mod cl;
 pub mod compare;
 pub mod fullfield;
+pub mod implicit;
 pub mod model;
 pub mod run;
 pub mod setup;

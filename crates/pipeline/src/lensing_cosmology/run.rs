@@ -7,6 +7,7 @@ use crate::io::Npz;
 use anyhow::{bail, Context, Result};
 use cosmodiff_infer::{NutsSettings, Samples};
 use rand::SeedableRng;
+use rayon::prelude::*;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -58,22 +59,19 @@ pub fn simulate(s: &SimulateSettings) -> Result<()> {
     let mut kappa = Vec::with_capacity(s.n * per);
     let mut obs = Vec::with_capacity(s.n * per);
     let pb = crate::report::progress(s.n as u64, "simulating maps");
-    for i in 0..s.n {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(
-            s.seed
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                .wrapping_add(i as u64),
-        );
-        let (theta, maps) = draw(&model, &mut rng)?;
-        let noise = model.noise_sd();
-        let k = maps_to_bins_last(&maps);
-        for (j, v) in k.iter().enumerate() {
-            let e: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng);
-            obs.push(v + noise[j % nb] * e);
+    // In parallel, a chunk at a time (the progress bar moves per chunk).
+    let chunk = 4 * rayon::current_num_threads();
+    for start in (0..s.n).step_by(chunk) {
+        let sims: Vec<Simulated> = (start..(start + chunk).min(s.n))
+            .into_par_iter()
+            .map(|i| simulate_one(&model, s.seed, i))
+            .collect::<Result<_>>()?;
+        for sim in sims {
+            theta_all.extend(sim.theta);
+            kappa.extend(maps_to_bins_last(&sim.kappa));
+            obs.extend(maps_to_bins_last(&sim.observed));
+            pb.inc(1);
         }
-        kappa.extend(k);
-        theta_all.extend(theta);
-        pb.inc(1);
     }
     pb.finish_and_clear();
     let mut npz = Npz::new();
@@ -94,6 +92,40 @@ pub fn simulate(s: &SimulateSettings) -> Result<()> {
         s.out.display()
     );
     Ok(())
+}
+
+/// One simulation: parameters, noiseless and noisy maps `[n_bins][npix^2]`.
+pub struct Simulated {
+    pub theta: Vec<f64>,
+    pub kappa: Vec<Vec<f64>>,
+    pub observed: Vec<Vec<f64>>,
+}
+
+/// Simulation `i` of the stream `seed`: theta from the prior, the latent
+/// field, the shape noise (drawn pixel by pixel, bins last); it depends on
+/// `(seed, i)` only, so a set can be simulated in parallel.
+pub fn simulate_one(model: &FieldModel, seed: u64, i: usize) -> Result<Simulated> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(
+        seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(i as u64),
+    );
+    let (theta, maps) = draw(model, &mut rng)?;
+    let nb = maps.len();
+    let noise = model.noise_sd();
+    let k = maps_to_bins_last(&maps);
+    let obs: Vec<f64> = k
+        .iter()
+        .enumerate()
+        .map(|(j, v)| {
+            let e: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng);
+            v + noise[j % nb] * e
+        })
+        .collect();
+    Ok(Simulated {
+        theta,
+        kappa: maps,
+        observed: maps_from_bins_last(&obs, nb),
+    })
 }
 
 /// One prior draw: `theta` (redrawn while the cosmology or the shifts are
@@ -133,13 +165,22 @@ pub struct InferSettings {
     /// Output directory: samples.npy, summary.json, corner.png.
     #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
-    /// Simulations from `simulate` (cl: covariance from them instead of the analytic one).
+    /// Simulations from `simulate` (cl: covariance from them instead of the analytic one; vmim, mse, mae: the training set).
     #[cfg_attr(feature = "cli", arg(long))]
     pub sims: Option<PathBuf>,
+    /// vmim, mse, mae without --sims: simulations to train on, drawn from the prior (default 10000).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub n_sims: Option<usize>,
+    /// vmim, mse, mae: fresh simulations for the TARP coverage test (0: none).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 200))]
+    pub tarp: usize,
+    /// vmim, mse, mae: most training epochs of the compressor (default 30, early stopping after 5 without improvement).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub epochs: Option<usize>,
     /// Density estimator of the learned-summary methods: npe or nle.
     #[cfg_attr(feature = "cli", arg(long, default_value = "npe"))]
     pub estimator: String,
-    /// Posterior draws per chain (default: cl 2000, fullfield 1300: a theta ESS of about 450 on the 128^2 map).
+    /// Posterior draws per chain (default: cl 2000, fullfield 1300: a theta ESS of about 450 on the 128^2 map; vmim, mse, mae: 10000 in all).
     #[cfg_attr(feature = "cli", arg(long))]
     pub draws: Option<usize>,
     /// Warm-up iterations per chain (default: cl 500, fullfield 600).
@@ -167,6 +208,8 @@ pub struct Posterior {
     pub wall_seconds: f64,
     /// Sampler diagnostics, if the method ran a chain.
     pub chain: Option<Samples>,
+    /// Method-specific numbers added to `summary.json` (an object or null).
+    pub extra: serde_json::Value,
 }
 
 /// Maps stored bins last (`[npix, npix, n_bins]` flat, the benchmark's
@@ -249,9 +292,7 @@ pub fn infer(s: &InferSettings) -> Result<Posterior> {
     let post = match s.method.as_str() {
         "fullfield" => infer_fullfield(s, setup, &data)?,
         "cl" => infer_cl(s, setup, &data)?,
-        m => bail!(
-            "--method {m} is not available yet in this version (the learned-summary methods are being built; cl and fullfield work)"
-        ),
+        _ => infer_implicit(s, setup, &data)?,
     };
     write_outputs(s, &post)?;
     Ok(post)
@@ -332,6 +373,7 @@ fn infer_cl(s: &InferSettings, setup: Setup, data: &[Vec<f64>]) -> Result<Poster
         n_simulations: n_sims,
         wall_seconds: start.elapsed().as_secs_f64(),
         chain: Some(samples),
+        extra: serde_json::Value::Null,
     })
 }
 
@@ -385,8 +427,111 @@ fn infer_fullfield(s: &InferSettings, setup: Setup, data: &[Vec<f64>]) -> Result
         n_simulations: 0,
         wall_seconds: start.elapsed().as_secs_f64(),
         chain: Some(samples),
+        extra: serde_json::Value::Null,
     })
 }
+
+/// Largest training set held in memory (float64 map values): 8 GiB.
+const MAX_TRAIN_VALUES: usize = 1 << 30;
+
+fn infer_implicit(s: &InferSettings, setup: Setup, data: &[Vec<f64>]) -> Result<Posterior> {
+    use super::implicit::{self, Compression, ImplicitOptions};
+    let compression = Compression::parse(&s.method)?;
+    let estimator = cosmodiff_sbi::Method::parse(&s.estimator)?;
+    let model = FieldModel::new(setup)?;
+    let start = Instant::now();
+    let per = model.setup.n_bins() * model.setup.npix * model.setup.npix;
+    let too_many = |n: usize| n.checked_mul(per).is_none_or(|v| v > MAX_TRAIN_VALUES);
+    let (theta, x) = match &s.sims {
+        Some(p) => {
+            let sims = read_sims(p, &model.setup)?;
+            if too_many(sims.len()) {
+                bail!(
+                    "--sims {}: {} simulations of {per} pixels exceed the 8 GiB training budget (at most {})",
+                    p.display(),
+                    sims.len(),
+                    MAX_TRAIN_VALUES / per
+                );
+            }
+            let np = model.setup.n_params();
+            let mut theta = ndarray::Array2::zeros((sims.len(), np));
+            let mut x = ndarray::Array2::zeros((sims.len(), per));
+            for (i, (t, m)) in sims.iter().enumerate() {
+                theta.row_mut(i).assign(&ndarray::ArrayView1::from(t));
+                x.row_mut(i).assign(&ndarray::Array1::from(m.concat()));
+            }
+            (theta, x)
+        }
+        None => {
+            let n = s.n_sims.unwrap_or(10_000);
+            if n < 10 || too_many(n) {
+                bail!(
+                    "--n-sims {n}: need between 10 and {} simulations of {per} pixels (8 GiB)",
+                    MAX_TRAIN_VALUES / per
+                );
+            }
+            if !s.quiet {
+                println!("simulating {n} training maps");
+            }
+            implicit::simulate_training_set(&model, n, s.seed ^ TRAIN_STREAM)?
+        }
+    };
+    let mut opts = ImplicitOptions::new(compression, estimator);
+    opts.seed = s.seed;
+    opts.progress = !s.quiet;
+    if let Some(e) = s.epochs {
+        if e == 0 {
+            bail!("--epochs 0: train for at least one epoch");
+        }
+        opts.train.max_epochs = e;
+    }
+    let trained = implicit::train(&model, theta.view(), x.view(), &opts)?;
+    drop(x);
+    std::fs::create_dir_all(&s.out)
+        .with_context(|| format!("creating --out {}", s.out.display()))?;
+    trained.save(&s.out)?;
+    let draws = trained.posterior(data, s.draws.unwrap_or(10_000), s.seed)?;
+    let mut extra = serde_json::json!({
+        "compression": compression.as_str(),
+        "estimator": estimator.name(),
+        "compressor_epochs": trained.compressor_report.epochs,
+        "compressor_validation_loss": trained.compressor_report.best_validation_loss,
+        "compressor_training_seconds": trained.compressor_report.seconds,
+    });
+    if s.tarp > 0 {
+        if s.tarp < 2 {
+            bail!(
+                "--tarp {}: the coverage test needs at least 2 simulations (0 skips it)",
+                s.tarp
+            );
+        }
+        let cal = trained.coverage(&model, s.tarp, 1000, s.seed ^ TARP_STREAM)?;
+        let names: Vec<String> = model.setup.names.iter().map(|n| n.to_string()).collect();
+        cal.write(
+            &s.out,
+            &names,
+            &format!("{} + {}", compression.as_str(), estimator.name()),
+        )?;
+        extra["tarp_simulations"] = json!(s.tarp);
+        extra["tarp_mean_deviation"] = json!(cal.tarp.mean_deviation);
+        extra["tarp_max_deviation"] = json!(cal.tarp.max_deviation);
+        extra["tarp_atc"] = json!(cal.tarp.atc);
+    }
+    Ok(Posterior {
+        setup: model.setup.name,
+        names: model.setup.names.clone(),
+        samples: draws.outer_iter().map(|r| r.to_vec()).collect(),
+        n_simulations: trained.n_simulations,
+        wall_seconds: start.elapsed().as_secs_f64(),
+        chain: None,
+        extra,
+    })
+}
+
+/// Seed streams of the internal training and coverage simulations (kept
+/// apart from `simulate`'s streams, which start at the plain seed).
+const TRAIN_STREAM: u64 = 0x7261_696e_0000_0001;
+const TARP_STREAM: u64 = 0x7461_7270_0000_0002;
 
 /// Mean, standard deviation and the figures of merit `1/sqrt(det Cov)` of
 /// the benchmark's parameter pairs.
@@ -422,6 +567,11 @@ pub fn summarize(p: &Posterior) -> serde_json::Value {
         "n_simulations": p.n_simulations,
         "wall_seconds": p.wall_seconds,
     });
+    if let serde_json::Value::Object(m) = &p.extra {
+        for (k, x) in m {
+            v[k] = x.clone();
+        }
+    }
     if let Some(c) = &p.chain {
         let sm = c.summary();
         v["r_hat"] = json!(sm.params.iter().map(|q| q.r_hat).collect::<Vec<_>>());
@@ -442,9 +592,15 @@ fn write_outputs(s: &InferSettings, p: &Posterior) -> Result<()> {
         &s.out.join("summary.json"),
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
-    if let Some(c) = &p.chain {
-        let setup = Setup::new(p.setup)?;
-        crate::sample::corner_plot(c, &s.out.join("corner.png"), Some(&setup.fiducial))?;
+    let setup = Setup::new(p.setup)?;
+    match &p.chain {
+        Some(c) => crate::sample::corner_plot(c, &s.out.join("corner.png"), Some(&setup.fiducial))?,
+        None => crate::sample::corner_flat(
+            &s.out.join("corner.png"),
+            &p.samples.concat(),
+            &p.names,
+            Some(&setup.fiducial),
+        )?,
     }
     println!(
         "{} posterior ({} samples, {:.0} s): {}",
