@@ -232,13 +232,14 @@ impl TomoLogNormal {
                     return;
                 }
                 let kc = k.min(self.grid.neg_index(k));
-                let mut m = vec![0.0; b2];
+                let mut m = Scratch::zeros(b2);
+                let m = &mut *m;
                 for (p, &(i, j)) in prs.iter().enumerate() {
                     let x = fhat[p][kc].norm();
                     m[i * nb + j] = x;
                     m[j * nb + i] = x;
                 }
-                sym_eigen_into(&m, nb, w, v);
+                sym_eigen_into(m, nb, w, v);
                 for q in 0..nb {
                     let s = w[q].max(0.0).sqrt();
                     if s == 0.0 {
@@ -365,13 +366,14 @@ impl Factors<'_> {
                 for (j, z) in zb.iter_mut().enumerate() {
                     *z = (0..nb).map(|i| gbar_hat[i][k] * l[i * nb + j]).sum();
                 }
-                let mut lb = vec![0.0; b2];
+                let mut lb = Scratch::zeros(b2);
+                let lb = &mut *lb;
                 for i in 0..nb {
                     for j in 0..nb {
                         lb[i * nb + j] = (gbar_hat[i][k].conj() * field.zhat[j][k]).re;
                     }
                 }
-                self.root_vjp(k, &lb, mb);
+                self.root_vjp(k, lb, mb);
             });
         // Z_j = FFT[z_j]  =>  zbar_j = Re(n^2 IFFT[Zbar_j]).
         let z_bar = (0..nb)
@@ -459,13 +461,15 @@ impl Factors<'_> {
         let f = |x: f64| x.max(0.0).sqrt();
         let sym = |i: usize, j: usize| 0.5 * (lb[i * nb + j] + lb[j * nb + i]);
         // A = sym(Lbar) V, T = V^T A, T o= D.
-        let mut a = vec![0.0; nb * nb];
+        let mut a = Scratch::zeros(nb * nb);
+        let a = &mut *a;
         for i in 0..nb {
             for b in 0..nb {
                 a[i * nb + b] = (0..nb).map(|j| sym(i, j) * v[j * nb + b]).sum();
             }
         }
-        let mut t = vec![0.0; nb * nb];
+        let mut t = Scratch::zeros(nb * nb);
+        let t = &mut *t;
         for x in 0..nb {
             for b in 0..nb {
                 let s: f64 = (0..nb).map(|i| v[i * nb + x] * a[i * nb + b]).sum();
@@ -490,6 +494,43 @@ impl Factors<'_> {
             for j in 0..nb {
                 out[i * nb + j] = (0..nb).map(|b| a[i * nb + b] * v[j * nb + b]).sum();
             }
+        }
+    }
+}
+
+/// Zeroed per-mode scratch space: on the stack for up to 8 bins (the
+/// per-mode loops run 10^4-10^5 times per gradient, where a heap
+/// allocation each cost more than the arithmetic), on the heap beyond.
+enum Scratch {
+    Stack([f64; 64], usize),
+    Heap(Vec<f64>),
+}
+
+impl Scratch {
+    fn zeros(len: usize) -> Self {
+        if len <= 64 {
+            Scratch::Stack([0.0; 64], len)
+        } else {
+            Scratch::Heap(vec![0.0; len])
+        }
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = [f64];
+    fn deref(&self) -> &[f64] {
+        match self {
+            Scratch::Stack(a, n) => &a[..*n],
+            Scratch::Heap(v) => v,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut [f64] {
+        match self {
+            Scratch::Stack(a, n) => &mut a[..*n],
+            Scratch::Heap(v) => v,
         }
     }
 }

@@ -10,6 +10,9 @@
 //! 5. A NUTS posterior on (Omega_c, sigma8) from the measured C_ell.
 //! 6. Halos and galaxies from a particle-mesh run: friends-of-friends, the
 //!    Zheng07 HOD, the mass function against Tinker08, xi(r) ([`crate::demo_halos`]).
+//! 7. Cosmology from one small convergence map two ways: the C_ell
+//!    posterior with a simulation covariance and the full-field posterior
+//!    ([`crate::lensing_cosmology::demo`]).
 //!
 //! Everything lands in one folder with PNG figures, .npz arrays and report.md.
 
@@ -128,7 +131,7 @@ pub fn run(a: &Settings) -> Result<()> {
     let out = &a.out;
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create output folder {}", out.display()))?;
-    let pb = progress(7, "cosmology");
+    let pb = progress(8, "cosmology");
     let mut report = String::new();
     let mut npz = Npz::new();
     let fid = Cosmology::planck15();
@@ -349,6 +352,11 @@ pub fn run(a: &Settings) -> Result<()> {
     pb.set_message("PM halos and galaxies");
     let halos = crate::demo_halos::run(out, a.seed, &mut npz)?;
     pb.inc(1);
+
+    // 7. Cosmology from one map: power spectrum vs full field.
+    pb.set_message("one map, two posteriors");
+    let map_step = crate::lensing_cosmology::demo::run(out, a.seed, a.quick)?;
+    pb.inc(1);
     pb.finish_and_clear();
 
     // Arrays.
@@ -408,7 +416,9 @@ pub fn run(a: &Settings) -> Result<()> {
     report.push_str(&post.report);
     report.push('\n');
     report.push_str(&halos.report);
-    writeln!(report, "\n## Files\n\n- `demo.npz`: {}\n- `maps.png`, `kappa_std.png`, `cl.png`, `corner.png`, `hmf.png`, `xi.png`\n- `halos.npz`, `galaxies.npz`\n- `simulate.toml`, `pm.toml`", npz.names().join(", "))?;
+    report.push('\n');
+    report.push_str(&map_step.report);
+    writeln!(report, "\n## Files\n\n- `demo.npz`: {}\n- `maps.png`, `kappa_std.png`, `cl.png`, `corner.png`, `hmf.png`, `xi.png`, `lensing_posteriors.png`\n- `halos.npz`, `galaxies.npz`\n- `simulate.toml`, `pm.toml`", npz.names().join(", "))?;
     crate::output::write_bytes(&out.join("report.md"), report.as_bytes())?;
 
     say!(
@@ -422,9 +432,11 @@ pub fn run(a: &Settings) -> Result<()> {
     say!("  corner.png     NUTS posterior of (Omega_c, sigma8)");
     say!("  hmf.png        halo mass function of a PM run vs Tinker et al. 2008");
     say!("  xi.png         xi(r) of FoF halos and Zheng07 galaxies");
+    say!("  lensing_posteriors.png  one map: C_ell vs full-field posterior");
     say!("  demo.npz       all arrays (numpy.load); halos.npz, galaxies.npz");
     say!("  RMSE: Kaiser-Squires {rmse_ks:.5}, Wiener {rmse_wf:.5}");
     say!("{}", post.summary_line);
     say!("{}", halos.summary_line);
+    say!("{}", map_step.summary_line);
     Ok(())
 }

@@ -174,8 +174,7 @@ impl<'a> ClMaps<'a> {
     /// Mean data vector at `theta` and its Jacobian `[d][n_params]`.
     pub fn mean(&self, theta: &[f64]) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
         let setup = &self.model.setup;
-        let used = self.model.simulator().used_nodes();
-        let (cl, jac) = setup.spectra(theta, used, true)?;
+        let (cl, jac) = self.model.spectra(theta, true)?;
         let jac = jac.expect("asked for the Jacobian");
         let np = theta.len();
         let mut mean = vec![];

@@ -26,6 +26,7 @@ pub struct FieldModel {
     sim: TomoLogNormal,
     used: std::ops::Range<usize>,
     noise_sd: Vec<f64>,
+    emulator: Option<super::emulator::ClEmulator>,
 }
 
 /// `log L`, `d log L / d theta` and `d log L / d z` (`[n_bins][npix^2]`).
@@ -46,7 +47,53 @@ impl FieldModel {
             sim,
             used,
             noise_sd,
+            emulator: None,
         })
+    }
+
+    /// The same model with its spectra from a Chebyshev table
+    /// ([`super::emulator`], `n` = [`super::emulator::EMULATOR_POINTS`] is
+    /// accurate to 1e-6) of `n` points per parameter over the prior's
+    /// bulk (mean +- 5 sd for normal priors, the support for uniform ones,
+    /// within the support for truncated ones); exact spectra outside it.
+    /// For set-ups of up to 3 parameters.
+    pub fn with_emulator(mut self, n: usize) -> Result<Self> {
+        use cosmodiff_infer::Prior;
+        let (lo, hi): (Vec<f64>, Vec<f64>) = self
+            .setup
+            .priors
+            .iter()
+            .map(|p| match *p {
+                Prior::Uniform { low, high } => Ok((low, high)),
+                Prior::Normal { mean, sd } => Ok((mean - 5.0 * sd, mean + 5.0 * sd)),
+                Prior::TruncatedNormal {
+                    mean,
+                    sd,
+                    low,
+                    high,
+                } => Ok(((mean - 5.0 * sd).max(low), (mean + 5.0 * sd).min(high))),
+                ref other => bail!("no emulator box for the prior {other:?}"),
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .unzip();
+        self.emulator = Some(super::emulator::ClEmulator::new(
+            &self.setup,
+            self.used.clone(),
+            lo,
+            hi,
+            n,
+        )?);
+        Ok(self)
+    }
+
+    /// `C_ell` on the simulator's nodes and, if asked for, the Jacobian
+    /// (from the emulator inside its box, else exact).
+    pub fn spectra(&self, theta: &[f64], jacobian: bool) -> Result<super::setup::Spectra> {
+        match &self.emulator {
+            Some(e) if e.contains(theta) => Ok(e.spectra(theta, jacobian)),
+            _ => self.setup.spectra(theta, self.used.clone(), jacobian),
+        }
     }
 
     /// Noise standard deviation per pixel in each bin.
@@ -61,7 +108,7 @@ impl FieldModel {
     /// Noiseless convergence maps `[n_bins][npix^2]` at `theta` for the
     /// white noise `z`.
     pub fn kappa(&self, theta: &[f64], z: &[Vec<f64>]) -> Result<Vec<Vec<f64>>> {
-        let (cl, _) = self.setup.spectra(theta, self.used.clone(), false)?;
+        let (cl, _) = self.spectra(theta, false)?;
         let (s, _) = self.setup.shifts(theta)?;
         Ok(self.sim.factors(&cl, &s)?.field(z)?.kappa)
     }
@@ -69,7 +116,7 @@ impl FieldModel {
     /// Noiseless maps of many white-noise fields at one `theta` (the
     /// spectra are computed once).
     pub fn kappa_many(&self, theta: &[f64], zs: &[Vec<Vec<f64>>]) -> Result<Vec<Vec<Vec<f64>>>> {
-        let (cl, _) = self.setup.spectra(theta, self.used.clone(), false)?;
+        let (cl, _) = self.spectra(theta, false)?;
         let (s, _) = self.setup.shifts(theta)?;
         let f = self.sim.factors(&cl, &s)?;
         zs.iter().map(|z| Ok(f.field(z)?.kappa)).collect()
@@ -86,7 +133,7 @@ impl FieldModel {
         if data.len() != nb {
             bail!("{} data maps for {nb} bins", data.len());
         }
-        let (cl, dcl) = self.setup.spectra(theta, self.used.clone(), true)?;
+        let (cl, dcl) = self.spectra(theta, true)?;
         let dcl = dcl.expect("asked for the Jacobian");
         let (s, ds) = self.setup.shifts(theta)?;
         let f = self.sim.factors(&cl, &s)?;
