@@ -4,7 +4,7 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig};
-use burn::nn::{GroupNorm, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::{relu, silu};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::conv_kernel::conv2d_same;
 use crate::error::{invalid, NnError};
 use crate::layers::Mlp;
-use crate::norm_kernel::group_norm_silu;
-use crate::unet::{group_norm, ResBlock};
+use crate::unet::ResBlock;
 
 /// Which summary network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,14 +198,17 @@ impl Cnn {
 /// on lensing maps, where sbi_lens uses a ResNet-18 (Zeghal et al. 2024).
 ///
 /// `space-to-depth -> conv3x3 -> Res(w) -> [pool -> Res(w_l)]_{l=1..L} ->
-/// GN, SiLU -> global mean -> dense(64), SiLU -> dense(out)`. Maps wider
+/// SiLU -> global mean -> dense(64), SiLU -> dense(out)`, without
+/// normalisation layers: GroupNorm (or any per-map normalisation) would
+/// divide out each map's amplitude, the main carrier of sigma8, and left
+/// summaries no better than the prior in a first version. Maps wider
 /// than 64 pixels are first folded losslessly into channels (each `f x f`
 /// pixel block becomes `f^2` channels at `1/f` the side; Shi et al. 2016's
 /// pixel unshuffle), which costs `f^2` times less than convolving at full
 /// resolution and lets the first convolution see `3f x 3f` pixels. Widths
 /// `w_l = w 2^l` (at most `8 w`), 2x2 average pooling until the maps are
 /// 8x8 (or 4x4 for smaller inputs), and the residual blocks of the
-/// [`crate::unet`] without a noise embedding. The global mean makes the
+/// [`crate::unet`] without a noise embedding or norms. The global mean makes the
 /// summaries invariant to translations of the map (the fields are
 /// statistically homogeneous).
 #[derive(Module, Debug)]
@@ -214,7 +216,6 @@ pub struct ResNet {
     conv_in: Conv2d,
     blocks: Vec<ResBlock>,
     pool: AvgPool2d,
-    norm_out: GroupNorm,
     dense: Linear,
     out: Linear,
     channels: usize,
@@ -238,7 +239,7 @@ impl ResNet {
         let blocks = (0..levels)
             .map(|l| {
                 let cin = if l == 0 { width } else { widths[l - 1] };
-                ResBlock::new(cin, widths[l], None, device)
+                ResBlock::new(cin, widths[l], None, false, device)
             })
             .collect();
         let last = widths[levels - 1];
@@ -248,7 +249,6 @@ impl ResNet {
                 .init(device),
             blocks,
             pool: AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
-            norm_out: group_norm(last, device),
             dense: LinearConfig::new(last, 64).init(device),
             out: LinearConfig::new(64, out).init(device),
             channels,
@@ -267,7 +267,7 @@ impl ResNet {
             }
             h = block.forward(h, None);
         }
-        let h = group_norm_silu(&self.norm_out, h);
+        let h = silu(h);
         let c = h.dims()[1];
         let h = h.mean_dim(3).mean_dim(2).reshape([b, c]);
         self.out.forward(silu(self.dense.forward(h)))

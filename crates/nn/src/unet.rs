@@ -80,20 +80,20 @@ impl UNetConfig {
                 .init(device)
         };
         let down = (1..c.len())
-            .map(|l| ResBlock::new(c[l - 1], c[l], Some(e), device))
+            .map(|l| ResBlock::new(c[l - 1], c[l], Some(e), true, device))
             .collect();
         let up = (0..c.len() - 1)
             .rev()
-            .map(|l| ResBlock::new(c[l + 1] + c[l], c[l], Some(e), device))
+            .map(|l| ResBlock::new(c[l + 1] + c[l], c[l], Some(e), true, device))
             .collect();
         let last = *c.last().expect("validated");
         UNet {
             embed1: LinearConfig::new(e, e).init(device),
             embed2: LinearConfig::new(e, e).init(device),
             conv_in: conv(self.in_channels, c[0], 3),
-            first: ResBlock::new(c[0], c[0], Some(e), device),
+            first: ResBlock::new(c[0], c[0], Some(e), true, device),
             down,
-            mid: ResBlock::new(last, last, Some(e), device),
+            mid: ResBlock::new(last, last, Some(e), true, device),
             up,
             norm_out: group_norm(c[0], device),
             conv_out: conv(c[0], self.in_channels, 3),
@@ -110,7 +110,7 @@ impl AvgPoolConfig {
     }
 }
 
-pub(crate) fn group_norm(ch: usize, device: &Device) -> GroupNorm {
+fn group_norm(ch: usize, device: &Device) -> GroupNorm {
     let groups = [8, 4, 2, 1]
         .into_iter()
         .find(|g| ch.is_multiple_of(*g))
@@ -119,50 +119,67 @@ pub(crate) fn group_norm(ch: usize, device: &Device) -> GroupNorm {
 }
 
 /// Pre-activation residual block (He et al. 2016):
-/// `GN, SiLU, conv3x3, [+ emb], GN, SiLU, conv3x3` plus the input (through a
-/// 1x1 convolution when the width changes), with an optional per-channel
-/// bias from a noise embedding (the U-Net's; the ResNet summary network has
-/// none).
+/// `[GN], SiLU, conv3x3, [+ emb], [GN], SiLU, conv3x3` plus the input
+/// (through a 1x1 convolution when the width changes), with an optional
+/// per-channel bias from a noise embedding. The U-Net's blocks normalise
+/// and take the embedding; the ResNet summary network's do neither, since
+/// a per-map normalisation would erase the map's amplitude, which is what
+/// carries sigma8.
 #[derive(Module, Debug)]
 pub struct ResBlock {
-    norm1: GroupNorm,
+    norm1: Option<GroupNorm>,
     conv1: Conv2d,
     emb: Option<Linear>,
-    norm2: GroupNorm,
+    norm2: Option<GroupNorm>,
     conv2: Conv2d,
     skip: Option<Conv2d>,
 }
 
 impl ResBlock {
-    /// `e`: width of the noise embedding, if any.
-    pub(crate) fn new(cin: usize, cout: usize, e: Option<usize>, device: &Device) -> Self {
+    /// `e`: width of the noise embedding, if any; `norm`: GroupNorm before
+    /// each activation.
+    pub(crate) fn new(
+        cin: usize,
+        cout: usize,
+        e: Option<usize>,
+        norm: bool,
+        device: &Device,
+    ) -> Self {
         let conv = |i: usize, o: usize, k: usize| {
             Conv2dConfig::new([i, o], [k, k])
                 .with_padding(PaddingConfig2d::Same)
                 .init(device)
         };
         Self {
-            norm1: group_norm(cin, device),
+            norm1: norm.then(|| group_norm(cin, device)),
             conv1: conv(cin, cout, 3),
             emb: e.map(|e| LinearConfig::new(e, cout).init(device)),
-            norm2: group_norm(cout, device),
+            norm2: norm.then(|| group_norm(cout, device)),
             conv2: conv(cout, cout, 3),
             skip: (cin != cout).then(|| conv(cin, cout, 1)),
         }
     }
 
     pub(crate) fn forward(&self, x: Tensor<4>, emb: Option<Tensor<2>>) -> Tensor<4> {
-        let mut h = conv2d_same(&self.conv1, group_norm_silu(&self.norm1, x.clone()));
+        let mut h = conv2d_same(&self.conv1, norm_silu(&self.norm1, x.clone()));
         if let (Some(layer), Some(emb)) = (&self.emb, emb) {
             let [b, c] = [h.dims()[0], h.dims()[1]];
             h = h + layer.forward(emb).reshape([b, c, 1, 1]);
         }
-        let h = conv2d_same(&self.conv2, group_norm_silu(&self.norm2, h));
+        let h = conv2d_same(&self.conv2, norm_silu(&self.norm2, h));
         let s = match &self.skip {
             Some(conv) => conv2d_same(conv, x),
             None => x,
         };
         h + s
+    }
+}
+
+/// `SiLU(GN(x))`, or `SiLU(x)` without a norm.
+fn norm_silu(norm: &Option<GroupNorm>, x: Tensor<4>) -> Tensor<4> {
+    match norm {
+        Some(n) => group_norm_silu(n, x),
+        None => silu(x),
     }
 }
 

@@ -23,6 +23,7 @@ fn fullfield_128_matches_the_reference_posterior() {
         n_sims: None,
         tarp: 0,
         epochs: None,
+        pool: 1,
         estimator: "npe".into(),
         draws: None,
         warmup: None,

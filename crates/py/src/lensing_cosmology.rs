@@ -112,7 +112,7 @@ fn lensing_cosmology_simulate(
 
 /// `cosmodiff.lensing_cosmology_infer`: writes `out/` and returns the summary and samples.
 #[pyfunction]
-#[pyo3(signature = (setup, method, data, out, sims=None, estimator="npe".to_string(), draws=None, warmup=None, chains=2, seed=0, n_sims=None, tarp=200, epochs=None))]
+#[pyo3(signature = (setup, method, data, out, sims=None, estimator="npe".to_string(), draws=None, warmup=None, chains=2, seed=0, n_sims=None, tarp=200, epochs=None, pool=1))]
 #[allow(clippy::too_many_arguments)]
 fn lensing_cosmology_infer<'py>(
     py: Python<'py>,
@@ -129,6 +129,7 @@ fn lensing_cosmology_infer<'py>(
     n_sims: Option<usize>,
     tarp: usize,
     epochs: Option<usize>,
+    pool: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = InferSettings {
         setup,
@@ -139,6 +140,7 @@ fn lensing_cosmology_infer<'py>(
         n_sims,
         tarp,
         epochs,
+        pool,
         estimator,
         draws,
         warmup,

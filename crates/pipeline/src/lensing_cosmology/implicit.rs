@@ -65,6 +65,10 @@ pub struct ImplicitOptions {
     pub estimator: Method,
     /// Channels of the ResNet's first stage.
     pub width: usize,
+    /// Average-pool the maps by this factor before compressing (1: full
+    /// resolution): `f^2` times less memory and compute, at the price of
+    /// the scales below `f` pixels.
+    pub pool: usize,
     /// Compressor training (VMIM: compressor and flow together).
     pub train: TrainConfig,
     pub seed: u64,
@@ -80,6 +84,7 @@ impl ImplicitOptions {
             compression,
             estimator,
             width: 8,
+            pool: 1,
             train: TrainConfig {
                 learning_rate: 1e-3,
                 batch_size: 64,
@@ -95,6 +100,26 @@ impl ImplicitOptions {
             progress: true,
         }
     }
+}
+
+/// Average-pool map sets `[n, n_bins * npix^2]` by `f` per side.
+pub fn pool_maps(x: ArrayView2<f64>, n_bins: usize, npix: usize, f: usize) -> Array2<f64> {
+    if f == 1 {
+        return x.to_owned();
+    }
+    let s = npix / f;
+    let w = 1.0 / (f * f) as f64;
+    let mut out = Array2::zeros((x.nrows(), n_bins * s * s));
+    for (row, mut o) in x.outer_iter().zip(out.outer_iter_mut()) {
+        for b in 0..n_bins {
+            for r in 0..npix {
+                for c in 0..npix {
+                    o[b * s * s + (r / f) * s + c / f] += w * row[b * npix * npix + r * npix + c];
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The first stage: maps -> summaries.
@@ -117,6 +142,10 @@ impl Summarizer {
 /// Both stages, trained.
 pub struct Implicit {
     pub summarizer: Summarizer,
+    /// Pooling factor of the maps before the summarizer.
+    pub pool: usize,
+    n_bins: usize,
+    npix: usize,
     pub estimator: SbiModel,
     pub compressor_report: TrainReport,
     pub n_simulations: usize,
@@ -158,6 +187,24 @@ pub fn train(
 ) -> Result<Implicit> {
     let setup = &model.setup;
     let np = setup.n_params();
+    let (nb, npix, f) = (setup.n_bins(), setup.npix, opts.pool);
+    if f == 0 || npix % f != 0 || npix / f < 8 {
+        bail!("pooling factor {f}: must divide the map side {npix} and leave at least 8 pixels");
+    }
+    if x.ncols() != nb * npix * npix {
+        bail!(
+            "training maps have {} values each, the set-up {}",
+            x.ncols(),
+            nb * npix * npix
+        );
+    }
+    let pooled;
+    let x = if f > 1 {
+        pooled = pool_maps(x, nb, npix, f);
+        pooled.view()
+    } else {
+        x
+    };
     let prior = SbiPrior::new(setup.priors.clone())?;
     let mut emb = EmbeddingConfig::new(EmbeddingKind::ResNet, x.ncols());
     emb.channels = setup.n_bins();
@@ -197,6 +244,9 @@ pub fn train(
         .context("training the density estimator on the summaries")?;
     Ok(Implicit {
         summarizer,
+        pool: f,
+        n_bins: nb,
+        npix,
         estimator,
         compressor_report: report,
         n_simulations: theta.nrows(),
@@ -207,7 +257,7 @@ impl Implicit {
     /// `n` posterior draws for one observed map set `[n_bins][npix^2]`.
     pub fn posterior(&self, data: &[Vec<f64>], n: usize, seed: u64) -> Result<Array2<f64>> {
         let x = Array2::from_shape_vec((1, data.iter().map(|m| m.len()).sum()), data.concat())?;
-        let t = self.summarizer.summaries(x.view())?;
+        let t = self.summaries(x.view())?;
         Ok(self.estimator.sample(t.row(0), n, seed)?.0)
     }
 
@@ -221,7 +271,7 @@ impl Implicit {
         seed: u64,
     ) -> Result<Calibration> {
         let (theta, x) = simulate_training_set(model, n, seed)?;
-        let t = self.summarizer.summaries(x.view())?;
+        let t = self.summaries(x.view())?;
         Ok(calibrate(
             &self.estimator,
             theta.view(),
@@ -229,6 +279,12 @@ impl Implicit {
             n_samples,
             seed,
         )?)
+    }
+
+    /// Summaries of full-resolution map sets `[n, n_bins * npix^2]`.
+    pub fn summaries(&self, x: ArrayView2<f64>) -> Result<Array2<f64>> {
+        let p = pool_maps(x, self.n_bins, self.npix, self.pool);
+        self.summarizer.summaries(p.view())
     }
 
     /// `DIR/compressor/` (the VMIM NPE or the regression network) and

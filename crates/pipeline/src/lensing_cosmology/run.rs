@@ -177,6 +177,9 @@ pub struct InferSettings {
     /// vmim, mse, mae: most training epochs of the compressor (default 30, early stopping after 5 without improvement).
     #[cfg_attr(feature = "cli", arg(long))]
     pub epochs: Option<usize>,
+    /// vmim, mse, mae: average-pool the maps by this factor before compressing (saves memory and time; loses the smallest scales).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 1))]
+    pub pool: usize,
     /// Density estimator of the learned-summary methods: npe or nle.
     #[cfg_attr(feature = "cli", arg(long, default_value = "npe"))]
     pub estimator: String,
@@ -477,6 +480,7 @@ fn infer_implicit(s: &InferSettings, setup: Setup, data: &[Vec<f64>]) -> Result<
         }
     };
     let mut opts = ImplicitOptions::new(compression, estimator);
+    opts.pool = s.pool;
     opts.seed = s.seed;
     opts.progress = !s.quiet;
     if let Some(e) = s.epochs {
@@ -493,6 +497,7 @@ fn infer_implicit(s: &InferSettings, setup: Setup, data: &[Vec<f64>]) -> Result<
     let draws = trained.posterior(data, s.draws.unwrap_or(10_000), s.seed)?;
     let mut extra = serde_json::json!({
         "compression": compression.as_str(),
+        "pool": s.pool,
         "estimator": estimator.name(),
         "compressor_epochs": trained.compressor_report.epochs,
         "compressor_validation_loss": trained.compressor_report.best_validation_loss,
