@@ -82,7 +82,9 @@ pub fn run(out: &Path, seed: u64, quick: bool) -> Result<MapStep> {
         seed,
         progress: false,
         init: Some(truth.clone()),
-        init_radius: 0.5,
+        // Starts within +-0.1 of the truth (unconstrained units; the prior
+        // sds are 0.05), inside the emulator's box.
+        init_radius: 0.1,
         ..Default::default()
     };
     let t = Instant::now();
