@@ -501,6 +501,8 @@ impl Factors<'_> {
 /// Zeroed per-mode scratch space: on the stack for up to 8 bins (the
 /// per-mode loops run 10^4-10^5 times per gradient, where a heap
 /// allocation each cost more than the arithmetic), on the heap beyond.
+// The large inline variant is the point: it lives on the stack.
+#[allow(clippy::large_enum_variant)]
 enum Scratch {
     Stack([f64; 64], usize),
     Heap(Vec<f64>),

@@ -226,13 +226,13 @@ pub struct ResNet {
 impl ResNet {
     fn new(channels: usize, side: usize, width: usize, out: usize, device: &Device) -> Self {
         let mut fold = 1;
-        while side / fold > 64 && side % (2 * fold) == 0 {
+        while side / fold > 64 && side.is_multiple_of(2 * fold) {
             fold *= 2;
         }
         let s = side / fold;
         // Resolution levels: halve while the map stays at least 8 pixels wide.
         let mut levels = 1;
-        while s >> levels >= 8 && s % (1 << levels) == 0 {
+        while s >> levels >= 8 && s.is_multiple_of(1 << levels) {
             levels += 1;
         }
         let widths: Vec<usize> = (0..levels).map(|l| (width << l).min(8 * width)).collect();

@@ -61,3 +61,17 @@ def test_cl_posterior(tmp_path):
     assert r["names"] == ["Omega_c", "sigma8"]
     s = json.loads((tmp_path / "cl" / "summary.json").read_text())
     assert s["fom"]["Omega_c,sigma8"] == pytest.approx(r["summary"]["fom"]["Omega_c,sigma8"])
+
+
+def test_learned_summary_posterior(tmp_path):
+    # A one-epoch MSE compressor on 40 pooled simulations: the interface,
+    # not the quality (crates/pipeline/tests/implicit_128.rs checks that).
+    r = cosmodiff.lensing_cosmology_infer(
+        "sbi-lens-128", "mse", str(M128), str(tmp_path / "mse"),
+        n_sims=40, epochs=1, tarp=5, draws=300, pool=4,
+    )
+    assert r["samples"].shape == (300, 2)
+    s = r["summary"]
+    assert s["n_simulations"] == 40 and s["pool"] == 4
+    assert "tarp_mean_deviation" in s
+    assert (tmp_path / "mse" / "compressor" / "compressor.json").exists()

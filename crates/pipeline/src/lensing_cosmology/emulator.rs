@@ -53,7 +53,7 @@ impl ClEmulator {
         if d > 3 || lo.len() != d || hi.len() != d {
             bail!("the C_ell emulator tabulates 1 to 3 parameters with one box edge each");
         }
-        if n < 2 || n > 64 || lo.iter().zip(&hi).any(|(a, b)| !(a < b)) {
+        if !(2..=64).contains(&n) || lo.iter().zip(&hi).any(|(a, b)| !(a < b)) {
             bail!("the C_ell emulator needs 2..=64 points and lo < hi on every axis");
         }
         let t: Vec<f64> = (0..n)

@@ -126,7 +126,7 @@ pub fn pool_maps(x: ArrayView2<f64>, n_bins: usize, npix: usize, f: usize) -> Ar
 pub enum Summarizer {
     /// The embedding network of an NPE trained jointly with it.
     Vmim(Box<SbiModel>),
-    Regression(Compressor),
+    Regression(Box<Compressor>),
 }
 
 impl Summarizer {
@@ -233,7 +233,7 @@ pub fn train(
             };
             let (m, r) = Compressor::fit(x, theta, emb, loss, train)
                 .with_context(|| format!("training the {} compressor", c.as_str()))?;
-            (Summarizer::Regression(m), r)
+            (Summarizer::Regression(Box::new(m)), r)
         }
     };
     let t = summarizer.summaries(x)?;
