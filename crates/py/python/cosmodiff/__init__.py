@@ -892,10 +892,19 @@ def lensing_cosmology_infer(
     warmup: Optional[int] = None,
     chains: int = 2,
     seed: int = 0,
+    estimator: str = "npe",
+    n_sims: Optional[int] = None,
+    tarp: int = 200,
+    epochs: Optional[int] = None,
+    pool: int = 1,
 ) -> Dict[str, Any]:
     """Posterior of the cosmological parameters of the map file ``data``
     (.npy) by ``method`` ``"cl"`` (binned C_ell, analytic covariance or from
-    ``sims``) or ``"fullfield"`` (NUTS over theta and the latent field), as
+    ``sims``), ``"fullfield"`` (NUTS over theta and the latent field) or
+    ``"vmim"``, ``"mse"``, ``"mae"`` (a ResNet compressor trained on ``sims``
+    or on ``n_sims`` prior simulations, for at most ``epochs`` epochs on maps
+    average-pooled by ``pool``, then ``estimator`` ``"npe"`` or ``"nle"`` on
+    its summaries, with TARP on ``tarp`` fresh simulations), as
     ``cosmodiff lensing-cosmology infer``: writes ``out/samples.npy``,
     ``summary.json``, ``corner.png`` and returns ``summary``, ``samples``
     ``[n, n_params]`` and ``names``."""
@@ -905,11 +914,15 @@ def lensing_cosmology_infer(
         str(data),
         str(out),
         None if sims is None else str(sims),
-        "npe",
+        str(estimator),
         None if draws is None else _n(draws, "draws"),
         None if warmup is None else _n(warmup, "warmup"),
         _n(chains, "chains"),
         _n(seed, "seed"),
+        None if n_sims is None else _n(n_sims, "n_sims"),
+        _n(tarp, "tarp"),
+        None if epochs is None else _n(epochs, "epochs"),
+        _n(pool, "pool"),
     )
 
 
