@@ -41,3 +41,72 @@ pub fn load_error_line(e: &impl std::fmt::Display) -> String {
         first
     }
 }
+
+/// File name of the weights in a model directory.
+pub const WEIGHTS: &str = "weights.safetensors";
+
+fn checkpoint_error(path: &std::path::Path, msg: String) -> crate::NnError {
+    crate::NnError::Checkpoint {
+        path: path.display().to_string(),
+        msg,
+    }
+}
+
+/// Write a model directory: `dir/weights.safetensors` (readable by all) and
+/// `dir/<config_name>`, the JSON of `config`.
+pub fn save_model<M: burn::module::Module, C: serde::Serialize>(
+    dir: &std::path::Path,
+    net: &M,
+    config_name: &str,
+    config: &C,
+) -> Result<(), crate::NnError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| checkpoint_error(dir, format!("cannot create the model directory: {e}")))?;
+    let path = dir.join(WEIGHTS);
+    let mut store = weights_store(&path);
+    net.save_into(&mut store)
+        .map_err(|e| checkpoint_error(&path, e.to_string()))?;
+    make_readable(&path)?;
+    let json = serde_json::to_string_pretty(config).expect("config serialises");
+    std::fs::write(dir.join(config_name), json)?;
+    Ok(())
+}
+
+/// The configuration `dir/<config_name>` of a model directory.
+pub fn read_config<C: serde::de::DeserializeOwned>(
+    dir: &std::path::Path,
+    config_name: &str,
+) -> Result<C, crate::NnError> {
+    let path = dir.join(config_name);
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| checkpoint_error(&path, e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| checkpoint_error(&path, e.to_string()))
+}
+
+/// Load `dir/weights.safetensors` into `net`, built from
+/// `dir/<config_name>`; a missing file or a mismatching network is a
+/// one-line error.
+pub fn load_weights<M: burn::module::Module>(
+    dir: &std::path::Path,
+    net: &mut M,
+    config_name: &str,
+) -> Result<(), crate::NnError> {
+    let path = dir.join(WEIGHTS);
+    if !path.is_file() {
+        return Err(checkpoint_error(
+            &path,
+            format!("missing (a model directory holds {config_name} and {WEIGHTS})"),
+        ));
+    }
+    let mut store = SafetensorsStore::from_file(path.clone());
+    net.load_from(&mut store).map_err(|e| {
+        checkpoint_error(
+            &path,
+            format!(
+                "does not match the network of {config_name}: {}",
+                load_error_line(&e)
+            ),
+        )
+    })?;
+    Ok(())
+}

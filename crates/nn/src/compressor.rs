@@ -18,7 +18,6 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::{Device, Tensor};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
@@ -80,7 +79,6 @@ pub struct Compressor {
     device: Device,
 }
 
-const WEIGHTS: &str = "weights.safetensors";
 const CONFIG: &str = "compressor.json";
 
 impl Compressor {
@@ -182,53 +180,20 @@ impl Compressor {
 
     /// Write `DIR/weights.safetensors` and `DIR/compressor.json`.
     pub fn save(&self, dir: &Path) -> Result<(), NnError> {
-        std::fs::create_dir_all(dir).map_err(|e| NnError::Checkpoint {
-            path: dir.display().to_string(),
-            msg: format!("cannot create the model directory: {e}"),
-        })?;
-        let path = dir.join(WEIGHTS);
-        let mut store = crate::checkpoint::weights_store(&path);
-        self.net
-            .save_into(&mut store)
-            .map_err(|e| NnError::Checkpoint {
-                path: path.display().to_string(),
-                msg: e.to_string(),
-            })?;
-        crate::checkpoint::make_readable(&path)?;
-        let json = serde_json::to_string_pretty(&self.config).expect("config serialises");
-        std::fs::write(dir.join(CONFIG), json)?;
-        Ok(())
+        crate::checkpoint::save_model(dir, &self.net, CONFIG, &self.config)
     }
 
     /// Read a compressor written by [`save`](Self::save).
     pub fn load(dir: &Path) -> Result<Self, NnError> {
-        let cfg_path = dir.join(CONFIG);
-        let err = |msg: String| NnError::Checkpoint {
-            path: cfg_path.display().to_string(),
-            msg,
-        };
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| err(e.to_string()))?;
-        let config: CompressorConfig =
-            serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let config: CompressorConfig = crate::checkpoint::read_config(dir, CONFIG)?;
         let device = default_device();
         let Some(mut net) = config.embedding.init(&device)? else {
-            return Err(err("the compressor has no network".into()));
-        };
-        let path = dir.join(WEIGHTS);
-        if !path.is_file() {
             return Err(NnError::Checkpoint {
-                path: path.display().to_string(),
-                msg: format!("missing (a compressor directory holds {CONFIG} and {WEIGHTS})"),
+                path: dir.join(CONFIG).display().to_string(),
+                msg: "the compressor has no network".into(),
             });
-        }
-        let mut store = SafetensorsStore::from_file(path.clone());
-        net.load_from(&mut store).map_err(|e| NnError::Checkpoint {
-            path: path.display().to_string(),
-            msg: format!(
-                "does not match the network of {CONFIG}: {}",
-                crate::checkpoint::load_error_line(&e)
-            ),
-        })?;
+        };
+        crate::checkpoint::load_weights(dir, &mut net, CONFIG)?;
         Ok(Self {
             config,
             net,

@@ -7,7 +7,6 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::{Device, Tensor};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rand::SeedableRng;
@@ -71,7 +70,6 @@ pub struct ConditionalEstimator {
     device: Device,
 }
 
-const WEIGHTS: &str = "weights.safetensors";
 const CONFIG: &str = "estimator.json";
 
 impl ConditionalEstimator {
@@ -262,53 +260,15 @@ impl ConditionalEstimator {
 
     /// Write `DIR/weights.safetensors` and `DIR/estimator.json`.
     pub fn save(&self, dir: &Path) -> Result<(), NnError> {
-        std::fs::create_dir_all(dir).map_err(|e| NnError::Checkpoint {
-            path: dir.display().to_string(),
-            msg: format!("cannot create the model directory: {e}"),
-        })?;
-        let path = dir.join(WEIGHTS);
-        let mut store = crate::checkpoint::weights_store(&path);
-        self.net
-            .save_into(&mut store)
-            .map_err(|e| NnError::Checkpoint {
-                path: path.display().to_string(),
-                msg: e.to_string(),
-            })?;
-        crate::checkpoint::make_readable(&path)?;
-        let json = serde_json::to_string_pretty(&self.config).expect("config serialises");
-        std::fs::write(dir.join(CONFIG), json)?;
-        Ok(())
+        crate::checkpoint::save_model(dir, &self.net, CONFIG, &self.config)
     }
 
     /// Read an estimator written by [`save`](Self::save).
     pub fn load(dir: &Path) -> Result<Self, NnError> {
-        let cfg_path = dir.join(CONFIG);
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| NnError::Checkpoint {
-            path: cfg_path.display().to_string(),
-            msg: e.to_string(),
-        })?;
-        let config: EstimatorConfig =
-            serde_json::from_str(&text).map_err(|e| NnError::Checkpoint {
-                path: cfg_path.display().to_string(),
-                msg: e.to_string(),
-            })?;
+        let config: EstimatorConfig = crate::checkpoint::read_config(dir, CONFIG)?;
         let device = default_device();
         let mut net = config.init_net(&device)?;
-        let path = dir.join(WEIGHTS);
-        if !path.is_file() {
-            return Err(NnError::Checkpoint {
-                path: path.display().to_string(),
-                msg: format!("missing (a model directory holds {CONFIG} and {WEIGHTS})"),
-            });
-        }
-        let mut store = SafetensorsStore::from_file(path.clone());
-        net.load_from(&mut store).map_err(|e| NnError::Checkpoint {
-            path: path.display().to_string(),
-            msg: format!(
-                "does not match the network of {CONFIG}: {}",
-                crate::checkpoint::load_error_line(&e)
-            ),
-        })?;
+        crate::checkpoint::load_weights(dir, &mut net, CONFIG)?;
         Ok(Self {
             config,
             net,
