@@ -14,7 +14,7 @@
 use super::cl::ClMaps;
 use super::fullfield;
 use super::model::{FieldModel, Simulation};
-use super::run::{simulate_one, Posterior};
+use super::run::{add_noise, simulate_one, Posterior};
 use super::setup::{Setup, SetupName};
 use anyhow::Result;
 use cosmodiff_infer::NutsSettings;
@@ -51,19 +51,7 @@ pub fn run(out: &Path, seed: u64, quick: bool) -> Result<MapStep> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0xde30_0064);
     let z = vec![cosmodiff_field::grf2::white_noise_rng(np2, &mut rng)];
     let kappa = model.kappa(&truth, &z)?;
-    let sd = model.noise_sd()[0];
-    let data: Vec<Vec<f64>> = kappa
-        .iter()
-        .map(|k| {
-            k.iter()
-                .map(|v| {
-                    let e: f64 =
-                        rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng);
-                    v + sd * e
-                })
-                .collect()
-        })
-        .collect();
+    let data = add_noise(&model, &kappa, &mut rng);
 
     // Power spectrum with a covariance from prior simulations.
     let n_sims = if quick { 150 } else { 400 };

@@ -110,22 +110,32 @@ pub fn simulate_one(model: &FieldModel, seed: u64, i: usize) -> Result<Simulated
             .wrapping_add(i as u64),
     );
     let (theta, maps) = draw(model, &mut rng)?;
-    let nb = maps.len();
-    let noise = model.noise_sd();
-    let k = maps_to_bins_last(&maps);
-    let obs: Vec<f64> = k
-        .iter()
-        .enumerate()
-        .map(|(j, v)| {
-            let e: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, &mut rng);
-            v + noise[j % nb] * e
-        })
-        .collect();
+    let observed = add_noise(model, &maps, &mut rng);
     Ok(Simulated {
         theta,
         kappa: maps,
-        observed: maps_from_bins_last(&obs, nb),
+        observed,
     })
+}
+
+/// Noiseless maps `[n_bins][npix^2]` plus Gaussian shape noise of each
+/// bin's sd, drawn pixel by pixel with the bins last (the stored layout).
+pub fn add_noise<R: rand::Rng>(
+    model: &FieldModel,
+    maps: &[Vec<f64>],
+    rng: &mut R,
+) -> Vec<Vec<f64>> {
+    let nb = maps.len();
+    let noise = model.noise_sd();
+    let obs: Vec<f64> = maps_to_bins_last(maps)
+        .iter()
+        .enumerate()
+        .map(|(j, v)| {
+            let e: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, rng);
+            v + noise[j % nb] * e
+        })
+        .collect();
+    maps_from_bins_last(&obs, nb)
 }
 
 /// One prior draw: `theta` (redrawn while the cosmology or the shifts are
