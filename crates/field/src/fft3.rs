@@ -1,9 +1,11 @@
-//! 3-D real-to-complex FFT of periodic cubes, rayon-parallel over lines.
+//! 3-D (and 2-D) real-to-complex FFT of periodic cubes (squares),
+//! rayon-parallel over lines.
 //!
 //! Layout: a real cube of side `n` is a C-ordered slice of length `n^3`
 //! (index `(ix * n + iy) * n + iz`); its half-complex transform has shape
 //! `[n, n, n/2 + 1]` (index `(ix * n + iy) * (n/2 + 1) + iz`), like
-//! `numpy.fft.rfftn`.
+//! `numpy.fft.rfftn`. A square map ([`Fft3::new_2d`]) is the same with the
+//! first axis dropped: `n^2` cells, `[n, n/2 + 1]` modes.
 //!
 //! Conventions (numpy's):
 //! - forward: `X(k) = sum_x x(x) exp(-2 pi i k.x / n)` (unnormalised);
@@ -36,10 +38,13 @@ pub fn freq(i: usize, n: usize) -> i64 {
     }
 }
 
-/// Plans for the 3-D real FFT of a cube of side `n` (cached; cheap to share
-/// between threads: all methods take `&self`).
+/// Plans for the 3-D real FFT of a cube of side `n`, or the 2-D one of a
+/// square map (cached; cheap to share between threads: all methods take
+/// `&self`).
 pub struct Fft3<T: FftNum> {
     n: usize,
+    /// Number of axes, 2 or 3.
+    dims: u32,
     r2c: Arc<dyn RealToComplex<T>>,
     c2r: Arc<dyn ComplexToReal<T>>,
     fwd: Arc<dyn Fft<T>>,
@@ -48,7 +53,7 @@ pub struct Fft3<T: FftNum> {
 
 impl<T: FftNum> std::fmt::Debug for Fft3<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Fft3 {{ n: {} }}", self.n)
+        write!(f, "Fft3 {{ n: {}, dims: {} }}", self.n, self.dims)
     }
 }
 
@@ -59,34 +64,49 @@ unsafe impl<C> Send for SendPtr<C> {}
 unsafe impl<C> Sync for SendPtr<C> {}
 
 impl<T: FftNum> Fft3<T> {
-    /// Plans for side `n` (panics if `n == 0`).
+    /// Plans for a cube of side `n` (panics if `n == 0`).
     pub fn new(n: usize) -> Self {
+        Self::with_dims(n, 3)
+    }
+
+    /// Plans for a square map of side `n` (panics if `n == 0`).
+    pub fn new_2d(n: usize) -> Self {
+        Self::with_dims(n, 2)
+    }
+
+    fn with_dims(n: usize, dims: u32) -> Self {
         assert!(n > 0, "Fft3: n must be positive");
         let mut rp = RealFftPlanner::<T>::new();
         let mut cp = FftPlanner::<T>::new();
         Self {
             n,
+            dims,
             r2c: rp.plan_fft_forward(n),
             c2r: rp.plan_fft_inverse(n),
             fwd: cp.plan_fft_forward(n),
             inv: cp.plan_fft_inverse(n),
         }
     }
-    /// Side of the cube.
+    /// Side of the cube (map).
     pub fn n(&self) -> usize {
         self.n
+    }
+    /// Number of axes: 3 for a cube, 2 for a map.
+    pub fn dims(&self) -> usize {
+        self.dims as usize
     }
     /// Length of the last (half-complex) axis, `n/2 + 1`.
     pub fn nh(&self) -> usize {
         self.n / 2 + 1
     }
-    /// Number of real cells, `n^3`.
+    /// Number of real cells, `n^3` (`n^2` for a map).
     pub fn len_real(&self) -> usize {
-        self.n * self.n * self.n
+        self.n.pow(self.dims)
     }
-    /// Number of half-complex modes, `n * n * (n/2 + 1)`.
+    /// Number of half-complex modes, `n * n * (n/2 + 1)` (`n (n/2 + 1)` for
+    /// a map).
     pub fn len_complex(&self) -> usize {
-        self.n * self.n * self.nh()
+        self.n.pow(self.dims - 1) * self.nh()
     }
 
     /// Unnormalised forward transform (allocating).
@@ -116,9 +136,11 @@ impl<T: FftNum> Fft3<T> {
                 let _ = self.r2c.process_with_scratch(&mut line, o, &mut scratch);
             }
         });
-        // 2. along y (per x-plane), 3. along x.
-        self.axis_fft(out, n, n, nh, &self.fwd);
-        self.axis_fft(out, 1, n, n * nh, &self.fwd);
+        // 2. along y (per x-plane), 3. along x (cubes only).
+        self.axis_fft(out, n.pow(self.dims - 2), n, nh, &self.fwd);
+        if self.dims == 3 {
+            self.axis_fft(out, 1, n, n * nh, &self.fwd);
+        }
     }
 
     /// Normalised inverse transform (allocating); `inverse(forward(x)) == x`.
@@ -135,9 +157,11 @@ impl<T: FftNum> Fft3<T> {
         let (n, nh) = (self.n, self.nh());
         assert_eq!(k.len(), self.len_complex(), "Fft3::inverse: input length");
         assert_eq!(out.len(), self.len_real(), "Fft3::inverse: output length");
-        self.axis_fft(k, 1, n, n * nh, &self.inv);
-        self.axis_fft(k, n, n, nh, &self.inv);
-        let scale = T::one() / T::from_usize(n * n * n).expect("n^3 representable");
+        if self.dims == 3 {
+            self.axis_fft(k, 1, n, n * nh, &self.inv);
+        }
+        self.axis_fft(k, n.pow(self.dims - 2), n, nh, &self.inv);
+        let scale = T::one() / T::from_usize(self.len_real()).expect("n^d representable");
         out.par_chunks_mut(n * 64).enumerate().for_each(|(c, oc)| {
             let mut line = vec![Complex::new(T::zero(), T::zero()); nh];
             let mut scratch = self.c2r.make_scratch_vec();
@@ -258,6 +282,35 @@ mod tests {
             let d = dft(&x, n);
             for (a, b) in k.iter().zip(&d) {
                 assert!((a - b).norm() < 1e-10, "n={n}: {a} vs {b}");
+            }
+            let y = f.inverse(&k);
+            for (a, b) in x.iter().zip(&y) {
+                assert!((a - b).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn maps_match_direct_dft_and_roundtrip() {
+        for &n in &[1usize, 2, 4, 6, 8, 5] {
+            let mut s = 11;
+            let x: Vec<f64> = (0..n * n).map(|_| lcg(&mut s)).collect();
+            let f = Fft3::<f64>::new_2d(n);
+            assert_eq!((f.len_real(), f.len_complex()), (n * n, n * (n / 2 + 1)));
+            let k = f.forward(&x);
+            let nh = n / 2 + 1;
+            for ky in 0..n {
+                for kx in 0..nh {
+                    let mut d = Complex::new(0.0, 0.0);
+                    for iy in 0..n {
+                        for ix in 0..n {
+                            let ph = -2.0 * std::f64::consts::PI * ((ky * iy + kx * ix) as f64)
+                                / n as f64;
+                            d += Complex::new(ph.cos(), ph.sin()) * x[iy * n + ix];
+                        }
+                    }
+                    assert!((k[ky * nh + kx] - d).norm() < 1e-10, "n={n}");
+                }
             }
             let y = f.inverse(&k);
             for (a, b) in x.iter().zip(&y) {

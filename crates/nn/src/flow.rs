@@ -224,7 +224,7 @@ pub struct LuLinear {
 }
 
 impl LuLinear {
-    fn new(d: usize, device: &Device) -> Self {
+    pub(crate) fn new(d: usize, device: &Device) -> Self {
         let lm: Vec<f32> = (0..d * d)
             .map(|k| if k / d > k % d { 1.0 } else { 0.0 })
             .collect();
@@ -251,13 +251,13 @@ impl LuLinear {
             + self.eye.clone() * self.diag_u().unsqueeze_dim::<2>(0);
         l.matmul(u)
     }
-    fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+    pub(crate) fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         let [b, _] = x.dims();
         let z = x.matmul(self.weight().transpose()) + self.bias.val().unsqueeze_dim::<2>(0);
         let ld = self.diag_u().log().sum().expand([b]);
         (z, ld)
     }
-    fn inverse(&self, z: Tensor<2>) -> Tensor<2> {
+    pub(crate) fn inverse(&self, z: Tensor<2>) -> Tensor<2> {
         let [_, d] = z.dims();
         let device = z.device();
         let w = to_vec(self.weight());

@@ -37,6 +37,7 @@ pub mod error;
 pub mod estimator;
 pub mod flow;
 mod fork;
+pub mod fourier_kernel;
 pub mod layers;
 pub mod norm_kernel;
 pub mod residual_kernel;
@@ -45,6 +46,7 @@ pub mod spline_kernel;
 pub mod standardize;
 pub mod tensor;
 pub mod train;
+pub mod trenf;
 pub mod unet;
 
 pub use burn;

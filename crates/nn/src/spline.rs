@@ -40,15 +40,15 @@ struct Knots {
 
 fn knots_from(u: Tensor<3>, bound: f64) -> Tensor<3> {
     let [b, d, k] = u.dims();
-    let device = u.device();
+    let (device, dtype) = (u.device(), u.dtype());
     let w = softmax(u, 2) * (1.0 - MIN_BIN * k as f64) + MIN_BIN;
     let cum = w.cumsum(2) * (2.0 * bound) - bound;
     let interior = cum.narrow(2, 0, k - 1);
     Tensor::cat(
         vec![
-            Tensor::full([b, d, 1], -bound, &device),
+            Tensor::full([b, d, 1], -bound, (&device, dtype)),
             interior,
-            Tensor::full([b, d, 1], bound, &device),
+            Tensor::full([b, d, 1], bound, (&device, dtype)),
         ],
         2,
     )
@@ -56,7 +56,7 @@ fn knots_from(u: Tensor<3>, bound: f64) -> Tensor<3> {
 
 fn knots(params: Tensor<3>, bins: usize, bound: f64) -> Knots {
     let [b, d, _] = params.dims();
-    let device = params.device();
+    let (device, dtype) = (params.device(), params.dtype());
     let uw = params.clone().narrow(2, 0, bins);
     let uh = params.clone().narrow(2, bins, bins);
     let ud = params.narrow(2, 2 * bins, bins - 1);
@@ -64,9 +64,9 @@ fn knots(params: Tensor<3>, bins: usize, bound: f64) -> Knots {
     let c = ((1.0 - MIN_DERIVATIVE).exp() - 1.0).ln();
     let ud = Tensor::cat(
         vec![
-            Tensor::full([b, d, 1], c, &device),
+            Tensor::full([b, d, 1], c, (&device, dtype)),
             ud,
-            Tensor::full([b, d, 1], c, &device),
+            Tensor::full([b, d, 1], c, (&device, dtype)),
         ],
         2,
     );
