@@ -1166,7 +1166,10 @@ mod tests {
             let (v, g) = flow.log_prob_and_grad(&field, th.view()).expect("grad");
             assert!((v[0] - lp[0].logprob).abs() < 1e-3 * lp[0].logprob.abs());
             for j in 0..2 {
-                let h = 1e-2;
+                // log p sums f32 values of order 100 (rounding ~1e-3), and the
+                // splines are only C1 (wide steps cross knots): a middle step
+                // and an absolute floor for the rounding.
+                let h = 0.02;
                 let lp_at = |d: f64| {
                     let mut tt = th.clone();
                     tt[[0, j]] += d;
@@ -1176,7 +1179,7 @@ mod tests {
                 };
                 let fd = (lp_at(h) - lp_at(-h)) / (2.0 * h);
                 assert!(
-                    (fd - g[[0, j]]).abs() < 0.02 * fd.abs().max(1.0),
+                    (fd - g[[0, j]]).abs() < 0.02 * fd.abs() + 0.1,
                     "d/dtheta_{j}: {fd} vs {}",
                     g[[0, j]]
                 );
