@@ -4,8 +4,8 @@
 use anyhow::Result;
 use clap::Subcommand;
 use cosmodiff_pipeline::{
-    cosmology, demo, halos, hod, lensing_cosmology, massmap, pm, prior, sample, sbi, simulate,
-    stats,
+    cosmology, demo, fieldflow, halos, hod, lensing_cosmology, massmap, pm, prior, sample, sbi,
+    simulate, stats,
 };
 
 #[derive(Subcommand, Debug)]
@@ -42,6 +42,19 @@ pub enum Command {
     /// Cosmology from weak-lensing maps on the sbi_lens benchmark: C_ell, full-field, learned summaries.
     #[command(subcommand)]
     LensingCosmology(LensingCosmology),
+    /// Field-level likelihoods from TRENF normalizing flows: train, logprob, infer.
+    #[command(subcommand)]
+    Fieldflow(Fieldflow),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Fieldflow {
+    /// Train a translation- and rotation-equivariant flow p(field | theta) on simulated fields.
+    Train(fieldflow::TrainSettings),
+    /// Exact log-likelihood log p(field | theta) of one field.
+    Logprob(fieldflow::LogprobSettings),
+    /// Posterior of theta for one observed field from the flow likelihood.
+    Infer(fieldflow::InferSettings),
 }
 
 #[derive(Subcommand, Debug)]
@@ -200,6 +213,9 @@ impl Command {
             Command::LensingCosmology(LensingCosmology::Compare(s)) => {
                 lensing_cosmology::compare(s).map(drop)
             }
+            Command::Fieldflow(Fieldflow::Train(s)) => fieldflow::train(s).map(drop),
+            Command::Fieldflow(Fieldflow::Logprob(s)) => fieldflow::logprob(s).map(drop),
+            Command::Fieldflow(Fieldflow::Infer(s)) => fieldflow::infer(s).map(drop),
         }
     }
 }

@@ -126,8 +126,21 @@ fn halves(out: Tensor<3>) -> (Tensor<2>, Tensor<2>) {
     )
 }
 
+/// `params` `[B, 1, P]` repeated over the `D` elements of `x` `[B, D]`
+/// (the composed operations need one row of parameters per element).
+fn broadcast(params: Tensor<3>, x: &Tensor<2>) -> Tensor<3> {
+    let [b, d, p] = params.dims();
+    let [_, dx] = x.dims();
+    if d == 1 && dx > 1 {
+        params.expand([b, dx, p])
+    } else {
+        params
+    }
+}
+
 /// Forward map `x -> y` with `log |dy/dx|`, elementwise over `[B, D]`;
-/// `params` is `[B, D, 3K - 1]`. Runs the fused kernel on the CPU backend
+/// `params` is `[B, D, 3K - 1]`, or `[B, 1, 3K - 1]` for one spline per
+/// row. Runs the fused kernel on the CPU backend
 /// and [`rq_forward_ops`] elsewhere.
 pub fn rq_forward(
     x: Tensor<2>,
@@ -174,7 +187,7 @@ pub fn rq_forward_ops(
     bins: usize,
     bound: f64,
 ) -> (Tensor<2>, Tensor<2>) {
-    let k = knots(params, bins, bound);
+    let k = knots(broadcast(params, &x), bins, bound);
     let inside = x
         .clone()
         .greater_equal_scalar(-bound)
@@ -205,7 +218,7 @@ pub fn rq_inverse_ops(
     bins: usize,
     bound: f64,
 ) -> (Tensor<2>, Tensor<2>) {
-    let k = knots(params, bins, bound);
+    let k = knots(broadcast(params, &y), bins, bound);
     let inside = y
         .clone()
         .greater_equal_scalar(-bound)

@@ -343,22 +343,28 @@ impl Map {
     }
 }
 
-/// The map over `n` elements with `3K - 1` parameters each; returns
-/// `[value..., logdet..., cache...]` row by row (`[rows, n]`), the
+/// The map over `n` elements with `3K - 1` parameters per `share`
+/// consecutive elements (1: each its own; the elements of a row sharing
+/// one spline, as TRENF's pixel-wise splines do, fill their knots once);
+/// returns `[value..., logdet..., cache...]` row by row (`[rows, n]`), the
 /// elements split over the kernel threads.
-fn map_all(v: &[f32], p: &[f32], bins: usize, bound: f64, map: Map) -> Vec<f32> {
+fn map_all(v: &[f32], p: &[f32], (bins, bound): (usize, f64), share: usize, map: Map) -> Vec<f32> {
     let n = v.len();
     let np = 3 * bins - 1;
     let rows = map.rows(bins);
     let mut out = vec![0.0f32; rows * n];
     par_columns(&mut out, n, PAR_ELEMENTS, |range, mut cols| {
         let mut kn = Knots::new(bins);
+        let mut filled = usize::MAX;
         let mut o = vec![0.0; rows];
         for (j, i) in range.enumerate() {
+            let row = i / share;
+            let fill = row != filled;
+            filled = row;
             map_one(
                 v[i] as f64,
-                &p[i * np..(i + 1) * np],
-                &mut kn,
+                &p[row * np..(row + 1) * np],
+                (&mut kn, fill),
                 (bins, bound),
                 map,
                 &mut o,
@@ -375,12 +381,15 @@ fn map_all(v: &[f32], p: &[f32], bins: usize, bound: f64, map: Map) -> Vec<f32> 
 fn map_one(
     vi: f64,
     pi: &[f32],
-    kn: &mut Knots,
+    (kn, fill): (&mut Knots, bool),
     (bins, bound): (usize, f64),
     map: Map,
     o: &mut [f64],
 ) {
     let inverse = map == Map::Inverse;
+    if fill {
+        kn.fill(pi, bins, bound);
+    }
     if !(-bound..=bound).contains(&vi) {
         o[0] = vi;
         o[1] = 0.0;
@@ -389,7 +398,6 @@ fn map_one(
         }
         return;
     }
-    kn.fill(pi, bins, bound);
     let k = kn.locate(pi, bins, vi, inverse);
     let (val, ld) = if inverse {
         rq_bin_inverse(vi, kn, k)
@@ -525,11 +533,23 @@ fn backward_one(
     }
 }
 
-/// The map on `flex` tensors: `[B, D]` and `[B, D, 3K - 1]` in,
+/// Elements per parameter row: `D` when `params` is `[B, 1, 3K - 1]` for
+/// `x` `[B, D]` (one spline per row), else 1.
+fn shared(x: &Shape, params: &Shape) -> usize {
+    if params[1] == 1 {
+        x[1]
+    } else {
+        1
+    }
+}
+
+/// The map on `flex` tensors: `[B, D]` and `[B, D, 3K - 1]` (or
+/// `[B, 1, 3K - 1]`) in,
 /// `[rows, B, D]` out.
 fn flex_map(v: FlexTensor, params: FlexTensor, bins: usize, bound: f64, map: Map) -> FlexTensor {
     let (shape, dtype) = (v.shape(), v.dtype());
-    let out = map_all(&f32_values(&v), &f32_values(&params), bins, bound, map);
+    let share = shared(&shape, &params.shape());
+    let out = map_all(&f32_values(&v), &f32_values(&params), (bins, bound), share, map);
     let mut out_shape = vec![map.rows(bins)];
     out_shape.extend(shape.iter());
     f32_tensor(out, Shape::from(out_shape), dtype)
@@ -583,6 +603,8 @@ impl RqSplineKernels for Flex {
 struct RqSplineBackward {
     bins: usize,
     bound: f64,
+    /// `params` is `[B, 1, 3K - 1]`, one spline per row.
+    shared: bool,
 }
 
 impl<B: Backend + RqSplineKernels> Backward<B, 2> for RqSplineBackward {
@@ -594,6 +616,7 @@ impl<B: Backend + RqSplineKernels> Backward<B, 2> for RqSplineBackward {
         let grad = grads.consume::<B>(&ops.node);
         let (x, cached) = ops.state;
         let shape = x.shape();
+        let elements = shape[1];
         let np = 3 * self.bins - 1;
         let g = B::rq_spline_backward(x, cached, grad, self.bins, self.bound);
         let full = Slice::from(..);
@@ -602,10 +625,14 @@ impl<B: Backend + RqSplineKernels> Backward<B, 2> for RqSplineBackward {
             grads.register::<B>(node.id, B::float_reshape(gx, shape));
         }
         if let Some(node) = node_p {
-            grads.register::<B>(
-                node.id,
-                B::float_slice(g, &[full, full, Slice::from(1..np + 1)]),
-            );
+            let gp = B::float_slice(g, &[full, full, Slice::from(1..np + 1)]);
+            // A spline shared by a row's elements gathers their gradients.
+            let gp = if self.shared && elements > 1 {
+                B::float_sum_dim(gp, 1)
+            } else {
+                gp
+            };
+            grads.register::<B>(node.id, gp);
         }
     }
 }
@@ -621,7 +648,12 @@ impl<B: Backend + RqSplineOps + RqSplineKernels, C: CheckpointStrategy> RqSpline
     ) -> FloatTensor<Self> {
         let (x, x_node) = x.into_parts();
         let (params, p_node) = params.into_parts();
-        let op = RqSplineBackward { bins, bound };
+        let shared = params.shape()[1] == 1;
+        let op = RqSplineBackward {
+            bins,
+            bound,
+            shared,
+        };
         match op.prepare::<C>([x_node, p_node]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let cached = B::rq_spline_forward_cached(x.clone(), params, bins, bound);
@@ -726,5 +758,44 @@ mod tests {
             gp.iter().any(|g| g.abs() > 1e-3),
             "parameter gradient is not trivially zero"
         );
+    }
+
+    /// One spline per row (`params` `[B, 1, P]`, as TRENF's pixel-wise
+    /// splines): the fused kernel's values, inverse and gradients equal the
+    /// composed operations on parameters repeated over the elements.
+    #[test]
+    fn shared_row_splines_match_repeated_parameters() {
+        let dev = default_device().autodiff();
+        let (x, p) = inputs(&dev);
+        let p1 = p.narrow(1, 0, 1);
+        let wy = Tensor::<2>::random([100, 3], Distribution::Normal(0.0, 1.0), &dev);
+        let wl = Tensor::<2>::random([100, 3], Distribution::Normal(0.0, 1.0), &dev);
+        let run = |fused: bool| {
+            let (x, p1) = (x.clone().require_grad(), p1.clone().require_grad());
+            let (y, ld) = if fused {
+                rq_forward(x.clone(), p1.clone(), BINS, BOUND)
+            } else {
+                rq_forward_ops(x.clone(), p1.clone().expand([100, 3, 3 * BINS - 1]), BINS, BOUND)
+            };
+            let g = ((y.clone() * wy.clone()).sum() + (ld.clone() * wl.clone()).sum()).backward();
+            (
+                to_vec(y),
+                to_vec(ld),
+                to_vec(x.grad(&g).expect("x")),
+                to_vec(p1.grad(&g).expect("params")),
+            )
+        };
+        let (y, ld, gx, gp) = run(true);
+        let (y0, ld0, gx0, gp0) = run(false);
+        assert!(close(&y, &y0, 1e-5) && close(&ld, &ld0, 1e-4), "values");
+        assert!(close(&gx, &gx0, 1e-4), "gradient in x");
+        assert_eq!(gp.len(), 100 * (3 * BINS - 1));
+        assert!(close(&gp, &gp0, 1e-4), "gradient in the shared parameters");
+        // The inverse kernel, shared or repeated, is the same arithmetic.
+        let (xv, pv) = (x.clone().inner(), p1.clone().inner());
+        let (yv, _) = rq_forward(xv, pv.clone(), BINS, BOUND);
+        let (a, la) = rq_inverse(yv.clone(), pv.clone(), BINS, BOUND);
+        let (b, lb) = rq_inverse(yv, pv.expand([100, 3, 3 * BINS - 1]), BINS, BOUND);
+        assert_eq!((to_vec(a), to_vec(la)), (to_vec(b), to_vec(lb)), "inverse");
     }
 }

@@ -481,7 +481,8 @@ impl TrenfNet {
                 Some(p) => {
                     let params = Self::per_row(p.val(), &layer.spline_cond, theta, b);
                     let np = params.dims()[1];
-                    let params = params.reshape([b * c, 1, np]).expand([b * c, l, np]);
+                    // One spline per row, shared by its pixels.
+                    let params = params.reshape([b * c, 1, np]);
                     let (y, ls) = rq_forward(u, params, cfg.bins, cfg.bound);
                     ld = ld + ls.reshape([b, c * l]).sum_dim(1).reshape([b]);
                     y
@@ -508,7 +509,7 @@ impl TrenfNet {
             if let Some(p) = &layer.spline {
                 let params = Self::per_row(p.val(), &layer.spline_cond, theta, b);
                 let np = params.dims()[1];
-                let params = params.reshape([b * c, 1, np]).expand([b * c, l, np]);
+                let params = params.reshape([b * c, 1, np]);
                 u = rq_inverse(u, params, cfg.bins, cfg.bound).0;
             }
             let log_t = Self::per_row(layer.radial.val(), &layer.radial_cond, theta, b)

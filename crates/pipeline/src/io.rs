@@ -1,6 +1,6 @@
 //! Reading `.npy`/`.npz` files, and [`Npz`], the archive every workflow writes.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::NpzWriter;
 use std::path::Path;
@@ -42,6 +42,77 @@ pub fn npz_float<R: std::io::Read + std::io::Seek>(
             .by_name::<ndarray::OwnedRepr<f32>, IxDyn>(name)?
             .mapv(f64::from)),
     }
+}
+
+/// A 1-D numpy unicode array (`<U*`, as [`Npz::add_str`] writes it) from
+/// an `.npz`, or `None` when the archive has no such member. ndarray-npy
+/// reads no strings, so the `.npy` header is parsed here.
+pub fn npz_strings(path: &Path, name: &str) -> Result<Option<Vec<String>>> {
+    use std::io::Read;
+    let what = || format!("{}: member {name}", path.display());
+    let f = std::fs::File::open(path).with_context(|| path.display().to_string())?;
+    let mut zip = zip::ZipArchive::new(f)
+        .with_context(|| format!("{}: not an .npz archive", path.display()))?;
+    let mut member = match zip.by_name(&format!("{name}.npy")) {
+        Ok(m) => m,
+        Err(_) => return Ok(None),
+    };
+    let mut bytes = Vec::new();
+    member.read_to_end(&mut bytes).with_context(what)?;
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        bail!("{}: not a .npy array", what());
+    }
+    let (hlen, start) = if bytes[6] == 1 {
+        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
+    } else {
+        if bytes.len() < 12 {
+            bail!("{}: truncated header", what());
+        }
+        (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        )
+    };
+    let header = bytes
+        .get(start..start + hlen)
+        .map(String::from_utf8_lossy)
+        .with_context(|| format!("{}: truncated header", what()))?;
+    let descr = header
+        .split("'descr':")
+        .nth(1)
+        .and_then(|r| r.split('\'').nth(1))
+        .unwrap_or("");
+    let width: usize = match descr.strip_prefix("<U") {
+        Some(w) => w
+            .parse()
+            .with_context(|| format!("{}: dtype {descr}", what()))?,
+        None => bail!(
+            "{}: dtype {descr:?} is not a little-endian unicode string",
+            what()
+        ),
+    };
+    if header.contains("'fortran_order': True") {
+        bail!("{}: Fortran order is not supported", what());
+    }
+    let data = &bytes[start + hlen..];
+    if width == 0 || data.len() % (4 * width) != 0 {
+        bail!(
+            "{}: {} data bytes are not whole strings of {width} characters",
+            what(),
+            data.len()
+        );
+    }
+    Ok(Some(
+        data.chunks(4 * width)
+            .map(|s| {
+                s.chunks(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .take_while(|&c| c != 0)
+                    .filter_map(char::from_u32)
+                    .collect()
+            })
+            .collect(),
+    ))
 }
 
 /// One array of an [`Npz`]: float64 (most), int64 (counts) or bool (flags).

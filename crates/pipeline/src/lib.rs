@@ -33,6 +33,7 @@ pub mod output;
 pub mod cosmology;
 pub mod demo;
 pub mod demo_halos;
+pub mod fieldflow;
 pub mod halos;
 pub mod hod;
 pub mod massmap;

@@ -26,5 +26,5 @@ pub mod setup;
 
 pub use compare::{compare, CompareSettings};
 pub use model::{FieldModel, LikelihoodGrad};
-pub use run::{infer, simulate, InferSettings, SimulateSettings};
+pub use run::{describe, infer, simulate, summarize_samples, InferSettings, SimulateSettings};
 pub use setup::{Setup, SetupName};

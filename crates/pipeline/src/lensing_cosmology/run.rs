@@ -550,21 +550,27 @@ const TARP_STREAM: u64 = 0x7461_7270_0000_0002;
 
 /// Mean, standard deviation and the figures of merit `1/sqrt(det Cov)` of
 /// the benchmark's parameter pairs.
-pub fn summarize(p: &Posterior) -> serde_json::Value {
-    let n = p.samples.len() as f64;
-    let d = p.names.len();
-    let mean: Vec<f64> = (0..d)
-        .map(|k| p.samples.iter().map(|s| s[k]).sum::<f64>() / n)
-        .collect();
+/// Mean, sd and figures of merit (`1 / sqrt(det Cov)` for each pair of
+/// Omega_c, sigma8, w0 present) of flat draws `[n, d]`: the summary schema
+/// shared by every posterior of a map (`names`, `mean`, `sd`, `fom` keyed
+/// "Omega_c,sigma8", `n_samples`, `wall_seconds`).
+pub fn summarize_samples<S: AsRef<str>>(
+    names: &[S],
+    samples: &ndarray::Array2<f64>,
+    wall_seconds: f64,
+) -> serde_json::Value {
+    let n = samples.nrows() as f64;
+    let d = names.len();
+    let mean: Vec<f64> = (0..d).map(|k| samples.column(k).sum() / n).collect();
     let cov = |a: usize, b: usize| {
-        p.samples
-            .iter()
+        samples
+            .outer_iter()
             .map(|s| (s[a] - mean[a]) * (s[b] - mean[b]))
             .sum::<f64>()
             / (n - 1.0)
     };
     let sd: Vec<f64> = (0..d).map(|k| cov(k, k).sqrt()).collect();
-    let idx = |name: &str| p.names.iter().position(|n| *n == name);
+    let idx = |name: &str| names.iter().position(|n| n.as_ref() == name);
     let mut fom = serde_json::Map::new();
     for (a, b) in [("Omega_c", "sigma8"), ("Omega_c", "w0"), ("sigma8", "w0")] {
         if let (Some(i), Some(j)) = (idx(a), idx(b)) {
@@ -572,16 +578,54 @@ pub fn summarize(p: &Posterior) -> serde_json::Value {
             fom.insert(format!("{a},{b}"), json!(1.0 / det.sqrt()));
         }
     }
-    let mut v = json!({
-        "setup": p.setup.as_str(),
-        "names": p.names,
+    json!({
+        "names": names.iter().map(|n| n.as_ref()).collect::<Vec<_>>(),
         "mean": mean,
         "sd": sd,
         "fom": fom,
-        "n_samples": p.samples.len(),
-        "n_simulations": p.n_simulations,
-        "wall_seconds": p.wall_seconds,
-    });
+        "n_samples": samples.nrows(),
+        "wall_seconds": wall_seconds,
+    })
+}
+
+/// "name = mean +- sd, ..." and the figures of merit of a summary, for the
+/// terminal.
+pub fn describe(summary: &serde_json::Value) -> String {
+    let nums = |k: &str| -> Vec<f64> {
+        summary[k]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
+            .unwrap_or_default()
+    };
+    let names: Vec<&str> = summary["names"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    let mut line = names
+        .iter()
+        .zip(nums("mean").iter().zip(nums("sd")))
+        .map(|(n, (m, sd))| format!("{n} = {m:.4} +- {sd:.4}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Some(f) = summary["fom"].as_object() {
+        for (k, v) in f {
+            line.push_str(&format!(
+                "; FoM({k}) = {:.0}",
+                v.as_f64().unwrap_or(f64::NAN)
+            ));
+        }
+    }
+    line
+}
+
+/// `summary.json` of a posterior: [`summarize_samples`] plus the set-up,
+/// the simulation count, method-specific numbers and chain diagnostics.
+pub fn summarize(p: &Posterior) -> serde_json::Value {
+    let arr = ndarray::Array2::from_shape_vec((p.samples.len(), p.names.len()), p.samples.concat())
+        .expect("rows of equal length");
+    let mut v = summarize_samples(&p.names, &arr, p.wall_seconds);
+    v["setup"] = json!(p.setup.as_str());
+    v["n_simulations"] = json!(p.n_simulations);
     if let serde_json::Value::Object(m) = &p.extra {
         for (k, x) in m {
             v[k] = x.clone();
