@@ -549,7 +549,13 @@ fn shared(x: &Shape, params: &Shape) -> usize {
 fn flex_map(v: FlexTensor, params: FlexTensor, bins: usize, bound: f64, map: Map) -> FlexTensor {
     let (shape, dtype) = (v.shape(), v.dtype());
     let share = shared(&shape, &params.shape());
-    let out = map_all(&f32_values(&v), &f32_values(&params), (bins, bound), share, map);
+    let out = map_all(
+        &f32_values(&v),
+        &f32_values(&params),
+        (bins, bound),
+        share,
+        map,
+    );
     let mut out_shape = vec![map.rows(bins)];
     out_shape.extend(shape.iter());
     f32_tensor(out, Shape::from(out_shape), dtype)
@@ -775,7 +781,12 @@ mod tests {
             let (y, ld) = if fused {
                 rq_forward(x.clone(), p1.clone(), BINS, BOUND)
             } else {
-                rq_forward_ops(x.clone(), p1.clone().expand([100, 3, 3 * BINS - 1]), BINS, BOUND)
+                rq_forward_ops(
+                    x.clone(),
+                    p1.clone().expand([100, 3, 3 * BINS - 1]),
+                    BINS,
+                    BOUND,
+                )
             };
             let g = ((y.clone() * wy.clone()).sum() + (ld.clone() * wl.clone()).sum()).backward();
             (
