@@ -899,12 +899,43 @@ impl FieldFlow {
     /// Read a flow written by [`save`](Self::save).
     pub fn load(dir: &Path) -> Result<Self, NnError> {
         let config: FieldFlowConfig = crate::checkpoint::read_config(dir, CONFIG)?;
+        Self::build(config, |net| {
+            crate::checkpoint::load_weights(dir, net, CONFIG)
+        })
+    }
+
+    /// A flow from the text of its `fieldflow.json` and the bytes of its
+    /// `weights.safetensors` (a model embedded in a binary).
+    pub fn from_bytes(config_json: &str, weights: Vec<u8>) -> Result<Self, NnError> {
+        let fail = |what: &str, msg: String| NnError::Checkpoint {
+            path: format!("embedded {what}"),
+            msg,
+        };
+        let config: FieldFlowConfig =
+            serde_json::from_str(config_json).map_err(|e| fail(CONFIG, e.to_string()))?;
+        Self::build(config, |net| {
+            use crate::checkpoint::ModuleSnapshot;
+            let mut store = crate::checkpoint::SafetensorsStore::from_bytes(Some(weights));
+            net.load_from(&mut store).map(drop).map_err(|e| {
+                fail(
+                    crate::checkpoint::WEIGHTS,
+                    crate::checkpoint::load_error_line(&e),
+                )
+            })
+        })
+    }
+
+    /// The network of `config` with weights from `load`.
+    fn build(
+        config: FieldFlowConfig,
+        load: impl FnOnce(&mut TrenfNet) -> Result<(), NnError>,
+    ) -> Result<Self, NnError> {
         config.flow.validate()?;
         config.shape.validate()?;
         let device = default_device();
         let ad = device.clone().autodiff();
         let mut net = TrenfNet::new(&config.flow, config.shape, config.theta_mean.len(), &ad);
-        crate::checkpoint::load_weights(dir, &mut net, CONFIG)?;
+        load(&mut net)?;
         let net_eval = net.clone().valid();
         Ok(Self {
             config,

@@ -13,6 +13,8 @@
 //! 7. Cosmology from one small convergence map two ways: the C_ell
 //!    posterior with a simulation covariance and the full-field posterior
 //!    ([`crate::lensing_cosmology::demo`]).
+//! 8. A TRENF field flow learns the whitening filter of Gaussian maps
+//!    ([`crate::fieldflow::demo_step`]).
 //!
 //! Everything lands in one folder with PNG figures, .npz arrays and report.md.
 
@@ -356,6 +358,8 @@ pub fn run(a: &Settings) -> Result<()> {
     // 7. Cosmology from one map: power spectrum vs full field.
     pb.set_message("one map, two posteriors");
     let map_step = crate::lensing_cosmology::demo::run(out, a.seed, a.quick)?;
+    // 8. Field-level likelihoods from a flow.
+    let flow_step = crate::fieldflow::demo_step(out, a.seed, a.quick)?;
     pb.inc(1);
     pb.finish_and_clear();
 
@@ -418,7 +422,9 @@ pub fn run(a: &Settings) -> Result<()> {
     report.push_str(&halos.report);
     report.push('\n');
     report.push_str(&map_step.report);
-    writeln!(report, "\n## Files\n\n- `demo.npz`: {}\n- `maps.png`, `kappa_std.png`, `cl.png`, `corner.png`, `hmf.png`, `xi.png`, `lensing_posteriors.png`\n- `halos.npz`, `galaxies.npz`\n- `simulate.toml`, `pm.toml`", npz.names().join(", "))?;
+    report.push('\n');
+    report.push_str(&flow_step.report);
+    writeln!(report, "\n## Files\n\n- `demo.npz`: {}\n- `maps.png`, `kappa_std.png`, `cl.png`, `corner.png`, `hmf.png`, `xi.png`, `lensing_posteriors.png`, `fieldflow_filter.png`\n- `halos.npz`, `galaxies.npz`\n- `simulate.toml`, `pm.toml`", npz.names().join(", "))?;
     crate::output::write_bytes(&out.join("report.md"), report.as_bytes())?;
 
     say!(
@@ -433,10 +439,12 @@ pub fn run(a: &Settings) -> Result<()> {
     say!("  hmf.png        halo mass function of a PM run vs Tinker et al. 2008");
     say!("  xi.png         xi(r) of FoF halos and Zheng07 galaxies");
     say!("  lensing_posteriors.png  one map: C_ell vs full-field posterior");
+    say!("  fieldflow_filter.png    a TRENF flow's learned filter vs 1/sqrt(P(k))");
     say!("  demo.npz       all arrays (numpy.load); halos.npz, galaxies.npz");
     say!("  RMSE: Kaiser-Squires {rmse_ks:.5}, Wiener {rmse_wf:.5}");
     say!("{}", post.summary_line);
     say!("{}", halos.summary_line);
     say!("{}", map_step.summary_line);
+    say!("{}", flow_step.summary_line);
     Ok(())
 }

@@ -25,6 +25,7 @@ mod calibration;
 mod catalog;
 mod cosmo;
 mod diffusion;
+mod fieldflow;
 mod lensing;
 mod lensing_cosmology;
 mod sampling;
@@ -187,6 +188,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     calibration::register(m)?;
     catalog::register(m)?;
     lensing_cosmology::register(m)?;
+    fieldflow::register(m)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     Ok(())
 }

@@ -136,6 +136,9 @@ __all__ = [
     "sbi_lens_log_likelihood",
     "lensing_cosmology_simulate",
     "lensing_cosmology_infer",
+    "fieldflow_train",
+    "fieldflow_logprob",
+    "fieldflow_infer",
     "tarp",
     "sbc",
 ]
@@ -923,6 +926,47 @@ def lensing_cosmology_infer(
         _n(tarp, "tarp"),
         None if epochs is None else _n(epochs, "epochs"),
         _n(pool, "pool"),
+    )
+
+
+def fieldflow_train(fields: str, out: str, config: Optional[str] = None) -> Dict[str, Any]:
+    """Train a TRENF field flow ``p(field | theta)`` (Dai & Seljak 2022) on
+    the ``.npz`` file ``fields`` (``theta``, ``theta_names``, ``field`` or
+    ``kappa_obs``: maps ``[n, N, N(, C)]`` or boxes ``[n, N, N, N]``) with
+    the TOML ``config`` (``[flow]``, ``[train]``), as ``cosmodiff fieldflow
+    train``: writes the model directory ``out`` and returns its
+    ``train.json`` (losses in nats per pixel, epochs, wall time)."""
+    return _core.fieldflow_train(str(fields), str(out), None if config is None else str(config))
+
+
+def fieldflow_logprob(model: str, field: ArrayLike, theta: Sequence[float]) -> Dict[str, float]:
+    """Exact ``log p(field | theta)`` (nats) of one field (``[N, N]``,
+    ``[N, N, C]`` or ``[N, N, N]``) under the flow in ``model``, with its
+    parts ``logdet`` and ``base_logprob``; theta must lie in the training
+    range."""
+    return _core.fieldflow_logprob(str(model), _f64(field, "field"), [float(t) for t in theta])
+
+
+def fieldflow_infer(
+    model: str,
+    field: str,
+    out: str,
+    prior: Optional[str] = None,
+    samples: int = 2000,
+    seed: int = 0,
+) -> Dict[str, Any]:
+    """Posterior of theta for the field file ``field`` (.npy) from the flow
+    likelihood (slice sampling within the training range; ``prior``: a TOML
+    with ``low``/``high`` or ``mean``/``sd`` per parameter), as ``cosmodiff
+    fieldflow infer``: writes ``out/samples.npy``, ``summary.json``,
+    ``corner.png`` and returns ``summary`` and ``samples``."""
+    return _core.fieldflow_infer(
+        str(model),
+        str(field),
+        str(out),
+        None if prior is None else str(prior),
+        _n(samples, "samples"),
+        _n(seed, "seed"),
     )
 
 

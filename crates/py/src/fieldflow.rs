@@ -1,0 +1,101 @@
+//! TRENF field flows: the `fieldflow` workflows (train, log-likelihood,
+//! posterior), numpy conversion only.
+
+use crate::{bad, slice};
+use cosmodiff_nn::trenf::FieldFlow;
+use cosmodiff_pipeline::fieldflow::{self as ff, InferSettings, TrainSettings};
+use numpy::{IntoPyArray, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::path::PathBuf;
+
+fn one_line(e: anyhow::Error) -> PyErr {
+    bad(cosmodiff_pipeline::report::one_line(&e))
+}
+
+fn json<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    py.import("json")?.call_method1("loads", (v.to_string(),))
+}
+
+/// `cosmodiff.fieldflow_train`: trains, writes the model directory `out`,
+/// returns its `train.json`.
+#[pyfunction]
+#[pyo3(signature = (fields, out, config=None))]
+fn fieldflow_train<'py>(
+    py: Python<'py>,
+    fields: PathBuf,
+    out: PathBuf,
+    config: Option<PathBuf>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let s = TrainSettings {
+        fields,
+        out: out.clone(),
+        config,
+    };
+    py.detach(|| ff::train(&s)).map_err(one_line)?;
+    let text = std::fs::read_to_string(out.join("train.json")).map_err(|e| bad(e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    json(py, &v)
+}
+
+/// `cosmodiff.fieldflow_logprob`: `log p(field | theta)` with its parts.
+#[pyfunction]
+fn fieldflow_logprob<'py>(
+    py: Python<'py>,
+    model: PathBuf,
+    field: PyReadonlyArrayDyn<'py, f64>,
+    theta: Vec<f64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let flow = FieldFlow::load(&model).map_err(|e| bad(e.to_string()))?;
+    let values = ff::check_field(
+        &flow,
+        field.shape(),
+        slice(&field, "field")?.to_vec(),
+        "field",
+    )
+    .map_err(one_line)?;
+    let lp = py
+        .detach(|| ff::evaluate(&flow, values, &theta))
+        .map_err(one_line)?;
+    let d = PyDict::new(py);
+    d.set_item("logprob", lp.logprob)?;
+    d.set_item("logdet", lp.logdet)?;
+    d.set_item("base_logprob", lp.base_logprob)?;
+    Ok(d)
+}
+
+/// `cosmodiff.fieldflow_infer`: writes `out/` and returns the summary and
+/// samples.
+#[pyfunction]
+#[pyo3(signature = (model, field, out, prior=None, samples=2000, seed=0))]
+fn fieldflow_infer<'py>(
+    py: Python<'py>,
+    model: PathBuf,
+    field: PathBuf,
+    out: PathBuf,
+    prior: Option<PathBuf>,
+    samples: usize,
+    seed: u64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let s = InferSettings {
+        model: Some(model),
+        setup: None,
+        field,
+        out,
+        prior,
+        samples,
+        seed,
+    };
+    let p = py.detach(|| ff::infer(&s)).map_err(one_line)?;
+    let d = PyDict::new(py);
+    d.set_item("summary", json(py, &p.summary)?)?;
+    d.set_item("samples", p.samples.into_pyarray(py))?;
+    Ok(d)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(fieldflow_train, m)?)?;
+    m.add_function(wrap_pyfunction!(fieldflow_logprob, m)?)?;
+    m.add_function(wrap_pyfunction!(fieldflow_infer, m)?)?;
+    Ok(())
+}
