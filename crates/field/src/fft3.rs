@@ -74,8 +74,12 @@ impl<T: FftNum> Fft3<T> {
         Self::with_dims(n, 2)
     }
 
-    fn with_dims(n: usize, dims: u32) -> Self {
+    /// Plans for a square map (`dims = 2`) or a cube (`dims = 3`) of side
+    /// `n` (panics if `n == 0` or `dims` is neither).
+    pub fn with_dims(n: usize, dims: usize) -> Self {
         assert!(n > 0, "Fft3: n must be positive");
+        assert!(dims == 2 || dims == 3, "Fft3: dims must be 2 or 3");
+        let dims = dims as u32;
         let mut rp = RealFftPlanner::<T>::new();
         let mut cp = FftPlanner::<T>::new();
         Self {

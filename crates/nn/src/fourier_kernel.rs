@@ -117,7 +117,7 @@ pub fn mode_weights(n: usize, dims: usize) -> Vec<f64> {
 type Plans = Mutex<HashMap<(usize, usize), Arc<Fft3<f64>>>>;
 
 /// The FFT plan of a side and dimension, made once per process.
-fn plan(n: usize, dims: usize) -> Arc<Fft3<f64>> {
+pub(crate) fn plan(n: usize, dims: usize) -> Arc<Fft3<f64>> {
     static PLANS: OnceLock<Plans> = OnceLock::new();
     let mut plans = PLANS
         .get_or_init(Default::default)
@@ -125,13 +125,7 @@ fn plan(n: usize, dims: usize) -> Arc<Fft3<f64>> {
         .unwrap_or_else(|e| e.into_inner());
     plans
         .entry((n, dims))
-        .or_insert_with(|| {
-            Arc::new(if dims == 2 {
-                Fft3::new_2d(n)
-            } else {
-                Fft3::new(n)
-            })
-        })
+        .or_insert_with(|| Arc::new(Fft3::with_dims(n, dims)))
         .clone()
 }
 

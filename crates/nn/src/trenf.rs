@@ -348,11 +348,7 @@ fn whitening_knots(x: &[f64], shape: FieldShape, knots: usize) -> Vec<f32> {
     let rows = x.len() / (c * l);
     let km = mode_k(n, dims);
     let w = mode_weights(n, dims);
-    let fft = if dims == 2 {
-        cosmodiff_field::fft3::Fft3::<f64>::new_2d(n)
-    } else {
-        cosmodiff_field::fft3::Fft3::<f64>::new(n)
-    };
+    let fft = crate::fourier_kernel::plan(n, dims);
     let s: Vec<f64> = km.iter().map(|&k| radial_coordinate(k, n, dims)).collect();
     let basis = natural_spline_basis(&knot_positions(knots), &s);
     let mut out = Vec::with_capacity(c * knots);
@@ -705,6 +701,33 @@ impl FieldFlow {
         check_finite(theta, "parameters")
     }
 
+    /// The evaluation pass over checked `fields` and `theta`, `EVAL_ROWS`
+    /// rows at a time: `f(rows, z, sum of log-dets)` per chunk.
+    fn forward_chunks(
+        &self,
+        fields: ArrayView2<f64>,
+        theta: ArrayView2<f64>,
+        mut f: impl FnMut(std::ops::Range<usize>, Tensor<3>, Tensor<1>),
+    ) {
+        for start in (0..fields.nrows()).step_by(EVAL_ROWS) {
+            let rows = start..(start + EVAL_ROWS).min(fields.nrows());
+            let x = Self::standardise(
+                &self.config,
+                fields.slice(ndarray::s![rows.clone(), ..]),
+                &self.device,
+            );
+            let t = Self::theta_tensor(
+                &self.config,
+                theta.slice(ndarray::s![rows.clone(), ..]),
+                &self.device,
+            );
+            let (z, ld) = self
+                .net_eval
+                .forward(x, &t, &self.config.flow, self.config.shape);
+            f(rows, z, ld);
+        }
+    }
+
     /// `log p(field_i | theta_i)` with its parts, per row.
     pub fn log_prob(
         &self,
@@ -712,23 +735,11 @@ impl FieldFlow {
         theta: ArrayView2<f64>,
     ) -> Result<Vec<LogProb>, NnError> {
         self.check_inputs(fields, theta)?;
-        let s = self.config.shape;
+        let len = self.config.shape.len();
         let std_ld = self.standardisation_logdet();
         let mut out = Vec::with_capacity(fields.nrows());
-        for start in (0..fields.nrows()).step_by(EVAL_ROWS) {
-            let end = (start + EVAL_ROWS).min(fields.nrows());
-            let x = Self::standardise(
-                &self.config,
-                fields.slice(ndarray::s![start..end, ..]),
-                &self.device,
-            );
-            let t = Self::theta_tensor(
-                &self.config,
-                theta.slice(ndarray::s![start..end, ..]),
-                &self.device,
-            );
-            let (z, ld) = self.net_eval.forward(x, &t, &self.config.flow, s);
-            let base = to_vec(standard_normal_log_prob(z.reshape([end - start, s.len()])));
+        self.forward_chunks(fields, theta, |rows, z, ld| {
+            let base = to_vec(standard_normal_log_prob(z.reshape([rows.len(), len])));
             for (b, l) in base.into_iter().zip(to_vec(ld)) {
                 let logdet = l + std_ld;
                 out.push(LogProb {
@@ -737,7 +748,7 @@ impl FieldFlow {
                     base_logprob: b,
                 });
             }
-        }
+        });
         Ok(out)
     }
 
@@ -784,25 +795,14 @@ impl FieldFlow {
         theta: ArrayView2<f64>,
     ) -> Result<Array2<f64>, NnError> {
         self.check_inputs(fields, theta)?;
-        let s = self.config.shape;
-        let mut out = Array2::zeros((fields.nrows(), s.len()));
-        for start in (0..fields.nrows()).step_by(EVAL_ROWS) {
-            let end = (start + EVAL_ROWS).min(fields.nrows());
-            let x = Self::standardise(
-                &self.config,
-                fields.slice(ndarray::s![start..end, ..]),
-                &self.device,
-            );
-            let t = Self::theta_tensor(
-                &self.config,
-                theta.slice(ndarray::s![start..end, ..]),
-                &self.device,
-            );
-            let (z, _) = self.net_eval.forward(x, &t, &self.config.flow, s);
+        let len = self.config.shape.len();
+        let mut out = Array2::zeros((fields.nrows(), len));
+        self.forward_chunks(fields, theta, |rows, z, _| {
             let z = to_vec(z.swap_dims(1, 2));
-            out.slice_mut(ndarray::s![start..end, ..])
-                .assign(&Array2::from_shape_vec((end - start, s.len()), z).expect("shape"));
-        }
+            let n = rows.len();
+            out.slice_mut(ndarray::s![rows, ..])
+                .assign(&Array2::from_shape_vec((n, len), z).expect("shape"));
+        });
         Ok(out)
     }
 
@@ -1030,11 +1030,7 @@ mod tests {
                 - 0.5 * logdet
                 - 0.5 * l as f64 * (2.0 * std::f64::consts::PI).ln();
             // (ii) sum over full modes via the half-complex weights.
-            let fft = if dims == 2 {
-                cosmodiff_field::fft3::Fft3::<f64>::new_2d(n)
-            } else {
-                cosmodiff_field::fft3::Fft3::<f64>::new(n)
-            };
+            let fft = cosmodiff_field::fft3::Fft3::<f64>::with_dims(n, dims);
             let xk = fft.forward(&x);
             let (w, km) = (mode_weights(n, dims), mode_k(n, dims));
             let fourier: f64 = xk
@@ -1233,9 +1229,8 @@ mod tests {
         }
     }
 
-    /// Radial filters of a fresh flow are the identity, and the spline
-    /// basis reproduces the values at its knots and is exact on cubics'
-    /// linear part.
+    /// The spline basis reproduces the values at its knots and is exact on
+    /// straight lines.
     #[test]
     fn spline_basis_interpolates_knots() {
         let kn = knot_positions(7);

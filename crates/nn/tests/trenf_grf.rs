@@ -31,7 +31,7 @@ fn maps(rows: usize, seed: u64) -> Array2<f64> {
 
 /// Exact log-density of a map under the Gaussian field (Fourier formula).
 fn exact_log_prob(x: &[f64]) -> f64 {
-    let fft = cosmodiff_field::fft3::Fft3::<f64>::new_2d(N);
+    let fft = cosmodiff_field::fft3::Fft3::<f64>::with_dims(N, 2);
     let l = (N * N) as f64;
     fft.forward(x)
         .iter()

@@ -231,11 +231,7 @@ pub fn train(s: &TrainSettings) -> Result<FieldFlow> {
 pub fn shell_power(fields: ndarray::ArrayView2<f64>, shape: FieldShape) -> (Vec<f64>, Vec<f64>) {
     use cosmodiff_nn::fourier_kernel::{mode_k, mode_weights};
     let (n, dims, c, l) = (shape.n, shape.dims, shape.channels, shape.pixels());
-    let fft = if dims == 2 {
-        cosmodiff_field::fft3::Fft3::<f64>::new_2d(n)
-    } else {
-        cosmodiff_field::fft3::Fft3::<f64>::new(n)
-    };
+    let fft = cosmodiff_field::fft3::Fft3::<f64>::with_dims(n, dims);
     let (km, w) = (mode_k(n, dims), mode_weights(n, dims));
     let shells = km.iter().fold(0.0f64, |a, &k| a.max(k)).round() as usize + 1;
     let (mut p, mut cnt, mut ks) = (vec![0.0; shells], vec![0.0; shells], vec![0.0; shells]);
@@ -412,9 +408,9 @@ pub fn logprob(s: &LogprobSettings) -> Result<LogProb> {
                 .with_context(|| format!("--theta {:?}: {v:?} is not a number", s.theta))
         })
         .collect::<Result<_>>()?;
-    check_theta(&flow, &theta, "--theta")?;
     let field = read_field(&s.field, &flow)?;
     crate::output::refuse_overwriting_inputs("--out", &s.out, &[("--field", &s.field)])?;
+    // `evaluate` checks theta against the model.
     let lp = evaluate(&flow, field, &theta)?;
     let v = json!({
         "logprob": lp.logprob,

@@ -134,7 +134,7 @@ fn hod_populate<'py>(
                 &mass,
             )
         })
-        .map_err(|e| bad(cosmodiff_pipeline::report::one_line(&e)))?;
+        .map_err(crate::one_line)?;
     let d = PyDict::new(py);
     d.set_item("position", rows(&g.position).into_pyarray(py))?;
     d.set_item("is_central", Array1::from(g.is_central).into_pyarray(py))?;

@@ -3,7 +3,7 @@
 //! settings, `cosmodiff_score::posterior`; the same seed gives the same maps).
 
 use crate::{bad, flat2, flat3, shear_inputs};
-use cosmodiff_pipeline::{massmap, report::one_line};
+use cosmodiff_pipeline::massmap;
 use cosmodiff_score::ScoreModel;
 use numpy::PyReadonlyArrayDyn;
 use pyo3::prelude::*;
@@ -74,7 +74,7 @@ fn massmap_diffusion<'py>(
             cosmodiff_pipeline::report::set_quiet(!progress);
             massmap::reconstruct(&settings, &shear)
         })
-        .map_err(|e| bad(one_line(&e)))?;
+        .map_err(crate::one_line)?;
     let get = |k: &str| {
         post.get(k)
             .map(<[f64]>::to_vec)

@@ -1,17 +1,13 @@
 //! TRENF field flows: the `fieldflow` workflows (train, log-likelihood,
 //! posterior), numpy conversion only.
 
-use crate::{bad, slice};
+use crate::{bad, one_line, slice};
 use cosmodiff_nn::trenf::FieldFlow;
 use cosmodiff_pipeline::fieldflow::{self as ff, InferSettings, TrainSettings};
 use numpy::{IntoPyArray, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
-
-fn one_line(e: anyhow::Error) -> PyErr {
-    bad(cosmodiff_pipeline::report::one_line(&e))
-}
 
 fn json<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
     py.import("json")?.call_method1("loads", (v.to_string(),))

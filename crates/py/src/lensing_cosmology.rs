@@ -1,7 +1,7 @@
 //! Cosmology from lensing maps on the sbi_lens benchmark: the simulator
 //! with its gradients, and the `lensing-cosmology` workflows.
 
-use crate::{bad, err, slice};
+use crate::{bad, err, one_line, slice};
 use cosmodiff_pipeline::lensing_cosmology::{
     self as lc, FieldModel, InferSettings, Setup, SetupName, SimulateSettings,
 };
@@ -10,10 +10,6 @@ use numpy::{IntoPyArray, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
-
-fn one_line(e: anyhow::Error) -> PyErr {
-    bad(cosmodiff_pipeline::report::one_line(&e))
-}
 
 fn model(setup: &str) -> PyResult<FieldModel> {
     let s = Setup::new(SetupName::parse(setup).map_err(one_line)?).map_err(one_line)?;

@@ -48,6 +48,11 @@ pub(crate) fn bad(msg: impl Into<String>) -> PyErr {
     CosmodiffError::new_err(msg.into())
 }
 
+/// A workflow's error as a one-line `CosmodiffError` (the CLI's wording).
+pub(crate) fn one_line(e: anyhow::Error) -> PyErr {
+    bad(cosmodiff_pipeline::report::one_line(&e))
+}
+
 /// Borrow a C-contiguous float64 array as a slice (a Fortran-ordered one
 /// would be read in the wrong order, so it is refused too).
 pub(crate) fn slice<'a>(a: &'a PyReadonlyArrayDyn<'_, f64>, what: &str) -> PyResult<&'a [f64]> {
