@@ -42,7 +42,7 @@ pub enum Command {
     /// Cosmology from weak-lensing maps on the sbi_lens benchmark: C_ell, full-field, learned summaries.
     #[command(subcommand)]
     LensingCosmology(LensingCosmology),
-    /// Field-level likelihoods from TRENF normalizing flows: train, logprob, infer.
+    /// Field-level likelihoods from TRENF normalizing flows: train, logprob, infer, fisher, calibrate.
     #[command(subcommand)]
     Fieldflow(Fieldflow),
 }
@@ -55,6 +55,10 @@ pub enum Fieldflow {
     Logprob(fieldflow::LogprobSettings),
     /// Posterior of theta for one observed field from the flow likelihood.
     Infer(fieldflow::InferSettings),
+    /// Fisher matrix of the flow likelihood at a fiducial theta (fields simulated there, or flow samples).
+    Fisher(fieldflow::fisher::FisherSettings),
+    /// Coverage and figures of merit of grid posteriors on held-out fields, against a P(k)-only likelihood.
+    Calibrate(fieldflow::calibrate::CalibrateSettings),
 }
 
 #[derive(Subcommand, Debug)]
@@ -119,6 +123,16 @@ pub enum Simulate {
     /// Rerunning the same command resumes an interrupted campaign.
     #[command(verbatim_doc_comment)]
     Halos(halos::campaign::CampaignSettings),
+    /// A campaign of PM runs over a design of cosmologies keeping each final density (resumable).
+    ///
+    /// Config (TOML): as for `simulate halos`, without [halos].
+    /// Output: DIR/params.csv, DIR/density_00000.npy, ... (overdensity
+    /// delta = rho/rho_mean - 1 on the n_mesh^3 grid, float32) and, when all
+    /// runs are done, DIR/fields.npz (theta [n, 2], theta_names = Omega_m,
+    /// sigma8; field [n, N, N, N]; box_size) for `cosmodiff fieldflow train`.
+    /// Rerunning the same command resumes an interrupted campaign.
+    #[command(verbatim_doc_comment)]
+    Density(halos::campaign::CampaignSettings),
 }
 
 #[derive(Subcommand, Debug)]
@@ -198,6 +212,7 @@ impl Command {
             Command::Sbi(Sbi::Sample(s)) => sbi::sample(s),
             Command::Sbi(Sbi::Benchmark(s)) => sbi::benchmark(s),
             Command::Simulate(Simulate::Halos(s)) => halos::campaign::run(s),
+            Command::Simulate(Simulate::Density(s)) => halos::campaign::run_density(s),
             Command::Halos(Halos::Fof(s)) => halos::fof(s).map(drop),
             Command::Hod(Hod::Populate(s)) => hod::populate(s).map(drop),
             Command::Stats(Stats::Xi(s)) => stats::xi(s).map(drop),
@@ -216,6 +231,10 @@ impl Command {
             Command::Fieldflow(Fieldflow::Train(s)) => fieldflow::train(s).map(drop),
             Command::Fieldflow(Fieldflow::Logprob(s)) => fieldflow::logprob(s).map(drop),
             Command::Fieldflow(Fieldflow::Infer(s)) => fieldflow::infer(s).map(drop),
+            Command::Fieldflow(Fieldflow::Fisher(s)) => fieldflow::fisher::fisher(s).map(drop),
+            Command::Fieldflow(Fieldflow::Calibrate(s)) => {
+                fieldflow::calibrate::calibrate(s).map(drop)
+            }
         }
     }
 }

@@ -168,3 +168,123 @@ fn trains_evaluates_and_samples_on_lensing_maps_and_boxes() {
     );
     assert!(!d.join("none").exists() && !d.join("m2").exists());
 }
+
+/// `simulate density` makes PM boxes on a design (resumable, gathered into
+/// `fields.npz`), a flow trains on them, and `fieldflow fisher` and
+/// `fieldflow calibrate` (against a P(k)-only likelihood) report on it.
+#[test]
+fn density_campaign_fisher_and_calibration() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let campaign = |n: usize, seed: u64, design_seed: u64| {
+        format!(
+            "[box]\nn_particles = 8\nn_mesh = 8\nbox_size = 128.0\n[ic]\nseed = {seed}\n[steps]\nn = 4\n\
+             [design]\nkind = \"latin_hypercube\"\nn = {n}\nseed = {design_seed}\nOmega_m = [0.2, 0.4]\nsigma8 = [0.7, 0.9]\n"
+        )
+    };
+    std::fs::write(d.join("train.toml"), campaign(24, 0, 0)).unwrap();
+    std::fs::write(d.join("test.toml"), campaign(4, 1000, 1)).unwrap();
+    for name in ["train", "test"] {
+        run(bin()
+            .args(["simulate", "density", "--config"])
+            .arg(d.join(format!("{name}.toml")))
+            .arg("--out")
+            .arg(d.join(name)));
+    }
+    let field = read(&d.join("train/fields.npz"), "field");
+    assert_eq!(field.shape(), &[24, 8, 8, 8]);
+    // An overdensity: mean zero in every box, never below -1.
+    for b in 0..24 {
+        let v = field.slice(ndarray::s![b, .., .., ..]);
+        assert!(v.mean().unwrap().abs() < 1e-5 && v.iter().all(|&x| x >= -1.0));
+    }
+    let theta = read(&d.join("train/fields.npz"), "theta");
+    let csv = std::fs::read_to_string(d.join("train/params.csv")).unwrap();
+    let second: Vec<f64> = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!([theta[[0, 0]], theta[[0, 1]]], [second[2], second[3]]);
+    // A rerun finds every box done and keeps the file.
+    let again = run(bin()
+        .args(["simulate", "density", "--config"])
+        .arg(d.join("train.toml"))
+        .arg("--out")
+        .arg(d.join("train")));
+    assert!(again.contains("all 24 simulations are done"), "{again}");
+
+    let cfg = d.join("small.toml");
+    std::fs::write(
+        &cfg,
+        "[flow]\nlayers = 1\nknots = 6\n[train]\nepochs = 2\nbatch_size = 8\n",
+    )
+    .unwrap();
+    run(bin()
+        .args(["fieldflow", "train", "--fields"])
+        .arg(d.join("train/fields.npz"))
+        .arg("--out")
+        .arg(d.join("model"))
+        .arg("--config")
+        .arg(&cfg));
+    run(bin()
+        .args(["fieldflow", "fisher", "--model"])
+        .arg(d.join("model"))
+        .args(["--theta", "0.3,0.8", "--samples", "4", "--out"])
+        .arg(d.join("fisher.json")));
+    let f = json(&d.join("fisher.json"));
+    assert_eq!(f["names"], serde_json::json!(["Omega_m", "sigma8"]));
+    let m = f["fisher"].as_array().unwrap();
+    assert_eq!(m.len(), 2);
+    assert_eq!(m[0][1], m[1][0]);
+    run(bin()
+        .args(["fieldflow", "calibrate", "--model"])
+        .arg(d.join("model"))
+        .arg("--fields")
+        .arg(d.join("test/fields.npz"))
+        .arg("--pk-train")
+        .arg(d.join("train/fields.npz"))
+        .args(["--grid", "6", "--out"])
+        .arg(d.join("cal")));
+    let c = json(&d.join("cal/calibration.json"));
+    assert_eq!(c["n_fields"], 4);
+    for key in [
+        "fom_median",
+        "fom_pk_median",
+        "fom_ratio_median",
+        "latent_power_max_deviation",
+    ] {
+        assert!(c[key].as_f64().unwrap().is_finite(), "{key}: {c}");
+    }
+    let cov = c["coverage_68"]["sigma8"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&cov));
+    let rows = std::fs::read_to_string(d.join("cal/per_field.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 5);
+    assert!(d.join("cal/truth_vs_posterior.png").is_file());
+
+    // Bad input: one line, exit 2, nothing written.
+    fails(
+        bin()
+            .args(["fieldflow", "fisher", "--model"])
+            .arg(d.join("model"))
+            .args(["--theta", "0.9,0.8", "--out"])
+            .arg(d.join("bad.json")),
+        "outside the training range",
+    );
+    std::fs::write(
+        d.join("halos.toml"),
+        campaign(2, 0, 0) + "[halos]\nmin_particles = 5\n",
+    )
+    .unwrap();
+    fails(
+        bin()
+            .args(["simulate", "density", "--config"])
+            .arg(d.join("halos.toml"))
+            .arg("--out")
+            .arg(d.join("bad")),
+        "[halos] is not used",
+    );
+    assert!(!d.join("bad.json").exists() && !d.join("bad").exists());
+}

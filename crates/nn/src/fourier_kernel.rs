@@ -17,10 +17,12 @@
 //! - backward, for `g = dL/du`: `dL/dx = F^-1[t F g]` (the filter is a
 //!   symmetric matrix) and `dL/dt_m = w_m Re(X_m conj(G_m)) / L`.
 //!
-//! The arithmetic is f64 whatever the tensors' dtype (f32 in training, f64
-//! in the exactness tests). Registered for the `flex` CPU backend and its
-//! autodiff wrapper; there is no composed fallback for other backends.
+//! The arithmetic is in the tensors' own precision: f32 FFTs for f32 tensors
+//! (training), f64 for f64 (the exactness tests). Registered for the `flex`
+//! CPU backend and its autodiff wrapper; there is no composed fallback for
+//! other backends.
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -36,6 +38,7 @@ use burn::tensor::{DType, Shape, Slice, Tensor, TensorData};
 use cosmodiff_field::fft3::{freq, Fft3};
 use rayon::prelude::*;
 use realfft::num_complex::Complex;
+use realfft::FftNum;
 
 /// The filter, differentiable in `x` and `t`.
 #[backend_extension(Flex, Autodiff)]
@@ -113,34 +116,36 @@ pub fn mode_weights(n: usize, dims: usize) -> Vec<f64> {
         .collect()
 }
 
-/// FFT plans by (side, dimension).
-type Plans = Mutex<HashMap<(usize, usize), Arc<Fft3<f64>>>>;
+/// FFT plans by (side, dimension, precision).
+type Plans = Mutex<HashMap<(usize, usize, TypeId), Arc<dyn Any + Send + Sync>>>;
 
-/// The FFT plan of a side and dimension, made once per process.
-pub(crate) fn plan(n: usize, dims: usize) -> Arc<Fft3<f64>> {
+/// The FFT plan of a side, dimension and precision, made once per process.
+pub(crate) fn plan<T: FftNum>(n: usize, dims: usize) -> Arc<Fft3<T>> {
     static PLANS: OnceLock<Plans> = OnceLock::new();
     let mut plans = PLANS
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    plans
-        .entry((n, dims))
-        .or_insert_with(|| Arc::new(Fft3::with_dims(n, dims)))
-        .clone()
+    let any = plans
+        .entry((n, dims, TypeId::of::<T>()))
+        .or_insert_with(|| Arc::new(Fft3::<T>::with_dims(n, dims)))
+        .clone();
+    any.downcast::<Fft3<T>>()
+        .expect("plan of the keyed precision")
 }
 
-/// `F^-1[t F x]` for every row of `x` (f64 slices, rows in parallel).
-pub fn filter_rows(x: &[f64], t: &[f64], n: usize, dims: usize) -> Vec<f64> {
+/// `F^-1[t F x]` for every row of `x` (rows in parallel, f32 or f64).
+pub fn filter_rows<T: FftNum>(x: &[T], t: &[T], n: usize, dims: usize) -> Vec<T> {
     let (l, m) = (n.pow(dims as u32), n_modes(n, dims));
-    let fft = plan(n, dims);
-    let mut out = vec![0.0; x.len()];
+    let fft = plan::<T>(n, dims);
+    let mut out = vec![T::zero(); x.len()];
     out.par_chunks_mut(l)
         .zip(x.par_chunks(l))
         .zip(t.par_chunks(m))
         .for_each(|((o, xr), tr)| {
             let mut k = fft.forward(xr);
             for (kv, &tv) in k.iter_mut().zip(tr) {
-                *kv *= tv;
+                *kv = *kv * tv;
             }
             fft.inverse_inplace(&mut k, o);
         });
@@ -149,11 +154,15 @@ pub fn filter_rows(x: &[f64], t: &[f64], n: usize, dims: usize) -> Vec<f64> {
 
 /// Backward pass of [`filter_rows`] for the output gradient `g`: per row,
 /// `dL/dx` (`L` values) then `dL/dt` (`M` values).
-pub fn filter_vjp(x: &[f64], t: &[f64], g: &[f64], n: usize, dims: usize) -> Vec<f64> {
+pub fn filter_vjp<T: FftNum>(x: &[T], t: &[T], g: &[T], n: usize, dims: usize) -> Vec<T> {
     let (l, m) = (n.pow(dims as u32), n_modes(n, dims));
-    let fft = plan(n, dims);
-    let w = mode_weights(n, dims);
-    let mut out = vec![0.0; (x.len() / l) * (l + m)];
+    let fft = plan::<T>(n, dims);
+    // w_m / L in the working precision.
+    let w: Vec<T> = mode_weights(n, dims)
+        .into_iter()
+        .map(|w| T::from_f64(w / l as f64).expect("a float"))
+        .collect();
+    let mut out = vec![T::zero(); (x.len() / l) * (l + m)];
     out.par_chunks_mut(l + m)
         .zip(x.par_chunks(l))
         .zip(t.par_chunks(m).zip(g.par_chunks(l)))
@@ -161,35 +170,52 @@ pub fn filter_vjp(x: &[f64], t: &[f64], g: &[f64], n: usize, dims: usize) -> Vec
             let xk = fft.forward(xr);
             let mut gk = fft.forward(gr);
             let (gx, gt) = o.split_at_mut(l);
-            let inv_l = 1.0 / l as f64;
             for (i, gt) in gt.iter_mut().enumerate() {
-                let p: Complex<f64> = xk[i] * gk[i].conj();
-                *gt = w[i] * p.re * inv_l;
+                let p: Complex<T> = xk[i] * gk[i].conj();
+                *gt = w[i] * p.re;
             }
             for (kv, &tv) in gk.iter_mut().zip(tr) {
-                *kv *= tv;
+                *kv = *kv * tv;
             }
             fft.inverse_inplace(&mut gk, gx);
         });
     out
 }
 
-/// f64 values of a flex tensor.
-fn values(t: &FlexTensor) -> Vec<f64> {
+/// Values of a flex tensor in precision `T`.
+fn values<T: burn::tensor::Element>(t: &FlexTensor) -> Vec<T> {
     t.clone()
         .into_data()
-        .try_to_vec_as::<f64>()
-        .expect("float tensor converts to f64")
+        .try_to_vec_as::<T>()
+        .expect("float tensor converts")
 }
 
-fn tensor(v: Vec<f64>, shape: Shape, dtype: DType) -> FlexTensor {
+fn tensor<T: burn::tensor::Element>(v: Vec<T>, shape: Shape, dtype: DType) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(v, shape).convert_dtype(dtype))
+}
+
+/// `f::<f32>` for f32 tensors, `f::<f64>` otherwise, as a tensor of `dtype`.
+macro_rules! in_precision {
+    ($dtype:expr, $shape:expr, |$t:ident| $body:expr) => {
+        if $dtype == DType::F32 {
+            type $t = f32;
+            tensor::<f32>($body, $shape, $dtype)
+        } else {
+            type $t = f64;
+            tensor::<f64>($body, $shape, $dtype)
+        }
+    };
 }
 
 impl FourierFilterOps for Flex {
     fn fourier_filter(x: FlexTensor, t: FlexTensor, n: usize, dims: usize) -> FlexTensor {
         let (shape, dtype) = (x.shape(), x.dtype());
-        tensor(filter_rows(&values(&x), &values(&t), n, dims), shape, dtype)
+        in_precision!(dtype, shape, |P| filter_rows(
+            &values::<P>(&x),
+            &values::<P>(&t),
+            n,
+            dims
+        ))
     }
 }
 
@@ -203,9 +229,14 @@ impl FourierFilterKernels for Flex {
     ) -> FlexTensor {
         let (shape, dtype) = (x.shape(), x.dtype());
         let rows = shape[0];
-        let out = filter_vjp(&values(&x), &values(&t), &values(&grad), n, dims);
-        let width = out.len() / rows.max(1);
-        tensor(out, Shape::from(vec![rows, width]), dtype)
+        let width = n.pow(dims as u32) + n_modes(n, dims);
+        in_precision!(dtype, Shape::from(vec![rows, width]), |P| filter_vjp(
+            &values::<P>(&x),
+            &values::<P>(&t),
+            &values::<P>(&grad),
+            n,
+            dims
+        ))
     }
 }
 

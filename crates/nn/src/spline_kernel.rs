@@ -91,6 +91,17 @@ pub trait RqSplineKernels: Backend {
         bins: usize,
         bound: f64,
     ) -> FloatTensor<Self>;
+
+    /// The same for one spline per row (`params` `[B, 1, 3K - 1]`):
+    /// `[B, D + 3K - 1]`, the gradient in `x` then the parameter gradient
+    /// summed over the row's elements.
+    fn rq_spline_backward_shared(
+        x: FloatTensor<Self>,
+        cached: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        bins: usize,
+        bound: f64,
+    ) -> FloatTensor<Self>;
 }
 
 /// Elements per thread below which the kernels do not split a batch
@@ -533,6 +544,90 @@ fn backward_one(
     }
 }
 
+/// [`backward_all`] for one spline per row of `share` elements: `[rows,
+/// share + 3K - 1]`, the gradient in `x` then the parameters'. The knot
+/// gradients are summed over the row's elements first and pushed through
+/// the softmax and softplus once per row, not once per element (the chain
+/// from knots to parameters is linear and the same for the whole row).
+fn backward_shared(
+    x: &[f32],
+    out: &[f32],
+    gy: &[f32],
+    gl: &[f32],
+    (bins, bound): (usize, f64),
+    share: usize,
+) -> Vec<f32> {
+    let n = x.len();
+    let np = 3 * bins - 1;
+    let width = share + np;
+    let a = 1.0 - MIN_BIN * bins as f64;
+    let mut res = vec![0.0f32; (n / share.max(1)) * width];
+    par_rows(&mut res, width, 1, |rows, part| {
+        let mut kn = Knots::new(bins);
+        // Knot gradients (positions, heights, derivatives times slope).
+        let (mut gxk, mut gyk, mut gdk) = (
+            vec![0.0; bins + 1],
+            vec![0.0; bins + 1],
+            vec![0.0; bins + 1],
+        );
+        let mut gs = vec![0.0; bins];
+        for (r, dst) in rows.zip(part.chunks_mut(width)) {
+            let (gx, gp) = dst.split_at_mut(share);
+            gxk.fill(0.0);
+            gyk.fill(0.0);
+            gdk.fill(0.0);
+            let mut softmax_from = None;
+            for (j, g) in gx.iter_mut().enumerate() {
+                let i = r * share + j;
+                let cache = |q: usize| out[(2 + q) * n + i] as f64;
+                if cache(0) < 0.0 {
+                    *g = gy[i];
+                    continue;
+                }
+                let k = cache(0) as usize;
+                kn.x[k] = cache(1);
+                kn.x[k + 1] = cache(2);
+                kn.y[k] = cache(3);
+                kn.y[k + 1] = cache(4);
+                kn.d[k] = cache(5);
+                kn.d[k + 1] = cache(6);
+                let (y, ld) = rq_bin(x[i] as f64, &kn, k);
+                let (gyi, gli) = (gy[i] as f64, gl[i] as f64);
+                let e = |q: usize| gyi * y.g[q] + gli * ld.g[q];
+                *g = e(0) as f32;
+                gxk[k] += e(1);
+                gxk[k + 1] += e(2);
+                gyk[k] += e(3);
+                gyk[k + 1] += e(4);
+                gdk[k] += e(5) * cache(7);
+                gdk[k + 1] += e(6) * cache(8);
+                softmax_from.get_or_insert(i);
+            }
+            // No element inside [-B, B]: the parameters get no gradient.
+            let Some(i) = softmax_from else { continue };
+            let cache = |q: usize| out[(2 + q) * n + i] as f64;
+            for (gk, first, off) in [(&gxk, 9, 0), (&gyk, 9 + bins, bins)] {
+                // dL/dw_i = 2B sum_{j = i+1}^{K-1} dL/dt_j, dL/ds_i = a dL/dw_i.
+                let mut acc = 0.0;
+                for i2 in (0..bins).rev() {
+                    if i2 + 1 < bins {
+                        acc += gk[i2 + 1];
+                    }
+                    gs[i2] = a * 2.0 * bound * acc;
+                }
+                let dot: f64 = (0..bins).map(|j| gs[j] * cache(first + j)).sum();
+                for j in 0..bins {
+                    gp[off + j] = (cache(first + j) * (gs[j] - dot)) as f32;
+                }
+            }
+            for j in 1..bins {
+                gp[2 * bins + j - 1] = gdk[j] as f32;
+            }
+        }
+    });
+    res
+}
+
 /// Elements per parameter row: `D` when `params` is `[B, 1, 3K - 1]` for
 /// `x` `[B, D]` (one spline per row), else 1.
 fn shared(x: &Shape, params: &Shape) -> usize {
@@ -603,6 +698,31 @@ impl RqSplineKernels for Flex {
         out_shape.push(3 * bins);
         f32_tensor(grads, Shape::from(out_shape), dtype)
     }
+
+    fn rq_spline_backward_shared(
+        x: FlexTensor,
+        cached: FlexTensor,
+        grad: FlexTensor,
+        bins: usize,
+        bound: f64,
+    ) -> FlexTensor {
+        let (shape, dtype) = (x.shape(), x.dtype());
+        let (xv, g) = (f32_values(&x), f32_values(&grad));
+        let n = xv.len();
+        let grads = backward_shared(
+            &xv,
+            &f32_values(&cached),
+            &g[..n],
+            &g[n..2 * n],
+            (bins, bound),
+            shape[1],
+        );
+        f32_tensor(
+            grads,
+            Shape::from(vec![shape[0], shape[1] + 3 * bins - 1]),
+            dtype,
+        )
+    }
 }
 
 #[derive(Debug)]
@@ -624,20 +744,31 @@ impl<B: Backend + RqSplineKernels> Backward<B, 2> for RqSplineBackward {
         let shape = x.shape();
         let elements = shape[1];
         let np = 3 * self.bins - 1;
-        let g = B::rq_spline_backward(x, cached, grad, self.bins, self.bound);
         let full = Slice::from(..);
+        if self.shared && elements > 1 {
+            let rows = shape[0];
+            let g = B::rq_spline_backward_shared(x, cached, grad, self.bins, self.bound);
+            if let Some(node) = node_x {
+                let gx = B::float_slice(g.clone(), &[full, Slice::from(0..elements)]);
+                grads.register::<B>(node.id, gx);
+            }
+            if let Some(node) = node_p {
+                let gp = B::float_slice(g, &[full, Slice::from(elements..elements + np)]);
+                grads.register::<B>(
+                    node.id,
+                    B::float_reshape(gp, Shape::from(vec![rows, 1, np])),
+                );
+            }
+            return;
+        }
+        let g = B::rq_spline_backward(x, cached, grad, self.bins, self.bound);
         if let Some(node) = node_x {
             let gx = B::float_slice(g.clone(), &[full, full, Slice::from(0..1)]);
             grads.register::<B>(node.id, B::float_reshape(gx, shape));
         }
         if let Some(node) = node_p {
             let gp = B::float_slice(g, &[full, full, Slice::from(1..np + 1)]);
-            // A spline shared by a row's elements gathers their gradients.
-            let gp = if self.shared && elements > 1 {
-                B::float_sum_dim(gp, 1)
-            } else {
-                gp
-            };
+            // A spline shared by a row of one element.
             grads.register::<B>(node.id, gp);
         }
     }

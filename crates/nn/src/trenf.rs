@@ -51,7 +51,26 @@ use crate::standardize::check_finite;
 use crate::tensor::{default_device, to_vec};
 use crate::train::{fit, TrainConfig, TrainReport};
 
-/// The flow's architecture (the `[flow]` table of a training config).
+/// The objective a flow is fitted by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowLoss {
+    /// Maximum likelihood: `-E[ln p(x_i | theta_i)]` (per pixel).
+    #[default]
+    Likelihood,
+    /// Discriminative: the posterior of the true parameters among `contrast`
+    /// others of the batch, `-E[ln p(x_i | theta_i) - ln sum_j p(x_i |
+    /// theta_j)]` over `theta_j in {theta_i} + contrast draws` (the batch's
+    /// parameters stand in for the prior, as in contrastive neural ratio
+    /// estimation, Durkan et al. 2020; the "discriminative" training of
+    /// field-level flows), plus `likelihood_weight` times the likelihood
+    /// loss. It spends the model's capacity on how the field depends on
+    /// theta rather than on everything in the field.
+    Posterior,
+}
+
+/// The flow's architecture and objective (the `[flow]` table of a training
+/// config).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrenfConfig {
@@ -69,6 +88,12 @@ pub struct TrenfConfig {
     pub spline: bool,
     /// ActNorm at the start of each layer.
     pub actnorm: bool,
+    /// Training objective ("likelihood" or "posterior").
+    pub loss: FlowLoss,
+    /// Posterior loss: other parameter points of the batch per field.
+    pub contrast: usize,
+    /// Posterior loss: weight of the likelihood term (nats per pixel).
+    pub likelihood_weight: f64,
 }
 
 impl Default for TrenfConfig {
@@ -81,6 +106,9 @@ impl Default for TrenfConfig {
             hidden: 32,
             spline: true,
             actnorm: true,
+            loss: FlowLoss::Likelihood,
+            contrast: 4,
+            likelihood_weight: 1.0,
         }
     }
 }
@@ -101,6 +129,15 @@ impl TrenfConfig {
         }
         if self.hidden == 0 {
             return invalid("hidden must be at least 1");
+        }
+        if self.loss == FlowLoss::Posterior && self.contrast == 0 {
+            return invalid("contrast must be at least 1 for the posterior loss");
+        }
+        if !(self.likelihood_weight >= 0.0 && self.likelihood_weight.is_finite()) {
+            return invalid(format!(
+                "likelihood_weight must be >= 0, got {}",
+                self.likelihood_weight
+            ));
         }
         Ok(())
     }
@@ -348,7 +385,7 @@ fn whitening_knots(x: &[f64], shape: FieldShape, knots: usize) -> Vec<f32> {
     let rows = x.len() / (c * l);
     let km = mode_k(n, dims);
     let w = mode_weights(n, dims);
-    let fft = crate::fourier_kernel::plan(n, dims);
+    let fft = crate::fourier_kernel::plan::<f64>(n, dims);
     let s: Vec<f64> = km.iter().map(|&k| radial_coordinate(k, n, dims)).collect();
     let basis = natural_spline_basis(&knot_positions(knots), &s);
     let mut out = Vec::with_capacity(c * knots);
@@ -620,14 +657,49 @@ impl FieldFlow {
         ));
         let ts = Self::theta_tensor(&config, theta, &device);
         let norm = 1.0 / shape.len() as f64;
+        if config.flow.loss == FlowLoss::Posterior && theta.ncols() == 0 {
+            return invalid("the posterior loss needs parameters theta");
+        }
         let (net, report) = fit(net, fields.nrows(), &config.train, |m: &TrenfNet, rows| {
             let idx = crate::tensor::int_tensor(rows, &device);
             let xb = xs.clone().select(0, idx.clone());
             let tb = ts.clone().select(0, idx);
-            let (z, ld) = m.forward(xb, &tb, &config.flow, shape);
-            let [b, _, _] = z.dims();
-            let lp = standard_normal_log_prob(z.reshape([b, shape.len()])) + ld;
-            lp.mean().neg() * norm
+            let [b, c, l] = xb.dims();
+            match config.flow.loss {
+                FlowLoss::Likelihood => {
+                    let (z, ld) = m.forward(xb, &tb, &config.flow, shape);
+                    let lp = standard_normal_log_prob(z.reshape([b, shape.len()])) + ld;
+                    lp.mean().neg() * norm
+                }
+                FlowLoss::Posterior => {
+                    // Every field at its own theta (k = 0) and at the
+                    // batch's theta rolled by k = 1..=K.
+                    let k = config.flow.contrast.min(b.saturating_sub(1)).max(1);
+                    let x = xb.unsqueeze_dim::<4>(0).expand([k + 1, b, c, l]).reshape([
+                        (k + 1) * b,
+                        c,
+                        l,
+                    ]);
+                    let t = Tensor::cat(
+                        (0..=k)
+                            .map(|r| {
+                                let order: Vec<usize> = (0..b).map(|i| (i + r) % b).collect();
+                                tb.clone()
+                                    .select(0, crate::tensor::int_tensor(&order, &device))
+                            })
+                            .collect(),
+                        0,
+                    );
+                    let (z, ld) = m.forward(x, &t, &config.flow, shape);
+                    let lp = (standard_normal_log_prob(z.reshape([(k + 1) * b, shape.len()])) + ld)
+                        .reshape([k + 1, b]);
+                    let own = lp.clone().narrow(0, 0, 1).reshape([b]);
+                    let top = lp.clone().max_dim(0).detach();
+                    let lse = (lp - top.clone()).exp().sum_dim(0).log() + top;
+                    let posterior = (own.clone() - lse.reshape([b])).mean().neg();
+                    posterior + own.mean().neg() * (norm * config.flow.likelihood_weight)
+                }
+            }
         })?;
         let net_eval = net.clone().valid();
         Ok((
@@ -702,20 +774,29 @@ impl FieldFlow {
     }
 
     /// The evaluation pass over checked `fields` and `theta`, `EVAL_ROWS`
-    /// rows at a time: `f(rows, z, sum of log-dets)` per chunk.
+    /// rows at a time: `f(rows, z, sum of log-dets)` per chunk. One field
+    /// with several theta rows is standardised once and broadcast.
     fn forward_chunks(
         &self,
         fields: ArrayView2<f64>,
         theta: ArrayView2<f64>,
         mut f: impl FnMut(std::ops::Range<usize>, Tensor<3>, Tensor<1>),
     ) {
-        for start in (0..fields.nrows()).step_by(EVAL_ROWS) {
-            let rows = start..(start + EVAL_ROWS).min(fields.nrows());
-            let x = Self::standardise(
-                &self.config,
-                fields.slice(ndarray::s![rows.clone(), ..]),
-                &self.device,
-            );
+        let one =
+            (fields.nrows() == 1).then(|| Self::standardise(&self.config, fields, &self.device));
+        for start in (0..theta.nrows()).step_by(EVAL_ROWS) {
+            let rows = start..(start + EVAL_ROWS).min(theta.nrows());
+            let x = match &one {
+                Some(x) => {
+                    let [_, c, l] = x.dims();
+                    x.clone().expand([rows.len(), c, l])
+                }
+                None => Self::standardise(
+                    &self.config,
+                    fields.slice(ndarray::s![rows.clone(), ..]),
+                    &self.device,
+                ),
+            };
             let t = Self::theta_tensor(
                 &self.config,
                 theta.slice(ndarray::s![rows.clone(), ..]),
@@ -726,6 +807,31 @@ impl FieldFlow {
                 .forward(x, &t, &self.config.flow, self.config.shape);
             f(rows, z, ld);
         }
+    }
+
+    /// `log p(field | theta_j)` of one field `[L * C]` at every row of
+    /// `theta` `[m, p]` (a likelihood on a grid or for a sampler's batch of
+    /// proposals; the field is standardised once).
+    pub fn log_prob_at(&self, field: &[f64], theta: ArrayView2<f64>) -> Result<Vec<f64>, NnError> {
+        let x = ndarray::ArrayView2::from_shape((1, field.len()), field)
+            .map_err(|e| NnError::Invalid(e.to_string()))?;
+        if theta.nrows() == 0 {
+            return Ok(vec![]);
+        }
+        self.check_inputs(x, theta.slice(ndarray::s![..1, ..]))?;
+        check_finite(theta, "parameters")?;
+        let len = self.config.shape.len();
+        let std_ld = self.standardisation_logdet();
+        let mut out = Vec::with_capacity(theta.nrows());
+        self.forward_chunks(x, theta, |rows, z, ld| {
+            let base = to_vec(standard_normal_log_prob(z.reshape([rows.len(), len])));
+            out.extend(
+                base.into_iter()
+                    .zip(to_vec(ld))
+                    .map(|(b, l)| b + l + std_ld),
+            );
+        });
+        Ok(out)
     }
 
     /// `log p(field_i | theta_i)` with its parts, per row.
@@ -786,6 +892,60 @@ impl FieldFlow {
         let std_ld = self.standardisation_logdet();
         let values = to_vec(lp).into_iter().map(|v| v + std_ld).collect();
         Ok((values, Array2::from_shape_vec((m, p), g).expect("m x p")))
+    }
+
+    /// Fisher matrix of the flow likelihood at `theta`,
+    ///
+    /// `F_ij = -E_x[d^2 ln p(x | theta) / d theta_i d theta_j]`,
+    ///
+    /// the expectation over `fields` `[n, L * C]` drawn at `theta` (held-out
+    /// simulations, or the flow's own [`sample`](Self::sample)s, which make
+    /// it the Fisher matrix of the learned model). The second derivative is
+    /// a central difference, with steps `step`, of the autodiff gradient;
+    /// the mean Hessian is far less noisy than the mean outer product of
+    /// scores (`sqrt(2 / n)` relative error on the diagonal), since each
+    /// field's Hessian already averages over all its Fourier modes. The
+    /// result is symmetrised.
+    pub fn fisher(
+        &self,
+        theta: &[f64],
+        fields: ArrayView2<f64>,
+        step: &[f64],
+    ) -> Result<Array2<f64>, NnError> {
+        let p = self.config.theta_mean.len();
+        if theta.len() != p || step.len() != p {
+            return invalid(format!(
+                "need {p} parameters and {p} steps, got {} and {}",
+                theta.len(),
+                step.len()
+            ));
+        }
+        if let Some(h) = step.iter().find(|h| !(h.is_finite() && **h > 0.0)) {
+            return invalid(format!("finite-difference step {h} must be positive"));
+        }
+        if fields.nrows() == 0 {
+            return invalid("need at least one field to average the Fisher matrix over");
+        }
+        // Rows theta + h_j e_j, then theta - h_j e_j.
+        let mut at = Array2::zeros((2 * p, p));
+        for j in 0..p {
+            for (r, sign) in [(j, 1.0), (p + j, -1.0)] {
+                at.row_mut(r).assign(&ndarray::ArrayView1::from(theta));
+                at[[r, j]] += sign * step[j];
+            }
+        }
+        let mut f = Array2::<f64>::zeros((p, p));
+        for x in fields.outer_iter() {
+            let x = x.to_vec();
+            let (_, g) = self.log_prob_and_grad(&x, at.view())?;
+            for j in 0..p {
+                for i in 0..p {
+                    f[[i, j]] -= (g[[j, i]] - g[[p + j, i]]) / (2.0 * step[j]);
+                }
+            }
+        }
+        f /= fields.nrows() as f64;
+        Ok((&f + &f.t()) / 2.0)
     }
 
     /// Latent fields `z` `[n, L * C]` (channels last) of data fields.

@@ -118,6 +118,7 @@ pub fn npz_strings(path: &Path, name: &str) -> Result<Option<Vec<String>>> {
 /// One array of an [`Npz`]: float64 (most), int64 (counts) or bool (flags).
 enum Array {
     F64(ArrayD<f64>),
+    F32(ArrayD<f32>),
     I64(ArrayD<i64>),
     Bool(ArrayD<bool>),
     Str(ArrayD<UStr>),
@@ -171,6 +172,14 @@ impl Npz {
         Ok(())
     }
 
+    /// A float32 array (large fields whose precision is that of float32).
+    pub fn add_f32(&mut self, name: &str, shape: &[usize], data: Vec<f32>) -> Result<()> {
+        let a = ArrayD::from_shape_vec(IxDyn(shape), data)
+            .with_context(|| format!("array '{name}' has the wrong size"))?;
+        self.arrays.push((name.to_string(), Array::F32(a)));
+        Ok(())
+    }
+
     /// An int64 array (counts, indices).
     pub fn add_i64(&mut self, name: &str, shape: &[usize], data: Vec<i64>) -> Result<()> {
         let a = ArrayD::from_shape_vec(IxDyn(shape), data)
@@ -216,11 +225,15 @@ impl Npz {
         self.add(name, &[rows.len(), ncol], rows.concat())
     }
 
-    /// The first float64 array holding a NaN or an infinity, with the flat
+    /// The first float array holding a NaN or an infinity, with the flat
     /// index of the first such value.
     pub fn first_non_finite(&self) -> Option<(&str, usize)> {
         self.arrays.iter().find_map(|(n, a)| match a {
             Array::F64(a) => a
+                .iter()
+                .position(|v| !v.is_finite())
+                .map(|i| (n.as_str(), i)),
+            Array::F32(a) => a
                 .iter()
                 .position(|v| !v.is_finite())
                 .map(|i| (n.as_str(), i)),
@@ -240,6 +253,7 @@ impl Npz {
         for (n, a) in &self.arrays {
             match a {
                 Array::F64(a) => w.add_array(n.as_str(), a),
+                Array::F32(a) => w.add_array(n.as_str(), a),
                 Array::I64(a) => w.add_array(n.as_str(), a),
                 Array::Bool(a) => w.add_array(n.as_str(), a),
                 Array::Str(a) => w.add_array(n.as_str(), a),

@@ -1,9 +1,13 @@
 //! TRENF field flows: the `fieldflow` workflows (train, log-likelihood,
-//! posterior), numpy conversion only.
+//! posterior, Fisher matrix, calibration) and the density campaigns they
+//! train on, numpy conversion only.
 
 use crate::{bad, one_line, slice};
 use cosmodiff_nn::trenf::FieldFlow;
+use cosmodiff_pipeline::fieldflow::calibrate::CalibrateSettings;
+use cosmodiff_pipeline::fieldflow::fisher::FisherSettings;
 use cosmodiff_pipeline::fieldflow::{self as ff, InferSettings, TrainSettings};
+use cosmodiff_pipeline::halos::campaign::{run_density, CampaignSettings};
 use numpy::{IntoPyArray, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -89,7 +93,85 @@ fn fieldflow_infer<'py>(
     Ok(d)
 }
 
+/// `cosmodiff.fieldflow_fisher`: the flow likelihood's Fisher matrix at
+/// `theta`, written to `out` and returned with its summary.
+#[pyfunction]
+#[pyo3(signature = (model, theta, out, fields=None, samples=64, step=0.05, seed=0))]
+#[allow(clippy::too_many_arguments)]
+fn fieldflow_fisher<'py>(
+    py: Python<'py>,
+    model: PathBuf,
+    theta: Vec<f64>,
+    out: PathBuf,
+    fields: Option<PathBuf>,
+    samples: usize,
+    step: f64,
+    seed: u64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let s = FisherSettings {
+        model,
+        theta: theta
+            .iter()
+            .map(f64::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        fields,
+        samples,
+        step,
+        seed,
+        out,
+    };
+    let f = py.detach(|| ff::fisher::fisher(&s)).map_err(one_line)?;
+    let d = PyDict::new(py);
+    d.set_item("fisher", f.fisher.into_pyarray(py))?;
+    d.set_item("summary", json(py, &f.summary)?)?;
+    Ok(d)
+}
+
+/// `cosmodiff.fieldflow_calibrate`: writes `out/` and returns
+/// `calibration.json`.
+#[pyfunction]
+#[pyo3(signature = (model, fields, out, pk_train=None, grid=24, max_fields=None))]
+fn fieldflow_calibrate<'py>(
+    py: Python<'py>,
+    model: PathBuf,
+    fields: PathBuf,
+    out: PathBuf,
+    pk_train: Option<PathBuf>,
+    grid: usize,
+    max_fields: Option<usize>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let s = CalibrateSettings {
+        model,
+        fields,
+        out,
+        pk_train,
+        grid,
+        max_fields,
+    };
+    let c = py
+        .detach(|| ff::calibrate::calibrate(&s))
+        .map_err(one_line)?;
+    json(py, &c.summary)
+}
+
+/// `cosmodiff.simulate_density`: a resumable campaign of PM density boxes,
+/// gathered into `out/fields.npz`.
+#[pyfunction]
+#[pyo3(signature = (config, out, workers=1))]
+fn simulate_density(py: Python<'_>, config: PathBuf, out: PathBuf, workers: usize) -> PyResult<()> {
+    let s = CampaignSettings {
+        config,
+        out,
+        workers,
+    };
+    py.detach(|| run_density(&s)).map_err(one_line)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(fieldflow_fisher, m)?)?;
+    m.add_function(wrap_pyfunction!(fieldflow_calibrate, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate_density, m)?)?;
     m.add_function(wrap_pyfunction!(fieldflow_train, m)?)?;
     m.add_function(wrap_pyfunction!(fieldflow_logprob, m)?)?;
     m.add_function(wrap_pyfunction!(fieldflow_infer, m)?)?;

@@ -48,3 +48,27 @@ def test_train_logprob_infer_on_boxes(tmp_path):
     assert r["samples"].shape == (20, 2)
     assert r["summary"]["names"] == ["Omega_m", "sigma8"]
     assert (tmp_path / "post" / "summary.json").exists()
+
+
+def test_density_campaign_fisher_and_calibration(tmp_path):
+    cfg = tmp_path / "campaign.toml"
+    cfg.write_text(
+        "[box]\nn_particles = 8\nn_mesh = 8\nbox_size = 128.0\n[steps]\nn = 4\n"
+        "[design]\nkind = \"latin_hypercube\"\nn = 20\nOmega_m = [0.2, 0.4]\nsigma8 = [0.7, 0.9]\n"
+    )
+    cosmodiff.simulate_density(str(cfg), str(tmp_path / "boxes"))
+    z = np.load(tmp_path / "boxes" / "fields.npz")
+    assert z["field"].shape == (20, 8, 8, 8) and list(z["theta_names"]) == ["Omega_m", "sigma8"]
+    small = tmp_path / "small.toml"
+    small.write_text("[flow]\nlayers = 1\nknots = 6\n[train]\nepochs = 2\nbatch_size = 4\n")
+    model = str(tmp_path / "model")
+    cosmodiff.fieldflow_train(str(tmp_path / "boxes" / "fields.npz"), model, config=str(small))
+    f = cosmodiff.fieldflow_fisher(model, [0.3, 0.8], str(tmp_path / "fisher.json"), samples=3)
+    assert f["fisher"].shape == (2, 2) and f["fisher"][0, 1] == f["fisher"][1, 0]
+    assert f["summary"]["names"] == ["Omega_m", "sigma8"]
+    c = cosmodiff.fieldflow_calibrate(model, str(tmp_path / "boxes" / "fields.npz"), str(tmp_path / "cal"),
+                                      grid=5, max_fields=3)
+    assert c["n_fields"] == 3 and set(c["coverage_68"]) == {"Omega_m", "sigma8"}
+    assert (tmp_path / "cal" / "per_field.csv").exists()
+    with pytest.raises(cosmodiff.CosmodiffError, match="outside the training range"):
+        cosmodiff.fieldflow_fisher(model, [0.9, 0.8], str(tmp_path / "bad.json"))

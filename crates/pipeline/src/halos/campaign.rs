@@ -1,6 +1,9 @@
 //! `cosmodiff simulate halos --config campaign.toml --out DIR`: one
 //! particle-mesh run and friends-of-friends halo catalogue per cosmology of a
 //! design: the data factory for models of `p(halos | Omega_m, sigma8)`.
+//! `cosmodiff simulate density` runs the same design and keeps each run's
+//! final overdensity instead: the data of field-level models of
+//! `p(delta | Omega_m, sigma8)` (`cosmodiff fieldflow train`).
 //!
 //! ```toml
 //! [cosmology]   # the parameters the design does not vary (Planck 2015 by default)
@@ -18,6 +21,12 @@
 //! and `Omega_c = Omega_m - Omega_b` at the config's `Omega_b`. Writes
 //! `DIR/params.csv` (`index,seed,Omega_m,sigma8,Omega_c`), `DIR/config.toml`
 //! (the config the campaign was started with) and `DIR/halos_00000.npz`, ...
+//! (halos; `[halos]` optional) or `DIR/density_00000.npy`, ... (density: the
+//! CIC overdensity `delta = rho / rho_mean - 1` on the `[box] n_mesh` grid,
+//! float32; `[density] n_grid = N` sums the counts over blocks to a coarser
+//! `N^3` grid) and, once every run is done, `DIR/fields.npz` with `theta`
+//! `[n, 2]`, `theta_names` (`Omega_m`, `sigma8`), `field` `[n, N, N, N]`
+//! (float32) and `box_size` (Mpc/h), as `cosmodiff fieldflow train` reads it.
 //!
 //! Resumable: each catalogue is written under a temporary name and renamed
 //! when complete, so a finished file is never redone or corrupted; rerunning
@@ -53,6 +62,17 @@ pub struct DesignSection {
     pub sigma8: Option<Vec<f64>>,
 }
 
+/// `[density]` of a `simulate density` campaign.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DensitySection {
+    /// Cells per side of the written overdensity (default `[box] n_mesh`);
+    /// must divide `n_mesh`: the CIC counts are summed over blocks of
+    /// `(n_mesh / n_grid)^3` cells (a top-hat smoothing, fewer and less
+    /// shot-noisy cells).
+    pub n_grid: Option<usize>,
+}
+
 /// `cosmodiff simulate halos`.
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "cli", derive(clap::Args))]
@@ -60,7 +80,7 @@ pub struct CampaignSettings {
     /// TOML config: the `pm run` sections plus [halos] and [design].
     #[cfg_attr(feature = "cli", arg(long))]
     pub config: PathBuf,
-    /// Output folder (params.csv, halos_00000.npz, ...); rerunning resumes.
+    /// Output folder (params.csv and one file per simulation); rerunning resumes.
     #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
     /// Simulations run at the same time (each on its share of the threads).
@@ -170,13 +190,45 @@ pub fn params_csv(points: &[DesignPoint]) -> String {
     s
 }
 
-/// Catalogue file of simulation `i`.
-pub fn catalogue_name(i: usize) -> String {
-    format!("halos_{i:05}.npz")
+/// What each simulation of a campaign leaves behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Product {
+    /// A friends-of-friends catalogue, `halos_00000.npz`.
+    Halos,
+    /// The final CIC overdensity, `density_00000.npy`; then `fields.npz`.
+    Density,
 }
 
-/// `cosmodiff simulate halos`: run (or resume) a campaign.
+impl Product {
+    /// File of simulation `i`.
+    pub fn file_name(self, i: usize) -> String {
+        match self {
+            Product::Halos => format!("halos_{i:05}.npz"),
+            Product::Density => format!("density_{i:05}.npy"),
+        }
+    }
+
+    fn command(self) -> &'static str {
+        match self {
+            Product::Halos => "simulate halos",
+            Product::Density => "simulate density",
+        }
+    }
+}
+
+/// `cosmodiff simulate halos`: run (or resume) a campaign of halo catalogues.
 pub fn run(s: &CampaignSettings) -> Result<()> {
+    run_campaign(s, Product::Halos)
+}
+
+/// `cosmodiff simulate density`: run (or resume) a campaign of density
+/// boxes, then gather them into `DIR/fields.npz`.
+pub fn run_density(s: &CampaignSettings) -> Result<()> {
+    run_campaign(s, Product::Density)
+}
+
+/// Run (or resume) the campaign of `s`, keeping `product` of each run.
+pub fn run_campaign(s: &CampaignSettings, product: Product) -> Result<()> {
     let text = std::fs::read_to_string(&s.config)
         .with_context(|| format!("cannot read --config {}", s.config.display()))?;
     let t: PmToml = load(&s.config)?;
@@ -194,6 +246,19 @@ pub fn run(s: &CampaignSettings) -> Result<()> {
     })?;
     let base = t.cosmology.build()?;
     let fof = t.halos.clone().unwrap_or_default().settings()?;
+    if product == Product::Density && t.halos.is_some() {
+        bail!(
+            "{}: [halos] is not used by `simulate density`; remove it",
+            s.config.display()
+        );
+    }
+    if product == Product::Halos && t.density.is_some() {
+        bail!(
+            "{}: [density] is used by `simulate density` only; remove it",
+            s.config.display()
+        );
+    }
+    let n_grid = density_grid(&t, &s.config)?;
     let points = design_points(design, base.omega_b, t.ic.seed.unwrap_or(0))?;
     if s.workers == 0 {
         bail!("--workers must be at least 1");
@@ -219,7 +284,7 @@ pub fn run(s: &CampaignSettings) -> Result<()> {
     let todo: Vec<DesignPoint> = points
         .iter()
         .copied()
-        .filter(|p| !s.out.join(catalogue_name(p.index)).exists())
+        .filter(|p| !s.out.join(product.file_name(p.index)).exists())
         .collect();
     let done = points.len() - todo.len();
     if todo.is_empty() {
@@ -228,7 +293,7 @@ pub fn run(s: &CampaignSettings) -> Result<()> {
             s.out.display(),
             points.len()
         );
-        return Ok(());
+        return finish(s, product, &points, 0, &t);
     }
     if done > 0 {
         say!(
@@ -237,7 +302,7 @@ pub fn run(s: &CampaignSettings) -> Result<()> {
             points.len()
         );
     }
-    let pb = crate::report::progress(points.len() as u64, "simulate halos");
+    let pb = crate::report::progress(points.len() as u64, product.command());
     pb.set_position(done as u64);
     pb.reset_eta(); // the ETA counts this run's simulations, not the resumed ones
     let next = AtomicUsize::new(0);
@@ -245,7 +310,7 @@ pub fn run(s: &CampaignSettings) -> Result<()> {
     let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     let workers = s.workers.min(todo.len());
     let threads = (rayon::current_num_threads() / workers).max(1);
-    let one = |p: &DesignPoint| -> Result<usize> {
+    let one = |p: &DesignPoint| -> Result<String> {
         let mut c = base;
         c.omega_c = p.omega_c;
         c.sigma8 = p.sigma8;
@@ -253,9 +318,22 @@ pub fn run(s: &CampaignSettings) -> Result<()> {
             .map_err(|e| anyhow!("simulation {}: cosmology: {e}", p.index))?;
         let sim = simulate(&t, &c, &s.config, Some(p.seed))
             .with_context(|| format!("simulation {}", p.index))?;
-        let h = halos_of_simulation(&sim, c.omega_m(), &fof)?;
-        write_halos(&s.out.join(catalogue_name(p.index)), &h)?;
-        Ok(h.len())
+        let path = s.out.join(product.file_name(p.index));
+        match product {
+            Product::Halos => {
+                let h = halos_of_simulation(&sim, c.omega_m(), &fof)?;
+                write_halos(&path, &h)?;
+                Ok(format!("{} halos in #{}", h.len(), p.index))
+            }
+            Product::Density => {
+                let counts = block_sum(&sim.pm.density_counts(&sim.st), sim.n_mesh, n_grid);
+                let delta = overdensity(&counts);
+                let n = n_grid;
+                let a = ndarray::Array3::from_shape_vec((n, n, n), delta).expect("n^3 cells");
+                crate::output::write_npy(&path, &a)?;
+                Ok(format!("#{}", p.index))
+            }
+        }
     };
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -275,9 +353,9 @@ pub fn run(s: &CampaignSettings) -> Result<()> {
                     let k = next.fetch_add(1, Ordering::SeqCst);
                     let Some(p) = todo.get(k) else { return };
                     match pool.install(|| one(p)) {
-                        Ok(nh) => {
+                        Ok(msg) => {
                             pb.inc(1);
-                            pb.set_message(format!("simulate halos ({nh} halos in #{})", p.index));
+                            pb.set_message(format!("{} ({msg})", product.command()));
                         }
                         Err(e) => {
                             failed.store(true, Ordering::SeqCst);
@@ -296,12 +374,89 @@ pub fn run(s: &CampaignSettings) -> Result<()> {
             s.out.display()
         )));
     }
-    say!(
-        "wrote {}: params.csv and {} halo catalogues ({} new)",
-        s.out.display(),
-        points.len(),
-        todo.len()
-    );
+    finish(s, product, &points, todo.len(), &t)
+}
+
+/// Cells per side of a density campaign's boxes (checked).
+fn density_grid(t: &PmToml, config: &std::path::Path) -> Result<usize> {
+    let (_, nm, _) = t.geometry();
+    let n = t.density.as_ref().and_then(|d| d.n_grid).unwrap_or(nm);
+    if n == 0 || !nm.is_multiple_of(n) {
+        bail!(
+            "{}: [density] n_grid = {n} must divide [box] n_mesh = {nm}",
+            config.display()
+        );
+    }
+    Ok(n)
+}
+
+/// Counts on an `nm^3` mesh summed over blocks of `(nm / n)^3` cells.
+fn block_sum(counts: &[f32], nm: usize, n: usize) -> Vec<f32> {
+    let f = nm / n;
+    let mut out = vec![0.0f32; n * n * n];
+    for (i, &c) in counts.iter().enumerate() {
+        let (a, b, d) = (i / (nm * nm), (i / nm) % nm, i % nm);
+        out[((a / f) * n + b / f) * n + d / f] += c;
+    }
+    out
+}
+
+/// `delta = rho / rho_mean - 1` from CIC counts.
+fn overdensity(counts: &[f32]) -> Vec<f32> {
+    let mean = counts.iter().map(|&c| c as f64).sum::<f64>() / counts.len() as f64;
+    counts
+        .iter()
+        .map(|&c| (c as f64 / mean - 1.0) as f32)
+        .collect()
+}
+
+/// The closing line of a finished campaign; density campaigns also gather
+/// their boxes into `fields.npz` (rewritten on every finished run, so a
+/// resumed campaign's file is always whole).
+fn finish(
+    s: &CampaignSettings,
+    product: Product,
+    points: &[DesignPoint],
+    new: usize,
+    t: &PmToml,
+) -> Result<()> {
+    match product {
+        Product::Halos => say!(
+            "wrote {}: params.csv and {} halo catalogues ({new} new)",
+            s.out.display(),
+            points.len()
+        ),
+        Product::Density => {
+            let (_, _, box_size) = t.geometry();
+            let n = density_grid(t, &s.config)?;
+            let mut field = Vec::with_capacity(points.len() * n * n * n);
+            for p in points {
+                let path = s.out.join(product.file_name(p.index));
+                let a: ndarray::Array3<f32> = ndarray_npy::read_npy(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                if a.dim() != (n, n, n) {
+                    bail!(
+                        "{}: shape {:?}, the config's mesh is {n}^3",
+                        path.display(),
+                        a.dim()
+                    );
+                }
+                field.extend(a.iter());
+            }
+            let mut z = crate::io::Npz::new();
+            let theta: Vec<f64> = points.iter().flat_map(|p| [p.omega_m, p.sigma8]).collect();
+            z.add("theta", &[points.len(), 2], theta)?;
+            z.add_str("theta_names", &["Omega_m", "sigma8"])?;
+            z.add_f32("field", &[points.len(), n, n, n], field)?;
+            z.add("box_size", &[], vec![box_size])?;
+            z.write(&s.out.join("fields.npz"))?;
+            say!(
+                "wrote {}: params.csv, {} density boxes ({new} new) and fields.npz",
+                s.out.display(),
+                points.len()
+            );
+        }
+    }
     Ok(())
 }
 

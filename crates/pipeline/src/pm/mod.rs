@@ -112,6 +112,18 @@ pub(crate) struct PmToml {
     pub(crate) halos: Option<crate::halos::HalosSection>,
     /// `[design]`: the cosmologies of a `simulate halos` campaign.
     pub(crate) design: Option<crate::halos::campaign::DesignSection>,
+    /// `[density]`: the grid `simulate density` writes.
+    pub(crate) density: Option<crate::halos::campaign::DensitySection>,
+}
+
+impl PmToml {
+    /// `[box]` with its defaults: particles per side, mesh cells per side
+    /// (the particle count by default), side length in Mpc/h.
+    pub(crate) fn geometry(&self) -> (usize, usize, f64) {
+        let np = self.box_.n_particles.unwrap_or(64);
+        let nm = self.box_.n_mesh.unwrap_or(np);
+        (np, nm, self.box_.box_size.unwrap_or(256.0))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -268,9 +280,7 @@ pub(crate) fn simulate(
     seed: Option<u64>,
 ) -> Result<Simulation> {
     let base = config.parent().map(Path::to_path_buf).unwrap_or_default();
-    let np = t.box_.n_particles.unwrap_or(64);
-    let nm = t.box_.n_mesh.unwrap_or(np);
-    let box_size = t.box_.box_size.unwrap_or(256.0);
+    let (np, nm, box_size) = t.geometry();
     let spacing = match t.steps.spacing.as_deref().unwrap_or("linear") {
         "linear" => Spacing::Linear,
         "log" => Spacing::Log,
@@ -390,8 +400,7 @@ pub fn run(settings: &RunSettings) -> Result<()> {
     let base = config.parent().map(Path::to_path_buf).unwrap_or_default();
     let cosmo = t.cosmology.build()?;
     let halo_settings = t.halos.as_ref().map(|h| h.settings()).transpose()?;
-    let box_size = t.box_.box_size.unwrap_or(256.0);
-    let nm = t.box_.n_mesh.unwrap_or(t.box_.n_particles.unwrap_or(64));
+    let (_, nm, box_size) = t.geometry();
     // check the [gradient] section before the run
     let grad_setup = match &t.gradient {
         Some(g) => Some(GradSetup::new(g, &base, nm, box_size)?),

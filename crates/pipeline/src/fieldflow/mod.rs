@@ -20,6 +20,9 @@ use rand::{RngExt, SeedableRng};
 use serde::Deserialize;
 use serde_json::json;
 
+pub mod calibrate;
+pub mod fisher;
+
 /// `cosmodiff fieldflow train`.
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "cli", derive(clap::Args))]
@@ -285,17 +288,7 @@ fn diagnostics(flow: &FieldFlow, data: &Fields, out: &Path) -> Result<f64> {
         data.fields.slice(ndarray::s![..m, ..]),
         data.theta.slice(ndarray::s![..m, ..]),
     )?;
-    let (kz, pz) = shell_power(z.view(), shape);
-    let modes = |k: f64| match shape.dims {
-        2 => 2.0 * std::f64::consts::PI * k,
-        _ => 4.0 * std::f64::consts::PI * k * k,
-    };
-    let flat = kz
-        .iter()
-        .zip(&pz)
-        .filter(|(k, _)| modes(**k) >= 20.0)
-        .map(|(_, p)| (p - 1.0).abs())
-        .fold(0.0, f64::max);
+    let (kz, pz, flat) = latent_power(z.view(), shape);
     let plot = LinePlot::new(
         "power spectrum of latent fields (1 = white)",
         "|k| [grid units]",
@@ -306,6 +299,27 @@ fn diagnostics(flow: &FieldFlow, data: &Fields, out: &Path) -> Result<f64> {
     .add(Series::line("white noise", &kz, &vec![1.0; kz.len()]));
     crate::output::write_via(&out.join("latent_pk.png"), |t| Ok(plot.save(t)?))?;
     Ok(flat)
+}
+
+/// The power spectrum `(k, P_z)` of latent fields `z` and its largest
+/// relative deviation from white noise (1) over shells with at least 20
+/// modes per field.
+pub(crate) fn latent_power(
+    z: ndarray::ArrayView2<f64>,
+    shape: FieldShape,
+) -> (Vec<f64>, Vec<f64>, f64) {
+    let (kz, pz) = shell_power(z, shape);
+    let modes = |k: f64| match shape.dims {
+        2 => 2.0 * std::f64::consts::PI * k,
+        _ => 4.0 * std::f64::consts::PI * k * k,
+    };
+    let flat = kz
+        .iter()
+        .zip(&pz)
+        .filter(|(k, _)| modes(**k) >= 20.0)
+        .map(|(_, p)| (p - 1.0).abs())
+        .fold(0.0, f64::max);
+    (kz, pz, flat)
 }
 
 /// Read one observed field `.npy` of the model's shape, flattened channels
@@ -353,9 +367,20 @@ pub fn evaluate(flow: &FieldFlow, field: Vec<f64>, theta: &[f64]) -> Result<LogP
     Ok(flow.log_prob(x.view(), t.view())?[0])
 }
 
+/// `--theta "0.3,0.8"` as numbers.
+pub(crate) fn parse_theta(text: &str) -> Result<Vec<f64>> {
+    text.split(',')
+        .map(|v| {
+            v.trim()
+                .parse::<f64>()
+                .with_context(|| format!("--theta {text:?}: {v:?} is not a number"))
+        })
+        .collect()
+}
+
 /// Refuse parameters outside the training range (the flow has not seen
 /// them, so its density there is an extrapolation).
-fn check_theta(flow: &FieldFlow, theta: &[f64], what: &str) -> Result<()> {
+pub(crate) fn check_theta(flow: &FieldFlow, theta: &[f64], what: &str) -> Result<()> {
     let c = &flow.config;
     if theta.len() != c.theta_names.len() {
         bail!(
@@ -399,15 +424,7 @@ pub struct LogprobSettings {
 /// `log p(field | theta)` with its parts, written as JSON.
 pub fn logprob(s: &LogprobSettings) -> Result<LogProb> {
     let flow = FieldFlow::load(&s.model)?;
-    let theta: Vec<f64> = s
-        .theta
-        .split(',')
-        .map(|v| {
-            v.trim()
-                .parse::<f64>()
-                .with_context(|| format!("--theta {:?}: {v:?} is not a number", s.theta))
-        })
-        .collect::<Result<_>>()?;
+    let theta = parse_theta(&s.theta)?;
     let field = read_field(&s.field, &flow)?;
     crate::output::refuse_overwriting_inputs("--out", &s.out, &[("--field", &s.field)])?;
     // `evaluate` checks theta against the model.
@@ -544,8 +561,8 @@ fn shipped(name: &str) -> Result<(FieldFlow, Option<Vec<Option<(f64, f64)>>>)> {
     use cosmodiff_infer::Prior as SetupPrior;
     let flow = match name {
         "sbi-lens-128" => FieldFlow::from_bytes(
-            include_str!("../data/fieldflow/sbi-lens-128/fieldflow.json"),
-            include_bytes!("../data/fieldflow/sbi-lens-128/weights.safetensors").to_vec(),
+            include_str!("../../data/fieldflow/sbi-lens-128/fieldflow.json"),
+            include_bytes!("../../data/fieldflow/sbi-lens-128/weights.safetensors").to_vec(),
         )?,
         _ => bail!("--setup {name:?}: a field-flow model ships for sbi-lens-128 only; train one with `cosmodiff fieldflow train` and pass --model"),
     };
@@ -600,10 +617,9 @@ pub fn infer(s: &InferSettings) -> Result<FieldPosterior> {
             return out;
         }
         let th = t.select(ndarray::Axis(0), &inside);
-        let x = Array2::from_shape_fn((inside.len(), field.len()), |(_, j)| field[j]);
-        if let Ok(lp) = flow.log_prob(x.view(), th.view()) {
+        if let Ok(lp) = flow.log_prob_at(&field, th.view()) {
             for (k, &i) in inside.iter().enumerate() {
-                out[i] = lp[k].logprob + lpr[i];
+                out[i] = lp[k] + lpr[i];
             }
         }
         out
