@@ -191,7 +191,10 @@ fn density_campaign_fisher_and_calibration() {
             .arg("--out")
             .arg(d.join(name)));
     }
-    let field = read(&d.join("train/fields.npz"), "field");
+    let mut z =
+        ndarray_npy::NpzReader::new(std::fs::File::open(d.join("train/fields.npz")).unwrap())
+            .unwrap();
+    let field: ndarray::ArrayD<f32> = z.by_name("field").unwrap();
     assert_eq!(field.shape(), &[24, 8, 8, 8]);
     // An overdensity: mean zero in every box, never below -1.
     for b in 0..24 {

@@ -25,6 +25,7 @@ fn settings(out: &Path, samples: usize) -> InferSettings {
         prior: None,
         samples,
         seed: 0,
+        temperature: 1.0,
     }
 }
 

@@ -67,7 +67,8 @@ fn fieldflow_logprob<'py>(
 /// `cosmodiff.fieldflow_infer`: writes `out/` and returns the summary and
 /// samples.
 #[pyfunction]
-#[pyo3(signature = (model, field, out, prior=None, samples=2000, seed=0))]
+#[pyo3(signature = (model, field, out, prior=None, samples=2000, seed=0, temperature=1.0))]
+#[allow(clippy::too_many_arguments)]
 fn fieldflow_infer<'py>(
     py: Python<'py>,
     model: PathBuf,
@@ -76,6 +77,7 @@ fn fieldflow_infer<'py>(
     prior: Option<PathBuf>,
     samples: usize,
     seed: u64,
+    temperature: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = InferSettings {
         model: Some(model),
@@ -85,6 +87,7 @@ fn fieldflow_infer<'py>(
         prior,
         samples,
         seed,
+        temperature,
     };
     let p = py.detach(|| ff::infer(&s)).map_err(one_line)?;
     let d = PyDict::new(py);
@@ -131,7 +134,8 @@ fn fieldflow_fisher<'py>(
 /// `cosmodiff.fieldflow_calibrate`: writes `out/` and returns
 /// `calibration.json`.
 #[pyfunction]
-#[pyo3(signature = (model, fields, out, pk_train=None, grid=24, max_fields=None))]
+#[pyo3(signature = (model, fields, out, pk_train=None, grid=24, max_fields=None, temperature=1.0))]
+#[allow(clippy::too_many_arguments)]
 fn fieldflow_calibrate<'py>(
     py: Python<'py>,
     model: PathBuf,
@@ -140,6 +144,7 @@ fn fieldflow_calibrate<'py>(
     pk_train: Option<PathBuf>,
     grid: usize,
     max_fields: Option<usize>,
+    temperature: f64,
 ) -> PyResult<Bound<'py, PyAny>> {
     let s = CalibrateSettings {
         model,
@@ -148,6 +153,7 @@ fn fieldflow_calibrate<'py>(
         pk_train,
         grid,
         max_fields,
+        temperature,
     };
     let c = py
         .detach(|| ff::calibrate::calibrate(&s))

@@ -40,7 +40,7 @@ pub struct FisherSettings {
     /// Random seed of the flow samples.
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
     pub seed: u64,
-    /// Output JSON: names, theta, fisher, covariance, sd, fom.
+    /// Output JSON: names, theta, fisher, covariance, sd, fom (the last three null when F is not positive definite).
     #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
 }
@@ -98,44 +98,51 @@ pub fn fisher(s: &FisherSettings) -> Result<FieldFisher> {
     let f = flow.fisher(&theta, fields.view(), &step)?;
     let p = theta.len();
     let fm = DMatrix::from_fn(p, p, |i, j| f[[i, j]]);
-    let cov = fm.clone().try_inverse().filter(|_| {
-        fm.clone().cholesky().is_some() // a Fisher matrix is positive definite
-    });
-    let Some(cov) = cov else {
-        bail!("the flow's Fisher matrix at {theta:?} is not positive definite: {f:?} (more fields or a larger --step?)");
-    };
-    let sd: Vec<f64> = (0..p).map(|j| cov[(j, j)].sqrt()).collect();
+    // A Fisher matrix is positive definite; an estimate that is not (too
+    // few fields, a flow that barely depends on theta) is still written,
+    // without the quantities that need its inverse.
+    let cov = fm.clone().cholesky().map(|c| c.inverse());
     let rows = |m: &DMatrix<f64>| -> Vec<Vec<f64>> {
         (0..p)
             .map(|i| (0..p).map(|j| m[(i, j)]).collect())
             .collect()
     };
+    let sd: Option<Vec<f64>> = cov
+        .as_ref()
+        .map(|c| (0..p).map(|j| c[(j, j)].sqrt()).collect());
+    let fom = cov.as_ref().map(|_| fm.determinant().sqrt());
     let summary = json!({
         "names": c.theta_names,
         "theta": theta,
         "fisher": rows(&fm),
-        "covariance": rows(&cov),
+        "covariance": cov.as_ref().map(rows),
         "sd": sd,
-        "fom": fm.determinant().sqrt(),
+        "fom": fom,
         "fields": source,
         "step": step,
     });
     crate::output::write_bytes(&s.out, serde_json::to_string_pretty(&summary)?.as_bytes())?;
-    println!(
-        "flow Fisher matrix at {} from {source}: marginal sd {}; FoM {:.1}",
-        c.theta_names
-            .iter()
-            .zip(&theta)
-            .map(|(k, v)| format!("{k} = {v}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        c.theta_names
-            .iter()
-            .zip(&sd)
-            .map(|(k, v)| format!("{k} {v:.4}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        fm.determinant().sqrt()
-    );
+    let at = c
+        .theta_names
+        .iter()
+        .zip(&theta)
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match (&sd, fom) {
+        (Some(sd), Some(fom)) => println!(
+            "flow Fisher matrix at {at} from {source}: marginal sd {}; FoM {fom:.1}",
+            c.theta_names
+                .iter()
+                .zip(sd)
+                .map(|(k, v)| format!("{k} {v:.4}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => {
+            log::warn!("the flow's Fisher matrix at {at} is not positive definite (more fields, a larger --step, or a better-trained flow?)");
+            println!("flow Fisher matrix at {at} from {source}: not positive definite; written without its inverse");
+        }
+    }
     Ok(FieldFisher { fisher: f, summary })
 }

@@ -207,7 +207,8 @@ pub fn train(s: &TrainSettings) -> Result<FieldFlow> {
         "validation_nll_per_pixel": report.validation_loss,
         "best_validation_nll_per_field": report.best_validation_loss * per_field,
         "wall_seconds": start.elapsed().as_secs_f64(),
-        "latent_power_max_deviation": flat,
+        "latent_power_max_deviation": flat.max_deviation,
+        "latent_power_max_deviation_all_shells": flat.max_deviation_all_shells,
     });
     crate::output::write_bytes(
         &s.out.join("train.json"),
@@ -256,10 +257,8 @@ pub fn shell_power(fields: ndarray::ArrayView2<f64>, shape: FieldShape) -> (Vec<
 /// `filters.png` (each layer's learned `T(k)` at the mean theta, and the
 /// whitening filter `sd / sqrt(P(k))` of the training fields) and
 /// `latent_pk.png` (the power spectrum of up to 64 training fields mapped to
-/// the latent space, flat at 1 for a perfect flow). Returns the largest
-/// relative deviation of that spectrum from 1 over shells with >= 20 modes
-/// per field.
-fn diagnostics(flow: &FieldFlow, data: &Fields, out: &Path) -> Result<f64> {
+/// the latent space, flat at 1 for a perfect flow), returning that spectrum.
+fn diagnostics(flow: &FieldFlow, data: &Fields, out: &Path) -> Result<LatentPower> {
     use cosmodiff_plot::lines::{LinePlot, Series};
     let shape = data.shape;
     let (k, p) = shell_power(data.fields.view(), shape);
@@ -288,38 +287,55 @@ fn diagnostics(flow: &FieldFlow, data: &Fields, out: &Path) -> Result<f64> {
         data.fields.slice(ndarray::s![..m, ..]),
         data.theta.slice(ndarray::s![..m, ..]),
     )?;
-    let (kz, pz, flat) = latent_power(z.view(), shape);
+    let lat = latent_power(z.view(), shape);
     let plot = LinePlot::new(
         "power spectrum of latent fields (1 = white)",
         "|k| [grid units]",
         "P_z(k)",
     )
     .log_x(true)
-    .add(Series::points("latent fields", &kz, &pz, None))
-    .add(Series::line("white noise", &kz, &vec![1.0; kz.len()]));
+    .add(Series::points("latent fields", &lat.k, &lat.p, None))
+    .add(Series::line("white noise", &lat.k, &vec![1.0; lat.k.len()]));
     crate::output::write_via(&out.join("latent_pk.png"), |t| Ok(plot.save(t)?))?;
-    Ok(flat)
+    Ok(lat)
 }
 
-/// The power spectrum `(k, P_z)` of latent fields `z` and its largest
-/// relative deviation from white noise (1) over shells with at least 20
-/// modes per field.
-pub(crate) fn latent_power(
-    z: ndarray::ArrayView2<f64>,
-    shape: FieldShape,
-) -> (Vec<f64>, Vec<f64>, f64) {
-    let (kz, pz) = shell_power(z, shape);
+/// How white latent fields are.
+pub(crate) struct LatentPower {
+    /// Shell wavenumbers (grid units) and the latent power in them.
+    pub k: Vec<f64>,
+    pub p: Vec<f64>,
+    /// Largest `|P_z - 1|` over shells inside the Nyquist sphere
+    /// (`|k| <= n / 2`, complete shells) with at least 20 modes per field.
+    pub max_deviation: f64,
+    /// The same over every shell with 20 modes, the partial corner shells
+    /// beyond the Nyquist sphere included (where the lattice, the CIC
+    /// window and aliasing break isotropy, which a radial filter cannot
+    /// follow).
+    pub max_deviation_all_shells: f64,
+}
+
+/// The power spectrum of latent fields `z` and its deviations from white
+/// noise (1).
+pub(crate) fn latent_power(z: ndarray::ArrayView2<f64>, shape: FieldShape) -> LatentPower {
+    let (k, p) = shell_power(z, shape);
     let modes = |k: f64| match shape.dims {
         2 => 2.0 * std::f64::consts::PI * k,
         _ => 4.0 * std::f64::consts::PI * k * k,
     };
-    let flat = kz
-        .iter()
-        .zip(&pz)
-        .filter(|(k, _)| modes(**k) >= 20.0)
-        .map(|(_, p)| (p - 1.0).abs())
-        .fold(0.0, f64::max);
-    (kz, pz, flat)
+    let worst = |kmax: f64| {
+        k.iter()
+            .zip(&p)
+            .filter(|(k, _)| modes(**k) >= 20.0 && **k <= kmax)
+            .map(|(_, p)| (p - 1.0).abs())
+            .fold(0.0, f64::max)
+    };
+    LatentPower {
+        max_deviation: worst(shape.n as f64 / 2.0),
+        max_deviation_all_shells: worst(f64::INFINITY),
+        k,
+        p,
+    }
 }
 
 /// Read one observed field `.npy` of the model's shape, flattened channels
@@ -469,6 +485,17 @@ pub struct InferSettings {
     /// Random seed.
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
     pub seed: u64,
+    /// Likelihood temperature T: sample p(field | theta)^(1/T) prior(theta); T > 1 widens an overconfident flow (`fieldflow calibrate` suggests one).
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 1.0))]
+    pub temperature: f64,
+}
+
+/// A likelihood temperature must be a positive number.
+pub(crate) fn check_temperature(t: f64) -> Result<()> {
+    if !(t.is_finite() && t > 0.0) {
+        bail!("--temperature {t}: must be a positive number");
+    }
+    Ok(())
 }
 
 /// One parameter's prior in `prior.toml`.
@@ -586,6 +613,7 @@ pub fn infer(s: &InferSettings) -> Result<FieldPosterior> {
     if s.samples < 10 {
         bail!("--samples {}: need at least 10", s.samples);
     }
+    check_temperature(s.temperature)?;
     let (flow, setup_prior) = match (&s.model, &s.setup) {
         (Some(m), None) => (FieldFlow::load(m)?, None),
         (None, Some(name)) => shipped(name)?,
@@ -619,7 +647,7 @@ pub fn infer(s: &InferSettings) -> Result<FieldPosterior> {
         let th = t.select(ndarray::Axis(0), &inside);
         if let Ok(lp) = flow.log_prob_at(&field, th.view()) {
             for (k, &i) in inside.iter().enumerate() {
-                out[i] = lp[k] + lpr[i];
+                out[i] = lp[k] / s.temperature + lpr[i];
             }
         }
         out

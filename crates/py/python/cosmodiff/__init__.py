@@ -957,12 +957,14 @@ def fieldflow_infer(
     prior: Optional[str] = None,
     samples: int = 2000,
     seed: int = 0,
+    temperature: float = 1.0,
 ) -> Dict[str, Any]:
     """Posterior of theta for the field file ``field`` (.npy) from the flow
     likelihood (slice sampling within the training range; ``prior``: a TOML
-    with ``low``/``high`` or ``mean``/``sd`` per parameter), as ``cosmodiff
-    fieldflow infer``: writes ``out/samples.npy``, ``summary.json``,
-    ``corner.png`` and returns ``summary`` and ``samples``."""
+    with ``low``/``high`` or ``mean``/``sd`` per parameter; ``temperature``
+    T samples ``p(field | theta)^(1/T)``), as ``cosmodiff fieldflow
+    infer``: writes ``out/samples.npy``, ``summary.json``, ``corner.png``
+    and returns ``summary`` and ``samples``."""
     return _core.fieldflow_infer(
         str(model),
         str(field),
@@ -970,6 +972,7 @@ def fieldflow_infer(
         None if prior is None else str(prior),
         _n(samples, "samples"),
         _n(seed, "seed"),
+        temperature=float(temperature),
     )
 
 
@@ -1007,6 +1010,7 @@ def fieldflow_calibrate(
     pk_train: Optional[str] = None,
     grid: int = 24,
     max_fields: Optional[int] = None,
+    temperature: float = 1.0,
 ) -> Dict[str, Any]:
     """Grid posteriors of theta for every held-out field of the ``.npz``
     ``fields`` (uniform prior over the training range): 68% coverage of the
@@ -1014,7 +1018,8 @@ def fieldflow_calibrate(
     (the training ``.npz``) the same for a Gaussian likelihood of the binned
     log power spectrum, as ``cosmodiff fieldflow calibrate``: writes
     ``out/calibration.json``, ``per_field.csv``, ``truth_vs_posterior*.png``
-    and returns the calibration summary."""
+    and returns the calibration summary (``suggested_temperature``: the
+    likelihood temperature that would calibrate the flow's posteriors)."""
     return _core.fieldflow_calibrate(
         str(model),
         str(fields),
@@ -1022,6 +1027,7 @@ def fieldflow_calibrate(
         pk_train=None if pk_train is None else str(pk_train),
         grid=_n(grid, "grid"),
         max_fields=None if max_fields is None else _n(max_fields, "max_fields"),
+        temperature=float(temperature),
     )
 
 
