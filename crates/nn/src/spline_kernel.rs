@@ -495,24 +495,11 @@ fn backward_one(
     (kn, gx_knot, gy_knot, gs): (&mut Knots, &mut [f64], &mut [f64], &mut [f64]),
     row: &mut [f64],
 ) {
-    let a = 1.0 - MIN_BIN * bins as f64;
     if cache(0) < 0.0 {
         row[0] = gyi;
         return;
     }
-    let k = cache(0) as usize;
-    kn.x[k] = cache(1);
-    kn.x[k + 1] = cache(2);
-    kn.y[k] = cache(3);
-    kn.y[k + 1] = cache(4);
-    kn.d[k] = cache(5);
-    kn.d[k + 1] = cache(6);
-    for j in 0..bins {
-        kn.sw[j] = cache(9 + j);
-        kn.sh[j] = cache(9 + bins + j);
-    }
-    let (y, ld) = rq_bin(xi, kn, k);
-    let g: [f64; 7] = std::array::from_fn(|j| gyi * y.g[j] + gli * ld.g[j]);
+    let (k, g) = bin_gradient(xi, (gyi, gli), &cache, kn);
     row[0] = g[0];
     gx_knot.fill(0.0);
     gy_knot.fill(0.0);
@@ -520,27 +507,60 @@ fn backward_one(
     gx_knot[k + 1] = g[2];
     gy_knot[k] = g[3];
     gy_knot[k + 1] = g[4];
-    // Knot positions -> softmax logits; the end knots are constants.
-    for (gk, sm, off) in [(&*gx_knot, &kn.sw, 1), (&*gy_knot, &kn.sh, 1 + bins)] {
-        // dL/dw_i = 2B sum_{j = i+1}^{K-1} dL/dt_j, dL/ds_i = a dL/dw_i.
-        let mut acc = 0.0;
-        for i2 in (0..bins).rev() {
-            if i2 + 1 < bins {
-                acc += gk[i2 + 1];
-            }
-            gs[i2] = a * 2.0 * bound * acc;
-        }
-        let dot: f64 = gs.iter().zip(sm.iter()).map(|(g, s)| g * s).sum();
-        for j in 0..bins {
-            row[off + j] = sm[j] * (gs[j] - dot);
-        }
-    }
+    let (widths, rest) = row[1..].split_at_mut(bins);
+    knots_to_logits(gx_knot, |j| cache(9 + j), (bins, bound), gs, widths);
+    knots_to_logits(gy_knot, |j| cache(9 + bins + j), (bins, bound), gs, rest);
     // Interior derivatives: d_j = softplus(u_{j-1}) + m_d, j = 1..K-1,
     // with the slope sigmoid(u_{j-1}) from the cache.
     for (j, gd, r) in [(k, g[5], 7), (k + 1, g[6], 8)] {
         if j >= 1 && j < bins {
             row[1 + 2 * bins + j - 1] += gd * cache(r);
         }
+    }
+}
+
+/// For an element inside `[-B, B]`: its bin `k` and the gradient of
+/// `gy y + gl log y'` in the seven bin inputs `[x, x_k, x_{k+1}, y_k,
+/// y_{k+1}, d_k, d_{k+1}]`, the bin's knots read from the cache into `kn`.
+fn bin_gradient(
+    xi: f64,
+    (gyi, gli): (f64, f64),
+    cache: &impl Fn(usize) -> f64,
+    kn: &mut Knots,
+) -> (usize, [f64; 7]) {
+    let k = cache(0) as usize;
+    kn.x[k] = cache(1);
+    kn.x[k + 1] = cache(2);
+    kn.y[k] = cache(3);
+    kn.y[k + 1] = cache(4);
+    kn.d[k] = cache(5);
+    kn.d[k + 1] = cache(6);
+    let (y, ld) = rq_bin(xi, kn, k);
+    (k, std::array::from_fn(|j| gyi * y.g[j] + gli * ld.g[j]))
+}
+
+/// Gradients `gk` in the `K + 1` knot positions (the end knots constant)
+/// to the `K` softmax logits with weights `softmax(j)`, into `out`:
+/// `dL/dw_i = 2B sum_{j = i+1}^{K-1} dL/dt_j`, `dL/ds_i = a dL/dw_i`, then
+/// the softmax Jacobian. `gs` is scratch of `K`.
+fn knots_to_logits(
+    gk: &[f64],
+    softmax: impl Fn(usize) -> f64,
+    (bins, bound): (usize, f64),
+    gs: &mut [f64],
+    out: &mut [f64],
+) {
+    let a = 1.0 - MIN_BIN * bins as f64;
+    let mut acc = 0.0;
+    for i in (0..bins).rev() {
+        if i + 1 < bins {
+            acc += gk[i + 1];
+        }
+        gs[i] = a * 2.0 * bound * acc;
+    }
+    let dot: f64 = (0..bins).map(|j| gs[j] * softmax(j)).sum();
+    for j in 0..bins {
+        out[j] = softmax(j) * (gs[j] - dot);
     }
 }
 
@@ -560,7 +580,6 @@ fn backward_shared(
     let n = x.len();
     let np = 3 * bins - 1;
     let width = share + np;
-    let a = 1.0 - MIN_BIN * bins as f64;
     let mut res = vec![0.0f32; (n / share.max(1)) * width];
     par_rows(&mut res, width, 1, |rows, part| {
         let mut kn = Knots::new(bins);
@@ -571,6 +590,7 @@ fn backward_shared(
             vec![0.0; bins + 1],
         );
         let mut gs = vec![0.0; bins];
+        let mut params = vec![0.0; np];
         for (r, dst) in rows.zip(part.chunks_mut(width)) {
             let (gx, gp) = dst.split_at_mut(share);
             gxk.fill(0.0);
@@ -584,44 +604,33 @@ fn backward_shared(
                     *g = gy[i];
                     continue;
                 }
-                let k = cache(0) as usize;
-                kn.x[k] = cache(1);
-                kn.x[k + 1] = cache(2);
-                kn.y[k] = cache(3);
-                kn.y[k + 1] = cache(4);
-                kn.d[k] = cache(5);
-                kn.d[k + 1] = cache(6);
-                let (y, ld) = rq_bin(x[i] as f64, &kn, k);
-                let (gyi, gli) = (gy[i] as f64, gl[i] as f64);
-                let e = |q: usize| gyi * y.g[q] + gli * ld.g[q];
-                *g = e(0) as f32;
-                gxk[k] += e(1);
-                gxk[k + 1] += e(2);
-                gyk[k] += e(3);
-                gyk[k + 1] += e(4);
-                gdk[k] += e(5) * cache(7);
-                gdk[k + 1] += e(6) * cache(8);
+                let (k, e) =
+                    bin_gradient(x[i] as f64, (gy[i] as f64, gl[i] as f64), &cache, &mut kn);
+                *g = e[0] as f32;
+                gxk[k] += e[1];
+                gxk[k + 1] += e[2];
+                gyk[k] += e[3];
+                gyk[k + 1] += e[4];
+                gdk[k] += e[5] * cache(7);
+                gdk[k + 1] += e[6] * cache(8);
                 softmax_from.get_or_insert(i);
             }
             // No element inside [-B, B]: the parameters get no gradient.
             let Some(i) = softmax_from else { continue };
             let cache = |q: usize| out[(2 + q) * n + i] as f64;
-            for (gk, first, off) in [(&gxk, 9, 0), (&gyk, 9 + bins, bins)] {
-                // dL/dw_i = 2B sum_{j = i+1}^{K-1} dL/dt_j, dL/ds_i = a dL/dw_i.
-                let mut acc = 0.0;
-                for i2 in (0..bins).rev() {
-                    if i2 + 1 < bins {
-                        acc += gk[i2 + 1];
-                    }
-                    gs[i2] = a * 2.0 * bound * acc;
-                }
-                let dot: f64 = (0..bins).map(|j| gs[j] * cache(first + j)).sum();
-                for j in 0..bins {
-                    gp[off + j] = (cache(first + j) * (gs[j] - dot)) as f32;
-                }
-            }
-            for j in 1..bins {
-                gp[2 * bins + j - 1] = gdk[j] as f32;
+            let (widths, rest) = params.split_at_mut(bins);
+            let (heights, derivs) = rest.split_at_mut(bins);
+            knots_to_logits(&gxk, |j| cache(9 + j), (bins, bound), &mut gs, widths);
+            knots_to_logits(
+                &gyk,
+                |j| cache(9 + bins + j),
+                (bins, bound),
+                &mut gs,
+                heights,
+            );
+            derivs.copy_from_slice(&gdk[1..bins]);
+            for (d, &v) in gp.iter_mut().zip(&params) {
+                *d = v as f32;
             }
         }
     });

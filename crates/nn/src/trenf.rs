@@ -773,6 +773,23 @@ impl FieldFlow {
         check_finite(theta, "parameters")
     }
 
+    /// One field `[L * C]` as a one-row view, checked against the model
+    /// with the parameter points `theta` `[m >= 1, p]` it is evaluated at.
+    fn one_field<'a>(
+        &self,
+        field: &'a [f64],
+        theta: ArrayView2<f64>,
+    ) -> Result<ArrayView2<'a, f64>, NnError> {
+        let x = ndarray::ArrayView2::from_shape((1, field.len()), field)
+            .map_err(|e| NnError::Invalid(e.to_string()))?;
+        if theta.nrows() == 0 {
+            return invalid("need at least one parameter point");
+        }
+        self.check_inputs(x, theta.slice(ndarray::s![..1, ..]))?;
+        check_finite(theta, "parameters")?;
+        Ok(x)
+    }
+
     /// The evaluation pass over checked `fields` and `theta`, `EVAL_ROWS`
     /// rows at a time: `f(rows, z, sum of log-dets)` per chunk. One field
     /// with several theta rows is standardised once and broadcast.
@@ -813,13 +830,10 @@ impl FieldFlow {
     /// `theta` `[m, p]` (a likelihood on a grid or for a sampler's batch of
     /// proposals; the field is standardised once).
     pub fn log_prob_at(&self, field: &[f64], theta: ArrayView2<f64>) -> Result<Vec<f64>, NnError> {
-        let x = ndarray::ArrayView2::from_shape((1, field.len()), field)
-            .map_err(|e| NnError::Invalid(e.to_string()))?;
         if theta.nrows() == 0 {
             return Ok(vec![]);
         }
-        self.check_inputs(x, theta.slice(ndarray::s![..1, ..]))?;
-        check_finite(theta, "parameters")?;
+        let x = self.one_field(field, theta)?;
         let len = self.config.shape.len();
         let std_ld = self.standardisation_logdet();
         let mut out = Vec::with_capacity(theta.nrows());
@@ -866,10 +880,7 @@ impl FieldFlow {
         theta: ArrayView2<f64>,
     ) -> Result<(Vec<f64>, Array2<f64>), NnError> {
         let m = theta.nrows();
-        let fields = ndarray::ArrayView2::from_shape((1, field.len()), field)
-            .map_err(|e| NnError::Invalid(e.to_string()))?;
-        self.check_inputs(fields, theta.slice(ndarray::s![..1, ..]))?;
-        check_finite(theta, "parameters")?;
+        let fields = self.one_field(field, theta)?;
         let s = self.config.shape;
         let p = theta.ncols();
         let ad = self.device.clone().autodiff();

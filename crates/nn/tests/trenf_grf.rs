@@ -2,12 +2,11 @@
 //! one-layer flow must learn `T(k) = 1 / sqrt(P_pix(k))`, and the full flow
 //! must reach the exact Gaussian log-density of held-out maps.
 
-use cosmodiff_nn::fourier_kernel::{filter_rows, mode_k, mode_weights};
+use cosmodiff_nn::fourier_kernel::{gaussian_fields, mode_k, mode_weights};
 use cosmodiff_nn::train::{LrSchedule, TrainConfig};
 use cosmodiff_nn::trenf::{FieldFlow, FieldShape, TrenfConfig};
 use ndarray::Array2;
 use rand::SeedableRng;
-use rand_distr::{Distribution, Normal};
 
 const N: usize = 64;
 
@@ -16,20 +15,9 @@ fn p_pix(k: f64) -> f64 {
     3.0 / (1.0 + k).powf(2.5) * (1.0 + (k / 4.0).powi(2)).sqrt() + 0.05
 }
 
-/// `rows` Gaussian `n x n` maps, row `i` with pixel power `pk(i, k)`:
-/// `x = F^-1[sqrt(P) F w]`.
+/// `rows` Gaussian `n x n` maps, row `i` with pixel power `pk(i, k)`.
 fn gaussian_maps(n: usize, rows: usize, seed: u64, pk: impl Fn(usize, f64) -> f64) -> Array2<f64> {
-    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
-    let l = n * n;
-    let w: Vec<f64> = (0..rows * l)
-        .map(|_| Normal::new(0.0, 1.0).expect("valid").sample(&mut rng))
-        .collect();
-    let km = mode_k(n, 2);
-    let t: Vec<f64> = (0..rows)
-        .flat_map(|i| km.iter().map(move |&k| (i, k)))
-        .map(|(i, k)| pk(i, k).sqrt())
-        .collect();
-    Array2::from_shape_vec((rows, l), filter_rows(&w, &t, n, 2)).expect("shape")
+    Array2::from_shape_vec((rows, n * n), gaussian_fields(n, 2, rows, seed, pk)).expect("shape")
 }
 
 /// `rows` Gaussian maps with pixel power `P`.

@@ -19,7 +19,7 @@ use nalgebra::{DMatrix, DVector};
 use ndarray::{Array2, ArrayView1, ArrayView2};
 use serde_json::json;
 
-use super::{read_fields, shell_power};
+use super::{check_theta, read_fields, shell_power_each};
 
 /// `cosmodiff fieldflow calibrate`.
 #[derive(Debug, Clone)]
@@ -240,15 +240,8 @@ impl PkLikelihood {
 
     /// `ln P_b` of each field, `[n, bins]`.
     fn log_spectra(&self, fields: ArrayView2<f64>) -> DMatrix<f64> {
-        let rows: Vec<Vec<f64>> = fields
-            .outer_iter()
-            .map(|f| {
-                let (_, pk) = shell_power(f.insert_axis(ndarray::Axis(0)), self.shape);
-                pk.iter().map(|v| v.max(1e-300).ln()).collect()
-            })
-            .collect();
-        let d = rows.first().map_or(0, Vec::len);
-        DMatrix::from_fn(rows.len(), d, |i, b| rows[i][b])
+        let (_, pk) = shell_power_each(fields, self.shape);
+        DMatrix::from_fn(pk.nrows(), pk.ncols(), |i, b| pk[[i, b]].max(1e-300).ln())
     }
 
     /// `1, t_j, t_j t_k (j <= k)` of the standardised parameters.
@@ -296,18 +289,7 @@ pub fn calibrate(s: &CalibrateSettings) -> Result<Calibration> {
     let flow = FieldFlow::load(&s.model)?;
     let test = read_fields(&s.fields)?;
     let c = &flow.config;
-    if test.shape != c.shape {
-        bail!(
-            "--fields {}: fields of {}^{} x {}, the model was trained on {}^{} x {}",
-            s.fields.display(),
-            test.shape.n,
-            test.shape.dims,
-            test.shape.channels,
-            c.shape.n,
-            c.shape.dims,
-            c.shape.channels
-        );
-    }
+    super::check_fields_shape(&flow, &test, &format!("--fields {}", s.fields.display()))?;
     if test.names != c.theta_names {
         bail!(
             "--fields {}: parameters {:?}, the model's are {:?}",
@@ -322,19 +304,9 @@ pub fn calibrate(s: &CalibrateSettings) -> Result<Calibration> {
         bail!("--fields {}: no fields to calibrate on", s.fields.display());
     }
     let p = c.theta_names.len();
-    for i in 0..n {
-        for j in 0..p {
-            let t = test.theta[[i, j]];
-            if t < c.theta_min[j] || t > c.theta_max[j] {
-                bail!(
-                    "--fields {}: field {i} has {} = {t}, outside the training range [{}, {}]",
-                    s.fields.display(),
-                    c.theta_names[j],
-                    c.theta_min[j],
-                    c.theta_max[j]
-                );
-            }
-        }
+    for (i, t) in test.theta.outer_iter().take(n).enumerate() {
+        let what = format!("--fields {}: field {i}", s.fields.display());
+        check_theta(&flow, t.as_slice().expect("row"), &what)?;
     }
     let pk = match &s.pk_train {
         Some(path) => {
@@ -353,15 +325,15 @@ pub fn calibrate(s: &CalibrateSettings) -> Result<Calibration> {
         }
         None => None,
     };
+    let mut inputs = vec![("--fields", s.fields.as_path())];
+    if let Some(t) = &s.pk_train {
+        inputs.push(("--pk-train", t.as_path()));
+    }
     for f in [
         "calibration.json",
         "per_field.csv",
         "truth_vs_posterior.png",
     ] {
-        let mut inputs = vec![("--fields", s.fields.as_path())];
-        if let Some(t) = &s.pk_train {
-            inputs.push(("--pk-train", t.as_path()));
-        }
         crate::output::refuse_overwriting_inputs("--out", &s.out.join(f), &inputs)?;
     }
     let pb = crate::report::progress(n as u64, "calibrate");

@@ -16,7 +16,7 @@ use cosmodiff_nn::trenf::FieldFlow;
 use nalgebra::DMatrix;
 use serde_json::json;
 
-use super::{check_theta, parse_theta, read_fields};
+use super::{check_fields_shape, check_theta, parse_theta, read_fields};
 
 /// `cosmodiff fieldflow fisher`.
 #[derive(Debug, Clone)]
@@ -65,18 +65,7 @@ pub fn fisher(s: &FisherSettings) -> Result<FieldFisher> {
     let (fields, source) = match &s.fields {
         Some(path) => {
             let f = read_fields(path)?;
-            if f.shape != c.shape {
-                bail!(
-                    "--fields {}: fields of {}^{} x {}, the model was trained on {}^{} x {}",
-                    path.display(),
-                    f.shape.n,
-                    f.shape.dims,
-                    f.shape.channels,
-                    c.shape.n,
-                    c.shape.dims,
-                    c.shape.channels
-                );
-            }
+            check_fields_shape(&flow, &f, &format!("--fields {}", path.display()))?;
             crate::output::refuse_overwriting_inputs("--out", &s.out, &[("--fields", path)])?;
             (
                 f.fields,

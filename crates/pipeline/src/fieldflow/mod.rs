@@ -233,25 +233,44 @@ pub fn train(s: &TrainSettings) -> Result<FieldFlow> {
 /// unit-width `|k|` shells (grid units): `(k, P)` with `P = <|F x|^2> / L`,
 /// shells without modes dropped.
 pub fn shell_power(fields: ndarray::ArrayView2<f64>, shape: FieldShape) -> (Vec<f64>, Vec<f64>) {
+    let (k, each) = shell_power_each(fields, shape);
+    let mean = each
+        .mean_axis(ndarray::Axis(0))
+        .map_or_else(|| vec![0.0; k.len()], |m| m.to_vec());
+    (k, mean)
+}
+
+/// [`shell_power`] of every field: the shells' `k` and `P` `[n, shells]`
+/// (one FFT plan for all of them).
+pub fn shell_power_each(
+    fields: ndarray::ArrayView2<f64>,
+    shape: FieldShape,
+) -> (Vec<f64>, Array2<f64>) {
     use cosmodiff_nn::fourier_kernel::{mode_k, mode_weights};
     let (n, dims, c, l) = (shape.n, shape.dims, shape.channels, shape.pixels());
     let fft = cosmodiff_field::fft3::Fft3::<f64>::with_dims(n, dims);
     let (km, w) = (mode_k(n, dims), mode_weights(n, dims));
     let shells = km.iter().fold(0.0f64, |a, &k| a.max(k)).round() as usize + 1;
-    let (mut p, mut cnt, mut ks) = (vec![0.0; shells], vec![0.0; shells], vec![0.0; shells]);
-    for row in fields.outer_iter() {
+    let (mut cnt, mut ks) = (vec![0.0; shells], vec![0.0; shells]);
+    for (&k, &wm) in km.iter().zip(&w) {
+        let b = k.round() as usize;
+        cnt[b] += wm;
+        ks[b] += wm * k;
+    }
+    let kept: Vec<usize> = (1..shells).filter(|&b| cnt[b] > 0.0).collect();
+    let mut out = Array2::zeros((fields.nrows(), kept.len()));
+    let mut p = vec![0.0; shells];
+    for (row, mut dst) in fields.outer_iter().zip(out.outer_iter_mut()) {
         let x: Vec<f64> = row.iter().step_by(c).copied().collect();
+        p.fill(0.0);
         for ((xk, &k), &wm) in fft.forward(&x).iter().zip(&km).zip(&w) {
-            let b = k.round() as usize;
-            p[b] += wm * xk.norm_sqr() / l as f64;
-            cnt[b] += wm;
-            ks[b] += wm * k;
+            p[k.round() as usize] += wm * xk.norm_sqr() / l as f64;
+        }
+        for (d, &b) in dst.iter_mut().zip(&kept) {
+            *d = p[b] / cnt[b];
         }
     }
-    (1..shells)
-        .filter(|&b| cnt[b] > 0.0)
-        .map(|b| (ks[b] / cnt[b], p[b] / cnt[b]))
-        .unzip()
+    (kept.iter().map(|&b| ks[b] / cnt[b]).collect(), out)
 }
 
 /// `filters.png` (each layer's learned `T(k)` at the mean theta, and the
@@ -336,6 +355,24 @@ pub(crate) fn latent_power(z: ndarray::ArrayView2<f64>, shape: FieldShape) -> La
         k,
         p,
     }
+}
+
+/// Refuse a file of fields (`what`, e.g. `--fields F.npz`) whose fields
+/// are not of the model's shape.
+pub(crate) fn check_fields_shape(flow: &FieldFlow, f: &Fields, what: &str) -> Result<()> {
+    let (got, want) = (f.shape, flow.config.shape);
+    if got != want {
+        bail!(
+            "{what}: fields of {}^{} x {}, the model was trained on {}^{} x {}",
+            got.n,
+            got.dims,
+            got.channels,
+            want.n,
+            want.dims,
+            want.channels
+        );
+    }
+    Ok(())
 }
 
 /// Read one observed field `.npy` of the model's shape, flattened channels
@@ -718,19 +755,15 @@ pub struct DemoStep {
 /// `T(k) = 1 / sqrt(P(k))`: its likelihood is then the exact Gaussian one.
 /// Writes `fieldflow_filter.png`.
 pub fn demo_step(out: &Path, seed: u64, quick: bool) -> Result<DemoStep> {
-    use cosmodiff_nn::fourier_kernel::{filter_rows, mode_k};
+    use cosmodiff_nn::fourier_kernel::gaussian_fields;
     use cosmodiff_plot::lines::{LinePlot, Series};
-    use rand_distr::Distribution;
     let start = Instant::now();
     let (n, rows) = (32usize, if quick { 256 } else { 512 });
     let p_pix = |k: f64| 2.0 / (1.0 + k).powf(2.0) + 0.02;
-    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed.wrapping_add(808));
-    let normal = rand_distr::Normal::new(0.0, 1.0).expect("unit normal");
-    let white: Vec<f64> = (0..rows * n * n).map(|_| normal.sample(&mut rng)).collect();
-    let amp: Vec<f64> = (0..rows)
-        .flat_map(|_| mode_k(n, 2).into_iter().map(|k| p_pix(k).sqrt()))
-        .collect();
-    let maps = Array2::from_shape_vec((rows, n * n), filter_rows(&white, &amp, n, 2))?;
+    let maps = Array2::from_shape_vec(
+        (rows, n * n),
+        gaussian_fields(n, 2, rows, seed.wrapping_add(808), |_, k| p_pix(k)),
+    )?;
     let theta = Array2::<f64>::zeros((rows, 0));
     let shape = FieldShape {
         n,

@@ -259,6 +259,7 @@ pub fn run_campaign(s: &CampaignSettings, product: Product) -> Result<()> {
         );
     }
     let n_grid = density_grid(&t, &s.config)?;
+    let (_, _, box_size) = t.geometry();
     let points = design_points(design, base.omega_b, t.ic.seed.unwrap_or(0))?;
     if s.workers == 0 {
         bail!("--workers must be at least 1");
@@ -293,7 +294,7 @@ pub fn run_campaign(s: &CampaignSettings, product: Product) -> Result<()> {
             s.out.display(),
             points.len()
         );
-        return finish(s, product, &points, 0, &t);
+        return finish(s, product, &points, 0, (n_grid, box_size));
     }
     if done > 0 {
         say!(
@@ -374,7 +375,7 @@ pub fn run_campaign(s: &CampaignSettings, product: Product) -> Result<()> {
             s.out.display()
         )));
     }
-    finish(s, product, &points, todo.len(), &t)
+    finish(s, product, &points, todo.len(), (n_grid, box_size))
 }
 
 /// Cells per side of a density campaign's boxes (checked).
@@ -411,14 +412,15 @@ fn overdensity(counts: &[f32]) -> Vec<f32> {
 }
 
 /// The closing line of a finished campaign; density campaigns also gather
-/// their boxes into `fields.npz` (rewritten on every finished run, so a
-/// resumed campaign's file is always whole).
+/// their boxes (`n^3` cells of a `box_size` box) into `fields.npz`
+/// (rewritten on every finished run, so a resumed campaign's file is
+/// always whole).
 fn finish(
     s: &CampaignSettings,
     product: Product,
     points: &[DesignPoint],
     new: usize,
-    t: &PmToml,
+    (n, box_size): (usize, f64),
 ) -> Result<()> {
     match product {
         Product::Halos => say!(
@@ -427,8 +429,6 @@ fn finish(
             points.len()
         ),
         Product::Density => {
-            let (_, _, box_size) = t.geometry();
-            let n = density_grid(t, &s.config)?;
             let mut field = Vec::with_capacity(points.len() * n * n * n);
             for p in points {
                 let path = s.out.join(product.file_name(p.index));
