@@ -22,7 +22,7 @@ use crate::config;
 use crate::io::Npz;
 use crate::report::progress;
 use crate::simulate::{simulate_lensing, LensingConfig};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use cosmodiff_cosmo::covariance::ClLikelihood;
 use cosmodiff_cosmo::{angular_cl, angular_cl_noise, fisher_matrix, ClOptions, Cosmology, Param};
 use cosmodiff_field::cl2::{cl_cross, EllBins};
@@ -48,6 +48,8 @@ pub struct Settings {
     /// Random seed (results are deterministic for a given seed).
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 1))]
     pub seed: u64,
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub reuse: crate::run_dir::Reuse,
 }
 
 /// Demo sizes.
@@ -131,8 +133,14 @@ pub fn run(a: &Settings) -> Result<()> {
     let t0 = Instant::now();
     let s = Sizes::new(a.quick);
     let out = &a.out;
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create output folder {}", out.display()))?;
+    let dir = crate::run_dir::RunDir::open(
+        out,
+        "demo",
+        a,
+        a.reuse,
+        crate::run_dir::Kind::Rewritten,
+        &[],
+    )?;
     let pb = progress(8, "cosmology");
     let mut report = String::new();
     let mut npz = Npz::new();
@@ -446,5 +454,5 @@ pub fn run(a: &Settings) -> Result<()> {
     say!("{}", halos.summary_line);
     say!("{}", map_step.summary_line);
     say!("{}", flow_step.summary_line);
-    Ok(())
+    dir.finish()
 }

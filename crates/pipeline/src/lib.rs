@@ -5,7 +5,8 @@
 //!
 //! - the TOML config sections and their one-line errors ([`config`]),
 //! - reading and writing numpy, FITS and JSON files ([`io`]), every file
-//!   written through one atomic helper ([`output`]),
+//!   written through one atomic helper ([`output`]), into output folders
+//!   that record the run that wrote them and never mix runs ([`run_dir`]),
 //! - progress bars and summary lines ([`report`]),
 //! - every workflow, one module each: [`cosmology`], [`simulate`],
 //!   [`massmap`], [`sample`], [`pm`], [`prior`], [`sbi`], the catalogue
@@ -29,6 +30,7 @@ pub mod config;
 pub mod io;
 pub mod lensing_cosmology;
 pub mod output;
+pub mod run_dir;
 
 pub mod cosmology;
 pub mod demo;

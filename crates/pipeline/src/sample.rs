@@ -112,6 +112,8 @@ pub struct Settings {
     /// Also find the MAP (L-BFGS) and the Laplace covariance (exact Hessian) -> DIR/map.json.
     #[cfg_attr(feature = "cli", arg(long))]
     pub map: bool,
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub reuse: crate::run_dir::Reuse,
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,8 +193,14 @@ pub fn run(a: &Settings) -> Result<()> {
             s.draws
         );
     }
-    std::fs::create_dir_all(&a.out)
-        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    let dir = crate::run_dir::RunDir::open(
+        &a.out,
+        "sample",
+        a,
+        a.reuse,
+        crate::run_dir::Kind::Rewritten,
+        &[("--config", &a.config)],
+    )?;
     let settings = NutsSettings {
         chains: s.chains,
         warmup: s.warmup,
@@ -226,7 +234,7 @@ pub fn run(a: &Settings) -> Result<()> {
         a.out.display(),
         if a.map { ", map.json" } else { "" }
     );
-    Ok(())
+    dir.finish()
 }
 
 fn write_outputs(samples: &Samples, dir: &Path, truths: Option<&[f64]>) -> Result<()> {

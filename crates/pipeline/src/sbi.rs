@@ -77,6 +77,8 @@ pub struct TrainSettings {
     pub seed: u64,
     #[cfg_attr(feature = "cli", command(flatten))]
     pub net: NetSettings,
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub reuse: crate::run_dir::Reuse,
 }
 
 #[derive(Debug)]
@@ -127,6 +129,8 @@ pub struct BenchmarkSettings {
     pub seed: u64,
     #[cfg_attr(feature = "cli", command(flatten))]
     pub net: NetSettings,
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub reuse: crate::run_dir::Reuse,
 }
 
 /// Read a float .npy (float64 or float32) as a matrix (see
@@ -164,12 +168,6 @@ fn options(method: Method, net: &NetSettings, seed: u64) -> Result<SbiOptions> {
 /// `cosmodiff sbi train`: fit NPE or NLE to (theta, x) simulations.
 pub fn train(a: &TrainSettings) -> Result<()> {
     let method = Method::parse(&a.method)?;
-    if a.out.exists() && !a.out.is_dir() {
-        bail!(
-            "--out {}: exists and is not a directory (the model is a directory)",
-            a.out.display()
-        );
-    }
     let theta = read_matrix(&a.theta, "--theta")?;
     let x = read_matrix(&a.x, "--x")?;
     if theta.nrows() != x.nrows() {
@@ -184,6 +182,18 @@ pub fn train(a: &TrainSettings) -> Result<()> {
         None => SbiPrior::bounding_box(theta.view())?,
     };
     let opts = options(method, &a.net, a.seed)?;
+    let mut inputs = vec![("--theta", a.theta.as_path()), ("--x", a.x.as_path())];
+    if let Some(p) = &a.prior {
+        inputs.push(("--prior", p.as_path()));
+    }
+    let dir = crate::run_dir::RunDir::open(
+        &a.out,
+        "sbi train",
+        a,
+        a.reuse,
+        crate::run_dir::Kind::Rewritten,
+        &inputs,
+    )?;
     log::info!(
         "training {} ({}) on {} simulations",
         method.name(),
@@ -210,7 +220,7 @@ pub fn train(a: &TrainSettings) -> Result<()> {
             a.out.display()
         );
     }
-    Ok(())
+    dir.finish()
 }
 
 fn loss_plot(path: &Path, m: &SbiModel) -> Result<()> {
@@ -268,6 +278,14 @@ pub fn benchmark(a: &BenchmarkSettings) -> Result<()> {
     }
     let reference = find_reference_root(a.reference.as_deref())?;
     let opts = options(method, &a.net, a.seed)?;
+    let dir = crate::run_dir::RunDir::open(
+        &a.out,
+        "sbi benchmark",
+        a,
+        a.reuse,
+        crate::run_dir::Kind::Rewritten,
+        &[],
+    )?;
     let r = run_task(
         task,
         a.num_simulations,
@@ -295,5 +313,5 @@ pub fn benchmark(a: &BenchmarkSettings) -> Result<()> {
             a.out.display()
         );
     }
-    Ok(())
+    dir.finish()
 }

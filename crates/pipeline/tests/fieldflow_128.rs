@@ -26,6 +26,7 @@ fn settings(out: &Path, samples: usize) -> InferSettings {
         samples,
         seed: 0,
         temperature: 1.0,
+        reuse: Default::default(),
     }
 }
 

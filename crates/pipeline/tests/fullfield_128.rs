@@ -30,6 +30,7 @@ fn fullfield_128_matches_the_reference_posterior() {
         chains: 2,
         seed: 0,
         quiet: false,
+        reuse: Default::default(),
     };
     let post = infer(&s).unwrap();
     let sm = summarize(&post);

@@ -7,6 +7,7 @@ use cosmodiff_nn::trenf::FieldFlow;
 use cosmodiff_pipeline::fieldflow::calibrate::CalibrateSettings;
 use cosmodiff_pipeline::fieldflow::fisher::FisherSettings;
 use cosmodiff_pipeline::fieldflow::{self as ff, InferSettings, TrainSettings};
+use cosmodiff_pipeline::run_dir::Reuse;
 use cosmodiff_pipeline::halos::campaign::{run_density, CampaignSettings};
 use numpy::{IntoPyArray, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -20,17 +21,19 @@ fn json<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAn
 /// `cosmodiff.fieldflow_train`: trains, writes the model directory `out`,
 /// returns its `train.json`.
 #[pyfunction]
-#[pyo3(signature = (fields, out, config=None))]
+#[pyo3(signature = (fields, out, config=None, overwrite=false))]
 fn fieldflow_train<'py>(
     py: Python<'py>,
     fields: PathBuf,
     out: PathBuf,
     config: Option<PathBuf>,
+    overwrite: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let s = TrainSettings {
         fields,
         out: out.clone(),
         config,
+        reuse: Reuse { overwrite },
     };
     py.detach(|| ff::train(&s)).map_err(one_line)?;
     let text = std::fs::read_to_string(out.join("train.json")).map_err(|e| bad(e.to_string()))?;
@@ -67,7 +70,7 @@ fn fieldflow_logprob<'py>(
 /// `cosmodiff.fieldflow_infer`: writes `out/` and returns the summary and
 /// samples.
 #[pyfunction]
-#[pyo3(signature = (model, field, out, prior=None, samples=2000, seed=0, temperature=1.0))]
+#[pyo3(signature = (model, field, out, prior=None, samples=2000, seed=0, temperature=1.0, overwrite=false))]
 #[allow(clippy::too_many_arguments)]
 fn fieldflow_infer<'py>(
     py: Python<'py>,
@@ -78,6 +81,7 @@ fn fieldflow_infer<'py>(
     samples: usize,
     seed: u64,
     temperature: f64,
+    overwrite: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = InferSettings {
         model: Some(model),
@@ -88,6 +92,7 @@ fn fieldflow_infer<'py>(
         samples,
         seed,
         temperature,
+        reuse: Reuse { overwrite },
     };
     let p = py.detach(|| ff::infer(&s)).map_err(one_line)?;
     let d = PyDict::new(py);
@@ -134,7 +139,7 @@ fn fieldflow_fisher<'py>(
 /// `cosmodiff.fieldflow_calibrate`: writes `out/` and returns
 /// `calibration.json`.
 #[pyfunction]
-#[pyo3(signature = (model, fields, out, pk_train=None, grid=24, max_fields=None, temperature=1.0))]
+#[pyo3(signature = (model, fields, out, pk_train=None, grid=24, max_fields=None, temperature=1.0, overwrite=false))]
 #[allow(clippy::too_many_arguments)]
 fn fieldflow_calibrate<'py>(
     py: Python<'py>,
@@ -145,6 +150,7 @@ fn fieldflow_calibrate<'py>(
     grid: usize,
     max_fields: Option<usize>,
     temperature: f64,
+    overwrite: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let s = CalibrateSettings {
         model,
@@ -154,6 +160,7 @@ fn fieldflow_calibrate<'py>(
         grid,
         max_fields,
         temperature,
+        reuse: Reuse { overwrite },
     };
     let c = py
         .detach(|| ff::calibrate::calibrate(&s))
@@ -164,12 +171,19 @@ fn fieldflow_calibrate<'py>(
 /// `cosmodiff.simulate_density`: a resumable campaign of PM density boxes,
 /// gathered into `out/fields.npz`.
 #[pyfunction]
-#[pyo3(signature = (config, out, workers=1))]
-fn simulate_density(py: Python<'_>, config: PathBuf, out: PathBuf, workers: usize) -> PyResult<()> {
+#[pyo3(signature = (config, out, workers=1, overwrite=false))]
+fn simulate_density(
+    py: Python<'_>,
+    config: PathBuf,
+    out: PathBuf,
+    workers: usize,
+    overwrite: bool,
+) -> PyResult<()> {
     let s = CampaignSettings {
         config,
         out,
         workers,
+        reuse: Reuse { overwrite },
     };
     py.detach(|| run_density(&s)).map_err(one_line)
 }

@@ -108,7 +108,7 @@ fn lensing_cosmology_simulate(
 
 /// `cosmodiff.lensing_cosmology_infer`: writes `out/` and returns the summary and samples.
 #[pyfunction]
-#[pyo3(signature = (setup, method, data, out, sims=None, estimator="npe".to_string(), draws=None, warmup=None, chains=2, seed=0, n_sims=None, tarp=200, epochs=None, pool=1))]
+#[pyo3(signature = (setup, method, data, out, sims=None, estimator="npe".to_string(), draws=None, warmup=None, chains=2, seed=0, n_sims=None, tarp=200, epochs=None, pool=1, overwrite=false))]
 #[allow(clippy::too_many_arguments)]
 fn lensing_cosmology_infer<'py>(
     py: Python<'py>,
@@ -126,6 +126,7 @@ fn lensing_cosmology_infer<'py>(
     tarp: usize,
     epochs: Option<usize>,
     pool: usize,
+    overwrite: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = InferSettings {
         setup,
@@ -143,6 +144,7 @@ fn lensing_cosmology_infer<'py>(
         chains,
         seed,
         quiet: true,
+        reuse: cosmodiff_pipeline::run_dir::Reuse { overwrite },
     };
     let p = py.detach(|| lc::infer(&s)).map_err(one_line)?;
     let summary = lc::run::summarize(&p);

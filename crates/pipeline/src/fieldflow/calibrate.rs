@@ -46,6 +46,8 @@ pub struct CalibrateSettings {
     /// Likelihood temperature T: posteriors from p(field | theta)^(1/T) (as `fieldflow infer --temperature`).
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 1.0))]
     pub temperature: f64,
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub reuse: crate::run_dir::Reuse,
 }
 
 /// A posterior tabulated on a grid of cell centres.
@@ -336,6 +338,14 @@ pub fn calibrate(s: &CalibrateSettings) -> Result<Calibration> {
     ] {
         crate::output::refuse_overwriting_inputs("--out", &s.out.join(f), &inputs)?;
     }
+    let dir = crate::run_dir::RunDir::open(
+        &s.out,
+        "fieldflow calibrate",
+        s,
+        s.reuse,
+        crate::run_dir::Kind::Rewritten,
+        &inputs,
+    )?;
     let pb = crate::report::progress(n as u64, "calibrate");
     let mut flow_post = Vec::with_capacity(n);
     let mut pk_post = Vec::with_capacity(n);
@@ -444,7 +454,6 @@ pub fn calibrate(s: &CalibrateSettings) -> Result<Calibration> {
         summary["chi2_per_field_pk"] = named(&chi2(&pk_post));
         summary["rmse_of_mean_pk"] = named(&rmse(&pk_post));
     }
-    std::fs::create_dir_all(&s.out)?;
     let mut csv = String::from("index");
     for name in &c.theta_names {
         csv += &format!(",{name}_true,{name}_mean,{name}_sd,{name}_lo68,{name}_hi68");
@@ -513,6 +522,7 @@ pub fn calibrate(s: &CalibrateSettings) -> Result<Calibration> {
         100.0 * lat.max_deviation,
         100.0 * lat.max_deviation_all_shells
     );
+    dir.finish()?;
     Ok(Calibration { summary })
 }
 

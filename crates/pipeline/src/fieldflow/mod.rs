@@ -36,6 +36,8 @@ pub struct TrainSettings {
     /// TOML with [flow] (layers, knots, bins, bound, hidden, spline, actnorm) and [train] (epochs, batch_size, learning_rate, validation_fraction, patience, seed).
     #[cfg_attr(feature = "cli", arg(long))]
     pub config: Option<PathBuf>,
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub reuse: crate::run_dir::Reuse,
 }
 
 /// The training config file.
@@ -186,6 +188,18 @@ pub fn train(s: &TrainSettings) -> Result<FieldFlow> {
         &s.out.join("fieldflow.json"),
         &[("--fields", &s.fields)],
     )?;
+    let mut inputs = vec![("--fields", s.fields.as_path())];
+    if let Some(p) = &s.config {
+        inputs.push(("--config", p.as_path()));
+    }
+    let dir = crate::run_dir::RunDir::open(
+        &s.out,
+        "fieldflow train",
+        s,
+        s.reuse,
+        crate::run_dir::Kind::Rewritten,
+        &inputs,
+    )?;
     let start = Instant::now();
     let (flow, report) = FieldFlow::fit(
         data.fields.view(),
@@ -226,6 +240,7 @@ pub fn train(s: &TrainSettings) -> Result<FieldFlow> {
         report.best_epoch + 1,
         s.out.display()
     );
+    dir.finish()?;
     Ok(flow)
 }
 
@@ -525,6 +540,8 @@ pub struct InferSettings {
     /// Likelihood temperature T: sample p(field | theta)^(1/T) prior(theta); T > 1 widens an overconfident flow (`fieldflow calibrate` suggests one).
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 1.0))]
     pub temperature: f64,
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub reuse: crate::run_dir::Reuse,
 }
 
 /// A likelihood temperature must be a positive number.
@@ -668,6 +685,18 @@ pub fn infer(s: &InferSettings) -> Result<FieldPosterior> {
             &[("--field", &s.field)],
         )?;
     }
+    let mut inputs = vec![("--field", s.field.as_path())];
+    if let Some(p) = &s.prior {
+        inputs.push(("--prior", p.as_path()));
+    }
+    let dir = crate::run_dir::RunDir::open(
+        &s.out,
+        "fieldflow infer",
+        s,
+        s.reuse,
+        crate::run_dir::Kind::Rewritten,
+        &inputs,
+    )?;
     let start = Instant::now();
     let p = flow.config.theta_names.len();
     let logp = |t: ndarray::ArrayView2<f64>| -> Vec<f64> {
@@ -720,8 +749,6 @@ pub fn infer(s: &InferSettings) -> Result<FieldPosterior> {
         &samples,
         start.elapsed().as_secs_f64(),
     );
-    std::fs::create_dir_all(&s.out)
-        .with_context(|| format!("creating --out {}", s.out.display()))?;
     crate::output::write_npy(&s.out.join("samples.npy"), &samples)?;
     crate::output::write_bytes(
         &s.out.join("summary.json"),
@@ -739,6 +766,7 @@ pub fn infer(s: &InferSettings) -> Result<FieldPosterior> {
         start.elapsed().as_secs_f64(),
         crate::lensing_cosmology::describe(&summary)
     );
+    dir.finish()?;
     Ok(FieldPosterior { summary, samples })
 }
 

@@ -86,6 +86,8 @@ pub struct CampaignSettings {
     /// Simulations run at the same time (each on its share of the threads).
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 1))]
     pub workers: usize,
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub reuse: crate::run_dir::Reuse,
 }
 
 /// One point of the design.
@@ -264,11 +266,14 @@ pub fn run_campaign(s: &CampaignSettings, product: Product) -> Result<()> {
     if s.workers == 0 {
         bail!("--workers must be at least 1");
     }
-    if s.out.exists() && !s.out.is_dir() {
-        bail!("--out {}: exists and is not a folder", s.out.display());
-    }
-    std::fs::create_dir_all(&s.out)
-        .with_context(|| format!("cannot create --out {}", s.out.display()))?;
+    let dir = crate::run_dir::RunDir::open(
+        &s.out,
+        product.command(),
+        s,
+        s.reuse,
+        crate::run_dir::Kind::Resumable,
+        &[("--config", &s.config)],
+    )?;
     // the campaign's identity: resume only the same config and design
     let csv = params_csv(&points);
     for (name, content) in [("params.csv", &csv), ("config.toml", &text)] {
@@ -276,7 +281,7 @@ pub fn run_campaign(s: &CampaignSettings, product: Product) -> Result<()> {
         match std::fs::read_to_string(&p) {
             Ok(old) if &old == content => {}
             Ok(_) => bail!(
-                "--out {} holds another campaign ({name} differs from this config's): choose a new folder",
+                "--out {} holds another campaign ({name} differs from this config's): pass --overwrite to replace it, or choose a new folder",
                 s.out.display()
             ),
             Err(_) => crate::output::write_bytes(&p, content.as_bytes())?,
@@ -294,7 +299,8 @@ pub fn run_campaign(s: &CampaignSettings, product: Product) -> Result<()> {
             s.out.display(),
             points.len()
         );
-        return finish(s, product, &points, 0, (n_grid, box_size));
+        finish(s, product, &points, 0, (n_grid, box_size))?;
+        return dir.finish();
     }
     if done > 0 {
         say!(
@@ -375,7 +381,8 @@ pub fn run_campaign(s: &CampaignSettings, product: Product) -> Result<()> {
             s.out.display()
         )));
     }
-    finish(s, product, &points, todo.len(), (n_grid, box_size))
+    finish(s, product, &points, todo.len(), (n_grid, box_size))?;
+    dir.finish()
 }
 
 /// Cells per side of a density campaign's boxes (checked).

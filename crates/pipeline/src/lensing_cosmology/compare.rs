@@ -7,7 +7,7 @@ use super::run::{summarize, Posterior};
 use super::setup::{Setup, SetupName};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `cosmodiff lensing-cosmology compare`.
 #[derive(Debug, Clone)]
@@ -31,6 +31,8 @@ pub struct CompareSettings {
     /// Random seed of the C2ST.
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
     pub seed: u64,
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub reuse: crate::run_dir::Reuse,
 }
 
 /// Compare the runs; returns the JSON written to `compare.json`.
@@ -71,6 +73,19 @@ pub fn compare(s: &CompareSettings) -> Result<serde_json::Value> {
     if let Some(p) = &s.reference {
         read("reference".into(), p.clone())?;
     }
+    let samples: Vec<PathBuf> = s.runs.iter().map(|r| r.join("samples.npy")).collect();
+    let mut inputs: Vec<(&str, &Path)> = samples.iter().map(|p| ("--runs", p.as_path())).collect();
+    if let Some(p) = &s.reference {
+        inputs.push(("--reference", p.as_path()));
+    }
+    let dir = crate::run_dir::RunDir::open(
+        &s.out,
+        "lensing-cosmology compare",
+        s,
+        s.reuse,
+        crate::run_dir::Kind::Rewritten,
+        &inputs,
+    )?;
     let mut methods = serde_json::Map::new();
     for (label, rows) in &sets {
         let p = Posterior {
@@ -106,8 +121,6 @@ pub fn compare(s: &CompareSettings) -> Result<serde_json::Value> {
     }
     pb.finish_and_clear();
     let out = json!({"setup": setup.name.as_str(), "names": setup.names, "methods": methods, "c2st": c2st});
-    std::fs::create_dir_all(&s.out)
-        .with_context(|| format!("creating --out {}", s.out.display()))?;
     crate::output::write_bytes(
         &s.out.join("compare.json"),
         serde_json::to_string_pretty(&out)?.as_bytes(),
@@ -162,5 +175,6 @@ pub fn compare(s: &CompareSettings) -> Result<serde_json::Value> {
             c["accuracy"].as_f64().unwrap()
         );
     }
+    dir.finish()?;
     Ok(out)
 }

@@ -208,6 +208,8 @@ pub struct InferSettings {
     /// Hide the progress bar.
     #[cfg_attr(feature = "cli", arg(long))]
     pub quiet: bool,
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub reuse: crate::run_dir::Reuse,
 }
 
 /// The result of one analysis.
@@ -302,12 +304,26 @@ pub fn infer(s: &InferSettings) -> Result<Posterior> {
     for f in ["samples.npy", "summary.json"] {
         crate::output::refuse_overwriting_inputs("--out", &s.out.join(f), &[("--data", &s.data)])?;
     }
+    let mut inputs = vec![("--data", s.data.as_path())];
+    if let Some(p) = &s.sims {
+        inputs.push(("--sims", p.as_path()));
+    }
+    // resumable: a full-field chain continues from its checkpoint
+    let dir = crate::run_dir::RunDir::open(
+        &s.out,
+        "lensing-cosmology infer",
+        s,
+        s.reuse,
+        crate::run_dir::Kind::Resumable,
+        &inputs,
+    )?;
     let post = match s.method.as_str() {
         "fullfield" => infer_fullfield(s, setup, &data)?,
         "cl" => infer_cl(s, setup, &data)?,
         _ => infer_implicit(s, setup, &data)?,
     };
     write_outputs(s, &post)?;
+    dir.finish()?;
     Ok(post)
 }
 
@@ -427,8 +443,6 @@ fn infer_fullfield(s: &InferSettings, setup: Setup, data: &[Vec<f64>]) -> Result
         init_radius: 0.5,
         ..Default::default()
     };
-    std::fs::create_dir_all(&s.out)
-        .with_context(|| format!("creating --out {}", s.out.display()))?;
     let ck = s.out.join("checkpoint.npz");
     let samples = fullfield::sample(&model, data, &theta0, settings, Some(&ck))?;
     let flat = samples.flat_draws();
@@ -501,8 +515,6 @@ fn infer_implicit(s: &InferSettings, setup: Setup, data: &[Vec<f64>]) -> Result<
     }
     let trained = implicit::train(&model, theta.view(), x.view(), &opts)?;
     drop(x);
-    std::fs::create_dir_all(&s.out)
-        .with_context(|| format!("creating --out {}", s.out.display()))?;
     trained.save(&s.out)?;
     let draws = trained.posterior(data, s.draws.unwrap_or(10_000), s.seed)?;
     let mut extra = serde_json::json!({
@@ -641,8 +653,6 @@ pub fn summarize(p: &Posterior) -> serde_json::Value {
 }
 
 fn write_outputs(s: &InferSettings, p: &Posterior) -> Result<()> {
-    std::fs::create_dir_all(&s.out)
-        .with_context(|| format!("creating --out {}", s.out.display()))?;
     let d = p.names.len();
     let arr = ndarray::Array2::from_shape_vec((p.samples.len(), d), p.samples.concat())?;
     crate::output::write_npy(&s.out.join("samples.npy"), &arr)?;

@@ -80,6 +80,7 @@
 //! white noise; 0 for `[ic] linear_field`).
 
 use crate::config::{load, CosmologySection};
+use crate::run_dir::{Kind, Reuse, RunDir};
 use anyhow::{anyhow, bail, Context, Result};
 use cosmodiff_cosmo::{Cosmology, NonLinear, PowerSpectrum, TransferFunction};
 use cosmodiff_field::pk3::{k_bins, power_spectrum, power_spectrum_vjp, Compensation, PkOptions};
@@ -251,6 +252,8 @@ pub struct RunSettings {
     /// Output folder (created if needed).
     #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub reuse: Reuse,
 }
 
 /// A finished particle-mesh run and what produced it.
@@ -389,7 +392,7 @@ pub(crate) fn simulate(
 /// `cosmodiff pm run`: simulate, then write density, positions, P(k), the
 /// optional gradients and the optional halo catalogue into the output folder.
 pub fn run(settings: &RunSettings) -> Result<()> {
-    let RunSettings { config, out } = settings;
+    let RunSettings { config, out, .. } = settings;
     let t: PmToml = load(config)?;
     if t.design.is_some() {
         bail!(
@@ -406,6 +409,14 @@ pub fn run(settings: &RunSettings) -> Result<()> {
         Some(g) => Some(GradSetup::new(g, &base, nm, box_size)?),
         None => None,
     };
+    let dir = RunDir::open(
+        out,
+        "pm run",
+        settings,
+        settings.reuse,
+        Kind::Rewritten,
+        &[("--config", config)],
+    )?;
     let sim = simulate(&t, &cosmo, config, None)?;
     let Simulation {
         pm,
@@ -431,7 +442,6 @@ pub fn run(settings: &RunSettings) -> Result<()> {
         }
     };
 
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let rho = pm.density_counts(st);
     let arr = ndarray::Array3::from_shape_vec((nm, nm, nm), rho.clone())?;
     crate::output::write_npy(&out.join("density.npy"), &arr)?;
@@ -549,7 +559,7 @@ pub fn run(settings: &RunSettings) -> Result<()> {
         };
         gradient_outputs(&gs, &ctx, out)?;
     }
-    Ok(())
+    dir.finish()
 }
 
 #[cfg(test)]
@@ -573,6 +583,7 @@ mod tests {
         run(&RunSettings {
             config: cfgp.clone(),
             out: dir.join("o"),
+            reuse: Default::default(),
         })
         .unwrap();
         for f in [
@@ -596,6 +607,7 @@ mod tests {
             let e = run(&RunSettings {
                 config: cfgp.clone(),
                 out: dir.join("o2"),
+                reuse: Default::default(),
             })
             .unwrap_err();
             assert!(format!("{e:#}").contains(needle), "{e:#}");
@@ -614,6 +626,7 @@ mod tests {
             run(&RunSettings {
                 config: p,
                 out: dir.join("r"),
+                reuse: Default::default(),
             })
             .unwrap();
             let a: ndarray::Array3<f32> = ndarray_npy::read_npy(dir.join("r/density.npy")).unwrap();

@@ -56,6 +56,8 @@ pub struct EvaluateSettings {
     pub gals_per_arcmin2: Option<f64>,
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 0))]
     pub seed: u64,
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub reuse: crate::run_dir::Reuse,
 }
 
 /// Per-method accumulators of the held-out metrics.
@@ -180,8 +182,17 @@ pub fn evaluate(a: &EvaluateSettings) -> Result<()> {
             model.config.pixel_arcmin
         );
     }
-    std::fs::create_dir_all(&a.out)
-        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    let dir = crate::run_dir::RunDir::open(
+        &a.out,
+        "prior evaluate",
+        a,
+        a.reuse,
+        crate::run_dir::Kind::Rewritten,
+        &[("--config", a.config.as_path())]
+            .into_iter()
+            .chain(a.mask.as_deref().map(|m| ("--mask", m)))
+            .collect::<Vec<_>>(),
+    )?;
     // Held-out truths: a seed no training run uses.
     let test_seed = cfg.field_seed().wrapping_add(0x7e57_0000_0000);
     let setup = simulator_setup(&cfg, &base)?;
@@ -502,7 +513,7 @@ pub fn evaluate(a: &EvaluateSettings) -> Result<()> {
         seconds / chains as f64,
         a.out.join("metrics.json").display()
     );
-    Ok(())
+    dir.finish()
 }
 
 /// A method's posterior mean, per-pixel std, samples (for the C_ell) and the

@@ -11,6 +11,8 @@ pub struct TrainSettings {
     /// Model directory to write.
     #[cfg_attr(feature = "cli", arg(long))]
     pub out: PathBuf,
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub reuse: crate::run_dir::Reuse,
 }
 
 /// `cosmodiff prior train`: fit a score prior to simulated or given maps.
@@ -43,6 +45,14 @@ pub fn train(a: &TrainSettings) -> Result<()> {
     let (grid, maps) = training_maps(&cfg, &base, n_maps, cfg.field_seed())?;
     unet.validate(grid.n)
         .map_err(|e| anyhow!("[network] {e}"))?;
+    let dir = crate::run_dir::RunDir::open(
+        &a.out,
+        "prior train",
+        a,
+        a.reuse,
+        crate::run_dir::Kind::Rewritten,
+        &[("--config", &a.config)],
+    )?;
     let tc = ScoreTrainConfig {
         unet,
         sde,
@@ -68,5 +78,5 @@ pub fn train(a: &TrainSettings) -> Result<()> {
         r.train_loss.last().copied().unwrap_or(f64::NAN),
         a.out.display()
     );
-    Ok(())
+    dir.finish()
 }

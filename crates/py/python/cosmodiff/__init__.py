@@ -903,6 +903,7 @@ def lensing_cosmology_infer(
     tarp: int = 200,
     epochs: Optional[int] = None,
     pool: int = 1,
+    overwrite: bool = False,
 ) -> Dict[str, Any]:
     """Posterior of the cosmological parameters of the map file ``data``
     (.npy) by ``method`` ``"cl"`` (binned C_ell, analytic covariance or from
@@ -913,7 +914,9 @@ def lensing_cosmology_infer(
     its summaries, with TARP on ``tarp`` fresh simulations), as
     ``cosmodiff lensing-cosmology infer``: writes ``out/samples.npy``,
     ``summary.json``, ``corner.png`` and returns ``summary``, ``samples``
-    ``[n, n_params]`` and ``names``."""
+    ``[n, n_params]`` and ``names``. A full-field chain rerun into the same
+    ``out`` resumes from its checkpoint; ``overwrite``: replace an ``out`` folder written by another run (kept
+    until this one succeeds); without it such a folder is refused."""
     return _core.lensing_cosmology_infer(
         str(setup),
         str(method),
@@ -929,17 +932,22 @@ def lensing_cosmology_infer(
         _n(tarp, "tarp"),
         None if epochs is None else _n(epochs, "epochs"),
         _n(pool, "pool"),
+        overwrite=bool(overwrite),
     )
 
 
-def fieldflow_train(fields: str, out: str, config: Optional[str] = None) -> Dict[str, Any]:
+def fieldflow_train(fields: str, out: str, config: Optional[str] = None, overwrite: bool = False) -> Dict[str, Any]:
     """Train a TRENF field flow ``p(field | theta)`` (Dai & Seljak 2022) on
     the ``.npz`` file ``fields`` (``theta``, ``theta_names``, ``field`` or
     ``kappa_obs``: maps ``[n, N, N(, C)]`` or boxes ``[n, N, N, N]``) with
     the TOML ``config`` (``[flow]``, ``[train]``), as ``cosmodiff fieldflow
     train``: writes the model directory ``out`` and returns its
-    ``train.json`` (losses in nats per pixel, epochs, wall time)."""
-    return _core.fieldflow_train(str(fields), str(out), None if config is None else str(config))
+    ``train.json`` (losses in nats per pixel, epochs, wall time).
+    ``overwrite``: replace an ``out`` folder written by another run (kept
+    until this one succeeds); without it such a folder is refused."""
+    return _core.fieldflow_train(
+        str(fields), str(out), None if config is None else str(config), overwrite=bool(overwrite)
+    )
 
 
 def fieldflow_logprob(model: str, field: ArrayLike, theta: Sequence[float]) -> Dict[str, float]:
@@ -958,13 +966,15 @@ def fieldflow_infer(
     samples: int = 2000,
     seed: int = 0,
     temperature: float = 1.0,
+    overwrite: bool = False,
 ) -> Dict[str, Any]:
     """Posterior of theta for the field file ``field`` (.npy) from the flow
     likelihood (slice sampling within the training range; ``prior``: a TOML
     with ``low``/``high`` or ``mean``/``sd`` per parameter; ``temperature``
     T samples ``p(field | theta)^(1/T)``), as ``cosmodiff fieldflow
     infer``: writes ``out/samples.npy``, ``summary.json``, ``corner.png``
-    and returns ``summary`` and ``samples``."""
+    and returns ``summary`` and ``samples``. ``overwrite``: replace an ``out`` folder written by another run (kept
+    until this one succeeds); without it such a folder is refused."""
     return _core.fieldflow_infer(
         str(model),
         str(field),
@@ -973,6 +983,7 @@ def fieldflow_infer(
         _n(samples, "samples"),
         _n(seed, "seed"),
         temperature=float(temperature),
+        overwrite=bool(overwrite),
     )
 
 
@@ -1011,6 +1022,7 @@ def fieldflow_calibrate(
     grid: int = 24,
     max_fields: Optional[int] = None,
     temperature: float = 1.0,
+    overwrite: bool = False,
 ) -> Dict[str, Any]:
     """Grid posteriors of theta for every held-out field of the ``.npz``
     ``fields`` (uniform prior over the training range): 68% coverage of the
@@ -1019,7 +1031,9 @@ def fieldflow_calibrate(
     log power spectrum, as ``cosmodiff fieldflow calibrate``: writes
     ``out/calibration.json``, ``per_field.csv``, ``truth_vs_posterior*.png``
     and returns the calibration summary (``suggested_temperature``: the
-    likelihood temperature that would calibrate the flow's posteriors)."""
+    likelihood temperature that would calibrate the flow's posteriors).
+    ``overwrite``: replace an ``out`` folder written by another run (kept
+    until this one succeeds); without it such a folder is refused."""
     return _core.fieldflow_calibrate(
         str(model),
         str(fields),
@@ -1028,17 +1042,19 @@ def fieldflow_calibrate(
         grid=_n(grid, "grid"),
         max_fields=None if max_fields is None else _n(max_fields, "max_fields"),
         temperature=float(temperature),
+        overwrite=bool(overwrite),
     )
 
 
-def simulate_density(config: str, out: str, workers: int = 1) -> None:
+def simulate_density(config: str, out: str, workers: int = 1, overwrite: bool = False) -> None:
     """A campaign of particle-mesh runs over the ``[design]`` of the TOML
     ``config`` (as ``simulate halos``), keeping each run's final CIC
     overdensity, as ``cosmodiff simulate density``: writes
     ``out/density_00000.npy``, ... and ``out/fields.npz`` (``theta``,
     ``theta_names``, ``field`` ``[n, N, N, N]``, ``box_size``) for
-    :func:`fieldflow_train`. Rerunning resumes."""
-    _core.simulate_density(str(config), str(out), workers=_n(workers, "workers"))
+    :func:`fieldflow_train`. Rerunning resumes; ``overwrite`` replaces an
+    ``out`` folder of another campaign."""
+    _core.simulate_density(str(config), str(out), workers=_n(workers, "workers"), overwrite=bool(overwrite))
 
 
 def tarp(samples: ArrayLike, theta: ArrayLike, seed: int = 0) -> Dict[str, Any]:

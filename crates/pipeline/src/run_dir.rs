@@ -1,0 +1,546 @@
+//! Output folders that never mix runs.
+//!
+//! Every workflow that writes a folder (`--out DIR`) opens it through
+//! [`RunDir::open`] once its inputs are validated. The folder then holds a
+//! manifest, [`MANIFEST`] (`cosmodiff-run.json`), naming the command and the
+//! settings of the run that wrote it, and its status (`running`, `finished`).
+//!
+//! - A new or empty folder is used as it is.
+//! - A folder written by the same command with the same settings and the same
+//!   input contents (a rerun) is reused: its files are replaced one by one, atomically. A *resumable*
+//!   command (campaigns, full-field chains) only needs the same command: it
+//!   continues from the checkpoint inside, and checks that the checkpoint
+//!   belongs to its settings itself.
+//! - A folder of another run is refused unless `--overwrite`
+//!   ([`Reuse::overwrite`]). The old contents are then moved aside and only
+//!   deleted once the new run has finished; if it fails they are put back.
+//! - A folder without a manifest that is not empty is refused even with
+//!   `--overwrite`: cosmodiff never clears a folder it did not write.
+//!
+//! A run that fails leaves no trace: a folder it created is removed, a folder
+//! it replaced is restored, an empty folder is emptied again. Resumable runs
+//! keep what they wrote, since that is their checkpoint.
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The manifest file in every output folder.
+pub const MANIFEST: &str = "cosmodiff-run.json";
+
+/// Format version of [`MANIFEST`].
+const FORMAT: u64 = 1;
+
+/// How an existing output folder may be reused (`--overwrite`).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct Reuse {
+    /// Replace the contents of an --out folder written by another cosmodiff run
+    /// (kept until this run succeeds, restored if it fails).
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub overwrite: bool,
+}
+
+/// Not part of a run's identity: a rerun with `--overwrite` is the same run.
+impl fmt::Debug for Reuse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Reuse")
+    }
+}
+
+/// Whether a command continues an interrupted run in its own folder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The outputs are rewritten from scratch on every run.
+    Rewritten,
+    /// The folder holds a checkpoint the command resumes from.
+    Resumable,
+}
+
+/// What happened to the folder when it was opened, so that a failed run can
+/// undo it.
+#[derive(Debug)]
+enum Origin {
+    /// The folder did not exist.
+    Created,
+    /// The folder existed and was empty.
+    WasEmpty,
+    /// The folder held this run's earlier outputs (a rerun or a resume).
+    Reused,
+    /// The folder held another run's outputs, moved to this sibling.
+    Replaced(PathBuf),
+}
+
+/// An output folder opened for one run; call [`RunDir::finish`] when every
+/// output is written. Dropped unfinished (an error), it undoes itself (see the
+/// module docs).
+#[derive(Debug)]
+pub struct RunDir {
+    path: PathBuf,
+    command: String,
+    settings: String,
+    inputs: Vec<String>,
+    kind: Kind,
+    origin: Origin,
+    started: u64,
+    finished: bool,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The settings as the run's identity: their `Debug` text without the
+/// fields that only change how a run is shown or scheduled.
+fn fingerprint(settings: &dyn fmt::Debug) -> String {
+    let mut s = format!("{settings:?}");
+    for key in ["quiet", "workers", "progress"] {
+        s = strip_field(&s, key);
+    }
+    s
+}
+
+/// SHA-256 of each input file's contents (`flag=hex`, `flag=missing` when
+/// unreadable): an edited config with the same name is another run.
+fn input_hashes(inputs: &[(&str, &Path)]) -> Vec<String> {
+    use sha2::Digest as _;
+    inputs
+        .iter()
+        .map(|(flag, p)| {
+            let mut h = sha2::Sha256::new();
+            let ok = std::fs::File::open(p)
+                .and_then(|mut f| std::io::copy(&mut f, &mut h))
+                .is_ok();
+            if ok {
+                let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+                format!("{flag}={hex}")
+            } else {
+                format!("{flag}=missing")
+            }
+        })
+        .collect()
+}
+
+/// Remove every `key: value` field (value up to the next `,` or `}`) from a
+/// `Debug` text.
+fn strip_field(s: &str, key: &str) -> String {
+    let pat = format!("{key}: ");
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(&pat) {
+        let at_field = i == 0 || rest[..i].ends_with(", ") || rest[..i].ends_with("{ ");
+        if !at_field {
+            out.push_str(&rest[..i + pat.len()]);
+            rest = &rest[i + pat.len()..];
+            continue;
+        }
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + pat.len()..];
+        let end = tail.find([',', '}']).unwrap_or(tail.len());
+        rest = tail[end..].strip_prefix(", ").unwrap_or(&tail[end..]);
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The manifest of `dir`, if it has one that parses.
+fn read_manifest(dir: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join(MANIFEST)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn is_empty(dir: &Path) -> Result<bool> {
+    Ok(std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read folder {}", dir.display()))?
+        .next()
+        .is_none())
+}
+
+/// `path` made absolute with symlinks resolved where it exists.
+fn resolved(path: &Path) -> PathBuf {
+    path.canonicalize()
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+impl RunDir {
+    /// Open `path` (the `--out` of `command`, e.g. `"pm run"`) for a run with
+    /// `settings`, following the rules of the module docs. `inputs` (flag or
+    /// key, path) are the run's input files: their contents are part of the
+    /// run's identity, and replacing a folder that holds one of them is
+    /// refused.
+    pub fn open(
+        path: &Path,
+        command: &str,
+        settings: &dyn fmt::Debug,
+        reuse: Reuse,
+        kind: Kind,
+        inputs: &[(&str, &Path)],
+    ) -> Result<RunDir> {
+        // The folder is only touched once the decision is made, and a
+        // `RunDir` (which undoes itself when dropped) exists only then.
+        let settings = fingerprint(settings);
+        let hashes = match kind {
+            Kind::Rewritten => input_hashes(inputs),
+            Kind::Resumable => Vec::new(),
+        };
+        let dir = |origin| RunDir {
+            path: path.to_path_buf(),
+            command: command.to_string(),
+            settings: settings.clone(),
+            inputs: hashes.clone(),
+            kind,
+            origin,
+            started: unix_now(),
+            finished: false,
+        };
+        let shown = path.display();
+        if path.exists() && !path.is_dir() {
+            bail!("--out {shown} is a file: the outputs are written into a folder");
+        }
+        if !path.exists() {
+            std::fs::create_dir_all(path)
+                .with_context(|| format!("cannot create folder {shown}"))?;
+            let d = dir(Origin::Created);
+            d.write_manifest("running")?;
+            return Ok(d);
+        }
+        if is_empty(path)? {
+            let d = dir(Origin::WasEmpty);
+            d.write_manifest("running")?;
+            return Ok(d);
+        }
+        let Some(old) = read_manifest(path) else {
+            bail!(
+                "--out {shown} is not empty and was not written by cosmodiff (no {MANIFEST}): choose a new or empty folder"
+            );
+        };
+        let old_command = old["command"].as_str().unwrap_or("?");
+        let same = old_command == command
+            && (kind == Kind::Resumable
+                || (old["settings"].as_str() == Some(&settings) && old["inputs"] == json!(hashes)));
+        if same && !reuse.overwrite {
+            if kind == Kind::Resumable {
+                log::info!("continuing the run in {shown}");
+            }
+            return Ok(dir(Origin::Reused));
+        }
+        if !reuse.overwrite {
+            let what = if old_command == command {
+                format!("`cosmodiff {command}` with other settings or inputs")
+            } else {
+                format!("`cosmodiff {old_command}`")
+            };
+            bail!(
+                "--out {shown} holds the outputs of another run ({what}): pass --overwrite to replace them, or choose another folder"
+            );
+        }
+        let root = resolved(path);
+        for (flag, input) in inputs {
+            if resolved(input).starts_with(&root) {
+                bail!(
+                    "--overwrite would remove {flag} {} from --out {shown}: move the input out of the folder first",
+                    input.display()
+                );
+            }
+        }
+        let aside = aside_path(path)?;
+        std::fs::rename(path, &aside)
+            .with_context(|| format!("cannot move the old contents of {shown} aside"))?;
+        if let Err(e) = std::fs::create_dir(path) {
+            let _ = std::fs::rename(&aside, path);
+            return Err(e).with_context(|| format!("cannot create folder {shown}"));
+        }
+        let d = dir(Origin::Replaced(aside));
+        d.write_manifest("running")?;
+        Ok(d)
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `folder/name`.
+    pub fn join(&self, name: impl AsRef<Path>) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Mark the run finished (the manifest says so) and delete the contents
+    /// it replaced.
+    pub fn finish(mut self) -> Result<()> {
+        self.write_manifest("finished")?;
+        self.finished = true;
+        if let Origin::Replaced(old) = &self.origin {
+            let _ = std::fs::remove_dir_all(old);
+        }
+        Ok(())
+    }
+
+    fn write_manifest(&self, status: &str) -> Result<()> {
+        let m = json!({
+            "format": FORMAT,
+            "command": self.command,
+            "settings": self.settings,
+            "inputs": self.inputs,
+            "cosmodiff_version": env!("CARGO_PKG_VERSION"),
+            "status": status,
+            "started_unix": self.started,
+            "updated_unix": unix_now(),
+        });
+        crate::output::write_bytes(
+            &self.path.join(MANIFEST),
+            serde_json::to_string_pretty(&m)?.as_bytes(),
+        )
+    }
+
+    /// Put the folder back as it was before [`RunDir::open`].
+    fn undo(&mut self) {
+        if self.kind == Kind::Resumable {
+            // what is written is the checkpoint; the replaced run is gone
+            if let Origin::Replaced(old) = &self.origin {
+                let _ = std::fs::remove_dir_all(old);
+            }
+            return;
+        }
+        match &self.origin {
+            Origin::Created => {
+                let _ = std::fs::remove_dir_all(&self.path);
+            }
+            Origin::WasEmpty => {
+                if std::fs::remove_dir_all(&self.path).is_ok() {
+                    let _ = std::fs::create_dir(&self.path);
+                }
+            }
+            Origin::Reused => {}
+            Origin::Replaced(old) => {
+                let _ = std::fs::remove_dir_all(&self.path);
+                let _ = std::fs::rename(old, &self.path);
+            }
+        }
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.undo();
+        }
+    }
+}
+
+/// A hidden sibling of `path` for the contents it replaces.
+fn aside_path(path: &Path) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("--out {}: not a folder name", path.display()))?;
+    for i in 0.. {
+        let p = path.with_file_name(format!(".{name}.replaced-{}-{i}", std::process::id()));
+        if !p.exists() {
+            return Ok(p);
+        }
+    }
+    unreachable!()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    #[allow(dead_code)]
+    struct S {
+        seed: u64,
+        quiet: bool,
+        reuse: Reuse,
+    }
+
+    fn s(seed: u64, quiet: bool, overwrite: bool) -> S {
+        S {
+            seed,
+            quiet,
+            reuse: Reuse { overwrite },
+        }
+    }
+
+    fn open(p: &Path, st: &S, kind: Kind) -> Result<RunDir> {
+        RunDir::open(p, "demo", st, st.reuse, kind, &[])
+    }
+
+    fn names(p: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn identity_ignores_display_fields() {
+        assert_eq!(
+            fingerprint(&s(1, true, true)),
+            fingerprint(&s(1, false, false))
+        );
+        assert_ne!(
+            fingerprint(&s(1, false, false)),
+            fingerprint(&s(2, false, false))
+        );
+        assert_eq!(
+            strip_field("A { a: 1, quiet: true }", "quiet"),
+            "A { a: 1, }"
+        );
+        assert_eq!(strip_field("A { unquiet: 1 }", "quiet"), "A { unquiet: 1 }");
+    }
+
+    #[test]
+    fn a_failed_run_leaves_no_folder_and_a_finished_one_a_manifest() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        {
+            let d = open(&out, &s(1, false, false), Kind::Rewritten).unwrap();
+            std::fs::write(d.join("a.npy"), b"x").unwrap();
+        }
+        assert!(!out.exists(), "a failed run kept its folder");
+        let d = open(&out, &s(1, false, false), Kind::Rewritten).unwrap();
+        std::fs::write(d.join("a.npy"), b"x").unwrap();
+        d.finish().unwrap();
+        let m = read_manifest(&out).unwrap();
+        assert_eq!(m["status"], "finished");
+        assert_eq!(m["command"], "demo");
+    }
+
+    #[test]
+    fn another_run_is_refused_unless_overwrite_and_restored_on_failure() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        let d = open(&out, &s(1, false, false), Kind::Rewritten).unwrap();
+        std::fs::write(d.join("old.npy"), b"old").unwrap();
+        d.finish().unwrap();
+        // the same run again (even quiet) is fine
+        open(&out, &s(1, true, false), Kind::Rewritten)
+            .unwrap()
+            .finish()
+            .unwrap();
+        let e = open(&out, &s(2, false, false), Kind::Rewritten).unwrap_err();
+        assert!(e.to_string().contains("pass --overwrite"), "{e}");
+        // --overwrite that fails puts the old outputs back
+        {
+            let d = open(&out, &s(2, false, true), Kind::Rewritten).unwrap();
+            assert_eq!(names(d.path()), [MANIFEST]);
+            std::fs::write(d.join("new.npy"), b"new").unwrap();
+        }
+        assert_eq!(names(&out), [MANIFEST, "old.npy"]);
+        assert_eq!(names(t.path()), ["out"], "the moved-aside copy stayed");
+        // --overwrite that succeeds replaces them
+        let d = open(&out, &s(2, false, true), Kind::Rewritten).unwrap();
+        std::fs::write(d.join("new.npy"), b"new").unwrap();
+        d.finish().unwrap();
+        assert_eq!(names(&out), [MANIFEST, "new.npy"]);
+        assert_eq!(names(t.path()), ["out"]);
+    }
+
+    #[test]
+    fn foreign_folders_files_and_inputs_inside_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let mine = t.path().join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        std::fs::write(mine.join("thesis.tex"), b"x").unwrap();
+        let e = open(&mine, &s(1, false, true), Kind::Rewritten).unwrap_err();
+        assert!(e.to_string().contains("not written by cosmodiff"), "{e}");
+        assert!(mine.join("thesis.tex").exists());
+        let e = open(
+            &mine.join("thesis.tex"),
+            &s(1, false, false),
+            Kind::Rewritten,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("is a file"), "{e}");
+
+        let out = t.path().join("out");
+        let d = open(&out, &s(1, false, false), Kind::Rewritten).unwrap();
+        std::fs::write(d.join("data.npy"), b"x").unwrap();
+        d.finish().unwrap();
+        let input = out.join("data.npy");
+        let st = s(2, false, true);
+        let e = RunDir::open(
+            &out,
+            "demo",
+            &st,
+            st.reuse,
+            Kind::Rewritten,
+            &[("--data", &input)],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("move the input out"), "{e}");
+        assert!(input.exists());
+    }
+
+    #[test]
+    fn resumable_runs_keep_their_checkpoint_and_continue() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        {
+            let d = open(&out, &s(1, false, false), Kind::Resumable).unwrap();
+            std::fs::write(d.join("checkpoint.npz"), b"ck").unwrap();
+        }
+        assert!(
+            out.join("checkpoint.npz").exists(),
+            "checkpoint removed on failure"
+        );
+        // more draws (other settings) continue the same command's run
+        let d = open(&out, &s(3, false, false), Kind::Resumable).unwrap();
+        assert!(d.join("checkpoint.npz").exists());
+        d.finish().unwrap();
+        let e = RunDir::open(
+            &out,
+            "pm run",
+            &s(1, false, false),
+            Reuse::default(),
+            Kind::Resumable,
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("`cosmodiff demo`"), "{e}");
+    }
+
+    #[test]
+    fn an_edited_input_makes_another_run() {
+        let t = tempfile::tempdir().unwrap();
+        let cfg = t.path().join("c.toml");
+        std::fs::write(&cfg, "n = 1").unwrap();
+        let out = t.path().join("out");
+        let st = s(1, false, false);
+        let open = || {
+            RunDir::open(
+                &out,
+                "pm run",
+                &st,
+                st.reuse,
+                Kind::Rewritten,
+                &[("--config", &cfg)],
+            )
+        };
+        open().unwrap().finish().unwrap();
+        open().unwrap().finish().unwrap();
+        std::fs::write(&cfg, "n = 2").unwrap();
+        let e = open().unwrap_err();
+        assert!(e.to_string().contains("other settings or inputs"), "{e}");
+    }
+
+    #[test]
+    fn an_empty_folder_is_emptied_again_after_a_failure() {
+        let t = tempfile::tempdir().unwrap();
+        {
+            let d = open(t.path(), &s(1, false, false), Kind::Rewritten).unwrap();
+            std::fs::write(d.join("a.npy"), b"x").unwrap();
+        }
+        assert!(t.path().is_dir());
+        assert!(names(t.path()).is_empty());
+    }
+}
