@@ -27,6 +27,10 @@ struct Cli {
     /// Only errors on the terminal (also hides progress bars).
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Memory a command may use, e.g. 16G (default: what the machine has
+    /// available); commands whose estimated peak exceeds it are refused.
+    #[arg(long, global = true, value_name = "SIZE")]
+    max_memory: Option<String>,
     #[command(subcommand)]
     command: commands::Command,
 }
@@ -113,6 +117,18 @@ where
         .format_timestamp(None)
         .try_init();
     cosmodiff_pipeline::report::set_quiet(cli.quiet);
+    let limit = cli
+        .max_memory
+        .as_deref()
+        .map(cosmodiff_pipeline::budget::parse_size)
+        .transpose();
+    match limit {
+        Ok(l) => cosmodiff_pipeline::budget::set_max_memory(l),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    }
     // A panic is a bug, never the user's fault: one line asking for a report
     // instead of a backtrace, and the same exit code as any other failure.
     let name = args
@@ -121,6 +137,7 @@ where
         .map(|a| a.to_string_lossy().into_owned())
         .find(|a| !a.starts_with('-'))
         .unwrap_or_default();
+    let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let msg = info
             .payload()
@@ -138,7 +155,8 @@ where
         );
     }));
     let result = std::panic::catch_unwind(|| cli.command.run());
-    let _ = std::panic::take_hook();
+    // the caller's hook again (Python's module keeps its own)
+    std::panic::set_hook(previous);
     match result {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => {

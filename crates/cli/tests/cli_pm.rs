@@ -318,3 +318,64 @@ fn pm_run_gradient_matches_finite_differences() {
     // all are refused before the simulation runs
     assert!(!d.join("bad/density.npy").exists());
 }
+
+/// Output folders never mix runs: a rerun of the same command is fine, an
+/// edited config is another run (refused, nothing touched), `--overwrite`
+/// replaces the folder and drops the stale files of the earlier run.
+#[test]
+fn a_reused_out_folder_never_mixes_runs() {
+    use common::run;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("pm.toml");
+    let grad = "[halos]\nmin_particles = 5\n";
+    let plain = CFG.replace("snapshots = [1.0, 0.25, 0.4]\n", "");
+    std::fs::write(&cfg, format!("{plain}{grad}")).unwrap();
+    let out = dir.path().join("out");
+    let pm = |extra: &[&str]| {
+        let mut c = bin();
+        c.args(["-q", "pm", "run", "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&out)
+            .args(extra);
+        c
+    };
+    run(&mut pm(&[]));
+    let listing = |p: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let first = listing(&out);
+    assert!(first.contains(&"halos.npz".to_string()), "{first:?}");
+    assert!(first.contains(&"cosmodiff-run.json".to_string()));
+    run(&mut pm(&[])); // the same run again
+    std::fs::write(&cfg, &plain).unwrap();
+    let before = std::fs::read(out.join("density.npy")).unwrap();
+    fails(&mut pm(&[]), "pass --overwrite");
+    assert_eq!(listing(&out), first, "a refused run touched the folder");
+    assert_eq!(std::fs::read(out.join("density.npy")).unwrap(), before);
+    run(&mut pm(&["--overwrite"]));
+    let second = listing(&out);
+    assert!(
+        !second.contains(&"halos.npz".to_string()),
+        "stale: {second:?}"
+    );
+    assert_eq!(listing(dir.path()), ["out", "pm.toml"], "left aside");
+    // a folder cosmodiff did not write is never cleared
+    let mine = dir.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("notes.txt"), "keep").unwrap();
+    fails(
+        bin()
+            .args(["pm", "run", "--overwrite", "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&mine),
+        "not written by cosmodiff",
+    );
+    assert_eq!(listing(&mine), ["notes.txt"]);
+}

@@ -138,10 +138,11 @@ fn prior_train_then_diffusion_massmap() {
 
     // Evaluation on held-out simulations.
     let ev = d.join("eval");
-    // `prior evaluate` on 2 held-out maps, 2 samples, 3 steps; returns metrics.json.
+    // `prior evaluate` on 2 held-out maps, 2 samples, 3 steps; returns
+    // metrics.json (each call replaces the folder of the one before).
     let evaluate = |extra: &[&str]| -> serde_json::Value {
         run(bin()
-            .args(["-q", "prior", "evaluate", "--config"])
+            .args(["-q", "prior", "evaluate", "--overwrite", "--config"])
             .arg(d.join("prior.toml"))
             .arg("--out")
             .arg(&ev)

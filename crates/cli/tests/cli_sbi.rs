@@ -168,7 +168,7 @@ fn bounding_box_prior_and_errors() {
         "x.npy",
         &["--method", "npe"],
         "a_file",
-        "exists and is not a directory",
+        "is a file: the outputs are written into a folder",
     );
     train_fails(
         "x.npy",

@@ -7,7 +7,8 @@
 //! - reading and writing numpy, FITS and JSON files ([`io`]), every file
 //!   written through one atomic helper ([`output`]), into output folders
 //!   that record the run that wrote them and never mix runs ([`run_dir`]),
-//! - progress bars and summary lines ([`report`]),
+//! - progress bars and summary lines ([`report`]), memory budgets checked
+//!   before a command allocates ([`budget`]),
 //! - every workflow, one module each: [`cosmology`], [`simulate`],
 //!   [`massmap`], [`sample`], [`pm`], [`prior`], [`sbi`], the catalogue
 //!   workflows [`halos`] (friends-of-friends, campaigns), [`hod`], [`stats`],
@@ -26,6 +27,7 @@
 #[macro_use]
 pub mod report;
 
+pub mod budget;
 pub mod config;
 pub mod io;
 pub mod lensing_cosmology;

@@ -19,7 +19,8 @@
 //!
 //! A run that fails leaves no trace: a folder it created is removed, a folder
 //! it replaced is restored, an empty folder is emptied again. Resumable runs
-//! keep what they wrote, since that is their checkpoint.
+//! keep what they wrote, since that is their checkpoint (unless they wrote
+//! nothing yet).
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
@@ -300,7 +301,10 @@ impl RunDir {
 
     /// Put the folder back as it was before [`RunDir::open`].
     fn undo(&mut self) {
-        if self.kind == Kind::Resumable {
+        let only_manifest = std::fs::read_dir(&self.path)
+            .map(|d| d.flatten().all(|e| e.file_name() == MANIFEST))
+            .unwrap_or(false);
+        if self.kind == Kind::Resumable && !only_manifest {
             // what is written is the checkpoint; the replaced run is gone
             if let Origin::Replaced(old) = &self.origin {
                 let _ = std::fs::remove_dir_all(old);

@@ -179,6 +179,12 @@ fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
     py.detach(|| cosmodiff_cli::main_with_args(argv))
 }
 
+/// Panics on purpose, for the test of the panic guard in `__init__.py`.
+#[pyfunction]
+fn _panic_for_tests(msg: String) {
+    panic!("{msg}");
+}
+
 /// Compiled core of cosmodiff. Use the `cosmodiff` package, which wraps
 /// these functions with array conversion and documentation.
 #[pymodule]
@@ -195,5 +201,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     lensing_cosmology::register(m)?;
     fieldflow::register(m)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
+    // A panic is reported once, as a one-line CosmodiffError raised by the
+    // guard in `__init__.py`; Rust's own hook would print a backtrace note.
+    std::panic::set_hook(Box::new(|_| {}));
     Ok(())
 }

@@ -27,3 +27,10 @@ def test_inputs_accept_lists_scalars_and_views():
     assert out.dtype == np.float64 and out.flags.c_contiguous and out.flags.writeable
     nz = cd.smail_nz(1, 2, 1)
     assert isinstance(nz(0.5), float) and nz([0.5, 1.0]).shape == (2,)
+
+
+def test_a_rust_panic_is_one_line_cosmodiff_error():
+    import pytest
+
+    with pytest.raises(cd.CosmodiffError, match=r"internal error in cosmodiff\._panic_for_tests: boom second line; please report"):
+        cd._core._panic_for_tests("boom\nsecond line")

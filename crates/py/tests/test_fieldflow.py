@@ -72,3 +72,12 @@ def test_density_campaign_fisher_and_calibration(tmp_path):
     assert (tmp_path / "cal" / "per_field.csv").exists()
     with pytest.raises(cosmodiff.CosmodiffError, match="outside the training range"):
         cosmodiff.fieldflow_fisher(model, [0.9, 0.8], str(tmp_path / "bad.json"))
+    # a folder of another run is refused, --overwrite replaces it
+    with pytest.raises(cosmodiff.CosmodiffError, match="pass --overwrite"):
+        cosmodiff.fieldflow_calibrate(model, str(tmp_path / "boxes" / "fields.npz"), str(tmp_path / "cal"),
+                                      grid=5, max_fields=2)
+    c = cosmodiff.fieldflow_calibrate(model, str(tmp_path / "boxes" / "fields.npz"), str(tmp_path / "cal"),
+                                      grid=5, max_fields=2, overwrite=True)
+    assert c["n_fields"] == 2
+    manifest = json.loads((tmp_path / "cal" / "cosmodiff-run.json").read_text())
+    assert manifest["command"] == "fieldflow calibrate" and manifest["status"] == "finished"

@@ -182,17 +182,6 @@ pub fn evaluate(a: &EvaluateSettings) -> Result<()> {
             model.config.pixel_arcmin
         );
     }
-    let dir = crate::run_dir::RunDir::open(
-        &a.out,
-        "prior evaluate",
-        a,
-        a.reuse,
-        crate::run_dir::Kind::Rewritten,
-        &[("--config", a.config.as_path())]
-            .into_iter()
-            .chain(a.mask.as_deref().map(|m| ("--mask", m)))
-            .collect::<Vec<_>>(),
-    )?;
     // Held-out truths: a seed no training run uses.
     let test_seed = cfg.field_seed().wrapping_add(0x7e57_0000_0000);
     let setup = simulator_setup(&cfg, &base)?;
@@ -231,6 +220,17 @@ pub fn evaluate(a: &EvaluateSettings) -> Result<()> {
         }
         None => None,
     };
+    let dir = crate::run_dir::RunDir::open(
+        &a.out,
+        "prior evaluate",
+        a,
+        a.reuse,
+        crate::run_dir::Kind::Rewritten,
+        &[("--config", a.config.as_path())]
+            .into_iter()
+            .chain(a.mask.as_deref().map(|m| ("--mask", m)))
+            .collect::<Vec<_>>(),
+    )?;
     let mk = mask.as_deref();
     let op = ShearOp::new(grid);
     let mut rng = rand::rngs::StdRng::seed_from_u64(a.seed ^ 0x5a5a);

@@ -60,12 +60,40 @@ must be in (0, 3]``).
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _core
+
+
+def _guarded(name: str, fn: Any) -> Any:
+    """``fn`` with a Rust panic (a bug, never the caller's fault) turned into
+    one-line :class:`CosmodiffError` asking for a report, instead of pyo3's
+    ``PanicException`` (a ``BaseException`` that ``except Exception`` misses)."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BaseException as e:  # noqa: B036 - only PanicException is rewritten
+            if type(e).__name__ != "PanicException":
+                raise
+            msg = " ".join(str(e).split())
+            raise _core.CosmodiffError(
+                f"internal error in cosmodiff.{name}: {msg}; please report it with the call that caused it"
+            ) from None
+
+    return call
+
+
+for _name in dir(_core):
+    _obj = getattr(_core, _name)
+    if callable(_obj) and not isinstance(_obj, type) and not _name.startswith("__"):
+        setattr(_core, _name, _guarded(_name, _obj))
+
 from ._core import (
     ClLikelihood,
     CosmodiffError,

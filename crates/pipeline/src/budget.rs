@@ -1,0 +1,134 @@
+//! Memory budgets: a command estimates its peak memory from its sizes before
+//! it allocates anything, and is refused in one line when the estimate does
+//! not fit in the memory the machine has free (`MemAvailable` of
+//! `/proc/meminfo`), or in the limit given with `--max-memory`.
+//!
+//! The estimates are models of each command's largest arrays, checked
+//! against measured peak resident memory (`/usr/bin/time -v`) in
+//! `docs/reliability.md`; they are meant to be within a factor of about 1.5,
+//! enough to refuse a run that would be killed for memory, not to plan one to
+//! the last megabyte.
+
+use anyhow::{bail, Result};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// `--max-memory` in bytes; 0: the machine's available memory.
+static LIMIT: AtomicU64 = AtomicU64::new(0);
+
+/// Set the memory limit (bytes) every later [`check`] uses; `None` returns
+/// to the machine's available memory.
+pub fn set_max_memory(bytes: Option<u64>) {
+    LIMIT.store(bytes.unwrap_or(0), Ordering::Relaxed);
+}
+
+/// Parse a memory size: a number with an optional unit `K`, `M`, `G`, `T`
+/// (powers of 1024; `KB`, `GiB`, ... accepted) and bytes without one,
+/// e.g. `16G`, `512MiB`, `2.5g`.
+pub fn parse_size(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num.parse().map_err(|_| {
+        anyhow::anyhow!("--max-memory {text:?}: expected a size such as 16G, 512M or 2.5G")
+    })?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let scale = match unit.trim_end_matches("ib").trim_end_matches('b') {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0_f64.powi(2),
+        "g" => 1024.0_f64.powi(3),
+        "t" => 1024.0_f64.powi(4),
+        _ => bail!("--max-memory {text:?}: unknown unit {unit:?} (use K, M, G or T)"),
+    };
+    let bytes = value * scale;
+    if !(bytes.is_finite() && bytes >= 1.0 && bytes < 1.8e19) {
+        bail!("--max-memory {text:?}: must be a positive size below 16 EiB");
+    }
+    Ok(bytes as u64)
+}
+
+/// Memory the machine can give a new allocation without swapping, in bytes
+/// (`MemAvailable`, Linux only).
+pub fn available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// A size in the units people read: `512 MiB`, `8.6 GiB`.
+pub fn human(bytes: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{v:.0} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Refuse `what` (e.g. `"pm run with n_mesh = 1024, n_particles = 512"`)
+/// when its estimated peak memory `bytes` exceeds `--max-memory` or, without
+/// one, the machine's available memory.
+pub fn check(what: &str, bytes: f64) -> Result<()> {
+    let limit = LIMIT.load(Ordering::Relaxed);
+    let (cap, source) = if limit > 0 {
+        (Some(limit), "--max-memory")
+    } else {
+        (available(), "available on this machine")
+    };
+    log::info!("{what}: estimated peak memory {}", human(bytes));
+    if let Some(cap) = cap {
+        if bytes > cap as f64 {
+            bail!(
+                "{what} needs about {} of memory, {} {source}: reduce the sizes, or pass --max-memory to override the estimate",
+                human(bytes),
+                human(cap as f64)
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_units_and_bad_ones_are_named() {
+        assert_eq!(parse_size("16G").unwrap(), 16 << 30);
+        assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
+        assert_eq!(
+            parse_size("2.5g").unwrap(),
+            (2.5 * (1u64 << 30) as f64) as u64
+        );
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("1 kB").unwrap(), 1024);
+        for bad in ["", "G", "-1G", "1X", "nan", "1e30"] {
+            let e = parse_size(bad).unwrap_err().to_string();
+            assert!(e.starts_with("--max-memory"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_run_over_the_limit_is_refused_with_the_estimate() {
+        assert_eq!(human(1536.0 * 1024.0 * 1024.0), "1.5 GiB");
+        assert_eq!(human(12.0), "12 B");
+        if let Some(a) = available() {
+            assert!(a > 1 << 20, "MemAvailable {a}");
+            let e = check("a test", 1e30).unwrap_err().to_string();
+            assert!(
+                e.contains("needs about") && e.contains("available on this machine"),
+                "{e}"
+            );
+            check("a test", 1024.0).unwrap();
+        }
+    }
+}
