@@ -379,3 +379,85 @@ fn a_reused_out_folder_never_mixes_runs() {
     );
     assert_eq!(listing(&mine), ["notes.txt"]);
 }
+
+/// Runs that cannot fit are refused at once, with the estimate, before any
+/// output exists; documented limits on the work.
+#[test]
+fn runs_too_big_for_memory_are_refused_before_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("big.toml");
+    let out = dir.path().join("out");
+    std::fs::write(&cfg, "[box]\nn_mesh = 2048\nn_particles = 1024\n").unwrap();
+    let t = std::time::Instant::now();
+    let e = fails(
+        bin()
+            .args(["pm", "run", "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&out),
+        "needs about",
+    );
+    assert!(t.elapsed().as_secs_f64() < 5.0, "took {:?}", t.elapsed());
+    assert!(e.contains("n_mesh = 2048") && e.contains("GiB"), "{e}");
+    assert!(!out.exists());
+    // --max-memory is the limit when given
+    std::fs::write(
+        &cfg,
+        "[box]\nn_mesh = 64\nn_particles = 32\n[design]\nn = 2\nOmega_m = [0.2, 0.4]\nsigma8 = [0.7, 0.9]\n",
+    )
+    .unwrap();
+    let e = fails(
+        bin()
+            .args([
+                "--max-memory",
+                "20M",
+                "simulate",
+                "halos",
+                "--workers",
+                "2",
+                "--config",
+            ])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&out),
+        "more than --max-memory 20.0 MiB",
+    );
+    assert!(e.contains("--workers 2"), "{e}");
+    assert!(!out.exists());
+    fails(
+        bin()
+            .args(["--max-memory", "lots", "pm", "run", "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&out),
+        "--max-memory \"lots\"",
+    );
+    let sim = dir.path().join("sim.toml");
+    std::fs::write(
+        &sim,
+        "[map]\nnpix = 8192\npixel_arcmin = 1.0\n[[source]]\nnz = { kind = \"smail\", a = 1.0, b = 2.0, z0 = 1.0 }\n",
+    )
+    .unwrap();
+    fails(
+        bin()
+            .args(["--max-memory", "4G", "simulate", "lensing", "--config"])
+            .arg(&sim)
+            .arg("--out")
+            .arg(dir.path().join("s.npz")),
+        "8192x8192 maps in 1 bin needs about 6.3 GiB",
+    );
+    std::fs::write(
+        &cfg,
+        "[box]\nn_mesh = 16\nn_particles = 8\n[steps]\nn = 100000\n",
+    )
+    .unwrap();
+    fails(
+        bin()
+            .args(["pm", "run", "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&out),
+        "at most 10000 steps",
+    );
+    assert!(!out.exists());
+}

@@ -60,7 +60,7 @@ pub fn available() -> Option<u64> {
 
 /// A size in the units people read: `512 MiB`, `8.6 GiB`.
 pub fn human(bytes: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     let mut v = bytes;
     let mut u = 0;
     while v >= 1024.0 && u + 1 < UNITS.len() {
@@ -78,19 +78,22 @@ pub fn human(bytes: f64) -> String {
 /// when its estimated peak memory `bytes` exceeds `--max-memory` or, without
 /// one, the machine's available memory.
 pub fn check(what: &str, bytes: f64) -> Result<()> {
-    let limit = LIMIT.load(Ordering::Relaxed);
-    let (cap, source) = if limit > 0 {
-        (Some(limit), "--max-memory")
-    } else {
-        (available(), "available on this machine")
-    };
     log::info!("{what}: estimated peak memory {}", human(bytes));
-    if let Some(cap) = cap {
-        if bytes > cap as f64 {
+    let limit = LIMIT.load(Ordering::Relaxed);
+    if limit > 0 {
+        if bytes > limit as f64 {
             bail!(
-                "{what} needs about {} of memory, {} {source}: reduce the sizes, or pass --max-memory to override the estimate",
+                "{what} needs about {} of memory, more than --max-memory {}: reduce the sizes or raise --max-memory",
                 human(bytes),
-                human(cap as f64)
+                human(limit as f64)
+            );
+        }
+    } else if let Some(free) = available() {
+        if bytes > free as f64 {
+            bail!(
+                "{what} needs about {} of memory but this machine has {} available: reduce the sizes (or pass --max-memory SIZE if the estimate is too high)",
+                human(bytes),
+                human(free as f64)
             );
         }
     }
@@ -123,9 +126,9 @@ mod tests {
         assert_eq!(human(12.0), "12 B");
         if let Some(a) = available() {
             assert!(a > 1 << 20, "MemAvailable {a}");
-            let e = check("a test", 1e30).unwrap_err().to_string();
+            let e = check("a test", 1e15).unwrap_err().to_string();
             assert!(
-                e.contains("needs about") && e.contains("available on this machine"),
+                e.contains("needs about") && e.contains("this machine has"),
                 "{e}"
             );
             check("a test", 1024.0).unwrap();

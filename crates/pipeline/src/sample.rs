@@ -95,7 +95,7 @@ pub fn corner_flat<S: AsRef<str>>(
 ///   [[param]]   name = "Omega_c", prior = "uniform", low = 0.1, high = 0.5
 ///               (or prior = "normal", mean, sd; "truncated_normal", mean, sd, low, high;
 ///               "log_normal", mu, sigma)
-///   [sampler]   chains = 4, warmup = 500, draws = 1000, seed = 0
+///   [sampler]   chains = 4 (at most 256), warmup = 500, draws = 1000 (each at most 1000000), seed = 0
 /// Writes DIR/draws.npz (draws [chains, draws, dim], names, sampler statistics),
 /// DIR/summary.json (mean, sd, q05, q50, q95, r_hat, ess_bulk, ess_tail per
 /// parameter; divergences) and DIR/corner.png; with --map also DIR/map.json.
@@ -179,6 +179,11 @@ impl Default for SamplerSection {
     }
 }
 
+/// Most chains of one `cosmodiff sample` run.
+pub const MAX_CHAINS: usize = 256;
+/// Most warmup steps, and most draws, per chain.
+pub const MAX_ITERATIONS: usize = 1_000_000;
+
 pub fn run(a: &Settings) -> Result<()> {
     let cfg: SampleConfig = config::load(&a.config)?;
     let base = config::base_dir(&a.config);
@@ -190,6 +195,16 @@ pub fn run(a: &Settings) -> Result<()> {
         bail!(
             "[sampler] need chains >= 1 and draws >= 10 (got chains = {}, draws = {})",
             s.chains,
+            s.draws
+        );
+    }
+    // Documented limits: far beyond any converged chain of a few
+    // parameters, short of runs that would go on for days.
+    if s.chains > MAX_CHAINS || s.warmup > MAX_ITERATIONS || s.draws > MAX_ITERATIONS {
+        bail!(
+            "[sampler] chains = {}, warmup = {}, draws = {}: at most {MAX_CHAINS} chains and {MAX_ITERATIONS} warmup steps or draws per chain",
+            s.chains,
+            s.warmup,
             s.draws
         );
     }

@@ -162,6 +162,17 @@ fn options(method: Method, net: &NetSettings, seed: u64) -> Result<SbiOptions> {
     o.train.weight_decay = net.weight_decay;
     o.train.seed = seed;
     o.train.progress = !crate::report::is_quiet();
+    // Weights, gradients and the two Adam moments in f32 for about three
+    // hidden-by-hidden layers per transform, plus the activations of a batch.
+    let (t, h) = (net.transforms as f64, net.hidden as f64);
+    let bytes = 16.0 * t * 3.0 * h * h + 40.0 * net.batch_size as f64 * t * h;
+    crate::budget::check(
+        &format!(
+            "a flow of --transforms {} with --hidden {}",
+            net.transforms, net.hidden
+        ),
+        bytes,
+    )?;
     Ok(o)
 }
 
@@ -278,6 +289,11 @@ pub fn benchmark(a: &BenchmarkSettings) -> Result<()> {
     }
     let reference = find_reference_root(a.reference.as_deref())?;
     let opts = options(method, &a.net, a.seed)?;
+    // parameters, data and their standardised copies in f64 (slcp: 5 + 8)
+    crate::budget::check(
+        &format!("--num-simulations {}", a.num_simulations),
+        50e6 + 320.0 * a.num_simulations as f64,
+    )?;
     let dir = crate::run_dir::RunDir::open(
         &a.out,
         "sbi benchmark",

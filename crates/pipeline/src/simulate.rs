@@ -84,6 +84,7 @@ pub fn lensing(a: &LensingSettings) -> Result<()> {
     crate::io::require_npz(&a.out)?;
     crate::output::refuse_overwriting_inputs("--out", &a.out, &[("--config", &a.config)])?;
     let cfg: LensingConfig = config::load(&a.config)?;
+    check_memory(&cfg)?;
     let (sim, ell, cl) = simulate_lensing(&cfg, &config::base_dir(&a.config))?;
     let mut npz = Npz::new();
     add_sim(&mut npz, &sim)?;
@@ -100,6 +101,28 @@ pub fn lensing(a: &LensingSettings) -> Result<()> {
         cfg.field.kind
     );
     Ok(())
+}
+
+/// Refuse a simulation whose estimated peak memory does not fit (see
+/// [`crate::budget`]): 100 B per pixel times the square of the number of
+/// bins (the per-mode bin covariances dominate; the maps and the archive
+/// grow with the bins), fitted to the peak resident memory of 256^2 to
+/// 2048^2 maps with 2 and 4 bins (docs/reliability.md). An npix outside the allowed range is left to the
+/// config check.
+fn check_memory(cfg: &LensingConfig) -> Result<()> {
+    let n = cfg.map.npix;
+    if !(8..=8192).contains(&n) {
+        return Ok(());
+    }
+    let (pix, bins) = ((n * n) as f64, cfg.source.len() as f64);
+    crate::budget::check(
+        &format!(
+            "simulate lensing of {n}x{n} maps in {} bin{}",
+            cfg.source.len(),
+            if cfg.source.len() == 1 { "" } else { "s" }
+        ),
+        30e6 + 100.0 * pix * bins * bins,
+    )
 }
 
 pub fn add_sim(npz: &mut Npz, sim: &TomoLensingSim) -> Result<()> {

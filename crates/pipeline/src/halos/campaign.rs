@@ -266,6 +266,7 @@ pub fn run_campaign(s: &CampaignSettings, product: Product) -> Result<()> {
     if s.workers == 0 {
         bail!("--workers must be at least 1");
     }
+    t.check_memory(Some(s.workers))?;
     let dir = crate::run_dir::RunDir::open(
         &s.out,
         product.command(),

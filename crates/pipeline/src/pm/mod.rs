@@ -14,7 +14,7 @@
 //! lpt_order = 2
 //! a_start = 0.1
 //! [steps]
-//! n = 10
+//! n = 10                # at most 10000
 //! spacing = "linear"     # or "log"
 //! half_step = "geometric" # or "arithmetic"
 //! a_end = 1.0
@@ -117,6 +117,9 @@ pub(crate) struct PmToml {
     pub(crate) density: Option<crate::halos::campaign::DensitySection>,
 }
 
+/// Most time steps of one run.
+pub const MAX_STEPS: usize = 10_000;
+
 impl PmToml {
     /// `[box]` with its defaults: particles per side, mesh cells per side
     /// (the particle count by default), side length in Mpc/h.
@@ -124,6 +127,49 @@ impl PmToml {
         let np = self.box_.n_particles.unwrap_or(64);
         let nm = self.box_.n_mesh.unwrap_or(np);
         (np, nm, self.box_.box_size.unwrap_or(256.0))
+    }
+
+    /// Refuse a run whose estimated peak memory does not fit (see
+    /// [`crate::budget`]): `workers` campaign runs at once, or one `pm run`
+    /// (`workers = None`) with its outputs, snapshots, gradient and halos.
+    ///
+    /// The model is fitted to the peak resident memory of runs with 64^3 to
+    /// 256^3 meshes and 32^3 to 128^3 particles (docs/reliability.md): per
+    /// particle 200 B (states, positions, the snapshot archive), per mesh
+    /// cell 75 B (density and FFT buffers), per snapshot 155 B per particle
+    /// and 32 B per cell, for `[gradient]` 150 B and 40 B, for `[halos]`
+    /// 30 B per particle; a campaign run keeps no snapshot archive (100 B
+    /// per particle, 55 B per cell). Sizes that the config checks refuse
+    /// anyway (n_mesh above 2048, fewer cells than particles) are left to
+    /// those checks and their clearer messages.
+    pub(crate) fn check_memory(&self, workers: Option<usize>) -> Result<()> {
+        let (np, nm, _) = self.geometry();
+        if nm > 2048 || np > nm {
+            return Ok(());
+        }
+        let (p, c) = ((np as f64).powi(3), (nm as f64).powi(3));
+        let base = 50e6;
+        let (bytes, what) = match workers {
+            None => {
+                let snaps = self.steps.snapshots.as_ref().map_or(0, Vec::len) as f64;
+                let mut b = base + 200.0 * p + 75.0 * c + snaps * (155.0 * p + 32.0 * c);
+                if self.gradient.is_some() {
+                    b += 150.0 * p + 40.0 * c;
+                }
+                if self.halos.is_some() {
+                    b += 30.0 * p;
+                }
+                (b, "pm run".to_string())
+            }
+            Some(w) => (
+                base + w as f64 * (130.0 * p + 55.0 * c),
+                format!("a campaign with --workers {w}"),
+            ),
+        };
+        crate::budget::check(
+            &format!("{what} (n_particles = {np}, n_mesh = {nm})"),
+            bytes,
+        )
     }
 }
 
@@ -299,10 +345,14 @@ pub(crate) fn simulate(
         "exact" => GradientKernel::Exact,
         s => bail!("[force] gradient = \"{s}\": expected \"exact\" or \"fd4\""),
     };
+    let n_steps = t.steps.n.unwrap_or(10);
+    if n_steps > MAX_STEPS {
+        bail!("[steps] n = {n_steps}: at most {MAX_STEPS} steps (FastPM-style runs need 5 to 100)");
+    }
     let steps = StepConfig {
         a_start: t.ic.a_start.unwrap_or(0.1),
         a_end: t.steps.a_end.unwrap_or(1.0),
-        n_steps: t.steps.n.unwrap_or(10),
+        n_steps,
         spacing,
         half_step,
         factors: Factors::FastPm,
@@ -409,6 +459,7 @@ pub fn run(settings: &RunSettings) -> Result<()> {
         Some(g) => Some(GradSetup::new(g, &base, nm, box_size)?),
         None => None,
     };
+    t.check_memory(None)?;
     let dir = RunDir::open(
         out,
         "pm run",

@@ -182,6 +182,16 @@ pub fn evaluate(a: &EvaluateSettings) -> Result<()> {
             model.config.pixel_arcmin
         );
     }
+    // truths, shears, noisy catalogues and the three reconstructions of
+    // every held-out map, in f64
+    crate::budget::check(
+        &format!(
+            "prior evaluate of --maps {} ({n}x{n})",
+            a.maps,
+            n = map.npix
+        ),
+        50e6 + 12.0 * 8.0 * a.maps as f64 * (map.npix * map.npix) as f64,
+    )?;
     // Held-out truths: a seed no training run uses.
     let test_seed = cfg.field_seed().wrapping_add(0x7e57_0000_0000);
     let setup = simulator_setup(&cfg, &base)?;
