@@ -440,11 +440,11 @@ fn runs_too_big_for_memory_are_refused_before_starting() {
     .unwrap();
     fails(
         bin()
-            .args(["--max-memory", "4G", "simulate", "lensing", "--config"])
+            .args(["--max-memory", "8G", "simulate", "lensing", "--config"])
             .arg(&sim)
             .arg("--out")
             .arg(dir.path().join("s.npz")),
-        "8192x8192 maps in 1 bin needs about 6.3 GiB",
+        "8192x8192 maps in 1 bin needs about 16.3 GiB",
     );
     std::fs::write(
         &cfg,

@@ -104,10 +104,10 @@ pub fn lensing(a: &LensingSettings) -> Result<()> {
 }
 
 /// Refuse a simulation whose estimated peak memory does not fit (see
-/// [`crate::budget`]): 100 B per pixel times the square of the number of
-/// bins (the per-mode bin covariances dominate; the maps and the archive
-/// grow with the bins), fitted to the peak resident memory of 256^2 to
-/// 2048^2 maps with 2 and 4 bins (docs/reliability.md). An npix outside the allowed range is left to the
+/// [`crate::budget`]): 260 B per pixel per bin (the Gaussian and
+/// log-normal fields, the shear, the noisy catalogues and the archive), fitted
+/// to the peak resident memory of 512^2 to 2048^2 maps with 2 to 6 bins
+/// (docs/reliability.md). An npix outside the allowed range is left to the
 /// config check.
 fn check_memory(cfg: &LensingConfig) -> Result<()> {
     let n = cfg.map.npix;
@@ -121,7 +121,7 @@ fn check_memory(cfg: &LensingConfig) -> Result<()> {
             cfg.source.len(),
             if cfg.source.len() == 1 { "" } else { "s" }
         ),
-        30e6 + 100.0 * pix * bins * bins,
+        30e6 + 260.0 * pix * bins,
     )
 }
 

@@ -179,6 +179,20 @@ fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
     py.detach(|| cosmodiff_cli::main_with_args(argv))
 }
 
+/// `cosmodiff.set_max_memory`: the memory limit of later calls (`None`: the
+/// machine's available memory), as the CLI's `--max-memory`.
+#[pyfunction]
+#[pyo3(signature = (size=None))]
+fn set_max_memory(size: Option<String>) -> PyResult<()> {
+    let bytes = size
+        .as_deref()
+        .map(cosmodiff_pipeline::budget::parse_size)
+        .transpose()
+        .map_err(one_line)?;
+    cosmodiff_pipeline::budget::set_max_memory(bytes);
+    Ok(())
+}
+
 /// Panics on purpose, for the test of the panic guard in `__init__.py`.
 #[pyfunction]
 fn _panic_for_tests(msg: String) {
@@ -202,6 +216,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fieldflow::register(m)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
+    m.add_function(wrap_pyfunction!(set_max_memory, m)?)?;
     // A panic is reported once, as a one-line CosmodiffError raised by the
     // guard in `__init__.py`; Rust's own hook would print a backtrace note.
     std::panic::set_hook(Box::new(|_| {}));

@@ -34,3 +34,21 @@ def test_a_rust_panic_is_one_line_cosmodiff_error():
 
     with pytest.raises(cd.CosmodiffError, match=r"internal error in cosmodiff\._panic_for_tests: boom second line; please report"):
         cd._core._panic_for_tests("boom\nsecond line")
+
+
+def test_memory_limit_refuses_big_runs(tmp_path):
+    import pytest
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        "[box]\nn_particles = 32\nn_mesh = 64\n[design]\nn = 2\nOmega_m = [0.2, 0.4]\nsigma8 = [0.7, 0.9]\n"
+    )
+    cd.set_max_memory("10M")
+    try:
+        with pytest.raises(cd.CosmodiffError, match="more than --max-memory 10.0 MiB"):
+            cd.simulate_density(str(cfg), str(tmp_path / "boxes"))
+    finally:
+        cd.set_max_memory(None)
+    assert not (tmp_path / "boxes").exists()
+    with pytest.raises(cd.CosmodiffError, match="unknown unit"):
+        cd.set_max_memory("3 parsecs")

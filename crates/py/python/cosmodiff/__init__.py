@@ -170,6 +170,7 @@ __all__ = [
     "fieldflow_fisher",
     "fieldflow_calibrate",
     "simulate_density",
+    "set_max_memory",
     "tarp",
     "sbc",
 ]
@@ -1072,6 +1073,15 @@ def fieldflow_calibrate(
         temperature=float(temperature),
         overwrite=bool(overwrite),
     )
+
+
+def set_max_memory(size: Optional[str] = None) -> None:
+    """Memory later calls may use, e.g. ``"16G"`` (units K, M, G, T;
+    ``None``: what the machine has available), as ``--max-memory`` on the
+    command line. Workflows that estimate a larger peak (particle-mesh
+    runs, campaigns, large lensing maps, large flows) raise
+    :class:`CosmodiffError` with the estimate before they allocate."""
+    _core.set_max_memory(None if size is None else str(size))
 
 
 def simulate_density(config: str, out: str, workers: int = 1, overwrite: bool = False) -> None:
