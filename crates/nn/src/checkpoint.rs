@@ -45,7 +45,7 @@ pub fn load_error_line(e: &impl std::fmt::Display) -> String {
 /// File name of the weights in a model directory.
 pub const WEIGHTS: &str = "weights.safetensors";
 
-fn checkpoint_error(path: &std::path::Path, msg: String) -> crate::NnError {
+pub(crate) fn checkpoint_error(path: &std::path::Path, msg: String) -> crate::NnError {
     crate::NnError::Checkpoint {
         path: path.display().to_string(),
         msg,

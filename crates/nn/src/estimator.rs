@@ -46,7 +46,12 @@ impl DensityNet {
 /// Everything needed to rebuild a trained estimator (saved as JSON beside
 /// the weights).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EstimatorConfig {
+    /// Version of this file's layout ([`ESTIMATOR_FORMAT`]; files without
+    /// it are version 1).
+    #[serde(default = "format_v1")]
+    pub format_version: u32,
     pub flow: FlowConfig,
     pub embedding: EmbeddingConfig,
     pub y_standardizer: Standardizer,
@@ -54,7 +59,55 @@ pub struct EstimatorConfig {
     pub train: TrainConfig,
 }
 
+/// The `format_version` written into `estimator.json`.
+pub const ESTIMATOR_FORMAT: u32 = 1;
+
+fn format_v1() -> u32 {
+    1
+}
+
+/// Largest network a model file may describe (hidden units per layer,
+/// transforms): beyond any trained model, short of an allocation that
+/// would exhaust the machine when a hand-edited file is loaded.
+pub const MAX_HIDDEN: usize = 16_384;
+pub const MAX_TRANSFORMS: usize = 256;
+
 impl EstimatorConfig {
+    /// Check a configuration read from a file against its own constraints:
+    /// a version this build reads, sizes within bounds, standardisations
+    /// matching the dimensions with positive standard deviations.
+    pub fn validate(&self) -> Result<(), NnError> {
+        if self.format_version == 0 || self.format_version > ESTIMATOR_FORMAT {
+            return invalid(format!(
+                "format_version {} is not one this cosmodiff reads (1..={ESTIMATOR_FORMAT}); a newer cosmodiff wrote it",
+                self.format_version
+            ));
+        }
+        self.flow.validate()?;
+        let f = &self.flow;
+        if f.hidden > MAX_HIDDEN
+            || f.num_transforms > MAX_TRANSFORMS
+            || f.blocks > 64
+            || f.bins > 1024
+        {
+            return invalid(format!(
+                "flow of {} transforms, {} hidden units, {} blocks, {} bins: at most {MAX_TRANSFORMS}, {MAX_HIDDEN}, 64, 1024",
+                f.num_transforms, f.hidden, f.blocks, f.bins
+            ));
+        }
+        let e = &self.embedding;
+        if e.hidden > MAX_HIDDEN || e.layers > 64 || e.output_dim > MAX_HIDDEN {
+            return invalid(format!(
+                "embedding of {} layers, {} hidden units, {} outputs: at most 64, {MAX_HIDDEN}, {MAX_HIDDEN}",
+                e.layers, e.hidden, e.output_dim
+            ));
+        }
+        self.y_standardizer.validate("y_standardizer", f.dim)?;
+        self.c_standardizer
+            .validate("c_standardizer", e.input_dim)?;
+        Ok(())
+    }
+
     fn init_net(&self, device: &Device) -> Result<DensityNet, NnError> {
         Ok(DensityNet {
             flow: self.flow.init(device)?,
@@ -106,6 +159,7 @@ impl ConditionalEstimator {
         flow.dim = y.ncols();
         flow.context_dim = embedding.summary_dim();
         let config = EstimatorConfig {
+            format_version: ESTIMATOR_FORMAT,
             flow,
             embedding,
             y_standardizer: y_std,
@@ -266,6 +320,9 @@ impl ConditionalEstimator {
     /// Read an estimator written by [`save`](Self::save).
     pub fn load(dir: &Path) -> Result<Self, NnError> {
         let config: EstimatorConfig = crate::checkpoint::read_config(dir, CONFIG)?;
+        config
+            .validate()
+            .map_err(|e| crate::checkpoint::checkpoint_error(&dir.join(CONFIG), e.to_string()))?;
         let device = default_device();
         let mut net = config.init_net(&device)?;
         crate::checkpoint::load_weights(dir, &mut net, CONFIG)?;

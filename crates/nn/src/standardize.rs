@@ -53,6 +53,27 @@ impl Standardizer {
         self.mean.len()
     }
 
+    /// Check a standardisation read from a file: `dim` finite means and
+    /// positive finite standard deviations (`what` names it in the error).
+    pub fn validate(&self, what: &str, dim: usize) -> Result<(), NnError> {
+        if self.mean.len() != dim || self.std.len() != dim {
+            return invalid(format!(
+                "{what}: {} means and {} standard deviations for {dim} columns",
+                self.mean.len(),
+                self.std.len()
+            ));
+        }
+        if let Some(m) = self.mean.iter().find(|m| !m.is_finite()) {
+            return invalid(format!("{what}: mean {m} is not a finite number"));
+        }
+        if let Some(s) = self.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return invalid(format!(
+                "{what}: standard deviation {s} must be a positive number"
+            ));
+        }
+        Ok(())
+    }
+
     /// `(v - mean) / std`, row by row.
     pub fn forward(&self, a: ArrayView2<f64>) -> Array2<f64> {
         let m = Array1::from(self.mean.clone());

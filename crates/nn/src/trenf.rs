@@ -47,7 +47,7 @@ use crate::flow::LuLinear;
 use crate::fourier_kernel::{fourier_filter, mode_k, mode_weights, n_modes};
 use crate::layers::near_zero_linear;
 use crate::spline::{n_params, rq_forward, rq_inverse, MIN_DERIVATIVE};
-use crate::standardize::check_finite;
+use crate::standardize::{check_finite, Standardizer};
 use crate::tensor::{default_device, to_vec};
 use crate::train::{fit, TrainConfig, TrainReport};
 
@@ -183,7 +183,12 @@ impl FieldShape {
 
 /// Everything needed to rebuild a trained flow (`fieldflow.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FieldFlowConfig {
+    /// Layout version of `fieldflow.json` ([`FIELDFLOW_FORMAT`]; files
+    /// without it are version 1).
+    #[serde(default = "format_v1")]
+    pub format_version: u32,
     pub flow: TrenfConfig,
     pub shape: FieldShape,
     /// Names of the conditioning parameters.
@@ -198,6 +203,69 @@ pub struct FieldFlowConfig {
     pub field_mean: Vec<f64>,
     pub field_sd: Vec<f64>,
     pub train: TrainConfig,
+}
+
+/// The `format_version` written into `fieldflow.json`.
+pub const FIELDFLOW_FORMAT: u32 = 1;
+
+fn format_v1() -> u32 {
+    1
+}
+
+impl FieldFlowConfig {
+    /// Check a configuration read from a file against its own constraints:
+    /// a version this build reads, a network of bounded size, one name,
+    /// standardisation and training range per parameter (positive standard
+    /// deviations, `min <= max`), and one field standardisation per channel.
+    pub fn validate(&self) -> Result<(), NnError> {
+        if self.format_version == 0 || self.format_version > FIELDFLOW_FORMAT {
+            return invalid(format!(
+                "format_version {} is not one this cosmodiff reads (1..={FIELDFLOW_FORMAT}); a newer cosmodiff wrote it",
+                self.format_version
+            ));
+        }
+        self.flow.validate()?;
+        if self.flow.hidden > crate::estimator::MAX_HIDDEN {
+            return invalid(format!(
+                "hidden = {}: at most {}",
+                self.flow.hidden,
+                crate::estimator::MAX_HIDDEN
+            ));
+        }
+        self.shape.validate()?;
+        let p = self.theta_names.len();
+        if p == 0 {
+            return invalid(
+                "theta_names is empty: a flow is conditioned on at least one parameter",
+            );
+        }
+        let theta = Standardizer {
+            mean: self.theta_mean.clone(),
+            std: self.theta_sd.clone(),
+        };
+        theta.validate("theta_mean/theta_sd", p)?;
+        if self.theta_min.len() != p || self.theta_max.len() != p {
+            return invalid(format!(
+                "theta_min/theta_max: {} and {} values for {p} parameters",
+                self.theta_min.len(),
+                self.theta_max.len()
+            ));
+        }
+        for j in 0..p {
+            let (lo, hi) = (self.theta_min[j], self.theta_max[j]);
+            if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                return invalid(format!(
+                    "training range of {}: [{lo}, {hi}] is not an interval",
+                    self.theta_names[j]
+                ));
+            }
+        }
+        let field = Standardizer {
+            mean: self.field_mean.clone(),
+            std: self.field_sd.clone(),
+        };
+        field.validate("field_mean/field_sd", self.shape.channels)
+    }
 }
 
 /// Theta -> an output vector: two SiLU hidden layers, the last layer near
@@ -624,6 +692,7 @@ impl FieldFlow {
             .map(|ch| fields.iter().skip(ch).step_by(c).copied().collect())
             .collect();
         let config = FieldFlowConfig {
+            format_version: FIELDFLOW_FORMAT,
             flow,
             shape,
             theta_names,
@@ -1101,8 +1170,7 @@ impl FieldFlow {
         config: FieldFlowConfig,
         load: impl FnOnce(&mut TrenfNet) -> Result<(), NnError>,
     ) -> Result<Self, NnError> {
-        config.flow.validate()?;
-        config.shape.validate()?;
+        config.validate()?;
         let device = default_device();
         let ad = device.clone().autodiff();
         let mut net = TrenfNet::new(&config.flow, config.shape, config.theta_mean.len(), &ad);
@@ -1395,6 +1463,39 @@ mod tests {
             let lp2 = back.log_prob(x, t).expect("log prob");
             for (a, b) in lp.iter().zip(&lp2) {
                 assert_eq!(a.logprob, b.logprob);
+            }
+            // A hand-edited fieldflow.json is refused on load, naming what
+            // is wrong.
+            let cfg_path = dir.join(CONFIG);
+            let text = std::fs::read_to_string(&cfg_path).expect("config");
+            let edits: [(&str, serde_json::Value, &str); 5] = [
+                (
+                    "theta_sd",
+                    serde_json::json!([-1.0, 1.0]),
+                    "must be a positive number",
+                ),
+                (
+                    "theta_min",
+                    serde_json::json!([1.0, 0.0]),
+                    "is not an interval",
+                ),
+                (
+                    "field_sd",
+                    serde_json::json!(vec![1.0; 7]),
+                    "7 standard deviations for",
+                ),
+                ("format_version", serde_json::json!(7), "format_version 7"),
+                ("surprise", serde_json::json!(1), "unknown field"),
+            ];
+            for (key, value, needle) in edits {
+                let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
+                if key == "theta_min" {
+                    v["theta_max"] = serde_json::json!([0.0, 1.0]);
+                }
+                v[key] = value;
+                std::fs::write(&cfg_path, v.to_string()).expect("write");
+                let e = FieldFlow::load(&dir).err().expect("refused").to_string();
+                assert!(e.contains(needle), "{key}: {e}");
             }
             let _ = std::fs::remove_dir_all(&dir);
         }

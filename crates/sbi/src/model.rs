@@ -146,13 +146,24 @@ pub struct SampleInfo {
 
 /// What is stored in `MODEL_DIR/sbi.json` besides the estimator.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ModelMeta {
+    /// Layout version of `sbi.json` (files without it are version 1).
+    #[serde(default = "format_v1")]
+    format_version: u32,
     method: Method,
     prior: SbiPrior,
     dim_theta: usize,
     dim_x: usize,
     options: SbiOptions,
     report: TrainReport,
+}
+
+/// The `format_version` written into `sbi.json`.
+const SBI_FORMAT: u32 = 1;
+
+fn format_v1() -> u32 {
+    1
 }
 
 /// A trained NPE or NLE model with its prior.
@@ -421,6 +432,7 @@ impl SbiModel {
         }
         self.estimator.save(dir)?;
         let meta = ModelMeta {
+            format_version: SBI_FORMAT,
             method: self.method,
             prior: self.prior.clone(),
             dim_theta: self.dim_theta(),
@@ -462,7 +474,33 @@ impl SbiModel {
                 p.display()
             ));
         }
+        if meta.format_version == 0 || meta.format_version > SBI_FORMAT {
+            return invalid(format!(
+                "{}: format_version {} is not one this cosmodiff reads (1..={SBI_FORMAT}); a newer cosmodiff wrote it",
+                p.display(),
+                meta.format_version
+            ));
+        }
         let estimator = ConditionalEstimator::load(dir)?;
+        // The networks must be those of the method: NPE models theta given
+        // x, NLE x given theta (a hand-edited `method` is caught here
+        // unless dim_theta = dim_x).
+        let (y, c) = match meta.method {
+            Method::Npe => (meta.dim_theta, meta.dim_x),
+            Method::Nle => (meta.dim_x, meta.dim_theta),
+        };
+        let ec = &estimator.config;
+        if ec.flow.dim != y || ec.embedding.input_dim != c {
+            return invalid(format!(
+                "{}: method = {} with dim_theta = {}, dim_x = {} needs a flow over {y} dimensions given {c}, but estimator.json has {} given {}",
+                p.display(),
+                meta.method.name(),
+                meta.dim_theta,
+                meta.dim_x,
+                ec.flow.dim,
+                ec.embedding.input_dim
+            ));
+        }
         Ok(Self {
             method: meta.method,
             prior: meta.prior,

@@ -100,7 +100,38 @@ fn npe_recovers_gaussian_posterior_and_round_trips_through_disk() {
         let e = SbiModel::load(&dir).err().expect("refused").to_string();
         assert!(e.contains(needle), "{e}");
     }
+    // unknown keys and a newer layout are refused
+    let mut v: serde_json::Value = serde_json::from_str(&meta).unwrap();
+    assert_eq!(v["format_version"], 1);
+    v["format_version"] = serde_json::json!(99);
+    std::fs::write(dir.join("sbi.json"), v.to_string()).unwrap();
+    let e = SbiModel::load(&dir).err().expect("refused").to_string();
+    assert!(e.contains("format_version 99"), "{e}");
+    v["format_version"] = serde_json::json!(1);
+    v["extra"] = serde_json::json!(1);
+    std::fs::write(dir.join("sbi.json"), v.to_string()).unwrap();
+    let e = SbiModel::load(&dir).err().expect("refused").to_string();
+    assert!(e.contains("unknown field `extra`"), "{e}");
     std::fs::write(dir.join("sbi.json"), &meta).unwrap();
+    // hand-edited estimator.json: a negative standard deviation, a flow
+    // over the wrong variable
+    let est = std::fs::read_to_string(dir.join("estimator.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&est).unwrap();
+    v["y_standardizer"]["std"][0] = serde_json::json!(-0.1);
+    std::fs::write(dir.join("estimator.json"), v.to_string()).unwrap();
+    let e = SbiModel::load(&dir).err().expect("refused").to_string();
+    assert!(
+        e.contains("standard deviation -0.1 must be a positive number"),
+        "{e}"
+    );
+    let mut v: serde_json::Value = serde_json::from_str(&est).unwrap();
+    v["embedding"]["input_dim"] = serde_json::json!(3);
+    v["c_standardizer"]["mean"] = serde_json::json!([0.0, 0.0, 0.0]);
+    v["c_standardizer"]["std"] = serde_json::json!([1.0, 1.0, 1.0]);
+    std::fs::write(dir.join("estimator.json"), v.to_string()).unwrap();
+    let e = SbiModel::load(&dir).err().expect("refused").to_string();
+    assert!(e.contains("needs a flow over 2 dimensions given 2"), "{e}");
+    std::fs::write(dir.join("estimator.json"), &est).unwrap();
     std::fs::remove_file(dir.join("weights.safetensors")).unwrap();
     let e = SbiModel::load(&dir).err().expect("refused").to_string();
     assert!(e.contains("weights.safetensors: missing"), "{e}");
