@@ -177,9 +177,24 @@ impl FieldShape {
                 self.n, self.channels
             ));
         }
+        // checked arithmetic: a hand-edited side must not overflow or ask
+        // for tens of gigabytes
+        let values = (self.n as u128)
+            .pow(self.dims as u32)
+            .saturating_mul(self.channels as u128);
+        if values > MAX_FIELD_VALUES as u128 {
+            return invalid(format!(
+                "fields of side {} in {}-D with {} channels have more than {MAX_FIELD_VALUES} values",
+                self.n, self.dims, self.channels
+            ));
+        }
         Ok(())
     }
 }
+
+/// Most values (pixels times channels) of one field: 8192^2 maps, 512^3
+/// boxes.
+pub const MAX_FIELD_VALUES: usize = 1 << 27;
 
 /// Everything needed to rebuild a trained flow (`fieldflow.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

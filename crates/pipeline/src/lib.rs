@@ -47,3 +47,6 @@ pub mod sample;
 pub mod sbi;
 pub mod simulate;
 pub mod stats;
+
+#[cfg(test)]
+mod fuzz;

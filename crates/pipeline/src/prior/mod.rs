@@ -146,7 +146,7 @@ impl Default for SdeSection {
 }
 
 impl SdeSection {
-    fn build(&self) -> Result<SdeConfig> {
+    pub(crate) fn build(&self) -> Result<SdeConfig> {
         let c = match self.kind.as_str() {
             "ve" => {
                 if self.beta_min.is_some() || self.beta_max.is_some() || self.t_min.is_some() {
