@@ -72,10 +72,24 @@ impl Sde {
             }
         };
         if !ok {
-            return Err(value(
-                "noise schedule",
-                format!("{self:?}: need 0 < sigma_min < sigma_max (VE) or 0 <= beta_min < beta_max, 0 < t_min < 1 (VP)"),
-            ));
+            let (got, need) = match *self {
+                Sde::Ve {
+                    sigma_min,
+                    sigma_max,
+                } => (
+                    format!("VE with sigma_min = {sigma_min}, sigma_max = {sigma_max}"),
+                    "0 < sigma_min < sigma_max",
+                ),
+                Sde::Vp {
+                    beta_min,
+                    beta_max,
+                    t_min,
+                } => (
+                    format!("VP with beta_min = {beta_min}, beta_max = {beta_max}, t_min = {t_min}"),
+                    "0 <= beta_min < beta_max < 1000 and 0 < t_min < 1",
+                ),
+            };
+            return Err(value("noise schedule", format!("{got}: need {need}")));
         }
         Ok(())
     }

@@ -21,12 +21,61 @@ pub fn parse<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
         let line = e
             .span()
             .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        let msg = e.message().replace('\n', " ");
+        let msg = in_words(&e.message().replace('\n', " "));
         match line {
             Some(l) => anyhow!("{}:{l}: {msg}", path.display()),
             None => anyhow!("{}: {msg}", path.display()),
         }
     })
+}
+
+/// serde's type names in a parse error (`expected struct PowerSection`,
+/// `expected usize`) in the words of a config file.
+fn in_words(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find("expected ") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + "expected ".len()..];
+        let (word, after) = match tail.split_once(' ') {
+            Some((w, a)) => (w, Some(a)),
+            None => (tail, None),
+        };
+        let word_end = |w: &str| w.trim_end_matches([',', '.', ';']).len();
+        let (what, consumed) = match word {
+            "struct" | "enum" => {
+                let name = after.unwrap_or("");
+                let n = name.find([' ', ',', '.']).unwrap_or(name.len());
+                let phrase = if word == "struct" {
+                    "a table"
+                } else {
+                    "one of the allowed names"
+                };
+                (phrase, word.len() + 1 + n)
+            }
+            w => {
+                let core = &w[..word_end(w)];
+                let phrase = match core {
+                    "usize" | "u64" | "u32" | "u16" | "u8" => "a non-negative integer",
+                    "i64" | "i32" => "an integer",
+                    "f64" | "f32" => "a number",
+                    "bool" => "true or false",
+                    _ => "",
+                };
+                if phrase.is_empty() {
+                    out.push_str("expected ");
+                    rest = tail;
+                    continue;
+                }
+                (phrase, core.len())
+            }
+        };
+        out.push_str("expected ");
+        out.push_str(what);
+        rest = &tail[consumed.min(tail.len())..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `[cosmology]`: any key omitted takes the Planck 2015 value.
@@ -264,4 +313,38 @@ pub fn base_dir(path: &Path) -> PathBuf {
             }
         })
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_errors_use_the_words_of_a_config_file() {
+        assert_eq!(
+            in_words("invalid type: integer `1`, expected struct PowerSection"),
+            "invalid type: integer `1`, expected a table"
+        );
+        assert_eq!(
+            in_words("invalid type: string \"x\", expected usize"),
+            "invalid type: string \"x\", expected a non-negative integer"
+        );
+        assert_eq!(
+            in_words("invalid value: integer `-1`, expected u64, or so"),
+            "invalid value: integer `-1`, expected a non-negative integer, or so"
+        );
+        assert_eq!(in_words("expected f64"), "expected a number");
+        assert_eq!(
+            in_words("unknown field `x`, expected one of `a`, `b`"),
+            "unknown field `x`, expected one of `a`, `b`"
+        );
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct T {
+            n: usize,
+        }
+        let e = parse::<T>("n = -3", Path::new("c.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("c.toml:1:") && e.contains("non-negative integer"), "{e}");
+        assert!(!e.contains("usize"), "{e}");
+    }
 }
