@@ -25,6 +25,9 @@ pub enum InferError {
         tries: usize,
         last: String,
     },
+    /// Stopped on request (the settings' stop flag) before finishing.
+    #[error("interrupted")]
+    Interrupted,
     /// An error raised inside the sampler.
     #[error("sampler (chain {chain}): {msg}")]
     Sampler { chain: usize, msg: String },

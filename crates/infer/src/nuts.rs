@@ -67,6 +67,12 @@ pub struct NutsSettings {
     /// `init` and `init_radius`.
     #[serde(skip)]
     pub start: Option<Vec<Vec<f64>>>,
+    /// A flag that, once set (e.g. by a Ctrl-C handler), stops every chain
+    /// after its current iteration with [`InferError::Interrupted`]; the
+    /// observer has seen every iteration before it, so a checkpoint can be
+    /// written from what it kept.
+    #[serde(skip)]
+    pub stop: Option<&'static AtomicBool>,
 }
 
 /// Called after every iteration of every chain with the chain index, the
@@ -109,6 +115,7 @@ impl Default for NutsSettings {
             mass_matrix: MassMatrix::Auto,
             keep: None,
             start: None,
+            stop: None,
         }
     }
 }
@@ -364,6 +371,9 @@ where
                 .set_position(&y0)
                 .map_err(|e| sampler_err(e, &problems))?;
             for it in 0..settings.warmup + settings.draws {
+                if settings.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                    return Err(InferError::Interrupted);
+                }
                 if abort.load(Ordering::Relaxed) {
                     return Err(InferError::Sampler {
                         chain: c,

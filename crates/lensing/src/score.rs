@@ -85,7 +85,9 @@ impl Sde {
                     beta_max,
                     t_min,
                 } => (
-                    format!("VP with beta_min = {beta_min}, beta_max = {beta_max}, t_min = {t_min}"),
+                    format!(
+                        "VP with beta_min = {beta_min}, beta_max = {beta_max}, t_min = {t_min}"
+                    ),
                     "0 <= beta_min < beta_max < 1000 and 0 < t_min < 1",
                 ),
             };

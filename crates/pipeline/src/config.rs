@@ -343,8 +343,13 @@ mod tests {
         struct T {
             n: usize,
         }
-        let e = parse::<T>("n = -3", Path::new("c.toml")).unwrap_err().to_string();
-        assert!(e.starts_with("c.toml:1:") && e.contains("non-negative integer"), "{e}");
+        let e = parse::<T>("n = -3", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.toml:1:") && e.contains("non-negative integer"),
+            "{e}"
+        );
         assert!(!e.contains("usize"), "{e}");
     }
 }

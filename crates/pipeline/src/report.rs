@@ -26,6 +26,47 @@ pub fn set_quiet(q: bool) {
     QUIET.store(q, Ordering::Relaxed);
 }
 
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static LISTENERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Ask the running workflow to stop (the CLI's Ctrl-C and SIGTERM
+/// handler). Returns whether a workflow is listening ([`InterruptScope`]):
+/// if not, the caller should exit at once.
+pub fn interrupt() -> bool {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    LISTENERS.load(Ordering::SeqCst) > 0
+}
+
+/// Whether [`interrupt`] was called.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
+/// The flag [`interrupt`] sets, for samplers that take a stop flag.
+pub fn interrupt_flag() -> &'static AtomicBool {
+    &INTERRUPTED
+}
+
+/// While alive, an interrupt is handled by the workflow that holds it
+/// (campaigns, full-field chains: finish the current step, write the
+/// checkpoint, stop with a message saying how to resume) instead of ending
+/// the process at once.
+pub struct InterruptScope(());
+
+impl InterruptScope {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        LISTENERS.fetch_add(1, Ordering::SeqCst);
+        InterruptScope(())
+    }
+}
+
+impl Drop for InterruptScope {
+    fn drop(&mut self) {
+        LISTENERS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A progress bar that is hidden under `--quiet` or when stderr is not a terminal.
 pub fn progress(len: u64, msg: &str) -> indicatif::ProgressBar {
     if QUIET.load(Ordering::Relaxed) {

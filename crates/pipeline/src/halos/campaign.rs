@@ -343,6 +343,8 @@ pub fn run_campaign(s: &CampaignSettings, product: Product) -> Result<()> {
             }
         }
     };
+    // Ctrl-C: the running simulations finish and are kept, no new one starts.
+    let listening = crate::report::InterruptScope::new();
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -355,7 +357,7 @@ pub fn run_campaign(s: &CampaignSettings, product: Product) -> Result<()> {
                     }
                 };
                 loop {
-                    if failed.load(Ordering::SeqCst) {
+                    if failed.load(Ordering::SeqCst) || crate::report::interrupted() {
                         return;
                     }
                     let k = next.fetch_add(1, Ordering::SeqCst);
@@ -376,6 +378,18 @@ pub fn run_campaign(s: &CampaignSettings, product: Product) -> Result<()> {
         }
     });
     pb.finish_and_clear();
+    drop(listening);
+    if crate::report::interrupted() {
+        let done = points
+            .iter()
+            .filter(|p| s.out.join(product.file_name(p.index)).exists())
+            .count();
+        bail!(
+            "interrupted: {done} of {} simulations are done and kept in {}; rerun the same command to resume",
+            points.len(),
+            s.out.display()
+        );
+    }
     if let Some(e) = first_error.into_inner().expect("lock") {
         return Err(e.context(format!(
             "campaign {} stopped; finished catalogues are kept, rerun the same command to resume",

@@ -190,7 +190,24 @@ pub fn sample(
                 *lw = std::time::Instant::now();
             }
         };
-        outputs = run_nuts_chains(&post, &settings, &observer)?;
+        // Ctrl-C: every chain stops after its iteration, the checkpoint is
+        // written from what the observer kept, and the run says how to go on.
+        let listening = crate::report::InterruptScope::new();
+        if checkpoint.is_some() {
+            settings.stop = Some(crate::report::interrupt_flag());
+        }
+        let run = run_nuts_chains(&post, &settings, &observer);
+        drop(listening);
+        if let (Err(cosmodiff_infer::InferError::Interrupted), Some(path)) = (&run, checkpoint) {
+            let st = state.lock().unwrap();
+            write_checkpoint(path, &meta, &st, np).context("writing the full-field checkpoint")?;
+            let kept = st.diverging.iter().map(Vec::len).min().unwrap_or(0);
+            anyhow::bail!(
+                "interrupted: {kept} draws per chain kept in {}; rerun the same command to resume",
+                path.display()
+            );
+        }
+        outputs = run?;
         if let Some(e) = write_error.into_inner().unwrap() {
             return Err(e.context("writing the full-field checkpoint"));
         }
