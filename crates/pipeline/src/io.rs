@@ -245,8 +245,24 @@ impl Npz {
         self.arrays.iter().map(|(n, _)| n.as_str()).collect()
     }
 
-    /// Write the archive atomically (see [`crate::output`]).
+    /// Write the archive atomically (see [`crate::output`]). An archive
+    /// holding a NaN or an infinity is refused, naming the array: garbage
+    /// computed from valid-looking input is an error, never a file (the
+    /// workflows check their own outputs first, with messages naming the
+    /// parameter; this is the net under them).
     pub fn write(&self, path: &Path) -> Result<()> {
+        if let Some((name, i)) = self.first_non_finite() {
+            anyhow::bail!(
+                "not writing {}: array '{name}' holds a non-finite value (NaN or infinity) at flat index {i}; the inputs give a result outside the range cosmodiff can represent",
+                path.display()
+            );
+        }
+        self.write_unchecked(path)
+    }
+
+    /// [`Npz::write`] without the finiteness check, for data whose NaN mean
+    /// something (masked pixels of an input catalogue).
+    pub fn write_unchecked(&self, path: &Path) -> Result<()> {
         // Built in memory, written in one go: a failed write (disk full) is
         // one error, not also a complaint from the zip writer's destructor.
         let mut w = NpzWriter::new(std::io::Cursor::new(Vec::new()));
