@@ -43,7 +43,7 @@ pub fn parse_size(text: &str) -> Result<u64> {
         _ => bail!("--max-memory {text:?}: unknown unit {unit:?} (use K, M, G or T)"),
     };
     let bytes = value * scale;
-    if !(bytes.is_finite() && bytes >= 1.0 && bytes < 1.8e19) {
+    if !(1.0..1.8e19).contains(&bytes) {
         bail!("--max-memory {text:?}: must be a positive size below 16 EiB");
     }
     Ok(bytes as u64)
