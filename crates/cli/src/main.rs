@@ -13,6 +13,8 @@ fn main() {
     let _ = ctrlc::set_handler(|| {
         use cosmodiff_pipeline::report;
         if report::interrupted() || !report::interrupt() {
+            // no destructor runs after exit: put output folders back first
+            cosmodiff_pipeline::run_dir::abandon_all();
             eprintln!("\ninterrupted");
             std::process::exit(130);
         }

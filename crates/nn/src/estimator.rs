@@ -96,7 +96,13 @@ impl EstimatorConfig {
             ));
         }
         let e = &self.embedding;
-        if e.hidden > MAX_HIDDEN || e.layers > 64 || e.output_dim > MAX_HIDDEN {
+        // an identity embedding's output is the data itself, of any size
+        let outputs = if e.kind == EmbeddingKind::Identity {
+            0
+        } else {
+            e.output_dim
+        };
+        if e.hidden > MAX_HIDDEN || e.layers > 64 || outputs > MAX_HIDDEN {
             return invalid(format!(
                 "embedding of {} layers, {} hidden units, {} outputs: at most 64, {MAX_HIDDEN}, {MAX_HIDDEN}",
                 e.layers, e.hidden, e.output_dim
@@ -166,6 +172,8 @@ impl ConditionalEstimator {
             c_standardizer: c_std,
             train,
         };
+        // what `load` checks, checked before the training it would waste
+        config.validate()?;
         let device = default_device();
         let ad = device.clone().autodiff();
         ad.seed(config.train.seed);

@@ -180,7 +180,8 @@ impl FieldShape {
         // checked arithmetic: a hand-edited side must not overflow or ask
         // for tens of gigabytes
         let values = (self.n as u128)
-            .pow(self.dims as u32)
+            .checked_pow(self.dims as u32)
+            .unwrap_or(u128::MAX)
             .saturating_mul(self.channels as u128);
         if values > MAX_FIELD_VALUES as u128 {
             return invalid(format!(
@@ -249,11 +250,6 @@ impl FieldFlowConfig {
         }
         self.shape.validate()?;
         let p = self.theta_names.len();
-        if p == 0 {
-            return invalid(
-                "theta_names is empty: a flow is conditioned on at least one parameter",
-            );
-        }
         let theta = Standardizer {
             mean: self.theta_mean.clone(),
             std: self.theta_sd.clone(),

@@ -10,6 +10,7 @@
 //! the last megabyte.
 
 use anyhow::{bail, Result};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// `--max-memory` in bytes; 0: the machine's available memory.
@@ -49,13 +50,53 @@ pub fn parse_size(text: &str) -> Result<u64> {
     Ok(bytes as u64)
 }
 
-/// Memory the machine can give a new allocation without swapping, in bytes
-/// (`MemAvailable`, Linux only).
+/// Memory a new allocation can get without swapping or being killed, in
+/// bytes: the machine's `MemAvailable`, or less under a container or batch
+/// system (Slurm) memory limit (cgroup v2 `memory.max` minus
+/// `memory.current`, or cgroup v1 `memory.limit_in_bytes` minus
+/// `memory.usage_in_bytes`). Linux only.
 pub fn available() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
+    let machine = kib.checked_mul(1024)?;
+    Some(match cgroup_headroom() {
+        Some(c) => machine.min(c),
+        None => machine,
+    })
+}
+
+/// What the process's memory cgroup still allows, if it sets a limit.
+fn cgroup_headroom() -> Option<u64> {
+    let read = |p: &str| -> Option<u64> { std::fs::read_to_string(p).ok()?.trim().parse().ok() };
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    // v2: the line "0::/path"; "max" (no limit) does not parse
+    if let Some(rel) = own.lines().find_map(|l| l.strip_prefix("0::")) {
+        let dir = format!("/sys/fs/cgroup{}", rel.trim_end_matches('/'));
+        if let Some(limit) = read(&format!("{dir}/memory.max")) {
+            let used = read(&format!("{dir}/memory.current")).unwrap_or(0);
+            return Some(limit.saturating_sub(used));
+        }
+    }
+    // v1: the memory controller's line "N:memory:/path"
+    let rel = own.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, ctl, path) = (parts.next()?, parts.next()?, parts.next()?);
+        ctl.split(',').any(|c| c == "memory").then_some(path)
+    })?;
+    let rel = rel.trim_end_matches('/');
+    let dir = [
+        format!("/sys/fs/cgroup/memory{rel}"),
+        "/sys/fs/cgroup/memory".to_string(),
+    ]
+    .into_iter()
+    .find(|d| Path::new(&format!("{d}/memory.limit_in_bytes")).exists())?;
+    let limit = read(&format!("{dir}/memory.limit_in_bytes"))?;
+    if limit >= 1 << 60 {
+        return None; // v1's "no limit"
+    }
+    let used = read(&format!("{dir}/memory.usage_in_bytes")).unwrap_or(0);
+    Some(limit.saturating_sub(used))
 }
 
 /// A size in the units people read: `512 MiB`, `8.6 GiB`.

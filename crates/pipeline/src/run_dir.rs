@@ -105,13 +105,17 @@ fn fingerprint(settings: &dyn fmt::Debug) -> String {
     s
 }
 
-/// SHA-256 of each input file's contents (`flag=hex`, `flag=missing` when
-/// unreadable): an edited config with the same name is another run.
+/// SHA-256 of each input file's contents (`flag=hex`, `flag=folder` for a
+/// model directory, `flag=missing` when unreadable): an edited config with
+/// the same name is another run.
 fn input_hashes(inputs: &[(&str, &Path)]) -> Vec<String> {
     use sha2::Digest as _;
     inputs
         .iter()
         .map(|(flag, p)| {
+            if p.is_dir() {
+                return format!("{flag}=folder");
+            }
             let mut h = sha2::Sha256::new();
             let ok = std::fs::File::open(p)
                 .and_then(|mut f| std::io::copy(&mut f, &mut h))
@@ -182,6 +186,18 @@ impl RunDir {
         kind: Kind,
         inputs: &[(&str, &Path)],
     ) -> Result<RunDir> {
+        // A symbolic link is followed once: the run works on the folder it
+        // names (moving or removing the link would leave the outputs
+        // behind it).
+        let real;
+        let path = if path.is_symlink() {
+            real = path
+                .canonicalize()
+                .with_context(|| format!("--out {}: a broken symbolic link", path.display()))?;
+            real.as_path()
+        } else {
+            path
+        };
         // The folder is only touched once the decision is made, and a
         // `RunDir` (which undoes itself when dropped) exists only then.
         let settings = fingerprint(settings);
@@ -189,15 +205,19 @@ impl RunDir {
             Kind::Rewritten => input_hashes(inputs),
             Kind::Resumable => Vec::new(),
         };
-        let dir = |origin| RunDir {
-            path: path.to_path_buf(),
-            command: command.to_string(),
-            settings: settings.clone(),
-            inputs: hashes.clone(),
-            kind,
-            origin,
-            started: unix_now(),
-            finished: false,
+        let dir = |origin| {
+            let d = RunDir {
+                path: path.to_path_buf(),
+                command: command.to_string(),
+                settings: settings.clone(),
+                inputs: hashes.clone(),
+                kind,
+                origin,
+                started: unix_now(),
+                finished: false,
+            };
+            register(&d);
+            d
         };
         let shown = path.display();
         if path.exists() && !path.is_dir() {
@@ -216,6 +236,14 @@ impl RunDir {
             return Ok(d);
         }
         let Some(old) = read_manifest(path) else {
+            // a resumable run of an older cosmodiff (no manifest yet)
+            let checkpoint = ["params.csv", "checkpoint.npz"]
+                .iter()
+                .any(|f| path.join(f).is_file());
+            if kind == Kind::Resumable && checkpoint && !reuse.overwrite {
+                log::info!("continuing the run in {shown}");
+                return Ok(dir(Origin::Reused));
+            }
             bail!(
                 "--out {shown} is not empty and was not written by cosmodiff (no {MANIFEST}): choose a new or empty folder"
             );
@@ -304,11 +332,9 @@ impl RunDir {
         let only_manifest = std::fs::read_dir(&self.path)
             .map(|d| d.flatten().all(|e| e.file_name() == MANIFEST))
             .unwrap_or(false);
-        if self.kind == Kind::Resumable && !only_manifest {
-            // what is written is the checkpoint; the replaced run is gone
-            if let Origin::Replaced(old) = &self.origin {
-                let _ = std::fs::remove_dir_all(old);
-            }
+        let replaced = matches!(self.origin, Origin::Replaced(_));
+        if self.kind == Kind::Resumable && !only_manifest && !replaced {
+            // what is written is the checkpoint of this run
             return;
         }
         match &self.origin {
@@ -331,9 +357,66 @@ impl RunDir {
 
 impl Drop for RunDir {
     fn drop(&mut self) {
+        unregister(&self.path);
         if !self.finished {
             self.undo();
         }
+    }
+}
+
+/// How to undo the folders of runs in progress when the process must end
+/// at once (a second Ctrl-C, or Ctrl-C in a command that does not
+/// checkpoint), where no destructor runs: `(folder, origin, kind)`.
+static PENDING: std::sync::Mutex<Vec<(PathBuf, Origin, Kind)>> = std::sync::Mutex::new(Vec::new());
+
+fn register(d: &RunDir) {
+    if let Ok(mut p) = PENDING.lock() {
+        let origin = match &d.origin {
+            Origin::Created => Origin::Created,
+            Origin::WasEmpty => Origin::WasEmpty,
+            Origin::Reused => Origin::Reused,
+            Origin::Replaced(a) => Origin::Replaced(a.clone()),
+        };
+        p.push((d.path.clone(), origin, d.kind));
+    }
+}
+
+fn unregister(path: &Path) {
+    if let Ok(mut p) = PENDING.lock() {
+        p.retain(|(q, _, _)| q != path);
+    }
+}
+
+/// Undo every run folder still open (see [`RunDir`]'s drop): called by the
+/// command line's signal handler just before it ends the process.
+pub fn abandon_all() {
+    abandon_where(|_| true);
+}
+
+/// [`abandon_all`] for the folders `which` selects.
+fn abandon_where(which: impl Fn(&Path) -> bool) {
+    let pending = match PENDING.lock() {
+        Ok(mut p) => {
+            let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut *p)
+                .into_iter()
+                .partition(|(q, _, _)| which(q));
+            *p = later;
+            now
+        }
+        Err(_) => return,
+    };
+    for (path, origin, kind) in pending {
+        let mut d = RunDir {
+            path,
+            command: String::new(),
+            settings: String::new(),
+            inputs: Vec::new(),
+            kind,
+            origin,
+            started: 0,
+            finished: true, // undone here, not again on drop
+        };
+        d.undo();
     }
 }
 
@@ -535,6 +618,74 @@ mod tests {
         std::fs::write(&cfg, "n = 2").unwrap();
         let e = open().unwrap_err();
         assert!(e.to_string().contains("other settings or inputs"), "{e}");
+    }
+
+    #[test]
+    fn overwrite_of_a_resumable_run_that_fails_restores_it() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        let d = open(&out, &s(1, false, false), Kind::Resumable).unwrap();
+        std::fs::write(d.join("params.csv"), b"old").unwrap();
+        drop(d); // interrupted: the checkpoint stays
+        {
+            let d = open(&out, &s(1, false, true), Kind::Resumable).unwrap();
+            std::fs::write(d.join("params.csv"), b"new").unwrap();
+        }
+        assert_eq!(std::fs::read(out.join("params.csv")).unwrap(), b"old");
+        assert_eq!(names(t.path()), ["out"]);
+    }
+
+    #[test]
+    fn a_resumable_folder_of_an_older_version_continues() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("params.csv"), b"x").unwrap();
+        open(&out, &s(1, false, false), Kind::Resumable)
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert!(out.join(MANIFEST).exists());
+        // but an older folder is not another run's to replace
+        let old = t.path().join("old");
+        std::fs::create_dir(&old).unwrap();
+        std::fs::write(old.join("samples.npy"), b"x").unwrap();
+        assert!(open(&old, &s(1, false, false), Kind::Rewritten).is_err());
+    }
+
+    #[test]
+    fn a_symlinked_out_folder_is_written_through() {
+        let t = tempfile::tempdir().unwrap();
+        let real = t.path().join("real");
+        let link = t.path().join("link");
+        let d = open(&real, &s(1, false, false), Kind::Rewritten).unwrap();
+        std::fs::write(d.join("a.npy"), b"old").unwrap();
+        d.finish().unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        {
+            let d = open(&link, &s(2, false, true), Kind::Rewritten).unwrap();
+            std::fs::write(d.join("b.npy"), b"new").unwrap();
+        }
+        assert!(link.is_symlink(), "the link was replaced");
+        assert_eq!(names(&real), ["a.npy", MANIFEST]);
+        let d = open(&link, &s(2, false, true), Kind::Rewritten).unwrap();
+        std::fs::write(d.join("b.npy"), b"new").unwrap();
+        d.finish().unwrap();
+        assert!(link.is_symlink());
+        assert_eq!(names(&real), ["b.npy", MANIFEST]);
+    }
+
+    #[test]
+    fn abandoned_runs_are_undone_without_their_destructor() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        let d = open(&out, &s(1, false, false), Kind::Rewritten).unwrap();
+        std::fs::write(d.join("a.npy"), b"x").unwrap();
+        // what the signal handler does before exiting (abandon_all), for
+        // this test's folders only: other tests run beside it
+        abandon_where(|p| p.starts_with(t.path()));
+        std::mem::forget(d); // exit: no destructor runs
+        assert!(!out.exists());
     }
 
     #[test]

@@ -338,6 +338,7 @@ pub fn calibrate(s: &CalibrateSettings) -> Result<Calibration> {
     ] {
         crate::output::refuse_overwriting_inputs("--out", &s.out.join(f), &inputs)?;
     }
+    inputs.push(("--model", s.model.as_path()));
     let dir = crate::run_dir::RunDir::open(
         &s.out,
         "fieldflow calibrate",

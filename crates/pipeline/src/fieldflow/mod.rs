@@ -689,6 +689,9 @@ pub fn infer(s: &InferSettings) -> Result<FieldPosterior> {
     if let Some(p) = &s.prior {
         inputs.push(("--prior", p.as_path()));
     }
+    if let Some(m) = &s.model {
+        inputs.push(("--model", m.as_path()));
+    }
     let dir = crate::run_dir::RunDir::open(
         &s.out,
         "fieldflow infer",

@@ -192,7 +192,7 @@ pub fn sample(
         };
         // Ctrl-C: every chain stops after its iteration, the checkpoint is
         // written from what the observer kept, and the run says how to go on.
-        let listening = crate::report::InterruptScope::new();
+        let listening = checkpoint.map(|_| crate::report::InterruptScope::new());
         if checkpoint.is_some() {
             settings.stop = Some(crate::report::interrupt_flag());
         }
@@ -200,6 +200,11 @@ pub fn sample(
         drop(listening);
         if let (Err(cosmodiff_infer::InferError::Interrupted), Some(path)) = (&run, checkpoint) {
             let st = state.lock().unwrap();
+            if st.position.iter().any(Vec::is_empty) {
+                anyhow::bail!(
+                    "interrupted before every chain had started: nothing to resume, rerun the same command to start again"
+                );
+            }
             write_checkpoint(path, &meta, &st, np).context("writing the full-field checkpoint")?;
             let kept = st.diverging.iter().map(Vec::len).min().unwrap_or(0);
             anyhow::bail!(

@@ -308,15 +308,16 @@ pub fn infer(s: &InferSettings) -> Result<Posterior> {
     if let Some(p) = &s.sims {
         inputs.push(("--sims", p.as_path()));
     }
-    // resumable: a full-field chain continues from its checkpoint
-    let dir = crate::run_dir::RunDir::open(
-        &s.out,
-        "lensing-cosmology infer",
-        s,
-        s.reuse,
-        crate::run_dir::Kind::Resumable,
-        &inputs,
-    )?;
+    // resumable: a full-field chain continues from its checkpoint (the
+    // other methods rewrite their outputs, so another method, data or
+    // settings is another run)
+    let kind = if s.method == "fullfield" {
+        crate::run_dir::Kind::Resumable
+    } else {
+        crate::run_dir::Kind::Rewritten
+    };
+    let dir =
+        crate::run_dir::RunDir::open(&s.out, "lensing-cosmology infer", s, s.reuse, kind, &inputs)?;
     let post = match s.method.as_str() {
         "fullfield" => infer_fullfield(s, setup, &data)?,
         "cl" => infer_cl(s, setup, &data)?,

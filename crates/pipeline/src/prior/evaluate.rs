@@ -190,7 +190,7 @@ pub fn evaluate(a: &EvaluateSettings) -> Result<()> {
             a.maps,
             n = map.npix
         ),
-        50e6 + 12.0 * 8.0 * a.maps as f64 * (map.npix * map.npix) as f64,
+        50e6 + 12.0 * 8.0 * a.maps as f64 * (map.npix as f64).powi(2),
     )?;
     // Held-out truths: a seed no training run uses.
     let test_seed = cfg.field_seed().wrapping_add(0x7e57_0000_0000);
@@ -239,6 +239,7 @@ pub fn evaluate(a: &EvaluateSettings) -> Result<()> {
         &[("--config", a.config.as_path())]
             .into_iter()
             .chain(a.mask.as_deref().map(|m| ("--mask", m)))
+            .chain(a.prior.as_deref().map(|m| ("--prior", m)))
             .collect::<Vec<_>>(),
     )?;
     let mk = mask.as_deref();
