@@ -42,6 +42,25 @@ pub fn load_error_line(e: &impl std::fmt::Display) -> String {
     }
 }
 
+/// `format_version` of a model file written before files carried one (the
+/// serde default of the field).
+pub fn format_v1() -> u32 {
+    1
+}
+
+/// Check a model file's `format_version` against the newest layout this
+/// build writes (`current`): versions `1..=current` are read, anything else
+/// was written by a newer cosmodiff (or edited by hand). The message is for
+/// the caller's error type.
+pub fn check_format_version(found: u32, current: u32) -> Result<(), String> {
+    if found == 0 || found > current {
+        return Err(format!(
+            "format_version {found} is not one this cosmodiff reads (1..={current}); a newer cosmodiff wrote it"
+        ));
+    }
+    Ok(())
+}
+
 /// File name of the weights in a model directory.
 pub const WEIGHTS: &str = "weights.safetensors";
 

@@ -50,7 +50,7 @@ impl DensityNet {
 pub struct EstimatorConfig {
     /// Version of this file's layout ([`ESTIMATOR_FORMAT`]; files without
     /// it are version 1).
-    #[serde(default = "format_v1")]
+    #[serde(default = "crate::checkpoint::format_v1")]
     pub format_version: u32,
     pub flow: FlowConfig,
     pub embedding: EmbeddingConfig,
@@ -61,10 +61,6 @@ pub struct EstimatorConfig {
 
 /// The `format_version` written into `estimator.json`.
 pub const ESTIMATOR_FORMAT: u32 = 1;
-
-fn format_v1() -> u32 {
-    1
-}
 
 /// Largest network a model file may describe (hidden units per layer,
 /// transforms): beyond any trained model, short of an allocation that
@@ -77,12 +73,8 @@ impl EstimatorConfig {
     /// a version this build reads, sizes within bounds, standardisations
     /// matching the dimensions with positive standard deviations.
     pub fn validate(&self) -> Result<(), NnError> {
-        if self.format_version == 0 || self.format_version > ESTIMATOR_FORMAT {
-            return invalid(format!(
-                "format_version {} is not one this cosmodiff reads (1..={ESTIMATOR_FORMAT}); a newer cosmodiff wrote it",
-                self.format_version
-            ));
-        }
+        crate::checkpoint::check_format_version(self.format_version, ESTIMATOR_FORMAT)
+            .or_else(invalid)?;
         self.flow.validate()?;
         let f = &self.flow;
         if f.hidden > MAX_HIDDEN

@@ -203,7 +203,7 @@ pub const MAX_FIELD_VALUES: usize = 1 << 27;
 pub struct FieldFlowConfig {
     /// Layout version of `fieldflow.json` ([`FIELDFLOW_FORMAT`]; files
     /// without it are version 1).
-    #[serde(default = "format_v1")]
+    #[serde(default = "crate::checkpoint::format_v1")]
     pub format_version: u32,
     pub flow: TrenfConfig,
     pub shape: FieldShape,
@@ -224,22 +224,14 @@ pub struct FieldFlowConfig {
 /// The `format_version` written into `fieldflow.json`.
 pub const FIELDFLOW_FORMAT: u32 = 1;
 
-fn format_v1() -> u32 {
-    1
-}
-
 impl FieldFlowConfig {
     /// Check a configuration read from a file against its own constraints:
     /// a version this build reads, a network of bounded size, one name,
     /// standardisation and training range per parameter (positive standard
     /// deviations, `min <= max`), and one field standardisation per channel.
     pub fn validate(&self) -> Result<(), NnError> {
-        if self.format_version == 0 || self.format_version > FIELDFLOW_FORMAT {
-            return invalid(format!(
-                "format_version {} is not one this cosmodiff reads (1..={FIELDFLOW_FORMAT}); a newer cosmodiff wrote it",
-                self.format_version
-            ));
-        }
+        crate::checkpoint::check_format_version(self.format_version, FIELDFLOW_FORMAT)
+            .or_else(invalid)?;
         self.flow.validate()?;
         if self.flow.hidden > crate::estimator::MAX_HIDDEN {
             return invalid(format!(

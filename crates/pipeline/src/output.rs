@@ -93,7 +93,7 @@ pub fn write_npy<A: ndarray_npy::WritableElement, D: ndarray::Dimension>(
 
 /// The absolute, symlink-resolved form of a path that may not exist yet
 /// (its folder is resolved when it exists).
-fn resolved(path: &Path) -> PathBuf {
+pub(crate) fn resolved(path: &Path) -> PathBuf {
     if let Ok(p) = path.canonicalize() {
         return p;
     }

@@ -61,7 +61,7 @@ pub enum Kind {
 
 /// What happened to the folder when it was opened, so that a failed run can
 /// undo it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Origin {
     /// The folder did not exist.
     Created,
@@ -165,13 +165,6 @@ fn is_empty(dir: &Path) -> Result<bool> {
         .is_none())
 }
 
-/// `path` made absolute with symlinks resolved where it exists.
-fn resolved(path: &Path) -> PathBuf {
-    path.canonicalize()
-        .or_else(|_| std::path::absolute(path))
-        .unwrap_or_else(|_| path.to_path_buf())
-}
-
 impl RunDir {
     /// Open `path` (the `--out` of `command`, e.g. `"pm run"`) for a run with
     /// `settings`, following the rules of the module docs. `inputs` (flag or
@@ -268,9 +261,9 @@ impl RunDir {
                 "--out {shown} holds the outputs of another run ({what}): pass --overwrite to replace them, or choose another folder"
             );
         }
-        let root = resolved(path);
+        let root = crate::output::resolved(path);
         for (flag, input) in inputs {
-            if resolved(input).starts_with(&root) {
+            if crate::output::resolved(input).starts_with(&root) {
                 bail!(
                     "--overwrite would remove {flag} {} from --out {shown}: move the input out of the folder first",
                     input.display()
@@ -326,31 +319,32 @@ impl RunDir {
             serde_json::to_string_pretty(&m)?.as_bytes(),
         )
     }
+}
 
-    /// Put the folder back as it was before [`RunDir::open`].
-    fn undo(&mut self) {
-        let only_manifest = std::fs::read_dir(&self.path)
-            .map(|d| d.flatten().all(|e| e.file_name() == MANIFEST))
-            .unwrap_or(false);
-        let replaced = matches!(self.origin, Origin::Replaced(_));
-        if self.kind == Kind::Resumable && !only_manifest && !replaced {
-            // what is written is the checkpoint of this run
-            return;
+/// Put the folder `path` of a `kind` run back as it was before
+/// [`RunDir::open`] found it (`origin`).
+fn undo(path: &Path, kind: Kind, origin: &Origin) {
+    let only_manifest = std::fs::read_dir(path)
+        .map(|d| d.flatten().all(|e| e.file_name() == MANIFEST))
+        .unwrap_or(false);
+    let replaced = matches!(origin, Origin::Replaced(_));
+    if kind == Kind::Resumable && !only_manifest && !replaced {
+        // what is written is the checkpoint of this run
+        return;
+    }
+    match origin {
+        Origin::Created => {
+            let _ = std::fs::remove_dir_all(path);
         }
-        match &self.origin {
-            Origin::Created => {
-                let _ = std::fs::remove_dir_all(&self.path);
+        Origin::WasEmpty => {
+            if std::fs::remove_dir_all(path).is_ok() {
+                let _ = std::fs::create_dir(path);
             }
-            Origin::WasEmpty => {
-                if std::fs::remove_dir_all(&self.path).is_ok() {
-                    let _ = std::fs::create_dir(&self.path);
-                }
-            }
-            Origin::Reused => {}
-            Origin::Replaced(old) => {
-                let _ = std::fs::remove_dir_all(&self.path);
-                let _ = std::fs::rename(old, &self.path);
-            }
+        }
+        Origin::Reused => {}
+        Origin::Replaced(old) => {
+            let _ = std::fs::remove_dir_all(path);
+            let _ = std::fs::rename(old, path);
         }
     }
 }
@@ -359,7 +353,7 @@ impl Drop for RunDir {
     fn drop(&mut self) {
         unregister(&self.path);
         if !self.finished {
-            self.undo();
+            undo(&self.path, self.kind, &self.origin);
         }
     }
 }
@@ -371,13 +365,7 @@ static PENDING: std::sync::Mutex<Vec<(PathBuf, Origin, Kind)>> = std::sync::Mute
 
 fn register(d: &RunDir) {
     if let Ok(mut p) = PENDING.lock() {
-        let origin = match &d.origin {
-            Origin::Created => Origin::Created,
-            Origin::WasEmpty => Origin::WasEmpty,
-            Origin::Reused => Origin::Reused,
-            Origin::Replaced(a) => Origin::Replaced(a.clone()),
-        };
-        p.push((d.path.clone(), origin, d.kind));
+        p.push((d.path.clone(), d.origin.clone(), d.kind));
     }
 }
 
@@ -406,17 +394,7 @@ fn abandon_where(which: impl Fn(&Path) -> bool) {
         Err(_) => return,
     };
     for (path, origin, kind) in pending {
-        let mut d = RunDir {
-            path,
-            command: String::new(),
-            settings: String::new(),
-            inputs: Vec::new(),
-            kind,
-            origin,
-            started: 0,
-            finished: true, // undone here, not again on drop
-        };
-        d.undo();
+        undo(&path, kind, &origin);
     }
 }
 

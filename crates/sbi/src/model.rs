@@ -149,7 +149,7 @@ pub struct SampleInfo {
 #[serde(deny_unknown_fields)]
 struct ModelMeta {
     /// Layout version of `sbi.json` (files without it are version 1).
-    #[serde(default = "format_v1")]
+    #[serde(default = "cosmodiff_nn::checkpoint::format_v1")]
     format_version: u32,
     method: Method,
     prior: SbiPrior,
@@ -161,10 +161,6 @@ struct ModelMeta {
 
 /// The `format_version` written into `sbi.json`.
 const SBI_FORMAT: u32 = 1;
-
-fn format_v1() -> u32 {
-    1
-}
 
 /// A trained NPE or NLE model with its prior.
 pub struct SbiModel {
@@ -474,12 +470,10 @@ impl SbiModel {
                 p.display()
             ));
         }
-        if meta.format_version == 0 || meta.format_version > SBI_FORMAT {
-            return invalid(format!(
-                "{}: format_version {} is not one this cosmodiff reads (1..={SBI_FORMAT}); a newer cosmodiff wrote it",
-                p.display(),
-                meta.format_version
-            ));
+        if let Err(m) =
+            cosmodiff_nn::checkpoint::check_format_version(meta.format_version, SBI_FORMAT)
+        {
+            return invalid(format!("{}: {m}", p.display()));
         }
         let estimator = ConditionalEstimator::load(dir)?;
         // The networks must be those of the method: NPE models theta given
