@@ -8,7 +8,7 @@ use ndarray_npy::NpzReader;
 use std::path::Path;
 
 mod common;
-use common::{bin, fails, read, run};
+use common::{bin, fails, interrupt_then_resume, read, run};
 
 const PM: &str = r#"
 [box]
@@ -433,32 +433,14 @@ fn an_interrupted_campaign_resumes_to_the_same_boxes() {
     let whole = dir.path().join("whole");
     run(&mut campaign(&whole));
     let cut = dir.path().join("cut");
-    let child = campaign(&cut)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // interrupt once the first box is on disk
-    let t0 = std::time::Instant::now();
-    while !cut.join("density_00000.npy").exists() && t0.elapsed().as_secs() < 60 {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    if out.status.code() == Some(0) {
-        // the campaign finished before the signal arrived: nothing to test
-        eprintln!("campaign finished before the interrupt");
-    } else {
-        assert_eq!(out.status.code(), Some(2), "{err}");
-        assert!(err.contains("rerun the same command to resume"), "{err}");
-        assert!(!err.contains("panicked"), "{err}");
-        assert!(!cut.join("fields.npz").exists());
-        run(&mut campaign(&cut));
-    }
+    // interrupted once the first box is on disk
+    interrupt_then_resume(
+        campaign,
+        &cut,
+        "density_00000.npy",
+        "fields.npz",
+        "rerun the same command to resume",
+    );
     let field = |p: &Path| -> ArrayD<f32> {
         let mut z = NpzReader::new(std::fs::File::open(p.join("fields.npz")).unwrap()).unwrap();
         z.by_name::<ndarray::OwnedRepr<f32>, IxDyn>("field.npy")

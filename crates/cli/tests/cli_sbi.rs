@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 
 mod common;
-use common::{bin, fails, run};
+use common::{bin, fails, interrupt_then_resume, run, safetensors};
 
 fn data(dir: &std::path::Path, n: usize) {
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(4);
@@ -243,4 +243,40 @@ fn bounding_box_prior_and_errors() {
             .arg(p.join("b")),
         "1 is listed twice",
     );
+}
+
+/// `sbi train` interrupted by Ctrl-C (checkpoint after every batch) and
+/// rerun ends with the same weights, byte for byte, as an uninterrupted
+/// run with the same seed.
+#[test]
+fn an_interrupted_training_resumes_to_the_same_weights() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    data(p, 600);
+    let train = |out: &std::path::Path| {
+        let mut c = bin();
+        c.args(["sbi", "train", "--theta"])
+            .arg(p.join("theta.npy"))
+            .arg("--x")
+            .arg(p.join("x.npy"))
+            .args(["--method", "npe", "--flow", "nsf", "--seed", "2"])
+            .args(["--checkpoint-seconds", "0", "--out"])
+            .arg(out);
+        c
+    };
+    let whole = p.join("whole");
+    run(&mut train(&whole));
+    assert!(!whole.join("training-checkpoint.bin").exists());
+    let cut = p.join("cut");
+    let interrupted = interrupt_then_resume(
+        train,
+        &cut,
+        "training-checkpoint.bin",
+        "weights.safetensors",
+        "rerun the same command to continue",
+    );
+    assert!(interrupted, "training ended before the interrupt");
+    assert!(!cut.join("training-checkpoint.bin").exists());
+    let weights = |d: &std::path::Path| safetensors(&d.join("weights.safetensors"));
+    assert!(weights(&whole) == weights(&cut), "weights differ");
 }

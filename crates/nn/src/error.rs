@@ -12,6 +12,10 @@ pub enum NnError {
     /// The loss became NaN or infinite during training.
     #[error("training diverged at epoch {epoch}: loss is {loss}; lower the learning rate or standardise the data")]
     Diverged { epoch: usize, loss: f64 },
+    /// Training was stopped (Ctrl-C) after writing the checkpoint `path`,
+    /// which a rerun continues from.
+    #[error("training interrupted at epoch {epoch}; the checkpoint {path} continues it")]
+    Interrupted { epoch: usize, path: String },
     /// Reading or writing a checkpoint failed.
     #[error("checkpoint {path}: {msg}")]
     Checkpoint { path: String, msg: String },

@@ -15,6 +15,8 @@
 //!   validation split with early stopping, progress bar, seeds).
 //! - [`unet`]: a noise-conditional U-Net for score / denoising models on maps.
 //! - [`checkpoint`]: safetensors weights + JSON configuration.
+//! - [`resume`]: checkpoints of a training run in progress, from which an
+//!   interrupted run continues to the same weights.
 //!
 //! Fused CPU kernels, burn backend extensions on `flex` with hand-written
 //! backward passes (each tested against burn's composed operations; other
@@ -41,6 +43,7 @@ pub mod fourier_kernel;
 pub mod layers;
 pub mod norm_kernel;
 pub mod residual_kernel;
+pub mod resume;
 pub mod spline;
 pub mod spline_kernel;
 pub mod standardize;
@@ -55,7 +58,8 @@ pub use embedding::{EmbeddingConfig, EmbeddingKind};
 pub use error::NnError;
 pub use estimator::{ConditionalEstimator, EstimatorConfig};
 pub use flow::{Flow, FlowConfig, FlowKind};
+pub use resume::{CheckpointSettings, LossState};
 pub use standardize::Standardizer;
 pub use tensor::default_device;
-pub use train::{fit, LrSchedule, TrainConfig, TrainReport};
+pub use train::{fit, fit_with_state, LrSchedule, TrainConfig, TrainReport};
 pub use unet::{UNet, UNetConfig};

@@ -5,21 +5,25 @@
 //! the global norm over all parameters (PyTorch's `clip_grad_norm_`, which
 //! sbi uses; per tensor on request), a held-out validation
 //! split with early stopping that restores the best weights (as sbi does),
-//! reproducible seeds (weights, split and batch order), and a progress bar
-//! showing the losses.
+//! reproducible seeds (weights, split and batch order), a progress bar
+//! showing the losses, and checkpoints from which an interrupted run
+//! continues to the same weights ([`crate::resume`]).
 
 use std::time::Instant;
 
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::Tensor;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, OptimizerRecord};
+use burn::tensor::{Bytes, Tensor};
+use rand::rngs::ChaCha8Rng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::adam_kernel::FusedAdam;
+use crate::checkpoint::checkpoint_error;
 use crate::error::{invalid, NnError};
+use crate::resume::{self, CheckpointSettings, LossState, Position, Snapshot};
 use crate::tensor::scalar;
 
 /// Learning-rate schedule over epochs.
@@ -65,6 +69,9 @@ pub struct TrainConfig {
     /// grow with the batch).
     #[serde(default = "default_eval_batch")]
     pub eval_batch_size: usize,
+    /// Write checkpoints and resume from them (not part of a saved model).
+    #[serde(skip)]
+    pub checkpoint: Option<CheckpointSettings>,
 }
 
 fn default_eval_batch() -> usize {
@@ -86,6 +93,7 @@ impl Default for TrainConfig {
             seed: 0,
             progress: false,
             eval_batch_size: default_eval_batch(),
+            checkpoint: None,
         }
     }
 }
@@ -223,10 +231,36 @@ pub fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, max: 
 /// Train `model` (whose parameters live on an autodiff device) by minimising
 /// `loss(model, rows)`, the mean loss over the given data rows, returned as
 /// a one-element tensor. Returns the weights with the best validation loss.
+///
+/// With [`TrainConfig::checkpoint`] the run is resumable: see
+/// [`fit_with_state`].
 pub fn fit<M, F>(
     model: M,
     n: usize,
     cfg: &TrainConfig,
+    loss: F,
+) -> Result<(M, TrainReport), NnError>
+where
+    M: Module + Clone,
+    F: Fn(&M, &[usize]) -> Tensor<1>,
+{
+    fit_with_state(model, n, cfg, &(), loss)
+}
+
+/// [`fit`] for a loss that draws random numbers itself (`state`, e.g. the
+/// noise of denoising score matching): the state is saved in checkpoints.
+///
+/// With [`TrainConfig::checkpoint`], a checkpoint ([`crate::resume`]) is
+/// written every `every_seconds` (between batches) and when the stop flag
+/// is set, which then ends training with [`NnError::Interrupted`]; if the
+/// checkpoint file exists when training starts, training continues from it,
+/// to the same final weights as an uninterrupted run. The caller deletes
+/// the file once it has saved the trained model.
+pub fn fit_with_state<M, F>(
+    model: M,
+    n: usize,
+    cfg: &TrainConfig,
+    state: &dyn LossState,
     loss: F,
 ) -> Result<(M, TrainReport), NnError>
 where
@@ -254,6 +288,67 @@ where
         }
     };
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_add(1));
+    let mut model = model;
+    let mut best = model.clone();
+    let mut pos = Position {
+        order: train.clone(),
+        best_loss_bits: f64::INFINITY.to_bits(),
+        ..Default::default()
+    };
+    let checkpoint = cfg.checkpoint.as_ref();
+    let identity = checkpoint.map(|_| resume::identity(n, cfg, &model));
+    if let (Some(c), Some(identity)) = (checkpoint, &identity) {
+        if c.file.is_file() {
+            let fail = |msg: String| checkpoint_error(&c.file, msg);
+            let snap = Snapshot::read(&c.file)?;
+            if &snap.identity != identity {
+                return Err(fail(
+                    "belongs to another training (other data, settings or network); delete it to start again".into(),
+                ));
+            }
+            let mut sorted = snap.position.order.clone();
+            sorted.sort_unstable();
+            let mut expected = train.clone();
+            expected.sort_unstable();
+            if sorted != expected {
+                return Err(fail(
+                    "its batch order is not one of this training's rows".into(),
+                ));
+            }
+            let record = OptimizerRecord::from_bytes(Bytes::from_bytes_vec(snap.optimizer))
+                .map_err(|e| fail(format!("unreadable optimiser state: {e}")))?;
+            best = resume::restore(model.clone(), &snap.best).map_err(&fail)?;
+            model = resume::restore(model, &snap.model).map_err(&fail)?;
+            optim = optim.load_record(record);
+            rng = resume::rng_from_bytes(&snap.rng).map_err(&fail)?;
+            state.restore(&snap.loss).map_err(&fail)?;
+            pos = snap.position;
+        }
+    }
+    let save = |pos: &Position, model: &M, best: &M, optim: &ModuleOptimizer, rng: &ChaCha8Rng| {
+        let (Some(c), Some(identity)) = (checkpoint, &identity) else {
+            return Ok(());
+        };
+        let optimizer = optim
+            .to_record()
+            .into_bytes()
+            .map_err(|e| checkpoint_error(&c.file, format!("optimiser state: {e}")))?;
+        let snap = Snapshot {
+            identity: identity.clone(),
+            position: Position {
+                seconds_bits: (f64::from_bits(pos.seconds_bits) + start.elapsed().as_secs_f64())
+                    .to_bits(),
+                ..pos.clone()
+            },
+            rng: resume::rng_bytes(rng),
+            loss: state.save(),
+            model: resume::parameters(model),
+            best: resume::parameters(best),
+            optimizer: optimizer.to_vec(),
+        };
+        (c.write)(&c.file, &snap.to_bytes())
+            .map_err(|e| checkpoint_error(&c.file, format!("cannot write: {e}")))
+    };
     let pb = if cfg.progress {
         let pb = indicatif::ProgressBar::new(cfg.max_epochs as u64);
         pb.set_style(
@@ -262,27 +357,26 @@ where
             )
             .expect("valid template"),
         );
+        pb.set_position(pos.epoch as u64);
         pb
     } else {
         indicatif::ProgressBar::hidden()
     };
 
-    let mut model = model;
-    let mut best = model.clone();
-    let mut report = TrainReport {
-        best_validation_loss: f64::INFINITY,
-        n_train: train.len(),
-        n_validation: val.len(),
-        ..Default::default()
-    };
-    let mut order = train.clone();
-    let mut since_best = 0usize;
-    for epoch in 0..cfg.max_epochs {
-        order.shuffle(&mut rng);
+    let mut last_save = Instant::now();
+    let n_batches = train.len().div_ceil(cfg.batch_size);
+    let mut stopped_early = false;
+    while pos.epoch < cfg.max_epochs && !stopped_early {
+        let epoch = pos.epoch;
+        if pos.batch == 0 {
+            pos.order.shuffle(&mut rng);
+            pos.sum_bits = 0f64.to_bits();
+            pos.count = 0;
+        }
         let lr = cfg.lr(epoch);
-        let mut sum = 0.0;
-        let mut count = 0usize;
-        for batch in order.chunks(cfg.batch_size) {
+        while pos.batch < n_batches {
+            let lo = pos.batch * cfg.batch_size;
+            let batch = &pos.order[lo..(lo + cfg.batch_size).min(pos.order.len())];
             let l = loss(&model, batch);
             let grads = l.backward();
             // The loss value is read from the same tensor (no second pass).
@@ -291,15 +385,30 @@ where
                 pb.finish_and_clear();
                 return Err(NnError::Diverged { epoch, loss: v });
             }
-            sum += v * batch.len() as f64;
-            count += batch.len();
+            pos.sum_bits = (f64::from_bits(pos.sum_bits) + v * batch.len() as f64).to_bits();
+            pos.count += batch.len();
             let mut grads = GradientsParams::from_grads(grads, &model);
             if let Some(max) = global_clip {
                 clip_global_norm(&model, &mut grads, max);
             }
             model = optim.step(lr, model, grads);
+            pos.batch += 1;
+            if let Some(c) = checkpoint {
+                let stop = c.stop_requested();
+                if stop || last_save.elapsed().as_secs_f64() >= c.every_seconds {
+                    save(&pos, &model, &best, &optim, &rng)?;
+                    last_save = Instant::now();
+                }
+                if stop {
+                    pb.finish_and_clear();
+                    return Err(NnError::Interrupted {
+                        epoch: epoch + 1,
+                        path: c.file.display().to_string(),
+                    });
+                }
+            }
         }
-        let train_loss = sum / count.max(1) as f64;
+        let train_loss = f64::from_bits(pos.sum_bits) / pos.count.max(1) as f64;
         let val_loss = if val.is_empty() {
             train_loss
         } else {
@@ -310,31 +419,47 @@ where
             }
             s / val.len() as f64
         };
-        report.train_loss.push(train_loss);
+        pos.train_loss_bits.push(train_loss.to_bits());
         if !val.is_empty() {
-            report.validation_loss.push(val_loss);
+            pos.validation_loss_bits.push(val_loss.to_bits());
         }
-        report.epochs = epoch + 1;
-        if val_loss < report.best_validation_loss {
-            report.best_validation_loss = val_loss;
-            report.best_epoch = epoch;
+        if val_loss < f64::from_bits(pos.best_loss_bits) {
+            pos.best_loss_bits = val_loss.to_bits();
+            pos.best_epoch = epoch;
             best = model.clone();
-            since_best = 0;
+            pos.since_best = 0;
         } else {
-            since_best += 1;
+            pos.since_best += 1;
         }
-        pb.set_position(epoch as u64 + 1);
+        pos.epoch += 1;
+        pos.batch = 0;
+        pb.set_position(pos.epoch as u64);
         pb.set_message(format!(
             "train {train_loss:.4}  validation {val_loss:.4}  best {:.4} (epoch {})",
-            report.best_validation_loss,
-            report.best_epoch + 1
+            f64::from_bits(pos.best_loss_bits),
+            pos.best_epoch + 1
         ));
-        if !val.is_empty() && since_best >= cfg.patience {
-            break;
-        }
+        stopped_early = !val.is_empty() && pos.since_best >= cfg.patience;
     }
     pb.finish_and_clear();
-    report.seconds = start.elapsed().as_secs_f64();
+    let report = TrainReport {
+        epochs: pos.epoch,
+        best_epoch: pos.best_epoch,
+        best_validation_loss: f64::from_bits(pos.best_loss_bits),
+        train_loss: pos
+            .train_loss_bits
+            .iter()
+            .map(|&b| f64::from_bits(b))
+            .collect(),
+        validation_loss: pos
+            .validation_loss_bits
+            .iter()
+            .map(|&b| f64::from_bits(b))
+            .collect(),
+        seconds: f64::from_bits(pos.seconds_bits) + start.elapsed().as_secs_f64(),
+        n_train: train.len(),
+        n_validation: val.len(),
+    };
     Ok((best, report))
 }
 
@@ -342,6 +467,7 @@ where
 mod tests {
     use super::*;
     use crate::tensor::{const2, default_device, to_vec};
+    use burn::module::Module;
     use burn::nn::{Linear, LinearConfig};
 
     /// Gradients of `sum(W x + b)` for a 2x3 linear layer: dW_ij = x_i, db_j = 1.
@@ -431,5 +557,134 @@ mod tests {
                 report.train_loss[0]
             );
         }
+    }
+
+    #[derive(Module, Debug)]
+    struct Mlp {
+        a: Linear,
+        b: Linear,
+    }
+
+    /// Gives every parameter a new id.
+    struct NewIds;
+
+    impl burn::module::ModuleMapper for NewIds {
+        fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (_, t, _) = p.consume();
+            Param::initialized(burn::module::ParamId::new(), t)
+        }
+    }
+
+    static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// An interrupted training (stopped mid-epoch by the flag, checkpoint
+    /// written, restarted from a freshly initialised network whose
+    /// parameter ids differ) ends with the same weights and curves, bit
+    /// for bit, as an uninterrupted one: Adam and AdamW, global and
+    /// per-tensor clipping, a loss with its own random stream. A
+    /// checkpoint of other settings is refused.
+    #[test]
+    fn an_interrupted_training_resumes_to_the_same_weights() {
+        use std::cell::{Cell, RefCell};
+        use std::sync::atomic::Ordering;
+        let dev = default_device();
+        let xs: Vec<f32> = (0..50).map(|i| i as f32 / 25.0 - 1.0).collect();
+        let ys: Vec<f32> = xs.iter().map(|x| (3.0 * x).sin()).collect();
+        let dir = std::env::temp_dir().join(format!("cosmodiff-resume-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("training.ckpt");
+        let write: std::sync::Arc<crate::resume::WriteFn> =
+            std::sync::Arc::new(|p: &std::path::Path, b: &[u8]| std::fs::write(p, b));
+        let ad = dev.clone().autodiff();
+        let base = Mlp {
+            a: LinearConfig::new(1, 16).init(&ad),
+            b: LinearConfig::new(16, 1).init(&ad),
+        };
+        // `stop_at`: the loss call after which Ctrl-C arrives.
+        let run = |cfg: &TrainConfig, stop_at: Option<usize>| {
+            // the same initial weights under new parameter ids, as a
+            // restarted process has
+            let net = base.clone().map(&mut NewIds);
+            let noise = RefCell::new(ChaCha8Rng::seed_from_u64(5));
+            let calls = Cell::new(0usize);
+            let out = fit_with_state(net, xs.len(), cfg, &noise, |m: &Mlp, rows: &[usize]| {
+                calls.set(calls.get() + 1);
+                if stop_at == Some(calls.get()) {
+                    STOP.store(true, Ordering::SeqCst);
+                }
+                let d = m.a.weight.val().device();
+                let mut rng = noise.borrow_mut();
+                let x: Vec<f32> = rows
+                    .iter()
+                    .map(|&r| xs[r] + 0.01 * rand::RngExt::random::<f32>(&mut *rng))
+                    .collect();
+                let x = const2(x, [rows.len(), 1], &d);
+                let y = const2(rows.iter().map(|&r| ys[r]).collect(), [rows.len(), 1], &d);
+                let h = burn::tensor::activation::tanh(m.a.forward(x));
+                let r = m.b.forward(h) - y;
+                (r.clone() * r).mean().reshape([1])
+            });
+            STOP.store(false, Ordering::SeqCst);
+            out.map(|(m, report)| {
+                let mut w = to_vec(m.a.weight.val());
+                w.extend(to_vec(m.b.weight.val()));
+                w.extend(to_vec(m.b.bias.unwrap().val()));
+                (w, report)
+            })
+        };
+        for (weight_decay, per_tensor) in [(0.0, false), (0.01, true)] {
+            let plain = TrainConfig {
+                learning_rate: 0.02,
+                batch_size: 8,
+                max_epochs: 12,
+                validation_fraction: 0.2,
+                patience: 4,
+                clip_norm: Some(0.5),
+                clip_per_tensor: per_tensor,
+                weight_decay,
+                schedule: LrSchedule::Cosine {
+                    final_fraction: 0.1,
+                },
+                ..Default::default()
+            };
+            let (w0, r0) = run(&plain, None).unwrap();
+            let _ = std::fs::remove_file(&file);
+            let resumable = TrainConfig {
+                checkpoint: Some(
+                    CheckpointSettings::new(&file, 1e9, write.clone()).with_stop(&STOP),
+                ),
+                ..plain.clone()
+            };
+            // 5 batches per epoch: stopped in the middle of the third epoch,
+            // then at the end of the fifth, then run to the end
+            match run(&resumable, Some(13)) {
+                Err(NnError::Interrupted { epoch: 3, .. }) => {}
+                other => panic!("expected an interruption, got {:?}", other.map(|r| r.1)),
+            }
+            assert!(file.is_file());
+            assert!(matches!(
+                run(&resumable, Some(12)),
+                Err(NnError::Interrupted { epoch: 5, .. })
+            ));
+            let (w1, r1) = run(&resumable, None).unwrap();
+            assert_eq!(w0, w1, "weights differ after resuming");
+            assert_eq!(r0.train_loss, r1.train_loss);
+            assert_eq!(r0.validation_loss, r1.validation_loss);
+            assert_eq!((r0.epochs, r0.best_epoch), (r1.epochs, r1.best_epoch));
+            // a checkpoint of other settings is not continued
+            run(&resumable, Some(2)).unwrap_err();
+            let other = TrainConfig {
+                learning_rate: 0.03,
+                ..resumable.clone()
+            };
+            match run(&other, None) {
+                Err(NnError::Checkpoint { msg, .. }) => {
+                    assert!(msg.contains("another training"), "{msg}")
+                }
+                r => panic!("expected a refused checkpoint, got {:?}", r.map(|r| r.1)),
+            }
+            std::fs::remove_file(&file).unwrap();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

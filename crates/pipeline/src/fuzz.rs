@@ -166,7 +166,10 @@ fn apply_text(seed: &str, edits: &[TextEdit], sep: &str) -> String {
 /// `f` returns normally (`Ok` or `Err`); a panic fails the property with
 /// its message.
 fn no_panic<T>(what: &str, f: impl FnOnce() -> anyhow::Result<T>) -> Result<(), TestCaseError> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    IN_TARGET.with(|t| t.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    IN_TARGET.with(|t| t.set(false));
+    match result {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => {
             let line = crate::report::one_line(&e);
@@ -184,17 +187,20 @@ fn no_panic<T>(what: &str, f: impl FnOnce() -> anyhow::Result<T>) -> Result<(), 
     }
 }
 
-/// Quiet the default panic hook while a target runs (the panics are caught
-/// and reported by [`no_panic`]).
+thread_local! {
+    /// Whether this thread is inside [`no_panic`].
+    static IN_TARGET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Quiet the default panic hook while a target's code runs (its panics are
+/// caught and reported by [`no_panic`]); proptest's own failure report
+/// still prints.
 fn quiet_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if !std::thread::current()
-                .name()
-                .is_some_and(|n| n.contains("fuzz"))
-            {
+            if !IN_TARGET.with(|t| t.get()) {
                 default(info)
             }
         }));
@@ -302,6 +308,58 @@ proptest! {
     }
 }
 
+/// Train a 2-to-1 linear regression on 16 rows for 3 epochs, checkpointing
+/// to `file` after every batch and continuing from it when it exists.
+fn tiny_training(file: &Path) -> anyhow::Result<()> {
+    use cosmodiff_nn::burn::nn::{Linear, LinearConfig};
+    use cosmodiff_nn::burn::tensor::{Tensor, TensorData};
+    let ad = cosmodiff_nn::default_device().autodiff();
+    let lin: Linear = LinearConfig::new(2, 1).init(&ad);
+    let write: std::sync::Arc<cosmodiff_nn::resume::WriteFn> =
+        std::sync::Arc::new(|p: &Path, b: &[u8]| std::fs::write(p, b));
+    let cfg = cosmodiff_nn::TrainConfig {
+        batch_size: 4,
+        max_epochs: 3,
+        validation_fraction: 0.25,
+        checkpoint: Some(cosmodiff_nn::CheckpointSettings::new(file, 0.0, write)),
+        ..Default::default()
+    };
+    cosmodiff_nn::fit(lin, 16, &cfg, |m: &Linear, rows: &[usize]| {
+        let x: Vec<f32> = rows.iter().flat_map(|&r| [r as f32 / 16.0, 1.0]).collect();
+        let x = Tensor::<2>::from_data(
+            TensorData::new(x, [rows.len(), 2]),
+            &m.weight.val().device(),
+        );
+        m.forward(x).powi_scalar(2).mean().reshape([1])
+    })?;
+    Ok(())
+}
+
+/// A checkpoint written by [`tiny_training`] (after its last batch).
+fn training_checkpoint_seed() -> &'static [u8] {
+    static SEED: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    SEED.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("training-checkpoint.bin");
+        tiny_training(&file).unwrap();
+        std::fs::read(&file).unwrap()
+    })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// A damaged training checkpoint is continued from or refused.
+    #[test]
+    fn fuzz_training_checkpoints_are_resumed_or_refused(e in edits()) {
+        quiet_panics();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("training-checkpoint.bin");
+        std::fs::write(&file, apply(training_checkpoint_seed(), &e)).unwrap();
+        no_panic("training checkpoint", || tiny_training(&file))?;
+    }
+}
+
 /// The corpus seeds are what the targets expect: valid files that load.
 #[test]
 fn fuzz_corpus_seeds_are_valid() {
@@ -310,4 +368,9 @@ fn fuzz_corpus_seeds_are_valid() {
     crate::io::read_float_npy(&dir.join("field_f32.npy"), "field").unwrap();
     crate::fieldflow::read_fields(&dir.join("fields.npz")).unwrap();
     cosmodiff_nn::trenf::FieldFlow::load(&dir.join("fieldflow")).unwrap();
+    // the training checkpoint seed is continued from
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("training-checkpoint.bin");
+    std::fs::write(&file, training_checkpoint_seed()).unwrap();
+    tiny_training(&file).unwrap();
 }

@@ -23,6 +23,7 @@
 //! nothing yet).
 
 use anyhow::{bail, Context, Result};
+use cosmodiff_nn::CheckpointSettings;
 use serde_json::json;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -57,6 +58,55 @@ pub enum Kind {
     Rewritten,
     /// The folder holds a checkpoint the command resumes from.
     Resumable,
+    /// A training: rewritten like [`Kind::Rewritten`] (same settings and
+    /// input contents to reuse the folder), but a folder holding a
+    /// [`TRAINING_CHECKPOINT`] is kept when the run fails or is interrupted,
+    /// and a rerun continues from it (also with `--overwrite`).
+    Training,
+}
+
+/// The checkpoint of a training in progress, inside its model folder
+/// (see `cosmodiff_nn::resume`); deleted once the model is saved.
+pub const TRAINING_CHECKPOINT: &str = "training-checkpoint.bin";
+
+/// How often a training writes its checkpoint.
+#[derive(Clone, Copy)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
+pub struct Checkpoints {
+    /// Seconds between training checkpoints, written to OUT/training-checkpoint.bin (rerunning an
+    /// interrupted or killed training continues from the last one, to the same weights)
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, default_value_t = 120.0, value_name = "SECONDS")
+    )]
+    pub checkpoint_seconds: f64,
+}
+
+impl Default for Checkpoints {
+    fn default() -> Self {
+        Self {
+            checkpoint_seconds: 120.0,
+        }
+    }
+}
+
+impl Checkpoints {
+    /// A number of seconds >= 0 (checked before any output is created).
+    pub fn check(&self) -> Result<()> {
+        let s = self.checkpoint_seconds;
+        if !(s >= 0.0 && s.is_finite()) {
+            bail!("--checkpoint-seconds {s}: expected a number of seconds >= 0");
+        }
+        Ok(())
+    }
+}
+
+/// Not part of a run's identity: a resumed training may checkpoint more or
+/// less often.
+impl fmt::Debug for Checkpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Checkpoints")
+    }
 }
 
 /// What happened to the folder when it was opened, so that a failed run can
@@ -195,7 +245,7 @@ impl RunDir {
         // `RunDir` (which undoes itself when dropped) exists only then.
         let settings = fingerprint(settings);
         let hashes = match kind {
-            Kind::Rewritten => input_hashes(inputs),
+            Kind::Rewritten | Kind::Training => input_hashes(inputs),
             Kind::Resumable => Vec::new(),
         };
         let dir = |origin| {
@@ -245,8 +295,10 @@ impl RunDir {
         let same = old_command == command
             && (kind == Kind::Resumable
                 || (old["settings"].as_str() == Some(&settings) && old["inputs"] == json!(hashes)));
-        if same && !reuse.overwrite {
-            if kind == Kind::Resumable {
+        let training_checkpoint =
+            kind == Kind::Training && path.join(TRAINING_CHECKPOINT).is_file();
+        if same && (!reuse.overwrite || training_checkpoint) {
+            if kind == Kind::Resumable || training_checkpoint {
                 log::info!("continuing the run in {shown}");
             }
             return Ok(dir(Origin::Reused));
@@ -292,6 +344,56 @@ impl RunDir {
         self.path.join(name)
     }
 
+    /// Checkpoints of a training into this folder ([`TRAINING_CHECKPOINT`]),
+    /// written atomically every `every.checkpoint_seconds` and when Ctrl-C
+    /// asks the training to stop (hold a
+    /// [`crate::report::InterruptScope`] meanwhile).
+    pub fn training_checkpoint(&self, every: Checkpoints) -> Result<CheckpointSettings> {
+        every.check()?;
+        let file = self.join(TRAINING_CHECKPOINT);
+        if file.is_file() {
+            say!(
+                "continuing the training from its checkpoint {}",
+                file.display()
+            );
+        }
+        let write: std::sync::Arc<cosmodiff_nn::resume::WriteFn> =
+            std::sync::Arc::new(|p: &Path, b: &[u8]| {
+                crate::output::write_bytes(p, b).map_err(std::io::Error::other)
+            });
+        Ok(
+            CheckpointSettings::new(file, every.checkpoint_seconds, write)
+                .with_stop(crate::report::interrupt_flag()),
+        )
+    }
+
+    /// The result of a training into this folder: after an interruption
+    /// (Ctrl-C) with a checkpoint written, the one-line message saying how
+    /// to resume; once the model is saved, the checkpoint is deleted.
+    pub fn training_result<T, E: Into<anyhow::Error>>(
+        &self,
+        result: std::result::Result<T, E>,
+    ) -> Result<T> {
+        let checkpoint = self.join(TRAINING_CHECKPOINT);
+        match result {
+            Err(_) if crate::report::interrupted() && checkpoint.is_file() => bail!(
+                "interrupted: training checkpoint kept in {}; rerun the same command to continue",
+                checkpoint.display()
+            ),
+            r => r.map_err(Into::into),
+        }
+    }
+
+    /// Delete the training checkpoint (call once the trained model is saved).
+    pub fn training_done(&self) -> Result<()> {
+        match std::fs::remove_file(self.join(TRAINING_CHECKPOINT)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).context("cannot delete the training checkpoint")
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Mark the run finished (the manifest says so) and delete the contents
     /// it replaced.
     pub fn finish(mut self) -> Result<()> {
@@ -330,6 +432,13 @@ fn undo(path: &Path, kind: Kind, origin: &Origin) {
     let replaced = matches!(origin, Origin::Replaced(_));
     if kind == Kind::Resumable && !only_manifest && !replaced {
         // what is written is the checkpoint of this run
+        return;
+    }
+    if kind == Kind::Training && path.join(TRAINING_CHECKPOINT).is_file() {
+        // a training to continue: what it replaced (with --overwrite) is gone
+        if let Origin::Replaced(old) = origin {
+            let _ = std::fs::remove_dir_all(old);
+        }
         return;
     }
     match origin {
@@ -572,6 +681,44 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("`cosmodiff demo`"), "{e}");
+    }
+
+    /// A training keeps its folder only while it holds a checkpoint; a
+    /// rerun of the same training continues (even with --overwrite), one
+    /// with other settings is refused, and --overwrite of another run's
+    /// folder whose new training stops with a checkpoint drops the old one.
+    #[test]
+    fn trainings_keep_their_checkpoint_and_only_it() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        // failed before any checkpoint: no trace
+        drop(open(&out, &s(1, false, false), Kind::Training).unwrap());
+        assert!(!out.exists());
+        {
+            let d = open(&out, &s(1, false, false), Kind::Training).unwrap();
+            std::fs::write(d.join(TRAINING_CHECKPOINT), b"ck").unwrap();
+        }
+        assert!(out.join(TRAINING_CHECKPOINT).exists(), "checkpoint removed");
+        let e = open(&out, &s(2, false, false), Kind::Training).unwrap_err();
+        assert!(e.to_string().contains("pass --overwrite"), "{e}");
+        let d = open(&out, &s(1, false, true), Kind::Training).unwrap();
+        assert!(d.join(TRAINING_CHECKPOINT).exists(), "not continued");
+        d.training_done().unwrap();
+        std::fs::write(d.join("weights.safetensors"), b"w").unwrap();
+        d.finish().unwrap();
+        assert_eq!(names(&out), [MANIFEST, "weights.safetensors"]);
+        // another training over it, interrupted with a checkpoint
+        {
+            let d = open(&out, &s(2, false, true), Kind::Training).unwrap();
+            assert_eq!(names(&out), [MANIFEST]);
+            std::fs::write(d.join(TRAINING_CHECKPOINT), b"ck").unwrap();
+        }
+        assert_eq!(names(&out), [MANIFEST, TRAINING_CHECKPOINT]);
+        assert_eq!(names(t.path()), ["out"], "replaced contents left behind");
+        // the same again without a checkpoint: the old folder comes back
+        std::fs::remove_file(out.join(TRAINING_CHECKPOINT)).unwrap();
+        drop(open(&out, &s(3, false, true), Kind::Training).unwrap());
+        assert_eq!(names(&out), [MANIFEST]);
     }
 
     #[test]

@@ -79,6 +79,8 @@ pub struct TrainSettings {
     pub net: NetSettings,
     #[cfg_attr(feature = "cli", command(flatten))]
     pub reuse: crate::run_dir::Reuse,
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub checkpoints: crate::run_dir::Checkpoints,
 }
 
 #[derive(Debug)]
@@ -192,7 +194,8 @@ pub fn train(a: &TrainSettings) -> Result<()> {
         Some(p) => SbiPrior::from_toml_file(p)?,
         None => SbiPrior::bounding_box(theta.view())?,
     };
-    let opts = options(method, &a.net, a.seed)?;
+    let mut opts = options(method, &a.net, a.seed)?;
+    a.checkpoints.check()?;
     let mut inputs = vec![("--theta", a.theta.as_path()), ("--x", a.x.as_path())];
     if let Some(p) = &a.prior {
         inputs.push(("--prior", p.as_path()));
@@ -202,17 +205,22 @@ pub fn train(a: &TrainSettings) -> Result<()> {
         "sbi train",
         a,
         a.reuse,
-        crate::run_dir::Kind::Rewritten,
+        crate::run_dir::Kind::Training,
         &inputs,
     )?;
+    opts.train.checkpoint = Some(dir.training_checkpoint(a.checkpoints)?);
     log::info!(
         "training {} ({}) on {} simulations",
         method.name(),
         opts.flow.name(),
         theta.nrows()
     );
-    let model = SbiModel::train(theta.view(), x.view(), prior, &opts)?;
+    let model = {
+        let _listening = crate::report::InterruptScope::new();
+        dir.training_result(SbiModel::train(theta.view(), x.view(), prior, &opts))?
+    };
     model.save(&a.out)?;
+    dir.training_done()?;
     loss_plot(&a.out.join("loss.png"), &model)?;
     let r = &model.report;
     if !crate::report::is_quiet() {

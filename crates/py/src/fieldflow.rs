@@ -34,6 +34,7 @@ fn fieldflow_train<'py>(
         out: out.clone(),
         config,
         reuse: Reuse { overwrite },
+        checkpoints: Default::default(),
     };
     py.detach(|| ff::train(&s)).map_err(one_line)?;
     let text = std::fs::read_to_string(out.join("train.json")).map_err(|e| bad(e.to_string()))?;

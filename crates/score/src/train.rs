@@ -10,7 +10,7 @@
 //!
 //! per pixel (see [`crate::model`] for `F`, `c_in` and the optional Gaussian
 //! part `s_G`). Its minimiser is the score of the noisy-map density
-//! (Vincent 2011). Training uses the shared loop [`cosmodiff_nn::fit`]
+//! (Vincent 2011). Training uses the shared loop [`cosmodiff_nn::fit_with_state`]
 //! (Adam, schedule, clipping, progress bar, seeds); an "epoch" is one pass
 //! over the training maps with fresh noise.
 
@@ -21,7 +21,7 @@ use burn::tensor::{Tensor, TensorData};
 use cosmodiff_lensing::score::MapScore;
 use cosmodiff_nn::burn;
 use cosmodiff_nn::tensor::default_device;
-use cosmodiff_nn::{fit, LrSchedule, TrainConfig, UNetConfig};
+use cosmodiff_nn::{fit_with_state, CheckpointSettings, LrSchedule, TrainConfig, UNetConfig};
 use rand::rngs::ChaCha8Rng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -43,6 +43,9 @@ pub struct ScoreTrainConfig {
     pub learning_rate: f64,
     pub seed: u64,
     pub progress: bool,
+    /// Write checkpoints and resume from them (the noise stream included).
+    #[serde(skip)]
+    pub checkpoint: Option<CheckpointSettings>,
 }
 
 impl Default for ScoreTrainConfig {
@@ -56,6 +59,7 @@ impl Default for ScoreTrainConfig {
             learning_rate: 1e-3,
             seed: 0,
             progress: false,
+            checkpoint: None,
         }
     }
 }
@@ -164,11 +168,12 @@ pub fn train_score(
         },
         seed: cfg.seed,
         progress: cfg.progress,
+        checkpoint: cfg.checkpoint.clone(),
         ..Default::default()
     };
     let rng = RefCell::new(ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xd5d5_0001));
     let np = side * side;
-    let (net, report) = fit(net, n, &train_cfg, |m, rows: &[usize]| {
+    let (net, report) = fit_with_state(net, n, &train_cfg, &rng, |m, rows: &[usize]| {
         let b = rows.len();
         let mut rng = rng.borrow_mut();
         let mut input = Vec::with_capacity(b * np);

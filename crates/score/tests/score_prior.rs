@@ -70,6 +70,7 @@ fn score_matching_learns_the_gaussian_score() {
         learning_rate: 2e-3,
         seed: 0,
         progress: false,
+        checkpoint: None,
     };
     let model = train_score(&maps, grid.n, grid.pixel_arcmin, &cfg).unwrap();
     let exact = GaussianScore::new(grid, table.on_grid(&grid)).unwrap();

@@ -48,3 +48,57 @@ pub fn fails(c: &mut Command, needle: &str) -> String {
     assert!(err.contains(needle), "'{needle}' not in: {err}");
     err
 }
+
+/// Interrupt a resumable command as Ctrl-C would: run `cmd(out)`, send
+/// SIGINT once `out/marker` exists, expect exit 2 with `message` (one
+/// line after the handler's notice, no panic), `out/marker` kept and the
+/// final output `out/unfinished` not written, then rerun the same command
+/// to the end. Returns false when the command finished before the signal
+/// arrived (nothing was interrupted).
+pub fn interrupt_then_resume(
+    cmd: impl Fn(&Path) -> Command,
+    out: &Path,
+    marker: &str,
+    unfinished: &str,
+    message: &str,
+) -> bool {
+    let child = cmd(out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while !out.join(marker).exists() && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    if o.status.code() == Some(0) {
+        eprintln!("finished before the interrupt");
+        return false;
+    }
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(message), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.join(marker).exists(), "{marker} not kept: {err}");
+    assert!(
+        !out.join(unfinished).exists(),
+        "{unfinished} written: {err}"
+    );
+    run(&mut cmd(out));
+    true
+}
+
+/// The tensors of a safetensors file: its header (names, shapes, offsets;
+/// the metadata's key order, which varies from run to run, does not
+/// matter) and its data bytes.
+pub fn safetensors(path: &Path) -> (serde_json::Value, Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    (header, bytes[8 + n..].to_vec())
+}

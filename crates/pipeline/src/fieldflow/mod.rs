@@ -38,6 +38,8 @@ pub struct TrainSettings {
     pub config: Option<PathBuf>,
     #[cfg_attr(feature = "cli", command(flatten))]
     pub reuse: crate::run_dir::Reuse,
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub checkpoints: crate::run_dir::Checkpoints,
 }
 
 /// The training config file.
@@ -182,6 +184,7 @@ pub fn train(s: &TrainSettings) -> Result<FieldFlow> {
         None => TrainToml::default(),
     };
     cfg.flow.validate()?;
+    s.checkpoints.check()?;
     let data = read_fields(&s.fields)?;
     crate::output::refuse_overwriting_inputs(
         "--out",
@@ -197,19 +200,27 @@ pub fn train(s: &TrainSettings) -> Result<FieldFlow> {
         "fieldflow train",
         s,
         s.reuse,
-        crate::run_dir::Kind::Rewritten,
+        crate::run_dir::Kind::Training,
         &inputs,
     )?;
     let start = Instant::now();
-    let (flow, report) = FieldFlow::fit(
-        data.fields.view(),
-        data.theta.view(),
-        data.names.clone(),
-        data.shape,
-        cfg.flow.clone(),
-        cfg.train.config(),
-    )?;
+    let train = TrainConfig {
+        checkpoint: Some(dir.training_checkpoint(s.checkpoints)?),
+        ..cfg.train.config()
+    };
+    let (flow, report) = {
+        let _listening = crate::report::InterruptScope::new();
+        dir.training_result(FieldFlow::fit(
+            data.fields.view(),
+            data.theta.view(),
+            data.names.clone(),
+            data.shape,
+            cfg.flow.clone(),
+            train,
+        ))?
+    };
     flow.save(&s.out)?;
+    dir.training_done()?;
     let flat = diagnostics(&flow, &data, &s.out)?;
     let per_field = data.shape.len() as f64;
     let summary = json!({

@@ -13,6 +13,8 @@ pub struct TrainSettings {
     pub out: PathBuf,
     #[cfg_attr(feature = "cli", command(flatten))]
     pub reuse: crate::run_dir::Reuse,
+    #[cfg_attr(feature = "cli", command(flatten))]
+    pub checkpoints: crate::run_dir::Checkpoints,
 }
 
 /// `cosmodiff prior train`: fit a score prior to simulated or given maps.
@@ -36,6 +38,7 @@ pub fn train(a: &TrainSettings) -> Result<()> {
             t.learning_rate
         );
     }
+    a.checkpoints.check()?;
     let sde = cfg.sde.build()?;
     let unet = UNetConfig {
         in_channels: 1,
@@ -50,7 +53,7 @@ pub fn train(a: &TrainSettings) -> Result<()> {
         "prior train",
         a,
         a.reuse,
-        crate::run_dir::Kind::Rewritten,
+        crate::run_dir::Kind::Training,
         &[("--config", &a.config)],
     )?;
     let tc = ScoreTrainConfig {
@@ -62,9 +65,14 @@ pub fn train(a: &TrainSettings) -> Result<()> {
         learning_rate: t.learning_rate,
         seed: t.seed,
         progress: !crate::report::is_quiet(),
+        checkpoint: Some(dir.training_checkpoint(a.checkpoints)?),
     };
-    let model = train_score(&maps, grid.n, grid.pixel_arcmin, &tc)?;
+    let model = {
+        let _listening = crate::report::InterruptScope::new();
+        dir.training_result(train_score(&maps, grid.n, grid.pixel_arcmin, &tc))?
+    };
     model.save(&a.out)?;
+    dir.training_done()?;
     let r = model.config.report.as_ref().expect("trained");
     say!(
         "trained on {} maps of {}x{} ({} arcmin pixels) for {} epochs in {:.0} s ({:.1} maps/s); final loss {:.4}; wrote {}",
