@@ -70,6 +70,43 @@ pub fn write_via<T>(target: &Path, write: impl FnOnce(&Path) -> Result<T>) -> Re
     result
 }
 
+/// Write the files of a folder (a model directory) through `write`, which
+/// is handed a temporary folder inside `dir`: each file it writes is synced
+/// and renamed into `dir`, replacing the file of the same name, so every
+/// file of `dir` is whole, old or new. On failure the temporary folder is
+/// removed and `dir` is left as it was. Subfolders are moved in whole
+/// (replacing an older subfolder is not atomic).
+pub fn write_folder_via<T>(dir: &Path, write: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create folder {}", dir.display()))?;
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".partial-{}-{n}", std::process::id()));
+    std::fs::create_dir(&tmp).with_context(|| format!("cannot write into {}", dir.display()))?;
+    let move_in = |value: T| -> Result<T> {
+        let entries: Vec<_> = std::fs::read_dir(&tmp)?.collect::<std::io::Result<_>>()?;
+        for e in &entries {
+            if e.file_type()?.is_file() {
+                std::fs::File::open(e.path())?.sync_all()?;
+            }
+        }
+        for e in entries {
+            let target = dir.join(e.file_name());
+            if e.file_type()?.is_dir() && target.is_dir() {
+                std::fs::remove_dir_all(&target)?;
+            }
+            std::fs::rename(e.path(), &target)?;
+        }
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(value)
+    };
+    let result = write(&tmp)
+        .and_then(|v| move_in(v).with_context(|| format!("cannot write into {}", dir.display())));
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
 /// Write `bytes` to `target` atomically (see [`write_via`]).
 pub fn write_bytes(target: &Path, bytes: &[u8]) -> Result<()> {
     write_via(target, |tmp| {
@@ -80,11 +117,48 @@ pub fn write_bytes(target: &Path, bytes: &[u8]) -> Result<()> {
     .with_context(|| format!("cannot write {}", target.display()))
 }
 
-/// Write a `.npy` array atomically.
-pub fn write_npy<A: ndarray_npy::WritableElement, D: ndarray::Dimension>(
+/// Elements of a `.npy` output whose finiteness is checked before writing
+/// (integers always are).
+pub trait NpyElement: ndarray_npy::WritableElement {
+    fn finite(&self) -> bool;
+}
+
+impl NpyElement for f64 {
+    fn finite(&self) -> bool {
+        self.is_finite()
+    }
+}
+
+impl NpyElement for f32 {
+    fn finite(&self) -> bool {
+        self.is_finite()
+    }
+}
+
+macro_rules! always_finite {
+    ($($t:ty),*) => {$(
+        impl NpyElement for $t {
+            fn finite(&self) -> bool {
+                true
+            }
+        }
+    )*};
+}
+always_finite!(i8, i16, i32, i64, u8, u16, u32, u64, bool);
+
+/// Write a `.npy` array atomically; an array holding a NaN or an infinity
+/// is refused (a result outside what the inputs can give), like
+/// [`crate::io::Npz::write`].
+pub fn write_npy<A: NpyElement, D: ndarray::Dimension>(
     target: &Path,
     array: &ndarray::ArrayBase<impl ndarray::Data<Elem = A>, D>,
 ) -> Result<()> {
+    if let Some(i) = array.iter().position(|v| !v.finite()) {
+        anyhow::bail!(
+            "not writing {}: it holds a non-finite value (NaN or infinity) at flat index {i}; the inputs give a result outside the range cosmodiff can represent",
+            target.display()
+        );
+    }
     let mut bytes = Vec::new();
     ndarray_npy::WriteNpyExt::write_npy(array, &mut bytes)
         .with_context(|| format!("cannot encode {}", target.display()))?;
@@ -146,6 +220,50 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "left behind: {names:?}");
+    }
+
+    #[test]
+    fn folders_get_whole_files_or_keep_their_old_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("model");
+        write_folder_via(&out, |t| {
+            std::fs::write(t.join("a.json"), b"a1")?;
+            std::fs::create_dir(t.join("sub"))?;
+            std::fs::write(t.join("sub/w"), b"w1")?;
+            Ok(())
+        })
+        .unwrap();
+        let r: Result<()> = write_folder_via(&out, |t| {
+            std::fs::write(t.join("a.json"), b"a2-trunc")?;
+            bail!("disk full")
+        });
+        assert!(r.is_err());
+        assert_eq!(std::fs::read(out.join("a.json")).unwrap(), b"a1");
+        write_folder_via(&out, |t| {
+            std::fs::create_dir(t.join("sub"))?;
+            std::fs::write(t.join("sub/w"), b"w2")?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(std::fs::read(out.join("sub/w")).unwrap(), b"w2");
+        let mut names: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.json", "sub"], "left behind");
+    }
+
+    #[test]
+    fn non_finite_npy_outputs_are_refused_and_the_old_file_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("x.npy");
+        write_npy(&target, &ndarray::arr1(&[1.0f64, 2.0])).unwrap();
+        let e = write_npy(&target, &ndarray::arr1(&[1.0f32, f32::NAN])).unwrap_err();
+        assert!(e.to_string().contains("flat index 1"), "{e}");
+        let back: ndarray::Array1<f64> = ndarray_npy::read_npy(&target).unwrap();
+        assert_eq!(back.to_vec(), [1.0, 2.0]);
+        write_npy(&target, &ndarray::arr1(&[i64::MAX])).unwrap();
     }
 
     #[test]

@@ -136,6 +136,28 @@ pub struct RunDir {
     origin: Origin,
     started: u64,
     finished: bool,
+    /// The folder, locked while the run is open ([`lock`]).
+    _lock: Option<std::fs::File>,
+}
+
+/// An exclusive advisory lock (`flock`) on the folder `path`, held while a
+/// run writes into it: a second cosmodiff started on the same `--out` at
+/// the same time is refused instead of mixing its files in. On a file
+/// system without locks the run goes on unlocked.
+fn lock(path: &Path) -> Result<Option<std::fs::File>> {
+    let f = std::fs::File::open(path)
+        .with_context(|| format!("cannot open folder {}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => Ok(Some(f)),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "--out {} is being written by another cosmodiff run right now: wait for it to finish or choose another folder",
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            log::debug!("cannot lock {}: {e}; going on unlocked", path.display());
+            Ok(None)
+        }
+    }
 }
 
 fn unix_now() -> u64 {
@@ -248,7 +270,7 @@ impl RunDir {
             Kind::Rewritten | Kind::Training => input_hashes(inputs),
             Kind::Resumable => Vec::new(),
         };
-        let dir = |origin| {
+        let dir = |origin, lock| {
             let d = RunDir {
                 path: path.to_path_buf(),
                 command: command.to_string(),
@@ -258,6 +280,7 @@ impl RunDir {
                 origin,
                 started: unix_now(),
                 finished: false,
+                _lock: lock,
             };
             register(&d);
             d
@@ -269,12 +292,13 @@ impl RunDir {
         if !path.exists() {
             std::fs::create_dir_all(path)
                 .with_context(|| format!("cannot create folder {shown}"))?;
-            let d = dir(Origin::Created);
+            let d = dir(Origin::Created, lock(path)?);
             d.write_manifest("running")?;
             return Ok(d);
         }
+        let held = lock(path)?;
         if is_empty(path)? {
-            let d = dir(Origin::WasEmpty);
+            let d = dir(Origin::WasEmpty, held);
             d.write_manifest("running")?;
             return Ok(d);
         }
@@ -285,7 +309,7 @@ impl RunDir {
                 .any(|f| path.join(f).is_file());
             if kind == Kind::Resumable && checkpoint && !reuse.overwrite {
                 log::info!("continuing the run in {shown}");
-                return Ok(dir(Origin::Reused));
+                return Ok(dir(Origin::Reused, held));
             }
             bail!(
                 "--out {shown} is not empty and was not written by cosmodiff (no {MANIFEST}): choose a new or empty folder"
@@ -301,7 +325,7 @@ impl RunDir {
             if kind == Kind::Resumable || training_checkpoint {
                 log::info!("continuing the run in {shown}");
             }
-            return Ok(dir(Origin::Reused));
+            return Ok(dir(Origin::Reused, held));
         }
         if !reuse.overwrite {
             let what = if old_command == command {
@@ -329,7 +353,16 @@ impl RunDir {
             let _ = std::fs::rename(&aside, path);
             return Err(e).with_context(|| format!("cannot create folder {shown}"));
         }
-        let d = dir(Origin::Replaced(aside));
+        drop(held);
+        let held = match lock(path) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = std::fs::remove_dir(path);
+                let _ = std::fs::rename(&aside, path);
+                return Err(e);
+            }
+        };
+        let d = dir(Origin::Replaced(aside), held);
         d.write_manifest("running")?;
         Ok(d)
     }
@@ -719,6 +752,28 @@ mod tests {
         std::fs::remove_file(out.join(TRAINING_CHECKPOINT)).unwrap();
         drop(open(&out, &s(3, false, true), Kind::Training).unwrap());
         assert_eq!(names(&out), [MANIFEST]);
+    }
+
+    /// Two runs at once into one folder: the second is refused while the
+    /// first is open, and welcome once it has finished.
+    #[test]
+    fn a_folder_in_use_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("out");
+        let first = open(&out, &s(1, false, false), Kind::Rewritten).unwrap();
+        for st in [s(1, false, false), s(2, false, true)] {
+            let e = open(&out, &st, Kind::Rewritten).unwrap_err();
+            assert!(
+                e.to_string().contains("another cosmodiff run right now"),
+                "{e}"
+            );
+        }
+        assert_eq!(names(&out), [MANIFEST]);
+        first.finish().unwrap();
+        open(&out, &s(1, false, false), Kind::Rewritten)
+            .unwrap()
+            .finish()
+            .unwrap();
     }
 
     #[test]

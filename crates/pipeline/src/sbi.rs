@@ -219,7 +219,7 @@ pub fn train(a: &TrainSettings) -> Result<()> {
         let _listening = crate::report::InterruptScope::new();
         dir.training_result(SbiModel::train(theta.view(), x.view(), prior, &opts))?
     };
-    model.save(&a.out)?;
+    crate::output::write_folder_via(&a.out, |t| Ok(model.save(t)?))?;
     dir.training_done()?;
     loss_plot(&a.out.join("loss.png"), &model)?;
     let r = &model.report;

@@ -112,7 +112,8 @@ impl PySbiModel {
     /// Write the model directory (sbi.json + weights), readable by
     /// `cosmodiff sbi sample --model DIR` and `cosmodiff.sbi_load(DIR)`.
     fn save(&self, dir: PathBuf) -> PyResult<()> {
-        self.inner.save(&dir).map_err(err)
+        cosmodiff_pipeline::output::write_folder_via(&dir, |t| Ok(self.inner.save(t)?))
+            .map_err(crate::one_line)
     }
     fn __repr__(&self) -> String {
         format!(

@@ -219,7 +219,7 @@ pub fn train(s: &TrainSettings) -> Result<FieldFlow> {
             train,
         ))?
     };
-    flow.save(&s.out)?;
+    crate::output::write_folder_via(&s.out, |t| Ok(flow.save(t)?))?;
     dir.training_done()?;
     let flat = diagnostics(&flow, &data, &s.out)?;
     let per_field = data.shape.len() as f64;

@@ -516,7 +516,7 @@ fn infer_implicit(s: &InferSettings, setup: Setup, data: &[Vec<f64>]) -> Result<
     }
     let trained = implicit::train(&model, theta.view(), x.view(), &opts)?;
     drop(x);
-    trained.save(&s.out)?;
+    crate::output::write_folder_via(&s.out, |t| trained.save(t))?;
     let draws = trained.posterior(data, s.draws.unwrap_or(10_000), s.seed)?;
     let mut extra = serde_json::json!({
         "compression": compression.as_str(),

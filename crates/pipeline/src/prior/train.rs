@@ -71,7 +71,7 @@ pub fn train(a: &TrainSettings) -> Result<()> {
         let _listening = crate::report::InterruptScope::new();
         dir.training_result(train_score(&maps, grid.n, grid.pixel_arcmin, &tc))?
     };
-    model.save(&a.out)?;
+    crate::output::write_folder_via(&a.out, |t| Ok(model.save(t)?))?;
     dir.training_done()?;
     let r = model.config.report.as_ref().expect("trained");
     say!(
