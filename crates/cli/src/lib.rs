@@ -25,7 +25,7 @@ struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     /// Only errors on the terminal (also hides progress bars).
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
     /// Memory a command may use, e.g. 16G (default: what the machine has
     /// available); commands whose estimated peak exceeds it are refused.

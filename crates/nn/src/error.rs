@@ -16,8 +16,8 @@ pub enum NnError {
     /// which a rerun continues from.
     #[error("training interrupted at epoch {epoch}; the checkpoint {path} continues it")]
     Interrupted { epoch: usize, path: String },
-    /// Reading or writing a checkpoint failed.
-    #[error("checkpoint {path}: {msg}")]
+    /// Reading or writing a model file or a checkpoint failed (`path` names it).
+    #[error("{path}: {msg}")]
     Checkpoint { path: String, msg: String },
     /// I/O error.
     #[error(transparent)]

@@ -67,6 +67,10 @@ pub const ESTIMATOR_FORMAT: u32 = 1;
 /// would exhaust the machine when a hand-edited file is loaded.
 pub const MAX_HIDDEN: usize = 16_384;
 pub const MAX_TRANSFORMS: usize = 256;
+/// Most weights a flow and its embedding may have together (about 1 GiB
+/// in float32): within the per-size limits a file can still ask for far
+/// more than any machine holds.
+pub const MAX_PARAMETERS: f64 = 2.7e8;
 
 impl EstimatorConfig {
     /// Check a configuration read from a file against its own constraints:
@@ -98,6 +102,15 @@ impl EstimatorConfig {
             return invalid(format!(
                 "embedding of {} layers, {} hidden units, {} outputs: at most 64, {MAX_HIDDEN}, {MAX_HIDDEN}",
                 e.layers, e.hidden, e.output_dim
+            ));
+        }
+        // hidden-by-hidden layers dominate: per transform about blocks + 2
+        let weights = f.num_transforms as f64 * (f.blocks as f64 + 2.0) * (f.hidden as f64).powi(2)
+            + e.layers as f64 * (e.hidden as f64).powi(2);
+        if weights > MAX_PARAMETERS {
+            return invalid(format!(
+                "a flow of {} transforms of {} hidden units and an embedding of {} layers of {} have about {weights:.2e} weights: at most {MAX_PARAMETERS:.1e} (1 GiB)",
+                f.num_transforms, f.hidden, e.layers, e.hidden
             ));
         }
         self.y_standardizer.validate("y_standardizer", f.dim)?;

@@ -236,6 +236,12 @@ fn read_input(path: &Path) -> Result<Input> {
                 let Some(name) = h.name.as_ref().map(|s| s.to_ascii_lowercase()) else {
                     continue;
                 };
+                if scales.iter().any(|(n, _)| *n == name) {
+                    bail!(
+                        "{p}: two HDUs are named {}: each map (E1, E2, NOISE_STD, ...) once",
+                        name.to_ascii_uppercase()
+                    );
+                }
                 scales.push((name.clone(), h.pixel_arcmin));
                 let a = ArrayD::from_shape_vec(h.shape.clone(), h.data)
                     .map_err(|e| anyhow!("{p}: HDU {name}: {e}"))?;
@@ -311,6 +317,11 @@ impl Settings {
                 "--smoothing-arcmin must be >= 0, got {}",
                 self.smoothing_arcmin
             );
+        }
+        if let Some(p) = self.pixel_arcmin {
+            if !(p > 0.0 && p.is_finite()) {
+                bail!("--pixel-arcmin must be a positive number of arcmin, got {p}");
+            }
         }
         self.check_applicable()?;
         if !(2..=100_000).contains(&self.steps()) {
@@ -553,8 +564,14 @@ pub fn reconstruct(a: &Settings, shear: &ShearMaps) -> Result<MassMaps> {
         }
     }
     let need_pix = a.method == Method::Wiener || a.smoothing_arcmin > 0.0;
+    // the flag, or the input's value, whichever gave the pixel size
+    let pix_source = if a.pixel_arcmin.is_some() {
+        "--pixel-arcmin".to_string()
+    } else {
+        src.to_string()
+    };
     let grid = match pix {
-        Some(p) => Grid2::new(n, p).map_err(|e| anyhow!("{src}: {e}"))?,
+        Some(p) => Grid2::new(n, p).map_err(|e| anyhow!("{pix_source}: {e}"))?,
         None if need_pix => bail!("{src}: no 'pixel_arcmin' in the input; pass --pixel-arcmin"),
         None => Grid2::new(n, 1.0).map_err(|e| anyhow!("{src}: {e}"))?,
     };

@@ -146,6 +146,24 @@ fn read_matrix(path: &Path, what: &str) -> Result<Array2<f64>> {
     )?)
 }
 
+/// Parameters of simulations: `[N, dim_theta]` (or `[N]`), never flattened
+/// from more axes.
+fn read_theta(path: &Path) -> Result<Array2<f64>> {
+    let a = crate::io::read_float_npy(path, "--theta")?;
+    if a.ndim() > 2 {
+        bail!(
+            "--theta {}: shape {:?}; expected [N, dim_theta] (one row of parameters per simulation)",
+            path.display(),
+            a.shape()
+        );
+    }
+    Ok(rows(
+        a.view(),
+        &format!("--theta {}", path.display()),
+        false,
+    )?)
+}
+
 fn options(method: Method, net: &NetSettings, seed: u64) -> Result<SbiOptions> {
     let mut o = SbiOptions::from_names(
         method,
@@ -181,7 +199,7 @@ fn options(method: Method, net: &NetSettings, seed: u64) -> Result<SbiOptions> {
 /// `cosmodiff sbi train`: fit NPE or NLE to (theta, x) simulations.
 pub fn train(a: &TrainSettings) -> Result<()> {
     let method = Method::parse(&a.method)?;
-    let theta = read_matrix(&a.theta, "--theta")?;
+    let theta = read_theta(&a.theta)?;
     let x = read_matrix(&a.x, "--x")?;
     if theta.nrows() != x.nrows() {
         bail!(

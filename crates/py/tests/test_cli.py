@@ -115,3 +115,22 @@ def test_simulate_command_matches(cli, tmp_path):
     for k in ("kappa", "gamma1", "gamma2", "e1", "e2", "noise_std", "ell", "cl_theory"):
         close(sim[k], ref[k])
     assert float(ref["pixel_arcmin"]) == sim["pixel_arcmin"] == 3.0
+
+
+def test_compressed_npz_inputs_are_read(cli, tmp_path):
+    """A shear file saved with np.savez_compressed gives the same maps."""
+    ref = run_cli(cli, tmp_path, "sim", SIMULATE_TOML, "simulate", "lensing")
+    np.savez(tmp_path / "plain.npz", **ref)
+    np.savez_compressed(tmp_path / "packed.npz", **ref)
+    maps = {}
+    for name in ("plain", "packed"):
+        out = tmp_path / f"kappa_{name}.npz"
+        r = subprocess.run(
+            [str(cli), "-q", "massmap", "--method", "ks", "--input", str(tmp_path / f"{name}.npz"), "--out", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 0, r.stderr
+        maps[name] = np.load(out)["kappa_e"]
+    np.testing.assert_array_equal(maps["plain"], maps["packed"])

@@ -475,6 +475,14 @@ impl SbiModel {
         {
             return invalid(format!("{}: {m}", p.display()));
         }
+        if meta.options.method != meta.method {
+            return invalid(format!(
+                "{}: method = {} but the model was trained with options.method = {}: the file was edited",
+                p.display(),
+                meta.method.name(),
+                meta.options.method.name()
+            ));
+        }
         let estimator = ConditionalEstimator::load(dir)?;
         // The networks must be those of the method: NPE models theta given
         // x, NLE x given theta (a hand-edited `method` is caught here

@@ -131,7 +131,23 @@ fn npe_recovers_gaussian_posterior_and_round_trips_through_disk() {
     std::fs::write(dir.join("estimator.json"), v.to_string()).unwrap();
     let e = SbiModel::load(&dir).err().expect("refused").to_string();
     assert!(e.contains("needs a flow over 2 dimensions given 2"), "{e}");
+    // every size within its limit, the whole far beyond memory
+    let mut v: serde_json::Value = serde_json::from_str(&est).unwrap();
+    v["flow"]["hidden"] = serde_json::json!(16384);
+    v["flow"]["num_transforms"] = serde_json::json!(256);
+    std::fs::write(dir.join("estimator.json"), v.to_string()).unwrap();
+    let e = SbiModel::load(&dir).err().expect("refused").to_string();
+    assert!(e.contains("weights: at most 2.7e8"), "{e}");
     std::fs::write(dir.join("estimator.json"), &est).unwrap();
+    // the method switched in sbi.json alone
+    std::fs::write(
+        dir.join("sbi.json"),
+        meta.replacen("\"method\": \"npe\"", "\"method\": \"nle\"", 1),
+    )
+    .unwrap();
+    let e = SbiModel::load(&dir).err().expect("refused").to_string();
+    assert!(e.contains("the file was edited"), "{e}");
+    std::fs::write(dir.join("sbi.json"), &meta).unwrap();
     std::fs::remove_file(dir.join("weights.safetensors")).unwrap();
     let e = SbiModel::load(&dir).err().expect("refused").to_string();
     assert!(e.contains("weights.safetensors: missing"), "{e}");
