@@ -88,6 +88,11 @@ struct MethodMetrics {
     /// Only for methods whose mean is an average of independent samples.
     #[serde(skip_serializing_if = "Option::is_none")]
     rmse_mc_corrected: Option<f64>,
+    /// Maps whose measured squared error was below the Monte Carlo noise
+    /// estimate (`RMSE^2 - <s^2>/n < 0`): too few samples to remove it, and
+    /// then no corrected RMSE is reported rather than a clamped zero.
+    #[serde(skip)]
+    mc_noise_dominated: usize,
 }
 
 /// Student-t quantile for `nu` degrees of freedom from the normal one
@@ -357,8 +362,11 @@ pub fn evaluate(a: &EvaluateSettings) -> Result<()> {
                     pv += observed(j) * s * s;
                     w += observed(j);
                 }
-                let c = (r * r - mv / w).max(0.0).sqrt();
-                *m.rmse_mc_corrected.get_or_insert(0.0) += c / nm;
+                let c2 = r * r - mv / w;
+                if c2 <= 0.0 {
+                    m.mc_noise_dominated += 1;
+                }
+                *m.rmse_mc_corrected.get_or_insert(0.0) += c2.max(0.0).sqrt() / nm;
                 mc_ratio = mv / pv.max(f64::MIN_POSITIVE);
             }
             m.pearson += pearson(mean, t, mk)? / nm;
@@ -451,6 +459,10 @@ pub fn evaluate(a: &EvaluateSettings) -> Result<()> {
     .add("diffusion mean", &first_maps[3], n)
     .label("kappa");
     crate::output::write_via(&a.out.join("maps.png"), |t| Ok(plot.save(t)?))?;
+    if res[2].1.mc_noise_dominated > 0 {
+        // an estimator that went negative: no number rather than a clamped one
+        res[2].1.rmse_mc_corrected = None;
+    }
     let mut methods = serde_json::Map::new();
     for (name, m) in &res {
         methods.insert(name.to_string(), serde_json::to_value(m)?);
@@ -500,6 +512,16 @@ pub fn evaluate(a: &EvaluateSettings) -> Result<()> {
             m.coverage_68,
             m.coverage_95
         );
+    }
+    if res[2].1.mc_noise_dominated > 0 {
+        // an estimator that went negative: say so, report nothing
+        say!(
+            "diffusion RMSE without Monte Carlo noise: not estimated, the noise of a {}-sample mean exceeds the measured error on {} of {} maps (use more --samples)",
+            a.samples,
+            res[2].1.mc_noise_dominated,
+            nm as usize
+        );
+        res[2].1.rmse_mc_corrected = None;
     }
     let w = &res[1].1;
     let d = &res[2].1;
