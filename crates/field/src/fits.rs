@@ -17,6 +17,9 @@
 //! [`read_fits_tables`] (scalar L/B/I/J/K/E/D columns with `TSCAL`/`TZERO`)
 //! and written by [`table_to_bytes`] (float64 columns).
 
+// The input layer: no panic reachable from a file's contents.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use crate::error::{FieldError, Result};
 use std::path::Path;
 
@@ -196,10 +199,10 @@ fn parse_hdus<'a>(bytes: &'a [u8], path: &str) -> Result<Vec<Hdu<'a>>> {
         let mut kv: Vec<(String, String)> = vec![];
         let mut ended = false;
         while !ended {
-            if pos + BLOCK > bytes.len() {
-                return Err(bad(format!("HDU {hdu}: truncated header")));
-            }
-            for c in bytes[pos..pos + BLOCK].chunks(80) {
+            let block = bytes
+                .get(pos..pos.saturating_add(BLOCK))
+                .ok_or_else(|| bad(format!("HDU {hdu}: truncated header")))?;
+            for c in block.chunks(80) {
                 if !c.is_ascii() {
                     return Err(bad(format!("HDU {hdu}: header is not ASCII")));
                 }
@@ -270,16 +273,13 @@ fn parse_hdus<'a>(bytes: &'a [u8], path: &str) -> Result<Vec<Hdu<'a>>> {
             .and_then(|v| v.checked_mul(gcount))
             .and_then(|v| v.checked_mul(nbytes))
             .ok_or_else(too_large)?;
-        if nbytes > bytes.len() - pos {
-            return Err(bad(format!(
+        let data = bytes.get(pos..pos.saturating_add(nbytes)).ok_or_else(|| {
+            bad(format!(
                 "HDU {hdu}: truncated data ({} of {nbytes} bytes)",
                 bytes.len() - pos
-            )));
-        }
-        out.push(Hdu {
-            kv,
-            data: &bytes[pos..pos + nbytes],
-        });
+            ))
+        })?;
+        out.push(Hdu { kv, data });
         // the padding of the last HDU may be missing: stop at the end
         pos = pos
             .saturating_add(nbytes.div_ceil(BLOCK) * BLOCK)
@@ -368,14 +368,19 @@ fn pixel_scale(h: &Hdu<'_>, i: usize, path: &str) -> Result<Option<f64>> {
     }))
 }
 
+/// The big-endian value of type `bitpix` at the start of `c` (its callers
+/// hand it whole values; a short slice reads as zero bytes).
 fn be_value(bitpix: i64, c: &[u8]) -> f64 {
+    fn first<const N: usize>(c: &[u8]) -> [u8; N] {
+        c.get(..N).and_then(|s| s.try_into().ok()).unwrap_or([0; N])
+    }
     match bitpix {
-        8 => c[0] as f64,
-        16 => i16::from_be_bytes([c[0], c[1]]) as f64,
-        32 => i32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f64,
-        64 => i64::from_be_bytes(c[..8].try_into().expect("8 bytes")) as f64,
-        -32 => f32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f64,
-        _ => f64::from_be_bytes(c[..8].try_into().expect("8 bytes")),
+        8 => u8::from_be_bytes(first(c)) as f64,
+        16 => i16::from_be_bytes(first(c)) as f64,
+        32 => i32::from_be_bytes(first(c)) as f64,
+        64 => i64::from_be_bytes(first(c)) as f64,
+        -32 => f32::from_be_bytes(first(c)) as f64,
+        _ => f64::from_be_bytes(first(c)),
     }
 }
 
@@ -490,7 +495,7 @@ pub fn tables_from_bytes(bytes: &[u8], path: &str) -> Result<Vec<FitsTable>> {
                         .and_then(|(a, b)| h.data.get(a..b))
                         .ok_or_else(|| bad(format!("HDU {i}: row {r} is truncated")))?;
                     let x = if t == 'L' {
-                        if c[0] == b'T' {
+                        if c.first() == Some(&b'T') {
                             1.0
                         } else {
                             0.0
@@ -563,8 +568,9 @@ pub fn table_to_bytes(name: &str, columns: &[(&str, &[f64])]) -> Result<Vec<u8>>
     push_header(cards);
     let start = out.len();
     for r in 0..nrows {
-        for (_, c) in columns {
-            out.extend_from_slice(&c[r].to_be_bytes());
+        // every column has `nrows` values (checked above)
+        for v in columns.iter().filter_map(|(_, c)| c.get(r)) {
+            out.extend_from_slice(&v.to_be_bytes());
         }
     }
     let len = out.len() - start;
@@ -591,6 +597,7 @@ pub fn read_fits(path: &Path) -> Result<Vec<FitsImage>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -19,6 +19,9 @@
 //! the digest; every offset and size is checked as well: a truncated or
 //! edited file is a one-line error, never a panic.
 
+// The input layer: no panic reachable from a file's contents.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use std::cell::RefCell;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -129,20 +132,12 @@ pub(crate) fn rng_bytes(rng: &ChaCha8Rng) -> Vec<u8> {
 }
 
 pub(crate) fn rng_from_bytes(b: &[u8]) -> Result<ChaCha8Rng, String> {
-    if b.len() != 56 {
-        return Err(format!(
-            "a random-generator state has 56 bytes, found {}",
-            b.len()
-        ));
-    }
-    let mut seed = [0u8; 32];
-    seed.copy_from_slice(&b[..32]);
-    let mut stream = [0u8; 8];
-    stream.copy_from_slice(&b[32..40]);
-    let mut pos = [0u8; 16];
-    pos.copy_from_slice(&b[40..56]);
-    let mut rng = ChaCha8Rng::from_seed(seed);
-    rng.set_stream(u64::from_le_bytes(stream));
+    let wrong = || format!("a random-generator state has 56 bytes, found {}", b.len());
+    let (seed, rest) = b.split_first_chunk::<32>().ok_or_else(wrong)?;
+    let (stream, rest) = rest.split_first_chunk::<8>().ok_or_else(wrong)?;
+    let pos: [u8; 16] = rest.try_into().map_err(|_| wrong())?;
+    let mut rng = ChaCha8Rng::from_seed(*seed);
+    rng.set_stream(u64::from_le_bytes(*stream));
     rng.set_word_pos(u128::from_le_bytes(pos));
     Ok(rng)
 }
@@ -390,8 +385,10 @@ impl Snapshot {
             let start = usize::try_from(s.offset).ok();
             let end = start.zip(usize::try_from(s.len).ok());
             match end.and_then(|(a, l)| a.checked_add(l).map(|e| (a, e))) {
-                Some((a, e)) if e <= body.len() => Ok(&body[a..e]),
-                _ => Err("truncated (a section runs past the end of the file)".into()),
+                Some((a, e)) => body
+                    .get(a..e)
+                    .ok_or_else(|| "truncated (a section runs past the end of the file)".into()),
+                None => Err("truncated (a section runs past the end of the file)".into()),
             }
         };
         let tensors = |entries: &[TensorEntry]| -> Result<Vec<Saved>, String> {
@@ -447,6 +444,7 @@ pub fn check_checkpoint_bytes(bytes: &[u8]) -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use rand::RngExt;

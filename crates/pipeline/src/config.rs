@@ -1,6 +1,9 @@
 //! TOML config sections shared by the commands (`[cosmology]`, `[options]`,
 //! `[[tracer]]`, `[cl]`, ...), with errors that name the file, line and key.
 
+// The input layer: no panic reachable from a file's contents.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use anyhow::{anyhow, bail, Context, Result};
 use cosmodiff_cosmo::nz::{Nz, RedshiftDistribution};
 use cosmodiff_cosmo::tracers::TracerKind;
@@ -316,6 +319,7 @@ pub fn base_dir(path: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

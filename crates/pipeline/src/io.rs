@@ -1,5 +1,8 @@
 //! Reading `.npy`/`.npz` files, and [`Npz`], the archive every workflow writes.
 
+// The input layer: no panic reachable from a file's contents.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use anyhow::{bail, Context, Result};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::NpzWriter;
@@ -59,22 +62,22 @@ pub fn npz_strings(path: &Path, name: &str) -> Result<Option<Vec<String>>> {
     };
     let mut bytes = Vec::new();
     member.read_to_end(&mut bytes).with_context(what)?;
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+    // magic, version, header length (u16 in version 1, u32 after)
+    let le = |r: std::ops::Range<usize>| {
+        bytes
+            .get(r)
+            .map(|b| b.iter().rev().fold(0usize, |a, &x| a << 8 | x as usize))
+    };
+    if bytes.get(..6) != Some(b"\x93NUMPY".as_slice()) {
         bail!("{}: not a .npy array", what());
     }
-    let (hlen, start) = if bytes[6] == 1 {
-        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
-    } else {
-        if bytes.len() < 12 {
-            bail!("{}: truncated header", what());
-        }
-        (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        )
+    let (hlen, start) = match bytes.get(6) {
+        Some(1) => (le(8..10), 10usize),
+        _ => (le(8..12), 12),
     };
+    let hlen = hlen.with_context(|| format!("{}: truncated header", what()))?;
     let header = bytes
-        .get(start..start + hlen)
+        .get(start..start.saturating_add(hlen))
         .map(String::from_utf8_lossy)
         .with_context(|| format!("{}: truncated header", what()))?;
     let descr = header
@@ -94,19 +97,22 @@ pub fn npz_strings(path: &Path, name: &str) -> Result<Option<Vec<String>>> {
     if header.contains("'fortran_order': True") {
         bail!("{}: Fortran order is not supported", what());
     }
-    let data = &bytes[start + hlen..];
-    if width == 0 || data.len() % (4 * width) != 0 {
+    let data = bytes.get(start + hlen..).unwrap_or_default();
+    let Some(item) = width
+        .checked_mul(4)
+        .filter(|&b| b > 0 && data.len() % b == 0)
+    else {
         bail!(
             "{}: {} data bytes are not whole strings of {width} characters",
             what(),
             data.len()
         );
-    }
+    };
     Ok(Some(
-        data.chunks(4 * width)
+        data.chunks(item)
             .map(|s| {
-                s.chunks(4)
-                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                s.chunks_exact(4)
+                    .filter_map(|c| c.try_into().ok().map(u32::from_le_bytes))
                     .take_while(|&c| c != 0)
                     .filter_map(char::from_u32)
                     .collect()
