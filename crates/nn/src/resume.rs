@@ -6,7 +6,7 @@
 //! The state is everything the next batch depends on: the weights and the
 //! best weights so far (with their burn parameter ids, which key the
 //! optimiser's state), the optimiser's moments and step counts (burn's
-//! [`OptimizerRecord`], burnpack bytes), the batch-order generator and the
+//! [`OptimizerRecord`](burn::optim::OptimizerRecord), burnpack bytes), the batch-order generator and the
 //! order of the current epoch, the position (epoch, batch), the running
 //! sums and the loss curves, and the random stream of the loss itself
 //! ([`LossState`], e.g. the noise of denoising score matching). Floats are
