@@ -4,8 +4,8 @@
 use anyhow::Result;
 use clap::Subcommand;
 use cosmodiff_pipeline::{
-    cosmology, demo, fieldflow, halos, hod, lensing_cosmology, massmap, pm, prior, sample, sbi,
-    simulate, stats,
+    bin_shear, cosmology, demo, fieldflow, halos, hod, lensing_cosmology, massmap, pm, prior,
+    sample, sbi, simulate, stats,
 };
 
 #[derive(Subcommand, Debug)]
@@ -17,6 +17,9 @@ pub enum Command {
     /// Simulate fields and observations (e.g. tomographic lensing maps).
     #[command(subcommand)]
     Simulate(Simulate),
+    /// Bin galaxy shear catalogues (x, y or RA/Dec, e1, e2, weights) into the shear, noise and
+    /// mask maps that massmap reads.
+    BinShear(bin_shear::Settings),
     /// Reconstruct convergence (mass) maps from shear: Kaiser-Squires, Wiener, diffusion prior.
     Massmap(massmap::Settings),
     /// Sample cosmological parameters with NUTS from the Gaussian C_ell likelihood.
@@ -202,6 +205,7 @@ impl Command {
             Command::Demo(s) => demo::run(s),
             Command::Cosmology(s) => cosmology::run(s),
             Command::Simulate(Simulate::Lensing(s)) => simulate::lensing(s),
+            Command::BinShear(s) => bin_shear::run(s),
             Command::Massmap(s) => massmap::run(s),
             Command::Sample(s) => sample::run(s),
             Command::Pm(Pm::Run(s)) => pm::run(s),

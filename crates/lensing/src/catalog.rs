@@ -1,11 +1,14 @@
 //! Binning a galaxy shear catalogue into shear and noise maps.
 //!
 //! Formats: CSV ([`read_catalog_csv`]) or a FITS binary table
-//! ([`read_catalog_fits`]) with the same column names. CSV: a header line naming the columns `x`, `y`, `e1`, `e2` and
-//! optionally `w` (or `weight`), comma separated; lines starting with `#`
-//! are skipped. Positions are flat-sky coordinates in arcmin or degrees
-//! ([`AngleUnit`]); pixel `(iy, ix)` covers
-//! `x in [x0 + ix dx, x0 + (ix+1) dx)`, `y in [y0 + iy dx, ...)`.
+//! ([`read_catalog_fits`]) with the same column names (case-insensitive):
+//! `e1`, `e2`, optionally `w` (or `weight`), and the positions, either
+//! flat-sky `x`, `y` in arcmin or degrees ([`AngleUnit`]) or sky
+//! coordinates `ra`, `dec` in degrees, projected onto the plane tangent to
+//! the sky at a centre ([`gnomonic`]). CSV: a header line naming the
+//! columns, comma separated; lines starting with `#` are skipped. Pixel
+//! `(iy, ix)` covers `x in [x0 + ix dx, x0 + (ix+1) dx)`,
+//! `y in [y0 + iy dx, ...)`.
 //!
 //! Per pixel the shear is the weighted mean `g = sum w e / sum w`, and its
 //! per-component noise is `sigma_e sqrt(sum w^2) / sum w` (for unit weights
@@ -32,6 +35,25 @@ impl AngleUnit {
     }
 }
 
+/// How the positions of a catalogue are read: flat-sky `x`, `y` columns in
+/// `unit`, or, when the file has `ra`, `dec` instead, sky coordinates in
+/// degrees projected at `center_deg` (RA, Dec; `None`: the catalogue's
+/// mean direction, [`sky_center`]; a flat catalogue ignores it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Positions {
+    pub unit: AngleUnit,
+    pub center_deg: Option<(f64, f64)>,
+}
+
+impl From<AngleUnit> for Positions {
+    fn from(unit: AngleUnit) -> Self {
+        Positions {
+            unit,
+            center_deg: None,
+        }
+    }
+}
+
 /// A shear catalogue (positions in arcmin after reading).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Catalog {
@@ -40,6 +62,10 @@ pub struct Catalog {
     pub e1: Vec<f64>,
     pub e2: Vec<f64>,
     pub w: Option<Vec<f64>>,
+    /// The tangent point (RA, Dec in degrees) of a catalogue read from sky
+    /// coordinates: `x` points to increasing RA (east), `y` to increasing
+    /// Dec (north), and `e1`, `e2` are taken in that frame.
+    pub center_deg: Option<(f64, f64)>,
 }
 
 /// Binned maps.
@@ -56,143 +82,286 @@ pub struct BinnedShear {
     pub outside: usize,
 }
 
-/// Parse a CSV catalogue from text (`path` only names the source in errors).
-pub fn parse_catalog_csv(text: &str, unit: AngleUnit, path: &str) -> Result<Catalog> {
-    let err = |msg: String| LensingError::Catalog {
+/// Gnomonic (tangent-plane) projection of the sky position `(ra, dec)`
+/// (degrees) about the centre `(ra0, dec0)`, in arcmin (Calabretta &
+/// Greisen 2002, the TAN projection):
+///
+/// `cos c = sin d0 sin d + cos d0 cos d cos(a - a0)`,
+/// `x = cos d sin(a - a0) / cos c`,
+/// `y = (cos d0 sin d - sin d0 cos d cos(a - a0)) / cos c`,
+///
+/// `x` towards increasing RA, `y` towards increasing Dec. `None` for a
+/// position 90 degrees or more from the centre (not on the tangent plane).
+pub fn gnomonic(ra_deg: f64, dec_deg: f64, center_deg: (f64, f64)) -> Option<(f64, f64)> {
+    let (a, d) = (ra_deg.to_radians(), dec_deg.to_radians());
+    let (a0, d0) = (center_deg.0.to_radians(), center_deg.1.to_radians());
+    let cos_c = d0.sin() * d.sin() + d0.cos() * d.cos() * (a - a0).cos();
+    if !(cos_c > 1e-12) {
+        return None;
+    }
+    let to_arcmin = 180.0 / std::f64::consts::PI * 60.0;
+    let x = d.cos() * (a - a0).sin() / cos_c;
+    let y = (d0.cos() * d.sin() - d0.sin() * d.cos() * (a - a0).cos()) / cos_c;
+    Some((x * to_arcmin, y * to_arcmin))
+}
+
+/// The inverse of [`gnomonic`]: the sky position (RA in [0, 360), Dec, in
+/// degrees) of the tangent-plane point `(x, y)` (arcmin) about `center_deg`:
+/// with `rho = |(x, y)|` and `c = atan(rho)`,
+/// `Dec = asin(cos c sin d0 + y sin c cos d0 / rho)`,
+/// `RA = a0 + atan2(x sin c, rho cos d0 cos c - y sin d0 sin c)`.
+pub fn gnomonic_inverse(x_arcmin: f64, y_arcmin: f64, center_deg: (f64, f64)) -> (f64, f64) {
+    let (x, y) = (
+        (x_arcmin / 60.0).to_radians(),
+        (y_arcmin / 60.0).to_radians(),
+    );
+    let (a0, d0) = (center_deg.0.to_radians(), center_deg.1.to_radians());
+    let rho = x.hypot(y);
+    if rho == 0.0 {
+        return (center_deg.0.rem_euclid(360.0), center_deg.1);
+    }
+    let c = rho.atan();
+    let dec = (c.cos() * d0.sin() + y * c.sin() * d0.cos() / rho).asin();
+    let ra = a0 + (x * c.sin()).atan2(rho * d0.cos() * c.cos() - y * d0.sin() * c.sin());
+    (ra.to_degrees().rem_euclid(360.0), dec.to_degrees())
+}
+
+/// The mean direction of sky positions (RA, Dec in degrees): the
+/// normalised sum of their unit vectors, so a field across RA = 0 is
+/// centred correctly.
+pub fn sky_center(ra_deg: &[f64], dec_deg: &[f64]) -> Option<(f64, f64)> {
+    let mut v = [0.0f64; 3];
+    for (a, d) in ra_deg.iter().zip(dec_deg) {
+        let (a, d) = (a.to_radians(), d.to_radians());
+        v[0] += d.cos() * a.cos();
+        v[1] += d.cos() * a.sin();
+        v[2] += d.sin();
+    }
+    let r = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+    if !(r > 1e-9 * ra_deg.len() as f64) {
+        return None;
+    }
+    let ra = v[1].atan2(v[0]).to_degrees().rem_euclid(360.0);
+    Some((ra, (v[2] / r).asin().to_degrees()))
+}
+
+/// The numeric columns of a catalogue file (lower-case names), each value
+/// finite; `path` names the file in errors.
+struct Columns {
+    path: String,
+    columns: Vec<(String, Vec<f64>)>,
+}
+
+impl Columns {
+    fn err(&self, msg: impl Into<String>) -> LensingError {
+        LensingError::Catalog {
+            path: self.path.clone(),
+            msg: msg.into(),
+        }
+    }
+
+    fn get(&self, names: &[&str]) -> Option<&[f64]> {
+        self.columns
+            .iter()
+            .find(|(n, _)| names.contains(&n.as_str()))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    fn need(&self, name: &str) -> Result<&[f64]> {
+        self.get(&[name])
+            .ok_or_else(|| self.err(format!("no column '{name}'")))
+    }
+
+    /// The catalogue with positions read as `pos` says.
+    fn catalog(&self, pos: Positions) -> Result<Catalog> {
+        let (e1, e2) = (self.need("e1")?.to_vec(), self.need("e2")?.to_vec());
+        if e1.is_empty() {
+            return Err(self.err("no galaxies"));
+        }
+        if let Some((n, v)) = self.columns.iter().find(|(_, v)| v.len() != e1.len()) {
+            return Err(self.err(format!(
+                "column '{n}' has {} values, e1 has {}",
+                v.len(),
+                e1.len()
+            )));
+        }
+        if let Some((n, _)) = self
+            .columns
+            .iter()
+            .find(|(_, v)| v.iter().any(|x| !x.is_finite()))
+        {
+            return Err(self.err(format!("column '{n}' holds a non-finite value")));
+        }
+        let w = self.get(&["w", "weight"]).map(|w| w.to_vec());
+        if w.as_ref().is_some_and(|w| w.iter().any(|&v| v < 0.0)) {
+            return Err(self.err("negative weight"));
+        }
+        let mut c = Catalog {
+            e1,
+            e2,
+            w,
+            ..Default::default()
+        };
+        match (
+            self.get(&["x"]),
+            self.get(&["y"]),
+            self.get(&["ra"]),
+            self.get(&["dec"]),
+        ) {
+            (Some(x), Some(y), _, _) => {
+                let s = pos.unit.to_arcmin();
+                c.x_arcmin = x.iter().map(|v| v * s).collect();
+                c.y_arcmin = y.iter().map(|v| v * s).collect();
+            }
+            (_, _, Some(ra), Some(dec)) => {
+                if let Some(i) = dec.iter().position(|d| d.abs() > 90.0) {
+                    return Err(self.err(format!(
+                        "row {}: dec = {} degrees, outside [-90, 90]",
+                        i + 1,
+                        dec[i]
+                    )));
+                }
+                let center = match pos.center_deg {
+                    Some((a, d)) if a.is_finite() && d.is_finite() && d.abs() <= 90.0 => (a, d),
+                    Some((a, d)) => {
+                        return Err(self.err(format!(
+                            "centre (RA {a}, Dec {d}) is not a sky position in degrees"
+                        )))
+                    }
+                    None => sky_center(ra, dec).ok_or_else(|| {
+                        self.err("positions cover the whole sky: no tangent plane holds them")
+                    })?,
+                };
+                for (i, (&a, &d)) in ra.iter().zip(dec).enumerate() {
+                    let (x, y) = gnomonic(a, d, center).ok_or_else(|| {
+                        self.err(format!(
+                            "row {}: (ra, dec) = ({a}, {d}) is 90 degrees or more from the centre ({}, {}): bin smaller patches",
+                            i + 1,
+                            center.0,
+                            center.1
+                        ))
+                    })?;
+                    c.x_arcmin.push(x);
+                    c.y_arcmin.push(y);
+                }
+                c.center_deg = Some(center);
+            }
+            _ => {
+                return Err(
+                    self.err("no position columns: need x, y (flat sky) or ra, dec (degrees)")
+                )
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// The columns of a CSV text (`path` only names the source in errors).
+fn csv_columns(text: &str, path: &str) -> Result<Columns> {
+    let mut cols = Columns {
         path: path.into(),
-        msg,
+        columns: vec![],
     };
     let mut lines = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
-    let (_, header) = lines.next().ok_or_else(|| err("empty file".into()))?;
-    let names: Vec<String> = header
+    let (_, header) = lines.next().ok_or_else(|| cols.err("empty file"))?;
+    cols.columns = header
         .split(',')
-        .map(|s| s.trim().to_ascii_lowercase())
+        .map(|s| (s.trim().to_ascii_lowercase(), vec![]))
         .collect();
-    let col = |want: &[&str]| names.iter().position(|n| want.contains(&n.as_str()));
-    let ix = col(&["x"]).ok_or_else(|| err("no column 'x' in header".into()))?;
-    let iy = col(&["y"]).ok_or_else(|| err("no column 'y' in header".into()))?;
-    let i1 = col(&["e1"]).ok_or_else(|| err("no column 'e1' in header".into()))?;
-    let i2 = col(&["e2"]).ok_or_else(|| err("no column 'e2' in header".into()))?;
-    let iw = col(&["w", "weight"]);
-    let s = unit.to_arcmin();
-    let mut c = Catalog {
-        w: iw.map(|_| vec![]),
-        ..Default::default()
-    };
     for (ln, line) in lines {
         let f: Vec<&str> = line.split(',').map(|v| v.trim()).collect();
-        if f.len() != names.len() {
-            return Err(err(format!(
+        if f.len() != cols.columns.len() {
+            return Err(cols.err(format!(
                 "line {}: {} fields, header has {}",
                 ln + 1,
                 f.len(),
-                names.len()
+                cols.columns.len()
             )));
         }
-        let num = |i: usize| -> Result<f64> {
-            let v: f64 = f[i].parse().map_err(|_| {
-                err(format!(
-                    "line {}: column '{}' is not a number: '{}'",
-                    ln + 1,
-                    names[i],
-                    f[i]
-                ))
+        for (field, (name, values)) in f.iter().zip(cols.columns.iter_mut()) {
+            let v: f64 = field.parse().map_err(|_| LensingError::Catalog {
+                path: path.into(),
+                msg: format!(
+                    "line {}: column '{name}' is not a number: '{field}'",
+                    ln + 1
+                ),
             })?;
             if !v.is_finite() {
-                return Err(err(format!(
-                    "line {}: column '{}' is not finite",
-                    ln + 1,
-                    names[i]
-                )));
+                return Err(LensingError::Catalog {
+                    path: path.into(),
+                    msg: format!("line {}: column '{name}' is not finite", ln + 1),
+                });
             }
-            Ok(v)
-        };
-        c.x_arcmin.push(num(ix)? * s);
-        c.y_arcmin.push(num(iy)? * s);
-        c.e1.push(num(i1)?);
-        c.e2.push(num(i2)?);
-        if let (Some(i), Some(w)) = (iw, c.w.as_mut()) {
-            let v = num(i)?;
-            if v < 0.0 {
-                return Err(err(format!("line {}: negative weight", ln + 1)));
-            }
-            w.push(v);
+            values.push(v);
         }
     }
-    if c.e1.is_empty() {
-        return Err(err("no galaxies".into()));
+    Ok(cols)
+}
+
+/// A catalogue from named columns in memory (names as in a file,
+/// case-insensitive; `what` names the source in errors).
+pub fn catalog_from_columns(
+    columns: Vec<(String, Vec<f64>)>,
+    pos: impl Into<Positions>,
+    what: &str,
+) -> Result<Catalog> {
+    Columns {
+        path: what.into(),
+        columns: columns
+            .into_iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v))
+            .collect(),
     }
-    Ok(c)
+    .catalog(pos.into())
+}
+
+/// Parse a CSV catalogue from text (`path` only names the source in errors).
+pub fn parse_catalog_csv(text: &str, pos: impl Into<Positions>, path: &str) -> Result<Catalog> {
+    csv_columns(text, path)?.catalog(pos.into())
 }
 
 /// Read a CSV catalogue from a file.
-pub fn read_catalog_csv(path: &std::path::Path, unit: AngleUnit) -> Result<Catalog> {
+pub fn read_catalog_csv(path: &std::path::Path, pos: impl Into<Positions>) -> Result<Catalog> {
     let text = std::fs::read_to_string(path).map_err(|e| LensingError::Catalog {
         path: path.display().to_string(),
         msg: e.to_string(),
     })?;
-    parse_catalog_csv(&text, unit, &path.display().to_string())
+    parse_catalog_csv(&text, pos, &path.display().to_string())
 }
 
 /// Read a catalogue from the first binary table of a FITS file that has
-/// columns `x`, `y`, `e1`, `e2` (and optionally `w` or `weight`), names
-/// case-insensitive.
-pub fn read_catalog_fits(path: &std::path::Path, unit: AngleUnit) -> Result<Catalog> {
-    let p = path.display().to_string();
-    let err = |msg: String| LensingError::Catalog {
-        path: p.clone(),
-        msg,
-    };
+/// columns `e1`, `e2`.
+pub fn read_catalog_fits(path: &std::path::Path, pos: impl Into<Positions>) -> Result<Catalog> {
     let tables = cosmodiff_field::fits::read_fits_tables(path)?;
-    let t = tables
-        .iter()
-        .find(|t| ["x", "y", "e1", "e2"].iter().all(|c| t.column(c).is_some()))
-        .ok_or_else(|| err("no binary table with columns x, y, e1, e2".into()))?;
-    let s = unit.to_arcmin();
-    let col = |n: &str| t.column(n).expect("checked").to_vec();
-    let w = t
-        .column("w")
-        .or_else(|| t.column("weight"))
-        .map(|w| w.to_vec());
-    let c = Catalog {
-        x_arcmin: col("x").iter().map(|v| v * s).collect(),
-        y_arcmin: col("y").iter().map(|v| v * s).collect(),
-        e1: col("e1"),
-        e2: col("e2"),
-        w,
+    let mut cols = Columns {
+        path: path.display().to_string(),
+        columns: vec![],
     };
-    if c.e1.is_empty() {
-        return Err(err("no galaxies".into()));
-    }
-    let all = c
-        .x_arcmin
-        .iter()
-        .chain(&c.y_arcmin)
-        .chain(&c.e1)
-        .chain(&c.e2)
-        .chain(c.w.iter().flatten());
-    if all.clone().any(|v| !v.is_finite()) {
-        return Err(err("non-finite value in a column".into()));
-    }
-    if c.w.as_ref().is_some_and(|w| w.iter().any(|&v| v < 0.0)) {
-        return Err(err("negative weight".into()));
-    }
-    Ok(c)
+    let t = tables
+        .into_iter()
+        .find(|t| t.column("e1").is_some() && t.column("e2").is_some())
+        .ok_or_else(|| cols.err("no binary table with columns e1, e2"))?;
+    cols.columns = t
+        .columns
+        .into_iter()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v))
+        .collect();
+    cols.catalog(pos.into())
 }
 
 /// Read a catalogue from `.csv` or `.fits`/`.fit` (by extension).
-pub fn read_catalog(path: &std::path::Path, unit: AngleUnit) -> Result<Catalog> {
+pub fn read_catalog(path: &std::path::Path, pos: impl Into<Positions>) -> Result<Catalog> {
     match path
         .extension()
         .and_then(|e| e.to_str())
         .map(|e| e.to_ascii_lowercase())
         .as_deref()
     {
-        Some("fits") | Some("fit") => read_catalog_fits(path, unit),
-        Some("csv") | Some("txt") => read_catalog_csv(path, unit),
+        Some("fits") | Some("fit") => read_catalog_fits(path, pos),
+        Some("csv") | Some("txt") => read_catalog_csv(path, pos),
         _ => Err(LensingError::Catalog {
             path: path.display().to_string(),
             msg: "unknown catalogue format (use .csv or .fits)".into(),
@@ -274,4 +443,104 @@ pub fn bin_catalog(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The inverse TAN projection (Calabretta & Greisen 2002), written
+    /// independently, for the round trip.
+    fn inverse(x_arcmin: f64, y_arcmin: f64, c: (f64, f64)) -> (f64, f64) {
+        let (x, y) = (
+            (x_arcmin / 60.0).to_radians(),
+            (y_arcmin / 60.0).to_radians(),
+        );
+        let (a0, d0) = (c.0.to_radians(), c.1.to_radians());
+        let rho = x.hypot(y);
+        if rho == 0.0 {
+            return c;
+        }
+        let cc = rho.atan();
+        let dec = (cc.cos() * d0.sin() + y * cc.sin() * d0.cos() / rho).asin();
+        let ra = a0 + (x * cc.sin()).atan2(rho * d0.cos() * cc.cos() - y * d0.sin() * cc.sin());
+        (ra.to_degrees().rem_euclid(360.0), dec.to_degrees())
+    }
+
+    #[test]
+    fn gnomonic_projection_is_the_tangent_plane() {
+        let to_arcmin = 60.0 * 180.0 / std::f64::consts::PI;
+        // the centre, the central meridian (y = tan dDec), the equator (x = tan dRA)
+        assert_eq!(gnomonic(150.0, 2.0, (150.0, 2.0)), Some((0.0, 0.0)));
+        let (x, y) = gnomonic(150.0, 7.0, (150.0, 2.0)).unwrap();
+        assert!(x.abs() < 1e-9 && (y - 5f64.to_radians().tan() * to_arcmin).abs() < 1e-9);
+        let (x, y) = gnomonic(10.0, 0.0, (0.0, 0.0)).unwrap();
+        assert!((x - 10f64.to_radians().tan() * to_arcmin).abs() < 1e-9 && y.abs() < 1e-9);
+        // small offsets: (dRA cos Dec0, dDec)
+        let (x, y) = gnomonic(30.01, -60.01, (30.0, -60.0)).unwrap();
+        assert!(
+            (x - 0.6 * 0.5).abs() < 1e-3 && (y + 0.6).abs() < 1e-3,
+            "{x} {y}"
+        );
+        // round trip through the inverse, near a pole and across RA = 0
+        for &(c, p) in &[
+            ((150.0, 2.0), (151.3, 0.4)),
+            ((0.5, -85.0), (250.0, -87.0)),
+            ((359.8, 10.0), (0.3, 11.0)),
+        ] {
+            let (x, y) = gnomonic(p.0, p.1, c).unwrap();
+            for (ra, dec) in [inverse(x, y, c), gnomonic_inverse(x, y, c)] {
+                assert!((ra - p.0).abs() < 1e-9 && (dec - p.1).abs() < 1e-9, "{p:?}");
+            }
+        }
+        // 90 degrees away or more: not on the plane
+        assert_eq!(gnomonic(100.0, 0.0, (0.0, 0.0)), None);
+    }
+
+    #[test]
+    fn sky_centre_handles_ra_wrapping_and_sky_catalogues_project() {
+        let (ra, dec) = sky_center(&[359.0, 1.0], &[-1.0, 1.0]).unwrap();
+        assert!(
+            (ra.min(360.0 - ra)).abs() < 1e-9 && dec.abs() < 1e-9,
+            "{ra} {dec}"
+        );
+        let cols = |ra: f64| {
+            vec![
+                ("RA".to_string(), vec![ra, ra + 0.1]),
+                ("dec".to_string(), vec![0.0, 0.0]),
+                ("e1".to_string(), vec![0.1, 0.2]),
+                ("e2".to_string(), vec![0.0, 0.0]),
+            ]
+        };
+        let c = catalog_from_columns(cols(20.0), AngleUnit::Arcmin, "mem").unwrap();
+        let (a, d) = c.center_deg.unwrap();
+        assert!((a - 20.05).abs() < 1e-9 && d.abs() < 1e-9);
+        assert!((c.x_arcmin[1] - c.x_arcmin[0] - 6.0).abs() < 1e-3);
+        // a centre for a flat catalogue (ignored), mixed lengths, a position 90 degrees away
+        let flat = vec![
+            ("x".to_string(), vec![0.0]),
+            ("y".to_string(), vec![0.0]),
+            ("e1".to_string(), vec![0.0]),
+            ("e2".to_string(), vec![0.0]),
+        ];
+        let centred = Positions {
+            unit: AngleUnit::Arcmin,
+            center_deg: Some((0.0, 0.0)),
+        };
+        let c = catalog_from_columns(flat, centred, "mem").unwrap();
+        assert_eq!(c.center_deg, None, "a flat catalogue has no tangent point");
+        let mut short = cols(20.0);
+        short[2].1.pop();
+        let e = catalog_from_columns(short, AngleUnit::Arcmin, "mem").unwrap_err();
+        assert!(
+            e.to_string().contains("column 'ra' has 2 values, e1 has 1"),
+            "{e}"
+        );
+        let far = Positions {
+            unit: AngleUnit::Arcmin,
+            center_deg: Some((200.0, 0.0)),
+        };
+        let e = catalog_from_columns(cols(20.0), far, "mem").unwrap_err();
+        assert!(e.to_string().contains("90 degrees or more"), "{e}");
+    }
 }

@@ -34,6 +34,7 @@ pub mod lensing_cosmology;
 pub mod output;
 pub mod run_dir;
 
+pub mod bin_shear;
 pub mod cosmology;
 pub mod demo;
 pub mod demo_halos;

@@ -77,6 +77,9 @@ pub fn write_via<T>(target: &Path, write: impl FnOnce(&Path) -> Result<T>) -> Re
 /// removed and `dir` is left as it was. Subfolders are moved in whole
 /// (replacing an older subfolder is not atomic).
 pub fn write_folder_via<T>(dir: &Path, write: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    if dir.as_os_str().is_empty() {
+        bail!("the folder path is empty");
+    }
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create folder {}", dir.display()))?;
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -252,6 +255,8 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["a.json", "sub"], "left behind");
+        let e = write_folder_via(Path::new(""), |_| Ok(())).unwrap_err();
+        assert!(e.to_string().contains("empty"), "{e}");
     }
 
     #[test]

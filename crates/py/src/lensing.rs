@@ -359,8 +359,94 @@ fn map_ell_range(npix: usize, pixel_arcmin: f64) -> PyResult<(f64, f64)> {
     Ok((g.ell_fundamental(), g.ell_nyquist()))
 }
 
+/// Shear, noise and mask maps from galaxy catalogues (files or dicts of
+/// columns); see `cosmodiff.bin_shear`.
+#[pyfunction]
+#[pyo3(signature = (catalogs, npix, pixel_arcmin, unit="arcmin", center=None, origin_arcmin=None, sigma_e=None))]
+#[allow(clippy::too_many_arguments)]
+fn bin_shear<'py>(
+    py: Python<'py>,
+    catalogs: Vec<Bound<'py, PyAny>>,
+    npix: usize,
+    pixel_arcmin: f64,
+    unit: &str,
+    center: Option<(f64, f64)>,
+    origin_arcmin: Option<(f64, f64)>,
+    sigma_e: Option<f64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    use cosmodiff_pipeline::bin_shear::{angle_unit, bin, read_catalogs, Source};
+    let mut sources = vec![];
+    for (i, c) in catalogs.iter().enumerate() {
+        if let Ok(d) = c.cast::<PyDict>() {
+            let mut columns = vec![];
+            for (k, v) in d.iter() {
+                let name: String = k
+                    .extract()
+                    .map_err(|_| bad(format!("catalogs[{i}]: column names must be strings")))?;
+                let a = crate::to_f64(&v, &format!("catalogs[{i}]['{name}']"))?;
+                if a.ndim() != 1 {
+                    return Err(bad(format!(
+                        "catalogs[{i}]['{name}']: expected a 1-D array, got {} dimensions",
+                        a.ndim()
+                    )));
+                }
+                columns.push((name, a.as_array().iter().copied().collect()));
+            }
+            sources.push(Source::Columns {
+                what: format!("catalogs[{i}]"),
+                columns,
+            });
+        } else {
+            let p: std::path::PathBuf = c.extract().map_err(|_| {
+                bad(format!(
+                    "catalogs[{i}]: expected a file path or a dict of columns"
+                ))
+            })?;
+            sources.push(Source::File(p));
+        }
+    }
+    let b = py
+        .detach(|| -> anyhow::Result<_> {
+            let unit = angle_unit(unit)?;
+            let cats = read_catalogs(sources, unit, center)?;
+            bin(&cats, npix, pixel_arcmin, origin_arcmin, sigma_e)
+        })
+        .map_err(crate::one_line)?;
+    let d = PyDict::new(py);
+    let (n, nb) = (b.npix, b.e1.len());
+    let maps = |v: &[Vec<f64>]| -> PyResult<Bound<'py, PyAny>> {
+        Ok(if nb == 1 {
+            flat2(py, v.concat(), (n, n))?.into_any()
+        } else {
+            flat3(py, v.concat(), (nb, n, n))?.into_any()
+        })
+    };
+    d.set_item("e1", maps(&b.e1)?)?;
+    d.set_item("e2", maps(&b.e2)?)?;
+    d.set_item("noise_std", maps(&b.noise_std)?)?;
+    d.set_item("mask", maps(&b.mask)?)?;
+    let counts: Vec<Vec<f64>> = b
+        .counts
+        .iter()
+        .map(|c| c.iter().map(|&v| v as f64).collect())
+        .collect();
+    d.set_item("counts", maps(&counts)?)?;
+    d.set_item("pixel_arcmin", b.pixel_arcmin)?;
+    d.set_item("sigma_e", vec1(py, b.sigma_e.clone()))?;
+    d.set_item("outside", b.outside.clone())?;
+    d.set_item(
+        "origin_arcmin",
+        vec1(py, vec![b.origin_arcmin.0, b.origin_arcmin.1]),
+    )?;
+    if let Some((ra, dec)) = b.center_deg {
+        d.set_item("center_deg", vec1(py, vec![ra, dec]))?;
+    }
+    Ok(d)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate_lensing, m)?)?;
+    m.add_function(wrap_pyfunction!(bin_shear, m)?)?;
     m.add_function(wrap_pyfunction!(kaiser_squires, m)?)?;
     m.add_function(wrap_pyfunction!(wiener, m)?)?;
     m.add_function(wrap_pyfunction!(rmse_, m)?)?;

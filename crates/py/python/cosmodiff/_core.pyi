@@ -170,6 +170,15 @@ def simulate_lensing(
     transfer: str = ...,
     nonlinear: str = ...,
 ) -> Dict[str, Any]: ...
+def bin_shear(
+    catalogs: Sequence[Any],
+    npix: int,
+    pixel_arcmin: float,
+    unit: str = "arcmin",
+    center: Optional[Tuple[float, float]] = None,
+    origin_arcmin: Optional[Tuple[float, float]] = None,
+    sigma_e: Optional[float] = None,
+) -> Dict[str, Any]: ...
 def kaiser_squires(e1: F64, e2: F64, pixel_arcmin: float = 1.0, smoothing_arcmin: float = 0.0) -> Tuple[F64, F64]: ...
 def wiener(
     e1: F64,
