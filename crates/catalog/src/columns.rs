@@ -30,25 +30,29 @@ pub struct Columns {
     start: Vec<usize>,
     /// Original index of each sorted point.
     pub index: Vec<u32>,
-    /// Sorted coordinates [Mpc/h].
+    /// Sorted x coordinates [Mpc/h].
     pub x: Vec<f64>,
+    /// Sorted y coordinates [Mpc/h].
     pub y: Vec<f64>,
+    /// Sorted z coordinates [Mpc/h] (ascending within each column).
     pub z: Vec<f64>,
 }
 
 /// A neighbour column offset of a stencil of radius `r`.
 #[derive(Debug, Clone, Copy)]
 pub struct Offset {
-    /// Column offset modulo `nc`.
+    /// Column offset in x, modulo `nc`.
     pub ox: usize,
+    /// Column offset in y, modulo `nc`.
     pub oy: usize,
     /// Half width of the z-window [Mpc/h].
     pub h: f64,
     /// The offset is its own inverse modulo `nc` (e.g. `nc/2`): visit a
     /// column pair from the lower column index only.
     pub self_inverse: bool,
-    /// Signed minimum-image column offsets, in `[-nc/2, nc/2]`.
+    /// Signed minimum-image column offset in x, in `[-nc/2, nc/2]`.
     pub sx: i64,
+    /// Signed minimum-image column offset in y, in `[-nc/2, nc/2]`.
     pub sy: i64,
     /// Every offset of the stencil is a distinct column (`nc >= 2 reach + 1`):
     /// the periodic image of a neighbour column is fixed, so separations need

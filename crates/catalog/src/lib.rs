@@ -18,6 +18,7 @@
 //! Positions are comoving Mpc/h in `[0, L)`, masses Msun/h, velocities km/s.
 //! Neighbour searches share one periodic cell structure ([`columns`]).
 
+#![warn(missing_docs)]
 // Validation checks are written `!(x > 0.0)` on purpose so that NaN fails them.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
@@ -36,6 +37,7 @@ pub use pairs::{pair_counts, xi, Xi};
 /// Errors of the catalogue code: what is wrong with which argument.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
+    /// An argument or input out of its domain; the message names it.
     #[error("{0}")]
     Input(String),
 }

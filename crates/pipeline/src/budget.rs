@@ -138,12 +138,42 @@ pub fn check(what: &str, bytes: f64) -> Result<()> {
             );
         }
     }
+    reserve(what, bytes)
+}
+
+/// Ask the allocator for `bytes` through its fallible path
+/// (`try_reserve_exact`) and give them back: a size no allocator can map
+/// (beyond the address space, also under a large `--max-memory`) is an
+/// error here instead of an abort in the middle of the run. The pages are
+/// never touched, so this costs no memory. It is no guard against running
+/// out of physical memory: Linux maps far more than it has (measured: 800
+/// GiB reserved on a 24 GiB machine), which is what the estimates are for.
+fn reserve(what: &str, bytes: f64) -> Result<()> {
+    let n = if bytes.is_finite() && bytes >= 0.0 && bytes < usize::MAX as f64 {
+        bytes as usize
+    } else {
+        usize::MAX
+    };
+    let mut probe: Vec<u8> = Vec::new();
+    if probe.try_reserve_exact(n).is_err() {
+        bail!(
+            "{what} needs about {} of memory, which the system refuses to allocate: reduce the sizes",
+            human(bytes)
+        );
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_no_allocator_serves_are_refused() {
+        reserve("a small run", 1e6).unwrap();
+        let e = reserve("a huge run", 1e30).unwrap_err().to_string();
+        assert!(e.contains("refuses to allocate"), "{e}");
+    }
 
     #[test]
     fn sizes_parse_with_units_and_bad_ones_are_named() {

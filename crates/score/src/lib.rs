@@ -15,6 +15,8 @@
 //! - [`posterior`]: posterior samples of shear maps with a score prior
 //!   (the sampler settings of the CLI and the Python package).
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod model;
 pub mod posterior;

@@ -30,20 +30,31 @@ use serde::{Deserialize, Serialize};
 use crate::error::{invalid, ScoreError};
 use crate::power::mode_variance;
 
+/// File name of the network weights in a model directory.
 pub const WEIGHTS: &str = "weights.safetensors";
+/// File name of the [`ScoreModelConfig`] in a model directory.
 pub const CONFIG: &str = "score_model.json";
 
 /// Noise schedule, in units of the data standard deviation.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SdeConfig {
+    /// Variance exploding (Song et al. 2021):
+    /// `sigma(t) = sigma_min (sigma_max / sigma_min)^t`, `t in [0, 1]`.
     Ve {
+        /// Smallest noise level, in units of the data standard deviation.
         sigma_min: f64,
+        /// Largest noise level, in units of the data standard deviation.
         sigma_max: f64,
     },
+    /// Variance preserving (Song et al. 2021), as its equivalent noise
+    /// level `sigma(t) = sqrt(exp(beta_min t + (beta_max - beta_min) t^2 / 2) - 1)`.
     Vp {
+        /// `beta(0)`.
         beta_min: f64,
+        /// `beta(1)`.
         beta_max: f64,
+        /// Smallest time, `t in [t_min, 1]`.
         t_min: f64,
     },
 }
@@ -108,7 +119,9 @@ impl SdeConfig {
 pub struct ScoreModelConfig {
     /// Side of the square maps, pixels.
     pub side: usize,
+    /// Pixel size of the training maps, arcmin.
     pub pixel_arcmin: f64,
+    /// The network.
     pub unet: UNetConfig,
     /// Pixel standard deviation of the (zero-mean) training maps.
     pub data_std: f64,
@@ -119,11 +132,13 @@ pub struct ScoreModelConfig {
     /// Isotropic per-mode variance of the normalised training maps by
     /// integer shell `|m|` (see [`crate::power`]).
     pub radial_power: Vec<f64>,
+    /// How training went (absent for an untrained model).
     #[serde(default)]
     pub report: Option<TrainReport>,
 }
 
 impl ScoreModelConfig {
+    /// The grid of the training maps.
     pub fn grid(&self) -> Result<Grid2, ScoreError> {
         Grid2::new(self.side, self.pixel_arcmin)
             .map_err(|e| ScoreError::Invalid(format!("model grid: {e}")))
@@ -137,6 +152,7 @@ impl ScoreModelConfig {
 /// A trained (or freshly initialised) score prior.
 #[derive(Debug)]
 pub struct ScoreModel {
+    /// What rebuilds the model (saved as [`CONFIG`]).
     pub config: ScoreModelConfig,
     net: UNet,
     gaussian: Option<GaussianScore>,

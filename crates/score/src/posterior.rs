@@ -31,11 +31,13 @@ pub enum Sampler {
 /// Settings of one posterior run.
 #[derive(Clone, Debug)]
 pub struct PosteriorSettings {
+    /// The sampling algorithm.
     pub sampler: Sampler,
     /// Reverse-SDE steps or annealed-HMC noise levels.
     pub steps: usize,
     /// Chains in all (for a batched target: per data set times data sets).
     pub chains: usize,
+    /// Seed of every random draw of the run.
     pub seed: u64,
     /// Reverse SDE only: antithetic pairs where every data set has an even
     /// number of at least 4 chains (two pairs or more: the pair means'

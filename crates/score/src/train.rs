@@ -34,14 +34,21 @@ use crate::power::radial_power;
 /// Settings of [`train_score`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScoreTrainConfig {
+    /// The network.
     pub unet: UNetConfig,
+    /// The noise schedule (in units of the data standard deviation).
     pub sde: SdeConfig,
+    /// Learn only the residual of the analytic Gaussian score.
     pub hybrid: bool,
+    /// Maps per optimiser step.
     pub batch_size: usize,
     /// Optimiser steps (rounded up to whole epochs).
     pub steps: usize,
+    /// Adam's learning rate at the start of the cosine schedule.
     pub learning_rate: f64,
+    /// Seed of the weights, the batch order and the noise.
     pub seed: u64,
+    /// Show a progress bar.
     pub progress: bool,
     /// Write checkpoints and resume from them (the noise stream included).
     #[serde(skip)]
