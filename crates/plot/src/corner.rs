@@ -14,6 +14,7 @@ use std::path::Path;
 /// Corner-plot options. Draws are passed row-major `[n, dim]`.
 #[derive(Debug, Clone)]
 pub struct CornerPlot {
+    /// Parameter names, one per column of the draws (axis labels).
     pub names: Vec<String>,
     /// True values, drawn as lines / markers (NaN entries are skipped).
     pub truths: Option<Vec<f64>>,
@@ -23,6 +24,7 @@ pub struct CornerPlot {
     pub smooth: f64,
     /// Size of one panel in pixels.
     pub panel: u32,
+    /// Figure title (empty: none).
     pub title: String,
 }
 
@@ -32,6 +34,7 @@ pub fn corner(path: &Path, draws: &[f64], names: &[String], truths: Option<&[f64
 }
 
 impl CornerPlot {
+    /// Defaults: 30 bins, 1-bin smoothing, 220-pixel panels, no truths.
     pub fn new(names: &[String]) -> Self {
         Self {
             names: names.to_vec(),
@@ -42,14 +45,17 @@ impl CornerPlot {
             title: String::new(),
         }
     }
+    /// True values to mark (NaN entries skipped).
     pub fn truths(mut self, t: Option<&[f64]>) -> Self {
         self.truths = t.map(|t| t.to_vec());
         self
     }
+    /// Histogram bins per axis (at least 4).
     pub fn bins(mut self, b: usize) -> Self {
         self.bins = b.max(4);
         self
     }
+    /// Figure title.
     pub fn title(mut self, t: &str) -> Self {
         self.title = t.into();
         self

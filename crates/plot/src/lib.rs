@@ -9,6 +9,8 @@
 //! - [`map`]: 2-D maps side by side with a shared colour scale.
 //! - [`corner`]: corner plots of posterior draws with 68/95% contours.
 
+#![warn(missing_docs)]
+
 pub mod corner;
 pub mod lines;
 pub mod map;
@@ -18,12 +20,20 @@ use std::sync::Once;
 /// Errors raised while drawing a figure.
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
+    /// The backend could not draw or write the file.
     #[error("plot {path}: {msg}")]
-    Draw { path: String, msg: String },
+    Draw {
+        /// The figure's file.
+        path: String,
+        /// The backend's message.
+        msg: String,
+    },
+    /// Data that cannot be drawn (empty, mismatched lengths, ...).
     #[error("plot: {0}")]
     Input(String),
 }
 
+/// `Result` with [`PlotError`].
 pub type Result<T> = std::result::Result<T, PlotError>;
 
 static FONT_BYTES: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");

@@ -8,8 +8,11 @@ use std::path::Path;
 /// One curve of a [`LinePlot`].
 #[derive(Debug, Clone)]
 pub struct Series {
+    /// Legend entry.
     pub label: String,
+    /// Abscissae.
     pub x: Vec<f64>,
+    /// Ordinates, one per abscissa.
     pub y: Vec<f64>,
     /// Symmetric 1-sigma error bars, drawn when present.
     pub yerr: Option<Vec<f64>>,
@@ -18,6 +21,7 @@ pub struct Series {
 }
 
 impl Series {
+    /// A curve through `(x, y)`.
     pub fn line(label: &str, x: &[f64], y: &[f64]) -> Self {
         Self {
             label: label.into(),
@@ -27,6 +31,7 @@ impl Series {
             points: false,
         }
     }
+    /// Markers at `(x, y)`, with symmetric error bars `yerr` if given.
     pub fn points(label: &str, x: &[f64], y: &[f64], yerr: Option<&[f64]>) -> Self {
         Self {
             label: label.into(),
@@ -41,16 +46,24 @@ impl Series {
 /// A figure with one panel of curves.
 #[derive(Debug, Clone)]
 pub struct LinePlot {
+    /// Figure title.
     pub title: String,
+    /// x-axis label (with units).
     pub xlabel: String,
+    /// y-axis label (with units).
     pub ylabel: String,
+    /// Logarithmic x axis.
     pub logx: bool,
+    /// Logarithmic y axis.
     pub logy: bool,
+    /// The curves, drawn in order.
     pub series: Vec<Series>,
+    /// Figure size in pixels (width, height).
     pub size: (u32, u32),
 }
 
 impl LinePlot {
+    /// An empty 800x600 figure with linear axes.
     pub fn new(title: &str, xlabel: &str, ylabel: &str) -> Self {
         Self {
             title: title.into(),
@@ -62,10 +75,12 @@ impl LinePlot {
             size: (800, 600),
         }
     }
+    /// Logarithmic x axis on or off.
     pub fn log_x(mut self, on: bool) -> Self {
         self.logx = on;
         self
     }
+    /// Logarithmic y axis on or off.
     pub fn log_y(mut self, on: bool) -> Self {
         self.logy = on;
         self

@@ -14,27 +14,35 @@ use std::path::Path;
 /// One panel.
 #[derive(Debug, Clone)]
 pub struct MapPanel {
+    /// Panel title.
     pub title: String,
+    /// Row-major `[ny][nx]` values, row 0 at the bottom.
     pub data: Vec<f64>,
+    /// Columns.
     pub nx: usize,
+    /// Rows.
     pub ny: usize,
 }
 
 /// Maps side by side.
 #[derive(Debug, Clone)]
 pub struct MapPlot {
+    /// Figure title.
     pub title: String,
+    /// The maps, left to right.
     pub panels: Vec<MapPanel>,
     /// Colour range; `None`: min/max over all finite pixels.
     pub range: Option<(f64, f64)>,
     /// Make the automatic range symmetric about zero.
     pub symmetric: bool,
+    /// Label of the colour bar (the quantity and its units).
     pub colorbar_label: String,
     /// Panel side in pixels.
     pub panel: u32,
 }
 
 impl MapPlot {
+    /// An empty figure with 320-pixel panels and an automatic range.
     pub fn new(title: &str) -> Self {
         Self {
             title: title.into(),
@@ -65,14 +73,17 @@ impl MapPlot {
         });
         self
     }
+    /// Fix the colour range to `[lo, hi]`.
     pub fn range(mut self, lo: f64, hi: f64) -> Self {
         self.range = Some((lo, hi));
         self
     }
+    /// Make the automatic colour range symmetric about zero.
     pub fn symmetric(mut self, on: bool) -> Self {
         self.symmetric = on;
         self
     }
+    /// Label of the colour bar.
     pub fn label(mut self, l: &str) -> Self {
         self.colorbar_label = l.into();
         self
