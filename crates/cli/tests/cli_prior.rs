@@ -8,7 +8,7 @@ use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::NpzWriter;
 
 mod common;
-use common::{bin, fails, interrupt_then_resume, read, run, safetensors};
+use common::{bin, fails, read, run, training_resumes_to_the_same_weights};
 
 const SIM: &str = r#"
 [map]
@@ -370,18 +370,5 @@ fn an_interrupted_training_resumes_to_the_same_weights() {
             .arg(out);
         c
     };
-    let whole = d.join("whole");
-    run(&mut train(&whole));
-    let cut = d.join("cut");
-    let interrupted = interrupt_then_resume(
-        train,
-        &cut,
-        "training-checkpoint.bin",
-        "weights.safetensors",
-        "rerun the same command to continue",
-    );
-    assert!(interrupted, "training ended before the interrupt");
-    assert!(!cut.join("training-checkpoint.bin").exists());
-    let weights = |d: &std::path::Path| safetensors(&d.join("weights.safetensors"));
-    assert!(weights(&whole) == weights(&cut), "weights differ");
+    training_resumes_to_the_same_weights(train, d);
 }

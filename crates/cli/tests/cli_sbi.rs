@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 
 mod common;
-use common::{bin, fails, interrupt_then_resume, run, safetensors};
+use common::{bin, fails, run, training_resumes_to_the_same_weights};
 
 fn data(dir: &std::path::Path, n: usize) {
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(4);
@@ -264,19 +264,5 @@ fn an_interrupted_training_resumes_to_the_same_weights() {
             .arg(out);
         c
     };
-    let whole = p.join("whole");
-    run(&mut train(&whole));
-    assert!(!whole.join("training-checkpoint.bin").exists());
-    let cut = p.join("cut");
-    let interrupted = interrupt_then_resume(
-        train,
-        &cut,
-        "training-checkpoint.bin",
-        "weights.safetensors",
-        "rerun the same command to continue",
-    );
-    assert!(interrupted, "training ended before the interrupt");
-    assert!(!cut.join("training-checkpoint.bin").exists());
-    let weights = |d: &std::path::Path| safetensors(&d.join("weights.safetensors"));
-    assert!(weights(&whole) == weights(&cut), "weights differ");
+    training_resumes_to_the_same_weights(train, p);
 }

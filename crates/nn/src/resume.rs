@@ -142,7 +142,37 @@ pub(crate) fn rng_from_bytes(b: &[u8]) -> Result<ChaCha8Rng, String> {
     Ok(rng)
 }
 
-/// Where the training loop stands (floats as bits).
+/// Floats kept as their bits in the JSON header: a resumed run must not
+/// differ in the last digit.
+mod bits {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        v.to_bits().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        u64::deserialize(d).map(f64::from_bits)
+    }
+
+    /// The same for a list of floats.
+    pub mod vec {
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+            v.iter()
+                .map(|x| x.to_bits())
+                .collect::<Vec<u64>>()
+                .serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+            Vec::<u64>::deserialize(d).map(|v| v.into_iter().map(f64::from_bits).collect())
+        }
+    }
+}
+
+/// Where the training loop stands.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Position {
     /// Epoch in progress (from 0).
@@ -154,16 +184,23 @@ pub(crate) struct Position {
     pub order: Vec<usize>,
     /// Sum of the batch losses times their sizes, and the rows, so far in
     /// this epoch.
-    pub sum_bits: u64,
+    #[serde(with = "bits")]
+    pub sum: f64,
     pub count: usize,
     /// Epochs since the best validation loss.
     pub since_best: usize,
+    /// Epoch of the best weights, and their loss (the report's).
     pub best_epoch: usize,
-    pub best_loss_bits: u64,
-    pub train_loss_bits: Vec<u64>,
-    pub validation_loss_bits: Vec<u64>,
+    #[serde(with = "bits")]
+    pub best_loss: f64,
+    /// The report's loss curves so far.
+    #[serde(with = "bits::vec")]
+    pub train_loss: Vec<f64>,
+    #[serde(with = "bits::vec")]
+    pub validation_loss: Vec<f64>,
     /// Training seconds before this run.
-    pub seconds_bits: u64,
+    #[serde(with = "bits")]
+    pub seconds: f64,
 }
 
 /// One parameter tensor: its burn id and values.
@@ -194,14 +231,22 @@ pub(crate) fn identity<M: Module>(n: usize, cfg: &crate::TrainConfig, model: &M)
         checkpoint: None,
         ..cfg.clone()
     };
-    let shapes: Vec<Vec<usize>> = parameters(model)
-        .iter()
-        .map(|s| s.data.shape().to_vec())
-        .collect();
+    let mut shapes = Shapes(Vec::new());
+    model.visit(&mut shapes);
+    let shapes = shapes.0;
     format!(
         "{n} rows; {}; {shapes:?}",
         serde_json::to_string(&cfg).unwrap_or_default()
     )
+}
+
+/// The shapes of a module's float parameters (no values copied).
+struct Shapes(Vec<Vec<usize>>);
+
+impl ModuleVisitor for Shapes {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.push(param.val().shape().to_vec());
+    }
 }
 
 struct Collect(Vec<Saved>);

@@ -292,12 +292,15 @@ where
     let mut best = model.clone();
     let mut pos = Position {
         order: train.clone(),
-        best_loss_bits: f64::INFINITY.to_bits(),
+        best_loss: f64::INFINITY,
         ..Default::default()
     };
-    let checkpoint = cfg.checkpoint.as_ref();
-    let identity = checkpoint.map(|_| resume::identity(n, cfg, &model));
-    if let (Some(c), Some(identity)) = (checkpoint, &identity) {
+    // the checkpoint settings and what a checkpoint must match
+    let resumable = cfg
+        .checkpoint
+        .as_ref()
+        .map(|c| (c, resume::identity(n, cfg, &model)));
+    if let Some((c, identity)) = &resumable {
         if c.file.is_file() {
             let fail = |msg: String| checkpoint_error(&c.file, msg);
             let snap = Snapshot::read(&c.file)?;
@@ -325,19 +328,21 @@ where
             pos = snap.position;
         }
     }
-    let save = |pos: &Position, model: &M, best: &M, optim: &ModuleOptimizer, rng: &ChaCha8Rng| {
-        let (Some(c), Some(identity)) = (checkpoint, &identity) else {
-            return Ok(());
-        };
+    let save = |c: &CheckpointSettings,
+                identity: &str,
+                pos: &Position,
+                model: &M,
+                best: &M,
+                optim: &ModuleOptimizer,
+                rng: &ChaCha8Rng| {
         let optimizer = optim
             .to_record()
             .into_bytes()
             .map_err(|e| checkpoint_error(&c.file, format!("optimiser state: {e}")))?;
         let snap = Snapshot {
-            identity: identity.clone(),
+            identity: identity.to_string(),
             position: Position {
-                seconds_bits: (f64::from_bits(pos.seconds_bits) + start.elapsed().as_secs_f64())
-                    .to_bits(),
+                seconds: pos.seconds + start.elapsed().as_secs_f64(),
                 ..pos.clone()
             },
             rng: resume::rng_bytes(rng),
@@ -370,7 +375,7 @@ where
         let epoch = pos.epoch;
         if pos.batch == 0 {
             pos.order.shuffle(&mut rng);
-            pos.sum_bits = 0f64.to_bits();
+            pos.sum = 0.0;
             pos.count = 0;
         }
         let lr = cfg.lr(epoch);
@@ -385,7 +390,7 @@ where
                 pb.finish_and_clear();
                 return Err(NnError::Diverged { epoch, loss: v });
             }
-            pos.sum_bits = (f64::from_bits(pos.sum_bits) + v * batch.len() as f64).to_bits();
+            pos.sum += v * batch.len() as f64;
             pos.count += batch.len();
             let mut grads = GradientsParams::from_grads(grads, &model);
             if let Some(max) = global_clip {
@@ -393,10 +398,10 @@ where
             }
             model = optim.step(lr, model, grads);
             pos.batch += 1;
-            if let Some(c) = checkpoint {
+            if let Some((c, identity)) = &resumable {
                 let stop = c.stop_requested();
                 if stop || last_save.elapsed().as_secs_f64() >= c.every_seconds {
-                    save(&pos, &model, &best, &optim, &rng)?;
+                    save(c, identity, &pos, &model, &best, &optim, &rng)?;
                     last_save = Instant::now();
                 }
                 if stop {
@@ -408,7 +413,7 @@ where
                 }
             }
         }
-        let train_loss = f64::from_bits(pos.sum_bits) / pos.count.max(1) as f64;
+        let train_loss = pos.sum / pos.count.max(1) as f64;
         let val_loss = if val.is_empty() {
             train_loss
         } else {
@@ -419,12 +424,12 @@ where
             }
             s / val.len() as f64
         };
-        pos.train_loss_bits.push(train_loss.to_bits());
+        pos.train_loss.push(train_loss);
         if !val.is_empty() {
-            pos.validation_loss_bits.push(val_loss.to_bits());
+            pos.validation_loss.push(val_loss);
         }
-        if val_loss < f64::from_bits(pos.best_loss_bits) {
-            pos.best_loss_bits = val_loss.to_bits();
+        if val_loss < pos.best_loss {
+            pos.best_loss = val_loss;
             pos.best_epoch = epoch;
             best = model.clone();
             pos.since_best = 0;
@@ -436,7 +441,7 @@ where
         pb.set_position(pos.epoch as u64);
         pb.set_message(format!(
             "train {train_loss:.4}  validation {val_loss:.4}  best {:.4} (epoch {})",
-            f64::from_bits(pos.best_loss_bits),
+            pos.best_loss,
             pos.best_epoch + 1
         ));
         stopped_early = !val.is_empty() && pos.since_best >= cfg.patience;
@@ -445,18 +450,10 @@ where
     let report = TrainReport {
         epochs: pos.epoch,
         best_epoch: pos.best_epoch,
-        best_validation_loss: f64::from_bits(pos.best_loss_bits),
-        train_loss: pos
-            .train_loss_bits
-            .iter()
-            .map(|&b| f64::from_bits(b))
-            .collect(),
-        validation_loss: pos
-            .validation_loss_bits
-            .iter()
-            .map(|&b| f64::from_bits(b))
-            .collect(),
-        seconds: f64::from_bits(pos.seconds_bits) + start.elapsed().as_secs_f64(),
+        best_validation_loss: pos.best_loss,
+        train_loss: pos.train_loss,
+        validation_loss: pos.validation_loss,
+        seconds: pos.seconds + start.elapsed().as_secs_f64(),
         n_train: train.len(),
         n_validation: val.len(),
     };

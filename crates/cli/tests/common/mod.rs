@@ -102,3 +102,26 @@ pub fn safetensors(path: &Path) -> (serde_json::Value, Vec<u8>) {
     let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
     (header, bytes[8 + n..].to_vec())
 }
+
+/// A training command `train(out)` (checkpointing after every batch) run
+/// whole into `dir/whole`, and into `dir/cut` interrupted by SIGINT once
+/// its checkpoint exists and rerun: both end with the same tensors in
+/// `weights.safetensors`, and neither keeps its checkpoint.
+pub fn training_resumes_to_the_same_weights(train: impl Fn(&Path) -> Command, dir: &Path) {
+    const CHECKPOINT: &str = "training-checkpoint.bin";
+    let whole = dir.join("whole");
+    run(&mut train(&whole));
+    assert!(!whole.join(CHECKPOINT).exists());
+    let cut = dir.join("cut");
+    let interrupted = interrupt_then_resume(
+        train,
+        &cut,
+        CHECKPOINT,
+        "weights.safetensors",
+        "rerun the same command to continue",
+    );
+    assert!(interrupted, "training ended before the interrupt");
+    assert!(!cut.join(CHECKPOINT).exists());
+    let weights = |d: &Path| safetensors(&d.join("weights.safetensors"));
+    assert!(weights(&whole) == weights(&cut), "weights differ");
+}
