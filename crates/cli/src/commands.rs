@@ -4,8 +4,8 @@
 use anyhow::Result;
 use clap::Subcommand;
 use cosmodiff_pipeline::{
-    bin_shear, cosmology, demo, fieldflow, halos, hod, lensing_cosmology, massmap, pm, prior,
-    sample, sbi, simulate, stats,
+    bin_shear, cosmology, demo, fieldflow, halos, hod, lensing_cosmology, massmap, nn_bench, pm,
+    prior, sample, sbi, simulate, stats,
 };
 
 #[derive(Subcommand, Debug)]
@@ -48,6 +48,18 @@ pub enum Command {
     /// Field-level likelihoods from TRENF normalizing flows: train, logprob, infer, fisher, calibrate.
     #[command(subcommand)]
     Fieldflow(Fieldflow),
+    /// The neural backend: time the networks on every device of this build.
+    #[command(subcommand)]
+    Nn(Nn),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Nn {
+    /// Time training steps and inference of the U-Net (64^2, 128^2), the
+    /// NSF flows (two_moons, slcp), the VMIM encoder and a graph layer on
+    /// each device; with --torch-json, ratios against
+    /// bench/nn/torch_twins.py run on the same machine.
+    Bench(nn_bench::Settings),
 }
 
 #[derive(Subcommand, Debug)]
@@ -232,6 +244,7 @@ impl Command {
             Command::LensingCosmology(LensingCosmology::Compare(s)) => {
                 lensing_cosmology::compare(s).map(drop)
             }
+            Command::Nn(Nn::Bench(s)) => nn_bench::run(s).map(drop),
             Command::Fieldflow(Fieldflow::Train(s)) => fieldflow::train(s).map(drop),
             Command::Fieldflow(Fieldflow::Logprob(s)) => fieldflow::logprob(s).map(drop),
             Command::Fieldflow(Fieldflow::Infer(s)) => fieldflow::infer(s).map(drop),

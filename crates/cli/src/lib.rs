@@ -31,6 +31,10 @@ struct Cli {
     /// available); commands whose estimated peak exceeds it are refused.
     #[arg(long, global = true, value_name = "SIZE")]
     max_memory: Option<String>,
+    /// Device the networks train and run on: cpu (default), cuda, cuda:N or
+    /// wgpu, where this build has them (cargo features cuda, wgpu).
+    #[arg(long, global = true, env = "COSMODIFF_DEVICE", value_name = "DEVICE")]
+    device: Option<String>,
     #[command(subcommand)]
     command: commands::Command,
 }
@@ -125,6 +129,12 @@ where
     match limit {
         Ok(l) => cosmodiff_pipeline::budget::set_max_memory(l),
         Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    }
+    if let Some(name) = cli.device.as_deref() {
+        if let Err(e) = cosmodiff_pipeline::nn_device::select_name(name) {
             eprintln!("error: {e}");
             return 2;
         }

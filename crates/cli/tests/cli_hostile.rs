@@ -330,6 +330,22 @@ fn hostile_inputs_fail_cleanly_and_touch_nothing() {
             ],
             "the file was edited",
         ),
+        // devices this build lacks (the CI build has only the CPU ones)
+        (
+            &[
+                "--device", "cuda", "sbi", "sample", "--model", "model", "--x-obs", "xobs.npy",
+                "--out", "s.npy",
+            ],
+            if cfg!(feature = "cuda") {
+                "is not available on this machine"
+            } else {
+                "device 'cuda' is not compiled into this build (rebuild with --features cuda); this build supports: cpu, flex"
+            },
+        ),
+        (
+            &["--device", "tpu", "prior", "train", "--out", "p"],
+            "unknown device 'tpu'; this build supports: cpu, flex",
+        ),
     ];
     for (args, needle) in cases {
         let t0 = Instant::now();

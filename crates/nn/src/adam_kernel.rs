@@ -153,15 +153,16 @@ impl Optimizer for FusedAdam {
 #[cfg(test)]
 mod tests {
     use super::FusedAdam;
-    use crate::tensor::{default_device, to_vec};
+    use crate::tensor::to_vec;
     use burn::nn::{Linear, LinearConfig};
     use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+    use burn::tensor::Device;
     use burn::tensor::{Distribution, Tensor};
 
     /// Five steps of the fused Adam give burn's Adam to f32 rounding.
     #[test]
     fn fused_adam_matches_burn_adam() {
-        let dev = default_device().autodiff();
+        let dev = Device::flex().autodiff();
         let start = LinearConfig::new(4, 3).init(&dev);
         let x = Tensor::<2>::random([6, 4], Distribution::Normal(0.0, 1.0), &dev);
         let train = |mut optim: ModuleOptimizer| {

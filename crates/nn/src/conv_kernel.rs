@@ -343,9 +343,10 @@ impl<B: Backend + Conv2dSameOps + Conv2dSameKernels, C: CheckpointStrategy> Conv
 mod tests {
     use super::conv2d_same;
     use crate::cpu::close;
-    use crate::tensor::{default_device, to_vec};
+    use crate::tensor::to_vec;
     use burn::nn::conv::Conv2dConfig;
     use burn::nn::PaddingConfig2d;
+    use burn::tensor::Device;
     use burn::tensor::{Distribution, Tensor};
 
     /// Values and all three gradients equal burn's convolution, for 3x3,
@@ -353,7 +354,7 @@ mod tests {
     /// several row tiles (100 columns: 5 rows per tile).
     #[test]
     fn fused_matches_burn_conv2d() {
-        let dev = default_device().autodiff();
+        let dev = Device::flex().autodiff();
         for (k, [h, w]) in [(3, [6, 7]), (1, [6, 7]), (3, [9, 100]), (5, [11, 100])] {
             let conv = Conv2dConfig::new([3, 5], [k, k])
                 .with_padding(PaddingConfig2d::Same)

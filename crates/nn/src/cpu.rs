@@ -96,8 +96,12 @@ pub(crate) fn par_columns<T: Send>(
 }
 
 /// `Some(autodiff)` on the `flex` CPU backend (plain or autodiff-wrapped),
-/// `None` on any other backend.
+/// `None` on any other backend and when the `flex` device was selected to
+/// run burn's composed operations only ([`crate::device`]).
 pub(crate) fn flex_device(device: &Device) -> Option<bool> {
+    if !crate::device::kernels_enabled() {
+        return None;
+    }
     match device.as_dispatch() {
         DispatchDevice::Flex(_) => Some(false),
         DispatchDevice::Autodiff(d) => {

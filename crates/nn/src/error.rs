@@ -19,6 +19,9 @@ pub enum NnError {
     /// Reading or writing a model file or a checkpoint failed (`path` names it).
     #[error("{path}: {msg}")]
     Checkpoint { path: String, msg: String },
+    /// The requested device is unknown, not compiled in, or does not start.
+    #[error("{0}")]
+    Device(String),
     /// I/O error.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -1,5 +1,6 @@
 //! Neural models for cosmodiff on [burn](https://burn.dev) (CPU `flex`
-//! backend by default; `wgpu` / `cuda` behind cargo features).
+//! backend by default; `wgpu` / `cuda` behind cargo features, chosen at run
+//! time by [`device`]).
 //!
 //! - [`flow`]: conditional normalizing flows `q(y | c)` — RealNVP affine
 //!   coupling, MAF, rational-quadratic neural spline flows (coupling and
@@ -30,16 +31,19 @@
 //! threads (`fork.rs`; `COSMODIFF_KERNEL_THREADS` sets their number).
 
 pub mod adam_kernel;
+pub mod bench;
 pub mod checkpoint;
 pub mod compressor;
 pub mod conv_kernel;
 mod cpu;
+pub mod device;
 pub mod embedding;
 pub mod error;
 pub mod estimator;
 pub mod flow;
 mod fork;
 pub mod fourier_kernel;
+pub mod graph;
 pub mod layers;
 pub mod norm_kernel;
 pub mod residual_kernel;
@@ -54,12 +58,12 @@ pub mod unet;
 
 pub use burn;
 pub use compressor::{Compressor, RegressionLoss};
+pub use device::{default_device, DeviceKind};
 pub use embedding::{EmbeddingConfig, EmbeddingKind};
 pub use error::NnError;
 pub use estimator::{ConditionalEstimator, EstimatorConfig};
 pub use flow::{Flow, FlowConfig, FlowKind};
 pub use resume::{CheckpointSettings, LossState};
 pub use standardize::Standardizer;
-pub use tensor::default_device;
 pub use train::{fit, fit_with_state, LrSchedule, TrainConfig, TrainReport};
 pub use unet::{UNet, UNetConfig};

@@ -409,16 +409,17 @@ impl<B: Backend + GatedResidualOps + GatedResidualKernels, C: CheckpointStrategy
 mod tests {
     use super::{GatedBlock, GatedResidualOps};
     use crate::cpu::close;
-    use crate::tensor::{default_device, to_vec};
+    use crate::tensor::to_vec;
     use burn::backend::Dispatch;
     use burn::tensor::activation::{relu, sigmoid};
+    use burn::tensor::Device;
     use burn::tensor::{Distribution, Tensor};
 
     /// Values and the gradients in all eight inputs equal burn's composed
     /// operations (ReLU kinks included: `h` and `z1` change sign).
     #[test]
     fn fused_matches_composed_values_and_gradients() {
-        let dev = default_device().autodiff();
+        let dev = Device::flex().autodiff();
         // 150 rows: split over threads on a multi-core machine.
         let (b, h, c) = (150, 7, 3);
         let n = |shape: Vec<usize>| match shape.len() {

@@ -815,7 +815,7 @@ impl<B: Backend + RqSplineOps + RqSplineKernels, C: CheckpointStrategy> RqSpline
 mod tests {
     use crate::cpu::close;
     use crate::spline::{rq_forward, rq_forward_ops, rq_inverse, rq_inverse_ops};
-    use crate::tensor::{default_device, to_vec};
+    use crate::tensor::to_vec;
     use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
     const BINS: usize = 6;
@@ -847,7 +847,7 @@ mod tests {
 
     #[test]
     fn fused_matches_composed_values() {
-        let dev = default_device();
+        let dev = Device::flex();
         let (x, p) = inputs(&dev);
         let (y, ld) = rq_forward(x.clone(), p.clone(), BINS, BOUND);
         let (y0, ld0) = rq_forward_ops(x.clone(), p.clone(), BINS, BOUND);
@@ -882,7 +882,7 @@ mod tests {
 
     #[test]
     fn fused_gradients_match_composed() {
-        let dev = default_device().autodiff();
+        let dev = Device::flex().autodiff();
         let (x, p) = inputs(&dev);
         // Random output weights so every output element matters.
         let wy = Tensor::<2>::random([100, 3], Distribution::Normal(0.0, 1.0), &dev);
@@ -911,7 +911,7 @@ mod tests {
     /// composed operations on parameters repeated over the elements.
     #[test]
     fn shared_row_splines_match_repeated_parameters() {
-        let dev = default_device().autodiff();
+        let dev = Device::flex().autodiff();
         let (x, p) = inputs(&dev);
         let p1 = p.narrow(1, 0, 1);
         let wy = Tensor::<2>::random([100, 3], Distribution::Normal(0.0, 1.0), &dev);

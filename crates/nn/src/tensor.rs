@@ -4,11 +4,7 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use ndarray::{Array1, Array2, ArrayView2};
 
-/// The device networks run on: burn's pure-Rust `flex` CPU backend unless a
-/// GPU feature is enabled and `BURN_DEVICE` selects it.
-pub fn default_device() -> Device {
-    Device::flex()
-}
+pub use crate::device::default_device;
 
 /// A `[rows, cols]` f32 tensor from an f64 matrix.
 pub fn to_tensor(a: ArrayView2<f64>, device: &Device) -> Tensor<2> {

@@ -42,12 +42,17 @@ pub mod fieldflow;
 pub mod halos;
 pub mod hod;
 pub mod massmap;
+pub mod nn_bench;
 pub mod pm;
 pub mod prior;
 pub mod sample;
 pub mod sbi;
 pub mod simulate;
 pub mod stats;
+
+/// The device networks run on, chosen at run time (`--device`,
+/// `COSMODIFF_DEVICE`, Python's `set_device`).
+pub use cosmodiff_nn::device as nn_device;
 
 #[cfg(test)]
 mod fuzz;

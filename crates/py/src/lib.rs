@@ -193,6 +193,26 @@ fn set_max_memory(size: Option<String>) -> PyResult<()> {
     Ok(())
 }
 
+/// `cosmodiff.set_device`: the device of the networks created by later
+/// calls, as the CLI's `--device`; returns its canonical name.
+#[pyfunction]
+fn set_device(name: String) -> PyResult<String> {
+    let kind = cosmodiff_pipeline::nn_device::select_name(&name).map_err(one_line)?;
+    Ok(kind.to_string())
+}
+
+/// `cosmodiff.device`: the name of the selected device.
+#[pyfunction]
+fn device() -> String {
+    cosmodiff_pipeline::nn_device::selected().to_string()
+}
+
+/// `cosmodiff.devices`: the devices compiled into this build.
+#[pyfunction]
+fn devices() -> Vec<&'static str> {
+    cosmodiff_pipeline::nn_device::compiled()
+}
+
 /// Panics on purpose, for the test of the panic guard in `__init__.py`.
 #[pyfunction]
 fn _panic_for_tests(msg: String) {
@@ -217,6 +237,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(set_max_memory, m)?)?;
+    m.add_function(wrap_pyfunction!(set_device, m)?)?;
+    m.add_function(wrap_pyfunction!(device, m)?)?;
+    m.add_function(wrap_pyfunction!(devices, m)?)?;
     // A panic is reported once, as a one-line CosmodiffError raised by the
     // guard in `__init__.py`; Rust's own hook would print a backtrace note.
     std::panic::set_hook(Box::new(|_| {}));

@@ -52,3 +52,33 @@ def test_memory_limit_refuses_big_runs(tmp_path):
     assert not (tmp_path / "boxes").exists()
     with pytest.raises(cd.CosmodiffError, match="unknown unit"):
         cd.set_max_memory("3 parsecs")
+
+
+def test_device_selection():
+    import subprocess
+    import sys
+
+    import pytest
+
+    assert cd.devices()[:2] == ["cpu", "flex"]
+    assert cd.device() == "cpu"
+    try:
+        assert cd.set_device("FLEX") == "flex"
+        assert cd.device() == "flex"
+    finally:
+        cd.set_device("cpu")
+    assert cd.device() == "cpu"
+    with pytest.raises(cd.CosmodiffError, match=r"unknown device 'tpu'; this build supports: cpu, flex"):
+        cd.set_device("tpu")
+    if "cuda" not in cd.devices():
+        with pytest.raises(cd.CosmodiffError, match="not compiled into this build"):
+            cd.set_device("cuda")
+    # the environment variable is read at import, as the command line reads it
+    env = dict(__import__("os").environ, COSMODIFF_DEVICE="flex")
+    out = subprocess.run(
+        [sys.executable, "-c", "import cosmodiff; print(cosmodiff.device())"], env=env, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "flex", out.stderr
+    env["COSMODIFF_DEVICE"] = "tpu"
+    out = subprocess.run([sys.executable, "-c", "import cosmodiff"], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "unknown device 'tpu'" in out.stderr

@@ -173,6 +173,9 @@ __all__ = [
     "fieldflow_calibrate",
     "simulate_density",
     "set_max_memory",
+    "set_device",
+    "device",
+    "devices",
     "tarp",
     "sbc",
 ]
@@ -1138,6 +1141,30 @@ def set_max_memory(size: Optional[str] = None) -> None:
     _core.set_max_memory(None if size is None else str(size))
 
 
+def set_device(name: str = "cpu") -> str:
+    """Device the networks of later calls train and run on, as ``--device``
+    on the command line: ``"cpu"`` (default; burn's ``flex`` backend with
+    cosmodiff's fused kernels), ``"cuda"``, ``"cuda:N"`` or ``"wgpu"`` where
+    this build has them (see :func:`devices`). The device is checked with
+    one small operation first; an unknown, missing or broken one raises
+    :class:`CosmodiffError` naming the devices this build supports.
+    ``COSMODIFF_DEVICE`` in the environment selects one at import.
+    Returns the device's name."""
+    return _core.set_device(str(name))
+
+
+def device() -> str:
+    """The name of the device networks run on (see :func:`set_device`)."""
+    return _core.device()
+
+
+def devices() -> List[str]:
+    """The devices compiled into this build, e.g. ``["cpu", "flex"]``
+    (``flex``: burn's own CPU operations without cosmodiff's kernels, for
+    benchmarks)."""
+    return list(_core.devices())
+
+
 def simulate_density(config: str, out: str, workers: int = 1, overwrite: bool = False) -> None:
     """A campaign of particle-mesh runs over the ``[design]`` of the TOML
     ``config`` (as ``simulate halos``), keeping each run's final CIC
@@ -1413,3 +1440,8 @@ def knn_cdf(
         None if r is None else [float(x) for x in r],
         _n(seed, "seed"),
     )
+
+
+# The device named in the environment, as the command line reads it.
+if os.environ.get("COSMODIFF_DEVICE"):
+    set_device(os.environ["COSMODIFF_DEVICE"])
