@@ -116,8 +116,17 @@ where
         }
     };
     // A second call in one process (Python) keeps the first logger.
+    // wgpu reports the graphics APIs it tried and skipped (e.g. EGL on a
+    // machine with Vulkan only) as errors: shown from -vv on.
+    let gpu = if cli.verbose >= 2 {
+        level
+    } else {
+        log::LevelFilter::Off
+    };
     let _ = env_logger::Builder::new()
         .filter_level(level)
+        .filter_module("wgpu_hal", gpu)
+        .filter_module("wgpu_core", gpu)
         .format_timestamp(None)
         .try_init();
     cosmodiff_pipeline::report::set_quiet(cli.quiet);

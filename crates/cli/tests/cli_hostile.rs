@@ -334,7 +334,7 @@ fn hostile_inputs_fail_cleanly_and_touch_nothing() {
         (
             &[
                 "--device", "cuda", "sbi", "sample", "--model", "model", "--x-obs", "xobs.npy",
-                "--out", "s.npy",
+                "--out", "s.npy", "--num-samples", "10",
             ],
             if cfg!(feature = "cuda") {
                 "is not available on this machine"
@@ -343,7 +343,7 @@ fn hostile_inputs_fail_cleanly_and_touch_nothing() {
             },
         ),
         (
-            &["--device", "tpu", "prior", "train", "--out", "p"],
+            &["--device", "tpu", "nn", "bench", "--json", "t.json"],
             "unknown device 'tpu'; this build supports: cpu, flex",
         ),
     ];

@@ -195,7 +195,7 @@ fn probe(kind: DeviceKind) -> Result<(), NnError> {
     });
     std::panic::set_hook(previous);
     match result {
-        Ok(v) if v == 4.0 => Ok(()),
+        Ok(4.0) => Ok(()),
         Ok(v) => Err(NnError::Device(format!(
             "device '{kind}' computed sum(ones(4)) = {v}; it is not usable"
         ))),

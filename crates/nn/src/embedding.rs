@@ -5,7 +5,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::{relu, silu};
+use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -267,10 +267,11 @@ impl ResNet {
             }
             h = block.forward(h, None);
         }
-        let h = silu(h);
+        let h = crate::silu_kernel::silu(h);
         let c = h.dims()[1];
         let h = h.mean_dim(3).mean_dim(2).reshape([b, c]);
-        self.out.forward(silu(self.dense.forward(h)))
+        self.out
+            .forward(crate::silu_kernel::silu(self.dense.forward(h)))
     }
 }
 

@@ -17,8 +17,9 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::silu;
 use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor};
+
+use crate::silu_kernel::silu;
 
 /// One message-passing layer on node features of width `hidden`.
 #[derive(Module, Debug)]
@@ -49,11 +50,21 @@ impl MessagePassing {
         receivers: Tensor<1, Int>,
         edges: Tensor<2>,
     ) -> Tensor<2> {
-        let hi = h.clone().select(0, receivers.clone());
-        let hj = h.clone().select(0, senders);
-        let m = self.edge_out.forward(silu(
-            self.edge_in.forward(Tensor::cat(vec![hi, hj, edges], 1)),
-        ));
+        // phi_e's first layer on [h_i, h_j, e_ij] is W_i h_i + W_j h_j +
+        // W_e e_ij + b: the node terms are computed once per node and
+        // gathered, instead of a product over every edge's concatenation
+        // (k = 20 times fewer rows; the same function and parameters).
+        let hidden = h.dims()[1];
+        let w = self.edge_in.weight.val();
+        let [rows, out] = w.dims();
+        let node = |part: std::ops::Range<usize>| h.clone().matmul(w.clone().slice([part, 0..out]));
+        let mut pre = node(0..hidden).select(0, receivers.clone())
+            + node(hidden..2 * hidden).select(0, senders)
+            + edges.matmul(w.clone().slice([2 * hidden..rows, 0..out]));
+        if let Some(b) = &self.edge_in.bias {
+            pre = pre + b.val().unsqueeze_dim(0);
+        }
+        let m = self.edge_out.forward(silu(pre));
         let sum = Tensor::zeros(h.dims(), &h.device()).select_assign(
             0,
             receivers,

@@ -24,7 +24,8 @@
 //! backends use the composed operations): [`spline_kernel`] (the
 //! rational-quadratic spline), [`residual_kernel`] (the flows' gated
 //! residual block), [`conv_kernel`] ("same" convolution), [`norm_kernel`]
-//! (GroupNorm + SiLU) and [`adam_kernel`] (the Adam update). The networks
+//! (GroupNorm + SiLU), [`silu_kernel`] (SiLU alone) and [`adam_kernel`]
+//! (the Adam update). The networks
 //! here are small enough that on the CPU burn's per-operation overhead, not
 //! arithmetic, dominated training; see docs/benchmarks.md. The spline and
 //! residual kernels split each batch over the cores with spinning helper
@@ -48,6 +49,7 @@ pub mod layers;
 pub mod norm_kernel;
 pub mod residual_kernel;
 pub mod resume;
+pub mod silu_kernel;
 pub mod spline;
 pub mod spline_kernel;
 pub mod standardize;

@@ -179,7 +179,7 @@ impl ResBlock {
 fn norm_silu(norm: &Option<GroupNorm>, x: Tensor<4>) -> Tensor<4> {
     match norm {
         Some(n) => group_norm_silu(n, x),
-        None => silu(x),
+        None => crate::silu_kernel::silu(x),
     }
 }
 

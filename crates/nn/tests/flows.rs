@@ -3,7 +3,7 @@
 //! density integrates to one on a grid in 2-D.
 
 use cosmodiff_nn::burn::module::Module;
-use cosmodiff_nn::burn::tensor::{Device, Tensor, TensorData};
+use cosmodiff_nn::burn::tensor::{Tensor, TensorData};
 use cosmodiff_nn::tensor::{to_array2, to_tensor, to_vec};
 use cosmodiff_nn::*;
 use ndarray::{Array2, Axis};
@@ -93,7 +93,7 @@ fn inverse_of_forward_is_identity() {
         let y = est.sample(c.view(), 2000, 7).unwrap();
         // Round trip: log_prob evaluates forward; check via the module directly.
         let net = est_net(&est);
-        let device = Device::flex();
+        let device = cosmodiff_nn::default_device();
         let cs = to_tensor(
             est.config
                 .c_standardizer
@@ -127,7 +127,7 @@ fn log_det_matches_brute_force_jacobian() {
     for kind in KINDS {
         let est = trained(kind);
         let net = est.net().clone();
-        let device = Device::flex().autodiff();
+        let device = cosmodiff_nn::default_device().autodiff();
         let net = net.fork(&device);
         let n = 64;
         let (y, c) = banana(n, 9);
