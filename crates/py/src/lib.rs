@@ -197,7 +197,7 @@ fn set_max_memory(size: Option<String>) -> PyResult<()> {
 /// calls, as the CLI's `--device`; returns its canonical name.
 #[pyfunction]
 fn set_device(name: String) -> PyResult<String> {
-    let kind = cosmodiff_pipeline::nn_device::select_name(&name).map_err(one_line)?;
+    let kind = cosmodiff_pipeline::nn_device::select_name(&name).map_err(|e| one_line(e.into()))?;
     Ok(kind.to_string())
 }
 
