@@ -333,8 +333,18 @@ fn hostile_inputs_fail_cleanly_and_touch_nothing() {
         // devices this build lacks (the CI build has only the CPU ones)
         (
             &[
-                "--device", "cuda", "sbi", "sample", "--model", "model", "--x-obs", "xobs.npy",
-                "--out", "s.npy", "--num-samples", "10",
+                "--device",
+                "cuda",
+                "sbi",
+                "sample",
+                "--model",
+                "model",
+                "--x-obs",
+                "xobs.npy",
+                "--out",
+                "s.npy",
+                "--num-samples",
+                "10",
             ],
             if cfg!(feature = "cuda") {
                 "is not available on this machine"
