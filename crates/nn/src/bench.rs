@@ -138,11 +138,11 @@ pub fn time(w: Workload, steps: usize, evals: usize) -> Result<Timing, NnError> 
             .collect();
         Tensor::from_data(TensorData::new(v, [shape[0], n / shape[0]]), dev)
     };
+    let dev = default_device();
     match w {
         Workload::UNet64 | Workload::UNet128 => {
             let side = if w == Workload::UNet64 { 64 } else { 128 };
             let (b, e) = (w.train_batch(), w.eval_batch());
-            let net = UNetConfig::default().init(&ad);
             let x0 = normal(&[b, side * side], &ad).reshape([b, 1, side, side]);
             let loss = |net: &crate::unet::UNet| {
                 // sigma log-uniform on [0.005, 50], as the score prior trains
@@ -158,19 +158,10 @@ pub fn time(w: Workload, steps: usize, evals: usize) -> Result<Timing, NnError> 
                 let x = (x0.clone() + z.clone() * s(|s| s)) / s(|s| (1.0 + s * s).sqrt());
                 (net.forward(x, &code) + z).powi_scalar(2).mean()
             };
-            let params = net.num_params();
-            let (net, train_step_s) = train_steps(net, steps, loss)?;
-            let net = net.valid();
-            let dev = default_device();
             let x = normal(&[e, side * side], &dev).reshape([e, 1, side, side]);
             let code = vec![0.0f32; e];
-            let eval_s = best_time(evals, || {
+            measure(UNetConfig::default().init(&ad), steps, evals, loss, |net| {
                 net.forward(x.clone(), &code).into_data();
-            });
-            Ok(Timing {
-                train_step_s,
-                eval_s,
-                params,
             })
         }
         Workload::NsfTwoMoons | Workload::NsfSlcp => {
@@ -180,21 +171,12 @@ pub fn time(w: Workload, steps: usize, evals: usize) -> Result<Timing, NnError> 
                 (5, 8)
             };
             let (b, e) = (w.train_batch(), w.eval_batch());
-            let flow = FlowConfig::new(FlowKind::Nsf, dim, ctx).init(&ad)?;
             let (y, c) = (normal(&[b, dim], &ad), normal(&[b, ctx], &ad));
-            let params = flow.num_params();
             let loss = |f: &crate::flow::Flow| -f.log_prob(y.clone(), Some(c.clone())).mean();
-            let (flow, train_step_s) = train_steps(flow, steps, loss)?;
-            let flow = flow.valid();
-            let dev = default_device();
-            let (y, c) = (normal(&[e, dim], &dev), normal(&[e, ctx], &dev));
-            let eval_s = best_time(evals, || {
-                flow.log_prob(y.clone(), Some(c.clone())).into_data();
-            });
-            Ok(Timing {
-                train_step_s,
-                eval_s,
-                params,
+            let (ye, ce) = (normal(&[e, dim], &dev), normal(&[e, ctx], &dev));
+            let flow = FlowConfig::new(FlowKind::Nsf, dim, ctx).init(&ad)?;
+            measure(flow, steps, evals, loss, |f| {
+                f.log_prob(ye.clone(), Some(ce.clone())).into_data();
             })
         }
         Workload::Encoder => {
@@ -203,26 +185,18 @@ pub fn time(w: Workload, steps: usize, evals: usize) -> Result<Timing, NnError> 
             cfg.channels = channels;
             cfg.hidden = 8;
             cfg.output_dim = out;
-            let b = w.train_batch();
             let Some(net) = cfg.init(&ad)? else {
                 return invalid("the ResNet embedding was not built");
             };
+            let b = w.train_batch();
             let (x, t) = (
                 normal(&[b, channels * side * side], &ad),
                 normal(&[b, out], &ad),
             );
-            let params = net.num_params();
             let loss = |net: &Embedding| (net.forward(x.clone()) - t.clone()).powi_scalar(2).mean();
-            let (net, train_step_s) = train_steps(net, steps, loss)?;
-            let net = net.valid();
-            let x = normal(&[w.eval_batch(), channels * side * side], &default_device());
-            let eval_s = best_time(evals, || {
-                net.forward(x.clone()).into_data();
-            });
-            Ok(Timing {
-                train_step_s,
-                eval_s,
-                params,
+            let xe = normal(&[w.eval_batch(), channels * side * side], &dev);
+            measure(net, steps, evals, loss, |net| {
+                net.forward(xe.clone()).into_data();
             })
         }
         Workload::Graph => {
@@ -237,23 +211,32 @@ pub fn time(w: Workload, steps: usize, evals: usize) -> Result<Timing, NnError> 
                 receivers: int_tensor(&r, dev),
                 edges: Tensor::from_data(TensorData::new(f.clone(), [s.len(), 4]), dev) / 100.0,
             };
-            let net = GraphNet::new(hidden, 4, &ad);
             let (g, target) = (graph(&ad), normal(&[n, 3], &ad));
-            let params = net.num_params();
             let loss = |net: &GraphNet| (net.forward(&g) - target.clone()).powi_scalar(2).mean();
-            let (net, train_step_s) = train_steps(net, steps, loss)?;
-            let net = net.valid();
-            let g = graph(&default_device());
-            let eval_s = best_time(evals, || {
-                net.forward(&g).into_data();
-            });
-            Ok(Timing {
-                train_step_s,
-                eval_s,
-                params,
+            let ge = graph(&dev);
+            measure(GraphNet::new(hidden, 4, &ad), steps, evals, loss, |net| {
+                net.forward(&ge).into_data();
             })
         }
     }
+}
+
+/// Train `net` (on the autodiff device) for `steps` timed steps of `loss`,
+/// then time `evals` calls of `eval` on its inference copy.
+fn measure<M, L, E>(net: M, steps: usize, evals: usize, loss: L, eval: E) -> Result<Timing, NnError>
+where
+    M: Module + Clone,
+    L: Fn(&M) -> Tensor<1>,
+    E: Fn(&M),
+{
+    let params = net.num_params();
+    let (net, train_step_s) = train_steps(net, steps, loss)?;
+    let net = net.valid();
+    Ok(Timing {
+        train_step_s,
+        eval_s: best_time(evals, || eval(&net)),
+        params,
+    })
 }
 
 /// One warm-up step, then `steps` timed ones; returns the trained model
@@ -283,7 +266,7 @@ where
 }
 
 /// The best of `n` timed calls of `f`, after one warm-up call.
-fn best_time(n: usize, mut f: impl FnMut()) -> f64 {
+fn best_time(n: usize, f: impl Fn()) -> f64 {
     f();
     (0..n)
         .map(|_| {

@@ -64,17 +64,15 @@ pub fn run(s: &Settings) -> Result<Vec<Row>> {
     if s.steps == 0 || s.evals == 0 || s.rounds == 0 {
         bail!("--steps, --evals and --rounds must be at least 1");
     }
-    let devices: Vec<DeviceKind> = if s.devices.is_empty() {
+    let names: Vec<&str> = if s.devices.is_empty() {
         device::compiled()
-            .iter()
-            .map(|n| DeviceKind::parse(n))
-            .collect::<Result<_, _>>()?
     } else {
-        s.devices
-            .iter()
-            .map(|n| DeviceKind::parse(n))
-            .collect::<Result<_, _>>()?
+        s.devices.iter().map(String::as_str).collect()
     };
+    let devices: Vec<DeviceKind> = names
+        .into_iter()
+        .map(DeviceKind::parse)
+        .collect::<Result<_, _>>()?;
     let workloads: Vec<Workload> = if s.workloads.is_empty() {
         Workload::ALL.to_vec()
     } else {
@@ -87,11 +85,7 @@ pub fn run(s: &Settings) -> Result<Vec<Row>> {
         Some(p) => Some(read_torch(p)?),
         None => None,
     };
-    if let Some(dir) = s.json.as_ref().and_then(|p| p.parent()) {
-        if !dir.as_os_str().is_empty() && !dir.is_dir() {
-            bail!("--json: directory {} does not exist", dir.display());
-        }
-    }
+    crate::output::check_parent_dir(s.json.as_deref(), "--json")?;
     let previous = device::selected();
     let result = measure(s, &devices, &workloads, torch.as_ref());
     device::select(previous)?;

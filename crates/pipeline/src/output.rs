@@ -110,6 +110,17 @@ pub fn write_folder_via<T>(dir: &Path, write: impl FnOnce(&Path) -> Result<T>) -
     result
 }
 
+/// Refuse an output file `target` (given as option `flag`) whose folder
+/// does not exist, before a long computation rather than after it.
+pub fn check_parent_dir(target: Option<&Path>, flag: &str) -> Result<()> {
+    if let Some(dir) = target.and_then(Path::parent) {
+        if !dir.as_os_str().is_empty() && !dir.is_dir() {
+            anyhow::bail!("{flag}: directory {} does not exist", dir.display());
+        }
+    }
+    Ok(())
+}
+
 /// Write `bytes` to `target` atomically (see [`write_via`]).
 pub fn write_bytes(target: &Path, bytes: &[u8]) -> Result<()> {
     write_via(target, |tmp| {

@@ -45,11 +45,7 @@ pub fn bench(a: &BenchSettings) -> Result<()> {
         Some(p) => Some(torch_reference(p, a)?),
         None => None,
     };
-    if let Some(dir) = a.json.as_ref().and_then(|p| p.parent()) {
-        if !dir.as_os_str().is_empty() && !dir.is_dir() {
-            bail!("--json: directory {} does not exist", dir.display());
-        }
-    }
+    crate::output::check_parent_dir(a.json.as_deref(), "--json")?;
     // A benchmark of the U-Net on CPU: 1024^2 maps already need ~GBs.
     if a.side > 1024 || a.batch.max(a.eval_batch) > 4096 {
         bail!("--side must be <= 1024 and --batch / --eval-batch <= 4096 for the CPU benchmark");
