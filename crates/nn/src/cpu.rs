@@ -250,6 +250,15 @@ pub(crate) fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
             .all(|(u, v)| (u - v).abs() <= tol * (1.0 + v.abs()))
 }
 
+/// `a` and `b` have equal length and agree elementwise to `tol` relative to
+/// `max(1, max |b|)`: for reductions over many terms, whose f32 rounding
+/// depends on the summation order and grows with the size of the sum.
+#[cfg(test)]
+pub(crate) fn close_to_scale(a: &[f64], b: &[f64], tol: f64) -> bool {
+    let scale = b.iter().fold(1.0_f64, |m, v| m.max(v.abs()));
+    a.len() == b.len() && a.iter().zip(b).all(|(u, v)| (u - v).abs() <= tol * scale)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{exp_f32, par_columns, par_rows, sigmoid, split_rows};
