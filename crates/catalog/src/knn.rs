@@ -53,6 +53,57 @@ pub struct KnnCdf {
     pub cdf: Vec<Vec<f64>>,
 }
 
+/// The `k` nearest data points of each query as `(d^2, sorted index)`
+/// (unordered), by spheres of radius `r0, 2 r0, ...` around the query until
+/// one holds `k` points (the `k` nearest then lie inside it), `exclude`
+/// (a sorted index, the query itself) left out.
+struct Search {
+    cols: Columns,
+    levels: Vec<f64>,
+    stencils: Vec<Vec<crate::columns::Offset>>,
+}
+
+impl Search {
+    fn new(data: &[[f64; 3]], box_size: f64, k: usize) -> Self {
+        let sep = box_size / (data.len() as f64).cbrt();
+        let cols = Columns::new(data, box_size, sep);
+        let r_all = box_size * 3f64.sqrt() / 2.0; // every minimum image is within
+        let r0 = (sep * (k as f64).cbrt()).min(r_all);
+        let mut levels = vec![r0];
+        while *levels.last().expect("non-empty") < r_all {
+            levels.push((2.0 * levels.last().expect("non-empty")).min(r_all));
+        }
+        let stencils = levels.iter().map(|r| cols.full_stencil(*r)).collect();
+        Self {
+            cols,
+            levels,
+            stencils,
+        }
+    }
+
+    fn nearest(&self, q: &[f64; 3], k: usize, exclude: Option<usize>, buf: &mut Vec<(f64, u32)>) {
+        for (r, full) in self.levels.iter().zip(&self.stencils) {
+            buf.clear();
+            self.cols.for_each_within(q, *r, full, |j, d2| {
+                if Some(j) != exclude {
+                    buf.push((d2, self.cols.index[j]));
+                }
+            });
+            if buf.len() >= k {
+                break;
+            }
+        }
+        // nearest first; equal distances by original index (deterministic,
+        // the order of a brute-force search)
+        let k = k.min(buf.len());
+        if k > 0 && k < buf.len() {
+            buf.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        }
+        buf.truncate(k);
+        buf.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    }
+}
+
 /// Distances [Mpc/h] from each query point to its `k_max` nearest data points,
 /// sorted (row `q`: `k_max` values).
 pub fn neighbour_distances(
@@ -61,31 +112,42 @@ pub fn neighbour_distances(
     box_size: f64,
     k_max: usize,
 ) -> Vec<Vec<f64>> {
-    let n = data.len();
-    let sep = box_size / (n as f64).cbrt();
-    let cols = Columns::new(data, box_size, sep);
-    let r_all = box_size * 3f64.sqrt() / 2.0; // every minimum image is within
-    let r0 = (sep * (k_max as f64).cbrt()).min(r_all);
-    // search radii r0, 2 r0, ... up to r_all, with their stencils
-    let mut levels = vec![r0];
-    while *levels.last().expect("non-empty") < r_all {
-        levels.push((2.0 * levels.last().expect("non-empty")).min(r_all));
-    }
-    let stencils: Vec<_> = levels.iter().map(|r| cols.full_stencil(*r)).collect();
+    let search = Search::new(data, box_size, k_max);
     queries
         .par_iter()
-        .map_init(Vec::new, |buf: &mut Vec<f64>, q| {
-            for (r, full) in levels.iter().zip(&stencils) {
-                buf.clear();
-                cols.for_each_within(q, *r, full, |_, d2| buf.push(d2));
-                if buf.len() >= k_max {
-                    break;
-                }
-            }
-            buf.sort_unstable_by(f64::total_cmp);
-            buf.iter().take(k_max).map(|d2| d2.sqrt()).collect()
+        .map_init(Vec::new, |buf, q| {
+            search.nearest(q, k_max, None, buf);
+            buf.iter().map(|(d2, _)| d2.sqrt()).collect()
         })
         .collect()
+}
+
+/// The periodic k-nearest-neighbour graph of `points` (in `[0, L)`): row `i`
+/// lists the indices of the `k` points nearest to point `i` (itself
+/// excluded), nearest first, equal distances by index, with the
+/// minimum-image distances. The same lists as a brute-force search, in
+/// O(N log N) time (cell columns, [`Columns`]); fewer than `k` when the
+/// catalogue has at most `k` points.
+pub fn nearest_neighbours(points: &[[f64; 3]], box_size: f64, k: usize) -> Vec<Vec<(u32, f64)>> {
+    if points.is_empty() || k == 0 {
+        return vec![Vec::new(); points.len()];
+    }
+    let search = Search::new(points, box_size, k + 1);
+    let mut rows = vec![Vec::new(); points.len()];
+    // queries in sorted (cell) order: neighbouring queries share columns
+    let sorted: Vec<(usize, Vec<(u32, f64)>)> = (0..points.len())
+        .into_par_iter()
+        .map_init(Vec::new, |buf, s| {
+            let q = [search.cols.x[s], search.cols.y[s], search.cols.z[s]];
+            search.nearest(&q, k, Some(s), buf);
+            let row = buf.iter().map(|&(d2, j)| (j, d2.sqrt())).collect();
+            (search.cols.index[s] as usize, row)
+        })
+        .collect();
+    for (i, row) in sorted {
+        rows[i] = row;
+    }
+    rows
 }
 
 /// kNN-CDFs of the points `data` [Mpc/h, in `[0, L)`].
@@ -206,6 +268,51 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The graph equals a brute-force minimum-image search on 10^5 points
+    /// (checked for 2,000 of them, including those near the faces, and a
+    /// lattice whose equal distances test the tie order).
+    #[test]
+    fn nearest_neighbours_match_brute_force() {
+        let l = 1000.0;
+        let brute = |data: &[[f64; 3]], i: usize, k: usize| {
+            let mut all: Vec<(f64, u32)> = (0..data.len())
+                .filter(|&j| j != i)
+                .map(|j| {
+                    let d2: f64 = (0..3)
+                        .map(|a| min_image(data[j][a] - data[i][a], l).powi(2))
+                        .sum();
+                    (d2, j as u32)
+                })
+                .collect();
+            let order = |a: &(f64, u32), b: &(f64, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+            all.select_nth_unstable_by(k, order);
+            all.truncate(k);
+            all.sort_unstable_by(order);
+            all.iter()
+                .map(|&(d2, j)| (j, d2.sqrt()))
+                .collect::<Vec<_>>()
+        };
+        let data = crate::uniform_points(100_000, l, 7);
+        let got = nearest_neighbours(&data, l, 20);
+        for i in (0..data.len()).step_by(50) {
+            assert_eq!(got[i], brute(&data, i, 20), "point {i}");
+        }
+        let lattice: Vec<[f64; 3]> = (0..512)
+            .map(|i| {
+                [
+                    (i / 64) as f64 * 125.0,
+                    (i / 8 % 8) as f64 * 125.0,
+                    (i % 8) as f64 * 125.0,
+                ]
+            })
+            .collect();
+        let got = nearest_neighbours(&lattice, l, 18);
+        for i in [0, 7, 63, 300, 511] {
+            assert_eq!(got[i], brute(&lattice, i, 18), "lattice point {i}");
+        }
+        assert_eq!(nearest_neighbours(&lattice[..3], l, 5)[0].len(), 2);
     }
 
     #[test]
