@@ -1,0 +1,19 @@
+//! cosmodiff-pointcloud: likelihoods of point clouds such as halo
+//! catalogues (Cuesta-Lazaro & Mishra-Sharma 2023, "Diffusion models for
+//! cosmology", arXiv:2311.17141).
+//!
+//! - [`schedule`]: the learned noise schedules of a variational diffusion
+//!   model (linear and monotone network, learnable endpoints) and the sign
+//!   convention of `gamma`;
+//! - [`vdm`]: the variational lower bound in nats (prior, reconstruction and
+//!   continuous-time diffusion terms; antithetic or fixed time grids) and the
+//!   ancestral sampler.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod schedule;
+pub mod vdm;
+
+pub use error::{PointCloudError, Result};
+pub use schedule::{NoiseSchedule, ScheduleConfig, ScheduleKind};
