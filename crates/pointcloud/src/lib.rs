@@ -7,13 +7,18 @@
 //!   convention of `gamma`;
 //! - [`vdm`]: the variational lower bound in nats (prior, reconstruction and
 //!   continuous-time diffusion terms; antithetic or fixed time grids) and the
-//!   ancestral sampler.
+//!   ancestral sampler;
+//! - [`graph`]: batched periodic k-nearest-neighbour graphs;
+//! - [`net`]: the noise-prediction networks (attention GNN and EGNN).
 
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod graph;
+pub mod net;
 pub mod schedule;
 pub mod vdm;
 
 pub use error::{PointCloudError, Result};
+pub use net::{NetConfig, NetKind, ScoreNet};
 pub use schedule::{NoiseSchedule, ScheduleConfig, ScheduleKind};
