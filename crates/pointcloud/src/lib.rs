@@ -9,16 +9,21 @@
 //!   continuous-time diffusion terms; antithetic or fixed time grids) and the
 //!   ancestral sampler;
 //! - [`graph`]: batched periodic k-nearest-neighbour graphs;
-//! - [`net`]: the noise-prediction networks (attention GNN and EGNN).
+//! - [`net`]: the noise-prediction networks (attention GNN and EGNN);
+//! - [`model`]: the conditional model `p(cloud | theta)` of catalogues:
+//!   normalisation, training with augmentation, the ELBO with common random
+//!   numbers, sampling, model directories.
 
 #![warn(missing_docs)]
 
 pub mod error;
 pub mod graph;
+pub mod model;
 pub mod net;
 pub mod schedule;
 pub mod vdm;
 
 pub use error::{PointCloudError, Result};
+pub use model::{PointVdm, PointVdmConfig, TrainSettings};
 pub use net::{NetConfig, NetKind, ScoreNet};
 pub use schedule::{NoiseSchedule, ScheduleConfig, ScheduleKind};
