@@ -5,7 +5,7 @@ use anyhow::Result;
 use clap::Subcommand;
 use cosmodiff_pipeline::{
     bin_shear, cosmology, demo, fieldflow, halos, hod, lensing_cosmology, massmap, nn_bench, pm,
-    prior, sample, sbi, simulate, stats,
+    pointcloud, prior, sample, sbi, simulate, stats,
 };
 
 #[derive(Subcommand, Debug)]
@@ -51,6 +51,21 @@ pub enum Command {
     /// The neural backend: time the networks on every device of this build.
     #[command(subcommand)]
     Nn(Nn),
+    /// Likelihoods of halo catalogues from diffusion models on point clouds: train, sample, mock, infer.
+    #[command(subcommand)]
+    Pointcloud(Pointcloud),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Pointcloud {
+    /// Train a variational diffusion model p(halos | Omega_m, sigma8) on a `simulate halos` campaign.
+    Train(pointcloud::TrainSettings),
+    /// Draw halo catalogues from a trained model at given parameters.
+    Sample(pointcloud::SampleSettings),
+    /// Simulate one catalogue with the model's recorded settings (PM, friends-of-friends, selection).
+    Mock(pointcloud::MockSettings),
+    /// Posterior of (Omega_m, sigma8) for one catalogue, the model's ELBO as likelihood on a grid.
+    Infer(pointcloud::infer::InferSettings),
 }
 
 #[derive(Subcommand, Debug)]
@@ -245,6 +260,10 @@ impl Command {
                 lensing_cosmology::compare(s).map(drop)
             }
             Command::Nn(Nn::Bench(s)) => nn_bench::run(s).map(drop),
+            Command::Pointcloud(Pointcloud::Train(s)) => pointcloud::train(s).map(drop),
+            Command::Pointcloud(Pointcloud::Sample(s)) => pointcloud::sample(s).map(drop),
+            Command::Pointcloud(Pointcloud::Mock(s)) => pointcloud::mock(s).map(drop),
+            Command::Pointcloud(Pointcloud::Infer(s)) => pointcloud::infer::infer(s).map(drop),
             Command::Fieldflow(Fieldflow::Train(s)) => fieldflow::train(s).map(drop),
             Command::Fieldflow(Fieldflow::Logprob(s)) => fieldflow::logprob(s).map(drop),
             Command::Fieldflow(Fieldflow::Infer(s)) => fieldflow::infer(s).map(drop),

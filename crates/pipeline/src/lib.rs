@@ -44,6 +44,7 @@ pub mod hod;
 pub mod massmap;
 pub mod nn_bench;
 pub mod pm;
+pub mod pointcloud;
 pub mod prior;
 pub mod sample;
 pub mod sbi;
