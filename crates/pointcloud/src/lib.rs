@@ -12,7 +12,9 @@
 //! - [`net`]: the noise-prediction networks (attention GNN and EGNN);
 //! - [`model`]: the conditional model `p(cloud | theta)` of catalogues:
 //!   normalisation, training with augmentation, the ELBO with common random
-//!   numbers, sampling, model directories.
+//!   numbers, sampling, model directories;
+//! - [`ode`]: continuous normalizing flows: the Dormand-Prince solver with
+//!   dense output and the change of variables with exact or Hutchinson traces.
 
 #![warn(missing_docs)]
 
@@ -20,6 +22,7 @@ pub mod error;
 pub mod graph;
 pub mod model;
 pub mod net;
+pub mod ode;
 pub mod schedule;
 pub mod vdm;
 
