@@ -66,6 +66,9 @@ pub enum Pointcloud {
     Mock(pointcloud::MockSettings),
     /// Posterior of (Omega_m, sigma8) for one catalogue, the model's ELBO as likelihood on a grid.
     Infer(pointcloud::infer::InferSettings),
+    /// Coverage of the ELBO posteriors on held-out catalogues, xi(r) of samples against simulations,
+    /// and the ELBO against the exact probability-flow likelihood.
+    Evaluate(pointcloud::evaluate::EvaluateSettings),
 }
 
 #[derive(Subcommand, Debug)]
@@ -264,6 +267,9 @@ impl Command {
             Command::Pointcloud(Pointcloud::Sample(s)) => pointcloud::sample(s).map(drop),
             Command::Pointcloud(Pointcloud::Mock(s)) => pointcloud::mock(s).map(drop),
             Command::Pointcloud(Pointcloud::Infer(s)) => pointcloud::infer::infer(s).map(drop),
+            Command::Pointcloud(Pointcloud::Evaluate(s)) => {
+                pointcloud::evaluate::evaluate(s).map(drop)
+            }
             Command::Fieldflow(Fieldflow::Train(s)) => fieldflow::train(s).map(drop),
             Command::Fieldflow(Fieldflow::Logprob(s)) => fieldflow::logprob(s).map(drop),
             Command::Fieldflow(Fieldflow::Infer(s)) => fieldflow::infer(s).map(drop),

@@ -182,6 +182,41 @@ fn trains_samples_mocks_and_infers() {
     }
     assert!(d.join("inf/posterior.png").is_file());
 
+    // evaluate: coverage, emulation and ELBO-vs-exact, on the training
+    // campaign itself (a smoke test of the workflow, not of calibration)
+    run(bin().current_dir(d).args([
+        "pointcloud",
+        "evaluate",
+        "--model",
+        "model",
+        "--catalogs",
+        "cats",
+        "--out",
+        "ev",
+        "--n",
+        "2",
+        "--grid",
+        "3",
+        "--times",
+        "2",
+        "--emulation-n",
+        "2",
+        "--gap-boxes",
+        "1",
+    ]));
+    let ev: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("ev/evaluation.json")).unwrap())
+            .unwrap();
+    assert_eq!(ev["n_catalogues"], 2);
+    assert_eq!(ev["coverage68"].as_array().unwrap().len(), 2);
+    let frac = ev["xi_within_1sigma_fraction"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&frac), "{ev}");
+    assert_eq!(ev["gap_rows"].as_array().unwrap().len(), 7);
+    assert!(ev["gap_spread_nats"][0].as_f64().unwrap().is_finite());
+    for f in ["coverage.png", "xi.png", "per_catalogue.csv"] {
+        assert!(d.join("ev").join(f).is_file(), "{f}");
+    }
+
     // bad inputs: one line, exit 2
     let sample = |theta: &str, model: &str| {
         let mut c = bin();

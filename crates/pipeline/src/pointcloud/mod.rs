@@ -19,6 +19,7 @@
 //! and under `simulation` the campaign's `config.toml` and the halo
 //! selection) and `weights.safetensors`; `train.json` summarises the run.
 
+pub mod evaluate;
 pub mod infer;
 
 use std::path::{Path, PathBuf};
@@ -117,6 +118,8 @@ pub struct Campaign {
     pub box_size: f64,
     /// The campaign's `config.toml`.
     pub config_text: String,
+    /// Index (params.csv) of each catalogue.
+    pub index: Vec<usize>,
 }
 
 /// The `n` most massive halos of a catalogue as a cloud (positions, then
@@ -196,7 +199,7 @@ pub fn read_campaign(dir: &Path, data: &DataSection) -> Result<Campaign> {
         })
     };
     let (ci, cm, cs) = (col("index")?, col("Omega_m")?, col("sigma8")?);
-    let (mut theta, mut clouds) = (vec![], vec![]);
+    let (mut theta, mut clouds, mut indices) = (vec![], vec![], vec![]);
     let mut missing = 0;
     for (ln, line) in lines.enumerate() {
         let f: Vec<&str> = line.split(',').collect();
@@ -219,6 +222,7 @@ pub fn read_campaign(dir: &Path, data: &DataSection) -> Result<Campaign> {
         }
         clouds.push(select(&path, box_size, data, flag)?);
         theta.push(vec![num(cm)?, num(cs)?]);
+        indices.push(index);
     }
     if missing > 0 {
         say!(
@@ -239,6 +243,7 @@ pub fn read_campaign(dir: &Path, data: &DataSection) -> Result<Campaign> {
         clouds,
         box_size,
         config_text,
+        index: indices,
     })
 }
 
@@ -270,6 +275,12 @@ pub fn train(s: &TrainSettings) -> Result<PointVdm> {
     ];
     if let Some(p) = &s.config {
         inputs.push(("--config", p.clone()));
+    }
+    // the catalogues themselves: a campaign that finished more simulations
+    // since is a different training set
+    for i in 0..campaign.index.len() {
+        let name = crate::halos::campaign::Product::Halos.file_name(campaign.index[i]);
+        inputs.push(("--catalogs", s.catalogs.join(name)));
     }
     let inputs: Vec<(&str, &Path)> = inputs.iter().map(|(a, b)| (*a, b.as_path())).collect();
     let dir = crate::run_dir::RunDir::open(
