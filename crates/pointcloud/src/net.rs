@@ -93,7 +93,7 @@ impl NetConfig {
                 self.hidden, self.layers, self.k
             ));
         }
-        if self.noise_features < 2 || self.noise_features % 2 != 0 {
+        if self.noise_features < 2 || !self.noise_features.is_multiple_of(2) {
             return invalid("network: noise_features must be even and at least 2");
         }
         if self.fourier.iter().any(|n| n.abs() > 16) {

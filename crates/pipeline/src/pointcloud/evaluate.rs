@@ -304,7 +304,7 @@ pub fn evaluate(s: &EvaluateSettings) -> Result<serde_json::Value> {
                 say!("ELBO vs exact: box {i}, theta {th:?}");
                 let elbo = model.elbo(
                     &[campaign.clouds[i].clone()],
-                    &[th.clone()],
+                    std::slice::from_ref(&th),
                     s.times,
                     s.seed,
                 )?[0];

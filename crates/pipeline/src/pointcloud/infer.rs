@@ -82,12 +82,12 @@ fn quantile(mass: &[f64], lo: f64, width: f64, q: f64) -> f64 {
     lo + width * mass.len() as f64
 }
 
+/// Posterior means, standard deviations and central 68% intervals.
+pub type Summary = (Vec<f64>, Vec<f64>, Vec<[f64; 2]>);
+
 /// Mean, sd and central 68% interval of the posterior `exp(loglike)` on the
 /// grid of `ranges` (flat prior).
-pub fn summarise(
-    ranges: &[[f64; 2]],
-    loglike: &[Vec<f64>],
-) -> Result<(Vec<f64>, Vec<f64>, Vec<[f64; 2]>)> {
+pub fn summarise(ranges: &[[f64; 2]], loglike: &[Vec<f64>]) -> Result<Summary> {
     let (na, nb) = (loglike.len(), loglike.first().map_or(0, Vec::len));
     let top = loglike
         .iter()
