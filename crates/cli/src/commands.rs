@@ -69,6 +69,8 @@ pub enum Pointcloud {
     /// Coverage of the ELBO posteriors on held-out catalogues, xi(r) of samples against simulations,
     /// and the ELBO against the exact probability-flow likelihood.
     Evaluate(pointcloud::evaluate::EvaluateSettings),
+    /// Time a training step and ELBO evaluations, against the JAX twin of the reference GNN.
+    Bench(pointcloud::bench::Settings),
 }
 
 #[derive(Subcommand, Debug)]
@@ -267,6 +269,7 @@ impl Command {
             Command::Pointcloud(Pointcloud::Sample(s)) => pointcloud::sample(s).map(drop),
             Command::Pointcloud(Pointcloud::Mock(s)) => pointcloud::mock(s).map(drop),
             Command::Pointcloud(Pointcloud::Infer(s)) => pointcloud::infer::infer(s).map(drop),
+            Command::Pointcloud(Pointcloud::Bench(s)) => pointcloud::bench::run(s).map(drop),
             Command::Pointcloud(Pointcloud::Evaluate(s)) => {
                 pointcloud::evaluate::evaluate(s).map(drop)
             }

@@ -222,8 +222,15 @@ pub fn time(w: Workload, steps: usize, evals: usize) -> Result<Timing, NnError> 
 }
 
 /// Train `net` (on the autodiff device) for `steps` timed steps of `loss`,
-/// then time `evals` calls of `eval` on its inference copy.
-fn measure<M, L, E>(net: M, steps: usize, evals: usize, loss: L, eval: E) -> Result<Timing, NnError>
+/// then time `evals` calls of `eval` on its inference copy (the timing of
+/// every workload here, and of other crates' networks).
+pub fn measure<M, L, E>(
+    net: M,
+    steps: usize,
+    evals: usize,
+    loss: L,
+    eval: E,
+) -> Result<Timing, NnError>
 where
     M: Module + Clone,
     L: Fn(&M) -> Tensor<1>,

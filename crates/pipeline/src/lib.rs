@@ -38,6 +38,7 @@ pub mod bin_shear;
 pub mod cosmology;
 pub mod demo;
 pub mod demo_halos;
+pub mod emulator;
 pub mod fieldflow;
 pub mod halos;
 pub mod hod;

@@ -18,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod error;
 pub mod graph;
 pub mod model;

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use cosmodiff_nn::trenf::{FieldFlow, FieldShape};
-use nalgebra::{DMatrix, DVector};
+use nalgebra::DMatrix;
 use ndarray::{Array2, ArrayView1, ArrayView2};
 use serde_json::json;
 
@@ -176,106 +176,40 @@ fn quantile(mass: &[f64], low: f64, width: f64, q: f64) -> f64 {
     low + width * mass.len() as f64
 }
 
-/// A Gaussian likelihood of the binned log power spectrum,
-/// `-2 ln L = (y - mu(theta))^T C^-1 (y - mu(theta))`, `y_b = ln P_b`, the
-/// standard power-spectrum analysis of simulation-based cosmology: `mu` a
-/// quadratic polynomial in the standardised parameters least-squares fitted
-/// to the training fields (an emulator), `C` the covariance of the fit's
-/// residuals with the Hartlap et al. (2007) factor `(n - d - 2) / (n - 1)`
-/// on its inverse.
+/// A Gaussian likelihood of the binned log power spectrum `y_b = ln P_b`
+/// with an emulated mean and a simulated covariance
+/// ([`crate::emulator::QuadraticGaussian`]), the standard power-spectrum
+/// analysis of simulation-based cosmology.
 pub struct PkLikelihood {
     shape: FieldShape,
-    theta_mean: Vec<f64>,
-    theta_sd: Vec<f64>,
-    /// `[features, bins]`.
-    coef: DMatrix<f64>,
-    precision: DMatrix<f64>,
+    gauss: crate::emulator::QuadraticGaussian,
 }
 
 impl PkLikelihood {
     /// Fit on training fields `[n, L * C]` (first channel) and their theta.
     pub fn fit(fields: ArrayView2<f64>, theta: ArrayView2<f64>, shape: FieldShape) -> Result<Self> {
-        let (n, p) = theta.dim();
-        if n == 0 {
+        if theta.nrows() == 0 {
             bail!("--pk-train: no training fields");
         }
-        let theta_mean: Vec<f64> = (0..p)
-            .map(|j| theta.column(j).mean().unwrap_or(0.0))
-            .collect();
-        let theta_sd: Vec<f64> = (0..p)
-            .map(|j| theta.column(j).std(1.0).max(1e-12))
-            .collect();
-        let mut this = Self {
+        let y = log_spectra(fields, shape);
+        Ok(Self {
             shape,
-            theta_mean,
-            theta_sd,
-            coef: DMatrix::zeros(0, 0),
-            precision: DMatrix::zeros(0, 0),
-        };
-        let y = this.log_spectra(fields);
-        let d = y.ncols();
-        let rows: Vec<Vec<f64>> = theta.outer_iter().map(|t| this.features(t)).collect();
-        let x = DMatrix::from_fn(n, rows[0].len(), |i, f| rows[i][f]);
-        if n < x.ncols() + d + 3 {
-            bail!(
-                "--pk-train: {n} fields are too few for a {}-bin power-spectrum covariance",
-                d
-            );
-        }
-        let coef = x
-            .clone()
-            .svd(true, true)
-            .solve(&y, 1e-12)
-            .map_err(|e| anyhow::anyhow!("power-spectrum emulator: {e}"))?;
-        let r = &y - &x * &coef;
-        let cov = r.transpose() * &r / (n - x.ncols()) as f64;
-        let hartlap = (n - d - 2) as f64 / (n - 1) as f64;
-        let precision = cov
-            .cholesky()
-            .ok_or_else(|| anyhow::anyhow!("power-spectrum covariance is singular"))?
-            .inverse()
-            * hartlap;
-        this.coef = coef;
-        this.precision = precision;
-        Ok(this)
-    }
-
-    /// `ln P_b` of each field, `[n, bins]`.
-    fn log_spectra(&self, fields: ArrayView2<f64>) -> DMatrix<f64> {
-        let (_, pk) = shell_power_each(fields, self.shape);
-        DMatrix::from_fn(pk.nrows(), pk.ncols(), |i, b| pk[[i, b]].max(1e-300).ln())
-    }
-
-    /// `1, t_j, t_j t_k (j <= k)` of the standardised parameters.
-    fn features(&self, theta: ArrayView1<f64>) -> Vec<f64> {
-        let t: Vec<f64> = theta
-            .iter()
-            .enumerate()
-            .map(|(j, v)| (v - self.theta_mean[j]) / self.theta_sd[j])
-            .collect();
-        let mut f = vec![1.0];
-        f.extend(&t);
-        for j in 0..t.len() {
-            for k in j..t.len() {
-                f.push(t[j] * t[k]);
-            }
-        }
-        f
+            gauss: crate::emulator::QuadraticGaussian::fit(&y, theta, "--pk-train")?,
+        })
     }
 
     /// `ln L(theta_i)` of one field at every row of `theta`.
     pub fn log_likelihood(&self, field: ArrayView1<f64>, theta: ArrayView2<f64>) -> Vec<f64> {
-        let y = self.log_spectra(field.insert_axis(ndarray::Axis(0)));
-        let y = DVector::from_iterator(y.ncols(), y.row(0).iter().copied());
-        theta
-            .outer_iter()
-            .map(|t| {
-                let f = DVector::from_vec(self.features(t));
-                let r = &y - self.coef.transpose() * f;
-                -0.5 * (r.transpose() * &self.precision * &r)[(0, 0)]
-            })
-            .collect()
+        let y = log_spectra(field.insert_axis(ndarray::Axis(0)), self.shape);
+        let y: Vec<f64> = y.row(0).iter().copied().collect();
+        self.gauss.log_likelihood(&y, theta)
     }
+}
+
+/// `ln P_b` of each field, `[n, bins]`.
+fn log_spectra(fields: ArrayView2<f64>, shape: FieldShape) -> DMatrix<f64> {
+    let (_, pk) = shell_power_each(fields, shape);
+    DMatrix::from_fn(pk.nrows(), pk.ncols(), |i, b| pk[[i, b]].max(1e-300).ln())
 }
 
 /// What [`calibrate`] returns (and writes as `calibration.json`).

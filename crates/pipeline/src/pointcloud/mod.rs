@@ -19,6 +19,8 @@
 //! and under `simulation` the campaign's `config.toml` and the halo
 //! selection) and `weights.safetensors`; `train.json` summarises the run.
 
+pub mod baseline;
+pub mod bench;
 pub mod evaluate;
 pub mod infer;
 
