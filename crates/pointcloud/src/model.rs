@@ -227,6 +227,12 @@ impl PointVdm {
         theta_tensor(&self.config, theta, device)
     }
 
+    /// The trained schedule's endpoints `(gamma(0), gamma(1))`.
+    pub fn endpoints(&self) -> (f64, f64) {
+        let (a, b) = self.model.schedule.endpoints();
+        (to_vec(a)[0], to_vec(b)[0])
+    }
+
     /// `log |d u / d x|` of one cloud: raw columns to network units.
     pub fn log_jacobian(&self) -> f64 {
         let c = &self.config;

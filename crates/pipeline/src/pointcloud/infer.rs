@@ -213,6 +213,7 @@ pub fn selection(model: &PointVdm) -> DataSection {
         n_halos: model.config.n_points,
         velocity: model.config.velocity,
         mass: model.config.mass,
+        dequantize: false,
     })
 }
 

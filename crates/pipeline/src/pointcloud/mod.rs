@@ -10,6 +10,7 @@
 //! n_halos = 256      # the most massive halos of each catalogue
 //! velocity = false   # model velocities [km/s] (catalogues need them)
 //! mass = true        # model log10 masses
+//! dequantize = true  # spread FoF masses over their particle-count bins
 //! [net]              # kind = "gnn" | "egnn", hidden, layers, k, noise_features, fourier
 //! [schedule]         # kind = "linear" | "net", gamma_0, gamma_1, learn_endpoints, features
 //! [train]            # steps, batch_size, learning_rate, seed, augment
@@ -74,6 +75,16 @@ pub struct DataSection {
     pub velocity: bool,
     /// Model log10 masses.
     pub mass: bool,
+    /// Spread each friends-of-friends mass uniformly over its particle-count
+    /// bin, `M (1 + (u - 1/2) / n_particles)` with `u ~ U(0, 1)` seeded by
+    /// the catalogue (catalogues with `n_particles` only). FoF masses are
+    /// whole numbers of particles: the few hundred most massive halos of a
+    /// box take fewer than a hundred distinct values, a discrete variable
+    /// whose continuous density is unbounded (the learned schedule's
+    /// `gamma_0` then runs away, and the mass quantum, proportional to
+    /// Omega_m, would leak the parameter).
+    #[serde(default)]
+    pub dequantize: bool,
 }
 
 impl Default for DataSection {
@@ -82,6 +93,7 @@ impl Default for DataSection {
             n_halos: 256,
             velocity: false,
             mass: true,
+            dequantize: true,
         }
     }
 }
@@ -163,6 +175,11 @@ pub fn select(path: &Path, box_size: f64, data: &DataSection, flag: &str) -> Res
     };
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| mass[b].total_cmp(&mass[a]).then(a.cmp(&b)));
+    let mass = if data.mass && data.dequantize {
+        dequantized(path, &cat.position, &mass, flag)?
+    } else {
+        mass
+    };
     let mut cloud = vec![];
     for &i in &order[..data.n_halos] {
         cloud.extend(cat.position[i]);
@@ -174,6 +191,43 @@ pub fn select(path: &Path, box_size: f64, data: &DataSection, flag: &str) -> Res
         }
     }
     Ok(cloud)
+}
+
+/// Masses spread over their particle-count bins (see
+/// [`DataSection::dequantize`]); unchanged when the catalogue has no
+/// `n_particles`.
+fn dequantized(path: &Path, pos: &[[f64; 3]], mass: &[f64], flag: &str) -> Result<Vec<f64>> {
+    use rand::{RngExt, SeedableRng};
+    let f = std::fs::File::open(path)?;
+    let mut z = ndarray_npy::NpzReader::new(f)?;
+    let counts: Vec<f64> = match z.by_name::<ndarray::OwnedRepr<i64>, ndarray::IxDyn>("n_particles")
+    {
+        Ok(a) => a.iter().map(|&c| c as f64).collect(),
+        Err(_) => match z.by_name::<ndarray::OwnedRepr<i64>, ndarray::IxDyn>("n_particles.npy") {
+            Ok(a) => a.iter().map(|&c| c as f64).collect(),
+            Err(_) => return Ok(mass.to_vec()),
+        },
+    };
+    if counts.len() != mass.len() || counts.iter().any(|c| !(*c >= 1.0)) {
+        bail!(
+            "{flag} {}: 'n_particles' must hold one count >= 1 per halo",
+            path.display()
+        );
+    }
+    // seeded by the catalogue's content: the same catalogue, the same masses
+    let seed = pos
+        .iter()
+        .take(8)
+        .flatten()
+        .fold(0x9e37_79b9_7f4a_7c15u64, |h, x| {
+            (h ^ x.to_bits()).wrapping_mul(0x100_0000_01b3)
+        });
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    Ok(mass
+        .iter()
+        .zip(&counts)
+        .map(|(m, c)| m * (1.0 + (rng.random::<f64>() - 0.5) / c))
+        .collect())
 }
 
 /// Read a campaign folder (see [`TrainSettings::catalogs`]).
@@ -343,6 +397,7 @@ pub fn train(s: &TrainSettings) -> Result<PointVdm> {
         "net": cfg.net.kind,
         "epochs": report.epochs,
         "train_nelbo_nats_per_dim": report.train_loss,
+        "gamma_endpoints": [model.endpoints().0, model.endpoints().1],
         "wall_seconds": start.elapsed().as_secs_f64(),
     });
     crate::output::write_bytes(
